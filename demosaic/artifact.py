@@ -1,0 +1,120 @@
+"""Trained model files: weights as a plain `.npz` of arrays and a JSON model card beside it.
+
+`NAME.npz` holds one array per variable, keyed by the variable's path in the network
+(float16 by default: half the size, no measurable loss), loaded with
+`allow_pickle=False`, so nothing in the file can run code. `NAME.json` is the model card:
+the architecture config, the guide definition, the contract, how it was trained, and the
+SHA-256 of the `.npz`, checked at load time.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .config import UNetConfig, from_dict, to_dict
+from .errors import ModelError
+from .vgg import sha256_file
+
+FORMAT = "demosaic-model/1"
+GUIDE_DEFINITION = (
+    "Inside each mosaic area: the observed colour of every cell (the mean of its masked pixels) "
+    "placed at the cell centre and interpolated bicubically (cv2.remap, INTER_CUBIC) over the "
+    "area, with one ring of neighbouring cells' real colours; equal to the observed image elsewhere. "
+    "See demosaic.mosaic.cell_colour_guide."
+)
+CONTRACT = {
+    "inputs": {
+        "image": "(B,H,W,3) float32 RGB in [0,1], the observed frame",
+        "valid": "(B,H,W,1) float32, 1 where known, 0 where to restore",
+        "guide": "(B,H,W,3) float32 RGB in [0,1], guided models only",
+    },
+    "output": "(B,H,W,3) float32 RGB, clip to [0,1]; used only where valid == 0",
+}
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def model_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """(weights .npz, card .json) for a model named by either file or by its stem."""
+    p = Path(path)
+    stem = p.with_suffix("") if p.suffix in (".npz", ".json") else p
+    return stem.with_suffix(".npz"), stem.with_suffix(".json")
+
+
+def save_model(model, config: UNetConfig, path: str | os.PathLike, card: dict | None = None,
+               dtype=np.float16) -> Path:
+    """Write weights and card atomically; returns the card's path."""
+    weights_path, card_path = model_paths(path)
+    import io
+    buf = io.BytesIO()
+    np.savez(buf, **{v.path: np.asarray(v.numpy(), dtype=dtype) for v in model.weights})
+    atomic_write_bytes(weights_path, buf.getvalue())
+    full = {
+        "format": FORMAT,
+        "name": weights_path.stem,
+        "config": to_dict(config),
+        "guide": GUIDE_DEFINITION if config.guided else None,
+        "contract": CONTRACT,
+        "size_multiple": config.size_multiple,
+        "parameters": int(sum(np.prod(v.shape) for v in model.weights)),
+        **(card or {}),
+        "weights_file": weights_path.name,
+        "sha256": sha256_file(weights_path),
+        "notice": "Restored detail is synthesised by the network, not recovered: "
+                  "it is plausible, not a record of what the mosaic hid.",
+    }
+    atomic_write_bytes(card_path, (json.dumps(full, indent=2) + "\n").encode())
+    return card_path
+
+
+def read_card(path: str | os.PathLike) -> dict:
+    _, card_path = model_paths(path)
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{card_path}: cannot read model card ({exc})") from None
+    if card.get("format") != FORMAT:
+        raise ModelError(f"{card_path}: not a {FORMAT} model card")
+    return card
+
+
+def load_model(path: str | os.PathLike):
+    """(keras model, card) after checking the SHA-256 and every variable's name and shape."""
+    from .unet import build_model
+
+    weights_path, _ = model_paths(path)
+    card = read_card(path)
+    if not weights_path.exists():
+        raise ModelError(f"{weights_path}: weights file missing")
+    digest = sha256_file(weights_path)
+    if digest != card.get("sha256"):
+        raise ModelError(f"{weights_path}: SHA-256 {digest[:12]}… does not match its model card")
+    config = from_dict(UNetConfig, card["config"])
+    model = build_model(config)
+    with np.load(weights_path, allow_pickle=False) as arrays:
+        stored = set(arrays.files)
+        for v in model.weights:
+            if v.path not in stored:
+                raise ModelError(f"{weights_path}: no weights for {v.path}")
+            value = arrays[v.path]
+            if tuple(value.shape) != tuple(v.shape):
+                raise ModelError(f"{weights_path}: {v.path} has shape {value.shape}, expected {tuple(v.shape)}")
+            v.assign(value.astype(np.float32))
+        extra = stored - {v.path for v in model.weights}
+    if extra:
+        raise ModelError(f"{weights_path}: unexpected weights {sorted(extra)[:3]}")
+    return model, card

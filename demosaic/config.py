@@ -1,0 +1,111 @@
+"""Frozen configs, one per stage. Defaults say why they are what they are.
+
+Every config round-trips through JSON (`to_dict` / `from_dict`), so each checkpoint and
+model card carries the exact config that made it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Literal
+
+Arch = Literal["pconv_unet", "pconv_ed7"]
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    arch: Arch = "pconv_unet"  # "pconv_ed7": the 7-layer encoder-decoder of the design notes
+    depth: int = 7  # stride-2 encoder layers; the paper uses 7 at 512²; input size must be a multiple of 2**depth
+    base_channels: int = 64  # the paper: 64, 128, 256, 512, 512, ...
+    max_channels: int = 512
+    guided: bool = True  # False: the paper's pure inpainting (image + mask only)
+
+    def __post_init__(self):
+        if self.arch not in ("pconv_unet", "pconv_ed7"):
+            raise ValueError(f"unknown architecture {self.arch!r}")
+        if self.arch == "pconv_unet" and not 3 <= self.depth <= 8:
+            raise ValueError("depth must be between 3 and 8")
+        if self.arch == "pconv_ed7" and self.guided:
+            raise ValueError("pconv_ed7 is the design notes' pure-inpainting model; use guided=False")
+
+    @property
+    def size_multiple(self) -> int:
+        return 2 ** self.depth if self.arch == "pconv_unet" else 8
+
+    def encoder_channels(self) -> list[int]:
+        return [min(self.base_channels * 2 ** i, self.max_channels) for i in range(self.depth)]
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """The paper's eq. 7: L_valid + 6 L_hole + 0.05 L_perc + 120 (L_style_out + L_style_comp) + 0.1 L_tv."""
+
+    valid: float = 1.0
+    hole: float = 6.0
+    perceptual: float = 0.05
+    style: float = 120.0
+    tv: float = 0.1
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    """What a training sample's damage looks like."""
+
+    min_cell: int = 4  # real mosaics use cells of 4 to 64 px
+    max_cell: int = 64
+    max_regions: int = 3
+    min_area: float = 0.05  # fraction of the crop covered, roughly; as in the evaluation protocol
+    max_area: float = 0.35
+    region_aligned: float = 0.3  # share of regions whose grid starts at their own corner, not the frame's
+    jpeg_prob: float = 0.5  # compress the observed image, standing in for video coding noise
+    jpeg_quality: tuple[int, int] = (60, 95)
+    stroke_prob: float = 0.25  # share of samples with irregular stroke/blob holes (the paper's masks)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: tuple[str, ...] = ()  # image files or folders
+    out: str = "runs/train"
+    model: UNetConfig = field(default_factory=UNetConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    masks: MaskConfig = field(default_factory=MaskConfig)
+    crop: int = 128  # measured: 256² costs ~4.5x the time of 128² per image on 2 cores
+    batch: int = 8
+    steps: int = 1000  # phase 1: Adam at `lr`
+    finetune_steps: int = 0  # phase 2: encoder BatchNorm frozen, Adam at `finetune_lr` (the paper)
+    lr: float = 2e-4
+    finetune_lr: float = 5e-5
+    pixel_only_steps: int = 0  # VGG terms join after this many steps: they cost several U-Nets
+    seed: int = 0
+    val_every: int = 100  # steps between validations ("epochs")
+    val_samples: int = 32
+    checkpoint_every: int = 50
+    vgg_weights: str = ""  # empty: the converted torchvision VGG16 in the cache (demosaic.vgg)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps + self.finetune_steps
+
+
+def to_dict(config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls, data: dict):
+    """Rebuild a (nested) frozen config from `to_dict` output; unknown keys are an error."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value, hint = data[f.name], hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            value = from_dict(hint, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    return cls(**kwargs)

@@ -1,0 +1,160 @@
+"""Training input: photos in memory, seeded samples, and a background prefetcher.
+
+Batch `step` is a pure function of (seed, step): `np.random.default_rng([seed, step])`.
+A resumed run therefore sees exactly the batches the uninterrupted run would have, with
+no generator state to checkpoint. Batches are NumPy, made on a background thread (OpenCV
+releases the GIL), so the input pipeline overlaps the TensorFlow step and runs on any
+Keras backend.
+"""
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from .config import MaskConfig
+from .errors import InputError
+from .masks import random_areas
+from .mosaic import cell_colour_guide, pixelate_areas
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VALIDATION_SEED = 20180420  # fixed, independent of the training seed: one comparable number across runs
+
+
+SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+                  "motorcycle_right.png", "hubble_deep_field.jpg", "retina.jpg", "ihc.png")
+
+
+def default_training_sources() -> list[str]:
+    """The offline photos this project trains on (never plasma-workspace-wallpapers or
+    libjxl-testdata: those are kept for evaluation)."""
+    sources = [p for p in ("/usr/share/doc/opencv-doc/examples/data", "/usr/share/backgrounds/mate/nature")
+               if Path(p).is_dir()]
+    try:
+        import importlib.util
+        spec = importlib.util.find_spec("skimage")
+        if spec and spec.submodule_search_locations:
+            folder = Path(list(spec.submodule_search_locations)[0]) / "data"
+            sources += [str(folder / n) for n in SKIMAGE_PHOTOS if (folder / n).is_file()]
+    except ImportError:
+        pass
+    return sources
+
+
+def find_images(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += [f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise InputError(f"{p}: no such file or folder")
+    return sorted(set(files))
+
+
+def is_validation(path: Path) -> bool:
+    """Hold out ~1/8 of the photos, chosen by a hash of the file name: stable as folders grow."""
+    return hashlib.sha1(path.name.encode()).digest()[0] % 8 == 0
+
+
+def read_rgb(path: Path) -> np.ndarray | None:
+    """uint8 H×W×3 RGB, or None where OpenCV cannot read the file."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def load_images(files: Sequence[Path], min_side: int, max_side: int = 768) -> list[np.ndarray]:
+    """Decoded photos, large ones shrunk (INTER_AREA) so the short side is at most `max_side`:
+    crops then hold scene content at roughly video scale, not 4K texture. Too small ones are skipped."""
+    images = []
+    for f in files:
+        image = read_rgb(f)
+        if image is None:
+            continue
+        short = min(image.shape[:2])
+        if short > max_side:
+            scale = max_side / short
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if min(image.shape[:2]) >= min_side:
+            images.append(image)
+    return images
+
+
+def random_crop(rng: np.random.Generator, image: np.ndarray, size: int) -> np.ndarray:
+    """A size×size crop at a random scale (0.5–1× where the photo allows) with a random flip."""
+    h, w = image.shape[:2]
+    zoom = rng.uniform(max(size / min(h, w), 0.5), 1.0)
+    side = int(round(size / zoom))
+    y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    crop = image[y:y + side, x:x + side]
+    if side != size:
+        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    return crop[:, ::-1] if rng.random() < 0.5 else crop
+
+
+def jpeg(rng: np.random.Generator, image: np.ndarray, quality: tuple[int, int]) -> np.ndarray:
+    q = int(rng.integers(quality[0], quality[1] + 1))
+    ok, buf = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+
+
+def make_sample(rng: np.random.Generator, gt: np.ndarray, cfg: MaskConfig, guided: bool) -> dict:
+    """One training sample in the model contract's form (float32, [0, 1])."""
+    h, w = gt.shape[:2]
+    areas = random_areas(rng, h, w, cfg)
+    observed, hole = pixelate_areas(gt, areas)
+    if guided and rng.random() < cfg.jpeg_prob:
+        observed = jpeg(rng, observed, cfg.jpeg_quality)
+    sample = {
+        "image": (observed if guided else gt).astype(np.float32) / 255.0,
+        "valid": (~hole).astype(np.float32)[..., None],
+        "gt": gt.astype(np.float32) / 255.0,
+    }
+    if guided:
+        sample["guide"] = cell_colour_guide(observed, areas) / 255.0
+    return sample
+
+
+def make_batch(images: Sequence[np.ndarray], seed: int, step: int, batch: int, crop: int,
+               cfg: MaskConfig, guided: bool) -> dict:
+    rng = np.random.default_rng([seed, step])
+    samples = [make_sample(rng, random_crop(rng, images[int(rng.integers(len(images)))], crop), cfg, guided)
+               for _ in range(batch)]
+    return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+
+
+def prefetch(make, steps: range, depth: int = 3) -> Iterator[tuple[int, dict]]:
+    """Yield (step, make(step)) with `depth` batches made ahead on a daemon thread."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def worker():
+        try:
+            for step in steps:
+                if stop.is_set():
+                    return
+                q.put((step, make(step)))
+        except BaseException as exc:  # surfaced in the consumer
+            q.put((None, exc))
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    try:
+        for _ in steps:
+            step, item = q.get()
+            if step is None:
+                raise item
+            yield step, item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)

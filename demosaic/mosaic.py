@@ -1,0 +1,301 @@
+"""Pixelation mosaics: the one synthesiser, the cell-colour guide, and the cell-mean consistency step.
+
+A mosaic cell is not a hole: it holds the mean (sometimes min, max or one sampled pixel)
+of what it covers. Everything here works on a `Grid` (the cell lattice) and a boolean
+area (where the mosaic is), so synthetic regions (`MosaicRegion`) and detected ones
+share the same guide and consistency code.
+
+Cut cells follow what editors and ffmpeg's `pixelize` do: the whole frame is
+pixelated, then the region's shape masks it. A border cell cut by the region therefore
+shows the mean of the *whole* cell, part of which is still visible, unchanged, outside
+the region. The consistency step uses exactly that relation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, Sequence
+
+import cv2
+import numpy as np
+
+Shape = Literal["rect", "ellipse", "polygon"]
+Align = Literal["frame", "region"]
+Mode = Literal["mean", "min", "max", "sample"]
+MODES: tuple[str, ...] = ("mean", "min", "max", "sample")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A cell lattice: pixel (x, y) lies in cell (floor((y - oy) / ph), floor((x - ox) / pw))."""
+
+    pitch: tuple[float, float]  # (width, height) of one cell in px; sub-pixel after scaling
+    origin: tuple[float, float] = (0.0, 0.0)  # (x, y) of any cell's top-left corner
+
+    def __post_init__(self):
+        if min(self.pitch) <= 0:
+            raise ValueError(f"cell pitch must be positive, got {self.pitch}")
+
+    def cell_index(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column cell indices of every pixel: ((H,), (W,)) int64. Cells are separable."""
+        pw, ph = self.pitch
+        ox, oy = self.origin
+        iy = np.floor((np.arange(height) - oy) / ph).astype(np.int64)
+        ix = np.floor((np.arange(width) - ox) / pw).astype(np.int64)
+        return iy, ix
+
+
+class GridArea(NamedTuple):
+    """Where a mosaic is (bool H×W) and the lattice its cells follow."""
+
+    mask: np.ndarray
+    grid: Grid
+    mode: str = "mean"
+
+
+@dataclass(frozen=True)
+class MosaicRegion:
+    """One pixelated region for the synthesiser.
+
+    `points` are the bounding box corners ((x0, y0), (x1, y1)), end exclusive, for
+    "rect" and "ellipse", and the vertices for "polygon".
+    """
+
+    shape: Shape
+    points: tuple[tuple[float, float], ...]
+    cell: tuple[float, float]  # (width, height) in px
+    align: Align = "frame"  # grid phase: the frame origin, or the region's own top-left corner
+    mode: Mode = "mean"
+
+    def __post_init__(self):
+        if self.shape not in ("rect", "ellipse", "polygon"):
+            raise ValueError(f"unknown region shape {self.shape!r}")
+        if self.align not in ("frame", "region"):
+            raise ValueError(f"unknown grid alignment {self.align!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mosaic mode {self.mode!r}")
+        if len(self.points) < (3 if self.shape == "polygon" else 2):
+            raise ValueError(f"too few points for a {self.shape}")
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        xs = [p[0] for p in self.points]
+        ys = [p[1] for p in self.points]
+        return min(xs), min(ys), max(xs), max(ys)
+
+    def grid(self) -> Grid:
+        x0, y0, _, _ = self.bbox
+        return Grid(self.cell, (0.0, 0.0) if self.align == "frame" else (float(x0), float(y0)))
+
+    def rasterise(self, height: int, width: int) -> np.ndarray:
+        """Bool H×W: the pixels whose centres lie inside the shape."""
+        if self.shape == "polygon":
+            canvas = np.zeros((height, width), np.uint8)
+            # 4 fractional bits: vertices keep sub-pixel precision.
+            pts = np.round(np.asarray(self.points, np.float64) * 16).astype(np.int32)
+            cv2.fillPoly(canvas, [pts], 1, lineType=cv2.LINE_8, shift=4)
+            return canvas.astype(bool)
+        x0, y0, x1, y1 = self.bbox
+        yc = np.arange(height)[:, None] + 0.5
+        xc = np.arange(width)[None, :] + 0.5
+        if self.shape == "rect":
+            return (xc >= x0) & (xc < x1) & (yc >= y0) & (yc < y1)
+        cx, cy, a, b = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+        return ((xc - cx) / a) ** 2 + ((yc - cy) / b) ** 2 <= 1.0
+
+    def area(self, height: int, width: int) -> GridArea:
+        return GridArea(self.rasterise(height, width), self.grid(), self.mode)
+
+
+class _CellWindow(NamedTuple):
+    """The rows/cols covering every cell that touches an area, and each pixel's cell label there."""
+
+    rows: slice
+    cols: slice
+    labels: np.ndarray  # (h, w) int64, row-major cell number inside the window
+    shape: tuple[int, int]  # (cells down, cells across)
+    first: tuple[int, int]  # cell index (row, col) of the window's first cell
+
+
+def _cell_window(area_mask: np.ndarray, grid: Grid, pad_cells: int = 0) -> _CellWindow | None:
+    height, width = area_mask.shape
+    iy, ix = grid.cell_index(height, width)
+    rows = np.flatnonzero(area_mask.any(axis=1))
+    cols = np.flatnonzero(area_mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    cy0, cy1 = iy[rows[0]] - pad_cells, iy[rows[-1]] + pad_cells
+    cx0, cx1 = ix[cols[0]] - pad_cells, ix[cols[-1]] + pad_cells
+    r = np.flatnonzero((iy >= cy0) & (iy <= cy1))
+    c = np.flatnonzero((ix >= cx0) & (ix <= cx1))
+    rows_s, cols_s = slice(r[0], r[-1] + 1), slice(c[0], c[-1] + 1)
+    cy0, cx0 = iy[r[0]], ix[c[0]]  # padding may have been cut by the frame edge
+    ncy, ncx = iy[r[-1]] - cy0 + 1, ix[c[-1]] - cx0 + 1
+    labels = (iy[rows_s] - cy0)[:, None] * ncx + (ix[cols_s] - cx0)[None, :]
+    return _CellWindow(rows_s, cols_s, labels, (int(ncy), int(ncx)), (int(cy0), int(cx0)))
+
+
+def _cell_sums(values: np.ndarray, labels: np.ndarray, n: int, weights: np.ndarray | None = None):
+    """Per-cell, per-channel sums and counts of (h, w, C) values over (h, w) labels."""
+    flat = labels.ravel()
+    w = None if weights is None else weights.ravel().astype(np.float64)
+    counts = np.bincount(flat, weights=w, minlength=n)
+    sums = np.stack(
+        [np.bincount(flat, weights=values[..., ch].ravel() * (1 if w is None else w), minlength=n)
+         for ch in range(values.shape[-1])],
+        axis=-1,
+    )
+    return sums, counts
+
+
+def _cell_values(window: np.ndarray, labels: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """(n, C) float64 value of each cell from the pixels it covers."""
+    flat = window.reshape(-1, window.shape[-1]).astype(np.float64)
+    lab = labels.ravel()
+    if mode == "mean":
+        sums, counts = _cell_sums(window.astype(np.float64), labels, n)
+        return np.rint(sums / np.maximum(counts, 1)[:, None])
+    if mode in ("min", "max"):
+        out = np.full((n, flat.shape[1]), np.inf if mode == "min" else -np.inf)
+        (np.minimum if mode == "min" else np.maximum).at(out, lab, flat)
+        return out
+    # "sample": the pixel nearest each cell's centre (the middle of its in-frame rows/cols).
+    h, w = labels.shape
+    ncx = int(labels[0].max()) + 1
+    row_cells, col_cells = labels[:, 0] // ncx, labels[0] % ncx
+    out = np.zeros((n, flat.shape[1]))
+    for cy in np.unique(row_cells):
+        rr = np.flatnonzero(row_cells == cy)
+        for cx in np.unique(col_cells):
+            cc = np.flatnonzero(col_cells == cx)
+            out[cy * ncx + cx] = window[rr[len(rr) // 2], cc[len(cc) // 2]]
+    return out
+
+
+def pixelate(image: np.ndarray, regions: Sequence[MosaicRegion]) -> tuple[np.ndarray, np.ndarray]:
+    """Pixelate `regions` of an H×W×C uint8 image; returns (mosaic image, bool mask of all regions)."""
+    height, width = image.shape[:2]
+    return pixelate_areas(image, [r.area(height, width) for r in regions])
+
+
+def pixelate_areas(image: np.ndarray, areas: Sequence[GridArea]) -> tuple[np.ndarray, np.ndarray]:
+    """Pixelate arbitrary areas (any mask shape, e.g. irregular strokes) on their grids.
+
+    Areas apply in order, each to the result of the previous ones, as chained editor
+    effects do.
+    """
+    if image.dtype != np.uint8 or image.ndim != 3:
+        raise ValueError("pixelate expects an H×W×C uint8 image")
+    out = image.copy()
+    mask = np.zeros(image.shape[:2], bool)
+    for area in areas:
+        win = _cell_window(area.mask, area.grid)
+        if win is None:
+            continue
+        n = win.shape[0] * win.shape[1]
+        values = _cell_values(out[win.rows, win.cols], win.labels, n, area.mode)
+        cells = values[win.labels].astype(np.uint8)  # (h, w, C)
+        inside = area.mask[win.rows, win.cols]
+        out[win.rows, win.cols][inside] = cells[inside]
+        mask |= area.mask
+    return out, mask
+
+
+def _observed_cell_colours(observed: np.ndarray, mask: np.ndarray, win: _CellWindow):
+    """(n, C) colour each cell shows: its masked pixels' mean, or the plain mean where unmasked."""
+    n = win.shape[0] * win.shape[1]
+    obs = observed[win.rows, win.cols].astype(np.float64)
+    inside = mask[win.rows, win.cols]
+    in_sums, in_counts = _cell_sums(obs, win.labels, n, weights=inside)
+    all_sums, all_counts = _cell_sums(obs, win.labels, n)
+    colour = np.where(
+        (in_counts > 0)[:, None],
+        in_sums / np.maximum(in_counts, 1e-9)[:, None],
+        all_sums / np.maximum(all_counts, 1e-9)[:, None],
+    )
+    return colour, in_counts
+
+
+def cell_colour_guide(observed: np.ndarray, areas: Sequence[GridArea]) -> np.ndarray:
+    """The guide: each area's cell colours interpolated bicubically over it (H×W×C float32, 0–255).
+
+    Outside the areas the guide equals `observed`. Each cell colour sits at its cell's
+    centre; one ring of neighbouring cells (real, unmasked colour) is included so the
+    interpolation at the area's border bends towards what surrounds it.
+    """
+    guide = observed.astype(np.float32)
+    height, width = observed.shape[:2]
+    for area in areas:
+        win = _cell_window(area.mask, area.grid, pad_cells=1)
+        if win is None:
+            continue
+        colour, _ = _observed_cell_colours(observed, area.mask, win)
+        small = colour.reshape(win.shape[0], win.shape[1], -1).astype(np.float32)
+        pw, ph = area.grid.pitch
+        ox, oy = area.grid.origin
+        ys = np.arange(height)[win.rows]
+        xs = np.arange(width)[win.cols]
+        # Pixel centre -> position on the small image, whose sample k sits at cell k's centre.
+        u = ((xs + 0.5 - ox) / pw - 0.5 - win.first[1]).astype(np.float32)
+        v = ((ys + 0.5 - oy) / ph - 0.5 - win.first[0]).astype(np.float32)
+        map_x = np.broadcast_to(u[None, :], (len(ys), len(xs))).copy()
+        map_y = np.broadcast_to(v[:, None], (len(ys), len(xs))).copy()
+        interp = cv2.remap(small, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        interp = interp.reshape(len(ys), len(xs), -1)
+        inside = area.mask[win.rows, win.cols]
+        guide[win.rows, win.cols][inside] = interp[inside]
+    return np.clip(guide, 0, 255)
+
+
+def enforce_cell_means(
+    restored: np.ndarray, observed: np.ndarray, areas: Sequence[GridArea], max_iter: int = 16
+) -> np.ndarray:
+    """Shift restored pixels so each mean-mode cell's mean equals the colour it was observed with.
+
+    `restored` is the composite (H×W×C, float or uint8): restored inside the areas,
+    unchanged outside. Only masked pixels move. A whole cell's mean (visible part of a
+    cut cell included) must equal the observed cell colour; where clipping to [0, 255]
+    stops a pixel, the remainder goes to the cell's other masked pixels. Returns float32.
+    """
+    out = restored.astype(np.float64).copy()
+    for area in areas:
+        if area.mode != "mean":
+            continue
+        win = _cell_window(area.mask, area.grid)
+        if win is None:
+            continue
+        n = win.shape[0] * win.shape[1]
+        colour, _ = _observed_cell_colours(observed, area.mask, win)
+        block = out[win.rows, win.cols]  # view into out
+        inside = area.mask[win.rows, win.cols]
+        _, all_counts = _cell_sums(block[..., :1], win.labels, n)
+        target = colour * all_counts[:, None]  # the sum each cell must reach
+        lab = win.labels[inside]
+        pix = block[inside]  # (k, C) the pixels free to move
+        fixed, _ = _cell_sums(block, win.labels, n, weights=~inside)  # visible parts of cut cells
+        for _ in range(max_iter):
+            current = fixed + np.stack(
+                [np.bincount(lab, weights=pix[:, ch], minlength=n) for ch in range(pix.shape[1])],
+                axis=-1)
+            deficit = target - current  # (n, C)
+            if np.all(np.abs(deficit) <= 1e-6 * np.maximum(all_counts, 1)[:, None]):
+                break
+            # Pixels that can still move in the needed direction share the deficit equally.
+            d = deficit[lab]
+            free = np.where(d > 0, pix < 255, pix > 0)
+            n_free = np.stack([np.bincount(lab, weights=free[:, ch], minlength=n)
+                               for ch in range(pix.shape[1])], axis=-1)
+            step = deficit / np.maximum(n_free, 1)
+            pix = np.clip(pix + free * step[lab], 0, 255)
+        block[inside] = pix
+    return out.astype(np.float32)
+
+
+def cell_means(image: np.ndarray, area: GridArea) -> tuple[np.ndarray, np.ndarray]:
+    """(means (n, C), counts (n,)) of `image` over the whole cells touching `area` (for checks)."""
+    win = _cell_window(area.mask, area.grid)
+    if win is None:
+        return np.zeros((0, image.shape[-1])), np.zeros(0)
+    n = win.shape[0] * win.shape[1]
+    sums, counts = _cell_sums(image[win.rows, win.cols].astype(np.float64), win.labels, n)
+    keep = counts > 0
+    return sums[keep] / counts[keep][:, None], counts[keep]
