@@ -19,12 +19,13 @@ setup(
         "numpy==2.4.6",
         "ray[default]==2.60.0",
         "matplotlib==3.11.2",
+        "tensorboard==2.21.0",  # tensorflow-cpu does not bring it; training logs need it
     ],
     extras_require={
         "cpu": ["tensorflow-cpu==2.21.0"],
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
         "train": ["scikit-image==0.26.0"],
-        "test": ["pytest==9.2.0", "scikit-image==0.26.0"],
+        "test": ["pytest==9.2.0", "scikit-image==0.26.0", "scipy>=1.11"],
     },
     entry_points={"console_scripts": ["demosaic=cli:main"]},
 )

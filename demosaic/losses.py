@@ -49,7 +49,7 @@ def tv_loss(comp, region):
 
 
 def loss_terms(gt, out, valid, features: Features | None) -> dict:
-    """Each named term, unweighted. `features` maps a (3B, H, W, 3) batch to VGG feature maps;
+    """Each named term, unweighted. `features` maps an (N, H, W, 3) batch to VGG feature maps;
     None leaves the VGG terms out (the pixel-only warm-up)."""
     comp = valid * gt + (1.0 - valid) * out
     terms = {
@@ -60,11 +60,13 @@ def loss_terms(gt, out, valid, features: Features | None) -> dict:
     if features is None:
         return terms
     batch = ops.shape(gt)[0]
-    # One VGG pass over output, composite and ground truth together.
-    maps = features(ops.concatenate([out, comp, gt], axis=0))
+    # Output and composite share one VGG pass; the ground truth's features need no gradient,
+    # so they get their own pass, which keeps a third of the batch out of backpropagation.
+    maps = features(ops.concatenate([out, comp], axis=0))
+    gt_maps = [ops.stop_gradient(f) for f in features(gt)]
     perceptual = style_out = style_comp = 0.0
-    for f in maps:
-        f_out, f_comp, f_gt = f[:batch], f[batch:2 * batch], f[2 * batch:]
+    for f, f_gt in zip(maps, gt_maps):
+        f_out, f_comp = f[:batch], f[batch:]
         perceptual = perceptual + l1_mean(f_out - f_gt) + l1_mean(f_comp - f_gt)
         g_gt = gram(f_gt)
         style_out = style_out + l1_mean(gram(f_out) - g_gt)

@@ -27,6 +27,11 @@ from .config import UNetConfig
 from .pconv import PConv2D
 
 
+# PyTorch's BatchNorm default (momentum 0.1 there), as in the paper's reference code; Keras's
+# 0.99 leaves inference statistics far from the batch ones for thousands of steps.
+BN_MOMENTUM = 0.9
+
+
 def _full_mask(mask, channels: int):
     """Repeat a one-channel mask to one channel per feature, so concatenations weigh each channel."""
     return mask if channels == 1 else ops.repeat(mask, channels, axis=-1)
@@ -40,7 +45,7 @@ def _pconv_unet(cfg: UNetConfig, image, valid, guide):
     for i, (k, c) in enumerate(zip(kernels, widths)):
         x, m = PConv2D(c, k, strides=2, name=f"enc{i + 1}")([x, m])  # (B, H/2^(i+1), W/2^(i+1), c)
         if i > 0:  # the paper: no BatchNorm on the first encoder layer
-            x = layers.BatchNormalization(name=f"enc{i + 1}_bn")(x)
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"enc{i + 1}_bn")(x)
         x = layers.ReLU(name=f"enc{i + 1}_relu")(x)
         skips.append((x, m))
 
@@ -56,11 +61,13 @@ def _pconv_unet(cfg: UNetConfig, image, valid, guide):
             feats.append(g)
             masks.append(ops.ones_like(g))
         out_channels = 3 if level == 0 else widths[level - 1]
-        x, m = PConv2D(out_channels, 3, strides=1, name=f"dec{level + 1}")(
+        # A guided model starts as the guide itself: its residual layer starts at zero.
+        init = "zeros" if guide is not None and level == 0 else "he_normal"
+        x, m = PConv2D(out_channels, 3, strides=1, kernel_initializer=init, name=f"dec{level + 1}")(
             [layers.Concatenate(name=f"dec{level + 1}_cat")(feats),
              layers.Concatenate(name=f"dec{level + 1}_catmask")(masks)])
         if level > 0:  # the last layer has neither BatchNorm nor activation
-            x = layers.BatchNormalization(name=f"dec{level + 1}_bn")(x)
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"dec{level + 1}_bn")(x)
             x = layers.LeakyReLU(0.2, name=f"dec{level + 1}_lrelu")(x)
     return x if guide is None else layers.Add(name="residual")([guide, x])
 
@@ -74,7 +81,7 @@ def _pconv_ed7(image, valid):
             m = layers.UpSampling2D(-s, name=f"ed{i + 1}_upmask")(m)
         x, m = PConv2D(c, 3, strides=max(s, 1), name=f"ed{i + 1}")([x, m])
         if c != 3:
-            x = layers.BatchNormalization(name=f"ed{i + 1}_bn")(x)
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"ed{i + 1}_bn")(x)
             x = layers.ReLU(name=f"ed{i + 1}_relu")(x)
     return layers.Activation("sigmoid", name="ed_sigmoid")(x)
 
