@@ -1,0 +1,134 @@
+"""Restore the mosaic areas of frames: crop, batch, run the model, keep cell means, composite.
+
+Only masked pixels ever change: every output pixel outside the mosaic areas is the input
+pixel, bit for bit. The video and Ray pipelines reuse `Restorer` unchanged.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import cv2
+import numpy as np
+
+from .errors import ModelError
+from .mosaic import GridArea, cell_colour_guide, enforce_cell_means
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_MODEL = "demosaic-guided-small-v0"
+
+
+def default_model_path() -> Path:
+    """$DEMOSAIC_MODEL, else the shipped default model in models/."""
+    return Path(os.environ.get("DEMOSAIC_MODEL") or MODELS_DIR / f"{DEFAULT_MODEL}.json")
+
+
+class Box(NamedTuple):
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+
+
+def plan_crops(mask: np.ndarray, multiple: int, margin: int) -> list[Box]:
+    """Boxes covering every masked pixel with `margin` px of context, sides a multiple of `multiple`.
+
+    Nearby regions whose margins touch share one box. A box grows inside the frame where it
+    can; a frame smaller than the multiple is handled by padding at run time.
+    """
+    height, width = mask.shape
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    boxes = []
+    for x, y, w, h, _ in stats[1:count]:
+        y0, y1 = _grow(y, y + h, height, multiple)
+        x0, x1 = _grow(x, x + w, width, multiple)
+        boxes.append(Box(y0, x0, y1, x1))
+    return boxes
+
+
+def _grow(lo: int, hi: int, limit: int, multiple: int) -> tuple[int, int]:
+    """Widen [lo, hi) to a multiple of `multiple`, centred, shifted to stay inside [0, limit)."""
+    size = min(-(-(hi - lo) // multiple) * multiple, max(limit // multiple * multiple, multiple))
+    lo = max(0, min(lo - (size - (hi - lo)) // 2, limit - size))
+    return lo, min(lo + size, limit)
+
+
+class Restorer:
+    """Holds one model; `restore(frame, areas)` returns the restored frame (uint8 RGB)."""
+
+    def __init__(self, model_path: str | os.PathLike | None = None, margin: int = 16, batch_size: int = 8,
+                 consistency: bool | None = None):
+        from .artifact import load_model
+
+        path = Path(model_path) if model_path else default_model_path()
+        if not path.with_suffix(".json").exists():
+            raise ModelError(f"model not found: {path.with_suffix('.json')}")
+        self.model, self.card = load_model(path)
+        self.guided = bool(self.card["config"]["guided"])
+        self.multiple = int(self.card["size_multiple"])
+        self.margin, self.batch_size = margin, batch_size
+        # Pure inpainting reproduces the paper: it does not use the cell colours at all.
+        self.consistency = self.guided if consistency is None else consistency
+
+    def restore(self, frame: np.ndarray, areas: Sequence[GridArea]) -> np.ndarray:
+        return self.restore_many([frame], [areas])[0]
+
+    def restore_many(self, frames: Sequence[np.ndarray], areas: Sequence[Sequence[GridArea]]) -> list[np.ndarray]:
+        """Restore several frames, batching equal-sized crops across them."""
+        jobs = []  # (frame index, box, image crop, valid crop, guide crop)
+        results = [f.copy() for f in frames]
+        masks = []
+        for i, (frame, frame_areas) in enumerate(zip(frames, areas)):
+            mask = np.zeros(frame.shape[:2], bool)
+            for a in frame_areas:
+                mask |= a.mask
+            masks.append(mask)
+            if not mask.any():
+                continue
+            guide = cell_colour_guide(frame, frame_areas) if self.guided else None
+            for box in plan_crops(mask, self.multiple, self.margin):
+                sl = (slice(box.y0, box.y1), slice(box.x0, box.x1))
+                jobs.append((i, box, frame[sl], mask[sl], None if guide is None else guide[sl]))
+        outputs = self._run(jobs)
+        for (i, box, _, crop_mask, _), out in zip(jobs, outputs):
+            sl = (slice(box.y0, box.y1), slice(box.x0, box.x1))
+            region = results[i][sl]
+            region[crop_mask] = np.clip(np.rint(out[crop_mask] * 255.0), 0, 255).astype(np.uint8)
+        for i, (frame, frame_areas) in enumerate(zip(frames, areas)):
+            if not masks[i].any() or not self.consistency:
+                continue
+            consistent = enforce_cell_means(results[i], frame, frame_areas)
+            results[i][masks[i]] = np.clip(np.rint(consistent[masks[i]]), 0, 255).astype(np.uint8)
+        return results
+
+    def _run(self, jobs) -> list[np.ndarray]:
+        """Model outputs (h, w, 3) float in [0, 1]-ish for each job, batched by crop shape."""
+        outputs: list = [None] * len(jobs)
+        by_shape: dict = {}
+        for j, job in enumerate(jobs):
+            by_shape.setdefault(job[2].shape[:2], []).append(j)
+        for shape, idx in by_shape.items():
+            ph, pw = (-(-s // self.multiple) * self.multiple for s in shape)  # frames smaller than the multiple
+            for start in range(0, len(idx), self.batch_size):
+                chunk = idx[start:start + self.batch_size]
+                batch = {
+                    "image": np.stack([_pad(jobs[j][2] / 255.0, ph, pw) for j in chunk]).astype(np.float32),
+                    "valid": np.stack([_pad((~jobs[j][3])[..., None], ph, pw, 1.0) for j in chunk]).astype(np.float32),
+                }
+                if self.guided:
+                    batch["guide"] = np.stack([_pad(jobs[j][4] / 255.0, ph, pw) for j in chunk]).astype(np.float32)
+                out = np.asarray(self.model(batch, training=False))
+                for k, j in enumerate(chunk):
+                    outputs[j] = out[k, :shape[0], :shape[1]]
+        return outputs
+
+
+def _pad(a: np.ndarray, height: int, width: int, value: float | None = None) -> np.ndarray:
+    """Pad to (height, width): repeating the edge for pixels, with `value` for masks."""
+    dy, dx = height - a.shape[0], width - a.shape[1]
+    if not dy and not dx:
+        return a
+    pads = ((0, dy), (0, dx), (0, 0))
+    return np.pad(a, pads, mode="edge") if value is None else np.pad(a, pads, constant_values=value)
