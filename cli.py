@@ -29,12 +29,80 @@ class DemosaicGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Error: interrupted", err=True)
             ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug: still one line; DEMOSAIC_DEBUG=1 shows the traceback
+            if os.environ.get("DEMOSAIC_DEBUG"):
+                raise
+            click.echo(f"Error: internal error ({type(exc).__name__}: {exc}); "
+                       "rerun with DEMOSAIC_DEBUG=1 for details", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=DemosaicGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="demosaic")
 def main():
     """Find pixelation mosaics in images and video and restore what lies under them."""
+
+
+def _detector_config(dilate: int):
+    from demosaic.detect import DetectorConfig
+
+    return DetectorConfig(dilate=dilate)
+
+
+_dilate = click.option("--dilate", type=click.IntRange(0, 64), default=0, show_default=True,
+                       help="Grow the mask by this many px (feathered mosaic borders).")
+_overwrite = click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+
+
+@main.command()
+@click.argument("src", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("dst", metavar="OUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the regions found (box, cell pitch, grid phase) as JSON.")
+@click.option("--overlay", "overlay_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the input with the mask drawn on it.")
+@_dilate
+@_overwrite
+def detect(src, dst, json_path, overlay_path, dilate, overwrite):
+    """Find mosaics in image IN; write the mask (255 = mosaic) to OUT as a PNG."""
+    from demosaic.images import check_output, read_image
+    from pipelines.images import detect_image
+
+    if dst.suffix.lower() != ".png":
+        raise click.BadParameter("the mask is written as PNG: OUT must end in .png", param_hint="OUT")
+    check_output(dst, overwrite, (src,))
+    if overlay_path is not None:
+        check_output(overlay_path, overwrite, (src,))
+    read_image(src)  # fail on unreadable input before doing anything
+    found = detect_image(src, dst, json_path, overlay_path, _detector_config(dilate))
+    click.echo(f"{len(found.regions)} mosaic region(s), {int(found.mask.sum())} px -> {dst}")
+
+
+@main.command()
+@click.argument("src", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("dst", metavar="OUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--mask", "mask_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Use this mask (nonzero = mosaic) instead of detecting; its cell grid is estimated.")
+@click.option("--mode", type=click.Choice(["guided", "inpaint"]), default="guided", show_default=True,
+              help="guided: use the mosaic's cell colours (default); inpaint: the paper's pure inpainting.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Model card (.json) or weights (.npz); default: the shipped model for --mode.")
+@_dilate
+@_overwrite
+def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
+    """Restore the mosaics in image IN and write OUT; pixels outside the mosaics are unchanged."""
+    from demosaic.images import check_output, read_image, read_mask
+    from pipelines.images import restore_image
+
+    check_output(dst, overwrite, (src, mask_path))
+    shape = read_image(src).shape[:2]  # validate everything before TensorFlow loads
+    if mask_path is not None:
+        read_mask(mask_path, shape)
+    summary = restore_image(src, dst, mask_path, model_path, mode, _detector_config(dilate),
+                            note=lambda m: click.echo(f"note: {m}", err=True))
+    click.echo(f"restored {summary['restored_pixels']} px ({summary['mode']}) -> {dst}")
 
 
 @main.command("vgg-weights")

@@ -19,10 +19,10 @@ import numpy as np
 
 from .config import MaskConfig
 from .errors import InputError
+from .images import IMAGE_SUFFIXES, read_image
 from .masks import random_areas
 from .mosaic import cell_colour_guide, pixelate_areas
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VALIDATION_SEED = 20180420  # fixed, independent of the training seed: one comparable number across runs
 
 
@@ -64,9 +64,11 @@ def is_validation(path: Path) -> bool:
 
 
 def read_rgb(path: Path) -> np.ndarray | None:
-    """uint8 H×W×3 RGB, or None where OpenCV cannot read the file."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """uint8 H×W×3 RGB, or None where the file is not a readable image (skipped in a folder)."""
+    try:
+        return read_image(path)
+    except InputError:
+        return None
 
 
 def load_images(files: Sequence[Path], min_side: int, max_side: int = 768) -> list[np.ndarray]:

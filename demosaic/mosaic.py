@@ -39,16 +39,18 @@ class Grid:
         """Row and column cell indices of every pixel: ((H,), (W,)) int64. Cells are separable."""
         pw, ph = self.pitch
         ox, oy = self.origin
-        iy = np.floor((np.arange(height) - oy) / ph).astype(np.int64)
-        ix = np.floor((np.arange(width) - ox) / pw).astype(np.int64)
+        # The epsilon keeps fitted grids (origin 1e-14 off an integer) on the intended side.
+        iy = np.floor((np.arange(height) - oy) / ph + 1e-6).astype(np.int64)
+        ix = np.floor((np.arange(width) - ox) / pw + 1e-6).astype(np.int64)
         return iy, ix
 
 
 class GridArea(NamedTuple):
-    """Where a mosaic is (bool H×W) and the lattice its cells follow."""
+    """Where a mosaic is (bool H×W) and the lattice its cells follow (None: unknown, so
+    only pure inpainting applies)."""
 
     mask: np.ndarray
-    grid: Grid
+    grid: Grid | None
     mode: str = "mean"
 
 

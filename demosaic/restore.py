@@ -16,12 +16,15 @@ from .errors import ModelError
 from .mosaic import GridArea, cell_colour_guide, enforce_cell_means
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
-DEFAULT_MODEL = "demosaic-guided-small-v0"
+DEFAULT_MODELS = {"guided": "demosaic-guided-small-v0", "inpaint": "demosaic-pure-small-v0"}
 
 
-def default_model_path() -> Path:
-    """$DEMOSAIC_MODEL, else the shipped default model in models/."""
-    return Path(os.environ.get("DEMOSAIC_MODEL") or MODELS_DIR / f"{DEFAULT_MODEL}.json")
+def default_model_path(mode: str = "guided") -> Path:
+    """The shipped model for a mode ("guided", or "inpaint": the paper's pure inpainting);
+    $DEMOSAIC_MODEL overrides the guided one."""
+    if mode == "guided" and os.environ.get("DEMOSAIC_MODEL"):
+        return Path(os.environ["DEMOSAIC_MODEL"])
+    return MODELS_DIR / f"{DEFAULT_MODELS[mode]}.json"
 
 
 class Box(NamedTuple):

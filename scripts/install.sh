@@ -25,7 +25,7 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 stamp=.venv/.demosaic-installed
-want=$(cat setup.py | sha256sum | cut -d' ' -f1)
+want=$( (cat setup.py; ls -d */__init__.py) | sha256sum | cut -d" " -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "installing Python packages into .venv" >&2
   .venv/bin/pip install -q --upgrade pip

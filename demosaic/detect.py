@@ -1,0 +1,404 @@
+"""Find pixelation mosaics in a frame: a mask, and each region's cell grid.
+
+Classical and fast (OpenCV/NumPy, one core). Four stages:
+
+1. Evidence. A mosaic cell border is a step between two flat runs, and it continues
+   along a straight line. Pixels showing that, horizontally or vertically, are "border
+   evidence"; dense evidence marks candidate areas.
+2. Lattice. Per candidate area, the column profile of vertical-border evidence (and the
+   row profile of horizontal-border evidence) is a comb; its autocorrelation gives the
+   pitch, and a least-squares fit of the comb's teeth the sub-pixel pitch and phase.
+3. Cells. On that grid, a mosaic cell is flat inside (borders excluded, so coding
+   ringing does not count) and differs from a neighbour by a real step. Flat areas with no
+   steps (sky, walls) and textures with no flat cells (brick, text) fail here.
+4. Cleanup. Holes in the cell map are filled, small regions dropped, and cells on the
+   region's edge trimmed to the pixels that carry the cell's colour, so cut cells get
+   pixel-accurate borders. An optional dilation covers feathered edges.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .mosaic import Grid, GridArea
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    flat: int = 3  # max |difference| between neighbours inside a cell (levels); coding noise needs > 1
+    step: int = 8  # min |difference| across a cell border that counts as evidence
+    cell_std: float = 3.0  # max in-cell standard deviation (levels, borders excluded)
+    min_pitch: int = 4
+    max_pitch: int = 72
+    evidence_window: int = 33  # px; density of border evidence is taken over this box
+    min_evidence: float = 0.01  # fraction of border-evidence pixels to call an area a candidate
+    min_cells: int = 6  # regions with fewer mosaic cells are dropped
+    min_step_share: float = 0.3  # share of a region's cells that must show a step to a neighbour
+    pixel_tolerance: int = 6  # edge cells keep pixels within this of the cell colour
+    dilate: int = 0  # px to grow the final mask by, for feathered borders
+    min_jump: float = 3.0  # min colour difference between flat neighbouring cells, on top of their noise
+    grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
+    grow_cells: int = 3  # ... at most this many cells deep
+    max_lattices: int = 4  # mosaics on different grids looked for in one candidate area
+
+
+@dataclass(frozen=True)
+class Region:
+    """One detected mosaic region."""
+
+    bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 (end exclusive)
+    pitch: tuple[float, float]  # cell (width, height), sub-pixel where the video was scaled
+    origin: tuple[float, float]  # (x, y) of a cell corner: the grid phase
+    mode: str  # "mean" (assumed: one frame cannot tell mean from a sampled pixel)
+    cells: int
+    score: float  # share of the region's cells showing a step to a neighbour
+
+    @property
+    def grid(self) -> Grid:
+        return Grid(self.pitch, self.origin)
+
+
+@dataclass(frozen=True)
+class Detection:
+    mask: np.ndarray  # bool H×W, True = mosaic to restore
+    regions: tuple[Region, ...] = ()
+    labels: np.ndarray | None = field(default=None, repr=False)  # int32 H×W, region index + 1
+
+    def areas(self) -> list[GridArea]:
+        if self.labels is None:
+            return []
+        return [GridArea(self.labels == i + 1, r.grid, r.mode) for i, r in enumerate(self.regions)]
+
+
+def _abs_diffs(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Max over channels of |horizontal| (H, W-1) and |vertical| (H-1, W) neighbour differences."""
+    dx = cv2.absdiff(frame[:, 1:], frame[:, :-1]).reshape(frame.shape[0], frame.shape[1] - 1, -1)
+    dy = cv2.absdiff(frame[1:], frame[:-1]).reshape(frame.shape[0] - 1, frame.shape[1], -1)
+    return dx.max(axis=2), dy.max(axis=2)
+
+
+def border_evidence(dx: np.ndarray, dy: np.ndarray, cfg: DetectorConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(vertical-border evidence on dx's grid, horizontal-border evidence on dy's grid), bool.
+
+    A vertical cell border between columns x and x+1: a step there, flat on both sides,
+    and the step continuing in the row above or below.
+    """
+    flat_x, step_x = dx <= cfg.flat, dx >= cfg.step
+    flat_y, step_y = dy <= cfg.flat, dy >= cfg.step
+    ev = np.zeros_like(step_x)
+    ev[:, 1:-1] = step_x[:, 1:-1] & flat_x[:, :-2] & flat_x[:, 2:]
+    ev[1:-1] &= ev[:-2] | ev[2:]
+    eh = np.zeros_like(step_y)
+    eh[1:-1] = step_y[1:-1] & flat_y[:-2] & flat_y[2:]
+    eh[:, 1:-1] &= eh[:, :-2] | eh[:, 2:]
+    return ev, eh
+
+
+def _teeth(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (sub-pixel centroids) and weights of a profile's clear local maxima."""
+    p = profile.astype(np.float64)
+    if p.max() <= 0:
+        return np.zeros(0), np.zeros(0)
+    left = np.r_[-1.0, p[:-1]]
+    right = np.r_[p[1:], -1.0]
+    peaks = np.flatnonzero((p >= left) & (p > right) & (p >= max(0.2 * p.max(), 2.0)))
+    lo = np.maximum(peaks - 1, 0)
+    hi = np.minimum(peaks + 1, len(p) - 1)
+    w = p[lo] + p[peaks] + p[hi]
+    pos = (lo * p[lo] + peaks * p[peaks] + hi * p[hi]) / w
+    return pos, p[peaks]
+
+
+def _comb(profile: np.ndarray, cfg: DetectorConfig) -> tuple[float, float] | None:
+    """(pitch, position of one tooth) of a comb-like 1-D profile, sub-pixel; None if no comb.
+
+    Each candidate pitch p (quarter-pixel steps) and phase scores the weight of the teeth
+    that sit on its lattice, minus a penalty for lattice points inside the teeth's span
+    with no tooth. Divisors of the true pitch leave most of their lattice points empty and
+    multiples miss most teeth, so the true pitch wins; a least-squares fit of the teeth on
+    it then gives the sub-pixel pitch and phase (scaled video).
+    """
+    pos, w = _teeth(profile)
+    if len(pos) < 3:
+        return None
+    span = pos.max() - pos.min()
+    best = (0.0, 0.0, 0.0)
+    mean_w = w.mean()
+    for p in np.arange(cfg.min_pitch, min(cfg.max_pitch, span / 2) + 0.01, 0.25):
+        r = pos % p
+        d = np.abs(r[:, None] - r[None, :])
+        d = np.minimum(d, p - d)
+        near = d <= 0.75  # (teeth, candidate phase taken from each tooth)
+        on_weight = (near * w[:, None]).sum(axis=0)
+        j = int(np.argmax(on_weight))
+        on = near[:, j]
+        lattice_points = np.floor(span / p) + 1
+        empty = max(lattice_points - len(np.unique(np.round((pos[on] - pos[on].min()) / p))), 0)
+        score = on_weight[j] - 0.3 * mean_w * empty
+        if score > best[0]:
+            best = (score, p, r[j])
+    score, p, phase = best
+    if score <= 0.5 * w.sum():
+        return None
+    on = np.abs(((pos - phase + p / 2) % p) - p / 2) <= 0.75
+    if on.sum() < 3:
+        return None
+    index = np.round((pos[on] - phase) / p)
+    pitch, first = np.polyfit(index, pos[on], 1)
+    if abs(pitch - p) > 0.5:
+        return None
+    return float(pitch), float(first)
+
+
+def _snap(v: float) -> float:
+    """Fits of unscaled mosaics land within a hair of whole pixels: make them whole."""
+    r = round(v)
+    return float(r) if abs(v - r) < 0.02 else float(v)
+
+
+def _cell_stats(frame: np.ndarray, grid: Grid, rows: slice, cols: slice):
+    """Per cell over a window: mean (ny, nx, C), inner std (ny, nx), and the pixel→cell labels."""
+    height, width = frame.shape[:2]
+    iy, ix = grid.cell_index(height, width)
+    iy, ix = iy[rows], ix[cols]
+    cy0, cx0 = iy[0], ix[0]
+    ny, nx = iy[-1] - cy0 + 1, ix[-1] - cx0 + 1
+    labels = (iy - cy0)[:, None] * nx + (ix - cx0)[None, :]
+    block = frame[rows, cols].astype(np.float64)
+    n = ny * nx
+    flat = labels.ravel()
+    counts = np.bincount(flat, minlength=n)
+    means = np.stack([np.bincount(flat, block[..., c].ravel(), n) for c in range(block.shape[2])], -1)
+    means /= np.maximum(counts, 1)[:, None]
+    # Inner pixels: not on the first or last row/column of their cell (coding smears borders).
+    first_row = np.r_[True, iy[1:] != iy[:-1]]
+    last_row = np.r_[iy[1:] != iy[:-1], True]
+    first_col = np.r_[True, ix[1:] != ix[:-1]]
+    last_col = np.r_[ix[1:] != ix[:-1], True]
+    inner = ~(first_row | last_row)[:, None] & ~(first_col | last_col)[None, :]
+    if grid.pitch[0] < 5 or grid.pitch[1] < 5:
+        inner = np.ones_like(inner)
+    w = inner.ravel().astype(np.float64)
+    n_in = np.bincount(flat, w, n)
+    var = np.zeros(n)
+    for c in range(block.shape[2]):
+        v = block[..., c].ravel()
+        s1 = np.bincount(flat, v * w, n)
+        s2 = np.bincount(flat, v * v * w, n)
+        m = s1 / np.maximum(n_in, 1)
+        var = np.maximum(var, s2 / np.maximum(n_in, 1) - m * m)
+    std = np.sqrt(np.maximum(var, 0)).reshape(ny, nx)
+    std[(n_in < 2).reshape(ny, nx)] = np.inf
+    return means.reshape(ny, nx, -1), std, labels, counts.reshape(ny, nx)
+
+
+def _fill_holes(cells: np.ndarray) -> np.ndarray:
+    """Fill enclosed holes of a small bool grid (flood fill from the border)."""
+    padded = np.pad(cells, 1).astype(np.uint8)
+    flood = padded.copy()
+    mask = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8)
+    cv2.floodFill(flood, mask, (0, 0), 1)
+    return (cells | (flood[1:-1, 1:-1] == 0))
+
+
+class Detector:
+    def __init__(self, cfg: DetectorConfig = DetectorConfig()):
+        self.cfg = cfg
+
+    def __call__(self, frame: np.ndarray) -> Detection:
+        return self.detect(frame)
+
+    def detect(self, frame: np.ndarray) -> Detection:
+        if frame.dtype != np.uint8 or frame.ndim != 3:
+            raise ValueError("detect expects an H×W×3 uint8 frame")
+        cfg = self.cfg
+        height, width = frame.shape[:2]
+        # Luma only: video stores chroma at half resolution (4:2:0), which blurs colour
+        # edges over two pixels, while luma keeps the cell borders sharp. Faster, too.
+        frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]  # (H, W, 1)
+        dx, dy = _abs_diffs(frame)
+        ev, eh = border_evidence(dx, dy, cfg)
+        evidence = np.zeros((height, width), np.float32)
+        evidence[:, :-1] += ev
+        evidence[:-1] += eh
+        # Two scales: small cells give dense evidence; 64 px cells only a line every 64 px.
+        candidate = np.zeros((height, width), np.uint8)
+        for window, share in ((cfg.evidence_window, 1.0), (3 * cfg.evidence_window, 0.5)):
+            density = cv2.boxFilter(evidence, -1, (window, window), borderType=cv2.BORDER_CONSTANT)
+            candidate |= density >= cfg.min_evidence * share
+        count, comp, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
+        labels = np.zeros((height, width), np.int32)
+        regions: list[Region] = []
+        for k in range(1, count):
+            x, y, w, h, area = stats[k]
+            if area < (2 * cfg.min_pitch) ** 2:
+                continue
+            rows, cols = slice(y, y + h), slice(x, x + w)
+            inside = comp[rows, cols] == k
+            # One candidate area may hold several mosaics on different lattices: take the
+            # strongest, remove its evidence, look again.
+            for _ in range(cfg.max_lattices):
+                found = self._region(frame, ev, eh, rows, cols, inside)
+                if found is None:
+                    break
+                region, pixel_mask, claimed, (r0, c0) = found
+                view = labels[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]]
+                fresh = pixel_mask & (view == 0)
+                if fresh.sum() < 0.5 * pixel_mask.sum():
+                    break  # the same mosaic again
+                view[fresh] = len(regions) + 1
+                regions.append(region)
+                taken = np.zeros((height, width), np.uint8)
+                taken[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]] = claimed
+                taken = cv2.dilate(taken, np.ones((3, 3), np.uint8)).astype(bool)
+                inside &= ~taken[rows, cols]
+        mask = labels > 0
+        if cfg.dilate and mask.any():
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.dilate + 1,) * 2)
+            grown = cv2.dilate(labels.astype(np.float32), kernel).astype(np.int32)
+            labels = np.where(labels > 0, labels, grown)
+            mask = labels > 0
+        return Detection(mask, tuple(regions), labels)
+
+    def _lattice(self, ev, eh, rows: slice, cols: slice, inside: np.ndarray) -> Grid | None:
+        """The cell grid whose borders the evidence inside (rows, cols) lines up on, or None."""
+        cfg = self.cfg
+        ev_in = ev[rows, cols.start:min(cols.stop, ev.shape[1])] & inside[:, :min(cols.stop, ev.shape[1]) - cols.start]
+        eh_in = eh[rows.start:min(rows.stop, eh.shape[0]), cols] & inside[:min(rows.stop, eh.shape[0]) - rows.start]
+        comb_x = _comb(ev_in.sum(axis=0), cfg)
+        comb_y = _comb(eh_in.sum(axis=1), cfg)
+        if comb_x is None and comb_y is None:
+            return None
+        # Cells are usually square: a comb found one way stands in for the other.
+        comb_x = comb_x or (comb_y[0], None)
+        comb_y = comb_y or (comb_x[0], None)
+        # A tooth at dx index t is the border between pixels t and t+1: a cell starts at t+1.
+        ox = 0.0 if comb_x[1] is None else cols.start + comb_x[1] + 1
+        oy = 0.0 if comb_y[1] is None else rows.start + comb_y[1] + 1
+        px, py = _snap(comb_x[0]), _snap(comb_y[0])
+        return Grid((px, py), (_snap(ox) % px, _snap(oy) % py))
+
+    def grid_in(self, frame: np.ndarray, mask: np.ndarray) -> Grid | None:
+        """Estimate the cell grid of a mosaic whose extent is given (a user's mask)."""
+        luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]
+        ev, eh = border_evidence(*_abs_diffs(luma), self.cfg)
+        ys, xs = np.nonzero(mask)
+        if ys.size == 0:
+            return None
+        rows, cols = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
+        inside = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8))[rows, cols].astype(bool)
+        return self._lattice(ev, eh, rows, cols, inside)
+
+    def _region(self, frame, ev, eh, rows, cols, inside):
+        cfg = self.cfg
+        height, width = frame.shape[:2]
+        grid = self._lattice(ev, eh, rows, cols, inside)
+        if grid is None:
+            return None
+        # Cell statistics over the candidate's box grown by one cell.
+        pad_x, pad_y = int(np.ceil(grid.pitch[0])), int(np.ceil(grid.pitch[1]))
+        r = slice(max(rows.start - pad_y, 0), min(rows.stop + pad_y, height))
+        c = slice(max(cols.start - pad_x, 0), min(cols.stop + pad_x, width))
+        means, std, labels, counts = _cell_stats(frame, grid, r, c)
+        flat = std <= cfg.cell_std
+        # Two flat cells whose colours differ by more than their noise can explain: a real step.
+        noise = np.where(np.isfinite(std), std, 1e3)
+        jump_x = np.abs(np.diff(means, axis=1)).max(axis=2) >= cfg.min_jump + 2 * (noise[:, 1:] + noise[:, :-1])
+        jump_y = np.abs(np.diff(means, axis=0)).max(axis=2) >= cfg.min_jump + 2 * (noise[1:] + noise[:-1])
+        stepped = np.zeros_like(flat)
+        stepped[:, :-1] |= jump_x & flat[:, 1:]
+        stepped[:, 1:] |= jump_x & flat[:, :-1]
+        stepped[:-1] |= jump_y & flat[1:]
+        stepped[1:] |= jump_y & flat[:-1]
+        cells = flat & stepped
+        cells = _fill_holes(cells) & flat | cells
+        count, comp = cv2.connectedComponents(cells.astype(np.uint8), connectivity=4)
+        keep = np.zeros_like(cells)
+        for k in range(1, count):
+            part = comp == k
+            n_cells = int(part.sum())
+            if n_cells >= cfg.min_cells and (stepped & part).sum() >= cfg.min_step_share * n_cells:
+                keep |= part
+        keep = _fill_holes(keep)
+        if keep.sum() < cfg.min_cells:
+            return None
+        # Mosaic cells over flat image areas show no step to their neighbours: take in very
+        # flat cells of the same colour next to the region, a few cells deep at most.
+        very_flat = std <= cfg.grow_std
+        same_x = ~jump_x & very_flat[:, 1:] & very_flat[:, :-1]
+        same_y = ~jump_y & very_flat[1:] & very_flat[:-1]
+        for _ in range(cfg.grow_cells):
+            grown = keep.copy()
+            grown[:, 1:] |= keep[:, :-1] & same_x
+            grown[:, :-1] |= keep[:, 1:] & same_x
+            grown[1:] |= keep[:-1] & same_y
+            grown[:-1] |= keep[1:] & same_y
+            if (grown == keep).all():
+                break
+            keep = grown
+        # Pixel mask: whole cells inside; on the region's edge, only pixels carrying the cell colour.
+        up, down = np.pad(keep, 1)[:-2, 1:-1], np.pad(keep, 1)[2:, 1:-1]
+        left, right = np.pad(keep, 1)[1:-1, :-2], np.pad(keep, 1)[1:-1, 2:]
+        edge = keep & ~(up & down & left & right)
+        colour = means.copy()
+        # Cells cut by the region's shape mix the cell colour with untouched pixels: their
+        # colour is read from the strip that faces a kept neighbour, and accepted only if
+        # that strip is flat.
+        ring = ~keep & (up | down | left | right)
+        block = frame[r, c]
+        for cy, cx in zip(*np.nonzero(ring)):
+            cell = labels == cy * keep.shape[1] + cx
+            ys, xs = np.nonzero(cell)
+            if right[cy, cx]:
+                strip = block[ys[xs == xs.max()], xs.max()]
+            elif left[cy, cx]:
+                strip = block[ys[xs == xs.min()], xs.min()]
+            elif down[cy, cx]:
+                strip = block[ys.max(), xs[ys == ys.max()]]
+            else:
+                strip = block[ys.min(), xs[ys == ys.min()]]
+            strip = strip.astype(np.float64)
+            if len(strip) and strip.std(axis=0).max() <= cfg.cell_std:
+                colour[cy, cx] = np.median(strip, axis=0)
+                edge[cy, cx] = True
+        use = keep | edge
+        cell_of_pixel = use.ravel()[labels]
+        on_edge = edge.ravel()[labels]
+        per_pixel = colour.reshape(-1, colour.shape[-1])[labels]
+        close = np.abs(block.astype(np.float64) - per_pixel).max(axis=2) <= cfg.pixel_tolerance
+        pixel_mask = cell_of_pixel & (~on_edge | close)
+        claimed = (ring | keep).ravel()[labels]  # whole cells, for removing their evidence
+        ys, xs = np.nonzero(pixel_mask)
+        if ys.size == 0:
+            return None
+        bbox = (int(c.start + xs.min()), int(r.start + ys.min()), int(c.start + xs.max() + 1), int(r.start + ys.max() + 1))
+        n_cells = int(keep.sum())
+        region = Region(bbox, grid.pitch, grid.origin, "mean", n_cells,
+                        float((stepped & keep).sum() / max(n_cells, 1)))
+        return region, pixel_mask, claimed, (r.start, c.start)
+
+
+def detect(frame: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -> Detection:
+    return Detector(cfg).detect(frame)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+def grid_line_error(found: Grid, truth: Grid, bbox: Sequence[float]) -> float:
+    """Largest distance (px) from a true cell border inside bbox (x0, y0, x1, y1) to the nearest found one."""
+    worst = 0.0
+    for axis in (0, 1):
+        lo, hi = bbox[axis], bbox[axis + 2]
+        p_true, o_true = truth.pitch[axis], truth.origin[axis]
+        p_found, o_found = found.pitch[axis], found.origin[axis]
+        lines = o_true + p_true * np.arange(np.floor((lo - o_true) / p_true), np.ceil((hi - o_true) / p_true) + 1)
+        lines = lines[(lines > lo) & (lines < hi)]
+        k = np.round((lines - o_found) / p_found)
+        worst = max(worst, float(np.abs(o_found + k * p_found - lines).max(initial=0.0)))
+    return worst

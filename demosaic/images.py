@@ -1,0 +1,67 @@
+"""Image files in and out: clear errors for bad input, atomic writes, nothing overwritten by accident."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import DemosaicError, InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """uint8 H×W×3 RGB; InputError for a missing or unreadable file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    image = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{p}: not a readable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_mask(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
+    """Bool H×W (nonzero = mosaic to restore), which must match the image's size."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    mask = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise InputError(f"{p}: not a readable image")
+    if mask.shape != tuple(shape):
+        raise InputError(f"{p}: mask is {mask.shape[1]}x{mask.shape[0]}, image is {shape[1]}x{shape[0]}")
+    return mask > 127
+
+
+def check_output(path: str | os.PathLike, overwrite: bool, inputs: tuple = ()) -> Path:
+    """Refuse, before any work, outputs that exist (without --overwrite), alias an input, or
+    have no image extension, and output folders that do not exist."""
+    p = Path(path)
+    if p.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(f"{p}: output must end in one of {', '.join(IMAGE_SUFFIXES)}")
+    for i in inputs:
+        if i is not None and Path(i).exists() and p.exists() and p.resolve() == Path(i).resolve():
+            raise InputError(f"{p}: output would overwrite an input")
+    if p.exists() and not overwrite:
+        raise InputError(f"{p}: exists; pass --overwrite to replace it")
+    if not p.parent.is_dir():
+        raise InputError(f"{p.parent}: no such folder")
+    return p
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write RGB (H×W×3) or single-channel (H×W) uint8 atomically: a temporary file, then a rename."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}.", suffix=p.suffix)
+    os.close(fd)
+    try:
+        data = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        if not cv2.imwrite(tmp, data):
+            raise DemosaicError(f"{p}: could not encode the image")
+        os.replace(tmp, p)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

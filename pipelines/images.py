@@ -1,0 +1,74 @@
+"""Single images: `demosaic detect` and `demosaic image`."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from demosaic.detect import Detection, Detector, DetectorConfig
+from demosaic.errors import InputError
+from demosaic.images import read_image, read_mask, write_image
+from demosaic.mosaic import GridArea
+
+
+def detection_json(detection: Detection) -> dict:
+    return {"mosaic_pixels": int(detection.mask.sum()),
+            "regions": [{**asdict(r), "grid": {"pitch": list(r.pitch), "origin": list(r.origin)}}
+                        for r in detection.regions]}
+
+
+def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The image with the mask tinted red and outlined, for a quick look."""
+    out = image.copy()
+    tint = np.array([255, 0, 0], np.float32)
+    out[mask] = (0.55 * out[mask] + 0.45 * tint).astype(np.uint8)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(out, contours, -1, (255, 255, 0), 1)
+    return out
+
+
+def detect_image(src: Path, dst: Path, json_path: Path | None, overlay_path: Path | None,
+                 cfg: DetectorConfig) -> Detection:
+    image = read_image(src)
+    detection = Detector(cfg).detect(image)
+    write_image(dst, detection.mask.astype(np.uint8) * 255)
+    if json_path is not None:
+        json_path.write_text(json.dumps(detection_json(detection), indent=2) + "\n")
+    if overlay_path is not None:
+        write_image(overlay_path, overlay(image, detection.mask))
+    return detection
+
+
+def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path | None, mode: str,
+                  cfg: DetectorConfig, note: Callable[[str], None]) -> dict:
+    """Detect (or take the mask and estimate its grid), restore, write. Returns a summary."""
+    from demosaic.restore import Restorer, default_model_path
+
+    image = read_image(src)
+    detector = Detector(cfg)
+    if mask_path is not None:
+        mask = read_mask(mask_path, image.shape[:2])
+        grid = detector.grid_in(image, mask)
+        if grid is None and mode == "guided":
+            note("no cell grid found inside the mask: falling back to pure inpainting")
+            mode = "inpaint"
+        areas = [GridArea(mask, grid)] if grid is not None else [GridArea(mask, None)]
+    else:
+        areas = detector.detect(image).areas()
+    if not any(a.mask.any() for a in areas):
+        note("no mosaic found: the output is the input unchanged")
+        write_image(dst, image)
+        return {"restored_pixels": 0, "mode": mode}
+    path = model_path or default_model_path(mode)
+    restorer = Restorer(path)
+    if restorer.guided != (mode == "guided"):
+        raise InputError(f"{path}: a {'guided' if restorer.guided else 'pure-inpainting'} model, "
+                         f"but --mode {mode} was asked for")
+    restored = restorer.restore(image, areas)
+    write_image(dst, restored)
+    return {"restored_pixels": int(sum(a.mask.sum() for a in areas)), "mode": mode,
+            "model": restorer.card.get("name"), "grids": [None if a.grid is None else asdict(a.grid) for a in areas]}
