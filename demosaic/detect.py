@@ -42,6 +42,7 @@ class DetectorConfig:
     min_jump: float = 3.0  # min colour difference between flat neighbouring cells, on top of their noise
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
     grow_cells: int = 3  # ... at most this many cells deep
+    tile: int = 96  # px; tiles of a candidate area vote for the lattice they see
     max_lattices: int = 4  # mosaics on different grids looked for in one candidate area
 
 
@@ -153,6 +154,18 @@ def _comb(profile: np.ndarray, cfg: DetectorConfig) -> tuple[float, float] | Non
     return float(pitch), float(first)
 
 
+def _same_lattice(a: Grid, b: Grid) -> bool:
+    """Equal pitch (±0.5 px) and phase (±1.5 px, modulo the pitch) on both axes."""
+    for axis in (0, 1):
+        pa, pb = a.pitch[axis], b.pitch[axis]
+        if abs(pa - pb) > 0.5:
+            return False
+        d = abs(a.origin[axis] - b.origin[axis]) % pa
+        if min(d, pa - d) > 1.5:
+            return False
+    return True
+
+
 def _snap(v: float) -> float:
     """Fits of unscaled mosaics land within a hair of whole pixels: make them whole."""
     r = round(v)
@@ -238,10 +251,13 @@ class Detector:
                 continue
             rows, cols = slice(y, y + h), slice(x, x + w)
             inside = comp[rows, cols] == k
-            # One candidate area may hold several mosaics on different lattices: take the
-            # strongest, remove its evidence, look again.
-            for _ in range(cfg.max_lattices):
-                found = self._region(frame, ev, eh, rows, cols, inside)
+            # One candidate area may hold several mosaics on different lattices. Tiles vote
+            # for lattices; each lattice is then checked on the tiles that voted for it.
+            # With no votes (cells too big for a tile), the whole area is tried, strongest
+            # lattice first, its evidence removed, again.
+            areas = self._tile_areas(ev, eh, rows, cols, inside) or [inside] * cfg.max_lattices
+            for area_inside in areas:
+                found = self._region(frame, ev, eh, rows, cols, area_inside & inside)
                 if found is None:
                     break
                 region, pixel_mask, claimed, (r0, c0) = found
@@ -280,6 +296,36 @@ class Detector:
         oy = 0.0 if comb_y[1] is None else rows.start + comb_y[1] + 1
         px, py = _snap(comb_x[0]), _snap(comb_y[0])
         return Grid((px, py), (_snap(ox) % px, _snap(oy) % py))
+
+    def _tile_areas(self, ev, eh, rows: slice, cols: slice, inside: np.ndarray) -> list[np.ndarray]:
+        """Parts of a candidate area (bool, like `inside`), one per lattice that its tiles vote for."""
+        cfg, tile = self.cfg, self.cfg.tile
+        votes: list[tuple[Grid, slice, slice]] = []
+        for ty in range(rows.start, rows.stop, tile):
+            for tx in range(cols.start, cols.stop, tile):
+                r, c = slice(ty, min(ty + tile, rows.stop)), slice(tx, min(tx + tile, cols.stop))
+                sub = inside[r.start - rows.start:r.stop - rows.start, c.start - cols.start:c.stop - cols.start]
+                if sub.mean() >= 0.25:
+                    grid = self._lattice(ev, eh, r, c, sub)
+                    if grid is not None:
+                        votes.append((grid, r, c))
+        clusters: list[list[tuple[Grid, slice, slice]]] = []
+        for vote in votes:
+            for cluster in clusters:
+                if _same_lattice(cluster[0][0], vote[0]):
+                    cluster.append(vote)
+                    break
+            else:
+                clusters.append([vote])
+        clusters.sort(key=len, reverse=True)
+        areas = []
+        for cluster in clusters[:cfg.max_lattices]:
+            area = np.zeros(inside.shape, np.uint8)
+            for _, r, c in cluster:
+                area[r.start - rows.start:r.stop - rows.start, c.start - cols.start:c.stop - cols.start] = 1
+            grow = int(np.ceil(max(cluster[0][0].pitch))) * 2 + 1
+            areas.append(cv2.dilate(area, np.ones((grow, grow), np.uint8)).astype(bool))
+        return areas
 
     def grid_in(self, frame: np.ndarray, mask: np.ndarray) -> Grid | None:
         """Estimate the cell grid of a mosaic whose extent is given (a user's mask)."""

@@ -1,0 +1,115 @@
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+from conftest import smooth_image
+
+from demosaic.detect import Detector, detect, grid_line_error, iou
+from demosaic.mosaic import Grid, MosaicRegion, pixelate
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return smooth_image(np.random.default_rng(5), 240, 320)
+
+
+def h264_roundtrip(frame: np.ndarray, crf: int) -> np.ndarray:
+    """Encode one frame with libx264 (yuv420p) and decode it again, through pipes."""
+    h, w = frame.shape[:2]
+    enc = subprocess.run(["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+                          "-i", "-", "-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p", "-f", "h264", "-"],
+                         input=frame.tobytes(), capture_output=True, check=True).stdout
+    dec = subprocess.run(["ffmpeg", "-v", "error", "-f", "h264", "-i", "-", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         input=enc, capture_output=True, check=True).stdout
+    return np.frombuffer(dec, np.uint8).reshape(h, w, 3)
+
+
+CASES = [
+    MosaicRegion("rect", ((48, 32), (208, 176)), (16, 16)),
+    MosaicRegion("rect", ((50, 41), (250, 201)), (10, 10), align="region"),
+    MosaicRegion("ellipse", ((60, 30), (280, 210)), (12, 12)),
+    MosaicRegion("polygon", ((40, 40), (260, 60), (220, 220), (70, 190)), (8, 8)),
+    MosaicRegion("rect", ((40, 40), (280, 220)), (24, 16)),
+    MosaicRegion("rect", ((64, 48), (256, 208)), (16, 16), mode="max"),
+]
+
+
+@pytest.mark.parametrize("region", CASES, ids=lambda r: f"{r.shape}-{r.cell[0]}x{r.cell[1]}-{r.align}-{r.mode}")
+def test_detect__synthetic_mosaic__right_mask_and_grid(photo, region):
+    mosaic, truth = pixelate(photo, [region])
+    found = detect(mosaic)
+    assert iou(found.mask, truth) >= 0.9
+    assert len(found.regions) == 1
+    r = found.regions[0]
+    assert grid_line_error(r.grid, region.grid(), r.bbox) <= 1.0
+
+
+def test_detect__two_regions_on_different_grids__both_found(photo):
+    regions = [MosaicRegion("rect", ((16, 16), (128, 112)), (8, 8)),
+               MosaicRegion("rect", ((180, 99), (308, 227)), (16, 16), align="region")]
+    mosaic, truth = pixelate(photo, regions)
+    found = detect(mosaic)
+    assert iou(found.mask, truth) >= 0.9
+    assert sorted(r.pitch for r in found.regions) == [(8.0, 8.0), (16.0, 16.0)]
+
+
+@pytest.mark.parametrize("kind", ["photo", "flat", "gradient", "texture", "text"])
+def test_detect__clean_frames__give_no_mask(photo, kind):
+    if kind == "photo":
+        frame = photo
+    elif kind == "flat":
+        frame = np.full((240, 320, 3), 127, np.uint8)
+    elif kind == "gradient":
+        frame = np.tile(np.linspace(0, 255, 320, dtype=np.float32)[None, :, None], (240, 1, 3)).astype(np.uint8)
+    elif kind == "texture":  # bricks: a regular lattice of edges, but no flat cells
+        frame = np.full((240, 320, 3), 150, np.uint8)
+        for y in range(0, 240, 20):
+            frame[y:y + 2] = 60
+            off = 0 if (y // 20) % 2 else 20
+            for x in range(off, 320, 40):
+                frame[y:y + 20, x:x + 2] = 60
+        frame = np.clip(frame + np.random.default_rng(1).normal(0, 8, frame.shape), 0, 255).astype(np.uint8)
+    else:
+        frame = np.full((240, 320, 3), 255, np.uint8)
+        for i in range(8):
+            cv2.putText(frame, "Lorem ipsum dolor sit", (5, 25 + 28 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
+    assert detect(frame).mask.mean() <= 0.001
+
+
+def test_detect__after_jpeg__still_found(photo):
+    region = MosaicRegion("rect", ((48, 32), (240, 192)), (16, 16))
+    mosaic, truth = pixelate(photo, [region])
+    ok, buf = cv2.imencode(".jpg", mosaic[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    jpeg = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    assert iou(detect(jpeg).mask, truth) >= 0.8
+
+
+def test_detect__after_h264__still_found(photo):
+    region = MosaicRegion("rect", ((48, 32), (240, 192)), (16, 16))
+    mosaic, truth = pixelate(photo, [region])
+    found = detect(h264_roundtrip(mosaic, 23))
+    assert iou(found.mask, truth) >= 0.7
+    assert grid_line_error(found.regions[0].grid, region.grid(), found.regions[0].bbox) <= 1.0
+
+
+def test_grid_in__a_given_mask__estimates_pitch_and_phase(photo):
+    region = MosaicRegion("ellipse", ((60, 40), (260, 200)), (12, 12), align="region")
+    mosaic, truth = pixelate(photo, [region])
+    grid = Detector().grid_in(mosaic, truth)
+    assert grid is not None
+    assert grid_line_error(grid, region.grid(), (60, 40, 260, 200)) <= 1.0
+
+
+def test_grid_line_error__known_offsets():
+    truth = Grid((10.0, 10.0), (0.0, 0.0))
+    assert grid_line_error(Grid((10.0, 10.0), (2.0, 0.0)), truth, (0, 0, 100, 100)) == pytest.approx(2.0)
+    assert grid_line_error(Grid((10.1, 10.0), (0.0, 0.0)), truth, (0, 0, 100, 100)) == pytest.approx(0.9, abs=0.01)
+
+
+def test_detect__dilate__grows_the_mask(photo):
+    mosaic, _ = pixelate(photo, [MosaicRegion("rect", ((48, 32), (208, 176)), (16, 16))])
+    plain = detect(mosaic).mask
+    from demosaic.detect import DetectorConfig
+    grown = Detector(DetectorConfig(dilate=3)).detect(mosaic).mask
+    assert grown.sum() > plain.sum() and (grown | plain).sum() == grown.sum()
