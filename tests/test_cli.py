@@ -1,0 +1,140 @@
+"""The command line, in-process (click's CliRunner): bad input is one line, a non-zero exit, nothing written."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import smooth_image
+
+from cli import main
+from demosaic.artifact import save_model
+from demosaic.config import UNetConfig
+from demosaic.mosaic import MosaicRegion, pixelate
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def error_lines(result):
+    return [l for l in result.stderr.splitlines() if l.strip()]
+
+
+@pytest.fixture(scope="module")
+def mosaic_png(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    photo = smooth_image(np.random.default_rng(11), 160, 224)
+    observed, mask = pixelate(photo, [MosaicRegion("rect", ((32, 32), (160, 128)), (16, 16))])
+    path = folder / "mosaic.png"
+    cv2.imwrite(str(path), observed[..., ::-1])
+    return path, mask
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    from demosaic.unet import build_model
+
+    folder = tmp_path_factory.mktemp("models")
+    guided = UNetConfig(depth=3, base_channels=8, max_channels=16)
+    pure = UNetConfig(depth=3, base_channels=8, max_channels=16, guided=False)
+    return (save_model(build_model(guided), guided, folder / "guided"),
+            save_model(build_model(pure), pure, folder / "pure"))
+
+
+@pytest.mark.parametrize("args", [[], ["train"], ["detect"], ["image"], ["vgg-weights"]])
+def test_help__every_command__exits_zero(runner, args):
+    result = runner.invoke(main, args + ["--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_detect__mosaic_image__writes_mask_json_and_overlay(runner, mosaic_png, tmp_path):
+    src, truth = mosaic_png
+    out, js, ov = tmp_path / "mask.png", tmp_path / "regions.json", tmp_path / "overlay.png"
+    result = runner.invoke(main, ["detect", str(src), str(out), "--json", str(js), "--overlay", str(ov)])
+    assert result.exit_code == 0, result.output
+    mask = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert mask.ndim == 2 and set(np.unique(mask)) <= {0, 255}
+    assert ((mask > 0) == truth).mean() > 0.98
+    regions = json.loads(js.read_text())["regions"]
+    assert regions[0]["grid"]["pitch"] == [16.0, 16.0]
+    assert cv2.imread(str(ov)).shape == (160, 224, 3)
+
+
+@pytest.mark.parametrize("case", ["missing", "unreadable", "exists"])
+def test_detect__bad_input__one_line_error_exit_2_nothing_written(runner, tmp_path, case):
+    src, out = tmp_path / "in.png", tmp_path / "out.png"
+    if case == "unreadable":
+        src.write_text("not an image")
+    if case == "exists":
+        cv2.imwrite(str(src), np.zeros((8, 8, 3), np.uint8))
+        out.write_bytes(b"keep me")
+    result = runner.invoke(main, ["detect", str(src), str(out)])
+    assert result.exit_code == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith("Error:")
+    assert "Traceback" not in result.output
+    if case == "exists":
+        assert out.read_bytes() == b"keep me"
+    else:
+        assert not out.exists()
+    assert {p.name for p in tmp_path.iterdir()} <= {"in.png", "out.png"}  # no temporary files left
+
+
+def test_image__mask_of_the_wrong_size__exit_2_nothing_written(runner, mosaic_png, tmp_path):
+    src, _ = mosaic_png
+    mask = tmp_path / "mask.png"
+    cv2.imwrite(str(mask), np.zeros((10, 10), np.uint8))
+    out = tmp_path / "out.png"
+    result = runner.invoke(main, ["image", str(src), str(out), "--mask", str(mask)])
+    assert result.exit_code == 2
+    assert len(error_lines(result)) == 1 and "10x10" in result.stderr
+    assert not out.exists()
+
+
+def test_image__detected_mosaic__restored_and_outside_unchanged(runner, mosaic_png, tiny_models, tmp_path):
+    src, truth = mosaic_png
+    out = tmp_path / "restored.png"
+    result = runner.invoke(main, ["image", str(src), str(out), "--model", str(tiny_models[0])])
+    assert result.exit_code == 0, result.output
+    before = cv2.imread(str(src))
+    after = cv2.imread(str(out))
+    np.testing.assert_array_equal(after[~truth], before[~truth])
+
+
+def test_image__mask_without_a_grid__falls_back_to_inpainting_and_says_so(runner, tiny_models, tmp_path):
+    photo = smooth_image(np.random.default_rng(4), 64, 64)
+    src, mask_path, out = tmp_path / "in.png", tmp_path / "mask.png", tmp_path / "out.png"
+    cv2.imwrite(str(src), photo[..., ::-1])
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:40, 20:44] = 255
+    cv2.imwrite(str(mask_path), mask)
+    result = runner.invoke(main, ["image", str(src), str(out), "--mask", str(mask_path),
+                                  "--model", str(tiny_models[1])])
+    assert result.exit_code == 0, result.output
+    assert "falling back to pure inpainting" in result.stderr
+    after = cv2.imread(str(out))[..., ::-1]
+    np.testing.assert_array_equal(after[mask == 0], photo[mask == 0])
+
+
+def test_image__clean_photo__output_equals_input_with_a_note(runner, tmp_path):
+    photo = smooth_image(np.random.default_rng(6), 64, 64)
+    src, out = tmp_path / "in.png", tmp_path / "out.png"
+    cv2.imwrite(str(src), photo[..., ::-1])
+    result = runner.invoke(main, ["image", str(src), str(out)])
+    assert result.exit_code == 0 and "no mosaic found" in result.stderr
+    np.testing.assert_array_equal(cv2.imread(str(out)), cv2.imread(str(src)))
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--crop", "100"], "--crop"),
+    (["--data", "/nonexistent/photos"], "--data"),
+    (["--arch", "resnet"], "--arch"),
+])
+def test_train__bad_usage__one_line_exit_2(runner, tmp_path, args, needle):
+    result = runner.invoke(main, ["train", "--out", str(tmp_path / "run")] + args)
+    assert result.exit_code == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and needle in lines[0]
+    assert not (tmp_path / "run").exists()
