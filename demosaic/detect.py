@@ -101,7 +101,7 @@ def border_evidence(dx: np.ndarray, dy: np.ndarray, cfg: DetectorConfig) -> tupl
 def _teeth(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions (sub-pixel centroids) and weights of a profile's clear local maxima."""
     p = profile.astype(np.float64)
-    if p.max() <= 0:
+    if p.size == 0 or p.max() <= 0:
         return np.zeros(0), np.zeros(0)
     left = np.r_[-1.0, p[:-1]]
     right = np.r_[p[1:], -1.0]
@@ -229,6 +229,8 @@ class Detector:
             raise ValueError("detect expects an H×W×3 uint8 frame")
         cfg = self.cfg
         height, width = frame.shape[:2]
+        if min(height, width) < 2 * cfg.min_pitch:
+            return Detection(np.zeros((height, width), bool), (), np.zeros((height, width), np.int32))
         # Luma only: video stores chroma at half resolution (4:2:0), which blurs colour
         # edges over two pixels, while luma keeps the cell borders sharp. Faster, too.
         frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]  # (H, W, 1)

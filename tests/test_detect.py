@@ -113,3 +113,10 @@ def test_detect__dilate__grows_the_mask(photo):
     from demosaic.detect import DetectorConfig
     grown = Detector(DetectorConfig(dilate=3)).detect(mosaic).mask
     assert grown.sum() > plain.sum() and (grown | plain).sum() == grown.sum()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5, 300), (300, 7), (97, 193)])
+def test_detect__odd_and_tiny_frames__no_error(shape):
+    frame = np.random.default_rng(0).integers(0, 256, shape + (3,), dtype=np.uint8)
+    found = detect(frame)
+    assert found.mask.shape == shape

@@ -1,0 +1,194 @@
+"""`demosaic benchmark detect`: detection quality and speed on photos the detector was not tuned on.
+
+Cases: the synthesiser's random regions (rectangles, ellipses, polygons; frame- and
+region-aligned grids) at a fixed cell size per case, on photos scaled to 768×576, each
+scored as it is and after an H.264 round trip at several CRFs. Clean frames (the photos
+themselves, real video frames, flat and textured frames) measure false positives.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from demosaic.config import MaskConfig
+from demosaic.detect import Detector, DetectorConfig, grid_line_error, iou
+from demosaic.images import read_image
+from demosaic.masks import random_regions
+from demosaic.mosaic import pixelate
+from demosaic.video import h264_roundtrip, read_frames
+
+FRAME = (768, 576)  # (width, height): the real clip in opencv-doc, vtest.avi
+CELL_BINS = ((4, 5), (6, 11), (12, 23), (24, 64))
+
+
+@dataclass(frozen=True)
+class DetectBenchmarkConfig:
+    cell_sizes: tuple[int, ...] = (4, 6, 8, 12, 16, 24, 32, 48, 64)
+    crfs: tuple[int | None, ...] = (None, 18, 23, 28)  # None: uncompressed
+    cases_per_photo: int = 2
+    seed: int = 0
+    clips: tuple[str, ...] = ("/usr/share/doc/opencv-doc/examples/data/vtest.avi",
+                              "/usr/share/doc/opencv-doc/examples/data/tree.avi")
+    clip_every: int = 60  # take every n-th frame of a clip as a clean frame
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+
+
+def fit_frame(image: np.ndarray) -> np.ndarray:
+    """Centre-crop to 4:3 and scale to 768×576 (area for shrinking, cubic for growing)."""
+    h, w = image.shape[:2]
+    tw = min(w, h * 4 // 3)
+    th = tw * 3 // 4
+    y, x = (h - th) // 2, (w - tw) // 2
+    crop = image[y:y + th, x:x + tw]
+    interp = cv2.INTER_AREA if tw >= FRAME[0] else cv2.INTER_CUBIC
+    return cv2.resize(crop, FRAME, interpolation=interp)
+
+
+def _bin(cell: int) -> str:
+    for lo, hi in CELL_BINS:
+        if lo <= cell <= hi:
+            return f"{lo}-{hi}"
+    return "other"
+
+
+def clean_frames(photos: Sequence[np.ndarray], cfg: DetectBenchmarkConfig) -> list[tuple[str, np.ndarray]]:
+    frames = [("photo", p) for p in photos]
+    for clip in cfg.clips:
+        if Path(clip).is_file():
+            frames += [("video", cv2.resize(f, FRAME, interpolation=cv2.INTER_AREA) if f.shape[1] != FRAME[0] else f)
+                       for f in read_frames(clip, every=cfg.clip_every)]
+    w, h = FRAME
+    rng = np.random.default_rng(cfg.seed)
+    frames.append(("flat", np.full((h, w, 3), 118, np.uint8)))
+    ramp = np.tile(np.linspace(10, 245, w, dtype=np.float32)[None, :, None], (h, 1, 3))
+    frames.append(("flat", np.clip(ramp + rng.normal(0, 1.5, ramp.shape), 0, 255).astype(np.uint8)))
+    dark = np.clip(rng.normal(20, 2, (h, w, 3)), 0, 255).astype(np.uint8)
+    frames.append(("flat", h264_roundtrip(dark, 28)))  # coding blocks in a dark, flat scene
+    tiles = np.full((h, w, 3), 200, np.uint8)
+    tiles[::32] = 90
+    tiles[:, ::32] = 90
+    frames.append(("texture", np.clip(tiles + rng.normal(0, 4, tiles.shape), 0, 255).astype(np.uint8)))
+    return frames
+
+
+def run(photo_paths: Sequence[Path], cfg: DetectBenchmarkConfig, progress: Callable[[str], None] = lambda m: None) -> dict:
+    detector = Detector(cfg.detector)
+    rng = np.random.default_rng(cfg.seed)
+    photos = [fit_frame(read_image(p)) for p in photo_paths]
+    per_case = []
+    sample_mosaics = []  # for the speed measurement: frames with mosaics cost more than clean ones
+    h, w = FRAME[1], FRAME[0]
+    for i, photo in enumerate(photos):
+        progress(f"photo {i + 1}/{len(photos)}")
+        for _ in range(cfg.cases_per_photo):
+            cell = int(rng.choice(cfg.cell_sizes))
+            masks = MaskConfig(min_cell=cell, max_cell=cell, max_area=0.25, min_area=0.05)
+            regions = [r for r in random_regions(rng, h, w, masks)]
+            mosaic, truth = pixelate(photo, regions)
+            if len(sample_mosaics) < 4:
+                sample_mosaics.append(mosaic)
+            for crf in cfg.crfs:
+                frame = mosaic if crf is None else h264_roundtrip(mosaic, crf)
+                found = detector.detect(frame)
+                tp = int((found.mask & truth).sum())
+                grid_ok = []
+                for region in regions:
+                    rmask = region.rasterise(h, w)
+                    overlaps = [(int((found.labels == k + 1)[rmask].sum()), r) for k, r in enumerate(found.regions)]
+                    best = max(overlaps, default=(0, None), key=lambda o: o[0])
+                    if best[1] is not None and best[0] > 0.5 * rmask.sum():
+                        x0, y0, x1, y1 = region.bbox
+                        grid_ok.append(grid_line_error(best[1].grid, region.grid(), (x0, y0, x1, y1)) <= 1.0)
+                    else:
+                        grid_ok.append(None)  # not found: counted by IoU, not as a grid error
+                per_case.append({"photo": str(photo_paths[i]), "cell": cell, "crf": crf,
+                                 "iou": iou(found.mask, truth),
+                                 "precision": tp / max(int(found.mask.sum()), 1),
+                                 "recall": tp / max(int(truth.sum()), 1),
+                                 "grid_within_1px": grid_ok})
+    clean = []
+    for kind, frame in clean_frames(photos, cfg):
+        found = detector.detect(frame)
+        sizes = [int((found.labels == k + 1).sum()) for k in range(len(found.regions))]
+        clean.append({"kind": kind, "fp_fraction": float(found.mask.mean()),
+                      "largest_false_region": max(sizes, default=0) / frame[..., 0].size})
+    one_core = _speed(detector, photos[:4] + sample_mosaics)
+    return summarise(per_case, clean, one_core, cfg)
+
+
+def _speed(detector: Detector, frames: Sequence[np.ndarray], repeats: int = 3) -> float:
+    """Frames/s at 768×576 with OpenCV on one thread (NumPy here is single-threaded)."""
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        times = []
+        for _ in range(repeats):
+            for f in frames:
+                t0 = time.perf_counter()
+                detector.detect(f)
+                times.append(time.perf_counter() - t0)
+    finally:
+        cv2.setNumThreads(threads)
+    return 1.0 / statistics.median(times)
+
+
+def summarise(per_case: list[dict], clean: list[dict], fps: float, cfg: DetectBenchmarkConfig) -> dict:
+    table = {}
+    for crf in cfg.crfs:
+        key = "none" if crf is None else str(crf)
+        rows = [c for c in per_case if c["crf"] == crf]
+        table[key] = {"all": _scores(rows), "cells>=6": _scores([c for c in rows if c["cell"] >= 6])}
+        for lo, hi in CELL_BINS:
+            table[key][f"{lo}-{hi}"] = _scores([c for c in rows if lo <= c["cell"] <= hi])
+    grids = [g for c in per_case for g in c["grid_within_1px"] if g is not None]
+    return {
+        "frame": list(FRAME),
+        "cases": len(per_case),
+        "by_crf": table,
+        "grid_within_1px": (sum(grids) / len(grids)) if grids else None,
+        "clean": {kind: {"frames": len(rows), "fp_fraction_mean": float(np.mean([r["fp_fraction"] for r in rows])),
+                         "largest_false_region_max": float(max(r["largest_false_region"] for r in rows))}
+                  for kind in sorted({r["kind"] for r in clean})
+                  for rows in [[r for r in clean if r["kind"] == kind]]},
+        "clean_fp_fraction_mean": float(np.mean([r["fp_fraction"] for r in clean])),
+        "clean_frames_with_false_region_over_1pct": int(sum(r["largest_false_region"] > 0.01 for r in clean)),
+        "frames_per_second_one_core": fps,
+        "per_case": per_case,
+    }
+
+
+def _scores(rows: list[dict]) -> dict:
+    if not rows:
+        return {"n": 0}
+    return {"n": len(rows), "iou": float(np.mean([r["iou"] for r in rows])),
+            "precision": float(np.mean([r["precision"] for r in rows])),
+            "recall": float(np.mean([r["recall"] for r in rows]))}
+
+
+def table(result: dict) -> str:
+    lines = ["mean IoU / precision / recall by CRF and cell size (px)",
+             f"{'CRF':>6} " + " ".join(f"{k:>18}" for k in ["all", "cells>=6"] + [f"{lo}-{hi}" for lo, hi in CELL_BINS])]
+    for crf, row in result["by_crf"].items():
+        cells = []
+        for k in ["all", "cells>=6"] + [f"{lo}-{hi}" for lo, hi in CELL_BINS]:
+            s = row[k]
+            cells.append(f"{s['iou']:.2f}/{s['precision']:.2f}/{s['recall']:.2f}" if s["n"] else "-")
+        lines.append(f"{crf:>6} " + " ".join(f"{c:>18}" for c in cells))
+    g = result["grid_within_1px"]
+    lines.append(f"grid lines within 1 px: {'-' if g is None else f'{100 * g:.1f}%'} of found regions")
+    for kind, s in result["clean"].items():
+        lines.append(f"clean {kind:<8} {s['frames']:>3} frames: false-positive pixels {100 * s['fp_fraction_mean']:.3f}%"
+                     f", largest false region {100 * s['largest_false_region_max']:.2f}% of a frame")
+    lines.append(f"frames/s at {result['frame'][0]}x{result['frame'][1]}, one core: {result['frames_per_second_one_core']:.1f}")
+    return "\n".join(lines)
+
+
+def write_json(result: dict, path: Path) -> None:
+    path.write_text(json.dumps(result, indent=1) + "\n")
