@@ -37,11 +37,11 @@ class DetectorConfig:
     min_evidence: float = 0.01  # fraction of border-evidence pixels to call an area a candidate
     min_cells: int = 6  # regions with fewer mosaic cells are dropped
     min_step_share: float = 0.3  # share of a region's cells that must show a step to a neighbour
-    pixel_tolerance: int = 6  # edge cells keep pixels within this of the cell colour
+    pixel_tolerance: float = 2.0  # edge cells keep pixels within max(this, 3σ+1) of the cell colour
     dilate: int = 0  # px to grow the final mask by, for feathered borders
     min_jump: float = 3.0  # min colour difference between flat neighbouring cells, on top of their noise
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
-    grow_cells: int = 3  # ... at most this many cells deep
+    grow_px: int = 24  # ... about this deep (one to three cells)
     tile: int = 96  # px; tiles of a candidate area vote for the lattice they see
     max_lattices: int = 4  # mosaics on different grids looked for in one candidate area
 
@@ -378,7 +378,7 @@ class Detector:
         very_flat = std <= cfg.grow_std
         same_x = ~jump_x & very_flat[:, 1:] & very_flat[:, :-1]
         same_y = ~jump_y & very_flat[1:] & very_flat[:-1]
-        for _ in range(cfg.grow_cells):
+        for _ in range(int(np.clip(round(cfg.grow_px / max(grid.pitch)), 1, 3))):
             grown = keep.copy()
             grown[:, 1:] |= keep[:, :-1] & same_x
             grown[:, :-1] |= keep[:, 1:] & same_x
@@ -392,6 +392,9 @@ class Detector:
         left, right = np.pad(keep, 1)[1:-1, :-2], np.pad(keep, 1)[1:-1, 2:]
         edge = keep & ~(up & down & left & right)
         colour = means.copy()
+        # Pixels belong to an edge cell when within its own noise of its colour: exact for
+        # clean mosaics (so smooth surroundings do not leak in), looser after coding.
+        tolerance = np.where(np.isfinite(std), np.maximum(cfg.pixel_tolerance, 3 * std + 1), cfg.pixel_tolerance)
         # Cells cut by the region's shape mix the cell colour with untouched pixels: their
         # colour is read from the strip that faces a kept neighbour, and accepted only if
         # that strip is flat.
@@ -409,14 +412,16 @@ class Detector:
             else:
                 strip = block[ys.min(), xs[ys == ys.min()]]
             strip = strip.astype(np.float64)
-            if len(strip) and strip.std(axis=0).max() <= cfg.cell_std:
+            spread = strip.std(axis=0).max() if len(strip) else np.inf
+            if spread <= cfg.cell_std:
                 colour[cy, cx] = np.median(strip, axis=0)
+                tolerance[cy, cx] = max(cfg.pixel_tolerance, 3 * spread + 1)
                 edge[cy, cx] = True
         use = keep | edge
         cell_of_pixel = use.ravel()[labels]
         on_edge = edge.ravel()[labels]
         per_pixel = colour.reshape(-1, colour.shape[-1])[labels]
-        close = np.abs(block.astype(np.float64) - per_pixel).max(axis=2) <= cfg.pixel_tolerance
+        close = np.abs(block.astype(np.float64) - per_pixel).max(axis=2) <= tolerance.ravel()[labels]
         pixel_mask = cell_of_pixel & (~on_edge | close)
         claimed = (ring | keep).ravel()[labels]  # whole cells, for removing their evidence
         ys, xs = np.nonzero(pixel_mask)
