@@ -202,7 +202,9 @@ def train(data, out, model_out, arch, pure, depth, base_channels, max_channels, 
                       vgg_weights=vgg_path or "")
     from demosaic.training import train as run_training
 
-    result = run_training(cfg, export_to=model_out, log=lambda m: click.echo(m, err=True))
+    command = "demosaic " + " ".join(sys.argv[1:])
+    result = run_training(cfg, export_to=model_out, log=lambda m: click.echo(m, err=True),
+                          card_extra={"command": command})
     last = result["history"][-1] if result["history"] else {}
     click.echo(f"trained {result['step']} steps in {result['wall_seconds']:.0f} s; "
                f"val loss {last.get('val_loss', float('nan')):.4f}, hole PSNR "

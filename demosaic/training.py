@@ -182,7 +182,8 @@ class Trainer:
         if self.restore_checkpoint():
             self.log(f"resuming {self.out} at step {self.step}/{c.total_steps}")
         writer = tf.summary.create_file_writer(str(self.out / "tensorboard"))
-        bar = keras.utils.Progbar(c.total_steps, verbose=1 if sys.stderr.isatty() else 2,
+        # A progress bar on a terminal; otherwise one line per validation (below).
+        bar = keras.utils.Progbar(c.total_steps, verbose=1 if sys.stderr.isatty() else 0,
                                   stateful_metrics=["loss", "val_loss"], unit_name="step")
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         started = time.monotonic() - self.wall
@@ -205,6 +206,10 @@ class Trainer:
                         for k, v in val.items():
                             tf.summary.scalar(f"val/{k.removeprefix('val_')}", v)
                     logs.update(val)
+                    if not sys.stderr.isatty():
+                        self.log(f"step {self.step}/{c.total_steps}: train loss {logs['loss']:.4f}, "
+                                 f"val loss {val['val_loss']:.4f}, hole PSNR {val['val_hole_psnr']:.2f} dB, "
+                                 f"{self.wall:.0f} s")
                     self.save_checkpoint()
                     write_curve(self.history, self.out / "validation.png")
                 elif self.step % c.checkpoint_every == 0:
@@ -257,9 +262,9 @@ def write_curve(history: list[dict], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train(cfg: TrainConfig, export_to: str | None = None, log=print) -> dict:
+def train(cfg: TrainConfig, export_to: str | None = None, log=print, card_extra: dict | None = None) -> dict:
     trainer = Trainer(cfg, log)
     result = trainer.run()
-    card = trainer.export(Path(export_to) if export_to else Path(cfg.out) / "model")
+    card = trainer.export(Path(export_to) if export_to else Path(cfg.out) / "model", card_extra)
     result["model_card"] = str(card)
     return result
