@@ -13,27 +13,26 @@ from .errors import DemosaicError, InputError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """uint8 H×W×3 RGB; InputError for a missing or unreadable file."""
+def _imread(path: str | os.PathLike, flags: int) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such file")
-    image = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    image = cv2.imread(str(p), flags)
     if image is None:
         raise InputError(f"{p}: not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """uint8 H×W×3 RGB; InputError for a missing or unreadable file."""
+    return cv2.cvtColor(_imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def read_mask(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
     """Bool H×W (nonzero = mosaic to restore), which must match the image's size."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file")
-    mask = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise InputError(f"{p}: not a readable image")
+    mask = _imread(path, cv2.IMREAD_GRAYSCALE)
     if mask.shape != tuple(shape):
-        raise InputError(f"{p}: mask is {mask.shape[1]}x{mask.shape[0]}, image is {shape[1]}x{shape[0]}")
+        raise InputError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, image is {shape[1]}x{shape[0]}")
     return mask > 127
 
 

@@ -1,5 +1,3 @@
-import subprocess
-
 import cv2
 import numpy as np
 import pytest
@@ -7,22 +5,12 @@ from conftest import smooth_image
 
 from demosaic.detect import Detector, detect, grid_line_error, iou
 from demosaic.mosaic import Grid, MosaicRegion, pixelate
+from demosaic.video import h264_roundtrip
 
 
 @pytest.fixture(scope="module")
 def photo():
     return smooth_image(np.random.default_rng(5), 240, 320)
-
-
-def h264_roundtrip(frame: np.ndarray, crf: int) -> np.ndarray:
-    """Encode one frame with libx264 (yuv420p) and decode it again, through pipes."""
-    h, w = frame.shape[:2]
-    enc = subprocess.run(["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
-                          "-i", "-", "-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p", "-f", "h264", "-"],
-                         input=frame.tobytes(), capture_output=True, check=True).stdout
-    dec = subprocess.run(["ffmpeg", "-v", "error", "-f", "h264", "-i", "-", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                         input=enc, capture_output=True, check=True).stdout
-    return np.frombuffer(dec, np.uint8).reshape(h, w, 3)
 
 
 CASES = [

@@ -1,0 +1,44 @@
+import subprocess
+
+import numpy as np
+import pytest
+
+from demosaic.errors import ExternalToolError, InputError
+from demosaic.video import h264_roundtrip, probe_size, read_frames
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """A 10-frame lossless clip made by ffmpeg itself, with a name that looks like an option."""
+    path = tmp_path_factory.mktemp("clips") / "-weird name.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1",
+                    "-c:v", "ffv1", "-pix_fmt", "bgr0", "file:" + str(path)], check=True)
+    return path
+
+
+def test_read_frames__lossless_clip__all_frames_in_order(clip):
+    frames = list(read_frames(clip))
+    assert len(frames) == 10 and frames[0].shape == (48, 64, 3)
+    assert not np.array_equal(frames[0], frames[5])  # testsrc2 moves
+    every = list(read_frames(clip, every=3))
+    assert len(every) == 4
+    np.testing.assert_array_equal(every[1], frames[3])
+
+
+def test_probe_size__missing_file__input_error(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        probe_size(tmp_path / "nope.mp4")
+
+
+def test_probe_size__not_a_video__tool_error_keeps_stderr(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(ExternalToolError) as err:
+        probe_size(bad)
+    assert err.value.stderr
+
+
+def test_h264_roundtrip__keeps_size_and_stays_close(rng):
+    frame = (np.indices((48, 64)).sum(0)[..., None] * 2 % 256).repeat(3, 2).astype(np.uint8)
+    out = h264_roundtrip(frame, 18)
+    assert out.shape == frame.shape and np.abs(out.astype(int) - frame).mean() < 4
