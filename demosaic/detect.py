@@ -126,23 +126,39 @@ def _comb(profile: np.ndarray, cfg: DetectorConfig) -> tuple[float, float] | Non
     if len(pos) < 3:
         return None
     span = pos.max() - pos.min()
-    best = (0.0, 0.0, 0.0)
     mean_w = w.mean()
-    for p in np.arange(cfg.min_pitch, min(cfg.max_pitch, span / 2) + 0.01, 0.25):
-        r = pos % p
-        d = np.abs(r[:, None] - r[None, :])
-        d = np.minimum(d, p - d)
-        near = d <= 0.75  # (teeth, candidate phase taken from each tooth)
-        on_weight = (near * w[:, None]).sum(axis=0)
-        j = int(np.argmax(on_weight))
-        on = near[:, j]
-        lattice_points = np.floor(span / p) + 1
-        empty = max(lattice_points - len(np.unique(np.round((pos[on] - pos[on].min()) / p))), 0)
-        score = on_weight[j] - 0.3 * mean_w * empty
-        if score > best[0]:
-            best = (score, p, r[j])
-    score, p, phase = best
-    if score <= 0.5 * w.sum():
+    top = min(cfg.max_pitch, span / 2)
+
+    def scores(pitches: np.ndarray) -> list[tuple[float, float, float]]:
+        """(score, pitch, phase) per candidate pitch, all pitches at once."""
+        p = pitches[:, None]  # (P, 1)
+        r = pos[None, :] % p  # (P, T)
+        d = np.abs(r[:, :, None] - r[:, None, :])  # (P, T, T): tooth i against phase of tooth j
+        d = np.minimum(d, p[:, :, None] - d)
+        near = d <= 0.75
+        on_weight = (near * w[None, :, None]).sum(axis=1)  # (P, T)
+        j = np.argmax(on_weight, axis=1)  # best phase per pitch
+        on = near[np.arange(len(pitches)), :, j]  # (P, T)
+        lowest = np.where(on, pos[None, :], np.inf).min(axis=1, keepdims=True)
+        hit = np.where(on, np.round((pos[None, :] - lowest) / p), np.inf)
+        hit.sort(axis=1)  # lattice indices of the teeth on it, finite ones first
+        with np.errstate(invalid="ignore"):
+            steps = (np.diff(hit, axis=1) > 0) & np.isfinite(hit[:, 1:])
+        distinct = np.isfinite(hit[:, 0]) + steps.sum(axis=1)  # lattice points with a tooth
+        empty = np.maximum(np.floor(span / pitches) + 1 - distinct, 0)
+        value = on_weight[np.arange(len(pitches)), j] - 0.3 * mean_w * empty
+        return list(zip(value, pitches, r[np.arange(len(pitches)), j]))
+
+    # Whole pixels first, then quarter pixels around the best (scaled video).
+    coarse = scores(np.arange(cfg.min_pitch, np.floor(top) + 1, dtype=np.float64))
+    if not coarse:
+        return None
+    best = max(coarse, key=lambda s: (s[0], s[1]))
+    fine_p = np.arange(best[1] - 0.75, best[1] + 0.76, 0.25)
+    fine = scores(fine_p[(fine_p >= cfg.min_pitch) & (fine_p <= top)])
+    best = max(fine + [best], key=lambda s: (s[0], s[1]))
+    value, p, phase = best
+    if value <= 0.5 * w.sum():
         return None
     on = np.abs(((pos - phase + p / 2) % p) - p / 2) <= 0.75
     if on.sum() < 3:
@@ -400,17 +416,17 @@ class Detector:
         # that strip is flat.
         ring = ~keep & (up | down | left | right)
         block = frame[r, c]
+        row_cell, col_cell = labels[:, 0] // keep.shape[1], labels[0] % keep.shape[1]
         for cy, cx in zip(*np.nonzero(ring)):
-            cell = labels == cy * keep.shape[1] + cx
-            ys, xs = np.nonzero(cell)
+            ys, xs = np.flatnonzero(row_cell == cy), np.flatnonzero(col_cell == cx)
             if right[cy, cx]:
-                strip = block[ys[xs == xs.max()], xs.max()]
+                strip = block[ys, xs[-1]]
             elif left[cy, cx]:
-                strip = block[ys[xs == xs.min()], xs.min()]
+                strip = block[ys, xs[0]]
             elif down[cy, cx]:
-                strip = block[ys.max(), xs[ys == ys.max()]]
+                strip = block[ys[-1], xs]
             else:
-                strip = block[ys.min(), xs[ys == ys.min()]]
+                strip = block[ys[0], xs]
             strip = strip.astype(np.float64)
             spread = strip.std(axis=0).max() if len(strip) else np.inf
             if spread <= cfg.cell_std:
