@@ -273,16 +273,20 @@ class Detector:
             # for lattices; each lattice is then checked on the tiles that voted for it.
             # With no votes (cells too big for a tile), the whole area is tried, strongest
             # lattice first, its evidence removed, again.
-            areas = self._tile_areas(ev, eh, rows, cols, inside) or [inside] * cfg.max_lattices
-            for area_inside in areas:
+            voted = self._tile_areas(ev, eh, rows, cols, inside)
+            for area_inside in voted or [inside] * cfg.max_lattices:
                 found = self._region(frame, ev, eh, rows, cols, area_inside & inside)
                 if found is None:
+                    if voted:
+                        continue  # the next lattice's tiles are independent of this one
                     break
                 region, pixel_mask, claimed, (r0, c0) = found
                 view = labels[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]]
                 fresh = pixel_mask & (view == 0)
-                if fresh.sum() < 0.5 * pixel_mask.sum():
-                    break  # the same mosaic again
+                if fresh.sum() < 0.5 * pixel_mask.sum():  # the same mosaic again
+                    if voted:
+                        continue
+                    break
                 view[fresh] = len(regions) + 1
                 regions.append(region)
                 taken = np.zeros((height, width), np.uint8)
