@@ -49,6 +49,9 @@ def main():
     """Find pixelation mosaics in images and video and restore what lies under them."""
 
 
+VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov")
+
+
 def _detector_config(dilate: int):
     from demosaic.detect import DetectorConfig
 
@@ -70,15 +73,29 @@ _overwrite = click.option("--overwrite", is_flag=True, help="Replace OUT if it e
 @_dilate
 @_overwrite
 def detect(src, dst, json_path, overlay_path, dilate, overwrite):
-    """Find mosaics in image IN; write the mask (255 = mosaic) to OUT as a PNG."""
-    from demosaic.images import check_output, read_image
-    from pipelines.images import detect_image
+    """Find mosaics in IN; write the mask (255 = mosaic) to OUT.
 
-    if dst.suffix.lower() != ".png":
-        raise click.BadParameter("the mask is written as PNG: OUT must end in .png", param_hint="OUT")
-    check_output(dst, overwrite, (src,))
-    if overlay_path is not None:
-        check_output(overlay_path, overwrite, (src,))
+    For an image, OUT is a PNG; for a video (OUT ending in .mkv, .mp4 or .mov), a lossless
+    mask video with the input's size and frame rate."""
+    from demosaic.images import IMAGE_SUFFIXES, check_output, read_image
+    from pipelines.images import detect_image, detect_video
+
+    video = dst.suffix.lower() in VIDEO_SUFFIXES
+    if not video and dst.suffix.lower() != ".png":
+        raise click.BadParameter("OUT must end in .png (image) or .mkv/.mp4/.mov (video)", param_hint="OUT")
+    check_output(dst, overwrite, (src,), suffixes=VIDEO_SUFFIXES if video else IMAGE_SUFFIXES)
+    for extra in (json_path, overlay_path):
+        if extra is not None:
+            check_output(extra, overwrite, (src,), suffixes=(extra.suffix,))
+    if video:
+        if overlay_path is not None:
+            raise click.BadParameter("--overlay is for images", param_hint="--overlay")
+        from demosaic.video import probe_size
+
+        probe_size(src)  # an unreadable video fails here, before anything is written
+        summary = detect_video(src, dst, json_path, _detector_config(dilate))
+        click.echo(f"{summary['frames_with_mosaic']} of {summary['frames']} frames with mosaics -> {dst}")
+        return
     read_image(src)  # fail on unreadable input before doing anything
     found = detect_image(src, dst, json_path, overlay_path, _detector_config(dilate))
     click.echo(f"{len(found.regions)} mosaic region(s), {int(found.mask.sum())} px -> {dst}")

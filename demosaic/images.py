@@ -36,12 +36,13 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
     return mask > 127
 
 
-def check_output(path: str | os.PathLike, overwrite: bool, inputs: tuple = ()) -> Path:
+def check_output(path: str | os.PathLike, overwrite: bool, inputs: tuple = (),
+                 suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> Path:
     """Refuse, before any work, outputs that exist (without --overwrite), alias an input, or
-    have no image extension, and output folders that do not exist."""
+    have the wrong extension, and output folders that do not exist."""
     p = Path(path)
-    if p.suffix.lower() not in IMAGE_SUFFIXES:
-        raise InputError(f"{p}: output must end in one of {', '.join(IMAGE_SUFFIXES)}")
+    if p.suffix.lower() not in suffixes:
+        raise InputError(f"{p}: output must end in one of {', '.join(suffixes)}")
     for i in inputs:
         if i is not None and Path(i).exists() and p.exists() and p.resolve() == Path(i).resolve():
             raise InputError(f"{p}: output would overwrite an input")

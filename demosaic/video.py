@@ -39,12 +39,52 @@ def probe_size(path: str | Path) -> tuple[int, int]:
     """(width, height) of the first video stream."""
     if not Path(path).is_file():
         raise InputError(f"{path}: no such file")
-    out = _run([ffmpeg_binary("ffprobe"), "-v", "error", "-select_streams", "v:0",
-                "-show_entries", "stream=width,height", "-of", "json", file_arg(path)])
+    try:
+        out = _run([ffmpeg_binary("ffprobe"), "-v", "error", "-select_streams", "v:0",
+                    "-show_entries", "stream=width,height", "-of", "json", file_arg(path)])
+    except ExternalToolError as exc:  # the input, not the tool, is at fault
+        raise InputError(f"{path}: not a readable video ({exc})") from None
     streams = json.loads(out or b"{}").get("streams", [])
     if not streams:
         raise InputError(f"{path}: no video stream")
     return int(streams[0]["width"]), int(streams[0]["height"])
+
+
+def probe_rate(path: str | Path) -> str:
+    """The first video stream's frame rate as ffprobe's exact fraction ("30000/1001")."""
+    out = _run([ffmpeg_binary("ffprobe"), "-v", "error", "-select_streams", "v:0",
+                "-show_entries", "stream=r_frame_rate", "-of", "json", file_arg(path)])
+    streams = json.loads(out or b"{}").get("streams", [])
+    return streams[0]["r_frame_rate"] if streams else "25/1"
+
+
+def write_gray_video(path: str | Path, frames, width: int, height: int, rate: str) -> int:
+    """Encode single-channel uint8 frames losslessly (FFV1 in .mkv, else x264 -qp 0); returns the count.
+
+    Writes to a temporary name beside `path` and renames it when ffmpeg has finished.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    codec = ["-c:v", "ffv1"] if path.suffix.lower() == ".mkv" else ["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p"]
+    proc = subprocess.Popen([ffmpeg_binary(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "gray",
+                             "-s", f"{width}x{height}", "-framerate", rate, "-i", "pipe:", *codec, file_arg(tmp)],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    count = 0
+    try:
+        for frame in frames:
+            proc.stdin.write(np.ascontiguousarray(frame, np.uint8).tobytes())
+            count += 1
+        proc.stdin.close()
+        stderr = proc.stderr.read().decode(errors="replace")
+        if proc.wait() != 0:
+            raise ExternalToolError("ffmpeg could not write the mask video", stderr)
+        tmp.replace(path)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        tmp.unlink(missing_ok=True)
+    return count
 
 
 def read_frames(path: str | Path, every: int = 1, limit: int | None = None) -> Iterator[np.ndarray]:

@@ -43,6 +43,26 @@ def detect_image(src: Path, dst: Path, json_path: Path | None, overlay_path: Pat
     return detection
 
 
+def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConfig) -> dict:
+    """A mask video (255 = mosaic), frame for frame, and optionally the regions per frame."""
+    from demosaic.video import probe_rate, probe_size, read_frames, write_gray_video
+
+    width, height = probe_size(src)
+    detector = Detector(cfg)
+    per_frame = []
+
+    def masks():
+        for frame in read_frames(src):
+            found = detector.detect(frame)
+            per_frame.append(detection_json(found))
+            yield found.mask.astype(np.uint8) * 255
+
+    frames = write_gray_video(dst, masks(), width, height, probe_rate(src))
+    if json_path is not None:
+        json_path.write_text(json.dumps({"frames": per_frame}) + "\n")
+    return {"frames": frames, "frames_with_mosaic": sum(f["mosaic_pixels"] > 0 for f in per_frame)}
+
+
 def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path | None, mode: str,
                   cfg: DetectorConfig, note: Callable[[str], None]) -> dict:
     """Detect (or take the mask and estimate its grid), restore, write. Returns a summary."""

@@ -1,5 +1,6 @@
 """The command line, in-process (click's CliRunner): bad input is one line, a non-zero exit, nothing written."""
 import json
+import subprocess
 
 import cv2
 import numpy as np
@@ -138,3 +139,38 @@ def test_train__bad_usage__one_line_exit_2(runner, tmp_path, args, needle):
     lines = error_lines(result)
     assert len(lines) == 1 and needle in lines[0]
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def mosaic_clip(tmp_path_factory):
+    """ffmpeg's own pixelize filter on a 160×96 patch of a noisy moving test pattern, H.264 CRF 18."""
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    graph = ("noise=alls=10:allf=t,split[a][b];[b]crop=160:96:64:48,pixelize=width=16:height=16[p];"
+             "[a][p]overlay=64:48")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10:duration=1.2",
+                    "-filter_complex", graph, "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(path)],
+                   check=True)
+    return path
+
+
+def test_detect__video__mask_video_frame_for_frame(runner, mosaic_clip, tmp_path):
+    out, js = tmp_path / "mask.mkv", tmp_path / "frames.json"
+    result = runner.invoke(main, ["detect", str(mosaic_clip), str(out), "--json", str(js)])
+    assert result.exit_code == 0, result.output
+    from demosaic.video import read_frames
+
+    masks = [f[..., 0] > 127 for f in read_frames(out)]
+    assert len(masks) == 12 and masks[0].shape == (240, 320)
+    truth = np.zeros((240, 320), bool)
+    truth[48:144, 64:224] = True
+    from demosaic.detect import iou
+    assert np.mean([iou(m, truth) for m in masks]) >= 0.8
+    assert len(json.loads(js.read_text())["frames"]) == 12
+
+
+def test_detect__unreadable_video__exit_2_nothing_written(runner, tmp_path):
+    src, out = tmp_path / "bad.mp4", tmp_path / "mask.mkv"
+    src.write_bytes(b"\x00" * 64)
+    result = runner.invoke(main, ["detect", str(src), str(out)])
+    assert result.exit_code == 2 and len(error_lines(result)) == 1
+    assert not out.exists() and {p.name for p in tmp_path.iterdir()} == {"bad.mp4"}

@@ -30,12 +30,16 @@ def test_probe_size__missing_file__input_error(tmp_path):
         probe_size(tmp_path / "nope.mp4")
 
 
-def test_probe_size__not_a_video__tool_error_keeps_stderr(tmp_path):
+def test_probe_size__not_a_video__input_error_with_ffprobes_reason(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 100)
-    with pytest.raises(ExternalToolError) as err:
+    with pytest.raises(InputError, match="not a readable video"):
         probe_size(bad)
-    assert err.value.stderr
+
+
+def test_external_tool_error__keeps_stderr_and_shows_its_last_line():
+    err = ExternalToolError("ffmpeg failed", "line one\nInvalid data found\n")
+    assert err.stderr.startswith("line one") and str(err) == "ffmpeg failed: Invalid data found"
 
 
 def test_h264_roundtrip__keeps_size_and_stays_close(rng):
