@@ -42,6 +42,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is not what a shared model folder wants
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -58,6 +58,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     p = Path(path)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}.", suffix=p.suffix)
     os.close(fd)
+    os.unlink(tmp)  # cv2 creates the file again with the usual permissions
     try:
         data = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         if not cv2.imwrite(tmp, data):
