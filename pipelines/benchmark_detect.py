@@ -58,23 +58,25 @@ def _bin(cell: int) -> str:
     return "other"
 
 
-def clean_frames(photos: Sequence[np.ndarray], cfg: DetectBenchmarkConfig) -> list[tuple[str, np.ndarray]]:
-    frames = [("photo", p) for p in photos]
+def clean_frames(photos: Sequence[tuple[str, np.ndarray]], cfg: DetectBenchmarkConfig) -> list[tuple[str, str, np.ndarray]]:
+    """(kind, name, frame) of frames with no mosaic at all."""
+    frames = [("photo", name, p) for name, p in photos]
     for clip in cfg.clips:
         if Path(clip).is_file():
-            frames += [("video", cv2.resize(f, FRAME, interpolation=cv2.INTER_AREA) if f.shape[1] != FRAME[0] else f)
-                       for f in read_frames(clip, every=cfg.clip_every)]
+            frames += [("video", f"{Path(clip).name}#{i * cfg.clip_every}",
+                        cv2.resize(f, FRAME, interpolation=cv2.INTER_AREA) if f.shape[1] != FRAME[0] else f)
+                       for i, f in enumerate(read_frames(clip, every=cfg.clip_every))]
     w, h = FRAME
     rng = np.random.default_rng(cfg.seed)
-    frames.append(("flat", np.full((h, w, 3), 118, np.uint8)))
+    frames.append(("flat", "grey", np.full((h, w, 3), 118, np.uint8)))
     ramp = np.tile(np.linspace(10, 245, w, dtype=np.float32)[None, :, None], (h, 1, 3))
-    frames.append(("flat", np.clip(ramp + rng.normal(0, 1.5, ramp.shape), 0, 255).astype(np.uint8)))
+    frames.append(("flat", "noisy ramp", np.clip(ramp + rng.normal(0, 1.5, ramp.shape), 0, 255).astype(np.uint8)))
     dark = np.clip(rng.normal(20, 2, (h, w, 3)), 0, 255).astype(np.uint8)
-    frames.append(("flat", h264_roundtrip(dark, 28)))  # coding blocks in a dark, flat scene
+    frames.append(("flat", "dark, H.264 CRF 28", h264_roundtrip(dark, 28)))  # coding blocks in a flat scene
     tiles = np.full((h, w, 3), 200, np.uint8)
     tiles[::32] = 90
     tiles[:, ::32] = 90
-    frames.append(("texture", np.clip(tiles + rng.normal(0, 4, tiles.shape), 0, 255).astype(np.uint8)))
+    frames.append(("texture", "tiles", np.clip(tiles + rng.normal(0, 4, tiles.shape), 0, 255).astype(np.uint8)))
     return frames
 
 
@@ -114,10 +116,10 @@ def run(photo_paths: Sequence[Path], cfg: DetectBenchmarkConfig, progress: Calla
                                  "recall": tp / max(int(truth.sum()), 1),
                                  "grid_within_1px": grid_ok})
     clean = []
-    for kind, frame in clean_frames(photos, cfg):
+    for kind, name, frame in clean_frames([(str(p), f) for p, f in zip(photo_paths, photos)], cfg):
         found = detector.detect(frame)
         sizes = [int((found.labels == k + 1).sum()) for k in range(len(found.regions))]
-        clean.append({"kind": kind, "fp_fraction": float(found.mask.mean()),
+        clean.append({"kind": kind, "name": name, "fp_fraction": float(found.mask.mean()),
                       "largest_false_region": max(sizes, default=0) / frame[..., 0].size})
     one_core = _speed(detector, photos[:4] + sample_mosaics)
     return summarise(per_case, clean, one_core, cfg)
@@ -161,6 +163,7 @@ def summarise(per_case: list[dict], clean: list[dict], fps: float, cfg: DetectBe
         "clean_frames_with_false_region_over_1pct": int(sum(r["largest_false_region"] > 0.01 for r in clean)),
         "frames_per_second_one_core": fps,
         "per_case": per_case,
+        "per_clean_frame": clean,
     }
 
 
