@@ -76,7 +76,7 @@ def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path
         if grid is None and mode == "guided":
             note("no cell grid found inside the mask: falling back to pure inpainting")
             mode = "inpaint"
-        areas = [GridArea(mask, grid)] if grid is not None else [GridArea(mask, None)]
+        areas = [GridArea(mask, grid)]
     else:
         areas = detector.detect(image).areas()
     if not any(a.mask.any() for a in areas):
