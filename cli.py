@@ -126,6 +126,47 @@ def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
     click.echo(f"restored {summary['restored_pixels']} px ({summary['mode']}) -> {dst}")
 
 
+@main.command()
+@click.argument("src", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("dst", metavar="OUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--mask", "mask_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A static mask image (nonzero = mosaic) instead of detection.")
+@click.option("--mode", type=click.Choice(["guided", "inpaint"]), default="guided", show_default=True)
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Model card (.json) or weights (.npz); default: the shipped model for --mode.")
+@click.option("--codec", type=click.Choice(["libx264", "libx265", "ffv1"]), default="libx264", show_default=True)
+@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True)
+@click.option("--preset", type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
+                                             "slow", "slower", "veryslow"]), default="medium", show_default=True)
+@click.option("--lossless", is_flag=True, help="Lossless RGB video (FFV1 in .mkv, x264rgb otherwise).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a JSON summary (frames, frames restored, regions, timings).")
+@click.option("--batch-frames", type=click.IntRange(1, 256), default=8, show_default=True)
+@_dilate
+@_overwrite
+def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, report_path, batch_frames,
+          dilate, overwrite):
+    """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""
+    from demosaic.images import check_output
+    from demosaic.video import EncodeOptions, probe
+    from pipelines.video import restore_video, write_report
+
+    check_output(dst, overwrite, (src,), suffixes=VIDEO_SUFFIXES)
+    info = probe(src)  # a missing or unreadable input fails here, before TensorFlow loads
+    if mask_path is not None:
+        from demosaic.images import read_mask
+
+        read_mask(mask_path, (info.height, info.width))
+    report = restore_video(src, dst, model_path=model_path, mode=mode, mask_path=mask_path,
+                           encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
+                           detector=_detector_config(dilate), batch_frames=batch_frames,
+                           warn=lambda m: click.echo(f"warning: {m}", err=True))
+    if report_path is not None:
+        write_report(report, report_path)
+    click.echo(f"{report['frames']} frames, {report['frames_restored']} restored, "
+               f"{report['frames_per_second']} frames/s -> {dst}")
+
+
 @main.group()
 def benchmark():
     """Measure detection quality and speed (and, later, model and video speed)."""

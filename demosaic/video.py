@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -124,3 +125,176 @@ def h264_roundtrip(frame: np.ndarray, crf: int, preset: str = "medium") -> np.nd
     decoded = _run([ffmpeg_binary(), "-v", "error", "-f", "h264", "-i", "pipe:",
                     "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"], encoded)
     return np.frombuffer(decoded, np.uint8).reshape(h, w, 3)
+
+
+TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the pipeline keeps from ffprobe: enough to write the video back unchanged but for its pixels."""
+
+    width: int
+    height: int
+    rate: str  # r_frame_rate, an exact fraction
+    avg_rate: str
+    frames: int | None
+    pix_fmt: str
+    sar: str
+    rotation: int
+    color_range: str | None
+    color_space: str | None
+    color_transfer: str | None
+    color_primaries: str | None
+    audio_streams: int
+    subtitle_codecs: tuple[str, ...]
+    other_streams: int
+
+    @property
+    def variable_rate(self) -> bool:
+        return self.rate != self.avg_rate and self.avg_rate not in ("0/0", "")
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """ffprobe the file; InputError when it is missing, unreadable, or has no video stream."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        out = _run([ffmpeg_binary("ffprobe"), "-v", "error", "-show_streams", "-of", "json", file_arg(path)])
+    except ExternalToolError as exc:
+        raise InputError(f"{path}: not a readable video ({exc})") from None
+    streams = json.loads(out or b"{}").get("streams", [])
+    video = [s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")]
+    if not video:
+        raise InputError(f"{path}: no video stream")
+    v = video[0]
+    rotation = 0
+    for side in v.get("side_data_list", []):
+        if "rotation" in side:
+            rotation = int(side["rotation"])
+    if "rotate" in v.get("tags", {}):
+        rotation = int(v["tags"]["rotate"])
+    frames = v.get("nb_frames")
+    return VideoInfo(
+        width=int(v["width"]), height=int(v["height"]), rate=v.get("r_frame_rate", "25/1"),
+        avg_rate=v.get("avg_frame_rate", ""), frames=int(frames) if frames and frames.isdigit() else None,
+        pix_fmt=v.get("pix_fmt", ""), sar=v.get("sample_aspect_ratio", "1:1") or "1:1", rotation=rotation,
+        color_range=v.get("color_range"), color_space=v.get("color_space"),
+        color_transfer=v.get("color_transfer"), color_primaries=v.get("color_primaries"),
+        audio_streams=sum(s.get("codec_type") == "audio" for s in streams),
+        subtitle_codecs=tuple(s.get("codec_name", "") for s in streams if s.get("codec_type") == "subtitle"),
+        other_streams=sum(s.get("codec_type") not in ("video", "audio", "subtitle") for s in streams),
+    )
+
+
+def _matrix(info: VideoInfo) -> tuple[str, str]:
+    """swscale's names for the input's YUV matrix and range (BT.601/limited where untagged)."""
+    space = {"bt709": "bt709", "smpte170m": "bt601", "bt470bg": "bt601", "fcc": "fcc", "smpte240m": "smpte240m",
+             "bt2020nc": "bt2020", "bt2020c": "bt2020"}.get(info.color_space or "", "bt601")
+    return space, "full" if info.color_range == "pc" else "limited"
+
+
+class FrameReader:
+    """RGB frames of the first video stream, in decode order, exactly as stored (no rate conversion)."""
+
+    def __init__(self, path: str | Path, info: VideoInfo):
+        space, rng = _matrix(info)
+        self.info = info
+        self.frame_bytes = info.width * info.height * 3
+        self.proc = subprocess.Popen(
+            [ffmpeg_binary(), "-v", "error", "-nostdin", "-noautorotate", "-i", file_arg(path), "-map", "0:v:0",
+             "-vf", f"scale=in_color_matrix={space}:in_range={rng}", "-fps_mode", "passthrough",
+             "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        h, w = self.info.height, self.info.width
+        while True:
+            buf = self.proc.stdout.read(self.frame_bytes)
+            if len(buf) < self.frame_bytes:
+                return
+            yield np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+
+    def close(self) -> str:
+        """Stop ffmpeg; returns its stderr (damaged-frame reports)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.stdout.close()
+        err = self.proc.stderr.read().decode(errors="replace")
+        self.proc.stderr.close()
+        self.proc.wait()
+        return err
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    codec: str = "libx264"  # or libx265, ffv1
+    crf: int = 18
+    preset: str = "medium"
+    lossless: bool = False
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+class FrameWriter:
+    """Encode RGB frames to `path`, with every audio stream (and the subtitles the container
+    allows) copied from `source`. Colour tags, sample aspect ratio and rotation are the source's."""
+
+    def __init__(self, path: str | Path, source: str | Path, info: VideoInfo, opts: EncodeOptions,
+                 warn=lambda message: None):
+        space, rng = _matrix(info)
+        mkv = Path(path).suffix.lower() == ".mkv"
+        odd = info.width % 2 or info.height % 2
+        if opts.codec == "ffv1" or (opts.lossless and mkv):
+            video = ["-c:v", "ffv1", "-pix_fmt", "bgr0" if opts.lossless else "yuv444p"]
+        elif opts.lossless:
+            video = ["-c:v", "libx264rgb", "-qp", "0", "-preset", opts.preset, "-pix_fmt", "rgb24"]
+        else:
+            pix = "yuv444p" if odd else "yuv420p"  # 4:2:0 needs even sizes; keep them exact instead
+            video = ["-c:v", opts.codec, "-crf", str(opts.crf), "-preset", opts.preset, "-pix_fmt", pix]
+        scale = [] if opts.lossless else ["-vf", f"scale=out_color_matrix={space}:out_range={rng},setsar={info.sar.replace(':', '/')}"]
+        tags = []
+        # An RGB output has no YUV matrix: the source's matrix tag only applies to YUV outputs.
+        space = None if opts.lossless or info.color_space == "gbr" else info.color_space
+        for flag, value in (("-color_range", info.color_range), ("-colorspace", space),
+                            ("-color_trc", info.color_transfer), ("-color_primaries", info.color_primaries)):
+            if value and value not in ("unknown", "reserved"):
+                tags += [flag, value]
+        subs = []
+        if info.subtitle_codecs:
+            if mkv:
+                subs = ["-map", "1:s?", "-c:s", "copy"]
+            elif all(c in TEXT_SUBTITLES for c in info.subtitle_codecs):
+                subs = ["-map", "1:s?", "-c:s", "mov_text"]
+            else:
+                warn(f"{len(info.subtitle_codecs)} subtitle stream(s) ({', '.join(info.subtitle_codecs)}) "
+                     f"cannot go into {Path(path).suffix}: not kept (use .mkv)")
+        if info.other_streams:
+            warn(f"{info.other_streams} data/attachment stream(s) not kept")
+        meta = [a for k, v in opts.metadata for a in ("-metadata", f"{k}={v}")]
+        rotate = ["-metadata:s:v:0", f"rotate={-info.rotation % 360}"] if info.rotation else []
+        self.proc = subprocess.Popen(
+            [ffmpeg_binary(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+             "-s", f"{info.width}x{info.height}", "-framerate", info.rate, "-i", "pipe:",
+             "-i", file_arg(source), "-map", "0:v:0", "-map", "1:a?", "-c:a", "copy", *subs,
+             *scale, *video, *tags, *rotate, *meta, "-fps_mode", "passthrough", "-map_metadata", "1",
+             file_arg(path)],
+            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.count = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        try:
+            self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:
+            raise ExternalToolError("ffmpeg stopped while encoding", self.proc.stderr.read().decode(errors="replace"))
+        self.count += 1
+
+    def finish(self) -> None:
+        self.proc.stdin.close()
+        err = self.proc.stderr.read().decode(errors="replace")
+        if self.proc.wait() != 0:
+            raise ExternalToolError("ffmpeg could not encode the output", err)
+
+    def abort(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()

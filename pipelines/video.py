@@ -1,0 +1,158 @@
+"""`demosaic video`: decode → detect → restore → encode, in-process, with bounded queues.
+
+Decoding and encoding run in their own threads (ffmpeg does the work in its own
+processes); detection and the model run in the caller's thread in batches of frames, so
+the slowest stage sets the pace and at most a few batches of frames are held in memory.
+The output is written under a temporary name beside the target and renamed on success;
+on any failure or interrupt the temporary file is removed.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from demosaic.detect import Detector, DetectorConfig
+from demosaic.errors import InputError
+from demosaic.images import read_mask
+from demosaic.mosaic import GridArea
+from demosaic.video import EncodeOptions, FrameReader, FrameWriter, probe
+
+_END = object()
+
+
+def partial_path(dst: Path) -> Path:
+    """The temporary name beside the target, same extension (so ffmpeg picks the same muxer)."""
+    return dst.with_name(f".{dst.stem}.partial{dst.suffix}")
+
+
+def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, mask_path: Path | None,
+                  encode: EncodeOptions, detector: DetectorConfig, batch_frames: int = 8,
+                  warn: Callable[[str], None] = lambda m: None) -> dict:
+    from demosaic.restore import Restorer, default_model_path
+
+    info = probe(src)
+    if info.variable_rate:
+        warn(f"variable frame rate ({info.avg_rate} average, {info.rate} nominal): frames are kept, "
+             "but their timestamps are rewritten at the nominal rate")
+    static_mask = read_mask(mask_path, (info.height, info.width)) if mask_path else None
+    path = model_path or default_model_path(mode)
+    restorer = Restorer(path)
+    if restorer.guided != (mode == "guided"):
+        raise InputError(f"{path}: a {'guided' if restorer.guided else 'pure-inpainting'} model, "
+                         f"but --mode {mode} was asked for")
+    card = restorer.card
+    opts = EncodeOptions(**{**encode.__dict__,
+                            "metadata": (("comment", f"demosaic: restored with {card.get('name')} "
+                                                     f"sha256={card.get('sha256')}"),)})
+    find = Detector(detector)
+    tmp = partial_path(dst)
+    reader = FrameReader(src, info)
+    writer = FrameWriter(tmp, src, info, opts, warn)
+    decoded: queue.Queue = queue.Queue(maxsize=2 * batch_frames)
+    encoded: queue.Queue = queue.Queue(maxsize=2 * batch_frames)
+    errors: list[BaseException] = []
+    timing = {"decode": 0.0, "detect": 0.0, "restore": 0.0, "encode": 0.0}
+    stop = threading.Event()
+
+    def decode():
+        try:
+            t0 = time.perf_counter()
+            for frame in reader:
+                timing["decode"] += time.perf_counter() - t0
+                while not stop.is_set():
+                    try:
+                        decoded.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+                t0 = time.perf_counter()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            decoded.put(_END)
+
+    def encode_frames():
+        try:
+            while (frame := encoded.get()) is not _END:
+                t0 = time.perf_counter()
+                writer.write(frame)
+                timing["encode"] += time.perf_counter() - t0
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=decode, daemon=True), threading.Thread(target=encode_frames, daemon=True)]
+    for t in threads:
+        t.start()
+    frames = restored = regions = 0
+    grid_cache: dict = {"guided": restorer.guided}
+    started = time.perf_counter()
+    try:
+        done = False
+        while not done and not stop.is_set():
+            batch = []
+            while len(batch) < batch_frames:
+                frame = decoded.get()
+                if frame is _END:
+                    done = True
+                    break
+                batch.append(frame)
+            if not batch:
+                break
+            t0 = time.perf_counter()
+            areas = [_areas(find, f, static_mask, grid_cache) for f in batch]
+            timing["detect"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            out = restorer.restore_many(batch, areas)
+            timing["restore"] += time.perf_counter() - t0
+            for a, f in zip(areas, out):
+                frames += 1
+                restored += any(x.mask.any() for x in a)
+                regions += len(a)
+                encoded.put(f)
+        encoded.put(_END)
+        threads[1].join()
+        if errors:
+            raise errors[0]
+        stderr = reader.close()
+        if frames == 0:
+            raise InputError(f"{src}: no frames could be decoded" + (f" ({stderr.strip().splitlines()[-1]})" if stderr.strip() else ""))
+        writer.finish()
+        tmp.replace(dst)
+    except BaseException:
+        stop.set()
+        writer.abort()
+        reader.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    wall = time.perf_counter() - started
+    return {"input": str(src), "output": str(dst), "frames": frames, "frames_restored": restored,
+            "regions": regions, "model": card.get("name"), "model_sha256": card.get("sha256"),
+            "seconds": {k: round(v, 3) for k, v in timing.items()} | {"wall": round(wall, 3)},
+            "frames_per_second": round(frames / wall, 2) if wall else None,
+            "damaged_input": bool(stderr.strip())}
+
+
+def find_needs_grid(grid_cache: dict) -> bool:
+    return grid_cache.get("guided", True)
+
+
+def _areas(find: Detector, frame, static_mask, grid_cache: dict) -> list[GridArea]:
+    """Detected areas, or the user's static mask with its grid estimated once (from the first frame)."""
+    if static_mask is None:
+        return find.detect(frame).areas()
+    if "grid" not in grid_cache:
+        grid_cache["grid"] = find.grid_in(frame, static_mask)
+        if grid_cache["grid"] is None and find_needs_grid(grid_cache):
+            raise InputError("no cell grid found inside --mask on the first frame; use --mode inpaint")
+    return [GridArea(static_mask, grid_cache["grid"])]
+
+
+def write_report(report: dict, path: Path) -> None:
+    path.write_text(json.dumps(report, indent=2) + "\n")

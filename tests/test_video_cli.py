@@ -1,0 +1,137 @@
+"""`demosaic video` end to end on clips made by ffmpeg itself (lavfi sources, pixelize, sine audio)."""
+import hashlib
+import json
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from demosaic.video import probe, read_frames
+
+pytestmark = pytest.mark.slow
+PATCH = (slice(32, 96), slice(48, 144))  # rows, cols of the pixelized patch (16 px grid, frame-aligned)
+NOISY = "testsrc2=size={size}:rate=10:duration=1,noise=alls=12:allf=t:all_seed=5"
+PIXELIZE = "split[a][b];[b]crop=96:64:48:32,pixelize=width=16:height=16[p];[a][p]overlay=48:32"
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clips")
+    src = NOISY.format(size="192x128")
+    ffmpeg("-f", "lavfi", "-i", src, "-c:v", "ffv1", "-pix_fmt", "bgr0", str(d / "clean.mkv"))
+    ffmpeg("-i", str(d / "clean.mkv"), "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
+           "-filter_complex", f"[0:v]{PIXELIZE}[v]", "-map", "[v]", "-map", "1:a", "-c:v", "ffv1", "-pix_fmt", "bgr0",
+           "-c:a", "flac", str(d / "mosaic.mkv"))
+    ffmpeg("-i", str(d / "mosaic.mkv"), "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac",
+           str(d / "-mosaic:x.mp4"))
+    ffmpeg("-f", "lavfi", "-i", NOISY.format(size="200x130"), "-vf", "format=yuv444p,crop=193:121:0:0", "-c:v", "libx264",
+           "-crf", "18", "-pix_fmt", "yuv444p", str(d / "odd.mp4"))
+    mask = np.zeros((128, 192), np.uint8)
+    mask[PATCH] = 255
+    cv2.imwrite(str(d / "patch.png"), mask)
+    (d / "subs.srt").write_text("1\n00:00:00,000 --> 00:00:00,800\nhello\n")
+    ffmpeg("-i", str(d / "-mosaic:x.mp4"), "-i", str(d / "subs.srt"), "-map", "0", "-map", "1", "-c", "copy",
+           "-c:s", "mov_text", str(d / "subs.mp4"))
+    return d
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["video", *map(str, args)])
+
+
+def audio_md5(path):
+    return subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a", "-c", "copy", "-f", "md5", "-"],
+                          capture_output=True, check=True).stdout
+
+
+def test_video__lossless_with_mask__frames_audio_and_outside_pixels_kept_mosaic_improved(clips, tmp_path):
+    out = tmp_path / "out.mkv"
+    result = run(clips / "mosaic.mkv", out, "--lossless", "--mask", clips / "patch.png", "--report", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    src, dst = probe(clips / "mosaic.mkv"), probe(out)
+    assert (dst.width, dst.height, dst.rate) == (src.width, src.height, src.rate)
+    before = list(read_frames(clips / "mosaic.mkv"))
+    after = list(read_frames(out))
+    clean = list(read_frames(clips / "clean.mkv"))
+    assert len(after) == len(before) == 10
+    assert audio_md5(out) == audio_md5(clips / "mosaic.mkv")
+    outside = np.ones(before[0].shape[:2], bool)
+    outside[PATCH] = False
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(a[outside], b[outside])
+
+    def err(frames):
+        return np.mean([np.mean((f[PATCH].astype(float) - c[PATCH]) ** 2) for f, c in zip(frames, clean)])
+    assert err(after) < err(before)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["frames"] == 10 and report["frames_restored"] == 10
+    assert report["model"] == "demosaic-guided-small-v0" and len(report["model_sha256"]) == 64
+
+
+def test_video__detected_mosaic__restored_frames_counted(clips, tmp_path):
+    out, rep = tmp_path / "out.mkv", tmp_path / "r.json"
+    result = run(clips / "mosaic.mkv", out, "--report", rep)
+    assert result.exit_code == 0, result.output
+    report = json.loads(rep.read_text())
+    assert report["frames"] == 10 and report["frames_restored"] >= 8
+    tags = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format_tags=comment", "-of", "csv=p=0",
+                           str(out)], capture_output=True, text=True, check=True).stdout
+    assert report["model_sha256"] in tags
+
+
+def test_video__h264_with_audio_and_subtitles__streams_kept(clips, tmp_path):
+    out = tmp_path / "out.mp4"
+    result = run(clips / "subs.mp4", out)
+    assert result.exit_code == 0, result.output
+    info = probe(out)
+    assert info.audio_streams == 1 and info.subtitle_codecs == ("mov_text",)
+    assert audio_md5(out) == audio_md5(clips / "subs.mp4")
+    assert len(list(read_frames(out))) == 10
+
+
+def test_video__name_with_dash_and_colon__read_as_a_file(clips, tmp_path):
+    out = tmp_path / "-out:put.mp4"
+    result = run(clips / "-mosaic:x.mp4", out)
+    assert result.exit_code == 0, result.output
+    assert len(list(read_frames(out))) == 10
+
+
+def test_video__odd_size__kept_exactly(clips, tmp_path):
+    out = tmp_path / "odd.mp4"
+    result = run(clips / "odd.mp4", out)
+    assert result.exit_code == 0, result.output
+    info = probe(out)
+    assert (info.width, info.height) == (193, 121)
+    assert len(list(read_frames(out))) == 10
+
+
+@pytest.mark.parametrize("case", ["missing", "not a video", "exists", "no folder", "same as input"])
+def test_video__bad_input__one_line_exit_2_nothing_left(clips, tmp_path, case):
+    src, out = clips / "mosaic.mkv", tmp_path / "out.mkv"
+    if case == "missing":
+        src = tmp_path / "nope.mp4"
+    elif case == "not a video":
+        src = tmp_path / "text.mp4"
+        src.write_text("hello")
+    elif case == "exists":
+        out.write_bytes(b"keep")
+    elif case == "no folder":
+        out = tmp_path / "missing" / "out.mkv"
+    elif case == "same as input":
+        out = src
+    digest = hashlib.sha256((clips / "mosaic.mkv").read_bytes()).hexdigest()
+    result = run(src, out)
+    assert result.exit_code == 2, result.output
+    assert len([l for l in result.stderr.splitlines() if l.strip()]) == 1
+    assert "Traceback" not in result.output
+    assert hashlib.sha256((clips / "mosaic.mkv").read_bytes()).hexdigest() == digest
+    if case == "exists":
+        assert out.read_bytes() == b"keep"
+    assert not list(tmp_path.glob(".*partial*"))
