@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 .venv/bin/python scripts/make_sample.py sample
+.venv/bin/demosaic video sample/clip.mp4 sample/restored.mp4 --overwrite --report sample/report.json
 .venv/bin/demosaic image sample/mosaic.png sample/restored.png --overwrite
 .venv/bin/demosaic detect sample/mosaic.png sample/mask.png --overlay sample/overlay.png --overwrite
 .venv/bin/python - <<'PY'
