@@ -63,6 +63,23 @@ _dilate = click.option("--dilate", type=click.IntRange(0, 64), default=0, show_d
 _overwrite = click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 
 
+def _restore_options(command):
+    """IN, OUT and the options `image` and `video` share."""
+    for option in reversed([
+        click.argument("src", metavar="IN", type=click.Path(dir_okay=False, path_type=Path)),
+        click.argument("dst", metavar="OUT", type=click.Path(dir_okay=False, path_type=Path)),
+        click.option("--mask", "mask_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="A mask image (nonzero = mosaic) instead of detection; its cell grid is estimated."),
+        click.option("--mode", type=click.Choice(["guided", "inpaint"]), default="guided", show_default=True,
+                     help="guided: use the mosaic's cell colours; inpaint: the paper's pure inpainting."),
+        click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Model card (.json) or weights (.npz); default: the shipped model for --mode."),
+        _dilate, _overwrite,
+    ]):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.argument("src", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dst", metavar="OUT", type=click.Path(dir_okay=False, path_type=Path))
@@ -102,16 +119,7 @@ def detect(src, dst, json_path, overlay_path, dilate, overwrite):
 
 
 @main.command()
-@click.argument("src", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("dst", metavar="OUT", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--mask", "mask_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Use this mask (nonzero = mosaic) instead of detecting; its cell grid is estimated.")
-@click.option("--mode", type=click.Choice(["guided", "inpaint"]), default="guided", show_default=True,
-              help="guided: use the mosaic's cell colours (default); inpaint: the paper's pure inpainting.")
-@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Model card (.json) or weights (.npz); default: the shipped model for --mode.")
-@_dilate
-@_overwrite
+@_restore_options
 def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
     """Restore the mosaics in image IN and write OUT; pixels outside the mosaics are unchanged."""
     from demosaic.images import check_output, read_image, read_mask
@@ -127,13 +135,7 @@ def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
 
 
 @main.command()
-@click.argument("src", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("dst", metavar="OUT", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--mask", "mask_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="A static mask image (nonzero = mosaic) instead of detection.")
-@click.option("--mode", type=click.Choice(["guided", "inpaint"]), default="guided", show_default=True)
-@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Model card (.json) or weights (.npz); default: the shipped model for --mode.")
+@_restore_options
 @click.option("--codec", type=click.Choice(["libx264", "libx265", "ffv1"]), default="libx264", show_default=True)
 @click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True)
 @click.option("--preset", type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
@@ -142,8 +144,6 @@ def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a JSON summary (frames, frames restored, regions, timings).")
 @click.option("--batch-frames", type=click.IntRange(1, 256), default=8, show_default=True)
-@_dilate
-@_overwrite
 def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, report_path, batch_frames,
           dilate, overwrite):
     """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""

@@ -12,7 +12,7 @@ from typing import NamedTuple, Sequence
 import cv2
 import numpy as np
 
-from .errors import ModelError
+from .errors import InputError, ModelError
 from .mosaic import GridArea, cell_colour_guide, enforce_cell_means
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
@@ -74,6 +74,16 @@ class Restorer:
         self.margin, self.batch_size = margin, batch_size
         # Pure inpainting reproduces the paper: it does not use the cell colours at all.
         self.consistency = self.guided if consistency is None else consistency
+
+    @classmethod
+    def for_mode(cls, mode: str, model_path: str | os.PathLike | None = None) -> "Restorer":
+        """The given model (or the shipped one for `mode`), refused if it is not of that mode."""
+        path = Path(model_path) if model_path else default_model_path(mode)
+        restorer = cls(path)
+        if restorer.guided != (mode == "guided"):
+            raise InputError(f"{path}: a {'guided' if restorer.guided else 'pure-inpainting'} model, "
+                             f"but --mode {mode} was asked for")
+        return restorer
 
     def restore(self, frame: np.ndarray, areas: Sequence[GridArea]) -> np.ndarray:
         return self.restore_many([frame], [areas])[0]

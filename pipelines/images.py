@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 
 from demosaic.detect import Detection, Detector, DetectorConfig
-from demosaic.errors import InputError
 from demosaic.images import read_image, read_mask, write_image
 from demosaic.mosaic import GridArea
 
@@ -66,7 +65,7 @@ def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConf
 def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path | None, mode: str,
                   cfg: DetectorConfig, note: Callable[[str], None]) -> dict:
     """Detect (or take the mask and estimate its grid), restore, write. Returns a summary."""
-    from demosaic.restore import Restorer, default_model_path
+    from demosaic.restore import Restorer
 
     image = read_image(src)
     detector = Detector(cfg)
@@ -83,11 +82,7 @@ def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path
         note("no mosaic found: the output is the input unchanged")
         write_image(dst, image)
         return {"restored_pixels": 0, "mode": mode}
-    path = model_path or default_model_path(mode)
-    restorer = Restorer(path)
-    if restorer.guided != (mode == "guided"):
-        raise InputError(f"{path}: a {'guided' if restorer.guided else 'pure-inpainting'} model, "
-                         f"but --mode {mode} was asked for")
+    restorer = Restorer.for_mode(mode, model_path)
     restored = restorer.restore(image, areas)
     write_image(dst, restored)
     return {"restored_pixels": int(sum(a.mask.sum() for a in areas)), "mode": mode,

@@ -32,18 +32,14 @@ def partial_path(dst: Path) -> Path:
 def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, mask_path: Path | None,
                   encode: EncodeOptions, detector: DetectorConfig, batch_frames: int = 8,
                   warn: Callable[[str], None] = lambda m: None) -> dict:
-    from demosaic.restore import Restorer, default_model_path
+    from demosaic.restore import Restorer
 
     info = probe(src)
     if info.variable_rate:
         warn(f"variable frame rate ({info.avg_rate} average, {info.rate} nominal): frames are kept, "
              "but their timestamps are rewritten at the nominal rate")
     static_mask = read_mask(mask_path, (info.height, info.width)) if mask_path else None
-    path = model_path or default_model_path(mode)
-    restorer = Restorer(path)
-    if restorer.guided != (mode == "guided"):
-        raise InputError(f"{path}: a {'guided' if restorer.guided else 'pure-inpainting'} model, "
-                         f"but --mode {mode} was asked for")
+    restorer = Restorer.for_mode(mode, model_path)
     card = restorer.card
     opts = EncodeOptions(**{**encode.__dict__,
                             "metadata": (("comment", f"demosaic: restored with {card.get('name')} "
@@ -122,7 +118,8 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
             raise errors[0]
         stderr = reader.close()
         if frames == 0:
-            raise InputError(f"{src}: no frames could be decoded" + (f" ({stderr.strip().splitlines()[-1]})" if stderr.strip() else ""))
+            reason = stderr.strip().splitlines()[-1] if stderr.strip() else "empty"
+            raise InputError(f"{src}: no frames could be decoded ({reason})")
         writer.finish()
         tmp.replace(dst)
     except BaseException:
