@@ -144,8 +144,10 @@ def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a JSON summary (frames, frames restored, regions, timings).")
 @click.option("--batch-frames", type=click.IntRange(1, 256), default=8, show_default=True)
+@click.option("--temporal-radius", type=click.IntRange(0, 30), default=2, show_default=True,
+              help="Masks are a majority vote over this many frames either side (0: per frame).")
 def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, report_path, batch_frames,
-          dilate, overwrite):
+          temporal_radius, dilate, overwrite):
     """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""
     from demosaic.images import check_output
     from demosaic.video import EncodeOptions, probe
@@ -160,6 +162,7 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, r
     report = restore_video(src, dst, model_path=model_path, mode=mode, mask_path=mask_path,
                            encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
                            detector=_detector_config(dilate), batch_frames=batch_frames,
+                           temporal_radius=temporal_radius,
                            warn=lambda m: click.echo(f"warning: {m}", err=True))
     if report_path is not None:
         write_report(report, report_path)

@@ -19,6 +19,7 @@ from demosaic.detect import Detector, DetectorConfig
 from demosaic.errors import InputError
 from demosaic.images import read_mask
 from demosaic.mosaic import GridArea
+from demosaic.temporal import MaskStabiliser
 from demosaic.video import EncodeOptions, FrameReader, FrameWriter, probe
 
 _END = object()
@@ -30,7 +31,7 @@ def partial_path(dst: Path) -> Path:
 
 
 def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, mask_path: Path | None,
-                  encode: EncodeOptions, detector: DetectorConfig, batch_frames: int = 8,
+                  encode: EncodeOptions, detector: DetectorConfig, batch_frames: int = 8, temporal_radius: int = 2,
                   warn: Callable[[str], None] = lambda m: None) -> dict:
     from demosaic.restore import Restorer
 
@@ -86,32 +87,40 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     threads = [threading.Thread(target=decode, daemon=True), threading.Thread(target=encode_frames, daemon=True)]
     for t in threads:
         t.start()
-    frames = restored = regions = 0
+    counts = {"frames": 0, "restored": 0, "regions": 0}
     grid_cache: dict = {"guided": restorer.guided}
+    # A static mask needs no vote; radius 0 turns the vote off.
+    stabiliser = MaskStabiliser(temporal_radius) if static_mask is None and temporal_radius > 0 else None
     started = time.perf_counter()
+
+    def restore_and_send(items):
+        t0 = time.perf_counter()
+        out = restorer.restore_many([f for f, _ in items], [a for _, a in items])
+        timing["restore"] += time.perf_counter() - t0
+        for (_, areas), frame in zip(items, out):
+            counts["frames"] += 1
+            counts["restored"] += any(a.mask.any() for a in areas)
+            counts["regions"] += len(areas)
+            encoded.put(frame)
+
     try:
-        done = False
-        while not done and not stop.is_set():
-            batch = []
-            while len(batch) < batch_frames:
-                frame = decoded.get()
-                if frame is _END:
-                    done = True
-                    break
-                batch.append(frame)
-            if not batch:
+        pending: list = []  # (frame, areas) ready to restore, in order
+        while not stop.is_set():
+            frame = decoded.get()
+            if frame is _END:
                 break
             t0 = time.perf_counter()
-            areas = [_areas(find, f, static_mask, grid_cache) for f in batch]
+            areas = _areas(find, frame, static_mask, grid_cache)
+            pending += stabiliser.push(frame, areas) if stabiliser else [(frame, areas)]
             timing["detect"] += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            out = restorer.restore_many(batch, areas)
-            timing["restore"] += time.perf_counter() - t0
-            for a, f in zip(areas, out):
-                frames += 1
-                restored += any(x.mask.any() for x in a)
-                regions += len(a)
-                encoded.put(f)
+            if len(pending) >= batch_frames:
+                restore_and_send(pending)
+                pending = []
+        if stabiliser:
+            pending += stabiliser.flush()
+        if pending:
+            restore_and_send(pending)
+        frames = counts["frames"]
         encoded.put(_END)
         threads[1].join()
         if errors:
@@ -129,8 +138,9 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
         tmp.unlink(missing_ok=True)
         raise
     wall = time.perf_counter() - started
-    return {"input": str(src), "output": str(dst), "frames": frames, "frames_restored": restored,
-            "regions": regions, "model": card.get("name"), "model_sha256": card.get("sha256"),
+    return {"input": str(src), "output": str(dst), "frames": frames, "frames_restored": counts["restored"],
+            "regions": counts["regions"], "temporal_radius": temporal_radius if stabiliser else 0,
+            "model": card.get("name"), "model_sha256": card.get("sha256"),
             "seconds": {k: round(v, 3) for k, v in timing.items()} | {"wall": round(wall, 3)},
             "frames_per_second": round(frames / wall, 2) if wall else None,
             "damaged_input": bool(stderr.strip())}

@@ -1,0 +1,85 @@
+"""Masks that hold still in time: a majority vote of detections over neighbouring frames.
+
+A mosaic that follows a face must not flicker in and out because one frame's detection
+missed it, and a false detection in a single frame must not alter that frame. Each
+frame's mask is the set of pixels detected in most frames of a window around it (the
+window stops at scene cuts); each stable region takes the cell grid of the detection that
+overlaps it most. Frames come out in order, `radius` frames late.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .mosaic import GridArea
+
+
+def _signature(frame: np.ndarray) -> np.ndarray:
+    """A tiny grey thumbnail: cheap to compare, blind to noise."""
+    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+class MaskStabiliser:
+    def __init__(self, radius: int = 2, cut_threshold: float = 30.0):
+        self.radius = radius  # the window is 2·radius + 1 frames
+        self.cut_threshold = cut_threshold  # mean |Δ| of the thumbnails (levels) that marks a new scene
+        self._frames: deque = deque()  # (frame, areas, scene id)
+        self._scene = 0
+        self._last_signature = None
+        self._emitted = 0  # index (in the buffer's numbering) of the next frame to emit
+        self._first = 0  # buffer index of self._frames[0]
+
+    def push(self, frame: np.ndarray, areas: Sequence[GridArea]) -> list[tuple[np.ndarray, list[GridArea]]]:
+        """Add a frame and its detections; returns the frames now ready, with stable areas."""
+        signature = _signature(frame)
+        if self._last_signature is not None and np.abs(signature - self._last_signature).mean() > self.cut_threshold:
+            self._scene += 1
+        self._last_signature = signature
+        self._frames.append((frame, list(areas), self._scene))
+        ready = []
+        while self._emitted + self.radius < self._first + len(self._frames):
+            ready.append(self._emit())
+        return ready
+
+    def flush(self) -> list[tuple[np.ndarray, list[GridArea]]]:
+        ready = []
+        while self._emitted < self._first + len(self._frames):
+            ready.append(self._emit())
+        return ready
+
+    def _emit(self) -> tuple[np.ndarray, list[GridArea]]:
+        centre = self._emitted - self._first
+        frame, own, scene = self._frames[centre]
+        window = [self._frames[i] for i in range(max(0, centre - self.radius),
+                                                  min(len(self._frames), centre + self.radius + 1))
+                  if self._frames[i][2] == scene]
+        self._emitted += 1
+        while self._emitted - self._first > self.radius:  # older frames can no longer vote
+            self._frames.popleft()
+            self._first += 1
+        return frame, self.vote(frame.shape[:2], [areas for _, areas, _ in window])
+
+    @staticmethod
+    def vote(shape: tuple[int, int], detections: Sequence[Sequence[GridArea]]) -> list[GridArea]:
+        """Pixels detected in more than half of the frames, grouped into regions with a grid each."""
+        votes = np.zeros(shape, np.int32)
+        for areas in detections:
+            union = np.zeros(shape, bool)
+            for a in areas:
+                union |= a.mask
+            votes += union
+        stable = votes * 2 > len(detections)
+        if not stable.any():
+            return []
+        count, labels = cv2.connectedComponents(stable.astype(np.uint8), connectivity=8)
+        candidates = [a for areas in detections for a in areas]
+        regions = []
+        for k in range(1, count):
+            part = labels == k
+            best = max(candidates, key=lambda a: int((a.mask & part).sum()))
+            regions.append(GridArea(part, best.grid, best.mode))
+        return regions

@@ -1,0 +1,46 @@
+import numpy as np
+
+from demosaic.mosaic import Grid, GridArea
+from demosaic.temporal import MaskStabiliser
+
+SHAPE = (40, 60)
+
+
+def area(y0, y1, x0, x1, pitch=8):
+    mask = np.zeros(SHAPE, bool)
+    mask[y0:y1, x0:x1] = True
+    return GridArea(mask, Grid((pitch, pitch)))
+
+
+def run(frames, detections, radius=2):
+    stab = MaskStabiliser(radius=radius)
+    out = []
+    for f, d in zip(frames, detections):
+        out += stab.push(f, d)
+    return out + stab.flush()
+
+
+def test_stabiliser__a_missed_frame_is_filled_and_a_one_frame_false_positive_dropped():
+    frames = [np.full(SHAPE + (3,), 100, np.uint8) for _ in range(7)]
+    persistent = area(8, 24, 8, 32)
+    detections = [[persistent] for _ in range(7)]
+    detections[3] = []  # the detector missed frame 3
+    detections[5] = [persistent, area(30, 38, 40, 56, pitch=4)]  # and saw a ghost in frame 5
+    out = run(frames, detections)
+    assert len(out) == 7
+    for i, (frame, areas) in enumerate(out):
+        assert frame is frames[i]  # in order, the same frames
+        union = np.zeros(SHAPE, bool)
+        for a in areas:
+            union |= a.mask
+        np.testing.assert_array_equal(union, persistent.mask)
+        assert all(a.grid == Grid((8, 8)) for a in areas)
+
+
+def test_stabiliser__scene_cut__frames_across_it_do_not_vote():
+    dark = [np.full(SHAPE + (3,), 10, np.uint8) for _ in range(3)]
+    bright = [np.full(SHAPE + (3,), 200, np.uint8) for _ in range(3)]
+    region = area(8, 24, 8, 32)
+    detections = [[region]] * 3 + [[]] * 3  # the mosaic ends exactly at the cut
+    out = run(dark + bright, detections)
+    assert [bool(areas) for _, areas in out] == [True, True, True, False, False, False]
