@@ -146,12 +146,13 @@ def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
 @click.option("--batch-frames", type=click.IntRange(1, 256), default=8, show_default=True)
 @click.option("--temporal-radius", type=click.IntRange(0, 30), default=2, show_default=True,
               help="Masks are a majority vote over this many frames either side (0: per frame).")
+@click.option("--quiet", is_flag=True, help="No progress line (there is none when stderr is not a terminal).")
 def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, report_path, batch_frames,
-          temporal_radius, dilate, overwrite):
+          temporal_radius, quiet, dilate, overwrite):
     """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""
     from demosaic.images import check_output
     from demosaic.video import EncodeOptions, probe
-    from pipelines.video import restore_video, write_report
+    from pipelines.video import progress_line, restore_video, write_report
 
     check_output(dst, overwrite, (src,), suffixes=VIDEO_SUFFIXES)
     info = probe(src)  # a missing or unreadable input fails here, before TensorFlow loads
@@ -163,7 +164,11 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, r
                            encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
                            detector=_detector_config(dilate), batch_frames=batch_frames,
                            temporal_radius=temporal_radius,
-                           warn=lambda m: click.echo(f"warning: {m}", err=True))
+                           warn=lambda m: click.echo(f"warning: {m}", err=True),
+                           progress=None if quiet or not sys.stderr.isatty() else
+                           lambda *p: click.echo("\r" + progress_line(*p).ljust(48), err=True, nl=False))
+    if not quiet and sys.stderr.isatty():
+        click.echo("", err=True)
     if report_path is not None:
         write_report(report, report_path)
     click.echo(f"{report['frames']} frames, {report['frames_restored']} restored, "

@@ -32,7 +32,8 @@ def partial_path(dst: Path) -> Path:
 
 def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, mask_path: Path | None,
                   encode: EncodeOptions, detector: DetectorConfig, batch_frames: int = 8, temporal_radius: int = 2,
-                  warn: Callable[[str], None] = lambda m: None) -> dict:
+                  warn: Callable[[str], None] = lambda m: None,
+                  progress: Callable[[int, int | None, float], None] | None = None) -> dict:
     from demosaic.restore import Restorer
 
     info = probe(src)
@@ -102,6 +103,8 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
             counts["restored"] += any(a.mask.any() for a in areas)
             counts["regions"] += len(areas)
             encoded.put(frame)
+        if progress is not None:
+            progress(counts["frames"], info.frames, time.perf_counter() - started)
 
     try:
         pending: list = []  # (frame, areas) ready to restore, in order
@@ -159,6 +162,15 @@ def _areas(find: Detector, frame, static_mask, grid_cache: dict) -> list[GridAre
         if grid_cache["grid"] is None and find_needs_grid(grid_cache):
             raise InputError("no cell grid found inside --mask on the first frame; use --mode inpaint")
     return [GridArea(static_mask, grid_cache["grid"])]
+
+
+def progress_line(done: int, total: int | None, seconds: float) -> str:
+    """'frames 120/795  14.8 fps  ETA 46 s' (no total, no ETA)."""
+    fps = done / seconds if seconds > 0 else 0.0
+    if total:
+        eta = f"  ETA {(total - done) / fps:.0f} s" if fps > 0 else ""
+        return f"frames {done}/{total}  {fps:.1f} fps{eta}"
+    return f"frames {done}  {fps:.1f} fps"
 
 
 def write_report(report: dict, path: Path) -> None:

@@ -135,3 +135,16 @@ def test_video__bad_input__one_line_exit_2_nothing_left(clips, tmp_path, case):
     if case == "exists":
         assert out.read_bytes() == b"keep"
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_progress_line__with_and_without_a_frame_count():
+    from pipelines.video import progress_line
+
+    assert progress_line(50, 100, 10.0) == "frames 50/100  5.0 fps  ETA 10 s"
+    assert progress_line(7, None, 2.0) == "frames 7  3.5 fps"
+    assert progress_line(0, 100, 0.0) == "frames 0/100  0.0 fps"
+
+
+def test_video__not_a_terminal__no_progress_output(clips, tmp_path):
+    result = run(clips / "-mosaic:x.mp4", tmp_path / "q.mp4")
+    assert result.exit_code == 0 and "fps" not in result.stderr
