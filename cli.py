@@ -107,9 +107,9 @@ def detect(src, dst, json_path, overlay_path, dilate, overwrite):
     if video:
         if overlay_path is not None:
             raise click.BadParameter("--overlay is for images", param_hint="--overlay")
-        from demosaic.video import probe_size
+        from demosaic.video import probe
 
-        probe_size(src)  # an unreadable video fails here, before anything is written
+        probe(src)  # an unreadable video fails here, before anything is written
         summary = detect_video(src, dst, json_path, _detector_config(dilate))
         click.echo(f"{summary['frames_with_mosaic']} of {summary['frames']} frames with mosaics -> {dst}")
         return

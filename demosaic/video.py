@@ -36,29 +36,6 @@ def _run(args: list[str], data: bytes | None = None) -> bytes:
     return proc.stdout
 
 
-def probe_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) of the first video stream."""
-    if not Path(path).is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        out = _run([ffmpeg_binary("ffprobe"), "-v", "error", "-select_streams", "v:0",
-                    "-show_entries", "stream=width,height", "-of", "json", file_arg(path)])
-    except ExternalToolError as exc:  # the input, not the tool, is at fault
-        raise InputError(f"{path}: not a readable video ({exc})") from None
-    streams = json.loads(out or b"{}").get("streams", [])
-    if not streams:
-        raise InputError(f"{path}: no video stream")
-    return int(streams[0]["width"]), int(streams[0]["height"])
-
-
-def probe_rate(path: str | Path) -> str:
-    """The first video stream's frame rate as ffprobe's exact fraction ("30000/1001")."""
-    out = _run([ffmpeg_binary("ffprobe"), "-v", "error", "-select_streams", "v:0",
-                "-show_entries", "stream=r_frame_rate", "-of", "json", file_arg(path)])
-    streams = json.loads(out or b"{}").get("streams", [])
-    return streams[0]["r_frame_rate"] if streams else "25/1"
-
-
 def write_gray_video(path: str | Path, frames, width: int, height: int, rate: str) -> int:
     """Encode single-channel uint8 frames losslessly (FFV1 in .mkv, else x264 -qp 0); returns the count.
 
@@ -90,7 +67,8 @@ def write_gray_video(path: str | Path, frames, width: int, height: int, rate: st
 
 def read_frames(path: str | Path, every: int = 1, limit: int | None = None) -> Iterator[np.ndarray]:
     """Decoded RGB frames (H×W×3 uint8), every `every`-th from the first, through a pipe."""
-    width, height = probe_size(path)
+    info = probe(path)
+    width, height = info.width, info.height
     frame_bytes = width * height * 3
     vf = [] if every == 1 else ["-vf", f"select=not(mod(n\\,{every}))", "-fps_mode", "passthrough"]
     proc = subprocess.Popen([ffmpeg_binary(), "-v", "error", "-nostdin", "-i", file_arg(path), *vf,
@@ -106,7 +84,8 @@ def read_frames(path: str | Path, every: int = 1, limit: int | None = None) -> I
             yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
     finally:
         proc.stdout.close()
-        proc.kill() if proc.poll() is None else None
+        if proc.poll() is None:
+            proc.kill()
         stderr = proc.stderr.read().decode(errors="replace")
         proc.stderr.close()
         proc.wait()

@@ -44,9 +44,9 @@ def detect_image(src: Path, dst: Path, json_path: Path | None, overlay_path: Pat
 
 def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConfig) -> dict:
     """A mask video (255 = mosaic), frame for frame, and optionally the regions per frame."""
-    from demosaic.video import probe_rate, probe_size, read_frames, write_gray_video
+    from demosaic.video import probe, read_frames, write_gray_video
 
-    width, height = probe_size(src)
+    info = probe(src)
     detector = Detector(cfg)
     per_frame = []
 
@@ -56,7 +56,7 @@ def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConf
             per_frame.append(detection_json(found))
             yield found.mask.astype(np.uint8) * 255
 
-    frames = write_gray_video(dst, masks(), width, height, probe_rate(src))
+    frames = write_gray_video(dst, masks(), info.width, info.height, info.rate)
     if json_path is not None:
         json_path.write_text(json.dumps({"frames": per_frame}) + "\n")
     return {"frames": frames, "frames_with_mosaic": sum(f["mosaic_pixels"] > 0 for f in per_frame)}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from demosaic.errors import ExternalToolError, InputError
-from demosaic.video import h264_roundtrip, probe_size, read_frames
+from demosaic.video import h264_roundtrip, probe, read_frames
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +25,16 @@ def test_read_frames__lossless_clip__all_frames_in_order(clip):
     np.testing.assert_array_equal(every[1], frames[3])
 
 
-def test_probe_size__missing_file__input_error(tmp_path):
+def test_probe__missing_file__input_error(tmp_path):
     with pytest.raises(InputError, match="no such file"):
-        probe_size(tmp_path / "nope.mp4")
+        probe(tmp_path / "nope.mp4")
 
 
-def test_probe_size__not_a_video__input_error_with_ffprobes_reason(tmp_path):
+def test_probe__not_a_video__input_error_with_ffprobes_reason(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 100)
     with pytest.raises(InputError, match="not a readable video"):
-        probe_size(bad)
+        probe(bad)
 
 
 def test_external_tool_error__keeps_stderr_and_shows_its_last_line():
