@@ -23,7 +23,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .mosaic import Grid, GridArea
+from .mosaic import Grid, GridArea, cell_sums
 
 
 @dataclass(frozen=True)
@@ -198,10 +198,8 @@ def _cell_stats(frame: np.ndarray, grid: Grid, rows: slice, cols: slice):
     labels = (iy - cy0)[:, None] * nx + (ix - cx0)[None, :]
     block = frame[rows, cols].astype(np.float64)
     n = ny * nx
-    flat = labels.ravel()
-    counts = np.bincount(flat, minlength=n)
-    means = np.stack([np.bincount(flat, block[..., c].ravel(), n) for c in range(block.shape[2])], -1)
-    means /= np.maximum(counts, 1)[:, None]
+    sums, counts = cell_sums(block, labels, n)
+    means = sums / np.maximum(counts, 1)[:, None]
     # Inner pixels: not on the first or last row/column of their cell (coding smears borders).
     first_row = np.r_[True, iy[1:] != iy[:-1]]
     last_row = np.r_[iy[1:] != iy[:-1], True]
@@ -210,15 +208,10 @@ def _cell_stats(frame: np.ndarray, grid: Grid, rows: slice, cols: slice):
     inner = ~(first_row | last_row)[:, None] & ~(first_col | last_col)[None, :]
     if grid.pitch[0] < 5 or grid.pitch[1] < 5:
         inner = np.ones_like(inner)
-    w = inner.ravel().astype(np.float64)
-    n_in = np.bincount(flat, w, n)
-    var = np.zeros(n)
-    for c in range(block.shape[2]):
-        v = block[..., c].ravel()
-        s1 = np.bincount(flat, v * w, n)
-        s2 = np.bincount(flat, v * v * w, n)
-        m = s1 / np.maximum(n_in, 1)
-        var = np.maximum(var, s2 / np.maximum(n_in, 1) - m * m)
+    s1, n_in = cell_sums(block, labels, n, weights=inner)
+    s2, _ = cell_sums(block * block, labels, n, weights=inner)
+    m = s1 / np.maximum(n_in, 1)[:, None]
+    var = (s2 / np.maximum(n_in, 1)[:, None] - m * m).max(axis=1)  # the noisiest channel
     std = np.sqrt(np.maximum(var, 0)).reshape(ny, nx)
     std[(n_in < 2).reshape(ny, nx)] = np.inf
     return means.reshape(ny, nx, -1), std, labels, counts.reshape(ny, nx)

@@ -136,7 +136,7 @@ def _cell_window(area_mask: np.ndarray, grid: Grid, pad_cells: int = 0) -> _Cell
     return _CellWindow(rows_s, cols_s, labels, (int(ncy), int(ncx)), (int(cy0), int(cx0)))
 
 
-def _cell_sums(values: np.ndarray, labels: np.ndarray, n: int, weights: np.ndarray | None = None):
+def cell_sums(values: np.ndarray, labels: np.ndarray, n: int, weights: np.ndarray | None = None):
     """Per-cell, per-channel sums and counts of (h, w, C) values over (h, w) labels."""
     flat = labels.ravel()
     w = None if weights is None else weights.ravel().astype(np.float64)
@@ -154,14 +154,13 @@ def _cell_values(window: np.ndarray, labels: np.ndarray, n: int, mode: str) -> n
     flat = window.reshape(-1, window.shape[-1]).astype(np.float64)
     lab = labels.ravel()
     if mode == "mean":
-        sums, counts = _cell_sums(window.astype(np.float64), labels, n)
+        sums, counts = cell_sums(window.astype(np.float64), labels, n)
         return np.rint(sums / np.maximum(counts, 1)[:, None])
     if mode in ("min", "max"):
         out = np.full((n, flat.shape[1]), np.inf if mode == "min" else -np.inf)
         (np.minimum if mode == "min" else np.maximum).at(out, lab, flat)
         return out
     # "sample": the pixel nearest each cell's centre (the middle of its in-frame rows/cols).
-    h, w = labels.shape
     ncx = int(labels[0].max()) + 1
     row_cells, col_cells = labels[:, 0] // ncx, labels[0] % ncx
     out = np.zeros((n, flat.shape[1]))
@@ -207,8 +206,8 @@ def _observed_cell_colours(observed: np.ndarray, mask: np.ndarray, win: _CellWin
     n = win.shape[0] * win.shape[1]
     obs = observed[win.rows, win.cols].astype(np.float64)
     inside = mask[win.rows, win.cols]
-    in_sums, in_counts = _cell_sums(obs, win.labels, n, weights=inside)
-    all_sums, all_counts = _cell_sums(obs, win.labels, n)
+    in_sums, in_counts = cell_sums(obs, win.labels, n, weights=inside)
+    all_sums, all_counts = cell_sums(obs, win.labels, n)
     colour = np.where(
         (in_counts > 0)[:, None],
         in_sums / np.maximum(in_counts, 1e-9)[:, None],
@@ -269,11 +268,11 @@ def enforce_cell_means(
         colour, _ = _observed_cell_colours(observed, area.mask, win)
         block = out[win.rows, win.cols]  # view into out
         inside = area.mask[win.rows, win.cols]
-        _, all_counts = _cell_sums(block[..., :1], win.labels, n)
+        _, all_counts = cell_sums(block[..., :1], win.labels, n)
         target = colour * all_counts[:, None]  # the sum each cell must reach
         lab = win.labels[inside]
         pix = block[inside]  # (k, C) the pixels free to move
-        fixed, _ = _cell_sums(block, win.labels, n, weights=~inside)  # visible parts of cut cells
+        fixed, _ = cell_sums(block, win.labels, n, weights=~inside)  # visible parts of cut cells
         for _ in range(max_iter):
             current = fixed + np.stack(
                 [np.bincount(lab, weights=pix[:, ch], minlength=n) for ch in range(pix.shape[1])],
@@ -298,6 +297,6 @@ def cell_means(image: np.ndarray, area: GridArea) -> tuple[np.ndarray, np.ndarra
     if win is None:
         return np.zeros((0, image.shape[-1])), np.zeros(0)
     n = win.shape[0] * win.shape[1]
-    sums, counts = _cell_sums(image[win.rows, win.cols].astype(np.float64), win.labels, n)
+    sums, counts = cell_sums(image[win.rows, win.cols].astype(np.float64), win.labels, n)
     keep = counts > 0
     return sums[keep] / counts[keep][:, None], counts[keep]

@@ -89,7 +89,8 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     for t in threads:
         t.start()
     counts = {"frames": 0, "restored": 0, "regions": 0}
-    grid_cache: dict = {"guided": restorer.guided}
+    areas_of = (StaticMaskAreas(find, static_mask, restorer.guided) if static_mask is not None
+                else lambda frame: find.detect(frame).areas())
     # A static mask needs no vote; radius 0 turns the vote off.
     stabiliser = MaskStabiliser(temporal_radius) if static_mask is None and temporal_radius > 0 else None
     started = time.perf_counter()
@@ -113,7 +114,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
             if frame is _END:
                 break
             t0 = time.perf_counter()
-            areas = _areas(find, frame, static_mask, grid_cache)
+            areas = areas_of(frame)
             pending += stabiliser.push(frame, areas) if stabiliser else [(frame, areas)]
             timing["detect"] += time.perf_counter() - t0
             if len(pending) >= batch_frames:
@@ -149,19 +150,20 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
             "damaged_input": bool(stderr.strip())}
 
 
-def find_needs_grid(grid_cache: dict) -> bool:
-    return grid_cache.get("guided", True)
+class StaticMaskAreas:
+    """The user's static mask as areas for every frame, its grid estimated once from the first frame."""
 
+    def __init__(self, find: Detector, mask, needs_grid: bool):
+        self.find, self.mask, self.needs_grid = find, mask, needs_grid
+        self.grid = None
+        self.estimated = False
 
-def _areas(find: Detector, frame, static_mask, grid_cache: dict) -> list[GridArea]:
-    """Detected areas, or the user's static mask with its grid estimated once (from the first frame)."""
-    if static_mask is None:
-        return find.detect(frame).areas()
-    if "grid" not in grid_cache:
-        grid_cache["grid"] = find.grid_in(frame, static_mask)
-        if grid_cache["grid"] is None and find_needs_grid(grid_cache):
-            raise InputError("no cell grid found inside --mask on the first frame; use --mode inpaint")
-    return [GridArea(static_mask, grid_cache["grid"])]
+    def __call__(self, frame) -> list[GridArea]:
+        if not self.estimated:
+            self.grid, self.estimated = self.find.grid_in(frame, self.mask), True
+            if self.grid is None and self.needs_grid:
+                raise InputError("no cell grid found inside --mask on the first frame; use --mode inpaint")
+        return [GridArea(self.mask, self.grid)]
 
 
 def progress_line(done: int, total: int | None, seconds: float) -> str:
