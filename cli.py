@@ -134,21 +134,67 @@ def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
     click.echo(f"restored {summary['restored_pixels']} px ({summary['mode']}) -> {dst}")
 
 
+def _video_options(command):
+    """Encoding and pipeline options `video` and `batch` share."""
+    for option in reversed([
+        click.option("--codec", type=click.Choice(["libx264", "libx265", "ffv1"]), default="libx264", show_default=True),
+        click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True),
+        click.option("--preset", type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
+                                                    "slow", "slower", "veryslow"]), default="medium", show_default=True),
+        click.option("--lossless", is_flag=True, help="Lossless RGB video (FFV1 in .mkv, x264rgb otherwise)."),
+        click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Write a JSON summary (frames, frames restored, regions, timings)."),
+        click.option("--batch-frames", type=click.IntRange(1, 256), default=8, show_default=True),
+        click.option("--temporal-radius", type=click.IntRange(0, 30), default=2, show_default=True,
+                     help="Masks are a majority vote over this many frames either side (0: per frame)."),
+        click.option("--ray", "ray_address", metavar="ADDRESS",
+                     help="Run on Ray: 'local' starts one on this machine (loopback) and stops it after; "
+                          "'auto' or an address joins a running cluster."),
+        click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+                     help="Ray workers (0: one per GPU, else one per CPU but one)."),
+        click.option("--gpus-per-worker", type=click.FloatRange(0), default=0.0, show_default=True,
+                     help="GPUs per Ray worker (0: 1 where the cluster has GPUs, else CPU workers)."),
+        click.option("--segment-frames", type=click.IntRange(16), default=1500, show_default=True,
+                     help="Frames per segment: the unit of work, retry and resume."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, dilate, batch_frames, temporal_radius):
+    from demosaic.video import EncodeOptions
+    from pipelines.segments import Settings
+
+    return Settings(model_path=str(model_path.absolute()) if model_path else None, mode=mode,
+                    mask_path=str(mask_path.absolute()) if mask_path else None,
+                    encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
+                    detector=_detector_config(dilate), batch_frames=batch_frames, temporal_radius=temporal_radius)
+
+
+def _executor(ray_address, workers, gpus_per_worker):
+    if not ray_address:
+        from pipelines.batch import LocalExecutor
+
+        return LocalExecutor()
+    from pipelines.ray_executor import RayExecutor, RayOptions
+
+    return RayExecutor(RayOptions(address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker))
+
+
+def _check_model(mode, model_path):
+    """A missing or unreadable model fails before any work starts (exit 2)."""
+    from demosaic.artifact import read_card
+    from demosaic.restore import default_model_path
+
+    read_card(model_path or default_model_path(mode))
+
+
 @main.command()
 @_restore_options
-@click.option("--codec", type=click.Choice(["libx264", "libx265", "ffv1"]), default="libx264", show_default=True)
-@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True)
-@click.option("--preset", type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
-                                             "slow", "slower", "veryslow"]), default="medium", show_default=True)
-@click.option("--lossless", is_flag=True, help="Lossless RGB video (FFV1 in .mkv, x264rgb otherwise).")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a JSON summary (frames, frames restored, regions, timings).")
-@click.option("--batch-frames", type=click.IntRange(1, 256), default=8, show_default=True)
-@click.option("--temporal-radius", type=click.IntRange(0, 30), default=2, show_default=True,
-              help="Masks are a majority vote over this many frames either side (0: per frame).")
+@_video_options
 @click.option("--quiet", is_flag=True, help="No progress line (there is none when stderr is not a terminal).")
 def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, report_path, batch_frames,
-          temporal_radius, quiet, dilate, overwrite):
+          temporal_radius, ray_address, workers, gpus_per_worker, segment_frames, quiet, dilate, overwrite):
     """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""
     from demosaic.images import check_output
     from demosaic.video import EncodeOptions, probe
@@ -160,19 +206,95 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, r
         from demosaic.images import read_mask
 
         read_mask(mask_path, (info.height, info.width))
-    report = restore_video(src, dst, model_path=model_path, mode=mode, mask_path=mask_path,
-                           encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
-                           detector=_detector_config(dilate), batch_frames=batch_frames,
-                           temporal_radius=temporal_radius,
-                           warn=lambda m: click.echo(f"warning: {m}", err=True),
-                           progress=None if quiet or not sys.stderr.isatty() else
-                           lambda *p: click.echo("\r" + progress_line(*p).ljust(48), err=True, nl=False))
-    if not quiet and sys.stderr.isatty():
-        click.echo("", err=True)
+    warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
+    if ray_address:
+        from pipelines.batch import run_batch
+        from pipelines.segments import done_marker
+
+        _check_model(mode, model_path)
+        settings = _settings(mode, model_path, mask_path, codec, crf, preset, lossless, dilate, batch_frames,
+                             temporal_radius)
+        executor = _executor(ray_address, workers, gpus_per_worker)
+        try:
+            result = run_batch([(src, dst)], settings, executor, overwrite=True, segment_frames=segment_frames,
+                               warn=warn, log=lambda m: None if quiet else click.echo(m, err=True))
+        finally:
+            executor.close()
+        done_marker(dst).unlink(missing_ok=True)  # one video: no resume bookkeeping left behind
+        entry = result["videos"][0]
+        if entry["status"] != "done":
+            raise DemosaicError(f"{src}: {entry.get('error')}")
+        report = {**entry, "executor": result["executor"], "seconds": {"wall": result["wall_seconds"]},
+                  "frames_per_second": round(entry["frames"] / result["wall_seconds"], 2)}
+    else:
+        report = restore_video(src, dst, model_path=model_path, mode=mode, mask_path=mask_path,
+                               encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
+                               detector=_detector_config(dilate), batch_frames=batch_frames,
+                               temporal_radius=temporal_radius, warn=warn,
+                               progress=None if quiet or not sys.stderr.isatty() else
+                               lambda *p: click.echo("\r" + progress_line(*p).ljust(48), err=True, nl=False))
+        if not quiet and sys.stderr.isatty():
+            click.echo("", err=True)
     if report_path is not None:
         write_report(report, report_path)
     click.echo(f"{report['frames']} frames, {report['frames_restored']} restored, "
                f"{report['frames_per_second']} frames/s -> {dst}")
+
+
+@main.command()
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where the restored videos go (created if missing).")
+@click.option("--suffix", type=click.Choice([".mkv", ".mp4", ".mov"]),
+              help="Output container (default: the input's where it is one of these, else .mkv).")
+@click.option("--mask", "mask_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="One static mask image for every input (they must share its size).")
+@click.option("--mode", type=click.Choice(["guided", "inpaint"]), default="guided", show_default=True)
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Model card (.json) or weights (.npz); default: the shipped model for --mode.")
+@_dilate
+@click.option("--overwrite", is_flag=True, help="Redo outputs already finished.")
+@_video_options
+def batch(inputs, out_dir, suffix, mask_path, mode, model_path, dilate, overwrite, codec, crf, preset, lossless,
+          report_path, batch_frames, temporal_radius, ray_address, workers, gpus_per_worker, segment_frames):
+    """Restore many videos (files, folders, or manifest files listing one path per line).
+
+    Re-running skips finished outputs and resumes unfinished ones segment by segment. Exit 0
+    when every input was restored, 1 when some failed (the others are still written)."""
+    from pipelines.batch import find_inputs, output_for, run_batch
+    from pipelines.video import write_report
+
+    missing = [p for p in inputs if not p.exists()]
+    if missing:
+        raise click.BadParameter(f"{missing[0]}: no such file or folder", param_hint="INPUT")
+    videos = find_inputs(inputs)
+    if not videos:
+        raise click.BadParameter("no videos found", param_hint="INPUT")
+    if mask_path is not None and not mask_path.is_file():
+        raise click.BadParameter(f"{mask_path}: no such file", param_hint="--mask")
+    _check_model(mode, model_path)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(f"{out_dir}: {exc.strerror}", param_hint="--out-dir")
+    if not os.access(out_dir, os.W_OK):
+        raise click.BadParameter(f"{out_dir}: not writable", param_hint="--out-dir")
+    settings = _settings(mode, model_path, mask_path, codec, crf, preset, lossless, dilate, batch_frames,
+                         temporal_radius)
+    executor = _executor(ray_address, workers, gpus_per_worker)
+    try:
+        result = run_batch([(v, output_for(v, out_dir, suffix)) for v in videos], settings, executor,
+                           overwrite=overwrite, segment_frames=segment_frames,
+                           log=lambda m: click.echo(m, err=True), warn=lambda m: click.echo(f"warning: {m}", err=True))
+    finally:
+        executor.close()
+    if report_path is not None:
+        write_report(result, report_path)
+    for entry in result["videos"]:
+        click.echo(f"{entry['status']}: {entry['input']}" + (f" ({entry['error']})" if entry.get("error") else ""))
+    if result["failed"]:
+        click.echo(f"Error: {result['failed']} of {len(result['videos'])} input(s) failed", err=True)
+        sys.exit(1)
 
 
 @main.group()
@@ -225,6 +347,8 @@ def vgg_weights(source, dest):
               help="Where to export the final model (NAME or NAME.npz). Default: OUT/model.")
 @click.option("--arch", type=click.Choice(["pconv_unet", "pconv_ed7"]), default="pconv_unet", show_default=True)
 @click.option("--pure", is_flag=True, help="Pure inpainting (the paper's model): no mosaic guide.")
+@click.option("--guide-encoder/--no-guide-encoder", default=True, show_default=True,
+              help="Guided models: feed the guide to the encoder too (v1), not only to the decoder (v0).")
 @click.option("--depth", type=click.IntRange(3, 8), default=5, show_default=True)
 @click.option("--base-channels", type=click.IntRange(4, 512), default=32, show_default=True)
 @click.option("--max-channels", type=click.IntRange(4, 1024), default=256, show_default=True)
@@ -244,7 +368,7 @@ def vgg_weights(source, dest):
 @click.option("--checkpoint-every", type=click.IntRange(1), default=50, show_default=True)
 @click.option("--vgg-weights", "vgg_path", type=click.Path(exists=True, dir_okay=False),
               help="Your own VGG16 features weights file (default: the converted ImageNet weights).")
-def train(data, out, model_out, arch, pure, depth, base_channels, max_channels, crop, batch, steps,
+def train(data, out, model_out, arch, pure, guide_encoder, depth, base_channels, max_channels, crop, batch, steps,
           finetune_steps, lr, finetune_lr, pixel_only_steps, seed, val_every, val_samples,
           checkpoint_every, vgg_path):
     """Train the P-Conv U-Net with the paper's six-term loss; resumes from OUT's checkpoint."""
@@ -253,7 +377,8 @@ def train(data, out, model_out, arch, pure, depth, base_channels, max_channels, 
 
     try:
         model = UNetConfig(arch=arch, depth=3 if arch == "pconv_ed7" else depth,
-                           base_channels=base_channels, max_channels=max_channels, guided=not pure)
+                           base_channels=base_channels, max_channels=max_channels, guided=not pure,
+                           guide_encoder=guide_encoder)
     except ValueError as exc:
         raise click.UsageError(str(exc))
     if crop % model.size_multiple:

@@ -20,6 +20,9 @@ class UNetConfig:
     base_channels: int = 64  # the paper: 64, 128, 256, 512, 512, ...
     max_channels: int = 512
     guided: bool = True  # False: the paper's pure inpainting (image + mask only)
+    # Guided models: the guide also enters the encoder (as channels whose mask is ones), so the
+    # network sees the mosaic's structure at every scale. v0 models fed it to the decoder only.
+    guide_encoder: bool = True
 
     def __post_init__(self):
         if self.arch not in ("pconv_unet", "pconv_ed7"):
@@ -28,6 +31,8 @@ class UNetConfig:
             raise ValueError("depth must be between 3 and 8")
         if self.arch == "pconv_ed7" and self.guided:
             raise ValueError("pconv_ed7 is the design notes' pure-inpainting model; use guided=False")
+        if self.guide_encoder and not self.guided:
+            object.__setattr__(self, "guide_encoder", False)  # nothing to feed without a guide
 
     @property
     def size_multiple(self) -> int:

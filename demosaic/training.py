@@ -122,11 +122,12 @@ class Trainer:
         return make_batch(self.train_images, c.seed, step, c.batch, c.crop, c.masks, c.model.guided)
 
     def validate(self) -> dict:
-        """The full six-term loss (always with VGG, paper weights) and hole PSNR on the fixed set."""
+        """The full six-term loss (always with VGG, paper weights) and hole PSNR on the fixed set;
+        for guided models also the guide's own hole PSNR, the baseline the network must beat."""
         from .losses import loss_terms, total_loss
 
         c = self.cfg
-        totals, psnrs, n = 0.0, [], 0
+        totals, psnrs, guide_psnrs, n = 0.0, [], [], 0
         inputs = [k for k in ("image", "valid", "guide") if k in self.model.input]
         per_batch = min(8, c.val_samples)
         for i in range(math.ceil(c.val_samples / per_batch)):
@@ -136,8 +137,13 @@ class Trainer:
             totals += float(total_loss(terms, c.loss)) * len(out)
             comp = np.clip(b["valid"] * b["image"] + (1 - b["valid"]) * out, 0, 1)
             psnrs.append(psnr(comp, b["gt"], 1 - b["valid"]))
+            if "guide" in b:
+                guide_psnrs.append(psnr(b["guide"], b["gt"], 1 - b["valid"]))
             n += len(out)
-        return {"val_loss": totals / n, "val_hole_psnr": float(np.mean(psnrs))}
+        result = {"val_loss": totals / n, "val_hole_psnr": float(np.mean(psnrs))}
+        if guide_psnrs:
+            result["val_guide_psnr"] = float(np.mean(guide_psnrs))
+        return result
 
     # --- checkpoints --------------------------------------------------------------------
     def save_checkpoint(self):
@@ -208,7 +214,8 @@ class Trainer:
                     logs.update(val)
                     if not sys.stderr.isatty():
                         self.log(f"step {self.step}/{c.total_steps}: train loss {logs['loss']:.4f}, "
-                                 f"val loss {val['val_loss']:.4f}, hole PSNR {val['val_hole_psnr']:.2f} dB, "
+                                 f"val loss {val['val_loss']:.4f}, hole PSNR {val['val_hole_psnr']:.2f} dB"
+                                 + (f" (guide {val['val_guide_psnr']:.2f})" if "val_guide_psnr" in val else "") + ", "
                                  f"{self.wall:.0f} s")
                     self.save_checkpoint()
                     write_curve(self.history, self.out / "validation.png")
@@ -253,7 +260,10 @@ def write_curve(history: list[dict], path: Path) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("validation loss (six terms)", color="tab:blue")
     ax2 = ax.twinx()
-    ax2.plot(steps, [h["val_hole_psnr"] for h in history], "s--", color="tab:red")
+    ax2.plot(steps, [h["val_hole_psnr"] for h in history], "s--", color="tab:red", label="model")
+    if all("val_guide_psnr" in h for h in history):
+        ax2.plot(steps, [h["val_guide_psnr"] for h in history], ":", color="tab:gray", label="guide alone")
+        ax2.legend(loc="lower right")
     ax2.set_ylabel("hole PSNR (dB)", color="tab:red")
     fig.tight_layout()
     tmp = path.with_name(path.name + ".tmp.png")

@@ -11,12 +11,16 @@ Model contract (fixed; `demosaic.restore` and training both rely on it):
            composite = valid · image + (1 − valid) · output.
   H and W must be multiples of `config.size_multiple` (2**depth for the U-Net).
 
-How the guide enters (the design decision): the encoder is a pure P-Conv encoder over the
-image and its valid mask, so holes shrink layer by layer exactly as in the paper. A guide
-valid everywhere would turn every mask to ones after the first layer, so it is not fed to the
-encoder. Instead it joins every decoder layer, average-pooled to that layer's resolution, as
-three extra channels whose mask is ones, and the network predicts a residual over it:
-output = guide + U-Net(...). With guided=False the model is the paper's, unchanged.
+How the guide enters (the design decision): it joins every decoder layer, average-pooled to
+that layer's resolution, as three extra channels whose mask is ones, and the network
+predicts a residual over it: output = guide + U-Net(...). With `guide_encoder` (the default
+since v1) it also enters the first encoder layer, beside the image (masked by `valid`) and
+the valid map (both guide and valid map with masks of ones). v0 kept the encoder a pure
+P-Conv encoder so holes shrank exactly as in the paper, but then the network never saw the
+mosaic's structure at full resolution: it learnt almost nothing beyond the guide (measured:
+validation hole PSNR within 0.02 dB of the guide's after 2,900 steps). A valid-everywhere
+guide makes the mask full after the first layer, so the shrinking-hole mechanism is the
+pure-inpainting mode's, as in the paper. With guided=False the model is the paper's, unchanged.
 """
 from __future__ import annotations
 
@@ -41,6 +45,12 @@ def _pconv_unet(cfg: UNetConfig, image, valid, guide):
     kernels = (7, 5, 5) + (3,) * (cfg.depth - 3)
     widths = cfg.encoder_channels()
     x, m = image, valid
+    if guide is not None and cfg.guide_encoder:
+        # The first layer sees the image where it is valid, and everywhere the guide and the
+        # valid map itself (masks of ones): after it the mask is full, the hole is "filled" by
+        # the guide, and the layers below still know where the mosaic was.
+        x = layers.Concatenate(name="enc_in")([image, guide, valid])
+        m = layers.Concatenate(name="enc_in_mask")([_full_mask(valid, 3), ops.ones_like(guide), ops.ones_like(valid)])
     skips = [(image, valid)]  # level 0 is the input itself: the last layer sees image and mask
     for i, (k, c) in enumerate(zip(kernels, widths)):
         x, m = PConv2D(c, k, strides=2, name=f"enc{i + 1}")([x, m])  # (B, H/2^(i+1), W/2^(i+1), c)

@@ -174,15 +174,21 @@ def _matrix(info: VideoInfo) -> tuple[str, str]:
 
 
 class FrameReader:
-    """RGB frames of the first video stream, in decode order, exactly as stored (no rate conversion)."""
+    """RGB frames of the first video stream, in decode order, exactly as stored (no rate conversion).
 
-    def __init__(self, path: str | Path, info: VideoInfo):
+    `start`/`stop` select frames by index (ffmpeg's trim filter counts decoded frames; no
+    container seeking, so the choice is exact whatever the timestamps say)."""
+
+    def __init__(self, path: str | Path, info: VideoInfo, start: int = 0, stop: int | None = None):
         space, rng = _matrix(info)
         self.info = info
         self.frame_bytes = info.width * info.height * 3
+        trim = ""
+        if start or stop is not None:
+            trim = f"trim=start_frame={start}" + (f":end_frame={stop}" if stop is not None else "") + ","
         self.proc = subprocess.Popen(
             [ffmpeg_binary(), "-v", "error", "-nostdin", "-noautorotate", "-i", file_arg(path), "-map", "0:v:0",
-             "-vf", f"scale=in_color_matrix={space}:in_range={rng}", "-fps_mode", "passthrough",
+             "-vf", f"{trim}scale=in_color_matrix={space}:in_range={rng}", "-fps_mode", "passthrough",
              "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -214,48 +220,63 @@ class EncodeOptions:
     metadata: tuple[tuple[str, str], ...] = ()
 
 
+def _video_args(info: VideoInfo, opts: EncodeOptions, mkv: bool) -> list[str]:
+    """Encoder, pixel format, colour conversion and colour tags for the restored RGB frames."""
+    space, rng = _matrix(info)
+    odd = info.width % 2 or info.height % 2
+    if opts.codec == "ffv1" or (opts.lossless and mkv):
+        video = ["-c:v", "ffv1", "-pix_fmt", "bgr0" if opts.lossless else "yuv444p"]
+    elif opts.lossless:
+        video = ["-c:v", "libx264rgb", "-qp", "0", "-preset", opts.preset, "-pix_fmt", "rgb24"]
+    else:
+        pix = "yuv444p" if odd else "yuv420p"  # 4:2:0 needs even sizes; keep them exact instead
+        video = ["-c:v", opts.codec, "-crf", str(opts.crf), "-preset", opts.preset, "-pix_fmt", pix]
+    scale = [] if opts.lossless else ["-vf", f"scale=out_color_matrix={space}:out_range={rng},setsar={info.sar.replace(':', '/')}"]
+    tags = []
+    # An RGB output has no YUV matrix: the source's matrix tag only applies to YUV outputs.
+    space = None if opts.lossless or info.color_space == "gbr" else info.color_space
+    for flag, value in (("-color_range", info.color_range), ("-colorspace", space),
+                        ("-color_trc", info.color_transfer), ("-color_primaries", info.color_primaries)):
+        if value and value not in ("unknown", "reserved"):
+            tags += [flag, value]
+    return [*scale, *video, *tags]
+
+
+def _stream_args(info: VideoInfo, source_index: int, path: Path, opts: EncodeOptions, warn) -> list[str]:
+    """Every audio stream copied from input `source_index`, the subtitles `path`'s container
+    allows, the rotation, the source's metadata and ours."""
+    s = source_index
+    subs = []
+    if info.subtitle_codecs:
+        if path.suffix.lower() == ".mkv":
+            subs = ["-map", f"{s}:s?", "-c:s", "copy"]
+        elif all(c in TEXT_SUBTITLES for c in info.subtitle_codecs):
+            subs = ["-map", f"{s}:s?", "-c:s", "mov_text"]
+        else:
+            warn(f"{len(info.subtitle_codecs)} subtitle stream(s) ({', '.join(info.subtitle_codecs)}) "
+                 f"cannot go into {path.suffix}: not kept (use .mkv)")
+    if info.other_streams:
+        warn(f"{info.other_streams} data/attachment stream(s) not kept")
+    meta = [a for k, v in opts.metadata for a in ("-metadata", f"{k}={v}")]
+    rotate = ["-metadata:s:v:0", f"rotate={-info.rotation % 360}"] if info.rotation else []
+    return ["-map", f"{s}:a?", "-c:a", "copy", *subs, *rotate, *meta, "-map_metadata", str(s)]
+
+
 class FrameWriter:
     """Encode RGB frames to `path`, with every audio stream (and the subtitles the container
-    allows) copied from `source`. Colour tags, sample aspect ratio and rotation are the source's."""
+    allows) copied from `source`. Colour tags, sample aspect ratio and rotation are the source's.
+    With `source=None` only the video is written: a segment, encoded as it would be for the
+    final container `final_suffix`, joined and muxed later."""
 
-    def __init__(self, path: str | Path, source: str | Path, info: VideoInfo, opts: EncodeOptions,
-                 warn=lambda message: None):
-        space, rng = _matrix(info)
-        mkv = Path(path).suffix.lower() == ".mkv"
-        odd = info.width % 2 or info.height % 2
-        if opts.codec == "ffv1" or (opts.lossless and mkv):
-            video = ["-c:v", "ffv1", "-pix_fmt", "bgr0" if opts.lossless else "yuv444p"]
-        elif opts.lossless:
-            video = ["-c:v", "libx264rgb", "-qp", "0", "-preset", opts.preset, "-pix_fmt", "rgb24"]
-        else:
-            pix = "yuv444p" if odd else "yuv420p"  # 4:2:0 needs even sizes; keep them exact instead
-            video = ["-c:v", opts.codec, "-crf", str(opts.crf), "-preset", opts.preset, "-pix_fmt", pix]
-        scale = [] if opts.lossless else ["-vf", f"scale=out_color_matrix={space}:out_range={rng},setsar={info.sar.replace(':', '/')}"]
-        tags = []
-        # An RGB output has no YUV matrix: the source's matrix tag only applies to YUV outputs.
-        space = None if opts.lossless or info.color_space == "gbr" else info.color_space
-        for flag, value in (("-color_range", info.color_range), ("-colorspace", space),
-                            ("-color_trc", info.color_transfer), ("-color_primaries", info.color_primaries)):
-            if value and value not in ("unknown", "reserved"):
-                tags += [flag, value]
-        subs = []
-        if info.subtitle_codecs:
-            if mkv:
-                subs = ["-map", "1:s?", "-c:s", "copy"]
-            elif all(c in TEXT_SUBTITLES for c in info.subtitle_codecs):
-                subs = ["-map", "1:s?", "-c:s", "mov_text"]
-            else:
-                warn(f"{len(info.subtitle_codecs)} subtitle stream(s) ({', '.join(info.subtitle_codecs)}) "
-                     f"cannot go into {Path(path).suffix}: not kept (use .mkv)")
-        if info.other_streams:
-            warn(f"{info.other_streams} data/attachment stream(s) not kept")
-        meta = [a for k, v in opts.metadata for a in ("-metadata", f"{k}={v}")]
-        rotate = ["-metadata:s:v:0", f"rotate={-info.rotation % 360}"] if info.rotation else []
+    def __init__(self, path: str | Path, source: str | Path | None, info: VideoInfo, opts: EncodeOptions,
+                 warn=lambda message: None, final_suffix: str | None = None):
+        path = Path(path)
+        video = _video_args(info, opts, (final_suffix or path.suffix).lower() == ".mkv")
+        streams = ["-i", file_arg(source), *_stream_args(info, 1, path, opts, warn)] if source is not None else []
         self.proc = subprocess.Popen(
             [ffmpeg_binary(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
              "-s", f"{info.width}x{info.height}", "-framerate", info.rate, "-i", "pipe:",
-             "-i", file_arg(source), "-map", "0:v:0", "-map", "1:a?", "-c:a", "copy", *subs,
-             *scale, *video, *tags, *rotate, *meta, "-fps_mode", "passthrough", "-map_metadata", "1",
+             *streams[:2], "-map", "0:v:0", *streams[2:], *video, "-fps_mode", "passthrough",
              file_arg(path)],
             stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self.count = 0
@@ -277,3 +298,23 @@ class FrameWriter:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+
+
+def _concat_entry(path: Path) -> str:
+    """One line of an ffmpeg concat list; quotes in the name escaped as the format requires."""
+    return "file '" + file_arg(path).replace("'", "'\\''") + "'\n"
+
+
+def join_segments(segments: list[Path], source: str | Path, dst: str | Path, info: VideoInfo,
+                  opts: EncodeOptions, warn=lambda message: None) -> None:
+    """Join video-only segments without re-encoding (ffmpeg's concat demuxer, stream copy)
+    and mux the source's audio, subtitles and metadata once, into `dst`."""
+    dst = Path(dst)
+    listing = dst.with_name(f".{dst.name}.segments.txt")
+    listing.write_text("ffconcat version 1.0\n" + "".join(_concat_entry(p) for p in segments))
+    try:
+        _run([ffmpeg_binary(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", file_arg(listing),
+              "-i", file_arg(source), "-map", "0:v:0", "-c:v", "copy",
+              *_stream_args(info, 1, dst, opts, warn), file_arg(dst)])
+    finally:
+        listing.unlink(missing_ok=True)

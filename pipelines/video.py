@@ -8,6 +8,7 @@ on any failure or interrupt the temporary file is removed.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import queue
 import threading
@@ -30,137 +31,180 @@ def partial_path(dst: Path) -> Path:
     return dst.with_name(f".{dst.stem}.partial{dst.suffix}")
 
 
+class Engine:
+    """The model and the detector of one process, loaded once and reused for every video and
+    segment it is given (the in-process path, and each Ray worker)."""
+
+    def __init__(self, model_path: Path | str | None, mode: str, detector: DetectorConfig):
+        from demosaic.restore import Restorer
+
+        self.restorer = Restorer.for_mode(mode, model_path)
+        self.find = Detector(detector)
+
+    @property
+    def card(self) -> dict:
+        return self.restorer.card
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        card = self.card
+        return (("comment", f"demosaic: restored with {card.get('name')} sha256={card.get('sha256')}"),)
+
+    def process(self, reader: FrameReader, writer: FrameWriter, *, static_mask=None, first_frame=None,
+                batch_frames: int = 8, temporal_radius: int = 2, skip: int = 0, keep: int | None = None,
+                progress: Callable[[int, int | None, float], None] | None = None, total: int | None = None) -> dict:
+        """Frames from `reader` → detect → stabilise → restore in batches → `writer`, with decoding
+        and encoding on their own threads and bounded queues between the stages.
+
+        The first `skip` restored frames are not written and at most `keep` are (a segment's
+        overlap: those frames only feed the temporal vote). `first_frame` is the video's frame 0,
+        where a static mask's grid is estimated (a segment does not start there)."""
+        decoded: queue.Queue = queue.Queue(maxsize=2 * batch_frames)
+        encoded: queue.Queue = queue.Queue(maxsize=2 * batch_frames)
+        errors: list[BaseException] = []
+        timing = {"decode": 0.0, "detect": 0.0, "restore": 0.0, "encode": 0.0}
+        stop = threading.Event()
+
+        def decode():
+            try:
+                t0 = time.perf_counter()
+                for frame in reader:
+                    timing["decode"] += time.perf_counter() - t0
+                    while not stop.is_set():
+                        try:
+                            decoded.put(frame, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                    t0 = time.perf_counter()
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                decoded.put(_END)
+
+        def encode_frames():
+            try:
+                while (frame := encoded.get()) is not _END:
+                    t0 = time.perf_counter()
+                    writer.write(frame)
+                    timing["encode"] += time.perf_counter() - t0
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()
+
+        threads = [threading.Thread(target=decode, daemon=True), threading.Thread(target=encode_frames, daemon=True)]
+        for t in threads:
+            t.start()
+        counts = {"frames": 0, "restored": 0, "regions": 0, "seen": 0}
+        find, restorer = self.find, self.restorer
+        areas_of = (StaticMaskAreas(find, static_mask, restorer.guided, first_frame) if static_mask is not None
+                    else lambda frame: find.detect(frame).areas())
+        # A static mask needs no vote; radius 0 turns the vote off.
+        stabiliser = MaskStabiliser(temporal_radius) if static_mask is None and temporal_radius > 0 else None
+        started = time.perf_counter()
+
+        def restore_and_send(items):
+            # Overlap frames (before `skip`, after `keep`) only fed the vote: not restored, not written.
+            first = max(0, skip - counts["seen"])
+            last = len(items) if keep is None else max(first, min(len(items), skip + keep - counts["seen"]))
+            counts["seen"] += len(items)
+            items = items[first:last]
+            if not items:
+                return
+            t0 = time.perf_counter()
+            out = restorer.restore_many([f for f, _ in items], [a for _, a in items])
+            timing["restore"] += time.perf_counter() - t0
+            for (_, areas), frame in zip(items, out):
+                counts["frames"] += 1
+                counts["restored"] += any(a.mask.any() for a in areas)
+                counts["regions"] += len(areas)
+                encoded.put(frame)
+            if progress is not None:
+                progress(counts["frames"], total, time.perf_counter() - started)
+
+        try:
+            pending: list = []  # (frame, areas) ready to restore, in order
+            while not stop.is_set():
+                frame = decoded.get()
+                if frame is _END:
+                    break
+                t0 = time.perf_counter()
+                areas = areas_of(frame)
+                pending += stabiliser.push(frame, areas) if stabiliser else [(frame, areas)]
+                timing["detect"] += time.perf_counter() - t0
+                if len(pending) >= batch_frames:
+                    restore_and_send(pending)
+                    pending = []
+            if stabiliser:
+                pending += stabiliser.flush()
+            if pending:
+                restore_and_send(pending)
+            encoded.put(_END)
+            threads[1].join()
+            if errors:
+                raise errors[0]
+        finally:
+            stop.set()
+            stderr = reader.close()
+        return {"frames": counts["frames"], "frames_restored": counts["restored"], "regions": counts["regions"],
+                "seconds": {k: round(v, 3) for k, v in timing.items()}, "decoder_messages": stderr.strip()}
+
+
 def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, mask_path: Path | None,
                   encode: EncodeOptions, detector: DetectorConfig, batch_frames: int = 8, temporal_radius: int = 2,
                   warn: Callable[[str], None] = lambda m: None,
-                  progress: Callable[[int, int | None, float], None] | None = None) -> dict:
-    from demosaic.restore import Restorer
-
+                  progress: Callable[[int, int | None, float], None] | None = None,
+                  engine: Engine | None = None) -> dict:
+    """Restore one video in this process; the output appears under `dst` only when complete."""
     info = probe(src)
     if info.variable_rate:
         warn(f"variable frame rate ({info.avg_rate} average, {info.rate} nominal): frames are kept, "
              "but their timestamps are rewritten at the nominal rate")
     static_mask = read_mask(mask_path, (info.height, info.width)) if mask_path else None
-    restorer = Restorer.for_mode(mode, model_path)
-    card = restorer.card
-    opts = EncodeOptions(**{**encode.__dict__,
-                            "metadata": (("comment", f"demosaic: restored with {card.get('name')} "
-                                                     f"sha256={card.get('sha256')}"),)})
-    find = Detector(detector)
+    engine = engine or Engine(model_path, mode, detector)
+    opts = dataclasses.replace(encode, metadata=engine.metadata())
     tmp = partial_path(dst)
     reader = FrameReader(src, info)
     writer = FrameWriter(tmp, src, info, opts, warn)
-    decoded: queue.Queue = queue.Queue(maxsize=2 * batch_frames)
-    encoded: queue.Queue = queue.Queue(maxsize=2 * batch_frames)
-    errors: list[BaseException] = []
-    timing = {"decode": 0.0, "detect": 0.0, "restore": 0.0, "encode": 0.0}
-    stop = threading.Event()
-
-    def decode():
-        try:
-            t0 = time.perf_counter()
-            for frame in reader:
-                timing["decode"] += time.perf_counter() - t0
-                while not stop.is_set():
-                    try:
-                        decoded.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-                t0 = time.perf_counter()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            decoded.put(_END)
-
-    def encode_frames():
-        try:
-            while (frame := encoded.get()) is not _END:
-                t0 = time.perf_counter()
-                writer.write(frame)
-                timing["encode"] += time.perf_counter() - t0
-        except BaseException as exc:
-            errors.append(exc)
-            stop.set()
-
-    threads = [threading.Thread(target=decode, daemon=True), threading.Thread(target=encode_frames, daemon=True)]
-    for t in threads:
-        t.start()
-    counts = {"frames": 0, "restored": 0, "regions": 0}
-    areas_of = (StaticMaskAreas(find, static_mask, restorer.guided) if static_mask is not None
-                else lambda frame: find.detect(frame).areas())
-    # A static mask needs no vote; radius 0 turns the vote off.
-    stabiliser = MaskStabiliser(temporal_radius) if static_mask is None and temporal_radius > 0 else None
     started = time.perf_counter()
-
-    def restore_and_send(items):
-        t0 = time.perf_counter()
-        out = restorer.restore_many([f for f, _ in items], [a for _, a in items])
-        timing["restore"] += time.perf_counter() - t0
-        for (_, areas), frame in zip(items, out):
-            counts["frames"] += 1
-            counts["restored"] += any(a.mask.any() for a in areas)
-            counts["regions"] += len(areas)
-            encoded.put(frame)
-        if progress is not None:
-            progress(counts["frames"], info.frames, time.perf_counter() - started)
-
     try:
-        pending: list = []  # (frame, areas) ready to restore, in order
-        while not stop.is_set():
-            frame = decoded.get()
-            if frame is _END:
-                break
-            t0 = time.perf_counter()
-            areas = areas_of(frame)
-            pending += stabiliser.push(frame, areas) if stabiliser else [(frame, areas)]
-            timing["detect"] += time.perf_counter() - t0
-            if len(pending) >= batch_frames:
-                restore_and_send(pending)
-                pending = []
-        if stabiliser:
-            pending += stabiliser.flush()
-        if pending:
-            restore_and_send(pending)
-        frames = counts["frames"]
-        encoded.put(_END)
-        threads[1].join()
-        if errors:
-            raise errors[0]
-        stderr = reader.close()
-        if frames == 0:
-            reason = stderr.strip().splitlines()[-1] if stderr.strip() else "empty"
+        result = engine.process(reader, writer, static_mask=static_mask, batch_frames=batch_frames,
+                                temporal_radius=temporal_radius, progress=progress, total=info.frames)
+        if result["frames"] == 0:
+            messages = result["decoder_messages"]
+            reason = messages.splitlines()[-1] if messages else "empty"
             raise InputError(f"{src}: no frames could be decoded ({reason})")
         writer.finish()
         tmp.replace(dst)
     except BaseException:
-        stop.set()
         writer.abort()
-        reader.close()
         tmp.unlink(missing_ok=True)
         raise
     wall = time.perf_counter() - started
-    return {"input": str(src), "output": str(dst), "frames": frames, "frames_restored": counts["restored"],
-            "regions": counts["regions"], "temporal_radius": temporal_radius if stabiliser else 0,
+    card = engine.card
+    frames = result["frames"]
+    return {"input": str(src), "output": str(dst), "frames": frames, "frames_restored": result["frames_restored"],
+            "regions": result["regions"], "temporal_radius": temporal_radius if static_mask is None else 0,
             "model": card.get("name"), "model_sha256": card.get("sha256"),
-            "seconds": {k: round(v, 3) for k, v in timing.items()} | {"wall": round(wall, 3)},
+            "seconds": result["seconds"] | {"wall": round(wall, 3)},
             "frames_per_second": round(frames / wall, 2) if wall else None,
-            "damaged_input": bool(stderr.strip())}
+            "damaged_input": bool(result["decoder_messages"])}
 
 
 class StaticMaskAreas:
     """The user's static mask as areas for every frame, its grid estimated once from the first frame."""
 
-    def __init__(self, find: Detector, mask, needs_grid: bool):
+    def __init__(self, find: Detector, mask, needs_grid: bool, first_frame=None):
         self.find, self.mask, self.needs_grid = find, mask, needs_grid
+        self.first_frame = first_frame  # the video's frame 0 when the frames given start later
         self.grid = None
         self.estimated = False
 
     def __call__(self, frame) -> list[GridArea]:
         if not self.estimated:
-            self.grid, self.estimated = self.find.grid_in(frame, self.mask), True
+            reference = frame if self.first_frame is None else self.first_frame
+            self.grid, self.estimated = self.find.grid_in(reference, self.mask), True
             if self.grid is None and self.needs_grid:
                 raise InputError("no cell grid found inside --mask on the first frame; use --mode inpaint")
         return [GridArea(self.mask, self.grid)]
