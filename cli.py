@@ -154,7 +154,7 @@ def _video_options(command):
                      help="Ray workers (0: one per GPU, else one per CPU but one)."),
         click.option("--gpus-per-worker", type=click.FloatRange(0), default=0.0, show_default=True,
                      help="GPUs per Ray worker (0: 1 where the cluster has GPUs, else CPU workers)."),
-        click.option("--segment-frames", type=click.IntRange(16), default=1500, show_default=True,
+        click.option("--segment-frames", type=click.IntRange(4), default=1500, show_default=True,
                      help="Frames per segment: the unit of work, retry and resume."),
     ]):
         command = option(command)

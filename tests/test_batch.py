@@ -1,0 +1,120 @@
+"""`demosaic batch` in-process: many inputs, a corrupt one, re-runs that skip or resume."""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from demosaic.detect import DetectorConfig
+from demosaic.video import EncodeOptions, probe, read_frames
+from pipelines.batch import LocalExecutor, find_inputs, run_batch
+from pipelines.segments import Settings, plan_segments, restore_segment, video_jobs
+
+pytestmark = pytest.mark.slow
+PIXELIZE = "split[a][b];[b]crop=64:48:16:16,pixelize=width=8:height=8[p];[a][p]overlay=16:16"
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("batch")
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=128x96:rate=10:duration=2,{PIXELIZE}", "-f", "lavfi",
+           "-i", "sine=duration=2", "-c:v", "libx264", "-crf", "18", "-c:a", "aac", "-shortest", str(d / "a.mp4"))
+    ffmpeg("-f", "lavfi", "-i", f"testsrc=size=96x64:rate=5:duration=2,{PIXELIZE.replace('64:48:16:16', '32:32:8:8')}",
+           "-c:v", "ffv1", str(d / "b.mkv"))
+    (d / "broken.mp4").write_bytes((d / "a.mp4").read_bytes()[:2000])
+    return d
+
+
+class Counting(LocalExecutor):
+    """The in-process executor, counting the segments it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.ran = 0
+
+    def run(self, jobs, done):
+        self.ran += len(jobs)
+        super().run(jobs, done)
+
+
+def settings():
+    return Settings(model_path=None, mode="guided", mask_path=None, encode=EncodeOptions(lossless=True),
+                    detector=DetectorConfig())
+
+
+def test_plan_segments__cover_every_frame_once():
+    assert plan_segments(30, 8) == [(0, 8), (8, 16), (16, 24), (24, None)]
+    assert plan_segments(25, 8) == [(0, 8), (8, 16), (16, None)]  # a 1-frame tail joins the last segment
+    assert plan_segments(0, 8) == [(0, None)]
+
+
+def test_find_inputs__folders_and_manifests(inputs, tmp_path):
+    manifest = tmp_path / "list.txt"
+    manifest.write_text(f"# clips\n{inputs / 'a.mp4'}\n\n{inputs / 'b.mkv'}\n")
+    assert find_inputs([manifest]) == [inputs / "a.mp4", inputs / "b.mkv"]
+    assert [p.name for p in find_inputs([inputs])] == ["a.mp4", "b.mkv", "broken.mp4"]
+
+
+def test_batch__corrupt_input_reported_others_written__rerun_does_nothing(inputs, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["batch", str(inputs), "--out-dir", str(out), "--segment-frames", "8",
+                                       "--report", str(tmp_path / "r.json")])
+    assert result.exit_code == 1, result.output
+    assert "failed: " in result.output and "broken.mp4" in result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    status = {e["input"].rsplit("/", 1)[1]: e["status"] for e in report["videos"]}
+    assert status == {"a.mp4": "done", "b.mkv": "done", "broken.mp4": "failed"}
+    assert len(list(read_frames(out / "a.mp4"))) == 20 and len(list(read_frames(out / "b.mkv"))) == 10
+    assert probe(out / "a.mp4").audio_streams == 1
+    assert sorted(p.name for p in out.iterdir()) == [".a.mp4.done.json", ".b.mkv.done.json", "a.mp4", "b.mkv"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+
+    again = Counting()
+    cli_defaults = Settings(model_path=None, mode="guided", mask_path=None, encode=EncodeOptions(),
+                            detector=DetectorConfig())
+    rerun = run_batch([(inputs / n, out / n) for n in ("a.mp4", "b.mkv")], cli_defaults, again)
+    assert again.ran == 0 and [e["status"] for e in rerun["videos"]] == ["skipped (already done)"] * 2
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+
+
+def test_batch__interrupted_video_resumes_at_segment_granularity(inputs, tmp_path):
+    from pipelines.video import Engine
+
+    src, dst = inputs / "a.mp4", tmp_path / "a.mkv"
+    jobs = video_jobs(src, dst, probe(src), settings(), 8)
+    assert len(jobs) == 3
+    restore_segment(Engine(None, "guided", DetectorConfig()), jobs[0])  # "killed" after its first segment
+    executor = Counting()
+    report = run_batch([(src, dst)], settings(), executor, segment_frames=8)
+    assert executor.ran == 2 and report["videos"][0]["status"] == "done"
+    whole = tmp_path / "whole.mkv"
+    assert CliRunner().invoke(main, ["video", str(src), str(whole), "--lossless"]).exit_code == 0
+    a = np.stack(list(read_frames(whole))).astype(int)
+    b = np.stack(list(read_frames(dst))).astype(int)
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1
+
+
+def test_batch__existing_output_not_ours_is_refused_unless_overwrite(inputs, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.mkv").write_bytes(b"precious")
+    result = CliRunner().invoke(main, ["batch", str(inputs / "b.mkv"), "--out-dir", str(out)])
+    assert result.exit_code == 1 and "exists" in result.output
+    assert (out / "b.mkv").read_bytes() == b"precious"
+    result = CliRunner().invoke(main, ["batch", str(inputs / "b.mkv"), "--out-dir", str(out), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert len(list(read_frames(out / "b.mkv"))) == 10
+
+
+def test_batch__bad_usage_exits_2(tmp_path):
+    result = CliRunner().invoke(main, ["batch", str(tmp_path / "nope.mp4"), "--out-dir", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "no such file" in result.output
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["batch", str(tmp_path / "empty"), "--out-dir", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "no videos" in result.output

@@ -1,0 +1,135 @@
+"""Ray on loopback: one `ray start --head` for the module, token auth on, stopped in teardown.
+
+The Ray path (segments on 2 CPU workers) must give the in-process path's frames and audio;
+a worker killed mid-job must not cost a frame; `ray job submit` runs `demosaic batch`.
+"""
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from demosaic.video import read_frames
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+PIXELIZE = "split[a][b];[b]crop=96:64:48:32,pixelize=width=16:height=16[p];[a][p]overlay=48:32"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A head node on 127.0.0.1 with 2 CPUs and token authentication; this process joins it."""
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER",
+                                            "RAY_ADDRESS")}
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16),
+                      RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    port, dashboard = free_port(), free_port()
+    subprocess.run([str(BIN / "ray"), "start", "--head", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
+                    f"--port={port}", f"--dashboard-port={dashboard}", "--num-cpus=2", "--disable-usage-stats"],
+                   check=True, env=env, capture_output=True)
+    import ray
+
+    try:
+        ray.init(address=f"127.0.0.1:{port}", log_to_driver=False)
+        yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dashboard}", "env": env}
+    finally:
+        ray.shutdown()
+        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """30 frames with a frame-aligned 16 px mosaic and a FLAC audio track."""
+    d = tmp_path_factory.mktemp("rayclips")
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=192x128:rate=10:duration=3,{PIXELIZE}", "-f", "lavfi",
+           "-i", "sine=frequency=330:duration=3", "-c:v", "libx264", "-crf", "16", "-c:a", "flac", str(d / "in.mkv"))
+    return d / "in.mkv"
+
+
+def frames(path):
+    return np.stack(list(read_frames(path))).astype(np.int16)
+
+
+def audio_md5(path):
+    return subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a", "-c", "copy", "-f", "md5", "-"],
+                          capture_output=True, check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def reference(clip, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "ref.mkv"
+    result = CliRunner().invoke(main, ["video", str(clip), str(out), "--lossless"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_ray__segments_on_two_workers__same_frames_and_audio_as_in_process(cluster, clip, reference, tmp_path):
+    out = tmp_path / "ray.mkv"
+    result = CliRunner().invoke(main, ["video", str(clip), str(out), "--lossless", "--ray", cluster["address"],
+                                       "--workers", "2", "--segment-frames", "8", "--report", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    a, b = frames(reference), frames(out)
+    assert a.shape == b.shape == (30, 128, 192, 3)
+    assert np.abs(a - b).max() <= 1
+    assert audio_md5(out) == audio_md5(clip)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["segments"] == 4 and report["frames"] == 30 and "2 CPU workers" in report["executor"]
+    assert not list(tmp_path.glob(".*"))  # no parts, partial files or markers left
+
+
+def test_ray__worker_dies_mid_job__segment_retried_no_frame_lost(cluster, clip, reference, tmp_path):
+    from pipelines.batch import run_batch
+    from pipelines.ray_executor import RayExecutor, RayOptions
+    from pipelines.segments import Settings
+    from demosaic.detect import DetectorConfig
+    from demosaic.video import EncodeOptions
+
+    flag = tmp_path / "die-once"
+    flag.touch()
+    settings = Settings(model_path=None, mode="guided", mask_path=None, encode=EncodeOptions(lossless=True),
+                        detector=DetectorConfig())
+    executor = RayExecutor(RayOptions(address=cluster["address"], workers=2))
+    try:
+        out = tmp_path / "out" / "in.mkv"
+        out.parent.mkdir()
+        report = run_batch([(clip, out)], settings, executor, segment_frames=8, fail_flag=str(flag))
+    finally:
+        executor.close()
+    assert (tmp_path / "die-once.claimed").exists()  # a worker really died
+    assert report["videos"][0]["status"] == "done", report
+    a, b = frames(reference), frames(out)
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1
+
+
+def test_ray_job_submit__batch_runs_on_the_cluster(cluster, clip, tmp_path):
+    out_dir = tmp_path / "out"
+    entry = f"{BIN / 'demosaic'} batch {clip} --out-dir {out_dir} --ray auto --workers 1 --crf 20"
+    proc = subprocess.run([str(BIN / "ray"), "job", "submit", "--address", cluster["dashboard"], "--", *entry.split()],
+                          env=cluster["env"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "succeeded" in proc.stdout.lower()
+    assert len(list(read_frames(out_dir / "in.mkv"))) == 30
+    assert audio_md5(out_dir / "in.mkv") == audio_md5(clip)
