@@ -216,8 +216,9 @@ def _observed_cell_colours(observed: np.ndarray, mask: np.ndarray, win: _CellWin
     return colour, in_counts
 
 
-def cell_colour_guide(observed: np.ndarray, areas: Sequence[GridArea]) -> np.ndarray:
+def cell_colour_guide(observed: np.ndarray, areas: Sequence[GridArea], interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
     """The guide: each area's cell colours interpolated bicubically over it (H×W×C float32, 0–255).
+    (`interpolation`: another cv2.remap kernel, e.g. INTER_LANCZOS4, for the evaluation's baselines.)
 
     Outside the areas the guide equals `observed`. Each cell colour sits at its cell's
     centre; one ring of neighbouring cells (real, unmasked colour) is included so the
@@ -240,7 +241,7 @@ def cell_colour_guide(observed: np.ndarray, areas: Sequence[GridArea]) -> np.nda
         v = ((ys + 0.5 - oy) / ph - 0.5 - win.first[0]).astype(np.float32)
         map_x = np.broadcast_to(u[None, :], (len(ys), len(xs))).copy()
         map_y = np.broadcast_to(v[:, None], (len(ys), len(xs))).copy()
-        interp = cv2.remap(small, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        interp = cv2.remap(small, map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
         interp = interp.reshape(len(ys), len(xs), -1)
         inside = area.mask[win.rows, win.cols]
         guide[win.rows, win.cols][inside] = interp[inside]

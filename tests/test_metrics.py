@@ -1,0 +1,67 @@
+"""Metrics against known answers, and `demosaic evaluate` writing its report."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from demosaic.metrics import LPIPS, psnr, ssim
+
+
+def test_psnr__known_values():
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = a.copy()
+    b[0, 0, 0] = 255  # MSE = 255² / 48
+    assert psnr(a, b) == pytest.approx(10 * np.log10(48))
+    assert psnr(a, a) == float("inf")
+    mask = np.zeros((4, 4), bool)
+    mask[0, 0] = True  # MSE over that pixel's 3 values = 255² / 3
+    assert psnr(a, b, mask) == pytest.approx(10 * np.log10(3))
+
+
+def test_ssim__identical_is_one_and_noise_lowers_it(rng):
+    from conftest import smooth_image
+
+    image = smooth_image(rng, 40, 50)
+    assert ssim(image, image) == pytest.approx(1.0)
+    noisy = np.clip(image + rng.normal(0, 40, image.shape), 0, 255).astype(np.uint8)
+    assert ssim(image, noisy) < 0.8
+    # A constant offset keeps structure: SSIM stays high, unlike PSNR.
+    flat = np.full((40, 50, 3), 100, np.uint8)
+    assert ssim(flat, flat + 5) > 0.99
+
+
+@pytest.mark.slow
+def test_lpips__zero_for_identical_large_for_different(rng):
+    from conftest import smooth_image
+
+    lpips = LPIPS()
+    a = smooth_image(rng, 64, 64)
+    assert lpips(a, a) == pytest.approx(0.0, abs=1e-6)
+    blurred = np.asarray(__import__("cv2").GaussianBlur(a, (9, 9), 3))
+    other = rng.integers(0, 256, a.shape).astype(np.uint8)
+    assert 0 < lpips(a, blurred) < lpips(a, other)
+    assert lpips(a, other) > 0.3
+
+
+@pytest.mark.slow
+def test_evaluate__writes_report_metrics_charts_and_crops(photo_dir, tmp_path):
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["evaluate", "--images", str(photo_dir), "--limit", "2", "--cells", "8",
+                                       "--out", str(out), "--no-paper"])
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert {"report.md", "metrics.json", "psnr_by_cell.png", "lpips_by_cell.png", "crops_1.png"} <= names
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["summary"]) == {"mosaic", "bicubic", "lanczos", "telea", "pconv (pure)", "guided",
+                                       "guided (detected)"}
+    assert metrics["summary"]["bicubic"]["8"]["psnr"] > metrics["summary"]["mosaic"]["8"]["psnr"]
+    assert "| guided |" in (out / "report.md").read_text()
+    again = CliRunner().invoke(main, ["evaluate", "--images", str(photo_dir), "--out", str(out)])
+    assert again.exit_code == 2 and "not empty" in again.output
+
+
+def test_evaluate__bad_cells_exit_2(tmp_path):
+    result = CliRunner().invoke(main, ["evaluate", "--cells", "8,x", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "--cells" in result.output
