@@ -344,7 +344,57 @@ def evaluate(image_dirs, out_dir, cells, limit, seed, model_path, pure_model, pa
 
 @main.group()
 def benchmark():
-    """Measure detection quality and speed (and, later, model and video speed)."""
+    """Measure speed and detection quality: detect, model, video."""
+
+
+def _write_json(result: dict, path: Path | None) -> None:
+    if path is not None:
+        import json
+
+        from demosaic.artifact import atomic_write_bytes
+
+        atomic_write_bytes(path, (json.dumps(result, indent=1) + "\n").encode())
+
+
+@benchmark.command("model")
+@click.option("--sizes", default="128,256,512", show_default=True, help="Square input sizes, comma-separated.")
+@click.option("--batch", type=click.IntRange(1, 64), default=4, show_default=True, help="Batch at 128² and 256² (1 above).")
+@click.option("--repeats", type=click.IntRange(1), default=5, show_default=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
+def benchmark_model(sizes, batch, repeats, out_path):
+    """Images/s and GFLOP/s per architecture and size, next to the measured matmul peak."""
+    try:
+        size_list = tuple(int(v) for v in sizes.split(","))
+    except ValueError:
+        raise click.BadParameter("comma-separated integers", param_hint="--sizes")
+    from pipelines.benchmark import model_benchmark, model_table
+
+    result = model_benchmark(size_list, batch, repeats)
+    _write_json(result, out_path)
+    click.echo(model_table(result))
+
+
+@benchmark.command("video")
+@click.argument("src", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--ray-workers", default="", help="Also through a local Ray with these worker counts, e.g. 1,2.")
+@click.option("--repeats", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
+def benchmark_video(src, ray_workers, repeats, out_path):
+    """Per-stage and end-to-end frames/s of `demosaic video` on IN, and peak memory."""
+    import tempfile
+
+    from demosaic.video import probe
+    from pipelines.benchmark import video_benchmark, video_table
+
+    probe(src)
+    try:
+        workers = tuple(int(v) for v in ray_workers.split(",") if v)
+    except ValueError:
+        raise click.BadParameter("comma-separated integers", param_hint="--ray-workers")
+    with tempfile.TemporaryDirectory(prefix="demosaic-bench-") as work:
+        result = video_benchmark(src, Path(work), ray_workers=workers, repeats=repeats)
+    _write_json(result, out_path)
+    click.echo(video_table(result))
 
 
 @benchmark.command("detect")

@@ -1,0 +1,164 @@
+"""`demosaic benchmark model` and `demosaic benchmark video`: speed, as medians and ratios.
+
+model: images/s and achieved GFLOP/s of each architecture's forward pass (inference, the
+  product's hot path) at several sizes, next to this machine's own peak measured in the
+  same run: the median GFLOP/s of a large float32 matmul through TensorFlow.
+video: per-stage throughput (decode, detect, restore, encode: frames/s of the time each
+  stage was busy) and end to end, with peak memory; optionally the same through Ray with
+  N workers, for the Ray overhead per frame.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+ARCHS = {
+    "guided-small (shipped)": dict(depth=5, base_channels=32, max_channels=256, guided=True),
+    "pure-small (shipped)": dict(depth=5, base_channels=32, max_channels=256, guided=False),
+    "paper (depth 7, 64-512)": dict(depth=7, base_channels=64, max_channels=512, guided=False),
+}
+
+
+def _median_seconds(fn, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def matmul_peak(n: int = 2048, repeats: int = 7) -> float:
+    """GFLOP/s of an n×n float32 matmul through TensorFlow (median)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    seconds = _median_seconds(lambda: tf.linalg.matmul(a, b).numpy(), repeats)
+    return 2 * n ** 3 / seconds / 1e9
+
+
+def model_benchmark(sizes=(128, 256, 512), batch: int = 4, repeats: int = 5, archs=None) -> dict:
+    import tensorflow as tf
+
+    from demosaic.config import UNetConfig
+    from demosaic.unet import build_model, forward_flops
+
+    peak = matmul_peak()
+    rows = []
+    for name, kw in (archs or ARCHS).items():
+        cfg = UNetConfig(**kw)
+        model = build_model(cfg)
+        infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        for size in sizes:
+            if size % cfg.size_multiple:
+                continue
+            n = batch if size <= 256 else 1
+            rng = np.random.default_rng(0)
+            inputs = {"image": rng.random((n, size, size, 3), np.float32),
+                      "valid": (rng.random((n, size, size, 1)) > 0.3).astype(np.float32)}
+            if cfg.guided:
+                inputs["guide"] = rng.random((n, size, size, 3), np.float32)
+            inputs = {k: tf.constant(v) for k, v in inputs.items()}
+            seconds = _median_seconds(lambda: infer(inputs).numpy(), repeats)
+            flops = forward_flops(cfg, size)
+            gflops = flops * n / seconds / 1e9
+            rows.append({"arch": name, "size": size, "batch": n, "images_per_second": round(n / seconds, 2),
+                         "gflop_per_image": round(flops / 1e9, 2), "gflops": round(gflops, 1),
+                         "fraction_of_peak": round(gflops / peak, 3)})
+    return {"matmul_peak_gflops": round(peak, 1), "cores": os.cpu_count(), "rows": rows}
+
+
+def model_table(result: dict) -> str:
+    lines = [f"matmul peak (TensorFlow, float32 2048²): {result['matmul_peak_gflops']} GFLOP/s on "
+             f"{result['cores']} cores",
+             f"{'architecture':26s} {'size':>5s} {'img/s':>8s} {'GFLOP/img':>10s} {'GFLOP/s':>8s} {'of peak':>8s}"]
+    for r in result["rows"]:
+        lines.append(f"{r['arch']:26s} {r['size']:5d} {r['images_per_second']:8.2f} {r['gflop_per_image']:10.2f} "
+                     f"{r['gflops']:8.1f} {r['fraction_of_peak']:8.1%}")
+    return "\n".join(lines)
+
+
+def peak_rss_mb() -> dict:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"python_mb": round(own, 1), "largest_child_mb": round(children, 1)}
+
+
+def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, lossless: bool = False) -> dict:
+    """In-process `restore_video` on `src` (per-stage figures), then, for each N in
+    `ray_workers`, the same through a local Ray with N CPU workers (segments of 1/N of the video)."""
+    from demosaic.detect import DetectorConfig
+    from demosaic.video import EncodeOptions, probe
+    from pipelines.video import Engine, restore_video
+
+    from .segments import count_frames
+
+    info = probe(src)
+    opts = EncodeOptions(lossless=lossless)
+    engine = Engine(None, "guided", DetectorConfig())
+    runs = []
+    for i in range(repeats):
+        dst = work / f"bench-{i}{'.mkv'}"
+        runs.append(restore_video(src, dst, model_path=None, mode="guided", mask_path=None, encode=opts,
+                                  detector=DetectorConfig(), engine=engine))
+        dst.unlink(missing_ok=True)
+    best = min(runs, key=lambda r: r["seconds"]["wall"])
+    frames = best["frames"]
+    stages = {k: round(frames / v, 2) if v else None for k, v in best["seconds"].items() if k != "wall"}
+    result = {"input": str(src), "size": f"{info.width}x{info.height}", "frames": frames,
+              "frames_restored": best["frames_restored"], "cores": os.cpu_count(),
+              "in_process": {"stage_frames_per_second": stages, "end_to_end_fps": best["frames_per_second"],
+                             "wall_seconds": best["seconds"]["wall"]}}
+    slowest = min(v for v in stages.values() if v)
+    result["in_process"]["end_to_end_over_slowest_stage"] = round(slowest / best["frames_per_second"], 3)
+    if ray_workers:
+        from .batch import run_batch
+        from .ray_executor import RayExecutor, RayOptions
+        from .segments import Settings
+
+        total = count_frames(src, info)
+        result["ray"] = []
+        for n in ray_workers:
+            executor = RayExecutor(RayOptions(address="local", workers=n))
+            try:
+                settings = Settings(None, "guided", None, opts, DetectorConfig())
+                dst = work / f"ray-{n}.mkv"
+                t0 = time.perf_counter()
+                report = run_batch([(src, dst)], settings, executor, overwrite=True,
+                                   segment_frames=max(8, -(-total // n)))
+                wall = time.perf_counter() - t0
+            finally:
+                executor.close()
+            for p in work.glob(f".ray-{n}*"):
+                p.unlink()
+            dst.unlink(missing_ok=True)
+            entry = report["videos"][0]
+            result["ray"].append({"workers": n, "wall_seconds": round(wall, 2), "segments": entry.get("segments"),
+                                  "end_to_end_fps": round(entry.get("frames", 0) / wall, 2),
+                                  "overhead_ms_per_frame_vs_in_process":
+                                      round((wall - best["seconds"]["wall"] * 1) / max(frames, 1) * 1000, 1)})
+    result["peak_memory"] = peak_rss_mb()
+    return result
+
+
+def video_table(result: dict) -> str:
+    ip = result["in_process"]
+    lines = [f"{result['input']} ({result['size']}, {result['frames']} frames, {result['frames_restored']} with "
+             f"mosaics), {result['cores']} cores",
+             "stage frames/s (busy time): " + ", ".join(f"{k} {v}" for k, v in ip["stage_frames_per_second"].items()),
+             f"end to end: {ip['end_to_end_fps']} frames/s ({ip['end_to_end_over_slowest_stage']}x the slowest "
+             f"stage's time)"]
+    for r in result.get("ray", []):
+        lines.append(f"ray, {r['workers']} CPU worker(s): {r['end_to_end_fps']} frames/s, {r['wall_seconds']} s wall "
+                     f"(in-process {ip['wall_seconds']} s)")
+    m = result["peak_memory"]
+    lines.append(f"peak memory: python {m['python_mb']} MB, largest ffmpeg child {m['largest_child_mb']} MB")
+    return "\n".join(lines)

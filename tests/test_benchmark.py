@@ -1,0 +1,38 @@
+"""`demosaic benchmark model|video`: they run, and their figures are consistent with each other."""
+import json
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_benchmark_model__flops_and_fraction_of_peak_agree(tmp_path):
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(main, ["benchmark", "model", "--sizes", "64", "--batch", "2", "--repeats", "1",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["matmul_peak_gflops"] > 0 and len(data["rows"]) == 2  # the depth-7 model needs 128 px
+    for r in data["rows"]:
+        assert r["gflops"] == pytest.approx(r["images_per_second"] * r["gflop_per_image"], rel=0.02)
+        assert r["fraction_of_peak"] == pytest.approx(r["gflops"] / data["matmul_peak_gflops"], rel=0.02)
+
+
+def test_benchmark_video__stages_and_end_to_end(tmp_path):
+    clip = tmp_path / "c.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=128x96:rate=10:duration=1,split[a][b];[b]crop=64:48:16:16,pixelize=width=8:height=8[p];"
+                    "[a][p]overlay=16:16", "-c:v", "libx264", str(clip)], check=True)
+    out = tmp_path / "v.json"
+    result = CliRunner().invoke(main, ["benchmark", "video", str(clip), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["frames"] == 10
+    stages = data["in_process"]["stage_frames_per_second"]
+    assert set(stages) == {"decode", "detect", "restore", "encode"}
+    assert data["in_process"]["end_to_end_fps"] <= min(v for v in stages.values() if v) * 1.05
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4", "v.json"]
