@@ -45,8 +45,11 @@ class DemosaicGroup(click.Group):
 
 @click.group(cls=DemosaicGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="demosaic")
-def main():
+@click.option("--debug", is_flag=True, help="Show a Python traceback on unexpected errors (also: DEMOSAIC_DEBUG=1).")
+def main(debug):
     """Find pixelation mosaics in images and video and restore what lies under them."""
+    if debug:
+        os.environ["DEMOSAIC_DEBUG"] = "1"
 
 
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov")
@@ -69,7 +72,8 @@ def _restore_options(command):
         click.argument("src", metavar="IN", type=click.Path(dir_okay=False, path_type=Path)),
         click.argument("dst", metavar="OUT", type=click.Path(dir_okay=False, path_type=Path)),
         click.option("--mask", "mask_path", type=click.Path(dir_okay=False, path_type=Path),
-                     help="A mask image (nonzero = mosaic) instead of detection; its cell grid is estimated."),
+                     help="A mask image (nonzero = mosaic) instead of detection, or for video also a mask "
+                          "video of the same size (one mask per frame); the cell grid is estimated inside it."),
         click.option("--mode", type=click.Choice(["guided", "inpaint"]), default="guided", show_default=True,
                      help="guided: use the mosaic's cell colours; inpaint: the paper's pure inpainting."),
         click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -192,9 +196,10 @@ def _check_model(mode, model_path):
 @main.command()
 @_restore_options
 @_video_options
+@click.option("--strict", is_flag=True, help="Fail (nothing written) when the input has damaged frames.")
 @click.option("--quiet", is_flag=True, help="No progress line (there is none when stderr is not a terminal).")
 def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, report_path, batch_frames,
-          temporal_radius, ray_address, workers, gpus_per_worker, segment_frames, quiet, dilate, overwrite):
+          temporal_radius, ray_address, workers, gpus_per_worker, segment_frames, strict, quiet, dilate, overwrite):
     """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""
     from demosaic.images import check_output
     from demosaic.video import EncodeOptions, probe
@@ -203,9 +208,14 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, r
     check_output(dst, overwrite, (src,), suffixes=VIDEO_SUFFIXES)
     info = probe(src)  # a missing or unreadable input fails here, before TensorFlow loads
     if mask_path is not None:
-        from demosaic.images import read_mask
+        from pipelines.video import is_video_path, open_mask_video
 
-        read_mask(mask_path, (info.height, info.width))
+        if is_video_path(mask_path):
+            open_mask_video(mask_path, info).close()
+        else:
+            from demosaic.images import read_mask
+
+            read_mask(mask_path, (info.height, info.width))
     warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
     if ray_address:
         from pipelines.batch import run_batch
@@ -224,13 +234,16 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, r
         entry = result["videos"][0]
         if entry["status"] != "done":
             raise DemosaicError(f"{src}: {entry.get('error')}")
+        if strict and entry["damaged_input"]:
+            dst.unlink(missing_ok=True)
+            raise DemosaicError(f"{src}: damaged input (decoder errors); nothing written (--strict)")
         report = {**entry, "executor": result["executor"], "seconds": {"wall": result["wall_seconds"]},
                   "frames_per_second": round(entry["frames"] / result["wall_seconds"], 2)}
     else:
         report = restore_video(src, dst, model_path=model_path, mode=mode, mask_path=mask_path,
                                encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
                                detector=_detector_config(dilate), batch_frames=batch_frames,
-                               temporal_radius=temporal_radius, warn=warn,
+                               temporal_radius=temporal_radius, warn=warn, strict=strict,
                                progress=None if quiet or not sys.stderr.isatty() else
                                lambda *p: click.echo("\r" + progress_line(*p).ljust(48), err=True, nl=False))
         if not quiet and sys.stderr.isatty():

@@ -162,7 +162,11 @@ def restore_segment(engine, job: SegmentJob) -> dict:
     radius = s.temporal_radius if s.mask_path is None else 0
     lo = max(0, job.start - radius)
     hi = None if job.stop is None else job.stop + radius
-    static_mask = read_mask(Path(s.mask_path), (info.height, info.width)) if s.mask_path else None
+    from .video import is_video_path, mask_frame_iter, open_mask_video
+
+    mask_video = s.mask_path is not None and is_video_path(Path(s.mask_path))
+    static_mask = read_mask(Path(s.mask_path), (info.height, info.width)) if s.mask_path and not mask_video else None
+    mask_reader = open_mask_video(Path(s.mask_path), info, lo, hi) if mask_video else None
     first = None
     if static_mask is not None and job.start > 0:
         first = next(iter(FrameReader(src, info, 0, 1)), None)
@@ -172,6 +176,7 @@ def restore_segment(engine, job: SegmentJob) -> dict:
     writer = FrameWriter(tmp, None, info, opts, final_suffix=Path(job.dst).suffix)
     try:
         result = engine.process(FrameReader(src, info, lo, hi), writer, static_mask=static_mask, first_frame=first,
+                                mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 batch_frames=s.batch_frames, temporal_radius=radius, skip=job.start - lo,
                                 keep=None if job.stop is None else job.stop - job.start)
         if result["frames"]:
@@ -185,6 +190,9 @@ def restore_segment(engine, job: SegmentJob) -> dict:
         writer.abort()
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        if mask_reader is not None:
+            mask_reader.close()
     result.update(index=job.index, start=job.start, pid=os.getpid(),
                   model=engine.card.get("name"), model_sha256=engine.card.get("sha256"))
     job.marker.write_text(json.dumps({"digest": job.digest, **result}))

@@ -14,10 +14,12 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+import numpy as np
 
 from demosaic.detect import Detector, DetectorConfig
-from demosaic.errors import InputError
+from demosaic.errors import DemosaicError, InputError
 from demosaic.images import read_mask
 from demosaic.mosaic import GridArea
 from demosaic.temporal import MaskStabiliser
@@ -49,7 +51,7 @@ class Engine:
         card = self.card
         return (("comment", f"demosaic: restored with {card.get('name')} sha256={card.get('sha256')}"),)
 
-    def process(self, reader: FrameReader, writer: FrameWriter, *, static_mask=None, first_frame=None,
+    def process(self, reader: FrameReader, writer: FrameWriter, *, static_mask=None, first_frame=None, mask_frames=None,
                 batch_frames: int = 8, temporal_radius: int = 2, skip: int = 0, keep: int | None = None,
                 progress: Callable[[int, int | None, float], None] | None = None, total: int | None = None) -> dict:
         """Frames from `reader` → detect → stabilise → restore in batches → `writer`, with decoding
@@ -57,7 +59,8 @@ class Engine:
 
         The first `skip` restored frames are not written and at most `keep` are (a segment's
         overlap: those frames only feed the temporal vote). `first_frame` is the video's frame 0,
-        where a static mask's grid is estimated (a segment does not start there)."""
+        where a static mask's grid is estimated (a segment does not start there). `mask_frames`
+        (bool H×W per frame, in step with `reader`) replaces detection: a user's mask video."""
         decoded: queue.Queue = queue.Queue(maxsize=2 * batch_frames)
         encoded: queue.Queue = queue.Queue(maxsize=2 * batch_frames)
         errors: list[BaseException] = []
@@ -98,10 +101,15 @@ class Engine:
             t.start()
         counts = {"frames": 0, "restored": 0, "regions": 0, "seen": 0}
         find, restorer = self.find, self.restorer
-        areas_of = (StaticMaskAreas(find, static_mask, restorer.guided, first_frame) if static_mask is not None
-                    else lambda frame: find.detect(frame).areas())
-        # A static mask needs no vote; radius 0 turns the vote off.
-        stabiliser = MaskStabiliser(temporal_radius) if static_mask is None and temporal_radius > 0 else None
+        if mask_frames is not None:
+            areas_of = MaskVideoAreas(find, mask_frames, restorer.guided)
+        elif static_mask is not None:
+            areas_of = StaticMaskAreas(find, static_mask, restorer.guided, first_frame)
+        else:
+            areas_of = lambda frame: find.detect(frame).areas()  # noqa: E731
+        # A given mask needs no vote; radius 0 turns the vote off.
+        given = static_mask is not None or mask_frames is not None
+        stabiliser = MaskStabiliser(temporal_radius) if not given and temporal_radius > 0 else None
         started = time.perf_counter()
 
         def restore_and_send(items):
@@ -155,32 +163,48 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
                   encode: EncodeOptions, detector: DetectorConfig, batch_frames: int = 8, temporal_radius: int = 2,
                   warn: Callable[[str], None] = lambda m: None,
                   progress: Callable[[int, int | None, float], None] | None = None,
-                  engine: Engine | None = None) -> dict:
-    """Restore one video in this process; the output appears under `dst` only when complete."""
+                  engine: Engine | None = None, strict: bool = False) -> dict:
+    """Restore one video in this process; the output appears under `dst` only when complete.
+
+    A damaged input is decoded as far as ffmpeg can (its errors are warned about and counted in
+    the report); with `strict` it is an error and nothing is written."""
     info = probe(src)
     if info.variable_rate:
         warn(f"variable frame rate ({info.avg_rate} average, {info.rate} nominal): frames are kept, "
              "but their timestamps are rewritten at the nominal rate")
-    static_mask = read_mask(mask_path, (info.height, info.width)) if mask_path else None
+    mask_video = mask_path is not None and is_video_path(mask_path)
+    static_mask = read_mask(mask_path, (info.height, info.width)) if mask_path and not mask_video else None
     engine = engine or Engine(model_path, mode, detector)
     opts = dataclasses.replace(encode, metadata=engine.metadata())
     tmp = partial_path(dst)
     reader = FrameReader(src, info)
+    mask_reader = open_mask_video(mask_path, info) if mask_video else None
     writer = FrameWriter(tmp, src, info, opts, warn)
     started = time.perf_counter()
     try:
         result = engine.process(reader, writer, static_mask=static_mask, batch_frames=batch_frames,
+                                mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 temporal_radius=temporal_radius, progress=progress, total=info.frames)
         if result["frames"] == 0:
             messages = result["decoder_messages"]
             reason = messages.splitlines()[-1] if messages else "empty"
             raise InputError(f"{src}: no frames could be decoded ({reason})")
+        damage = [line for line in result["decoder_messages"].splitlines() if line.strip()]
+        if damage and strict:
+            raise DemosaicError(f"{src}: damaged input ({len(damage)} decoder error(s), first: {damage[0].strip()}); "
+                                "nothing written (--strict)")
+        if damage:
+            warn(f"damaged input: {len(damage)} decoder error(s) (first: {damage[0].strip()}); "
+                 f"{result['frames']} frames decoded and restored")
         writer.finish()
         tmp.replace(dst)
     except BaseException:
         writer.abort()
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        if mask_reader is not None:
+            mask_reader.close()
     wall = time.perf_counter() - started
     card = engine.card
     frames = result["frames"]
@@ -189,7 +213,8 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
             "model": card.get("name"), "model_sha256": card.get("sha256"),
             "seconds": result["seconds"] | {"wall": round(wall, 3)},
             "frames_per_second": round(frames / wall, 2) if wall else None,
-            "damaged_input": bool(result["decoder_messages"])}
+            "damaged_input": bool(result["decoder_messages"]),
+            "decoder_errors": result["decoder_messages"].splitlines()[:20]}
 
 
 class StaticMaskAreas:
@@ -208,6 +233,48 @@ class StaticMaskAreas:
             if self.grid is None and self.needs_grid:
                 raise InputError("no cell grid found inside --mask on the first frame; use --mode inpaint")
         return [GridArea(self.mask, self.grid)]
+
+
+class MaskVideoAreas:
+    """The user's mask video, one mask per frame; the grid is estimated again only when the
+    mask changes, and a frame where none is found keeps the last one found."""
+
+    def __init__(self, find: Detector, masks: Iterator[np.ndarray], needs_grid: bool):
+        self.find, self.masks, self.needs_grid = find, masks, needs_grid
+        self.previous, self.grid = None, None
+
+    def __call__(self, frame) -> list[GridArea]:
+        mask = next(self.masks, None)
+        if mask is None:
+            raise InputError("the mask video has fewer frames than the video")
+        if not mask.any():
+            return []
+        if self.previous is None or not np.array_equal(mask, self.previous):
+            self.grid = self.find.grid_in(frame, mask) or self.grid
+            self.previous = mask
+        if self.grid is None and self.needs_grid:
+            raise InputError("no cell grid found inside the mask video's first mask; use --mode inpaint")
+        return [GridArea(mask, self.grid)]
+
+
+MASK_VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".webm", ".m4v")
+
+
+def is_video_path(path: Path) -> bool:
+    return Path(path).suffix.lower() in MASK_VIDEO_SUFFIXES
+
+
+def open_mask_video(path: Path, info, start: int = 0, stop: int | None = None) -> FrameReader:
+    """A mask video (nonzero = mosaic) of the video's size, decoded frame for frame in step with it."""
+    minfo = probe(path)
+    if (minfo.width, minfo.height) != (info.width, info.height):
+        raise InputError(f"{path}: mask video is {minfo.width}x{minfo.height}, video is {info.width}x{info.height}")
+    return FrameReader(path, minfo, start, stop)
+
+
+def mask_frame_iter(reader: FrameReader) -> Iterator[np.ndarray]:
+    for frame in reader:
+        yield frame.max(axis=2) > 127
 
 
 def progress_line(done: int, total: int | None, seconds: float) -> str:

@@ -112,6 +112,79 @@ def test_video__odd_size__kept_exactly(clips, tmp_path):
     assert len(list(read_frames(out))) == 10
 
 
+def test_video__mask_video__per_frame_mask_used_outside_unchanged(clips, tmp_path):
+    masks = tmp_path / "masks.mkv"
+    ffmpeg("-f", "lavfi", "-i", "color=black:size=192x128:rate=10:duration=1", "-vf",
+           "drawbox=x=48:y=32:w=96:h=64:color=white:t=fill,format=gray", "-c:v", "ffv1", str(masks))
+    out = tmp_path / "out.mkv"
+    result = run(clips / "mosaic.mkv", out, "--lossless", "--mask", masks)
+    assert result.exit_code == 0, result.output
+    before, after = list(read_frames(clips / "mosaic.mkv")), list(read_frames(out))
+    clean = list(read_frames(clips / "clean.mkv"))
+    outside = np.ones(before[0].shape[:2], bool)
+    outside[PATCH] = False
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(a[outside], b[outside])
+    err = lambda fs: np.mean([np.mean((f[PATCH].astype(float) - c[PATCH]) ** 2) for f, c in zip(fs, clean)])  # noqa
+    assert err(after) < err(before)
+    small = tmp_path / "small.mkv"
+    ffmpeg("-f", "lavfi", "-i", "color=black:size=64x64:rate=10:duration=1", "-c:v", "ffv1", str(small))
+    result = run(clips / "mosaic.mkv", tmp_path / "o2.mkv", "--mask", small)
+    assert result.exit_code == 2 and "mask video is 64x64" in result.output
+
+
+@pytest.fixture(scope="module")
+def damaged(clips):
+    """An MPEG-TS stream with 3 kB of garbage in the middle: decodable, with decoder errors."""
+    ts = clips / "whole.ts"
+    ffmpeg("-i", str(clips / "mosaic.mkv"), "-c:v", "libx264", "-crf", "18", "-an", "-f", "mpegts", str(ts))
+    data = bytearray(ts.read_bytes())
+    rng = np.random.default_rng(1)
+    data[len(data) // 2:len(data) // 2 + 3000] = rng.integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    (clips / "damaged.ts").write_bytes(bytes(data))
+    return clips / "damaged.ts"
+
+
+def test_video__damaged_input__warned_and_restored__strict_fails_nothing_written(damaged, tmp_path):
+    out = tmp_path / "out.mkv"
+    result = run(damaged, out, "--report", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert "damaged input" in result.stderr and out.exists()
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["damaged_input"] and report["decoder_errors"] and report["frames"] > 0
+    strict = tmp_path / "strict.mkv"
+    result = run(damaged, strict, "--strict")
+    assert result.exit_code == 1 and "--strict" in result.stderr
+    assert not strict.exists() and not list(tmp_path.glob(".*partial*"))
+
+
+def test_video__zero_frames__exit_2_nothing_written(tmp_path):
+    empty = tmp_path / "empty.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "0", "-c:v", "ffv1", str(empty))
+    out = tmp_path / "out.mkv"
+    result = run(empty, out)
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+
+
+def test_debug_flag__shows_the_traceback_of_an_internal_error(monkeypatch, tmp_path):
+    import pipelines.images
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pipelines.images, "detect_image", boom)
+    monkeypatch.setenv("DEMOSAIC_DEBUG", "")  # restored (unset) after the test, though --debug sets it
+    image = tmp_path / "in.png"
+    import cv2
+    cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
+    plain = CliRunner().invoke(main, ["detect", str(image), str(tmp_path / "m.png")])
+    assert plain.exit_code == 1 and "internal error (RuntimeError: boom)" in plain.output
+    debug = CliRunner().invoke(main, ["--debug", "detect", str(image), str(tmp_path / "m2.png")])
+    assert isinstance(debug.exception, RuntimeError)
+
+
 @pytest.mark.parametrize("case", ["missing", "not a video", "exists", "no folder", "same as input"])
 def test_video__bad_input__one_line_exit_2_nothing_left(clips, tmp_path, case):
     src, out = clips / "mosaic.mkv", tmp_path / "out.mkv"
