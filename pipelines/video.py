@@ -83,12 +83,21 @@ class Engine:
                     t0 = time.perf_counter()
             except BaseException as exc:
                 errors.append(exc)
+                stop.set()
             finally:
-                decoded.put(_END)
+                _put(decoded, _END, stop)
 
         def encode_frames():
             try:
-                while (frame := encoded.get()) is not _END:
+                while True:
+                    try:
+                        frame = encoded.get(timeout=0.1)
+                    except queue.Empty:
+                        if stop.is_set():
+                            return
+                        continue
+                    if frame is _END:
+                        return
                     t0 = time.perf_counter()
                     writer.write(frame)
                     timing["encode"] += time.perf_counter() - t0
@@ -127,28 +136,53 @@ class Engine:
                 counts["frames"] += 1
                 counts["restored"] += any(a.mask.any() for a in areas)
                 counts["regions"] += len(areas)
-                encoded.put(frame)
+                _put(encoded, frame, stop)
             if progress is not None:
                 progress(counts["frames"], total, time.perf_counter() - started)
 
+        def detect_frames():
+            # Its own thread, so detection overlaps the model (OpenCV and NumPy release the GIL).
+            try:
+                while not stop.is_set():
+                    frame = decoded.get()
+                    if frame is _END:
+                        break
+                    t0 = time.perf_counter()
+                    areas = areas_of(frame)
+                    ready = stabiliser.push(frame, areas) if stabiliser else [(frame, areas)]
+                    timing["detect"] += time.perf_counter() - t0
+                    for item in ready:
+                        _put(detected, item, stop)
+                if stabiliser and not stop.is_set():
+                    for item in stabiliser.flush():
+                        _put(detected, item, stop)
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()
+            finally:
+                _put(detected, _END, stop)
+
+        detected: queue.Queue = queue.Queue(maxsize=2 * batch_frames)
+        threads.append(threading.Thread(target=detect_frames, daemon=True))
+        threads[-1].start()
         try:
             pending: list = []  # (frame, areas) ready to restore, in order
-            while not stop.is_set():
-                frame = decoded.get()
-                if frame is _END:
+            while True:
+                try:
+                    item = detected.get(timeout=0.1)
+                except queue.Empty:
+                    if stop.is_set():  # a stage failed; its error is raised below
+                        break
+                    continue
+                if item is _END:
                     break
-                t0 = time.perf_counter()
-                areas = areas_of(frame)
-                pending += stabiliser.push(frame, areas) if stabiliser else [(frame, areas)]
-                timing["detect"] += time.perf_counter() - t0
+                pending.append(item)
                 if len(pending) >= batch_frames:
                     restore_and_send(pending)
                     pending = []
-            if stabiliser:
-                pending += stabiliser.flush()
-            if pending:
+            if pending and not errors:
                 restore_and_send(pending)
-            encoded.put(_END)
+            _put(encoded, _END, stop)
             threads[1].join()
             if errors:
                 raise errors[0]
@@ -215,6 +249,16 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
             "frames_per_second": round(frames / wall, 2) if wall else None,
             "damaged_input": bool(result["decoder_messages"]),
             "decoder_errors": result["decoder_messages"].splitlines()[:20]}
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> None:
+    """Put, unless the pipeline is stopping (then the item is dropped and nobody waits)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
 
 
 class StaticMaskAreas:

@@ -221,3 +221,22 @@ def test_progress_line__with_and_without_a_frame_count():
 def test_video__not_a_terminal__no_progress_output(clips, tmp_path):
     result = run(clips / "-mosaic:x.mp4", tmp_path / "q.mp4")
     assert result.exit_code == 0 and "fps" not in result.stderr
+
+
+def test_video__a_stage_fails_mid_video__exit_1_nothing_left_no_hang(clips, tmp_path, monkeypatch):
+    from demosaic.detect import Detector
+
+    original, calls = Detector.detect, []
+
+    def failing(self, frame):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("detector crashed")
+        return original(self, frame)
+
+    monkeypatch.setattr(Detector, "detect", failing)
+    monkeypatch.setenv("DEMOSAIC_DEBUG", "")
+    out = tmp_path / "out.mkv"
+    result = run(clips / "mosaic.mkv", out)
+    assert result.exit_code == 1 and "detector crashed" in result.stderr
+    assert not out.exists() and not list(tmp_path.glob(".*"))
