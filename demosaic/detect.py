@@ -30,6 +30,7 @@ from .mosaic import Grid, GridArea, cell_sums
 class DetectorConfig:
     flat: int = 3  # max |difference| between neighbours inside a cell (levels); coding noise needs > 1
     step: int = 8  # min |difference| across a cell border that counts as evidence
+    exact_step: int = 3  # ... or this, between runs that are exactly flat (uncompressed mosaics); 0: off
     cell_std: float = 3.0  # max in-cell standard deviation (levels, borders excluded)
     min_pitch: int = 4
     max_pitch: int = 72
@@ -87,8 +88,23 @@ def border_evidence(dx: np.ndarray, dy: np.ndarray, cfg: DetectorConfig) -> tupl
     A vertical cell border between columns x and x+1: a step there, flat on both sides,
     and the step continuing in the row above or below.
     """
-    flat_x, step_x = dx <= cfg.flat, dx >= cfg.step
-    flat_y, step_y = dy <= cfg.flat, dy >= cfg.step
+    # Coded video: a clear step between nearly flat runs. Uncompressed (lossless) mosaics
+    # over smooth content: any step between exactly flat runs two pixels deep, which natural
+    # images almost never show and which is how low-contrast mosaics are found at all.
+    exact_x, exact_y = dx == 0, dy == 0
+    flat_x = dx <= cfg.flat
+    flat_y = dy <= cfg.flat
+    step_x = dx >= cfg.step
+    step_y = dy >= cfg.step
+    if cfg.exact_step:
+        deep_x = np.zeros_like(exact_x)
+        deep_x[:, 2:-2] = exact_x[:, :-4] & exact_x[:, 1:-3] & exact_x[:, 3:-1] & exact_x[:, 4:]
+        deep_y = np.zeros_like(exact_y)
+        deep_y[2:-2] = exact_y[:-4] & exact_y[1:-3] & exact_y[3:-1] & exact_y[4:]
+        step_x |= (dx >= cfg.exact_step) & deep_x
+        step_y |= (dy >= cfg.exact_step) & deep_y
+        flat_x |= exact_x
+        flat_y |= exact_y
     ev = np.zeros_like(step_x)
     ev[:, 1:-1] = step_x[:, 1:-1] & flat_x[:, :-2] & flat_x[:, 2:]
     ev[1:-1] &= ev[:-2] | ev[2:]
@@ -185,7 +201,7 @@ def _same_lattice(a: Grid, b: Grid) -> bool:
 def _snap(v: float) -> float:
     """Fits of unscaled mosaics land within a hair of whole pixels: make them whole."""
     r = round(v)
-    return float(r) if abs(v - r) < 0.02 else float(v)
+    return float(r) if abs(v - r) < 0.05 else float(v)
 
 
 def _cell_stats(frame: np.ndarray, grid: Grid, rows: slice, cols: slice):
@@ -386,9 +402,16 @@ class Detector:
         keep = _fill_holes(keep)
         if keep.sum() < cfg.min_cells:
             return None
+        # The region's own noise sets how exact the cleanup may be: an uncompressed mosaic's
+        # cells are exactly flat, so only exactly flat cells and pixels may join it; after
+        # coding the configured tolerances apply.
+        noise_level = float(np.median(std[keep & np.isfinite(std)])) if (keep & np.isfinite(std)).any() else cfg.cell_std
+        grow_std = min(cfg.grow_std, 0.3 + 1.5 * noise_level)
+        pixel_tolerance = min(cfg.pixel_tolerance, 0.5 + 3 * noise_level)
+        strip_std = min(cfg.cell_std, 0.5 + 3 * noise_level)
         # Mosaic cells over flat image areas show no step to their neighbours: take in very
         # flat cells of the same colour next to the region, a few cells deep at most.
-        very_flat = std <= cfg.grow_std
+        very_flat = std <= grow_std
         same_x = ~jump_x & very_flat[:, 1:] & very_flat[:, :-1]
         same_y = ~jump_y & very_flat[1:] & very_flat[:-1]
         for _ in range(int(np.clip(round(cfg.grow_px / max(grid.pitch)), 1, 3))):
@@ -407,7 +430,7 @@ class Detector:
         colour = means.copy()
         # Pixels belong to an edge cell when within its own noise of its colour: exact for
         # clean mosaics (so smooth surroundings do not leak in), looser after coding.
-        tolerance = np.where(np.isfinite(std), np.maximum(cfg.pixel_tolerance, 3 * std + 1), cfg.pixel_tolerance)
+        tolerance = np.where(np.isfinite(std), np.maximum(pixel_tolerance, 3 * std + 1), pixel_tolerance)
         # Cells cut by the region's shape mix the cell colour with untouched pixels: their
         # colour is read from the strip that faces a kept neighbour, and accepted only if
         # that strip is flat.
@@ -426,9 +449,9 @@ class Detector:
                 strip = block[ys[0], xs]
             strip = strip.astype(np.float64)
             spread = strip.std(axis=0).max() if len(strip) else np.inf
-            if spread <= cfg.cell_std:
+            if spread <= strip_std:
                 colour[cy, cx] = np.median(strip, axis=0)
-                tolerance[cy, cx] = max(cfg.pixel_tolerance, 3 * spread + 1)
+                tolerance[cy, cx] = max(pixel_tolerance, 3 * spread + 1)
                 edge[cy, cx] = True
         use = keep | edge
         cell_of_pixel = use.ravel()[labels]
