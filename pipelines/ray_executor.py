@@ -50,10 +50,25 @@ def _make_worker_class(ray):
                 os.environ["TF_NUM_INTEROP_THREADS"] = "1"
                 os.environ.setdefault("OMP_NUM_THREADS", str(threads))
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            self.threads = threads
+            self.tensorflow_started = False
             self.engines: dict = {}
 
+        def _start_tensorflow(self) -> None:
+            if self.threads and not self.tensorflow_started:  # before TensorFlow's runtime exists
+                import tensorflow as tf
+
+                tf.config.threading.set_intra_op_parallelism_threads(self.threads)
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+            self.tensorflow_started = True
+
         def where(self) -> dict:
-            return {"pid": os.getpid(), "gpus": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+            """This worker's process, its devices, and TensorFlow's thread count (diagnostics)."""
+            self._start_tensorflow()
+            import tensorflow as tf
+
+            return {"pid": os.getpid(), "gpus": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+                    "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()}
 
         def run(self, job: SegmentJob) -> dict:
             from .segments import restore_segment
@@ -63,6 +78,7 @@ def _make_worker_class(ray):
             key = (s.model_path, s.mode, s.detector)
             try:
                 if key not in self.engines:
+                    self._start_tensorflow()
                     self.engines[key] = Engine(s.model_path, s.mode, s.detector)
                 return restore_segment(self.engines[key], job)
             except DemosaicError as exc:  # an expected failure: reported, not retried

@@ -111,8 +111,13 @@ def test_ray__worker_dies_mid_job__segment_retried_no_frame_lost(cluster, clip, 
     flag.touch()
     settings = Settings(model_path=None, mode="guided", mask_path=None, encode=EncodeOptions(lossless=True),
                         detector=DetectorConfig())
+    import ray
+
     executor = RayExecutor(RayOptions(address=cluster["address"], workers=2))
     try:
+        where = ray.get([a.where.remote() for a in executor.actors])
+        assert [w["intra_op_threads"] for w in where] == [1, 1]  # CPU actors: their share of the cores
+        assert len({w["pid"] for w in where}) == 2
         out = tmp_path / "out" / "in.mkv"
         out.parent.mkdir()
         report = run_batch([(clip, out)], settings, executor, segment_frames=8, fail_flag=str(flag))

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every figure in BENCHMARKS.md, measured again on this machine: JSON and tables into
+# benchmarks/ (evaluation photos: KDE Plasma wallpapers, never trained or tuned on).
+#   bash scripts/benchmarks.sh            # all (about 30 min on 2 cores)
+#   bash scripts/benchmarks.sh quality    # or: detect | model | video | ray
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+if ! [ -d /usr/share/wallpapers ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y -qq plasma-workspace-wallpapers >/dev/null  # the evaluation photos
+fi
+D=.venv/bin/demosaic
+OUT=benchmarks
+mkdir -p "$OUT"
+VTEST=/usr/share/doc/opencv-doc/examples/data/vtest.avi
+what=${1:-all}
+
+if [ "$what" = all ] || [ "$what" = quality ]; then
+  $D evaluate --out "$OUT/quality" --overwrite | tee "$OUT/quality.txt"
+fi
+if [ "$what" = all ] || [ "$what" = detect ]; then
+  $D benchmark detect --cases 2 --out "$OUT/detect.json" | tee "$OUT/detect.txt"
+fi
+if [ "$what" = all ] || [ "$what" = model ]; then
+  $D benchmark model --out "$OUT/model.json" | tee "$OUT/model.txt"
+fi
+if [ "$what" = all ] || [ "$what" = video ] || [ "$what" = ray ]; then
+  # 100 frames of vtest.avi with a 12 px mosaic over a moving region (ffmpeg's pixelize).
+  clip="$OUT/vtest-mosaic.mkv"
+  [ -f "$clip" ] || ffmpeg -v error -i "$VTEST" -frames:v 100 -filter_complex \
+    "split[a][b];[b]crop=240:180:300:200,pixelize=width=12:height=12[p];[a][p]overlay=300:200" \
+    -c:v libx264 -crf 18 "$clip"
+  workers=""; [ "$what" != video ] && workers="--ray-workers 1,2"
+  $D benchmark video "$clip" $workers --out "$OUT/video.json" | tee "$OUT/video.txt"
+fi
