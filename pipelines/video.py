@@ -72,12 +72,7 @@ class Engine:
                 t0 = time.perf_counter()
                 for frame in reader:
                     timing["decode"] += time.perf_counter() - t0
-                    while not stop.is_set():
-                        try:
-                            decoded.put(frame, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
+                    _put(decoded, frame, stop)
                     if stop.is_set():
                         return
                     t0 = time.perf_counter()
