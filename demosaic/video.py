@@ -318,3 +318,35 @@ def join_segments(segments: list[Path], source: str | Path, dst: str | Path, inf
               *_stream_args(info, 1, dst, opts, warn), file_arg(dst)])
     finally:
         listing.unlink(missing_ok=True)
+
+
+def frame_times(path: str | Path) -> list[float]:
+    """Presentation timestamps (s) of the first video stream's packets, in display order.
+    Demuxing only (no decoding): fast even for long videos."""
+    out = _run([ffmpeg_binary("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries",
+                "packet=pts_time", "-of", "csv=p=0", file_arg(path)]).decode()
+    times = []
+    for line in out.split():
+        try:
+            times.append(float(line.strip(",")))
+        except ValueError:
+            continue  # a packet without a timestamp
+    return sorted(times)
+
+
+def retime(video: Path, times: list[float], dst: Path) -> None:
+    """Copy the single video track of Matroska `video` to `dst` with these per-frame
+    timestamps (mkvmerge, timestamp format v2): a variable frame rate restored exactly."""
+    mkvmerge = shutil.which("mkvmerge")
+    if mkvmerge is None:
+        raise ExternalToolError("mkvmerge not found; install it (Debian: apt-get install mkvtoolnix)")
+    table = dst.with_name(f".{dst.name}.timestamps.txt")
+    start = times[0]
+    table.write_text("# timestamp format v2\n" + "".join(f"{(t - start) * 1000:.6f}\n" for t in times))
+    try:
+        proc = subprocess.run([mkvmerge, "-q", "-o", str(dst.absolute()), "--timestamps", f"0:{table.absolute()}",
+                               str(video.absolute())], capture_output=True)  # absolute: never an option
+        if proc.returncode not in (0, 1):  # 1: warnings only
+            raise ExternalToolError("mkvmerge could not apply the timestamps", proc.stdout.decode(errors="replace"))
+    finally:
+        table.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import queue
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from demosaic.errors import DemosaicError, InputError
 from demosaic.images import read_mask
 from demosaic.mosaic import GridArea
 from demosaic.temporal import MaskStabiliser
-from demosaic.video import EncodeOptions, FrameReader, FrameWriter, probe
+from demosaic.video import EncodeOptions, FrameReader, FrameWriter, frame_times, join_segments, probe, retime
 
 _END = object()
 
@@ -198,9 +199,15 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     A damaged input is decoded as far as ffmpeg can (its errors are warned about and counted in
     the report); with `strict` it is an error and nothing is written."""
     info = probe(src)
+    # A variable frame rate: each frame's timestamp is carried over from the input (the video
+    # is encoded alone, retimed with mkvmerge, then muxed with the input's other streams).
+    times = None
     if info.variable_rate:
-        warn(f"variable frame rate ({info.avg_rate} average, {info.rate} nominal): frames are kept, "
-             "but their timestamps are rewritten at the nominal rate")
+        if shutil.which("mkvmerge"):
+            times = frame_times(src)
+        else:
+            warn(f"variable frame rate ({info.avg_rate} average, {info.rate} nominal): frames are kept, but "
+                 "their timestamps are rewritten at the nominal rate (install mkvtoolnix to keep them)")
     mask_video = mask_path is not None and is_video_path(mask_path)
     static_mask = read_mask(mask_path, (info.height, info.width)) if mask_path and not mask_video else None
     engine = engine or Engine(model_path, mode, detector)
@@ -208,7 +215,9 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     tmp = partial_path(dst)
     reader = FrameReader(src, info)
     mask_reader = open_mask_video(mask_path, info) if mask_video else None
-    writer = FrameWriter(tmp, src, info, opts, warn)
+    video_only = dst.with_name(f".{dst.stem}.partial-video.mkv")
+    writer = (FrameWriter(video_only, None, info, opts, final_suffix=dst.suffix) if times
+              else FrameWriter(tmp, src, info, opts, warn))
     started = time.perf_counter()
     try:
         result = engine.process(reader, writer, static_mask=static_mask, batch_frames=batch_frames,
@@ -226,6 +235,8 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
             warn(f"damaged input: {len(damage)} decoder error(s) (first: {damage[0].strip()}); "
                  f"{result['frames']} frames decoded and restored")
         writer.finish()
+        if times:
+            _carry_timestamps(video_only, times, result["frames"], src, tmp, info, opts, warn)
         tmp.replace(dst)
     except BaseException:
         writer.abort()
@@ -234,6 +245,8 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     finally:
         if mask_reader is not None:
             mask_reader.close()
+        for p in (video_only, video_only.with_name(video_only.name + ".vfr.mkv")):
+            p.unlink(missing_ok=True)
     wall = time.perf_counter() - started
     card = engine.card
     frames = result["frames"]
@@ -244,6 +257,19 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
             "frames_per_second": round(frames / wall, 2) if wall else None,
             "damaged_input": bool(result["decoder_messages"]),
             "decoder_errors": result["decoder_messages"].splitlines()[:20]}
+
+
+def _carry_timestamps(video_only: Path, times: list[float], frames: int, src: Path, dst: Path, info,
+                      opts: EncodeOptions, warn) -> None:
+    """Give the encoded frames the input's timestamps, then mux the input's other streams."""
+    if len(times) != frames:
+        warn(f"variable frame rate, but {len(times)} timestamps for {frames} frames: "
+             "timestamps rewritten at the nominal rate")
+        timed = video_only
+    else:
+        timed = video_only.with_name(video_only.name + ".vfr.mkv")
+        retime(video_only, times, timed)
+    join_segments([timed], src, dst, info, opts, warn)
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:

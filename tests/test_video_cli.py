@@ -158,6 +158,28 @@ def test_video__damaged_input__warned_and_restored__strict_fails_nothing_written
     assert not strict.exists() and not list(tmp_path.glob(".*partial*"))
 
 
+def packet_times(path):
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
+    return sorted(float(t) for t in out.split())
+
+
+def test_video__variable_frame_rate__each_frame_keeps_its_timestamp(tmp_path):
+    vfr = tmp_path / "vfr.mp4"  # 10 fps with frames 5-14 dropped: a one-second gap
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=10:duration=3", "-f", "lavfi", "-i", "sine=duration=3",
+           "-vf", "select='not(between(n\\,5\\,14))'", "-fps_mode", "vfr", "-c:v", "libx264", "-c:a", "aac",
+           "-shortest", str(vfr))
+    assert probe(vfr).variable_rate
+    out = tmp_path / "out.mp4"
+    result = run(vfr, out)
+    assert result.exit_code == 0, result.output
+    assert "variable frame rate" not in result.stderr
+    assert packet_times(out) == pytest.approx(packet_times(vfr), abs=0.002)
+    assert packet_times(out)[5] == pytest.approx(1.5, abs=0.002)
+    assert audio_md5(out) == audio_md5(vfr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "vfr.mp4"]
+
+
 def test_video__zero_frames__exit_2_nothing_written(tmp_path):
     empty = tmp_path / "empty.mkv"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "0", "-c:v", "ffv1", str(empty))
