@@ -20,7 +20,8 @@ def expected_params(cfg: UNetConfig) -> int:
     """Count from the paper's layout, independently of the builder."""
     kernels = [7, 5, 5] + [3] * (cfg.depth - 3)
     widths = cfg.encoder_channels()
-    total, cin = 0, 3
+    # The first layer sees the image, and for guided models (v1) also the guide and the valid map.
+    total, cin = 0, 7 if cfg.guided and cfg.guide_encoder else 3
     for i, (k, c) in enumerate(zip(kernels, widths)):
         total += k * k * cin * c + c + (4 * c if i > 0 else 0)  # conv + bias (+ BN γ β μ σ²)
         cin = c
@@ -33,7 +34,7 @@ def expected_params(cfg: UNetConfig) -> int:
     return total
 
 
-@pytest.mark.parametrize("cfg", [UNetConfig(), UNetConfig(guided=False), SMALL])
+@pytest.mark.parametrize("cfg", [UNetConfig(), UNetConfig(guide_encoder=False), UNetConfig(guided=False), SMALL])
 def test_unet__parameter_count__matches_the_papers_layout(cfg):
     assert build_model(cfg).count_params() == expected_params(cfg)
 
