@@ -44,10 +44,13 @@ class Settings:
     temporal_radius: int = 2
 
     def digest(self) -> str:
+        from demosaic.restore import default_model_path
+
         data = asdict(self)
-        for key in ("model_path", "mask_path"):  # the files' contents, not only their names
-            if data[key]:
-                data[key + "_sha256"] = _file_sha256(Path(data[key]))
+        model = Path(self.model_path) if self.model_path else default_model_path(self.mode)
+        data["model_card_sha256"] = _file_sha256(model.with_suffix(".json"))  # a new shipped model: new outputs
+        if self.mask_path:  # the mask's contents, not only its name
+            data["mask_sha256"] = _file_sha256(Path(self.mask_path))
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

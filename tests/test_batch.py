@@ -118,3 +118,15 @@ def test_batch__bad_usage_exits_2(tmp_path):
     (tmp_path / "empty").mkdir()
     result = CliRunner().invoke(main, ["batch", str(tmp_path / "empty"), "--out-dir", str(tmp_path / "o")])
     assert result.exit_code == 2 and "no videos" in result.output
+
+
+def test_settings_digest__changes_with_anything_that_changes_pixels(tmp_path):
+    a = settings()
+    assert a.digest() == settings().digest()
+    assert a.digest() != Settings(**{**a.__dict__, "encode": EncodeOptions(crf=23)}).digest()
+    assert a.digest() != Settings(**{**a.__dict__, "temporal_radius": 3}).digest()
+    model = tmp_path / "m.json"
+    model.write_text("{}")
+    before = Settings(**{**a.__dict__, "model_path": str(model)}).digest()
+    model.write_text('{"retrained": true}')  # same name, other weights: not the same output
+    assert Settings(**{**a.__dict__, "model_path": str(model)}).digest() != before
