@@ -470,6 +470,8 @@ def vgg_weights(source, dest):
 @click.option("--finetune-lr", type=click.FloatRange(0, min_open=True), default=5e-5, show_default=True)
 @click.option("--pixel-only-steps", type=click.IntRange(0), default=0, show_default=True,
               help="Train with the pixel terms alone this long before the VGG terms join.")
+@click.option("--jpeg-prob", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Share of training mosaics JPEG-compressed (quality 60-95), standing in for video coding.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-every", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--val-samples", type=click.IntRange(1), default=32, show_default=True)
@@ -477,7 +479,7 @@ def vgg_weights(source, dest):
 @click.option("--vgg-weights", "vgg_path", type=click.Path(exists=True, dir_okay=False),
               help="Your own VGG16 features weights file (default: the converted ImageNet weights).")
 def train(data, out, model_out, arch, pure, guide_encoder, depth, base_channels, max_channels, crop, batch, steps,
-          finetune_steps, lr, finetune_lr, pixel_only_steps, seed, val_every, val_samples,
+          finetune_steps, lr, finetune_lr, pixel_only_steps, jpeg_prob, seed, val_every, val_samples,
           checkpoint_every, vgg_path):
     """Train the P-Conv U-Net with the paper's six-term loss; resumes from OUT's checkpoint."""
     from demosaic.config import TrainConfig, UNetConfig
@@ -494,7 +496,10 @@ def train(data, out, model_out, arch, pure, guide_encoder, depth, base_channels,
     sources = tuple(data) or tuple(default_training_sources())
     if not sources:
         raise click.UsageError("no training photos found; pass --data DIR")
-    cfg = TrainConfig(data=sources, out=out, model=model, crop=crop, batch=batch, steps=steps,
+    from demosaic.config import MaskConfig
+
+    cfg = TrainConfig(data=sources, out=out, model=model, masks=MaskConfig(jpeg_prob=jpeg_prob), crop=crop,
+                      batch=batch, steps=steps,
                       finetune_steps=finetune_steps, lr=lr, finetune_lr=finetune_lr,
                       pixel_only_steps=pixel_only_steps, seed=seed, val_every=val_every,
                       val_samples=val_samples, checkpoint_every=checkpoint_every,
