@@ -87,6 +87,7 @@ def model_table(result: dict) -> str:
 
 
 def peak_rss_mb() -> dict:
+    """Peak resident memory of this process and of the largest finished child (ffmpeg), in MB."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"python_mb": round(own, 1), "largest_child_mb": round(children, 1)}
@@ -119,6 +120,7 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
                              "wall_seconds": best["seconds"]["wall"]}}
     slowest = min(v for v in stages.values() if v)
     result["in_process"]["end_to_end_over_slowest_stage"] = round(slowest / best["frames_per_second"], 3)
+    result["peak_memory"] = peak_rss_mb()  # before Ray starts: its workers are child processes too
     if ray_workers:
         from .batch import run_batch
         from .ray_executor import RayExecutor, RayOptions
@@ -153,7 +155,6 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
                                   # With one worker, the whole difference is Ray's (and the model load in the actor).
                                   "extra_ms_per_frame_vs_in_process":
                                       round((wall - best["seconds"]["wall"]) / max(frames, 1) * 1000, 1)})
-    result["peak_memory"] = peak_rss_mb()
     return result
 
 
@@ -169,5 +170,5 @@ def video_table(result: dict) -> str:
                      f"(in-process {ip['wall_seconds']} s; x{r['speedup_vs_in_process']}), "
                      f"{r['extra_ms_per_frame_vs_in_process']} ms/frame extra, startup {r['startup_seconds']} s")
     m = result["peak_memory"]
-    lines.append(f"peak memory: python {m['python_mb']} MB, largest ffmpeg child {m['largest_child_mb']} MB")
+    lines.append(f"peak memory in-process: python {m['python_mb']} MB, largest ffmpeg child {m['largest_child_mb']} MB")
     return "\n".join(lines)
