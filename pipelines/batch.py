@@ -105,6 +105,7 @@ def run_batch(pairs: Sequence[tuple[Path, Path]], settings: Settings, executor, 
     Finished outputs (their done marker names the same input and settings) are skipped unless
     `overwrite`; unfinished ones resume at segment granularity."""
     started = time.perf_counter()
+    digest = settings.digest()  # hashes the model card and mask files: once per batch
     videos: list[_Video] = []
     targets: dict[Path, Path] = {}
     for src, dst in pairs:
@@ -121,7 +122,6 @@ def run_batch(pairs: Sequence[tuple[Path, Path]], settings: Settings, executor, 
                      "(`demosaic video` without --ray keeps each frame's timestamp)")
             if v.dst.resolve() == src.resolve():
                 raise InputError("output would replace the input")
-            digest = settings.digest()
             if is_finished(src, v.dst, digest) and not overwrite:
                 v.skipped = True
                 continue
@@ -130,7 +130,7 @@ def run_batch(pairs: Sequence[tuple[Path, Path]], settings: Settings, executor, 
             done_marker(v.dst).unlink(missing_ok=True)
             if overwrite:
                 shutil.rmtree(parts_dir(v.dst), ignore_errors=True)
-            v.jobs = video_jobs(src, v.dst, v.info, settings, segment_frames, fail_flag)
+            v.jobs = video_jobs(src, v.dst, v.info, settings, segment_frames, fail_flag, digest)
         except DemosaicError as exc:
             v.error = str(exc)
     by_path = {j.path: v for v in videos for j in v.jobs}

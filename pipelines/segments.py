@@ -130,10 +130,10 @@ def is_finished(src: Path, dst: Path, digest: str) -> bool:
 
 
 def video_jobs(src: Path, dst: Path, info: VideoInfo, settings: Settings, segment_frames: int,
-               fail_flag: str | None = None) -> list[SegmentJob]:
+               fail_flag: str | None = None, digest: str | None = None) -> list[SegmentJob]:
     """The segments of one video; their work folder is created here. A folder left by other
     settings or another input is cleared first."""
-    digest = settings.digest()
+    digest = digest or settings.digest()
     work = parts_dir(dst)
     identity = {"source": input_identity(src), "digest": digest}
     stamp = work / "job.json"
