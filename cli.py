@@ -133,6 +133,7 @@ def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
     shape = read_image(src).shape[:2]  # validate everything before TensorFlow loads
     if mask_path is not None:
         read_mask(mask_path, shape)
+    _check_model(mode, model_path)
     summary = restore_image(src, dst, mask_path, model_path, mode, _detector_config(dilate),
                             note=lambda m: click.echo(f"note: {m}", err=True))
     click.echo(f"restored {summary['restored_pixels']} px ({summary['mode']}) -> {dst}")
@@ -186,11 +187,18 @@ def _executor(ray_address, workers, gpus_per_worker):
 
 
 def _check_model(mode, model_path):
-    """A missing or unreadable model fails before any work starts (exit 2)."""
+    """Read the model card before any work starts (and before TensorFlow loads): a model the
+    user named that is missing or unreadable is bad input (exit 2); a broken shipped one, exit 1."""
     from demosaic.artifact import read_card
+    from demosaic.errors import InputError, ModelError
     from demosaic.restore import default_model_path
 
-    read_card(model_path or default_model_path(mode))
+    try:
+        read_card(model_path or default_model_path(mode))
+    except ModelError as exc:
+        if model_path is not None:
+            raise InputError(str(exc)) from None
+        raise
 
 
 @main.command()
@@ -216,12 +224,12 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, r
             from demosaic.images import read_mask
 
             read_mask(mask_path, (info.height, info.width))
+    _check_model(mode, model_path)
     warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
     if ray_address:
         from pipelines.batch import run_batch
         from pipelines.segments import done_marker
 
-        _check_model(mode, model_path)
         settings = _settings(mode, model_path, mask_path, codec, crf, preset, lossless, dilate, batch_frames,
                              temporal_radius)
         executor = _executor(ray_address, workers, gpus_per_worker)

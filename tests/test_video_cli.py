@@ -207,9 +207,18 @@ def test_debug_flag__shows_the_traceback_of_an_internal_error(monkeypatch, tmp_p
     assert isinstance(debug.exception, RuntimeError)
 
 
-@pytest.mark.parametrize("case", ["missing", "not a video", "exists", "no folder", "same as input"])
+@pytest.mark.parametrize("case", ["missing", "not a video", "exists", "no folder", "same as input", "audio only",
+                                  "unknown codec", "missing model"])
 def test_video__bad_input__one_line_exit_2_nothing_left(clips, tmp_path, case):
     src, out = clips / "mosaic.mkv", tmp_path / "out.mkv"
+    extra = []
+    if case == "audio only":
+        src = tmp_path / "sound.mka"
+        ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-c:a", "flac", str(src))
+    elif case == "unknown codec":
+        extra = ["--codec", "mpeg9"]
+    elif case == "missing model":
+        extra = ["--model", str(tmp_path / "nope.json")]
     if case == "missing":
         src = tmp_path / "nope.mp4"
     elif case == "not a video":
@@ -222,7 +231,7 @@ def test_video__bad_input__one_line_exit_2_nothing_left(clips, tmp_path, case):
     elif case == "same as input":
         out = src
     digest = hashlib.sha256((clips / "mosaic.mkv").read_bytes()).hexdigest()
-    result = run(src, out)
+    result = run(src, out, *extra)
     assert result.exit_code == 2, result.output
     assert len([l for l in result.stderr.splitlines() if l.strip()]) == 1
     assert "Traceback" not in result.output
