@@ -478,6 +478,10 @@ def vgg_weights(source, dest):
 @click.option("--finetune-lr", type=click.FloatRange(0, min_open=True), default=5e-5, show_default=True)
 @click.option("--pixel-only-steps", type=click.IntRange(0), default=0, show_default=True,
               help="Train with the pixel terms alone this long before the VGG terms join.")
+@click.option("--consistency-loss", is_flag=True,
+              help="Guided models: compute the losses after a differentiable consistency step, as inference outputs.")
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False),
+              help="Start from this model's weights (a card of the same config), e.g. to fine-tune the shipped one.")
 @click.option("--jpeg-prob", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of training mosaics JPEG-compressed (quality 60-95), standing in for video coding.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -487,8 +491,8 @@ def vgg_weights(source, dest):
 @click.option("--vgg-weights", "vgg_path", type=click.Path(exists=True, dir_okay=False),
               help="Your own VGG16 features weights file (default: the converted ImageNet weights).")
 def train(data, out, model_out, arch, pure, guide_encoder, depth, base_channels, max_channels, crop, batch, steps,
-          finetune_steps, lr, finetune_lr, pixel_only_steps, jpeg_prob, seed, val_every, val_samples,
-          checkpoint_every, vgg_path):
+          finetune_steps, lr, finetune_lr, pixel_only_steps, consistency_loss, init_from, jpeg_prob, seed,
+          val_every, val_samples, checkpoint_every, vgg_path):
     """Train the P-Conv U-Net with the paper's six-term loss; resumes from OUT's checkpoint."""
     from demosaic.config import TrainConfig, UNetConfig
     from demosaic.data import default_training_sources
@@ -511,7 +515,7 @@ def train(data, out, model_out, arch, pure, guide_encoder, depth, base_channels,
                       finetune_steps=finetune_steps, lr=lr, finetune_lr=finetune_lr,
                       pixel_only_steps=pixel_only_steps, seed=seed, val_every=val_every,
                       val_samples=val_samples, checkpoint_every=checkpoint_every,
-                      vgg_weights=vgg_path or "")
+                      vgg_weights=vgg_path or "", consistency_loss=consistency_loss, init_from=init_from or "")
     from demosaic.training import train as run_training
 
     command = "demosaic " + " ".join(sys.argv[1:])

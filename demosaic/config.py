@@ -87,6 +87,10 @@ class TrainConfig:
     val_samples: int = 32
     checkpoint_every: int = 50
     vgg_weights: str = ""  # empty: the converted torchvision VGG16 in the cache (demosaic.vgg)
+    # Guided models: the losses see the output after a differentiable consistency step (each
+    # cell's restored mean moved to its observed colour), as inference does.
+    consistency_loss: bool = False
+    init_from: str = ""  # a model card whose weights start the run (fine-tuning a shipped model)
 
     @property
     def total_steps(self) -> int:

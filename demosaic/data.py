@@ -140,7 +140,23 @@ def make_sample(rng: np.random.Generator, gt: np.ndarray, cfg: MaskConfig, guide
     }
     if guided:
         sample["guide"] = cell_colour_guide(observed, areas) / 255.0
+        sample["cells"] = cell_labels(areas, h, w)
     return sample
+
+
+def cell_labels(areas, height: int, width: int) -> np.ndarray:
+    """int32 H×W: 0 outside the areas, else 1 + the index of the pixel's cell (unique over areas)."""
+    labels = np.zeros((height, width), np.int32)
+    offset = 0
+    for area in areas:
+        if area.grid is None:
+            continue
+        iy, ix = area.grid.cell_index(height, width)
+        iy, ix = iy - iy.min(), ix - ix.min()
+        ids = iy[:, None] * (ix.max() + 1) + ix[None, :] + offset + 1
+        labels[area.mask] = ids[area.mask]
+        offset = int(ids.max())
+    return labels
 
 
 def make_batch(images: Sequence[np.ndarray], seed: int, step: int, batch: int, crop: int,
@@ -148,7 +164,12 @@ def make_batch(images: Sequence[np.ndarray], seed: int, step: int, batch: int, c
     rng = np.random.default_rng([seed, step])
     samples = [make_sample(rng, random_crop(rng, images[int(rng.integers(len(images)))], crop), cfg, guided)
                for _ in range(batch)]
-    return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+    batch_arrays = {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+    if "cells" in batch_arrays:  # unique over the batch: sample b's labels shifted past sample b-1's
+        cells = batch_arrays["cells"]
+        shift = np.concatenate([[0], np.cumsum(cells.reshape(len(cells), -1).max(axis=1))[:-1]]).astype(np.int32)
+        batch_arrays["cells"] = np.where(cells > 0, cells + shift[:, None, None], 0)
+    return batch_arrays
 
 
 def prefetch(make, steps: range, depth: int = 3) -> Iterator[tuple[int, dict]]:

@@ -81,3 +81,19 @@ def total_loss(terms: dict, weights: LossWeights):
         total = (total + weights.perceptual * terms["perceptual"]
                  + weights.style * (terms["style_out"] + terms["style_comp"]))
     return total
+
+
+def consistent(out, observed, cells):
+    """The inference-time consistency step, differentiable: inside each cell (`cells` (B,H,W)
+    int, 0 outside the mosaic, unique per cell over the batch) the output is shifted so its
+    mean equals the observed image's mean there (the cell colour). Outside: unchanged."""
+    b, h, w = ops.shape(cells)
+    n = b * h * w  # an upper bound on the cell count that needs no data-dependent shape
+    ids = ops.reshape(cells, (-1,))
+    flat_out = ops.reshape(out, (-1, 3))
+    flat_obs = ops.reshape(observed, (-1, 3))
+    ones = ops.ones_like(flat_out[:, :1])
+    count = ops.maximum(ops.segment_sum(ones, ids, num_segments=n), 1.0)
+    shift = (ops.segment_sum(flat_obs, ids, num_segments=n) - ops.segment_sum(flat_out, ids, num_segments=n)) / count
+    inside = ops.cast(ids > 0, out.dtype)[:, None]
+    return ops.reshape(flat_out + ops.take(shift, ids, axis=0) * inside, ops.shape(out))

@@ -67,6 +67,13 @@ class Trainer:
             raise InputError(f"need images of at least {cfg.crop}² px for training and validation in {cfg.data}")
         keras.utils.set_random_seed(cfg.seed)  # initial weights only; data has its own seeded stream
         self.model = build_model(cfg.model)
+        if cfg.init_from:  # a checkpoint, when there is one, replaces these in run()
+            from .artifact import load_model
+
+            start, card = load_model(cfg.init_from)
+            if card["config"] != to_dict(cfg.model):
+                raise InputError(f"{cfg.init_from}: a model of another config than this run's")
+            self.model.set_weights(start.get_weights())
         self._features = None
         self._steps: dict = {}
         self.optimizer = None
@@ -104,10 +111,16 @@ class Trainer:
         features = self.features() if use_vgg else None
         inputs = [k for k in ("image", "valid", "guide") if k in model.input]
 
+        from .losses import consistent
+
+        through_consistency = self.cfg.consistency_loss and "guide" in inputs
+
         @tf.function(reduce_retracing=True)
         def step(batch):
             with tf.GradientTape() as tape:
                 out = model({k: batch[k] for k in inputs}, training=True)
+                if through_consistency:
+                    out = consistent(out, batch["image"], batch["cells"])
                 terms = loss_terms(batch["gt"], out, batch["valid"], features)
                 total = total_loss(terms, weights)
             grads = tape.gradient(total, model.trainable_variables)
@@ -132,7 +145,12 @@ class Trainer:
         per_batch = min(8, c.val_samples)
         for i in range(math.ceil(c.val_samples / per_batch)):
             b = make_batch(self.val_images, VALIDATION_SEED, i, per_batch, c.crop, c.masks, c.model.guided)
-            out = np.asarray(self.model({k: b[k] for k in inputs}, training=False))
+            out = self.model({k: b[k] for k in inputs}, training=False)
+            if c.consistency_loss and "guide" in inputs:  # validate what inference would output
+                from .losses import consistent
+
+                out = consistent(out, b["image"], b["cells"])
+            out = np.asarray(out)
             terms = loss_terms(b["gt"], out, b["valid"], self.features())
             totals += float(total_loss(terms, c.loss)) * len(out)
             comp = np.clip(b["valid"] * b["image"] + (1 - b["valid"]) * out, 0, 1)

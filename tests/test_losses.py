@@ -85,3 +85,30 @@ def test_loss_terms__perfect_output__is_zero(rng):
     terms = loss_terms(gt, gt, valid, keras_features)
     for name in ("valid", "hole", "perceptual", "style_out", "style_comp"):
         assert float(terms[name]) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_consistent__cell_means_become_the_observed_colours_outside_unchanged(rng):
+    """The training-time consistency step against a NumPy reference: per cell, the mean of the
+    output equals the observed (pixelated) colour; pixels outside the mosaic do not move."""
+    from conftest import smooth_image
+
+    from demosaic.data import cell_labels
+    from demosaic.losses import consistent
+    from demosaic.mosaic import MosaicRegion, pixelate
+
+    images, outs, labels = [], [], []
+    for region in [MosaicRegion("ellipse", ((5, 6), (40, 30)), (6, 6)),
+                   MosaicRegion("rect", ((10, 3), (44, 29)), (8, 5), align="region")]:
+        observed, _ = pixelate(smooth_image(rng, 32, 48), [region])
+        images.append(observed / 255.0)
+        outs.append(rng.random((32, 48, 3)))
+        own = cell_labels([region.area(32, 48)], 32, 48)
+        offset = labels[-1].max() if labels else 0  # labels unique over the batch
+        labels.append(np.where(own > 0, own + offset, 0))
+    cells = np.stack(labels).astype(np.int32)
+    image, out = np.stack(images).astype(np.float32), np.stack(outs).astype(np.float32)
+    result = np.asarray(consistent(out, image, cells))
+    for k in np.unique(cells[cells > 0]):
+        where = cells == k
+        np.testing.assert_allclose(result[where].mean(axis=0), image[where].mean(axis=0), atol=1e-5)
+    np.testing.assert_array_equal(result[cells == 0], out[cells == 0])

@@ -115,3 +115,21 @@ def test_train__finetune_phase__freezes_encoder_batchnorm(photo_dir, tmp_path):
     for l in encoder_batchnorms(trainer.model):
         np.testing.assert_array_equal(np.asarray(l.moving_mean), frozen[l.name])
     assert any(not np.array_equal(frozen[n], before[n]) for n in before)
+
+
+def test_train__init_from_a_model__then_through_the_consistency_step(photo_dir, tmp_path):
+    from demosaic.errors import InputError
+    from demosaic.training import Trainer
+
+    first = Trainer(config(photo_dir, tmp_path / "a", steps=2, val_every=100), log=lambda m: None)
+    first.run()
+    card = first.export(tmp_path / "start")
+    second = Trainer(config(photo_dir, tmp_path / "b", steps=3, val_every=3, consistency_loss=True,
+                            init_from=str(card)), log=lambda m: None)
+    for a, b in zip(first.model.weights, second.model.weights):  # float16 on disk
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=2e-3, atol=2e-3)
+    result = second.run()
+    assert result["step"] == 3 and np.isfinite(result["history"][-1]["val_loss"])
+    with pytest.raises(InputError, match="another config"):
+        Trainer(config(photo_dir, tmp_path / "c", model=UNetConfig(depth=3, base_channels=4, max_channels=8),
+                       init_from=str(card)), log=lambda m: None)
