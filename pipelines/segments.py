@@ -172,7 +172,9 @@ def restore_segment(engine, job: SegmentJob) -> dict:
     mask_reader = open_mask_video(Path(s.mask_path), info, lo, hi) if mask_video else None
     first = None
     if static_mask is not None and job.start > 0:
-        first = next(iter(FrameReader(src, info, 0, 1)), None)
+        head = FrameReader(src, info, 0, 1)
+        first = next(iter(head), None)
+        head.close()
     path = Path(job.path)
     tmp = path.with_name(path.stem + ".partial.mkv")
     opts = EncodeOptions(**{**asdict(s.encode), "metadata": ()})
