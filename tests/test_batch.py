@@ -130,3 +130,22 @@ def test_settings_digest__changes_with_anything_that_changes_pixels(tmp_path):
     before = Settings(**{**a.__dict__, "model_path": str(model)}).digest()
     model.write_text('{"retrained": true}')  # same name, other weights: not the same output
     assert Settings(**{**a.__dict__, "model_path": str(model)}).digest() != before
+
+
+def test_batch__static_mask_over_segments__same_frames_as_one_piece(inputs, tmp_path):
+    """Every segment takes the mask's grid from the video's frame 0, as the one-piece path does."""
+    import cv2
+
+    mask = np.zeros((96, 128), np.uint8)
+    mask[16:64, 16:80] = 255
+    cv2.imwrite(str(tmp_path / "m.png"), mask)
+    src = inputs / "a.mp4"
+    whole = tmp_path / "whole.mkv"
+    assert CliRunner().invoke(main, ["video", str(src), str(whole), "--lossless", "--mask", str(tmp_path / "m.png")]
+                              ).exit_code == 0
+    result = CliRunner().invoke(main, ["batch", str(src), "--out-dir", str(tmp_path / "out"), "--suffix", ".mkv",
+                                       "--lossless", "--mask", str(tmp_path / "m.png"), "--segment-frames", "6"])
+    assert result.exit_code == 0, result.output
+    a = np.stack(list(read_frames(whole))).astype(int)
+    b = np.stack(list(read_frames(tmp_path / "out" / "a.mkv"))).astype(int)
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1
