@@ -306,18 +306,45 @@ def _concat_entry(path: Path) -> str:
 
 
 def join_segments(segments: list[Path], source: str | Path, dst: str | Path, info: VideoInfo,
-                  opts: EncodeOptions, warn=lambda message: None) -> None:
+                  opts: EncodeOptions, warn=lambda message: None, times: list[float] | None = None) -> None:
     """Join video-only segments without re-encoding (ffmpeg's concat demuxer, stream copy)
-    and mux the source's audio, subtitles and metadata once, into `dst`."""
+    and mux the source's audio, subtitles and metadata once, into `dst`. With `times` (one
+    per frame, from `frame_times`) the joined video first gets those timestamps (mkvmerge):
+    a variable frame rate kept exactly."""
     dst = Path(dst)
     listing = dst.with_name(f".{dst.name}.segments.txt")
+    joined, timed = dst.with_name(f".{dst.name}.joined.mkv"), dst.with_name(f".{dst.name}.timed.mkv")
     listing.write_text("ffconcat version 1.0\n" + "".join(_concat_entry(p) for p in segments))
+    concat = ["-f", "concat", "-safe", "0", "-i", file_arg(listing)]
     try:
-        _run([ffmpeg_binary(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", file_arg(listing),
-              "-i", file_arg(source), "-map", "0:v:0", "-c:v", "copy",
+        if times is not None:
+            _run([ffmpeg_binary(), "-v", "error", "-y", *concat, "-map", "0:v:0", "-c:v", "copy", file_arg(joined)])
+            retime(joined, times, timed)
+            video = ["-i", file_arg(timed)]
+        else:
+            video = concat
+        _run([ffmpeg_binary(), "-v", "error", "-y", *video, "-i", file_arg(source), "-map", "0:v:0", "-c:v", "copy",
               *_stream_args(info, 1, dst, opts, warn), file_arg(dst)])
     finally:
-        listing.unlink(missing_ok=True)
+        for p in (listing, joined, timed):
+            p.unlink(missing_ok=True)
+
+
+def vfr_times(source: str | Path, info: VideoInfo, frames: int, warn=lambda message: None) -> list[float] | None:
+    """The input's per-frame timestamps where they are needed (a variable frame rate) and
+    usable (mkvmerge installed, one per restored frame); None otherwise, with a warning."""
+    if not info.variable_rate:
+        return None
+    if shutil.which("mkvmerge") is None:
+        warn(f"variable frame rate ({info.avg_rate} average, {info.rate} nominal): frames are kept, but their "
+             "timestamps are rewritten at the nominal rate (install mkvtoolnix to keep them)")
+        return None
+    times = frame_times(source)
+    if len(times) != frames:
+        warn(f"variable frame rate, but {len(times)} timestamps for {frames} frames: "
+             f"timestamps rewritten at the nominal rate {info.rate}")
+        return None
+    return times
 
 
 def frame_times(path: str | Path) -> list[float]:

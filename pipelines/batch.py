@@ -117,9 +117,6 @@ def run_batch(pairs: Sequence[tuple[Path, Path]], settings: Settings, executor, 
         targets[v.dst.resolve()] = src
         try:
             v.info = probe(src)
-            if v.info.variable_rate:
-                warn(f"{src}: variable frame rate; segments are joined at the nominal rate {v.info.rate} "
-                     "(`demosaic video` without --ray keeps each frame's timestamp)")
             if v.dst.resolve() == src.resolve():
                 raise InputError("output would replace the input")
             if is_finished(src, v.dst, digest) and not overwrite:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from demosaic.detect import DetectorConfig
 from demosaic.errors import InputError
-from demosaic.video import EncodeOptions, FrameReader, FrameWriter, VideoInfo, ffmpeg_binary, file_arg, join_segments, probe
+from demosaic.video import (EncodeOptions, FrameReader, FrameWriter, VideoInfo, ffmpeg_binary, file_arg, join_segments,
+                            probe, vfr_times)
 
 SEGMENT_FRAMES = 1500  # one minute at 25 fps: coarse enough that decoding up to a segment's start stays cheap
 
@@ -215,8 +216,9 @@ def join_video(jobs: list[SegmentJob], info: VideoInfo, warn=lambda m: None) -> 
         raise InputError(f"{src}: no frames could be decoded")
     tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
     opts = EncodeOptions(**{**asdict(jobs[0].settings.encode), "metadata": tuple(metadata)})
+    times = vfr_times(src, info, sum(r["frames"] for r in results), warn)  # variable frame rates kept
     try:
-        join_segments(files, src, tmp, info, opts, warn)
+        join_segments(files, src, tmp, info, opts, warn, times=times)
         tmp.replace(dst)
     finally:
         tmp.unlink(missing_ok=True)

@@ -24,7 +24,7 @@ from demosaic.errors import DemosaicError, InputError
 from demosaic.images import read_mask
 from demosaic.mosaic import GridArea
 from demosaic.temporal import MaskStabiliser
-from demosaic.video import EncodeOptions, FrameReader, FrameWriter, frame_times, join_segments, probe, retime
+from demosaic.video import EncodeOptions, FrameReader, FrameWriter, join_segments, probe, vfr_times
 
 _END = object()
 
@@ -201,13 +201,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     info = probe(src)
     # A variable frame rate: each frame's timestamp is carried over from the input (the video
     # is encoded alone, retimed with mkvmerge, then muxed with the input's other streams).
-    times = None
-    if info.variable_rate:
-        if shutil.which("mkvmerge"):
-            times = frame_times(src)
-        else:
-            warn(f"variable frame rate ({info.avg_rate} average, {info.rate} nominal): frames are kept, but "
-                 "their timestamps are rewritten at the nominal rate (install mkvtoolnix to keep them)")
+    retimed = info.variable_rate and shutil.which("mkvmerge") is not None
     mask_video = mask_path is not None and is_video_path(mask_path)
     static_mask = read_mask(mask_path, (info.height, info.width)) if mask_path and not mask_video else None
     engine = engine or Engine(model_path, mode, detector)
@@ -216,7 +210,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     reader = FrameReader(src, info)
     mask_reader = open_mask_video(mask_path, info) if mask_video else None
     video_only = dst.with_name(f".{dst.stem}.partial-video.mkv")
-    writer = (FrameWriter(video_only, None, info, opts, final_suffix=dst.suffix) if times
+    writer = (FrameWriter(video_only, None, info, opts, final_suffix=dst.suffix) if retimed
               else FrameWriter(tmp, src, info, opts, warn))
     started = time.perf_counter()
     try:
@@ -235,8 +229,11 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
             warn(f"damaged input: {len(damage)} decoder error(s) (first: {damage[0].strip()}); "
                  f"{result['frames']} frames decoded and restored")
         writer.finish()
-        if times:
-            _carry_timestamps(video_only, times, result["frames"], src, tmp, info, opts, warn)
+        if retimed:
+            times = vfr_times(src, info, result["frames"], warn)
+            join_segments([video_only], src, tmp, info, opts, warn, times=times)
+        elif info.variable_rate:
+            vfr_times(src, info, result["frames"], warn)  # says why the timestamps are not kept
         tmp.replace(dst)
     except BaseException:
         writer.abort()
@@ -245,8 +242,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     finally:
         if mask_reader is not None:
             mask_reader.close()
-        for p in (video_only, video_only.with_name(video_only.name + ".vfr.mkv")):
-            p.unlink(missing_ok=True)
+        video_only.unlink(missing_ok=True)
     wall = time.perf_counter() - started
     card = engine.card
     frames = result["frames"]
@@ -257,19 +253,6 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
             "frames_per_second": round(frames / wall, 2) if wall else None,
             "damaged_input": bool(result["decoder_messages"]),
             "decoder_errors": result["decoder_messages"].splitlines()[:20]}
-
-
-def _carry_timestamps(video_only: Path, times: list[float], frames: int, src: Path, dst: Path, info,
-                      opts: EncodeOptions, warn) -> None:
-    """Give the encoded frames the input's timestamps, then mux the input's other streams."""
-    if len(times) != frames:
-        warn(f"variable frame rate, but {len(times)} timestamps for {frames} frames: "
-             "timestamps rewritten at the nominal rate")
-        timed = video_only
-    else:
-        timed = video_only.with_name(video_only.name + ".vfr.mkv")
-        retime(video_only, times, timed)
-    join_segments([timed], src, dst, info, opts, warn)
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:

@@ -149,3 +149,21 @@ def test_batch__static_mask_over_segments__same_frames_as_one_piece(inputs, tmp_
     a = np.stack(list(read_frames(whole))).astype(int)
     b = np.stack(list(read_frames(tmp_path / "out" / "a.mkv"))).astype(int)
     assert a.shape == b.shape and np.abs(a - b).max() <= 1
+
+
+def test_batch__variable_frame_rate__segments_joined_with_every_timestamp(tmp_path):
+    vfr = tmp_path / "vfr.mp4"  # 10 fps with frames 5-14 dropped: a one-second gap inside segment 1
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=10:duration=3", "-f", "lavfi", "-i", "sine=duration=3",
+           "-vf", "select='not(between(n\\,5\\,14))'", "-fps_mode", "vfr", "-c:v", "libx264", "-c:a", "aac",
+           "-shortest", str(vfr))
+
+    def times(path):
+        out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+                              "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
+        return sorted(float(t) for t in out.split())
+
+    result = CliRunner().invoke(main, ["batch", str(vfr), "--out-dir", str(tmp_path / "out"), "--segment-frames", "6"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out" / "vfr.mp4"
+    assert times(out) == pytest.approx(times(vfr), abs=0.002) and len(times(out)) == 20
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".vfr.mp4.done.json", "vfr.mp4"]
