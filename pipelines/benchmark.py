@@ -107,7 +107,7 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
     engine = Engine(None, "guided", DetectorConfig())
     runs = []
     for i in range(repeats):
-        dst = work / f"bench-{i}{'.mkv'}"
+        dst = work / f"bench-{i}.mkv"
         runs.append(restore_video(src, dst, model_path=None, mode="guided", mask_path=None, encode=opts,
                                   detector=DetectorConfig(), engine=engine))
         dst.unlink(missing_ok=True)

@@ -26,8 +26,11 @@ from pathlib import Path
 
 from demosaic.detect import DetectorConfig
 from demosaic.errors import InputError
+from demosaic.images import read_mask
 from demosaic.video import (EncodeOptions, FrameReader, FrameWriter, VideoInfo, ffmpeg_binary, file_arg, join_segments,
                             probe, vfr_times)
+
+from .video import encoding, is_video_path, mask_frame_iter, open_mask_video
 
 SEGMENT_FRAMES = 1500  # one minute at 25 fps: coarse enough that decoding up to a segment's start stays cheap
 
@@ -154,8 +157,6 @@ def video_jobs(src: Path, dst: Path, info: VideoInfo, settings: Settings, segmen
 def restore_segment(engine, job: SegmentJob) -> dict:
     """Decode, restore and encode one segment with `engine` (a `pipelines.video.Engine`);
     the segment file and then its marker appear only when it is complete."""
-    from demosaic.images import read_mask
-
     if job.fail_flag:
         try:
             os.rename(job.fail_flag, job.fail_flag + ".claimed")  # atomic: exactly one worker dies
@@ -166,8 +167,6 @@ def restore_segment(engine, job: SegmentJob) -> dict:
     radius = s.temporal_radius if s.mask_path is None else 0
     lo = max(0, job.start - radius)
     hi = None if job.stop is None else job.stop + radius
-    from .video import is_video_path, mask_frame_iter, open_mask_video
-
     mask_video = s.mask_path is not None and is_video_path(Path(s.mask_path))
     static_mask = read_mask(Path(s.mask_path), (info.height, info.width)) if s.mask_path and not mask_video else None
     mask_reader = open_mask_video(Path(s.mask_path), info, lo, hi) if mask_video else None
@@ -180,7 +179,7 @@ def restore_segment(engine, job: SegmentJob) -> dict:
     tmp = path.with_name(path.stem + ".partial.mkv")
     opts = EncodeOptions(**{**asdict(s.encode), "metadata": ()})
     writer = FrameWriter(tmp, None, info, opts, final_suffix=Path(job.dst).suffix)
-    try:
+    with encoding(writer, tmp, closing=mask_reader):
         result = engine.process(FrameReader(src, info, lo, hi), writer, static_mask=static_mask, first_frame=first,
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 batch_frames=s.batch_frames, temporal_radius=radius, skip=job.start - lo,
@@ -192,13 +191,6 @@ def restore_segment(engine, job: SegmentJob) -> dict:
             writer.abort()
             tmp.unlink(missing_ok=True)
             path.unlink(missing_ok=True)
-    except BaseException:
-        writer.abort()
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        if mask_reader is not None:
-            mask_reader.close()
     result.update(index=job.index, start=job.start, pid=os.getpid(),
                   model=engine.card.get("name"), model_sha256=engine.card.get("sha256"))
     job.marker.write_text(json.dumps({"digest": job.digest, **result}))

@@ -8,6 +8,7 @@ on any failure or interrupt the temporary file is removed.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import queue
@@ -213,7 +214,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     writer = (FrameWriter(video_only, None, info, opts, final_suffix=dst.suffix) if retimed
               else FrameWriter(tmp, src, info, opts, warn))
     started = time.perf_counter()
-    try:
+    with encoding(writer, tmp, video_only, closing=mask_reader):
         result = engine.process(reader, writer, static_mask=static_mask, batch_frames=batch_frames,
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 temporal_radius=temporal_radius, progress=progress, total=info.frames)
@@ -232,27 +233,36 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
         if retimed:
             times = vfr_times(src, info, result["frames"], warn)
             join_segments([video_only], src, tmp, info, opts, warn, times=times)
+            video_only.unlink()
         elif info.variable_rate:
             vfr_times(src, info, result["frames"], warn)  # says why the timestamps are not kept
         tmp.replace(dst)
-    except BaseException:
-        writer.abort()
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        if mask_reader is not None:
-            mask_reader.close()
-        video_only.unlink(missing_ok=True)
     wall = time.perf_counter() - started
     card = engine.card
     frames = result["frames"]
     return {"input": str(src), "output": str(dst), "frames": frames, "frames_restored": result["frames_restored"],
-            "regions": result["regions"], "temporal_radius": temporal_radius if static_mask is None else 0,
+            "regions": result["regions"], "temporal_radius": 0 if mask_path else temporal_radius,
             "model": card.get("name"), "model_sha256": card.get("sha256"),
             "seconds": result["seconds"] | {"wall": round(wall, 3)},
             "frames_per_second": round(frames / wall, 2) if wall else None,
             "damaged_input": bool(result["decoder_messages"]),
             "decoder_errors": result["decoder_messages"].splitlines()[:20]}
+
+
+@contextlib.contextmanager
+def encoding(writer: FrameWriter, *partial: Path, closing: FrameReader | None = None):
+    """Around an encode: on any failure or interrupt the writer's ffmpeg is stopped and the
+    partial files are removed; `closing` (a mask video's reader) is closed either way."""
+    try:
+        yield
+    except BaseException:
+        writer.abort()
+        for p in partial:
+            p.unlink(missing_ok=True)
+        raise
+    finally:
+        if closing is not None:
+            closing.close()
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:
