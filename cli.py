@@ -484,6 +484,8 @@ def vgg_weights(source, dest):
               help="Start from this model's weights (a card of the same config), e.g. to fine-tune the shipped one.")
 @click.option("--jpeg-prob", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of training mosaics JPEG-compressed (quality 60-95), standing in for video coding.")
+@click.option("--max-area", type=click.FloatRange(0.05, 0.9), default=0.35, show_default=True,
+              help="Largest share of a training crop that its mosaic regions cover.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-every", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--val-samples", type=click.IntRange(1), default=32, show_default=True)
@@ -491,7 +493,7 @@ def vgg_weights(source, dest):
 @click.option("--vgg-weights", "vgg_path", type=click.Path(exists=True, dir_okay=False),
               help="Your own VGG16 features weights file (default: the converted ImageNet weights).")
 def train(data, out, model_out, arch, pure, guide_encoder, depth, base_channels, max_channels, crop, batch, steps,
-          finetune_steps, lr, finetune_lr, pixel_only_steps, consistency_loss, init_from, jpeg_prob, seed,
+          finetune_steps, lr, finetune_lr, pixel_only_steps, consistency_loss, init_from, jpeg_prob, max_area, seed,
           val_every, val_samples, checkpoint_every, vgg_path):
     """Train the P-Conv U-Net with the paper's six-term loss; resumes from OUT's checkpoint."""
     from demosaic.config import TrainConfig, UNetConfig
@@ -510,7 +512,7 @@ def train(data, out, model_out, arch, pure, guide_encoder, depth, base_channels,
         raise click.UsageError("no training photos found; pass --data DIR")
     from demosaic.config import MaskConfig
 
-    cfg = TrainConfig(data=sources, out=out, model=model, masks=MaskConfig(jpeg_prob=jpeg_prob), crop=crop,
+    cfg = TrainConfig(data=sources, out=out, model=model, masks=MaskConfig(jpeg_prob=jpeg_prob, max_area=max_area), crop=crop,
                       batch=batch, steps=steps,
                       finetune_steps=finetune_steps, lr=lr, finetune_lr=finetune_lr,
                       pixel_only_steps=pixel_only_steps, seed=seed, val_every=val_every,

@@ -45,6 +45,9 @@ class DetectorConfig:
     grow_px: int = 24  # ... about this deep (one to three cells)
     tile: int = 96  # px; tiles of a candidate area vote for the lattice they see
     max_lattices: int = 4  # mosaics on different grids looked for in one candidate area
+    blob_flat: int = 2  # large cells: max 3×3 luma range inside a cell (levels)
+    blob_min: int = 8  # px; smallest flat cell interior looked for (smaller cells: the evidence path)
+    min_blobs: int = 3  # flat cells that must agree on one lattice
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,121 @@ def _fill_holes(cells: np.ndarray) -> np.ndarray:
     return (cells | (flood[1:-1, 1:-1] == 0))
 
 
+def _cut_cell(cell: np.ndarray, kept: tuple[bool, bool, bool, bool], strip_std: float,
+              pixel_tolerance: float) -> np.ndarray | None:
+    """The part of a cell on a region's edge that carries a mosaic colour (bool, the cell's
+    shape), or None.
+
+    A cut cell shows its colour only on the side inside the region, which is the side facing
+    a kept neighbour (`kept`: up, down, left, right). Its colour is read from the strip of
+    pixels along that side (one pixel in, where coding smears the border itself), and the
+    part is the pixels of that colour connected to the strip: matching pixels elsewhere in
+    the cell belong to the picture.
+    """
+    h, w = cell.shape[:2]
+    c = cell.astype(np.float64)
+    best = None
+    for side, has in zip(("up", "down", "left", "right"), kept):
+        if not has:
+            continue
+        across = h if side in ("up", "down") else w
+        for depth in ((1, 0) if across >= 5 else (0,)):
+            line = {"up": (slice(depth, depth + 1), slice(None)), "down": (slice(h - 1 - depth, h - depth), slice(None)),
+                    "left": (slice(None), slice(depth, depth + 1)), "right": (slice(None), slice(w - 1 - depth, w - depth))}[side]
+            strip = c[line].reshape(-1, c.shape[-1])
+            colour = np.median(strip, axis=0)
+            # A corner cell is cut on two sides: its strip may end in picture pixels.
+            inliers = np.abs(strip - colour).max(axis=1) <= max(pixel_tolerance, 2 * strip_std)
+            if inliers.mean() < 0.5:
+                continue
+            spread = float(strip[inliers].std(axis=0).max())
+            if best is None or spread < best[0]:
+                best = (spread, line, colour)
+    if best is None or best[0] > strip_std:
+        return None
+    spread, line, colour = best
+    close = (np.abs(c - colour).max(axis=2) <= max(pixel_tolerance, 3 * spread + 1)).astype(np.uint8)
+    _, comp = cv2.connectedComponents(close, connectivity=4)
+    touching = np.unique(comp[line][close[line] > 0])
+    return np.isin(comp, touching[touching > 0])
+
+
+def _blob_lattices(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
+    """(grid, box x0, y0, x1, y1) of groups of flat rectangles that sit on one lattice.
+
+    A large mosaic cell's inside is a flat rectangle (3×3 range ≤ `blob_flat`), a little
+    smaller than the cell; flat picture areas are rarely rectangles. Rectangles of about
+    one size whose centres fall on one lattice make a candidate mosaic; its pitch is the
+    spacing that puts most of them on the lattice, its phase their centres' median.
+    """
+    kernel = np.ones((3, 3), np.uint8)
+    flat = (cv2.dilate(luma, kernel) - cv2.erode(luma, kernel) <= cfg.blob_flat).astype(np.uint8)
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
+    x, y, w, h, area = stats[1:].T
+    ok = ((w >= cfg.blob_min) & (h >= cfg.blob_min) & (w <= cfg.max_pitch) & (h <= cfg.max_pitch)
+          & (area >= 0.8 * w * h))
+    if not ok.any():
+        return []
+    index = np.flatnonzero(ok)
+    ok[index] = ~np.array([taken[comp == k + 1].any() for k in index]) if taken.any() else True
+    blobs = stats[1:][ok].astype(np.float64)
+    if len(blobs) < cfg.min_blobs:
+        return []
+    cx = blobs[:, 0] + (blobs[:, 2] - 1) / 2
+    cy = blobs[:, 1] + (blobs[:, 3] - 1) / 2
+    used = np.zeros(len(blobs), bool)
+    out = []
+    for i in np.argsort(-blobs[:, 4]):
+        if used[i]:
+            continue
+        bw, bh = blobs[i, 2], blobs[i, 3]
+        similar = ~used & (np.abs(blobs[:, 2] - bw) <= max(2, 0.15 * bw)) & (np.abs(blobs[:, 3] - bh) <= max(2, 0.15 * bh))
+        if similar.sum() < cfg.min_blobs:
+            continue
+        axes = []
+        for c, size in ((cx, bw), (cy, bh)):
+            best = None
+            for p in np.arange(size + 2, size + 10.5, 0.5):
+                left = c[i] - (p - 1) / 2  # the seed's cell edge
+                d = (c - (p - 1) / 2 - left + p / 2) % p - p / 2
+                on = similar & (np.abs(d) <= 1.5)
+                if best is None or on.sum() > best[0]:
+                    best = (on.sum(), p, left % p, on)
+            axes.append(best)
+        on = axes[0][3] & axes[1][3]
+        # Only cells chained to the seed by neighbours: another mosaic of the same cell size
+        # elsewhere is another region.
+        near = np.zeros(len(blobs), bool)
+        near[i] = True
+        while True:
+            members = np.flatnonzero(near)
+            reach = (np.abs(cx[:, None] - cx[members][None]) <= 1.6 * axes[0][1]) & \
+                    (np.abs(cy[:, None] - cy[members][None]) <= 1.6 * axes[1][1])
+            grown = near | (on & reach.any(axis=1))
+            if grown.sum() == near.sum():
+                break
+            near = grown
+        if near.sum() < cfg.min_blobs:
+            continue
+        used |= near
+        # Least squares over the blobs' centres: the sub-pixel pitch and phase (scaled video).
+        grid_axes = []
+        for c, (_, p, left, _) in zip((cx, cy), axes):
+            k = np.round((c[near] - (p - 1) / 2 - left) / p)
+            if np.ptp(k) >= 1:
+                p, left = np.polyfit(k, c[near] - (p - 1) / 2, 1)
+            else:
+                left = float(np.median(c[near] - (p - 1) / 2 - k * p))
+            grid_axes.append((float(p), float(left) % p))
+        (px, ox), (py, oy) = grid_axes
+        x0 = int(max(blobs[near, 0].min() - px, 0))
+        y0 = int(max(blobs[near, 1].min() - py, 0))
+        x1 = int(min((blobs[near, 0] + blobs[near, 2]).max() + px, luma.shape[1]))
+        y1 = int(min((blobs[near, 1] + blobs[near, 3]).max() + py, luma.shape[0]))
+        out.append((Grid((_snap(px), _snap(py)), (_snap(ox) % _snap(px), _snap(oy) % _snap(py))), (x0, y0, x1, y1)))
+    return out
+
+
 class Detector:
     def __init__(self, cfg: DetectorConfig = DetectorConfig()):
         self.cfg = cfg
@@ -302,6 +420,23 @@ class Detector:
                 taken[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]] = claimed
                 taken = cv2.dilate(taken, np.ones((3, 3), np.uint8)).astype(bool)
                 inside &= ~taken[rows, cols]
+        # Large cells leave too few border lines for a comb: find them as flat rectangles
+        # that agree on one lattice.
+        for grid, (x0, y0, x1, y1) in _blob_lattices(frame[..., 0], labels > 0, cfg):
+            rows, cols = slice(y0, y1), slice(x0, x1)
+            # The border comb over the same box, where it agrees, is the more exact fit.
+            comb = self._lattice(ev, eh, rows, cols, np.ones((y1 - y0, x1 - x0), bool))
+            if comb is not None and _same_lattice(comb, grid):
+                grid = comb
+            found = self._region(frame, ev, eh, rows, cols, None, grid)
+            if found is None:
+                continue
+            region, pixel_mask, _, (r0, c0) = found
+            view = labels[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]]
+            fresh = pixel_mask & (view == 0)
+            if fresh.sum() >= 0.5 * pixel_mask.sum():
+                view[fresh] = len(regions) + 1
+                regions.append(region)
         mask = labels > 0
         if cfg.dilate and mask.any():
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.dilate + 1,) * 2)
@@ -369,12 +504,39 @@ class Detector:
         inside = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8))[rows, cols].astype(bool)
         return self._lattice(ev, eh, rows, cols, inside)
 
-    def _region(self, frame, ev, eh, rows, cols, inside):
+    def _halve(self, frame: np.ndarray, grid: Grid, rows: slice, cols: slice) -> Grid:
+        """Coding can weaken every other border of a small-cell mosaic until the comb finds
+        twice the pitch: where cells of half the pitch (same phase) are clearly flatter, they
+        are the cells."""
+        def flat_share(g: Grid) -> float:
+            std = _cell_stats(frame, g, rows, cols)[1]
+            std = std[np.isfinite(std)]
+            return float((std <= self.cfg.cell_std).mean()) if std.size else 0.0
+
+        full = flat_share(grid)
+        for axis in (0, 1):
+            if grid.pitch[axis] / 2 < max(self.cfg.min_pitch, 4) or full >= 0.5:
+                continue
+            pitch = list(grid.pitch)
+            pitch[axis] /= 2
+            half = Grid(tuple(pitch), grid.origin)
+            share = flat_share(half)
+            if share >= 0.75 and share >= full + 0.3:
+                grid, full = half, share
+        return grid
+
+    def _region(self, frame, ev, eh, rows, cols, inside, grid: Grid | None = None):
         cfg = self.cfg
         height, width = frame.shape[:2]
-        grid = self._lattice(ev, eh, rows, cols, inside)
+        grid = grid or self._lattice(ev, eh, rows, cols, inside)
         if grid is None:
             return None
+        if inside is not None and inside.any():  # judge the halving on this lattice's own area
+            ys, xs = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+            grid = self._halve(frame, grid, slice(rows.start + ys[0], rows.start + ys[-1] + 1),
+                               slice(cols.start + xs[0], cols.start + xs[-1] + 1))
+        else:
+            grid = self._halve(frame, grid, rows, cols)
         # Cell statistics over the candidate's box grown by one cell.
         pad_x, pad_y = int(np.ceil(grid.pitch[0])), int(np.ceil(grid.pitch[1]))
         r = slice(max(rows.start - pad_y, 0), min(rows.stop + pad_y, height))
@@ -423,42 +585,23 @@ class Detector:
             if (grown == keep).all():
                 break
             keep = grown
-        # Pixel mask: whole cells inside; on the region's edge, only pixels carrying the cell colour.
-        up, down = np.pad(keep, 1)[:-2, 1:-1], np.pad(keep, 1)[2:, 1:-1]
-        left, right = np.pad(keep, 1)[1:-1, :-2], np.pad(keep, 1)[1:-1, 2:]
-        edge = keep & ~(up & down & left & right)
-        colour = means.copy()
-        # Pixels belong to an edge cell when within its own noise of its colour: exact for
-        # clean mosaics (so smooth surroundings do not leak in), looser after coding.
-        tolerance = np.where(np.isfinite(std), np.maximum(pixel_tolerance, 3 * std + 1), pixel_tolerance)
-        # Cells cut by the region's shape mix the cell colour with untouched pixels: their
-        # colour is read from the strip that faces a kept neighbour, and accepted only if
-        # that strip is flat.
-        ring = ~keep & (up | down | left | right)
+        # Pixel mask: whole cells inside; on the region's edge, only the pixels carrying the cell
+        # colour. A cell counts as whole only if it is as flat as the region's own noise allows
+        # (a cut cell with a flat piece of picture in it passes the looser test above).
+        solid = keep & (std <= strip_std)
+        up, down = np.pad(solid, 1)[:-2, 1:-1], np.pad(solid, 1)[2:, 1:-1]
+        left, right = np.pad(solid, 1)[1:-1, :-2], np.pad(solid, 1)[1:-1, 2:]
+        edge = solid & ~(up & down & left & right)
+        ring = ~solid & (up | down | left | right)
         block = frame[r, c]
+        pixel_mask = (solid & ~edge).ravel()[labels]
         row_cell, col_cell = labels[:, 0] // keep.shape[1], labels[0] % keep.shape[1]
-        for cy, cx in zip(*np.nonzero(ring)):
+        for cy, cx in zip(*np.nonzero(edge | ring)):
             ys, xs = np.flatnonzero(row_cell == cy), np.flatnonzero(col_cell == cx)
-            if right[cy, cx]:
-                strip = block[ys, xs[-1]]
-            elif left[cy, cx]:
-                strip = block[ys, xs[0]]
-            elif down[cy, cx]:
-                strip = block[ys[-1], xs]
-            else:
-                strip = block[ys[0], xs]
-            strip = strip.astype(np.float64)
-            spread = strip.std(axis=0).max() if len(strip) else np.inf
-            if spread <= strip_std:
-                colour[cy, cx] = np.median(strip, axis=0)
-                tolerance[cy, cx] = max(pixel_tolerance, 3 * spread + 1)
-                edge[cy, cx] = True
-        use = keep | edge
-        cell_of_pixel = use.ravel()[labels]
-        on_edge = edge.ravel()[labels]
-        per_pixel = colour.reshape(-1, colour.shape[-1])[labels]
-        close = np.abs(block.astype(np.float64) - per_pixel).max(axis=2) <= tolerance.ravel()[labels]
-        pixel_mask = cell_of_pixel & (~on_edge | close)
+            part = _cut_cell(block[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1],
+                             (up[cy, cx], down[cy, cx], left[cy, cx], right[cy, cx]), strip_std, pixel_tolerance)
+            if part is not None:
+                pixel_mask[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1] |= part
         claimed = (ring | keep).ravel()[labels]  # whole cells, for removing their evidence
         ys, xs = np.nonzero(pixel_mask)
         if ys.size == 0:

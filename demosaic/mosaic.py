@@ -216,6 +216,24 @@ def _observed_cell_colours(observed: np.ndarray, mask: np.ndarray, win: _CellWin
     return colour, in_counts
 
 
+def _interpolate_cells(values: np.ndarray, grid: Grid, win: _CellWindow, interpolation: int,
+                       border: int) -> np.ndarray:
+    """(h, w, C) float32 over the window: per-cell values (n, C) placed at the cells' centres
+    and interpolated between them with a cv2.remap kernel."""
+    small = values.reshape(win.shape[0], win.shape[1], -1).astype(np.float32)
+    pw, ph = grid.pitch
+    ox, oy = grid.origin
+    xs = np.arange(win.cols.start, win.cols.stop)
+    ys = np.arange(win.rows.start, win.rows.stop)
+    # Pixel centre -> position on the small image, whose sample k sits at cell k's centre.
+    u = ((xs + 0.5 - ox) / pw - 0.5 - win.first[1]).astype(np.float32)
+    v = ((ys + 0.5 - oy) / ph - 0.5 - win.first[0]).astype(np.float32)
+    map_x = np.broadcast_to(u[None, :], (len(ys), len(xs))).copy()
+    map_y = np.broadcast_to(v[:, None], (len(ys), len(xs))).copy()
+    out = cv2.remap(small, map_x, map_y, interpolation, borderMode=border)
+    return out.reshape(len(ys), len(xs), -1)
+
+
 def cell_colour_guide(observed: np.ndarray, areas: Sequence[GridArea], interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
     """The guide: each area's cell colours interpolated bicubically over it (H×W×C float32, 0–255).
     (`interpolation`: another cv2.remap kernel, e.g. INTER_LANCZOS4, for the evaluation's baselines.)
@@ -231,25 +249,39 @@ def cell_colour_guide(observed: np.ndarray, areas: Sequence[GridArea], interpola
         if win is None:
             continue
         colour, _ = _observed_cell_colours(observed, area.mask, win)
-        small = colour.reshape(win.shape[0], win.shape[1], -1).astype(np.float32)
-        pw, ph = area.grid.pitch
-        ox, oy = area.grid.origin
-        ys = np.arange(height)[win.rows]
-        xs = np.arange(width)[win.cols]
-        # Pixel centre -> position on the small image, whose sample k sits at cell k's centre.
-        u = ((xs + 0.5 - ox) / pw - 0.5 - win.first[1]).astype(np.float32)
-        v = ((ys + 0.5 - oy) / ph - 0.5 - win.first[0]).astype(np.float32)
-        map_x = np.broadcast_to(u[None, :], (len(ys), len(xs))).copy()
-        map_y = np.broadcast_to(v[:, None], (len(ys), len(xs))).copy()
-        interp = cv2.remap(small, map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
-        interp = interp.reshape(len(ys), len(xs), -1)
+        interp = _interpolate_cells(colour, area.grid, win, interpolation, cv2.BORDER_REPLICATE)
         inside = area.mask[win.rows, win.cols]
         guide[win.rows, win.cols][inside] = interp[inside]
     return np.clip(guide, 0, 255)
 
 
+def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, rounds: int) -> None:
+    """Move `out`'s masked pixels (in place) most of the way to the observed cell means with a
+    smooth field rather than a constant per cell, so no cell edges are drawn in.
+
+    Each round interpolates every cell's remaining offset bicubically between cell centres
+    (zero in the unmasked cells around the area) and adds it: iterative back-projection.
+    """
+    win = _cell_window(area.mask, area.grid, pad_cells=1)
+    if win is None:
+        return
+    n = win.shape[0] * win.shape[1]
+    colour, in_counts = _observed_cell_colours(observed, area.mask, win)
+    block = out[win.rows, win.cols]  # view into out
+    inside = area.mask[win.rows, win.cols]
+    _, all_counts = cell_sums(block[..., :1], win.labels, n)
+    share = np.where(in_counts > 0, all_counts / np.maximum(in_counts, 1), 0.0)[:, None]
+    for _ in range(rounds):
+        sums, _ = cell_sums(block, win.labels, n)
+        # The change each masked pixel of a cell needs on average for the cell to reach its colour.
+        need = (colour - sums / np.maximum(all_counts, 1)[:, None]) * share
+        field = _interpolate_cells(need, area.grid, win, cv2.INTER_CUBIC, cv2.BORDER_REPLICATE)
+        block[inside] += field[inside]
+
+
 def enforce_cell_means(
-    restored: np.ndarray, observed: np.ndarray, areas: Sequence[GridArea], max_iter: int = 16
+    restored: np.ndarray, observed: np.ndarray, areas: Sequence[GridArea], max_iter: int = 16,
+    smooth_rounds: int = 4,
 ) -> np.ndarray:
     """Shift restored pixels so each mean-mode cell's mean equals the colour it was observed with.
 
@@ -257,11 +289,17 @@ def enforce_cell_means(
     unchanged outside. Only masked pixels move. A whole cell's mean (visible part of a
     cut cell included) must equal the observed cell colour; where clipping to [0, 255]
     stops a pixel, the remainder goes to the cell's other masked pixels. Returns float32.
+
+    The correction is smooth first (`smooth_rounds` of back-projection, see
+    `_smooth_correction`), then a constant per cell takes up what is left, exactly; with
+    `smooth_rounds=0` it is a constant per cell only.
     """
     out = restored.astype(np.float64).copy()
     for area in areas:
         if area.mode != "mean":
             continue
+        if smooth_rounds:
+            _smooth_correction(out, observed, area, smooth_rounds)
         win = _cell_window(area.mask, area.grid)
         if win is None:
             continue
