@@ -36,18 +36,22 @@ class DetectorConfig:
     max_pitch: int = 72
     evidence_window: int = 33  # px; density of border evidence is taken over this box
     min_evidence: float = 0.01  # fraction of border-evidence pixels to call an area a candidate
-    min_cells: int = 6  # regions with fewer mosaic cells are dropped
+    min_cells: int = 6  # regions with fewer mosaic cells are dropped (fewer for cells over 16 px: same area)
     min_step_share: float = 0.3  # share of a region's cells that must show a step to a neighbour
     pixel_tolerance: float = 2.0  # edge cells keep pixels within max(this, 3σ+1) of the cell colour
     dilate: int = 0  # px to grow the final mask by, for feathered borders
     min_jump: float = 3.0  # min colour difference between flat neighbouring cells, on top of their noise
+    max_same_share: float = 0.7  # most neighbouring mosaic cells differ; a too-fine lattice's do not
+    exact_jump: float = 1.0  # ... between exactly flat ones (uncompressed mosaics)
+    exact_jump_min_pitch: float = 17.0  # ... of cells larger than a codec's blocks
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
     grow_px: int = 24  # ... about this deep (one to three cells)
     tile: int = 96  # px; tiles of a candidate area vote for the lattice they see
     max_lattices: int = 4  # mosaics on different grids looked for in one candidate area
+    margin_div: int = 8  # cells' inner pixels keep pitch // this (1 to 4) px off the cell border
     blob_flat: int = 2  # large cells: max 3×3 luma range inside a cell (levels)
     blob_min: int = 8  # px; smallest flat cell interior looked for (smaller cells: the evidence path)
-    min_blobs: int = 3  # flat cells that must agree on one lattice
+    min_blobs: int = 2  # flat cells that must agree on one lattice
 
 
 @dataclass(frozen=True)
@@ -207,7 +211,17 @@ def _snap(v: float) -> float:
     return float(r) if abs(v - r) < 0.05 else float(v)
 
 
-def _cell_stats(frame: np.ndarray, grid: Grid, rows: slice, cols: slice):
+def _border_distance(index: np.ndarray) -> np.ndarray:
+    """Per pixel along one axis: how many pixels lie between it and its cell's nearer border."""
+    pos = np.arange(len(index))
+    starts = np.r_[True, index[1:] != index[:-1]]
+    ends = np.r_[index[1:] != index[:-1], True]
+    from_start = pos - np.maximum.accumulate(np.where(starts, pos, 0))
+    to_end = np.minimum.accumulate(np.where(ends, pos, len(index))[::-1])[::-1] - pos
+    return np.minimum(from_start, to_end)
+
+
+def _cell_stats(frame: np.ndarray, grid: Grid, rows: slice, cols: slice, margin_div: int = 8):
     """Per cell over a window: mean (ny, nx, C), inner std (ny, nx), and the pixel→cell labels."""
     height, width = frame.shape[:2]
     iy, ix = grid.cell_index(height, width)
@@ -219,14 +233,13 @@ def _cell_stats(frame: np.ndarray, grid: Grid, rows: slice, cols: slice):
     n = ny * nx
     sums, counts = cell_sums(block, labels, n)
     means = sums / np.maximum(counts, 1)[:, None]
-    # Inner pixels: not on the first or last row/column of their cell (coding smears borders).
-    first_row = np.r_[True, iy[1:] != iy[:-1]]
-    last_row = np.r_[iy[1:] != iy[:-1], True]
-    first_col = np.r_[True, ix[1:] != ix[:-1]]
-    last_col = np.r_[ix[1:] != ix[:-1], True]
-    inner = ~(first_row | last_row)[:, None] & ~(first_col | last_col)[None, :]
+    # Inner pixels: away from their cell's border, which coding smears (one pixel deep, up to
+    # four for large cells, whose coding blocks ring further).
     if grid.pitch[0] < 5 or grid.pitch[1] < 5:
-        inner = np.ones_like(inner)
+        inner = np.ones((len(iy), len(ix)), bool)
+    else:
+        my, mx = (int(np.clip(p // margin_div, 1, 4)) for p in (grid.pitch[1], grid.pitch[0]))
+        inner = (_border_distance(iy) >= my)[:, None] & (_border_distance(ix) >= mx)[None, :]
     s1, n_in = cell_sums(block, labels, n, weights=inner)
     s2, _ = cell_sums(block * block, labels, n, weights=inner)
     m = s1 / np.maximum(n_in, 1)[:, None]
@@ -284,6 +297,19 @@ def _cut_cell(cell: np.ndarray, kept: tuple[bool, bool, bool, bool], strip_std: 
     return np.isin(comp, touching[touching > 0])
 
 
+def _two_tone(values: np.ndarray, gap: float = 60.0) -> bool:
+    """Whether the values fall into two clusters, each a quarter or more of them, far apart
+    compared with their own spread (a chessboard's dark and light squares, lighting and all)."""
+    if values.size < 4:
+        return False
+    v = np.sort(values)
+    cut = int(np.argmax(np.diff(v))) + 1
+    low, high = v[:cut], v[cut:]
+    between = v[cut] - v[cut - 1]
+    return bool(between >= gap and min(cut, v.size - cut) >= v.size / 4
+                and max(np.ptp(low), np.ptp(high)) <= 0.4 * between)
+
+
 def _blob_lattices(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
     """(grid, box x0, y0, x1, y1) of groups of flat rectangles that sit on one lattice.
 
@@ -300,8 +326,8 @@ def _blob_lattices(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
           & (area >= 0.8 * w * h))
     if not ok.any():
         return []
-    index = np.flatnonzero(ok)
-    ok[index] = ~np.array([taken[comp == k + 1].any() for k in index]) if taken.any() else True
+    touched = np.unique(comp[taken])
+    ok[touched[touched > 0] - 1] = False  # flat rectangles of a region already found
     blobs = stats[1:][ok].astype(np.float64)
     if len(blobs) < cfg.min_blobs:
         return []
@@ -316,35 +342,50 @@ def _blob_lattices(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
         similar = ~used & (np.abs(blobs[:, 2] - bw) <= max(2, 0.15 * bw)) & (np.abs(blobs[:, 3] - bh) <= max(2, 0.15 * bh))
         if similar.sum() < cfg.min_blobs:
             continue
-        axes = []
-        for c, size in ((cx, bw), (cy, bh)):
-            best = None
-            for p in np.arange(size + 2, size + 10.5, 0.5):
-                left = c[i] - (p - 1) / 2  # the seed's cell edge
-                d = (c - (p - 1) / 2 - left + p / 2) % p - p / 2
-                on = similar & (np.abs(d) <= 1.5)
-                if best is None or on.sum() > best[0]:
-                    best = (on.sum(), p, left % p, on)
-            axes.append(best)
-        on = axes[0][3] & axes[1][3]
-        # Only cells chained to the seed by neighbours: another mosaic of the same cell size
-        # elsewhere is another region.
+        # The seed's neighbours: similar rectangles chained to it, at most a cell gap apart.
         near = np.zeros(len(blobs), bool)
         near[i] = True
         while True:
             members = np.flatnonzero(near)
-            reach = (np.abs(cx[:, None] - cx[members][None]) <= 1.6 * axes[0][1]) & \
-                    (np.abs(cy[:, None] - cy[members][None]) <= 1.6 * axes[1][1])
-            grown = near | (on & reach.any(axis=1))
+            reach = (np.abs(cx[:, None] - cx[members][None]) <= 1.6 * (bw + 10)) & \
+                    (np.abs(cy[:, None] - cy[members][None]) <= 1.6 * (bh + 10))
+            grown = near | (similar & reach.any(axis=1))
             if grown.sum() == near.sum():
                 break
             near = grown
         if near.sum() < cfg.min_blobs:
             continue
-        used |= near
-        # Least squares over the blobs' centres: the sub-pixel pitch and phase (scaled video).
+        # Pitch per axis: centre spacings of rectangles side by side in one row (column),
+        # divided by the number of cells between them; their size + 2 where there are none.
+        members = np.flatnonzero(near)
         grid_axes = []
-        for c, (_, p, left, _) in zip((cx, cy), axes):
+        for c, other, size, other_size in ((cx, cy, bw, bh), (cy, cx, bh, bw)):
+            a, b = np.triu_indices(len(members), 1)
+            a, b = members[a], members[b]
+            d = np.abs(c[a] - c[b])
+            row = (np.abs(other[a] - other[b]) <= other_size / 2) & (d >= size)
+            steps = np.maximum(np.round(d[row] / (size + 2)), 1)
+            spacing = d[row] / steps
+            spacing = spacing[(spacing >= size) & (spacing <= size + 10)]
+            grid_axes.append(float(np.median(spacing)) if spacing.size else float(size + 2))
+        if abs(grid_axes[0] - grid_axes[1]) > 0.3 * max(grid_axes) and min(bw, bh) >= 0.8 * max(bw, bh):
+            grid_axes = [max(grid_axes)] * 2  # square rectangles: one spacing was measured across a gap
+        # Phase: the members' cell edges, each from its centre; those off the lattice drop out.
+        fitted = []
+        on = near.copy()
+        for c, p in zip((cx, cy), grid_axes):
+            edge = c - (p - 1) / 2
+            left = edge[i] % p
+            off = (edge - left + p / 2) % p - p / 2
+            on &= np.abs(off) <= max(1.5, 0.1 * p)
+            fitted.append((p, left))
+        if on.sum() < cfg.min_blobs:
+            continue
+        used |= near
+        near = on
+        # Least squares over the members' centres: the sub-pixel pitch and phase (scaled video).
+        grid_axes = []
+        for c, (p, left) in zip((cx, cy), fitted):
             k = np.round((c[near] - (p - 1) / 2 - left) / p)
             if np.ptp(k) >= 1:
                 p, left = np.polyfit(k, c[near] - (p - 1) / 2, 1)
@@ -387,9 +428,9 @@ class Detector:
         for window, share in ((cfg.evidence_window, 1.0), (3 * cfg.evidence_window, 0.5)):
             density = cv2.boxFilter(evidence, -1, (window, window), borderType=cv2.BORDER_CONSTANT)
             candidate |= density >= cfg.min_evidence * share
-        count, comp, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
         labels = np.zeros((height, width), np.int32)
         regions: list[Region] = []
+        count, comp, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
         for k in range(1, count):
             x, y, w, h, area = stats[k]
             if area < (2 * cfg.min_pitch) ** 2:
@@ -421,7 +462,7 @@ class Detector:
                 taken = cv2.dilate(taken, np.ones((3, 3), np.uint8)).astype(bool)
                 inside &= ~taken[rows, cols]
         # Large cells leave too few border lines for a comb: find them as flat rectangles
-        # that agree on one lattice.
+        # that agree on one lattice, where the evidence path found nothing.
         for grid, (x0, y0, x1, y1) in _blob_lattices(frame[..., 0], labels > 0, cfg):
             rows, cols = slice(y0, y1), slice(x0, x1)
             # The border comb over the same box, where it agrees, is the more exact fit.
@@ -541,28 +582,46 @@ class Detector:
         pad_x, pad_y = int(np.ceil(grid.pitch[0])), int(np.ceil(grid.pitch[1]))
         r = slice(max(rows.start - pad_y, 0), min(rows.stop + pad_y, height))
         c = slice(max(cols.start - pad_x, 0), min(cols.stop + pad_x, width))
-        means, std, labels, counts = _cell_stats(frame, grid, r, c)
+        means, std, labels, counts = _cell_stats(frame, grid, r, c, cfg.margin_div)
         flat = std <= cfg.cell_std
         # Two flat cells whose colours differ by more than their noise can explain: a real step.
         noise = np.where(np.isfinite(std), std, 1e3)
-        jump_x = np.abs(np.diff(means, axis=1)).max(axis=2) >= cfg.min_jump + 2 * (noise[:, 1:] + noise[:, :-1])
-        jump_y = np.abs(np.diff(means, axis=0)).max(axis=2) >= cfg.min_jump + 2 * (noise[1:] + noise[:-1])
+        # Between two exactly flat cells (uncompressed mosaics) any step is real: natural
+        # pictures do not hold side-by-side exactly flat squares.
+        # (Cells up to 16 px could be a codec's flat DC-only blocks: for them the usual step.)
+        exact = (noise < 0.05) & (min(grid.pitch) >= cfg.exact_jump_min_pitch)
+        need_x = np.where(exact[:, 1:] & exact[:, :-1], cfg.exact_jump, cfg.min_jump + 2 * (noise[:, 1:] + noise[:, :-1]))
+        need_y = np.where(exact[1:] & exact[:-1], cfg.exact_jump, cfg.min_jump + 2 * (noise[1:] + noise[:-1]))
+        jump_x = np.abs(np.diff(means, axis=1)).max(axis=2) >= need_x
+        jump_y = np.abs(np.diff(means, axis=0)).max(axis=2) >= need_y
         stepped = np.zeros_like(flat)
         stepped[:, :-1] |= jump_x & flat[:, 1:]
         stepped[:, 1:] |= jump_x & flat[:, :-1]
         stepped[:-1] |= jump_y & flat[1:]
         stepped[1:] |= jump_y & flat[:-1]
         cells = flat & stepped
+        # Evidence is area: a few large flat cells weigh as much as many small ones.
+        min_cells = int(np.clip(round(cfg.min_cells * (16 / max(grid.pitch)) ** 2), 2, cfg.min_cells))
         cells = _fill_holes(cells) & flat | cells
         count, comp = cv2.connectedComponents(cells.astype(np.uint8), connectivity=4)
         keep = np.zeros_like(cells)
         for k in range(1, count):
             part = comp == k
             n_cells = int(part.sum())
-            if n_cells >= cfg.min_cells and (stepped & part).sum() >= cfg.min_step_share * n_cells:
+            if n_cells >= min_cells and (stepped & part).sum() >= cfg.min_step_share * n_cells:
                 keep |= part
         keep = _fill_holes(keep)
-        if keep.sum() < cfg.min_cells:
+        if keep.sum() < min_cells:
+            return None
+        # A photographed chessboard has flat squares with steps, but two colours only: cell
+        # means of a mosaic over a picture spread over many.
+        if _two_tone(means[keep][:, 0] if means.shape[-1] == 1 else means[keep].mean(axis=1)):
+            return None
+        # A lattice finer than the mosaic's also finds flat cells with steps (at the true
+        # borders), but most of its neighbouring cells are the same colour: not a mosaic's.
+        pairs_x, pairs_y = keep[:, 1:] & keep[:, :-1], keep[1:] & keep[:-1]
+        n_pairs = pairs_x.sum() + pairs_y.sum()
+        if n_pairs and ((pairs_x & ~jump_x).sum() + (pairs_y & ~jump_y).sum()) > cfg.max_same_share * n_pairs:
             return None
         # The region's own noise sets how exact the cleanup may be: an uncompressed mosaic's
         # cells are exactly flat, so only exactly flat cells and pixels may join it; after
@@ -586,9 +645,11 @@ class Detector:
                 break
             keep = grown
         # Pixel mask: whole cells inside; on the region's edge, only the pixels carrying the cell
-        # colour. A cell counts as whole only if it is as flat as the region's own noise allows
-        # (a cut cell with a flat piece of picture in it passes the looser test above).
-        solid = keep & (std <= strip_std)
+        # colour. A cell on the edge counts as whole only if it is as flat as the region's own
+        # noise allows (a cut cell with a flat piece of picture in it passes the looser test above).
+        inner = np.zeros_like(keep)
+        inner[1:-1, 1:-1] = keep[:-2, 1:-1] & keep[2:, 1:-1] & keep[1:-1, :-2] & keep[1:-1, 2:]
+        solid = keep & (inner | (std <= strip_std))
         up, down = np.pad(solid, 1)[:-2, 1:-1], np.pad(solid, 1)[2:, 1:-1]
         left, right = np.pad(solid, 1)[1:-1, :-2], np.pad(solid, 1)[1:-1, 2:]
         edge = solid & ~(up & down & left & right)

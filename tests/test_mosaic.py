@@ -168,3 +168,30 @@ def test_pixelate_areas__irregular_mask__pixelates_only_the_mask(rng):
     np.testing.assert_array_equal(out[~mask], image[~mask])
     ref = np.rint(image[4:8, 4:8].reshape(-1, 3).mean(0))
     np.testing.assert_array_equal(out[5, 4], ref)
+
+
+def test_enforce_cell_means__small_cells__corrected_smoothly_and_exactly():
+    from conftest import smooth_image
+
+    original = smooth_image(np.random.default_rng(3), 64, 64)
+    area = GridArea(np.ones((64, 64), bool), Grid((8, 8)))
+    observed, _ = pixelate(original, [MosaicRegion("rect", ((0, 0), (64, 64)), (8, 8))])
+    guess = cell_colour_guide(observed, [area])  # smooth, but off the cell means
+    smooth = enforce_cell_means(guess, observed, [area])
+    constant = enforce_cell_means(guess, observed, [area], smooth_rounds=0)
+    for fixed in (smooth, constant):
+        np.testing.assert_allclose(cell_means(fixed, area)[0], cell_means(observed, area)[0], atol=1e-3)
+
+    def jump_at_cell_edges(image):  # mean |step| across the 7 inner vertical cell borders
+        return np.abs(np.diff(image.astype(float), axis=1)[:, 7:63:8]).mean()
+
+    assert jump_at_cell_edges(smooth) < 0.7 * jump_at_cell_edges(constant)
+    assert np.abs(smooth - original).mean() < np.abs(constant - original).mean()
+
+
+def test_enforce_cell_means__large_cells__constant_correction_only(rng):
+    observed = rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    area = GridArea(np.ones((48, 48), bool), Grid((16, 16)))
+    restored = rng.uniform(0, 255, (48, 48, 3))
+    np.testing.assert_array_equal(enforce_cell_means(restored, observed, [area]),
+                                  enforce_cell_means(restored, observed, [area], smooth_rounds=0))
