@@ -313,22 +313,32 @@ def _two_tone(values: np.ndarray, gap: float = 60.0) -> bool:
 def _blob_lattices(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
     """(grid, box x0, y0, x1, y1) of groups of flat rectangles that sit on one lattice.
 
-    A large mosaic cell's inside is a flat rectangle (3×3 range ≤ `blob_flat`), a little
+    A large mosaic cell's inside is a flat rectangle (3×3 range ≤ `blob_flat`, or 0), a little
     smaller than the cell; flat picture areas are rarely rectangles. Rectangles of about
     one size whose centres fall on one lattice make a candidate mosaic; its pitch is the
     spacing that puts most of them on the lattice, its phase their centres' median.
     """
     kernel = np.ones((3, 3), np.uint8)
-    flat = (cv2.dilate(luma, kernel) - cv2.erode(luma, kernel) <= cfg.blob_flat).astype(np.uint8)
-    count, comp, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
-    x, y, w, h, area = stats[1:].T
-    ok = ((w >= cfg.blob_min) & (h >= cfg.blob_min) & (w <= cfg.max_pitch) & (h <= cfg.max_pitch)
-          & (area >= 0.8 * w * h))
-    if not ok.any():
-        return []
-    touched = np.unique(comp[taken])
-    ok[touched[touched > 0] - 1] = False  # flat rectangles of a region already found
-    blobs = stats[1:][ok].astype(np.float64)
+    spread = cv2.dilate(luma, kernel) - cv2.erode(luma, kernel)
+    found = []
+    # Coded cells are flat within a few levels; exactly flat ones (uncompressed) are looked
+    # for on their own too, since a step of a level or two between them merges them otherwise.
+    for level in (cfg.blob_flat, 0):
+        count, comp, stats, _ = cv2.connectedComponentsWithStats((spread <= level).astype(np.uint8), connectivity=4)
+        x, y, w, h, area = stats[1:].T
+        ok = ((w >= cfg.blob_min) & (h >= cfg.blob_min) & (w <= cfg.max_pitch) & (h <= cfg.max_pitch)
+              & (area >= 0.8 * w * h))
+        touched = np.unique(comp[taken])
+        ok[touched[touched > 0] - 1] = False  # flat rectangles of a region already found
+        rects = stats[1:][ok].astype(np.float64)
+        if found and len(rects):  # the same cell found at both levels counts once
+            prev = found[0]
+            centre_x, centre_y = rects[:, 0] + rects[:, 2] / 2, rects[:, 1] + rects[:, 3] / 2
+            inside = ((centre_x[:, None] >= prev[None, :, 0]) & (centre_x[:, None] < prev[None, :, 0] + prev[None, :, 2])
+                      & (centre_y[:, None] >= prev[None, :, 1]) & (centre_y[:, None] < prev[None, :, 1] + prev[None, :, 3]))
+            rects = rects[~inside.any(axis=1)]
+        found.append(rects)
+    blobs = np.concatenate(found)
     if len(blobs) < cfg.min_blobs:
         return []
     cx = blobs[:, 0] + (blobs[:, 2] - 1) / 2

@@ -108,3 +108,46 @@ def test_detect__odd_and_tiny_frames__no_error(shape):
     frame = np.random.default_rng(0).integers(0, 256, shape + (3,), dtype=np.uint8)
     found = detect(frame)
     assert found.mask.shape == shape
+
+
+def test_detect__cells_cut_by_the_region__pixel_accurate_border(photo):
+    # Region edges at fractional positions cut every border cell; the cut cells' visible parts
+    # carry the whole cell's mean, the rest is picture.
+    region = MosaicRegion("rect", ((37.4, 29.6), (243.3, 190.2)), (16, 16))
+    mosaic, truth = pixelate(photo, [region])
+    found = detect(mosaic)
+    tp = (found.mask & truth).sum()
+    assert tp / found.mask.sum() >= 0.97 and tp / truth.sum() >= 0.97
+
+
+@pytest.mark.parametrize("cell, align", [(48, "frame"), (64, "region")])
+def test_detect__large_cells__few_of_them__found_with_their_grid(cell, align):
+    photo = smooth_image(np.random.default_rng(11), 480, 640)
+    region = MosaicRegion("rect", ((70.5, 50.5), (70.5 + 3.6 * cell, 50.5 + 3.3 * cell)), (cell, cell), align=align)
+    mosaic, truth = pixelate(photo, [region])
+    found = detect(mosaic)
+    assert iou(found.mask, truth) >= 0.85
+    assert grid_line_error(found.regions[0].grid, region.grid(), region.bbox) <= 1.0
+
+
+def test_detect__low_contrast_large_cells__exactly_flat__found():
+    # A mosaic over a bright, nearly flat sky: steps of a level or two between exactly flat cells.
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[0:240, 0:320]
+    sky = np.clip((205 + 0.05 * xx + 0.06 * yy)[..., None] + rng.normal(0, 1.2, (240, 320, 3)), 0, 255).astype(np.uint8)
+    region = MosaicRegion("ellipse", ((60, 40), (260, 200)), (24, 24))
+    mosaic, truth = pixelate(sky, [region])
+    assert iou(detect(mosaic).mask, truth) >= 0.75  # cut cells over a flat sky are ambiguous by a pixel or two
+
+
+def test_detect__photographed_chessboard__no_mask():
+    board = np.kron((np.indices((6, 8)).sum(axis=0) % 2), np.ones((40, 40))).astype(np.float32)
+    board = board * 200 + 30 + np.linspace(0, 25, 320)[None, :]  # light falls off across the board
+    src = np.float32([[0, 0], [320, 0], [320, 240], [0, 240]])
+    dst = np.float32([[12, 6], [309, 14], [316, 232], [4, 236]])  # a slight perspective
+    photo = cv2.warpPerspective(board, cv2.getPerspectiveTransform(src, dst), (320, 240), borderMode=cv2.BORDER_REPLICATE)
+    photo = cv2.GaussianBlur(photo, (0, 0), 0.8)  # the lens
+    frame = np.clip(np.repeat(photo[..., None], 3, axis=2) + np.random.default_rng(4).normal(0, 1.0, (240, 320, 3)), 0, 255)
+    ok, buf = cv2.imencode(".jpg", frame.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert detect(cv2.imdecode(buf, cv2.IMREAD_COLOR)).mask.mean() <= 0.001
+
