@@ -42,6 +42,7 @@ class DetectorConfig:
     dilate: int = 0  # px to grow the final mask by, for feathered borders
     min_jump: float = 3.0  # min colour difference between flat neighbouring cells, on top of their noise
     max_same_share: float = 0.7  # most neighbouring mosaic cells differ; a too-fine lattice's do not
+    max_same_share_exact: float = 0.5  # ... in an uncompressed mosaic, whose steps are exact
     exact_jump: float = 1.0  # ... between exactly flat ones (uncompressed mosaics)
     exact_jump_min_pitch: float = 17.0  # ... of cells larger than a codec's blocks
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
@@ -295,6 +296,26 @@ def _cut_cell(cell: np.ndarray, kept: tuple[bool, bool, bool, bool], strip_std: 
     _, comp = cv2.connectedComponents(close, connectivity=4)
     touching = np.unique(comp[line][close[line] > 0])
     return np.isin(comp, touching[touching > 0])
+
+
+def _flat_runs(luma: np.ndarray, flat: int) -> np.ndarray:
+    """Lengths (px) of the horizontal runs of neighbours within `flat` levels, 3 px or longer."""
+    same = np.abs(np.diff(luma.astype(np.int16), axis=1)) <= flat
+    padded = np.pad(same, ((0, 0), (1, 1))).astype(np.int8)
+    edges = np.diff(padded, axis=1)
+    starts, ends = np.nonzero(edges == 1), np.nonzero(edges == -1)
+    runs = ends[1] - starts[1] + 1  # row-major order pairs each start with its end
+    return runs[runs >= 3]
+
+
+def _too_fine(luma: np.ndarray, grid: Grid, flat: int) -> bool:
+    """Whether flat runs in the box are much longer than the lattice's cells: the lattice is
+    a finer one fitted to a large-cell mosaic (its cells are flat, its steps on true borders)."""
+    for block, pitch in ((luma, grid.pitch[0]), (luma.T, grid.pitch[1])):
+        runs = _flat_runs(block, flat)
+        if runs.size >= 8 and runs[runs > 2.5 * pitch].sum() >= 0.5 * runs.sum():
+            return True
+    return False
 
 
 def _two_tone(values: np.ndarray, gap: float = 60.0) -> bool:
@@ -582,6 +603,8 @@ class Detector:
         grid = grid or self._lattice(ev, eh, rows, cols, inside)
         if grid is None:
             return None
+        if _too_fine(frame[rows, cols, 0], grid, 0):
+            return None
         if inside is not None and inside.any():  # judge the halving on this lattice's own area
             ys, xs = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
             grid = self._halve(frame, grid, slice(rows.start + ys[0], rows.start + ys[-1] + 1),
@@ -627,17 +650,17 @@ class Detector:
         # means of a mosaic over a picture spread over many.
         if _two_tone(means[keep][:, 0] if means.shape[-1] == 1 else means[keep].mean(axis=1)):
             return None
-        # A lattice finer than the mosaic's also finds flat cells with steps (at the true
-        # borders), but most of its neighbouring cells are the same colour: not a mosaic's.
-        pairs_x, pairs_y = keep[:, 1:] & keep[:, :-1], keep[1:] & keep[:-1]
-        n_pairs = pairs_x.sum() + pairs_y.sum()
-        if n_pairs and ((pairs_x & ~jump_x).sum() + (pairs_y & ~jump_y).sum()) > cfg.max_same_share * n_pairs:
-            return None
         # The region's own noise sets how exact the cleanup may be: an uncompressed mosaic's
         # cells are exactly flat, so only exactly flat cells and pixels may join it; after
         # coding the configured tolerances apply.
         noise_level = float(np.median(std[keep & np.isfinite(std)])) if (keep & np.isfinite(std)).any() else cfg.cell_std
         grow_std = min(cfg.grow_std, 0.3 + 1.5 * noise_level)
+        # A lattice finer than the mosaic's also finds flat cells with steps (at the true
+        # borders), but most of its neighbouring cells are the same colour: not a mosaic's.
+        pairs_x, pairs_y = keep[:, 1:] & keep[:, :-1], keep[1:] & keep[:-1]
+        n_pairs = pairs_x.sum() + pairs_y.sum()
+        if n_pairs and ((pairs_x & ~jump_x).sum() + (pairs_y & ~jump_y).sum()) > (cfg.max_same_share_exact if noise_level < 0.3 else cfg.max_same_share) * n_pairs:
+            return None
         pixel_tolerance = min(cfg.pixel_tolerance, 0.5 + 3 * noise_level)
         strip_std = min(cfg.cell_std, 0.5 + 3 * noise_level)
         # Mosaic cells over flat image areas show no step to their neighbours: take in very
