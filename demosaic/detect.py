@@ -41,8 +41,6 @@ class DetectorConfig:
     pixel_tolerance: float = 2.0  # edge cells keep pixels within max(this, 3σ+1) of the cell colour
     dilate: int = 0  # px to grow the final mask by, for feathered borders
     min_jump: float = 3.0  # min colour difference between flat neighbouring cells, on top of their noise
-    max_same_share: float = 0.7  # most neighbouring mosaic cells differ; a too-fine lattice's do not
-    max_same_share_exact: float = 0.5  # ... in an uncompressed mosaic, whose steps are exact
     exact_jump: float = 1.0  # ... between exactly flat ones (uncompressed mosaics)
     exact_jump_min_pitch: float = 17.0  # ... of cells larger than a codec's blocks
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
@@ -659,12 +657,6 @@ class Detector:
         # coding the configured tolerances apply.
         noise_level = float(np.median(std[keep & np.isfinite(std)])) if (keep & np.isfinite(std)).any() else cfg.cell_std
         grow_std = min(cfg.grow_std, 0.3 + 1.5 * noise_level)
-        # A lattice finer than the mosaic's also finds flat cells with steps (at the true
-        # borders), but most of its neighbouring cells are the same colour: not a mosaic's.
-        pairs_x, pairs_y = keep[:, 1:] & keep[:, :-1], keep[1:] & keep[:-1]
-        n_pairs = pairs_x.sum() + pairs_y.sum()
-        if n_pairs and ((pairs_x & ~jump_x).sum() + (pairs_y & ~jump_y).sum()) > (cfg.max_same_share_exact if noise_level < 0.3 else cfg.max_same_share) * n_pairs:
-            return None
         pixel_tolerance = min(cfg.pixel_tolerance, 0.5 + 3 * noise_level)
         strip_std = min(cfg.cell_std, 0.5 + 3 * noise_level)
         # Mosaic cells over flat image areas show no step to their neighbours: take in very
