@@ -8,12 +8,18 @@ Classical and fast (OpenCV/NumPy, one core). Four stages:
 2. Lattice. Per candidate area, the column profile of vertical-border evidence (and the
    row profile of horizontal-border evidence) is a comb; its autocorrelation gives the
    pitch, and a least-squares fit of the comb's teeth the sub-pixel pitch and phase.
+   A pitch twice the true one (every other border faint after coding) is halved where
+   half-cells are flat. Large cells (a few per region, too few teeth for a comb) are
+   found as flat rectangles instead, whose spacing gives the lattice.
 3. Cells. On that grid, a mosaic cell is flat inside (borders excluded, so coding
    ringing does not count) and differs from a neighbour by a real step. Flat areas with no
-   steps (sky, walls) and textures with no flat cells (brick, text) fail here.
+   steps (sky, walls) and textures with no flat cells (brick, text) fail here; so do
+   two-tone regions (photographed chessboards) and lattices much finer than the exactly
+   flat runs they cover (a large-cell mosaic seen on a sub-lattice).
 4. Cleanup. Holes in the cell map are filled, small regions dropped, and cells on the
-   region's edge trimmed to the pixels that carry the cell's colour, so cut cells get
-   pixel-accurate borders. An optional dilation covers feathered edges.
+   region's edge trimmed to the pixels of the cell's colour connected to the side facing
+   the region, so cut cells get pixel-accurate borders. An optional dilation covers
+   feathered edges.
 """
 from __future__ import annotations
 
