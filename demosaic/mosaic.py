@@ -342,3 +342,27 @@ def cell_means(image: np.ndarray, area: GridArea) -> tuple[np.ndarray, np.ndarra
     sums, counts = cell_sums(image[win.rows, win.cols].astype(np.float64), win.labels, n)
     keep = counts > 0
     return sums[keep] / counts[keep][:, None], counts[keep]
+
+
+def cell_mean_error(restored: np.ndarray, observed: np.ndarray, areas: Sequence[GridArea]) -> float:
+    """Largest |whole-cell mean of `restored` − the cell's observed colour| (levels, any channel)
+    over the mean-mode cells whose colour the masked pixels can reach in [0, 255]."""
+    worst = 0.0
+    for area in areas:
+        if area.mode != "mean":
+            continue
+        win = _cell_window(area.mask, area.grid)
+        if win is None:
+            continue
+        n = win.shape[0] * win.shape[1]
+        colour, in_counts = _observed_cell_colours(observed, area.mask, win)
+        block = restored[win.rows, win.cols].astype(np.float64)
+        inside = area.mask[win.rows, win.cols]
+        sums, counts = cell_sums(block, win.labels, n)
+        fixed, _ = cell_sums(block, win.labels, n, weights=~inside)
+        target = colour * counts[:, None]
+        reachable = (in_counts[:, None] > 0) & (target >= fixed) & (target <= fixed + 255 * in_counts[:, None])
+        error = np.abs(sums / np.maximum(counts, 1)[:, None] - colour)
+        worst = max(worst, float(error[reachable].max(initial=0.0)))
+    return worst
+

@@ -25,7 +25,7 @@ import numpy as np
 from demosaic.images import read_image, write_image
 from demosaic.masks import random_strokes
 from demosaic.metrics import LPIPS, bounding_box, psnr, ssim
-from demosaic.mosaic import MosaicRegion, cell_colour_guide, enforce_cell_means, pixelate
+from demosaic.mosaic import MosaicRegion, cell_colour_guide, cell_mean_error, pixelate
 
 METHODS = ("mosaic", "bicubic", "lanczos", "telea", "pconv (pure)", "guided", "guided (detected)")
 HOLE_BINS = ((0.01, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))
@@ -116,7 +116,8 @@ def evaluate(photos: Sequence[Path], out_dir: Path, cfg: EvalConfig = EvalConfig
             for name, restored in results.items():
                 rows.append({"photo": path.name, "cell": cell, "method": name,
                              "psnr": psnr(restored, photo, mask), "ssim": ssim(restored[box], photo[box]),
-                             "lpips": lpips(restored[box], photo[box])})
+                             "lpips": lpips(restored[box], photo[box]),
+                             "cell_mean_error": cell_mean_error(restored, observed, areas)})
             if n < cfg.crops and cell == cfg.cells[len(cfg.cells) // 2]:
                 crops.append(_side_by_side(photo, results, box, path.name))
         progress(f"{n + 1}/{len(photos)} {path.name}")
@@ -157,7 +158,8 @@ def _summarise(rows, cells) -> dict:
     summary: dict = {}
     for r in rows:
         summary.setdefault(r["method"], {}).setdefault(str(r["cell"]), []).append(r)
-    return {m: {c: {k: float(np.mean([r[k] for r in rs])) for k in ("psnr", "ssim", "lpips")} | {"n": len(rs)}
+    return {m: {c: {k: float(np.mean([r[k] for r in rs])) for k in ("psnr", "ssim", "lpips")}
+                | {"cell_mean_error_max": float(max(r["cell_mean_error"] for r in rs)), "n": len(rs)}
                 for c, rs in by_cell.items()} for m, by_cell in summary.items()}
 
 
@@ -215,6 +217,14 @@ def report_markdown(result: dict, crops: int) -> str:
             lines.append(f"| {method} | " + " | ".join(f"{by_cell[str(c)][metric]:.4f}" if metric != "psnr"
                                                       else f"{by_cell[str(c)][metric]:.2f}" for c in cells) + " |")
         lines.append("")
+    lines += ["## Cell means: largest error over all cells (levels, 0-255)", "",
+              "How far a whole cell's mean (visible part of a cut cell included) lies from the colour the "
+              "mosaic shows for it, worst cell of all photos; cells whose colour no masked pixel values in "
+              "[0, 255] can reach are left out. The consistency step's target: under 1 level (1/255).", "",
+              "| method | " + " | ".join(f"cell {c}" for c in cells) + " |", "|---|" + "---:|" * len(cells)]
+    for method, by_cell in s.items():
+        lines.append(f"| {method} | " + " | ".join(f"{by_cell[str(c)]['cell_mean_error_max']:.2f}" for c in cells) + " |")
+    lines.append("")
     if result["paper_protocol"]:
         lines += ["## Paper protocol: pure inpainting, irregular holes (whole image, 512 px long side)", "",
                   "| hole ratio | L1 (%) | PSNR | SSIM |", "|---|---:|---:|---:|"]

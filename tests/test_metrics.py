@@ -57,6 +57,9 @@ def test_evaluate__writes_report_metrics_charts_and_crops(photo_dir, tmp_path):
     assert set(metrics["summary"]) == {"mosaic", "bicubic", "lanczos", "telea", "pconv (pure)", "guided",
                                        "guided (detected)"}
     assert metrics["summary"]["bicubic"]["8"]["psnr"] > metrics["summary"]["mosaic"]["8"]["psnr"]
+    # The consistency step holds every reachable cell's mean to its colour (uint8 output: within 1 level).
+    assert metrics["summary"]["guided"]["8"]["cell_mean_error_max"] < 1.0
+    assert metrics["summary"]["bicubic"]["8"]["cell_mean_error_max"] > 1.0
     assert "| guided |" in (out / "report.md").read_text()
     again = CliRunner().invoke(main, ["evaluate", "--images", str(photo_dir), "--out", str(out)])
     assert again.exit_code == 2 and "not empty" in again.output

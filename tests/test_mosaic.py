@@ -3,7 +3,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from demosaic.mosaic import (Grid, GridArea, MosaicRegion, cell_colour_guide, cell_means,
+from demosaic.mosaic import (Grid, GridArea, MosaicRegion, cell_colour_guide, cell_mean_error, cell_means,
                              enforce_cell_means, pixelate, pixelate_areas)
 
 
@@ -195,3 +195,13 @@ def test_enforce_cell_means__large_cells__constant_correction_only(rng):
     restored = rng.uniform(0, 255, (48, 48, 3))
     np.testing.assert_array_equal(enforce_cell_means(restored, observed, [area]),
                                   enforce_cell_means(restored, observed, [area], smooth_rounds=0))
+
+
+def test_cell_mean_error__numpy_reference(rng):
+    original = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    area = GridArea(np.ones((32, 32), bool), Grid((8, 8)))
+    observed, _ = pixelate(original, [MosaicRegion("rect", ((0, 0), (32, 32)), (8, 8))])
+    restored = observed.astype(float)
+    restored[8:16, 16:24, 1] += 3.0  # one cell's green mean off by 3 levels
+    assert cell_mean_error(restored, observed, [area]) == pytest.approx(3.0)
+    assert cell_mean_error(enforce_cell_means(restored, observed, [area]), observed, [area]) < 1e-4  # float32
