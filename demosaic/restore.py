@@ -16,7 +16,7 @@ from .errors import InputError, ModelError
 from .mosaic import GridArea, cell_colour_guide, enforce_cell_means
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
-DEFAULT_MODELS = {"guided": "demosaic-guided-small-v1", "inpaint": "demosaic-pure-small-v0"}
+DEFAULT_MODELS = {"guided": "demosaic-guided-small-v3", "inpaint": "demosaic-pure-small-v0"}
 
 
 def default_model_path(mode: str = "guided") -> Path:

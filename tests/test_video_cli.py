@@ -72,7 +72,7 @@ def test_video__lossless_with_mask__frames_audio_and_outside_pixels_kept_mosaic_
     assert err(after) < err(before)
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["frames"] == 10 and report["frames_restored"] == 10
-    assert report["model"] == "demosaic-guided-small-v1" and len(report["model_sha256"]) == 64
+    assert report["model"] == "demosaic-guided-small-v3" and len(report["model_sha256"]) == 64
 
 
 def test_video__detected_mosaic__restored_frames_counted(clips, tmp_path):
