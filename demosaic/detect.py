@@ -482,7 +482,7 @@ class Detector:
             # lattice first, its evidence removed, again.
             voted = self._tile_areas(ev, eh, rows, cols, inside)
             for area_inside in voted or [inside] * cfg.max_lattices:
-                found = self._region(frame, ev, eh, rows, cols, area_inside & inside)
+                found = self._region(frame, ev, eh, rows, cols, area_inside & inside, taken=labels > 0)
                 if found is None:
                     if voted:
                         continue  # the next lattice's tiles are independent of this one
@@ -508,7 +508,7 @@ class Detector:
             comb = self._lattice(ev, eh, rows, cols, np.ones((y1 - y0, x1 - x0), bool))
             if comb is not None and _same_lattice(comb, grid):
                 grid = comb
-            found = self._region(frame, ev, eh, rows, cols, None, grid)
+            found = self._region(frame, ev, eh, rows, cols, None, grid, taken=labels > 0)
             if found is None:
                 continue
             region, pixel_mask, _, (r0, c0) = found
@@ -605,7 +605,7 @@ class Detector:
                 grid, full = half, share
         return grid
 
-    def _region(self, frame, ev, eh, rows, cols, inside, grid: Grid | None = None):
+    def _region(self, frame, ev, eh, rows, cols, inside, grid: Grid | None = None, taken: np.ndarray | None = None):
         cfg = self.cfg
         height, width = frame.shape[:2]
         grid = grid or self._lattice(ev, eh, rows, cols, inside)
@@ -613,17 +613,30 @@ class Detector:
             return None
         if _too_fine(frame[rows, cols, 0], grid, 0):
             return None
-        if inside is not None and inside.any():  # judge the halving on this lattice's own area
+        if inside is not None and inside.any():  # this lattice's own area, for the halving test
             ys, xs = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
-            grid = self._halve(frame, grid, slice(rows.start + ys[0], rows.start + ys[-1] + 1),
-                               slice(cols.start + xs[0], cols.start + xs[-1] + 1))
+            own = (slice(rows.start + ys[0], rows.start + ys[-1] + 1), slice(cols.start + xs[0], cols.start + xs[-1] + 1))
         else:
-            grid = self._halve(frame, grid, rows, cols)
-        # Cell statistics over the candidate's box grown by one cell.
-        pad_x, pad_y = int(np.ceil(grid.pitch[0])), int(np.ceil(grid.pitch[1]))
-        r = slice(max(rows.start - pad_y, 0), min(rows.stop + pad_y, height))
-        c = slice(max(cols.start - pad_x, 0), min(cols.stop + pad_x, width))
-        means, std, labels, counts = _cell_stats(frame, grid, r, c, cfg.margin_div)
+            own = (rows, cols)
+        for attempt in (0, 1):
+            # Cell statistics over the candidate's box grown by one cell.
+            pad_x, pad_y = int(np.ceil(grid.pitch[0])), int(np.ceil(grid.pitch[1]))
+            r = slice(max(rows.start - pad_y, 0), min(rows.stop + pad_y, height))
+            c = slice(max(cols.start - pad_x, 0), min(cols.stop + pad_x, width))
+            means, std, labels, counts = _cell_stats(frame, grid, r, c, cfg.margin_div)
+            if attempt:
+                break
+            # Mostly unflat cells in its own area: perhaps the comb found twice the pitch.
+            iy, ix = grid.cell_index(height, width)
+            sub = std[iy[own[0].start] - iy[r.start]:iy[own[0].stop - 1] - iy[r.start] + 1,
+                      ix[own[1].start] - ix[c.start]:ix[own[1].stop - 1] - ix[c.start] + 1]
+            sub = sub[np.isfinite(sub)]
+            if sub.size == 0 or (sub <= cfg.cell_std).mean() >= 0.5:
+                break
+            half = self._halve(frame, grid, *own)
+            if half == grid:
+                break
+            grid = half
         flat = std <= cfg.cell_std
         # Two flat cells whose colours differ by more than their noise can explain: a real step.
         noise = np.where(np.isfinite(std), std, 1e3)
@@ -653,6 +666,10 @@ class Detector:
                 keep |= part
         keep = _fill_holes(keep)
         if keep.sum() < min_cells:
+            return None
+        # The same mosaic again (another lattice vote over a region already found): stop
+        # before the costly pixel cleanup.
+        if taken is not None and taken[r, c][keep.ravel()[labels]].mean() > 0.5:
             return None
         # A photographed chessboard has flat squares with steps, but two colours only: cell
         # means of a mosaic over a picture spread over many.
@@ -690,9 +707,16 @@ class Detector:
         edge = solid & ~(up & down & left & right)
         ring = ~solid & (up | down | left | right)
         block = frame[r, c]
-        pixel_mask = (solid & ~edge).ravel()[labels]
+        # Edge cells flat over all their pixels, border included, are whole: no cut to find.
+        values = block.astype(np.float64)
+        s1, n_all = cell_sums(values, labels, keep.size)
+        s2, _ = cell_sums(values * values, labels, keep.size)
+        mean_all = s1 / np.maximum(n_all, 1)[:, None]
+        std_all = np.sqrt(np.maximum(s2 / np.maximum(n_all, 1)[:, None] - mean_all ** 2, 0)).max(axis=1)
+        whole = edge & (std_all.reshape(keep.shape) <= strip_std)
+        pixel_mask = ((solid & ~edge) | whole).ravel()[labels]
         row_cell, col_cell = labels[:, 0] // keep.shape[1], labels[0] % keep.shape[1]
-        for cy, cx in zip(*np.nonzero(edge | ring)):
+        for cy, cx in zip(*np.nonzero((edge & ~whole) | ring)):
             ys, xs = np.flatnonzero(row_cell == cy), np.flatnonzero(col_cell == cx)
             part = _cut_cell(block[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1],
                              (up[cy, cx], down[cy, cx], left[cy, cx], right[cy, cx]), strip_std, pixel_tolerance)

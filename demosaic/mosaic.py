@@ -320,13 +320,14 @@ def enforce_cell_means(
                 [np.bincount(lab, weights=pix[:, ch], minlength=n) for ch in range(pix.shape[1])],
                 axis=-1)
             deficit = target - current  # (n, C)
-            if np.all(np.abs(deficit) <= 1e-6 * np.maximum(all_counts, 1)[:, None]):
-                break
             # Pixels that can still move in the needed direction share the deficit equally.
             d = deficit[lab]
             free = np.where(d > 0, pix < 255, pix > 0)
             n_free = np.stack([np.bincount(lab, weights=free[:, ch], minlength=n)
                                for ch in range(pix.shape[1])], axis=-1)
+            # Done when every cell is on target or has no pixel left that can move (clipped).
+            if np.all((np.abs(deficit) <= 1e-6 * np.maximum(all_counts, 1)[:, None]) | (n_free == 0)):
+                break
             step = deficit / np.maximum(n_free, 1)
             pix = np.clip(pix + free * step[lab], 0, 255)
         block[inside] = pix
