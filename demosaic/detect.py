@@ -588,20 +588,29 @@ class Detector:
         """Coding can weaken every other border of a small-cell mosaic until the comb finds
         twice the pitch: where cells of half the pitch (same phase) are clearly flatter, they
         are the cells."""
-        def flat_share(g: Grid) -> float:
-            std = _cell_stats(frame, g, rows, cols)[1]
-            std = std[np.isfinite(std)]
-            return float((std <= self.cfg.cell_std).mean()) if std.size else 0.0
+        height, width = frame.shape[:2]
 
-        full = flat_share(grid)
+        def stats(g: Grid) -> tuple[float, np.ndarray]:
+            means, std = _cell_stats(frame, g, rows, cols)[:2]
+            finite = std[np.isfinite(std)]
+            return (float((finite <= self.cfg.cell_std).mean()) if finite.size else 0.0), means
+
+        full, _ = stats(grid)
         for axis in (0, 1):
-            if grid.pitch[axis] / 2 < max(self.cfg.min_pitch, 4) or full >= 0.5:
+            if grid.pitch[axis] / 2 < max(self.cfg.min_pitch, 4) or full >= 0.9:
                 continue
             pitch = list(grid.pitch)
             pitch[axis] /= 2
             half = Grid(tuple(pitch), grid.origin)
-            share = flat_share(half)
-            if share >= 0.75 and share >= full + 0.3:
+            share, means = stats(half)
+            if share < max(0.75, full + 0.2):
+                continue
+            # ... and the two halves of most cells differ by a real step: the halves of one
+            # true cell (subsets, so a little flatter) do not.
+            first = half.cell_index(height, width)[1 - axis][(cols, rows)[axis].start]
+            m = np.moveaxis(means, 1 - axis, 0)[first % 2:]
+            pairs = np.abs(m[0:len(m) - 1:2] - m[1::2]).max(axis=-1)
+            if pairs.size and np.median(pairs) >= self.cfg.min_jump:
                 grid, full = half, share
         return grid
 
@@ -631,7 +640,7 @@ class Detector:
             sub = std[iy[own[0].start] - iy[r.start]:iy[own[0].stop - 1] - iy[r.start] + 1,
                       ix[own[1].start] - ix[c.start]:ix[own[1].stop - 1] - ix[c.start] + 1]
             sub = sub[np.isfinite(sub)]
-            if sub.size == 0 or (sub <= cfg.cell_std).mean() >= 0.5:
+            if sub.size == 0 or (sub <= cfg.cell_std).mean() >= 0.9:
                 break
             half = self._halve(frame, grid, *own)
             if half == grid:
