@@ -216,14 +216,19 @@ def _snap(v: float) -> float:
     return float(r) if abs(v - r) < 0.05 else float(v)
 
 
-def _border_distance(index: np.ndarray) -> np.ndarray:
-    """Per pixel along one axis: how many pixels lie between it and its cell's nearer border."""
+def _position_in_cell(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel along one axis: pixels from its cell's first one, and to its cell's last one."""
     pos = np.arange(len(index))
     starts = np.r_[True, index[1:] != index[:-1]]
     ends = np.r_[index[1:] != index[:-1], True]
     from_start = pos - np.maximum.accumulate(np.where(starts, pos, 0))
     to_end = np.minimum.accumulate(np.where(ends, pos, len(index))[::-1])[::-1] - pos
-    return np.minimum(from_start, to_end)
+    return from_start, to_end
+
+
+def _border_distance(index: np.ndarray) -> np.ndarray:
+    """Per pixel along one axis: how many pixels lie between it and its cell's nearer border."""
+    return np.minimum(*_position_in_cell(index))
 
 
 def _cell_stats(frame: np.ndarray, grid: Grid, rows: slice, cols: slice, margin_div: int = 8):
@@ -725,7 +730,18 @@ class Detector:
         whole = edge & (std_all.reshape(keep.shape) <= strip_std)
         pixel_mask = ((solid & ~edge) | whole).ravel()[labels]
         row_cell, col_cell = labels[:, 0] // keep.shape[1], labels[0] % keep.shape[1]
-        for cy, cx in zip(*np.nonzero((edge & ~whole) | ring)):
+        # A ring cell can hold a cut cell's mosaic part only if the band along a kept side
+        # has flat pixels (3×3 range within the strip tolerance); most ring cells are picture.
+        luma = block[..., 0]
+        kernel = np.ones((3, 3), np.uint8)
+        flat_px = (cv2.dilate(luma, kernel) - cv2.erode(luma, kernel)) <= max(1.0, 2 * strip_std)
+        (top, bottom), (first, last) = _position_in_cell(row_cell), _position_in_cell(col_cell)
+        maybe = np.zeros_like(ring)
+        for kept_side, band in ((up, (top <= 2)[:, None]), (down, (bottom <= 2)[:, None]),
+                                (left, (first <= 2)[None, :]), (right, (last <= 2)[None, :])):
+            count = np.bincount(labels.ravel(), weights=(flat_px & band).ravel(), minlength=keep.size)
+            maybe |= kept_side & (count.reshape(keep.shape) >= 3)
+        for cy, cx in zip(*np.nonzero((edge & ~whole) | (ring & maybe))):
             ys, xs = np.flatnonzero(row_cell == cy), np.flatnonzero(col_cell == cx)
             part = _cut_cell(block[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1],
                              (up[cy, cx], down[cy, cx], left[cy, cx], right[cy, cx]), strip_std, pixel_tolerance)
