@@ -255,6 +255,29 @@ def cell_colour_guide(observed: np.ndarray, areas: Sequence[GridArea], interpola
     return np.clip(guide, 0, 255)
 
 
+class _CellTargets(NamedTuple):
+    """One area's cells over an image: the window, each cell's observed colour, and the pixels."""
+
+    win: _CellWindow
+    n: int  # cells in the window
+    colour: np.ndarray  # (n, C) the colour each cell shows in the observed image
+    in_counts: np.ndarray  # (n,) masked pixels per cell
+    counts: np.ndarray  # (n,) all pixels per cell (a cut cell's visible part included)
+    block: np.ndarray  # (h, w, C) the window of the image: a view, writes go through
+    inside: np.ndarray  # (h, w) bool, the area's pixels in the window
+
+
+def _cell_targets(image: np.ndarray, observed: np.ndarray, area: GridArea, pad_cells: int = 0) -> _CellTargets | None:
+    win = _cell_window(area.mask, area.grid, pad_cells)
+    if win is None:
+        return None
+    n = win.shape[0] * win.shape[1]
+    colour, in_counts = _observed_cell_colours(observed, area.mask, win)
+    block = image[win.rows, win.cols]
+    _, counts = cell_sums(block[..., :1], win.labels, n)
+    return _CellTargets(win, n, colour, in_counts, counts, block, area.mask[win.rows, win.cols])
+
+
 def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, rounds: int) -> None:
     """Move `out`'s masked pixels (in place) most of the way to the observed cell means with a
     smooth field rather than a constant per cell, so no cell edges are drawn in.
@@ -262,22 +285,17 @@ def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, ro
     Each round interpolates every cell's remaining offset bicubically between cell centres
     (zero in the unmasked cells around the area) and adds it: iterative back-projection.
     """
-    win = _cell_window(area.mask, area.grid, pad_cells=1)
-    if win is None:
+    t = _cell_targets(out, observed, area, pad_cells=1)
+    if t is None:
         return
-    n = win.shape[0] * win.shape[1]
-    colour, in_counts = _observed_cell_colours(observed, area.mask, win)
-    block = out[win.rows, win.cols]  # view into out
-    inside = area.mask[win.rows, win.cols]
-    _, all_counts = cell_sums(block[..., :1], win.labels, n)
-    share = np.where(in_counts > 0, all_counts / np.maximum(in_counts, 1), 0.0)[:, None]
+    share = np.where(t.in_counts > 0, t.counts / np.maximum(t.in_counts, 1), 0.0)[:, None]
     for _ in range(rounds):
-        sums, _ = cell_sums(block, win.labels, n)
+        sums, _ = cell_sums(t.block, t.win.labels, t.n)
         # The change each masked pixel of a cell needs on average for the cell to reach its colour.
-        need = (colour - sums / np.maximum(all_counts, 1)[:, None]) * share
-        field = _interpolate_cells(need, area.grid, win, cv2.INTER_CUBIC, cv2.BORDER_REPLICATE)
-        block[inside] += field[inside]
-    block[inside] = np.clip(block[inside], 0, 255)  # what clipping takes, the constant step redistributes
+        need = (t.colour - sums / np.maximum(t.counts, 1)[:, None]) * share
+        field = _interpolate_cells(need, area.grid, t.win, cv2.INTER_CUBIC, cv2.BORDER_REPLICATE)
+        t.block[t.inside] += field[t.inside]
+    t.block[t.inside] = np.clip(t.block[t.inside], 0, 255)  # what clipping takes, the constant step redistributes
 
 
 def enforce_cell_means(
@@ -303,15 +321,11 @@ def enforce_cell_means(
             continue
         if smooth_rounds and max(area.grid.pitch) <= smooth_max_pitch:
             _smooth_correction(out, observed, area, smooth_rounds)
-        win = _cell_window(area.mask, area.grid)
-        if win is None:
+        t = _cell_targets(out, observed, area)
+        if t is None:
             continue
-        n = win.shape[0] * win.shape[1]
-        colour, _ = _observed_cell_colours(observed, area.mask, win)
-        block = out[win.rows, win.cols]  # view into out
-        inside = area.mask[win.rows, win.cols]
-        _, all_counts = cell_sums(block[..., :1], win.labels, n)
-        target = colour * all_counts[:, None]  # the sum each cell must reach
+        win, n, block, inside, all_counts = t.win, t.n, t.block, t.inside, t.counts
+        target = t.colour * all_counts[:, None]  # the sum each cell must reach
         lab = win.labels[inside]
         pix = block[inside]  # (k, C) the pixels free to move
         fixed, _ = cell_sums(block, win.labels, n, weights=~inside)  # visible parts of cut cells
@@ -352,18 +366,14 @@ def cell_mean_error(restored: np.ndarray, observed: np.ndarray, areas: Sequence[
     for area in areas:
         if area.mode != "mean":
             continue
-        win = _cell_window(area.mask, area.grid)
-        if win is None:
+        t = _cell_targets(restored.astype(np.float64), observed, area)
+        if t is None:
             continue
-        n = win.shape[0] * win.shape[1]
-        colour, in_counts = _observed_cell_colours(observed, area.mask, win)
-        block = restored[win.rows, win.cols].astype(np.float64)
-        inside = area.mask[win.rows, win.cols]
-        sums, counts = cell_sums(block, win.labels, n)
-        fixed, _ = cell_sums(block, win.labels, n, weights=~inside)
-        target = colour * counts[:, None]
-        reachable = (in_counts[:, None] > 0) & (target >= fixed) & (target <= fixed + 255 * in_counts[:, None])
-        error = np.abs(sums / np.maximum(counts, 1)[:, None] - colour)
+        sums, _ = cell_sums(t.block, t.win.labels, t.n)
+        fixed, _ = cell_sums(t.block, t.win.labels, t.n, weights=~t.inside)
+        target = t.colour * t.counts[:, None]
+        reachable = (t.in_counts[:, None] > 0) & (target >= fixed) & (target <= fixed + 255 * t.in_counts[:, None])
+        error = np.abs(sums / np.maximum(t.counts, 1)[:, None] - t.colour)
         worst = max(worst, float(error[reachable].max(initial=0.0)))
     return worst
 
