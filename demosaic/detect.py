@@ -357,9 +357,9 @@ def _blob_lattices(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
         # Shrunk by 2 px first: the many small flat specks of a picture vanish, and labelling
         # what is left is fast; the rectangles are grown back after.
         flat = cv2.erode((spread <= level).astype(np.uint8), np.ones((5, 5), np.uint8))
-        count, comp, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
+        _, comp, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
         stats = stats[1:].astype(np.float64)
-        x, y, w, h, area = stats.T
+        w, h, area = stats[:, 2], stats[:, 3], stats[:, 4]
         ok = ((w + 4 >= cfg.blob_min) & (h + 4 >= cfg.blob_min) & (w + 4 <= cfg.max_pitch) & (h + 4 <= cfg.max_pitch)
               & (area >= 0.75 * w * h))
         touched = np.unique(comp[taken])
@@ -445,6 +445,19 @@ def _blob_lattices(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
     return out
 
 
+def _claim(labels: np.ndarray, regions: list, found) -> bool:
+    """Label a found region's new pixels and append it, unless most of it is labelled already
+    (the same mosaic found again). Returns whether it was taken."""
+    region, pixel_mask, _, (r0, c0) = found
+    view = labels[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]]
+    fresh = pixel_mask & (view == 0)
+    if fresh.sum() < 0.5 * pixel_mask.sum():
+        return False
+    view[fresh] = len(regions) + 1
+    regions.append(region)
+    return True
+
+
 class Detector:
     def __init__(self, cfg: DetectorConfig = DetectorConfig()):
         self.cfg = cfg
@@ -500,15 +513,11 @@ class Detector:
                     if voted:
                         continue  # the next lattice's tiles are independent of this one
                     break
-                region, pixel_mask, claimed, (r0, c0) = found
-                view = labels[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]]
-                fresh = pixel_mask & (view == 0)
-                if fresh.sum() < 0.5 * pixel_mask.sum():  # the same mosaic again
+                if not _claim(labels, regions, found):  # the same mosaic again
                     if voted:
                         continue
                     break
-                view[fresh] = len(regions) + 1
-                regions.append(region)
+                _, pixel_mask, claimed, (r0, c0) = found
                 taken = np.zeros((height, width), np.uint8)
                 taken[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]] = claimed
                 taken = cv2.dilate(taken, np.ones((3, 3), np.uint8)).astype(bool)
@@ -522,14 +531,8 @@ class Detector:
             if comb is not None and _same_lattice(comb, grid):
                 grid = comb
             found = self._region(frame, ev, eh, rows, cols, None, grid, taken=labels > 0)
-            if found is None:
-                continue
-            region, pixel_mask, _, (r0, c0) = found
-            view = labels[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]]
-            fresh = pixel_mask & (view == 0)
-            if fresh.sum() >= 0.5 * pixel_mask.sum():
-                view[fresh] = len(regions) + 1
-                regions.append(region)
+            if found is not None:
+                _claim(labels, regions, found)
         mask = labels > 0
         if cfg.dilate and mask.any():
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.dilate + 1,) * 2)
@@ -597,25 +600,20 @@ class Detector:
         inside = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8))[rows, cols].astype(bool)
         return self._lattice(ev, eh, rows, cols, inside)
 
-    def _halve(self, frame: np.ndarray, grid: Grid, rows: slice, cols: slice) -> Grid:
+    def _halve(self, frame: np.ndarray, grid: Grid, rows: slice, cols: slice, full: float) -> Grid:
         """Coding can weaken every other border of a small-cell mosaic until the comb finds
         twice the pitch: where cells of half the pitch (same phase) are clearly flatter, they
-        are the cells."""
+        are the cells. `full`: the share of flat cells on `grid` over (rows, cols)."""
         height, width = frame.shape[:2]
-
-        def stats(g: Grid) -> tuple[float, np.ndarray]:
-            means, std = _cell_stats(frame, g, rows, cols)[:2]
-            finite = std[np.isfinite(std)]
-            return (float((finite <= self.cfg.cell_std).mean()) if finite.size else 0.0), means
-
-        full, _ = stats(grid)
         for axis in (0, 1):
-            if grid.pitch[axis] / 2 < max(self.cfg.min_pitch, 4) or full >= 0.9:
+            if grid.pitch[axis] / 2 < max(self.cfg.min_pitch, 4):
                 continue
             pitch = list(grid.pitch)
             pitch[axis] /= 2
             half = Grid(tuple(pitch), grid.origin)
-            share, means = stats(half)
+            means, std = _cell_stats(frame, half, rows, cols, self.cfg.margin_div)[:2]
+            std = std[np.isfinite(std)]
+            share = float((std <= self.cfg.cell_std).mean()) if std.size else 0.0
             if share < max(0.75, full + 0.2):
                 continue
             # ... and the two halves of most cells differ by a real step: the halves of one
@@ -653,9 +651,10 @@ class Detector:
             sub = std[iy[own[0].start] - iy[r.start]:iy[own[0].stop - 1] - iy[r.start] + 1,
                       ix[own[1].start] - ix[c.start]:ix[own[1].stop - 1] - ix[c.start] + 1]
             sub = sub[np.isfinite(sub)]
-            if sub.size == 0 or (sub <= cfg.cell_std).mean() >= 0.9:
+            full = float((sub <= cfg.cell_std).mean()) if sub.size else 1.0
+            if full >= 0.9:
                 break
-            half = self._halve(frame, grid, *own)
+            half = self._halve(frame, grid, *own, full)
             if half == grid:
                 break
             grid = half
