@@ -57,6 +57,8 @@ class DetectorConfig:
     blob_flat: int = 2  # large cells: max 3×3 luma range inside a cell (levels)
     blob_min: int = 8  # px; smallest flat cell interior looked for (smaller cells: the evidence path)
     min_blobs: int = 2  # flat cells that must agree on one lattice
+    soft_jump: float = 2.0  # min step (levels) between flat cells whose slopes do not explain it; 0: off
+    slope_free: float = 1.0  # ... and both slope-free: the jump their own slope predicts is at most this + noise
 
 
 @dataclass(frozen=True)
@@ -257,6 +259,36 @@ def _cell_stats(frame: np.ndarray, grid: Grid, rows: slice, cols: slice, margin_
     std = np.sqrt(np.maximum(var, 0)).reshape(ny, nx)
     std[(n_in < 2).reshape(ny, nx)] = np.inf
     return means.reshape(ny, nx, -1), std, labels, counts.reshape(ny, nx)
+
+
+def _cell_slopes(frame: np.ndarray, grid: Grid, rows: slice, cols: slice, margin_div: int = 8):
+    """Per cell over a window, from its first channel: the jump to the next cell (x, y) that the
+    cell's own inner slope predicts, (ny, nx) each. A smooth picture cut into cells has jumps
+    between neighbours that its slope explains; a mosaic cell has no slope, however it was coded."""
+    height, width = frame.shape[:2]
+    iy, ix = grid.cell_index(height, width)
+    iy, ix = iy[rows], ix[cols]
+    ny, nx = iy[-1] - iy[0] + 1, ix[-1] - ix[0] + 1
+    labels = (iy - iy[0])[:, None] * nx + (ix - ix[0])[None, :]
+    block = frame[rows, cols, :1].astype(np.float64)
+    out = []
+    for index, pitch, axis in ((ix, grid.pitch[0], 1), (iy, grid.pitch[1], 0)):
+        margin = int(np.clip(pitch // margin_div, 1, 4))
+        start, end = _position_in_cell(index)
+        other = iy if axis == 1 else ix
+        keep_other = _border_distance(other) >= int(np.clip(grid.pitch[1 - axis] // margin_div, 1, 4))
+        near, far = (start < end) & (start >= margin), (start > end) & (end >= margin)
+        sums = []
+        for half in (near, far):
+            w = (keep_other[:, None] & half[None, :]) if axis == 1 else (half[:, None] & keep_other[None, :])
+            s, n = cell_sums(block, labels, ny * nx, weights=w)
+            sums.append((s[:, 0] / np.maximum(n, 1), n))
+        (a, na), (b, nb) = sums
+        # The halves' centres lie about (pitch - 2·margin) / 2 apart.
+        slope = (b - a) * pitch / max((pitch - 2 * margin) / 2, 1.0)
+        slope[(na == 0) | (nb == 0)] = np.inf
+        out.append(slope.reshape(ny, nx))
+    return out[0], out[1]
 
 
 def _fill_holes(cells: np.ndarray) -> np.ndarray:
@@ -474,6 +506,7 @@ class Detector:
             return Detection(np.zeros((height, width), bool), (), np.zeros((height, width), np.int32))
         # Luma only: video stores chroma at half resolution (4:2:0), which blurs colour
         # edges over two pixels, while luma keeps the cell borders sharp. Faster, too.
+        colour = frame
         frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]  # (H, W, 1)
         dx, dy = _abs_diffs(frame)
         ev, eh = border_evidence(dx, dy, cfg)
@@ -506,9 +539,9 @@ class Detector:
                     sub_r = slice(max(ys[0] - cfg.tile, 0), min(ys[-1] + 1 + cfg.tile, h))
                     sub_c = slice(max(xs[0] - cfg.tile, 0), min(xs[-1] + 1 + cfg.tile, w))
                     found = self._region(frame, ev, eh, slice(y + sub_r.start, y + sub_r.stop),
-                                         slice(x + sub_c.start, x + sub_c.stop), area[sub_r, sub_c], taken=labels > 0)
+                                         slice(x + sub_c.start, x + sub_c.stop), area[sub_r, sub_c], taken=labels > 0, colour=colour)
                 else:
-                    found = self._region(frame, ev, eh, rows, cols, area, taken=labels > 0)
+                    found = self._region(frame, ev, eh, rows, cols, area, taken=labels > 0, colour=colour)
                 if found is None:
                     if voted:
                         continue  # the next lattice's tiles are independent of this one
@@ -530,7 +563,7 @@ class Detector:
             comb = self._lattice(ev, eh, rows, cols, np.ones((y1 - y0, x1 - x0), bool))
             if comb is not None and _same_lattice(comb, grid):
                 grid = comb
-            found = self._region(frame, ev, eh, rows, cols, None, grid, taken=labels > 0)
+            found = self._region(frame, ev, eh, rows, cols, None, grid, taken=labels > 0, colour=colour)
             if found is not None:
                 _claim(labels, regions, found)
         mask = labels > 0
@@ -625,7 +658,8 @@ class Detector:
                 grid, full = half, share
         return grid
 
-    def _region(self, frame, ev, eh, rows, cols, inside, grid: Grid | None = None, taken: np.ndarray | None = None):
+    def _region(self, frame, ev, eh, rows, cols, inside, grid: Grid | None = None, taken: np.ndarray | None = None,
+                colour: np.ndarray | None = None):
         cfg = self.cfg
         height, width = frame.shape[:2]
         grid = grid or self._lattice(ev, eh, rows, cols, inside)
@@ -669,6 +703,19 @@ class Detector:
         need_y = np.where(exact[1:] & exact[:-1], cfg.exact_jump, cfg.min_jump + 2 * (noise[1:] + noise[:-1]))
         jump_x = np.abs(np.diff(means, axis=1)).max(axis=2) >= need_x
         jump_y = np.abs(np.diff(means, axis=0)).max(axis=2) >= need_y
+        if cfg.soft_jump:
+            # Smaller steps count where neither cell's slope explains them: a mosaic over
+            # smooth content after coding (its steps small, its cells still slope-free).
+            slope_x, slope_y = _cell_slopes(frame, grid, r, c, cfg.margin_div)
+            for jump, d, slope, n, ax in ((jump_x, np.diff(means[..., 0], axis=1), slope_x, noise, 1),
+                                          (jump_y, np.diff(means[..., 0], axis=0), slope_y, noise, 0)):
+                a = [slice(None)] * 2
+                b = [slice(None)] * 2
+                a[ax], b[ax] = slice(None, -1), slice(1, None)
+                predicted = (slope[tuple(a)] + slope[tuple(b)]) / 2
+                sd = np.maximum(n[tuple(a)], n[tuple(b)])
+                still = np.maximum(np.abs(slope[tuple(a)]), np.abs(slope[tuple(b)])) <= cfg.slope_free + sd
+                jump |= ((np.abs(d) >= np.maximum(cfg.soft_jump, 2 * sd)) & still)
         stepped = np.zeros_like(flat)
         stepped[:, :-1] |= jump_x & flat[:, 1:]
         stepped[:, 1:] |= jump_x & flat[:, :-1]
@@ -700,9 +747,13 @@ class Detector:
         # cells are exactly flat, so only exactly flat cells and pixels may join it; after
         # coding the configured tolerances apply.
         noise_level = float(np.median(std[keep & np.isfinite(std)])) if (keep & np.isfinite(std)).any() else cfg.cell_std
-        grow_std = min(cfg.grow_std, 0.3 + 1.5 * noise_level)
+        exact_region = noise_level < 0.05
+        if exact_region and colour is not None:  # exact in luma; coded chroma is not exact in colour
+            rgb_std = _cell_stats(colour, grid, r, c, cfg.margin_div)[1]
+            exact_region = float(np.median(rgb_std[keep & np.isfinite(rgb_std)])) < 0.05
+        grow_std = min(cfg.grow_std, 0.05 + 1.5 * noise_level if exact_region else 0.3 + 1.5 * noise_level)
         pixel_tolerance = min(cfg.pixel_tolerance, 0.5 + 3 * noise_level)
-        strip_std = min(cfg.cell_std, 0.5 + 3 * noise_level)
+        strip_std = min(cfg.cell_std, 0.05 + 3 * noise_level if exact_region else 0.5 + 3 * noise_level)
         # Mosaic cells over flat image areas show no step to their neighbours: take in very
         # flat cells of the same colour next to the region, a few cells deep at most.
         very_flat = std <= grow_std
@@ -728,6 +779,9 @@ class Detector:
         edge = solid & ~(up & down & left & right)
         ring = ~solid & (up | down | left | right)
         block = frame[r, c]
+        # An exactly flat mosaic's cut cells match their colour exactly, in every channel:
+        # a smooth picture's pixels rarely do, though their luma may.
+        cut_block = colour[r, c] if exact_region and colour is not None else block
         # Edge cells flat over all their pixels, border included, are whole: no cut to find.
         values = block.astype(np.float64)
         s1, n_all = cell_sums(values, labels, keep.size)
@@ -750,7 +804,7 @@ class Detector:
             maybe |= kept_side & (count.reshape(keep.shape) >= 3)
         for cy, cx in zip(*np.nonzero((edge & ~whole) | (ring & maybe))):
             ys, xs = np.flatnonzero(row_cell == cy), np.flatnonzero(col_cell == cx)
-            part = _cut_cell(block[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1],
+            part = _cut_cell(cut_block[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1],
                              (up[cy, cx], down[cy, cx], left[cy, cx], right[cy, cx]), strip_std, pixel_tolerance)
             if part is not None:
                 pixel_mask[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1] |= part
