@@ -49,6 +49,7 @@ class DetectorConfig:
     min_jump: float = 3.0  # min colour difference between flat neighbouring cells, on top of their noise
     exact_jump: float = 1.0  # ... between exactly flat ones (uncompressed mosaics)
     exact_jump_min_pitch: float = 17.0  # ... of cells larger than a codec's blocks
+    small_exact_jump: float = 2.0  # ... of exactly flat cells up to that size
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
     grow_px: int = 24  # ... about this deep (one to three cells)
     tile: int = 96  # px; tiles of a candidate area vote for the lattice they see
@@ -57,8 +58,6 @@ class DetectorConfig:
     blob_flat: int = 2  # large cells: max 3×3 luma range inside a cell (levels)
     blob_min: int = 8  # px; smallest flat cell interior looked for (smaller cells: the evidence path)
     min_blobs: int = 2  # flat cells that must agree on one lattice
-    soft_jump: float = 2.0  # min step (levels) between flat cells whose slopes do not explain it; 0: off
-    slope_free: float = 1.0  # ... and both slope-free: the jump their own slope predicts is at most this + noise
 
 
 @dataclass(frozen=True)
@@ -261,36 +260,6 @@ def _cell_stats(frame: np.ndarray, grid: Grid, rows: slice, cols: slice, margin_
     return means.reshape(ny, nx, -1), std, labels, counts.reshape(ny, nx)
 
 
-def _cell_slopes(frame: np.ndarray, grid: Grid, rows: slice, cols: slice, margin_div: int = 8):
-    """Per cell over a window, from its first channel: the jump to the next cell (x, y) that the
-    cell's own inner slope predicts, (ny, nx) each. A smooth picture cut into cells has jumps
-    between neighbours that its slope explains; a mosaic cell has no slope, however it was coded."""
-    height, width = frame.shape[:2]
-    iy, ix = grid.cell_index(height, width)
-    iy, ix = iy[rows], ix[cols]
-    ny, nx = iy[-1] - iy[0] + 1, ix[-1] - ix[0] + 1
-    labels = (iy - iy[0])[:, None] * nx + (ix - ix[0])[None, :]
-    block = frame[rows, cols, :1].astype(np.float64)
-    out = []
-    for index, pitch, axis in ((ix, grid.pitch[0], 1), (iy, grid.pitch[1], 0)):
-        margin = int(np.clip(pitch // margin_div, 1, 4))
-        start, end = _position_in_cell(index)
-        other = iy if axis == 1 else ix
-        keep_other = _border_distance(other) >= int(np.clip(grid.pitch[1 - axis] // margin_div, 1, 4))
-        near, far = (start < end) & (start >= margin), (start > end) & (end >= margin)
-        sums = []
-        for half in (near, far):
-            w = (keep_other[:, None] & half[None, :]) if axis == 1 else (half[:, None] & keep_other[None, :])
-            s, n = cell_sums(block, labels, ny * nx, weights=w)
-            sums.append((s[:, 0] / np.maximum(n, 1), n))
-        (a, na), (b, nb) = sums
-        # The halves' centres lie about (pitch - 2·margin) / 2 apart.
-        slope = (b - a) * pitch / max((pitch - 2 * margin) / 2, 1.0)
-        slope[(na == 0) | (nb == 0)] = np.inf
-        out.append(slope.reshape(ny, nx))
-    return out[0], out[1]
-
-
 def _fill_holes(cells: np.ndarray) -> np.ndarray:
     """Fill enclosed holes of a small bool grid (flood fill from the border)."""
     padded = np.pad(cells, 1).astype(np.uint8)
@@ -477,6 +446,131 @@ def _blob_lattices(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
     return out
 
 
+def _exact_pieces(luma: np.ndarray, colour: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
+    """Small uncompressed mosaics of large cells, found as exactly flat pieces that meet.
+
+    A region only two or three large cells across has few whole cells, too few for the
+    comb or for rectangles of one size; but each cell, cut or not, leaves an exactly flat
+    piece, and two neighbouring pieces meet along a straight line where the colour jumps
+    from one flat value to the other between two pixels. A picture almost never shows that
+    (a drawn line between two flat areas is a third colour). Pieces linked by such borders,
+    both ways, give the region (the pieces, each grown by its rim of the same colour) and
+    its lattice (the borders; the pitch from their spacing, or from the largest piece where
+    a region holds one border per axis). Yields (region, pixel mask, claimed, origin).
+    """
+    height, width = luma.shape
+    kernel = np.ones((3, 3), np.uint8)
+    flat = (cv2.dilate(luma, kernel) == cv2.erode(luma, kernel)).astype(np.uint8)
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
+    x, y, w, h, area = (stats[:, i] for i in range(5))
+    big = ((w >= cfg.blob_min - 2) & (h >= cfg.blob_min - 2) & (area >= (cfg.blob_min - 2) ** 2)
+           & (w <= cfg.max_pitch) & (h <= cfg.max_pitch))
+    big[0] = False
+    if taken.any():
+        hit = np.bincount(comp[taken], minlength=count)
+        big &= hit == 0
+    # Exactly flat in every channel, too: a codec's flat luma blocks carry chroma interpolated
+    # from blocks of another size.
+    rgb = colour.astype(np.int32)
+    code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    piece_colour = np.full(count, np.iinfo(np.int32).max, np.int64)
+    brightest = np.full(count, -1, np.int64)
+    np.minimum.at(piece_colour, comp.ravel(), code.ravel())
+    np.maximum.at(brightest, comp.ravel(), code.ravel())
+    big &= piece_colour == brightest
+    ids = np.flatnonzero(big)
+    if len(ids) < 3:
+        return
+    value = np.zeros(count, np.int32)
+    value[comp.ravel()] = luma.ravel()  # each piece is exactly flat: any pixel gives its value
+    links = []  # (a, b, axis, border position: first pixel of b's cell)
+    for axis in (1, 0):  # vertical borders (pieces side by side), then horizontal ones
+        start, size = (x, w) if axis == 1 else (y, h)
+        cross, cross_size = (y, h) if axis == 1 else (x, w)
+        by_end = {}
+        for i in ids:
+            by_end.setdefault(int(start[i] + size[i]), []).append(i)
+        for b in ids:
+            for a in by_end.get(int(start[b]) - 2, ()):
+                lo = max(cross[a], cross[b])
+                hi = min(cross[a] + cross_size[a], cross[b] + cross_size[b])
+                if hi - lo < cfg.blob_min - 2:
+                    continue
+                edge = int(start[a] + size[a])  # a's rim; b's rim follows
+                if axis == 1:
+                    seen_a, seen_b = comp[lo:hi, edge - 1] == a, comp[lo:hi, edge + 2] == b
+                    rim_a, rim_b = luma[lo:hi, edge], luma[lo:hi, edge + 1]
+                else:
+                    seen_a, seen_b = comp[edge - 1, lo:hi] == a, comp[edge + 2, lo:hi] == b
+                    rim_a, rim_b = luma[edge, lo:hi], luma[edge + 1, lo:hi]
+                both = seen_a & seen_b
+                sharp = both & (rim_a == value[a]) & (rim_b == value[b])
+                if both.sum() >= cfg.blob_min - 2 and sharp.sum() >= 0.9 * both.sum() and value[a] != value[b]:
+                    links.append((a, b, axis, edge + 1))
+    if not links:
+        return
+    parent = {i: i for i in ids}
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b, _, _ in links:
+        parent[root(a)] = root(b)
+    groups = {}
+    for link in links:
+        groups.setdefault(root(link[0]), []).append(link)
+    for group in groups.values():
+        pieces = sorted({i for a, b, _, _ in group for i in (a, b)})
+        borders = [sorted({pos for _, _, ax, pos in group if ax == axis}) for axis in (1, 0)]
+        if len(pieces) < 3 or not borders[0] or not borders[1]:
+            continue
+        # A smooth rendered gradient is quantised into exactly flat bands one level apart
+        # (blocky after JPEG): a mosaic over a picture shows some larger step.
+        if max(abs(int(value[a]) - int(value[b])) for a, b, _, _ in group) < cfg.exact_step:
+            continue
+        grid_axes = []
+        for axis, lines in zip((1, 0), borders):
+            extent = int(max((w if axis == 1 else h)[pieces])) + 2  # a cell holds its piece and two rims
+            steps = np.diff(lines)
+            if steps.size:
+                pitch = float(steps.min())
+                if pitch < extent or np.any(np.abs(steps / pitch - np.round(steps / pitch)) > 0.02):
+                    break  # borders off one lattice, or a piece larger than a cell: not a mosaic
+            else:
+                pitch = float(extent)
+            grid_axes.append((pitch, lines[0] % pitch))
+        if len(grid_axes) < 2:
+            continue
+        # One border per axis leaves that pitch open: a square cell's other side stands in.
+        (px, ox), (py, oy) = grid_axes
+        if len(borders[0]) == 1 and len(borders[1]) > 1 and py >= px:
+            px, ox = py, borders[0][0] % py
+        if len(borders[1]) == 1 and len(borders[0]) > 1 and px >= py:
+            py, oy = px, borders[1][0] % px
+        # A codec's flat blocks (8 or 16 px) meet on sharp borders too.
+        if min(px, py) < cfg.exact_jump_min_pitch:
+            continue
+        x0, y0 = int(x[pieces].min()) - 1, int(y[pieces].min()) - 1
+        x1, y1 = int((x + w)[pieces].max()) + 1, int((y + h)[pieces].max()) + 1
+        r, c = slice(max(y0, 0), min(y1, height)), slice(max(x0, 0), min(x1, width))
+        sub = comp[r, c]
+        member = np.isin(sub, pieces)
+        piece = np.where(member, sub, 0).astype(np.float32)
+        # Each piece's rim: the pixels around it of exactly its colour, every channel.
+        code_sub = code[r, c]
+        grown = member.copy()
+        for near in (cv2.dilate(piece, kernel), -cv2.dilate(np.where(member, -piece, -1e9).astype(np.float32), kernel)):
+            k = np.clip(near, 0, count - 1).astype(np.int64)
+            grown |= (k > 0) & (near < count) & (piece_colour[k] == code_sub)
+        ys, xs = np.nonzero(grown)
+        bbox = (int(c.start + xs.min()), int(r.start + ys.min()), int(c.start + xs.max() + 1), int(r.start + ys.max() + 1))
+        region = Region(bbox, (float(px), float(py)), (float(ox), float(oy)), "mean", len(pieces), 1.0)
+        yield region, grown, grown, (r.start, c.start)
+
+
 def _claim(labels: np.ndarray, regions: list, found) -> bool:
     """Label a found region's new pixels and append it, unless most of it is labelled already
     (the same mosaic found again). Returns whether it was taken."""
@@ -555,6 +649,9 @@ class Detector:
                 taken[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]] = claimed
                 taken = cv2.dilate(taken, np.ones((3, 3), np.uint8)).astype(bool)
                 inside &= ~taken[rows, cols]
+        # Small uncompressed mosaics of a few large cells: exactly flat pieces meeting on sharp borders.
+        for found in _exact_pieces(frame[..., 0], colour, labels > 0, cfg):
+            _claim(labels, regions, found)
         # Large cells leave too few border lines for a comb: find them as flat rectangles
         # that agree on one lattice, where the evidence path found nothing.
         for grid, (x0, y0, x1, y1) in _blob_lattices(frame[..., 0], labels > 0, cfg):
@@ -697,25 +794,14 @@ class Detector:
         noise = np.where(np.isfinite(std), std, 1e3)
         # Between two exactly flat cells (uncompressed mosaics) any step is real: natural
         # pictures do not hold side-by-side exactly flat squares.
-        # (Cells up to 16 px could be a codec's flat DC-only blocks: for them the usual step.)
-        exact = (noise < 0.05) & (min(grid.pitch) >= cfg.exact_jump_min_pitch)
-        need_x = np.where(exact[:, 1:] & exact[:, :-1], cfg.exact_jump, cfg.min_jump + 2 * (noise[:, 1:] + noise[:, :-1]))
-        need_y = np.where(exact[1:] & exact[:-1], cfg.exact_jump, cfg.min_jump + 2 * (noise[1:] + noise[:-1]))
+        # (Cells up to 16 px could be a codec's flat DC-only blocks, a level apart: for them
+        # a step of two levels.)
+        exact = noise < 0.05
+        exact_need = cfg.exact_jump if min(grid.pitch) >= cfg.exact_jump_min_pitch else cfg.small_exact_jump
+        need_x = np.where(exact[:, 1:] & exact[:, :-1], exact_need, cfg.min_jump + 2 * (noise[:, 1:] + noise[:, :-1]))
+        need_y = np.where(exact[1:] & exact[:-1], exact_need, cfg.min_jump + 2 * (noise[1:] + noise[:-1]))
         jump_x = np.abs(np.diff(means, axis=1)).max(axis=2) >= need_x
         jump_y = np.abs(np.diff(means, axis=0)).max(axis=2) >= need_y
-        if cfg.soft_jump:
-            # Smaller steps count where neither cell's slope explains them: a mosaic over
-            # smooth content after coding (its steps small, its cells still slope-free).
-            slope_x, slope_y = _cell_slopes(frame, grid, r, c, cfg.margin_div)
-            for jump, d, slope, n, ax in ((jump_x, np.diff(means[..., 0], axis=1), slope_x, noise, 1),
-                                          (jump_y, np.diff(means[..., 0], axis=0), slope_y, noise, 0)):
-                a = [slice(None)] * 2
-                b = [slice(None)] * 2
-                a[ax], b[ax] = slice(None, -1), slice(1, None)
-                predicted = (slope[tuple(a)] + slope[tuple(b)]) / 2
-                sd = np.maximum(n[tuple(a)], n[tuple(b)])
-                still = np.maximum(np.abs(slope[tuple(a)]), np.abs(slope[tuple(b)])) <= cfg.slope_free + sd
-                jump |= ((np.abs(d) >= np.maximum(cfg.soft_jump, 2 * sd)) & still)
         stepped = np.zeros_like(flat)
         stepped[:, :-1] |= jump_x & flat[:, 1:]
         stepped[:, 1:] |= jump_x & flat[:, :-1]
