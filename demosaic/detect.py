@@ -446,7 +446,7 @@ def _blob_lattices(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
     return out
 
 
-def _exact_pieces(luma: np.ndarray, colour: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
+def _exact_pieces(colour: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
     """Small uncompressed mosaics of large cells, found as exactly flat pieces that meet.
 
     A region only two or three large cells across has few whole cells, too few for the
@@ -458,31 +458,32 @@ def _exact_pieces(luma: np.ndarray, colour: np.ndarray, taken: np.ndarray, cfg: 
     its lattice (the borders; the pitch from their spacing, or from the largest piece where
     a region holds one border per axis). Yields (region, pixel mask, claimed, origin).
     """
-    height, width = luma.shape
+    height, width = colour.shape[:2]
     kernel = np.ones((3, 3), np.uint8)
-    flat = (cv2.dilate(luma, kernel) == cv2.erode(luma, kernel)).astype(np.uint8)
+    # Flat in every channel at once (one number per colour; exact in float32): cells of one
+    # luma but different colours stay apart.
+    rgb = colour.astype(np.int32)
+    code = ((rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]).astype(np.float32)
+    flat = (cv2.dilate(code, kernel) == cv2.erode(code, kernel)).astype(np.uint8)
     count, comp, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
     x, y, w, h, area = (stats[:, i] for i in range(5))
-    big = ((w >= cfg.blob_min - 2) & (h >= cfg.blob_min - 2) & (area >= (cfg.blob_min - 2) ** 2)
-           & (w <= cfg.max_pitch) & (h <= cfg.max_pitch))
-    big[0] = False
+    # Pieces of cells cut to a thin strip by the region's edge count too, if they meet a
+    # larger one: at least one cell's worth of the region must be thick.
+    side = cfg.blob_min - 2
+    usable = ((np.maximum(w, h) >= side) & (np.minimum(w, h) >= 2) & (area >= 2 * side)
+              & (w <= cfg.max_pitch) & (h <= cfg.max_pitch))
+    big = (w >= side) & (h >= side) & (area >= side ** 2)
+    usable[0] = False
     if taken.any():
         hit = np.bincount(comp[taken], minlength=count)
-        big &= hit == 0
-    # Exactly flat in every channel, too: a codec's flat luma blocks carry chroma interpolated
-    # from blocks of another size.
-    rgb = colour.astype(np.int32)
-    code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-    piece_colour = np.full(count, np.iinfo(np.int32).max, np.int64)
-    brightest = np.full(count, -1, np.int64)
-    np.minimum.at(piece_colour, comp.ravel(), code.ravel())
-    np.maximum.at(brightest, comp.ravel(), code.ravel())
-    big &= piece_colour == brightest
-    ids = np.flatnonzero(big)
+        usable &= hit == 0
+    ids = np.flatnonzero(usable)
     if len(ids) < 3:
         return
-    value = np.zeros(count, np.int32)
-    value[comp.ravel()] = luma.ravel()  # each piece is exactly flat: any pixel gives its value
+    value = np.zeros(count, np.float32)
+    value[comp.ravel()] = code.ravel()  # each piece is exactly flat: any pixel gives its colour
+    piece_rgb = np.zeros((count, 3), np.int32)
+    piece_rgb[comp.ravel()] = rgb.reshape(-1, 3)
     links = []  # (a, b, axis, border position: first pixel of b's cell)
     for axis in (1, 0):  # vertical borders (pieces side by side), then horizontal ones
         start, size = (x, w) if axis == 1 else (y, h)
@@ -494,18 +495,18 @@ def _exact_pieces(luma: np.ndarray, colour: np.ndarray, taken: np.ndarray, cfg: 
             for a in by_end.get(int(start[b]) - 2, ()):
                 lo = max(cross[a], cross[b])
                 hi = min(cross[a] + cross_size[a], cross[b] + cross_size[b])
-                if hi - lo < cfg.blob_min - 2:
+                if hi - lo < side:
                     continue
                 edge = int(start[a] + size[a])  # a's rim; b's rim follows
                 if axis == 1:
                     seen_a, seen_b = comp[lo:hi, edge - 1] == a, comp[lo:hi, edge + 2] == b
-                    rim_a, rim_b = luma[lo:hi, edge], luma[lo:hi, edge + 1]
+                    rim_a, rim_b = code[lo:hi, edge], code[lo:hi, edge + 1]
                 else:
                     seen_a, seen_b = comp[edge - 1, lo:hi] == a, comp[edge + 2, lo:hi] == b
-                    rim_a, rim_b = luma[edge, lo:hi], luma[edge + 1, lo:hi]
+                    rim_a, rim_b = code[edge, lo:hi], code[edge + 1, lo:hi]
                 both = seen_a & seen_b
                 sharp = both & (rim_a == value[a]) & (rim_b == value[b])
-                if both.sum() >= cfg.blob_min - 2 and sharp.sum() >= 0.9 * both.sum() and value[a] != value[b]:
+                if both.sum() >= side and sharp.sum() >= 0.9 * both.sum() and value[a] != value[b]:
                     links.append((a, b, axis, edge + 1))
     if not links:
         return
@@ -525,11 +526,11 @@ def _exact_pieces(luma: np.ndarray, colour: np.ndarray, taken: np.ndarray, cfg: 
     for group in groups.values():
         pieces = sorted({i for a, b, _, _ in group for i in (a, b)})
         borders = [sorted({pos for _, _, ax, pos in group if ax == axis}) for axis in (1, 0)]
-        if len(pieces) < 3 or not borders[0] or not borders[1]:
+        if len(pieces) < 3 or big[pieces].sum() < 2 or not borders[0] or not borders[1]:
             continue
         # A smooth rendered gradient is quantised into exactly flat bands one level apart
         # (blocky after JPEG): a mosaic over a picture shows some larger step.
-        if max(abs(int(value[a]) - int(value[b])) for a, b, _, _ in group) < cfg.exact_step:
+        if max(np.abs(piece_rgb[a] - piece_rgb[b]).max() for a, b, _, _ in group) < cfg.exact_step:
             continue
         grid_axes = []
         for axis, lines in zip((1, 0), borders):
@@ -560,11 +561,10 @@ def _exact_pieces(luma: np.ndarray, colour: np.ndarray, taken: np.ndarray, cfg: 
         member = np.isin(sub, pieces)
         piece = np.where(member, sub, 0).astype(np.float32)
         # Each piece's rim: the pixels around it of exactly its colour, every channel.
-        code_sub = code[r, c]
         grown = member.copy()
         for near in (cv2.dilate(piece, kernel), -cv2.dilate(np.where(member, -piece, -1e9).astype(np.float32), kernel)):
             k = np.clip(near, 0, count - 1).astype(np.int64)
-            grown |= (k > 0) & (near < count) & (piece_colour[k] == code_sub)
+            grown |= (k > 0) & (near < count) & (value[k] == code[r, c])
         ys, xs = np.nonzero(grown)
         bbox = (int(c.start + xs.min()), int(r.start + ys.min()), int(c.start + xs.max() + 1), int(r.start + ys.max() + 1))
         region = Region(bbox, (float(px), float(py)), (float(ox), float(oy)), "mean", len(pieces), 1.0)
@@ -650,7 +650,7 @@ class Detector:
                 taken = cv2.dilate(taken, np.ones((3, 3), np.uint8)).astype(bool)
                 inside &= ~taken[rows, cols]
         # Small uncompressed mosaics of a few large cells: exactly flat pieces meeting on sharp borders.
-        for found in _exact_pieces(frame[..., 0], colour, labels > 0, cfg):
+        for found in _exact_pieces(colour, labels > 0, cfg):
             _claim(labels, regions, found)
         # Large cells leave too few border lines for a comb: find them as flat rectangles
         # that agree on one lattice, where the evidence path found nothing.

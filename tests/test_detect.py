@@ -151,3 +151,24 @@ def test_detect__photographed_chessboard__no_mask():
     ok, buf = cv2.imencode(".jpg", frame.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
     assert detect(cv2.imdecode(buf, cv2.IMREAD_COLOR)).mask.mean() <= 0.001
 
+
+
+@pytest.mark.parametrize("shape", ["ellipse", "rect"])
+def test_detect__small_region_of_large_cells__every_cell_cut__found(shape):
+    # About two 48 px cells each way, none of them whole: no comb, no rectangles of one size.
+    photo = smooth_image(np.random.default_rng(12), 240, 320)
+    region = MosaicRegion(shape, ((70.5, 60.5), (165.5, 150.5)), (48, 48))
+    mosaic, truth = pixelate(photo, [region])
+    found = detect(mosaic)
+    assert iou(found.mask, truth) >= 0.95
+    assert grid_line_error(found.regions[0].grid, region.grid(), region.bbox) <= 1.0
+
+
+def test_detect__rendered_gradient_in_one_level_bands__no_mask():
+    # A smooth rendered background: exactly flat bands one level apart, blocky after JPEG.
+    yy, xx = np.mgrid[0:240, 0:320]
+    grey = np.round(190 + 12 * (xx + yy) / 560).astype(np.uint8)
+    frame = np.repeat(grey[..., None], 3, axis=2)
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    for f in (frame, cv2.imdecode(buf, cv2.IMREAD_COLOR)):
+        assert detect(f).mask.mean() <= 0.001
