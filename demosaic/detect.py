@@ -23,6 +23,7 @@ Classical and fast (OpenCV/NumPy, one core). Four stages:
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -50,6 +51,7 @@ class DetectorConfig:
     exact_jump: float = 1.0  # ... between exactly flat ones (uncompressed mosaics)
     exact_jump_min_pitch: float = 17.0  # ... of cells larger than a codec's blocks
     small_exact_jump: float = 2.0  # ... of exactly flat cells up to that size
+    refine_grid: bool = True  # fit each found region's lattice to its own borders
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
     grow_px: int = 24  # ... about this deep (one to three cells)
     tile: int = 96  # px; tiles of a candidate area vote for the lattice they see
@@ -467,12 +469,10 @@ def _exact_pieces(colour: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
     flat = (cv2.dilate(code, kernel) == cv2.erode(code, kernel)).astype(np.uint8)
     count, comp, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
     x, y, w, h, area = (stats[:, i] for i in range(5))
-    # Pieces of cells cut to a thin strip by the region's edge count too, if they meet a
-    # larger one: at least one cell's worth of the region must be thick.
+    # (Cells cut to a strip thinner than that stay out: with them, two mosaics that touch
+    # link into one group more often than a region gains its last strip.)
     side = cfg.blob_min - 2
-    usable = ((np.maximum(w, h) >= side) & (np.minimum(w, h) >= 2) & (area >= 2 * side)
-              & (w <= cfg.max_pitch) & (h <= cfg.max_pitch))
-    big = (w >= side) & (h >= side) & (area >= side ** 2)
+    usable = (w >= side) & (h >= side) & (area >= side ** 2) & (w <= cfg.max_pitch) & (h <= cfg.max_pitch)
     usable[0] = False
     if taken.any():
         hit = np.bincount(comp[taken], minlength=count)
@@ -526,7 +526,7 @@ def _exact_pieces(colour: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
     for group in groups.values():
         pieces = sorted({i for a, b, _, _ in group for i in (a, b)})
         borders = [sorted({pos for _, _, ax, pos in group if ax == axis}) for axis in (1, 0)]
-        if len(pieces) < 3 or big[pieces].sum() < 2 or not borders[0] or not borders[1]:
+        if len(pieces) < 3 or not borders[0] or not borders[1]:
             continue
         # A smooth rendered gradient is quantised into exactly flat bands one level apart
         # (blocky after JPEG): a mosaic over a picture shows some larger step.
@@ -569,6 +569,44 @@ def _exact_pieces(colour: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
         bbox = (int(c.start + xs.min()), int(r.start + ys.min()), int(c.start + xs.max() + 1), int(r.start + ys.max() + 1))
         region = Region(bbox, (float(px), float(py)), (float(ox), float(oy)), "mean", len(pieces), 1.0)
         yield region, grown, grown, (r.start, c.start)
+
+
+def _tooth_error(teeth: np.ndarray, pitch: float, origin: float) -> float:
+    """Largest distance (px) from a border (tooth t: a step between pixels t and t+1) to the
+    nearest border of lattice (pitch, origin)."""
+    off = (teeth + 1 - origin) % pitch
+    return float(np.minimum(off, pitch - off).max())
+
+
+def _refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid) -> Grid:
+    """The lattice through a found region's own strong borders. Large cells give the first fit
+    few lines, and coding blurs them: the steps across the whole region, averaged along each
+    border, place every line inside it. The pitch (within ±20 %) comes from their spacings,
+    the phase from a least-squares fit; kept only if it passes closer to every line."""
+    pitch, origin = list(grid.pitch), list(grid.origin)
+    for axis, d in ((0, diff[0]), (1, diff[1])):
+        both = (mask[:, 1:] & mask[:, :-1]) if axis == 0 else (mask[1:] & mask[:-1])
+        weight = both.sum(axis=axis)  # axis 0: per column pair; 1: per row pair
+        profile = np.where(weight >= max(0.25 * weight.max(), 2), (d * both).sum(axis=axis) / np.maximum(weight, 1), 0.0)
+        pos, w = _teeth(profile)
+        strong = pos[w >= 0.3 * w.max()] if w.size else pos
+        if strong.size == 0:
+            continue
+        p0, o0 = pitch[axis], origin[axis]
+        if strong.size >= 2:
+            gaps = np.diff(strong)
+            n = np.round(gaps / p0)
+            ok = (n >= 1) & (np.abs(gaps / np.maximum(n, 1) - p0) <= 0.2 * p0)
+            if not ok.all():
+                continue  # borders off any lattice near this pitch: leave it
+            index = np.r_[0, np.cumsum(n)]
+            p, first = np.polyfit(index, strong, 1) if np.ptp(index) >= 1 else (p0, strong[0])
+        else:
+            p, first = p0, strong[0]
+        o = (first + 1) % p
+        if _tooth_error(strong, p, o) + 0.25 < _tooth_error(strong, p0, o0):
+            pitch[axis], origin[axis] = float(p), float(o)
+    return Grid((_snap(pitch[0]), _snap(pitch[1])), (_snap(origin[0]) % _snap(pitch[0]), _snap(origin[1]) % _snap(pitch[1])))
 
 
 def _claim(labels: np.ndarray, regions: list, found) -> bool:
@@ -663,6 +701,12 @@ class Detector:
             found = self._region(frame, ev, eh, rows, cols, None, grid, taken=labels > 0, colour=colour)
             if found is not None:
                 _claim(labels, regions, found)
+        if cfg.refine_grid and regions:
+            refined = []
+            for k, region in enumerate(regions):
+                grid = _refine_grid((dx, dy), labels == k + 1, region.grid)
+                refined.append(dataclasses.replace(region, pitch=grid.pitch, origin=grid.origin))
+            regions = refined
         mask = labels > 0
         if cfg.dilate and mask.any():
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.dilate + 1,) * 2)
