@@ -51,6 +51,7 @@ class DetectorConfig:
     exact_jump: float = 1.0  # ... between exactly flat ones (uncompressed mosaics)
     exact_jump_min_pitch: float = 17.0  # ... of cells larger than a codec's blocks
     small_exact_jump: float = 2.0  # ... of exactly flat cells up to that size
+    coded_gap: int = 6  # px; widest blurred border between two coded pieces
     refine_grid: bool = True  # fit each found region's lattice to its own borders
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
     grow_px: int = 24  # ... about this deep (one to three cells)
@@ -448,6 +449,59 @@ def _blob_lattices(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
     return out
 
 
+def _piece_lattices(links: list, ids: np.ndarray, w: np.ndarray, h: np.ndarray, cfg: DetectorConfig, slack: float = 0.0):
+    """Groups of pieces linked by borders both ways, each with the lattice its borders lie on:
+    (pieces, (pitch x, y), (origin x, y)). `links`: (a, b, axis, border position); `slack`:
+    how far (px) a border may sit off the lattice (coded borders are blurred)."""
+    parent = {int(i): int(i) for i in ids}
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b, _, _ in links:
+        parent[root(a)] = root(b)
+    groups = {}
+    for link in links:
+        groups.setdefault(root(link[0]), []).append(link)
+    for group in groups.values():
+        pieces = sorted({i for a, b, _, _ in group for i in (a, b)})
+        borders = [sorted({pos for _, _, ax, pos in group if ax == axis}) for axis in (1, 0)]
+        if len(pieces) < 3 or not borders[0] or not borders[1]:
+            continue
+        grid_axes = []
+        for axis, lines in zip((1, 0), borders):
+            extent = int(max((w if axis == 1 else h)[pieces])) + 2  # a cell holds its piece and two rims
+            lines = np.asarray(lines, np.float64)
+            if slack:  # one border seen from several pairs: blurred positions a pixel apart
+                lines = lines[np.r_[True, np.diff(lines) > 2 * slack]]
+            steps = np.diff(lines)
+            if steps.size:
+                pitch = float(steps.min())
+                n = np.round(steps / pitch)
+                if pitch < extent - 2 * slack or np.any(np.abs(steps - n * pitch) > max(0.02 * steps.max(), 2 * slack)):
+                    break  # borders off one lattice, or a piece larger than a cell: not a mosaic
+                if n.max() > 1:  # least squares over all borders: the sub-pixel pitch
+                    pitch = float(np.polyfit(np.r_[0, np.cumsum(n)], lines, 1)[0])
+            else:
+                pitch = float(extent)
+            grid_axes.append((pitch, float(lines[0]) % pitch))
+        if len(grid_axes) < 2:
+            continue
+        # One border per axis leaves that pitch open: a square cell's other side stands in.
+        (px, ox), (py, oy) = grid_axes
+        if len(borders[0]) == 1 and len(borders[1]) > 1 and py >= px:
+            px, ox = py, borders[0][0] % py
+        if len(borders[1]) == 1 and len(borders[0]) > 1 and px >= py:
+            py, oy = px, borders[1][0] % px
+        # A codec's flat blocks (8 or 16 px) meet on sharp borders too.
+        if min(px, py) < cfg.exact_jump_min_pitch:
+            continue
+        yield pieces, (_snap(px), _snap(py)), (_snap(ox), _snap(oy))
+
+
 def _exact_pieces(colour: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
     """Small uncompressed mosaics of large cells, found as exactly flat pieces that meet.
 
@@ -508,51 +562,10 @@ def _exact_pieces(colour: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
                 sharp = both & (rim_a == value[a]) & (rim_b == value[b])
                 if both.sum() >= side and sharp.sum() >= 0.9 * both.sum() and value[a] != value[b]:
                     links.append((a, b, axis, edge + 1))
-    if not links:
-        return
-    parent = {i: i for i in ids}
-
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b, _, _ in links:
-        parent[root(a)] = root(b)
-    groups = {}
-    for link in links:
-        groups.setdefault(root(link[0]), []).append(link)
-    for group in groups.values():
-        pieces = sorted({i for a, b, _, _ in group for i in (a, b)})
-        borders = [sorted({pos for _, _, ax, pos in group if ax == axis}) for axis in (1, 0)]
-        if len(pieces) < 3 or not borders[0] or not borders[1]:
-            continue
+    for pieces, (px, py), (ox, oy) in _piece_lattices(links, ids, w, h, cfg):
         # A smooth rendered gradient is quantised into exactly flat bands one level apart
         # (blocky after JPEG): a mosaic over a picture shows some larger step.
-        if max(np.abs(piece_rgb[a] - piece_rgb[b]).max() for a, b, _, _ in group) < cfg.exact_step:
-            continue
-        grid_axes = []
-        for axis, lines in zip((1, 0), borders):
-            extent = int(max((w if axis == 1 else h)[pieces])) + 2  # a cell holds its piece and two rims
-            steps = np.diff(lines)
-            if steps.size:
-                pitch = float(steps.min())
-                if pitch < extent or np.any(np.abs(steps / pitch - np.round(steps / pitch)) > 0.02):
-                    break  # borders off one lattice, or a piece larger than a cell: not a mosaic
-            else:
-                pitch = float(extent)
-            grid_axes.append((pitch, lines[0] % pitch))
-        if len(grid_axes) < 2:
-            continue
-        # One border per axis leaves that pitch open: a square cell's other side stands in.
-        (px, ox), (py, oy) = grid_axes
-        if len(borders[0]) == 1 and len(borders[1]) > 1 and py >= px:
-            px, ox = py, borders[0][0] % py
-        if len(borders[1]) == 1 and len(borders[0]) > 1 and px >= py:
-            py, oy = px, borders[1][0] % px
-        # A codec's flat blocks (8 or 16 px) meet on sharp borders too.
-        if min(px, py) < cfg.exact_jump_min_pitch:
+        if max(np.abs(piece_rgb[a] - piece_rgb[b]).max() for a, b, _, _ in links if a in pieces) < cfg.exact_step:
             continue
         x0, y0 = int(x[pieces].min()) - 1, int(y[pieces].min()) - 1
         x1, y1 = int((x + w)[pieces].max()) + 1, int((y + h)[pieces].max()) + 1
@@ -569,6 +582,85 @@ def _exact_pieces(colour: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
         bbox = (int(c.start + xs.min()), int(r.start + ys.min()), int(c.start + xs.max() + 1), int(r.start + ys.max() + 1))
         region = Region(bbox, (float(px), float(py)), (float(ox), float(oy)), "mean", len(pieces), 1.0)
         yield region, grown, grown, (r.start, c.start)
+
+
+def _coded_pieces(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
+    """The coded counterpart of `_exact_pieces`: after H.264 a large cell's inside is flat
+    within a level or two (3×3 luma range ≤ `blob_flat`) and its borders are blurred over
+    a few pixels. Two pieces are linked when they face each other across a gap of 2 to
+    `coded_gap` px, along straight sides, with a clear step between them; the border sits in
+    the middle of the gap. The region is the pieces, the gaps between linked pieces, and
+    each piece's ring of pixels near its level. Yields (region, pixel mask, claimed, origin)."""
+    height, width = luma.shape
+    kernel = np.ones((3, 3), np.uint8)
+    flat = ((cv2.dilate(luma, kernel) - cv2.erode(luma, kernel)) <= cfg.blob_flat).astype(np.uint8)
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
+    x, y, w, h, area = (stats[:, i] for i in range(5))
+    side = cfg.blob_min - 2
+    usable = ((w >= side) & (h >= side) & (area >= 0.6 * w * h) & (w <= cfg.max_pitch) & (h <= cfg.max_pitch))
+    usable[0] = False
+    if taken.any():
+        usable &= np.bincount(comp[taken], minlength=count) == 0
+    ids = np.flatnonzero(usable)
+    if len(ids) < 3:
+        return
+    level = np.bincount(comp.ravel(), weights=luma.ravel().astype(np.float64), minlength=count) / np.maximum(area, 1)
+    links, gaps = [], []
+    for axis in (1, 0):
+        start, size = (x, w) if axis == 1 else (y, h)
+        cross, cross_size = (y, h) if axis == 1 else (x, w)
+        by_end = {}
+        for i in ids:
+            by_end.setdefault(int(start[i] + size[i]), []).append(i)
+        for b in ids:
+            for gap in range(1, cfg.coded_gap + 1):
+                for a in by_end.get(int(start[b]) - gap, ()):
+                    if abs(level[a] - level[b]) < cfg.step:
+                        continue
+                    lo = max(cross[a], cross[b])
+                    hi = min(cross[a] + cross_size[a], cross[b] + cross_size[b])
+                    if hi - lo < side:
+                        continue
+                    # Coded sides are ragged: each piece's side is its last line (first, for
+                    # b) that it fills along most of the overlap; the border is the largest
+                    # mean step between them.
+                    s0 = int(start[a] + size[a]) - cfg.coded_gap
+                    s1 = int(start[b]) + cfg.coded_gap
+                    band = comp[lo:hi, s0:s1] if axis == 1 else comp[s0:s1, lo:hi].T
+                    fill_a, fill_b = (band == a).mean(axis=0), (band == b).mean(axis=0)
+                    side_a, side_b = np.flatnonzero(fill_a >= 0.7), np.flatnonzero(fill_b >= 0.7)
+                    if not side_a.size or not side_b.size or side_b[0] - side_a[-1] > cfg.coded_gap + 1:
+                        continue
+                    g0, g1 = s0 + side_a[-1] + 1, s0 + side_b[0]  # the gap: [g0, g1)
+                    strip = luma[lo:hi, g0 - 1:g1 + 1] if axis == 1 else luma[g0 - 1:g1 + 1, lo:hi].T
+                    steps = np.abs(np.diff(strip.astype(np.int16), axis=1)).mean(axis=0)
+                    border = g0 + int(np.argmax(steps))  # first pixel of b's cell
+                    links.append((a, b, axis, float(border)))
+                    gaps.append((axis, g0, g1, lo, hi))
+    if not links:
+        return
+    for pieces, (px, py), (ox, oy) in _piece_lattices(links, ids, w, h, cfg, slack=1.0):
+        x0, y0 = int(x[pieces].min()) - 3, int(y[pieces].min()) - 3
+        x1, y1 = int((x + w)[pieces].max()) + 3, int((y + h)[pieces].max()) + 3
+        r, c = slice(max(y0, 0), min(y1, height)), slice(max(x0, 0), min(x1, width))
+        sub = comp[r, c]
+        member = np.isin(sub, pieces)
+        mask = member.copy()
+        for (axis, g0, g1, lo, hi), (a, b, _, _) in zip(gaps, links):
+            if a in pieces:
+                if axis == 1:
+                    mask[max(lo - r.start, 0):hi - r.start, max(g0 - c.start, 0):g1 - c.start] = True
+                else:
+                    mask[max(g0 - r.start, 0):g1 - r.start, max(lo - c.start, 0):hi - c.start] = True
+        # The ring: pixels a little way out from a piece, still near its level.
+        piece = np.where(member, sub, 0).astype(np.float32)
+        near = cv2.dilate(piece, np.ones((5, 5), np.uint8)).astype(np.int64)
+        ring = (near > 0) & ~mask & (np.abs(luma[r, c] - level[near]) <= 2 * cfg.blob_flat)
+        mask |= ring
+        ys, xs = np.nonzero(mask)
+        bbox = (int(c.start + xs.min()), int(r.start + ys.min()), int(c.start + xs.max() + 1), int(r.start + ys.max() + 1))
+        region = Region(bbox, (float(px), float(py)), (float(ox), float(oy)), "mean", len(pieces), 1.0)
+        yield region, mask, mask, (r.start, c.start)
 
 
 def _tooth_error(teeth: np.ndarray, pitch: float, origin: float) -> float:
@@ -689,6 +781,8 @@ class Detector:
                 inside &= ~taken[rows, cols]
         # Small uncompressed mosaics of a few large cells: exactly flat pieces meeting on sharp borders.
         for found in _exact_pieces(colour, labels > 0, cfg):
+            _claim(labels, regions, found)
+        for found in _coded_pieces(frame[..., 0], labels > 0, cfg):
             _claim(labels, regions, found)
         # Large cells leave too few border lines for a comb: find them as flat rectangles
         # that agree on one lattice, where the evidence path found nothing.
