@@ -779,11 +779,8 @@ class Detector:
                 taken[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]] = claimed
                 taken = cv2.dilate(taken, np.ones((3, 3), np.uint8)).astype(bool)
                 inside &= ~taken[rows, cols]
-        # Small uncompressed mosaics of a few large cells: exactly flat pieces meeting on sharp borders.
-        for found in _exact_pieces(colour, labels > 0, cfg):
-            _claim(labels, regions, found)
-        for found in _coded_pieces(frame[..., 0], labels > 0, cfg):
-            _claim(labels, regions, found)
+        # Small mosaics of a few large cells: flat pieces meeting on sharp borders.
+        self._pieces(frame, colour, labels, regions)
         # Large cells leave too few border lines for a comb: find them as flat rectangles
         # that agree on one lattice, where the evidence path found nothing.
         for grid, (x0, y0, x1, y1) in _blob_lattices(frame[..., 0], labels > 0, cfg):
@@ -808,6 +805,14 @@ class Detector:
             labels = np.where(labels > 0, labels, grown)
             mask = labels > 0
         return Detection(mask, tuple(regions), labels)
+
+    def _pieces(self, frame, colour, labels, regions) -> None:
+        """Claim the mosaics that flat pieces meeting on sharp borders reveal: exactly flat
+        ones (uncompressed), then coded ones."""
+        for found in _exact_pieces(colour, labels > 0, self.cfg):
+            _claim(labels, regions, found)
+        for found in _coded_pieces(frame[..., 0], labels > 0, self.cfg):
+            _claim(labels, regions, found)
 
     def _lattice(self, ev, eh, rows: slice, cols: slice, inside: np.ndarray) -> Grid | None:
         """The cell grid whose borders the evidence inside (rows, cols) lines up on, or None."""
