@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -344,7 +344,68 @@ def _two_tone(values: np.ndarray, gap: float = 60.0) -> bool:
                 and max(np.ptp(low), np.ptp(high)) <= 0.4 * between)
 
 
-def _blob_lattices(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
+class _Flat(NamedTuple):
+    """A frame's flat areas at one tolerance: the map, and its cores (the map shrunk by 2 px,
+    which removes a picture's many small flat specks and keeps labelling fast), labelled."""
+
+    flat: np.ndarray  # uint8 H×W, 1 = flat
+    count: int
+    core: np.ndarray  # int32 H×W core labels
+    stats: np.ndarray  # (count, 5) x, y, w, h, area of each core (cv2's layout)
+    centroids: np.ndarray  # (count, 2) x, y
+
+
+def _flat_areas(flat: np.ndarray) -> _Flat:
+    core = cv2.erode(flat, np.ones((5, 5), np.uint8))
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(core, connectivity=4)
+    return _Flat(flat, count, labels, stats, centroids)
+
+
+def _flat_maps(luma: np.ndarray, colour: np.ndarray, cfg: DetectorConfig) -> tuple[_Flat, _Flat]:
+    """(flat within `blob_flat` luma levels over 3×3, exactly flat in every channel over 3×3)."""
+    kernel = np.ones((3, 3), np.uint8)
+    spread = cv2.dilate(luma, kernel) - cv2.erode(luma, kernel)
+    rgb = cv2.absdiff(cv2.dilate(colour, kernel), cv2.erode(colour, kernel))
+    exact = ((rgb[..., 0] | rgb[..., 1] | rgb[..., 2]) == 0).astype(np.uint8)
+    return _flat_areas((spread <= cfg.blob_flat).astype(np.uint8)), _flat_areas(exact)
+
+
+def _pieces_of(areas: _Flat, taken: np.ndarray, cfg: DetectorConfig):
+    """The flat pieces (whole, not shrunk) of cores large enough for a cell of `blob_min` px
+    and no larger than `max_pitch`, outside regions already found: (labels H×W int32,
+    x, y, w, h of each piece's box, ids of the pieces), or None if fewer than three."""
+    x, y, w, h = (areas.stats[:, i].astype(np.int64) for i in range(4))
+    height, width = areas.core.shape
+    x0, y0 = np.maximum(x - 2, 0), np.maximum(y - 2, 0)  # the core's box, grown back
+    x, y, w, h = x0, y0, np.minimum(x + w + 2, width) - x0, np.minimum(y + h + 2, height) - y0
+    side = cfg.blob_min - 2
+    usable = (w >= side) & (h >= side) & (w <= cfg.max_pitch) & (h <= cfg.max_pitch)
+    usable[0] = False
+    if taken.any():
+        usable[np.unique(areas.core[taken])] = False
+    ids = np.flatnonzero(usable)
+    if len(ids) < 3:
+        return None
+    keep = np.where(usable, np.arange(areas.count), 0).astype(np.float32)
+    labels = (cv2.dilate(keep[areas.core], np.ones((5, 5), np.uint8)) * areas.flat).astype(np.int32)
+    return labels, x, y, w, h, ids
+
+
+def _sample(values: np.ndarray, labels: np.ndarray, areas: _Flat, ids: np.ndarray) -> np.ndarray:
+    """Each piece's value (values: H×W or H×W×C) at a pixel of its core: its centroid if the
+    core covers it, else the core's first pixel."""
+    out = np.zeros((areas.count,) + values.shape[2:], values.dtype)
+    for i in ids:
+        cx, cy = (int(round(v)) for v in areas.centroids[i])
+        if areas.core[cy, cx] != i:
+            x0, y0, w, h = (int(v) for v in areas.stats[i, :4])
+            ys, xs = np.nonzero(areas.core[y0:y0 + h, x0:x0 + w] == i)
+            cy, cx = y0 + ys[0], x0 + xs[0]
+        out[i] = values[cy, cx]
+    return out
+
+
+def _blob_lattices(shape: tuple[int, int], maps: tuple[_Flat, _Flat], taken: np.ndarray, cfg: DetectorConfig):
     """(grid, box x0, y0, x1, y1) of groups of flat rectangles that sit on one lattice.
 
     A large mosaic cell's inside is a flat rectangle (3×3 range ≤ `blob_flat`, or 0), a little
@@ -352,17 +413,12 @@ def _blob_lattices(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
     one size whose centres fall on one lattice make a candidate mosaic; its pitch is the
     spacing that puts most of them on the lattice, its phase their centres' median.
     """
-    kernel = np.ones((3, 3), np.uint8)
-    spread = cv2.dilate(luma, kernel) - cv2.erode(luma, kernel)
     found = []
     # Coded cells are flat within a few levels; exactly flat ones (uncompressed) are looked
     # for on their own too, since a step of a level or two between them merges them otherwise.
-    for level in (cfg.blob_flat, 0):
-        # Shrunk by 2 px first: the many small flat specks of a picture vanish, and labelling
-        # what is left is fast; the rectangles are grown back after.
-        flat = cv2.erode((spread <= level).astype(np.uint8), np.ones((5, 5), np.uint8))
-        _, comp, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
-        stats = stats[1:].astype(np.float64)
+    # The cores (flat areas shrunk by 2 px) are grown back to rectangles.
+    for areas in maps:
+        comp, stats = areas.core, areas.stats[1:].astype(np.float64)
         w, h, area = stats[:, 2], stats[:, 3], stats[:, 4]
         ok = ((w + 4 >= cfg.blob_min) & (h + 4 >= cfg.blob_min) & (w + 4 <= cfg.max_pitch) & (h + 4 <= cfg.max_pitch)
               & (area >= 0.75 * w * h))
@@ -443,8 +499,8 @@ def _blob_lattices(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
         (px, ox), (py, oy) = grid_axes
         x0 = int(max(blobs[near, 0].min() - px, 0))
         y0 = int(max(blobs[near, 1].min() - py, 0))
-        x1 = int(min((blobs[near, 0] + blobs[near, 2]).max() + px, luma.shape[1]))
-        y1 = int(min((blobs[near, 1] + blobs[near, 3]).max() + py, luma.shape[0]))
+        x1 = int(min((blobs[near, 0] + blobs[near, 2]).max() + px, shape[1]))
+        y1 = int(min((blobs[near, 1] + blobs[near, 3]).max() + py, shape[0]))
         out.append((Grid((_snap(px), _snap(py)), (_snap(ox) % _snap(px), _snap(oy) % _snap(py))), (x0, y0, x1, y1)))
     return out
 
@@ -502,7 +558,26 @@ def _piece_lattices(links: list, ids: np.ndarray, w: np.ndarray, h: np.ndarray, 
         yield pieces, (_snap(px), _snap(py)), (_snap(ox), _snap(oy))
 
 
-def _exact_pieces(colour: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
+def _facing_pairs(ids: np.ndarray, start: np.ndarray, size: np.ndarray, cross: np.ndarray, cross_size: np.ndarray,
+                  gaps: tuple[int, int], overlap: int) -> list[tuple[int, int, int, int]]:
+    """(a, b, lo, hi) of pieces a before b along one axis, b starting `gaps` (min, max) px
+    after a's box ends, overlapping by `overlap` px or more across it over [lo, hi)."""
+    a, b = np.meshgrid(ids, ids, indexing="ij")
+    a, b = a.ravel(), b.ravel()
+    gap = start[b] - (start[a] + size[a])
+    lo = np.maximum(cross[a], cross[b])
+    hi = np.minimum(cross[a] + cross_size[a], cross[b] + cross_size[b])
+    ok = (gap >= gaps[0]) & (gap <= gaps[1]) & (hi - lo >= overlap)
+    return list(zip(a[ok].tolist(), b[ok].tolist(), lo[ok].tolist(), hi[ok].tolist()))
+
+
+def _code(rgb: np.ndarray) -> np.ndarray:
+    """One number per colour (exact in float32)."""
+    rgb = rgb.astype(np.int32)
+    return ((rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]).astype(np.float32)
+
+
+def _exact_pieces(colour: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: DetectorConfig):
     """Small uncompressed mosaics of large cells, found as exactly flat pieces that meet.
 
     A region only two or three large cells across has few whole cells, too few for the
@@ -516,52 +591,32 @@ def _exact_pieces(colour: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
     """
     height, width = colour.shape[:2]
     kernel = np.ones((3, 3), np.uint8)
-    # Flat in every channel at once (one number per colour; exact in float32): cells of one
-    # luma but different colours stay apart.
-    rgb = colour.astype(np.int32)
-    code = ((rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]).astype(np.float32)
-    flat = (cv2.dilate(code, kernel) == cv2.erode(code, kernel)).astype(np.uint8)
-    count, comp, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
-    x, y, w, h, area = (stats[:, i] for i in range(5))
-    # (Cells cut to a strip thinner than that stay out: with them, two mosaics that touch
-    # link into one group more often than a region gains its last strip.)
-    side = cfg.blob_min - 2
-    usable = (w >= side) & (h >= side) & (area >= side ** 2) & (w <= cfg.max_pitch) & (h <= cfg.max_pitch)
-    usable[0] = False
-    if taken.any():
-        hit = np.bincount(comp[taken], minlength=count)
-        usable &= hit == 0
-    ids = np.flatnonzero(usable)
-    if len(ids) < 3:
+    found = _pieces_of(areas, taken, cfg)
+    if found is None:
         return
-    value = np.zeros(count, np.float32)
-    value[comp.ravel()] = code.ravel()  # each piece is exactly flat: any pixel gives its colour
-    piece_rgb = np.zeros((count, 3), np.int32)
-    piece_rgb[comp.ravel()] = rgb.reshape(-1, 3)
+    comp, x, y, w, h, ids = found
+    count = areas.count
+    side = cfg.blob_min - 2
+    piece_rgb = _sample(colour, comp, areas, ids).astype(np.int32)
+    value = _code(piece_rgb)  # pieces are flat in every channel at once
     links = []  # (a, b, axis, border position: first pixel of b's cell)
     for axis in (1, 0):  # vertical borders (pieces side by side), then horizontal ones
         start, size = (x, w) if axis == 1 else (y, h)
         cross, cross_size = (y, h) if axis == 1 else (x, w)
-        by_end = {}
-        for i in ids:
-            by_end.setdefault(int(start[i] + size[i]), []).append(i)
-        for b in ids:
-            for a in by_end.get(int(start[b]) - 2, ()):
-                lo = max(cross[a], cross[b])
-                hi = min(cross[a] + cross_size[a], cross[b] + cross_size[b])
-                if hi - lo < side:
-                    continue
-                edge = int(start[a] + size[a])  # a's rim; b's rim follows
-                if axis == 1:
-                    seen_a, seen_b = comp[lo:hi, edge - 1] == a, comp[lo:hi, edge + 2] == b
-                    rim_a, rim_b = code[lo:hi, edge], code[lo:hi, edge + 1]
-                else:
-                    seen_a, seen_b = comp[edge - 1, lo:hi] == a, comp[edge + 2, lo:hi] == b
-                    rim_a, rim_b = code[edge, lo:hi], code[edge + 1, lo:hi]
-                both = seen_a & seen_b
-                sharp = both & (rim_a == value[a]) & (rim_b == value[b])
-                if both.sum() >= side and sharp.sum() >= 0.9 * both.sum() and value[a] != value[b]:
-                    links.append((a, b, axis, edge + 1))
+        for a, b, lo, hi in _facing_pairs(ids, start, size, cross, cross_size, (2, 2), side):
+            if value[a] == value[b]:
+                continue
+            edge = int(start[a] + size[a])  # a's rim; b's rim follows
+            if axis == 1:
+                seen_a, seen_b = comp[lo:hi, edge - 1] == a, comp[lo:hi, edge + 2] == b
+                rims = _code(colour[lo:hi, edge:edge + 2]).T
+            else:
+                seen_a, seen_b = comp[edge - 1, lo:hi] == a, comp[edge + 2, lo:hi] == b
+                rims = _code(colour[edge:edge + 2, lo:hi])
+            both = seen_a & seen_b
+            sharp = both & (rims[0] == value[a]) & (rims[1] == value[b])
+            if both.sum() >= side and sharp.sum() >= 0.9 * both.sum():
+                links.append((a, b, axis, edge + 1))
     for pieces, (px, py), (ox, oy) in _piece_lattices(links, ids, w, h, cfg):
         # A smooth rendered gradient is quantised into exactly flat bands one level apart
         # (blocky after JPEG): a mosaic over a picture shows some larger step.
@@ -575,16 +630,17 @@ def _exact_pieces(colour: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
         piece = np.where(member, sub, 0).astype(np.float32)
         # Each piece's rim: the pixels around it of exactly its colour, every channel.
         grown = member.copy()
+        colour_code = _code(colour[r, c])
         for near in (cv2.dilate(piece, kernel), -cv2.dilate(np.where(member, -piece, -1e9).astype(np.float32), kernel)):
             k = np.clip(near, 0, count - 1).astype(np.int64)
-            grown |= (k > 0) & (near < count) & (value[k] == code[r, c])
+            grown |= (k > 0) & (near < count) & (value[k] == colour_code)
         ys, xs = np.nonzero(grown)
         bbox = (int(c.start + xs.min()), int(r.start + ys.min()), int(c.start + xs.max() + 1), int(r.start + ys.max() + 1))
         region = Region(bbox, (float(px), float(py)), (float(ox), float(oy)), "mean", len(pieces), 1.0)
         yield region, grown, grown, (r.start, c.start)
 
 
-def _coded_pieces(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
+def _coded_pieces(luma: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: DetectorConfig):
     """The coded counterpart of `_exact_pieces`: after H.264 a large cell's inside is flat
     within a level or two (3×3 luma range ≤ `blob_flat`) and its borders are blurred over
     a few pixels. Two pieces are linked when they face each other across a gap of 2 to
@@ -592,51 +648,34 @@ def _coded_pieces(luma: np.ndarray, taken: np.ndarray, cfg: DetectorConfig):
     the middle of the gap. The region is the pieces, the gaps between linked pieces, and
     each piece's ring of pixels near its level. Yields (region, pixel mask, claimed, origin)."""
     height, width = luma.shape
-    kernel = np.ones((3, 3), np.uint8)
-    flat = ((cv2.dilate(luma, kernel) - cv2.erode(luma, kernel)) <= cfg.blob_flat).astype(np.uint8)
-    count, comp, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
-    x, y, w, h, area = (stats[:, i] for i in range(5))
-    side = cfg.blob_min - 2
-    usable = ((w >= side) & (h >= side) & (area >= 0.6 * w * h) & (w <= cfg.max_pitch) & (h <= cfg.max_pitch))
-    usable[0] = False
-    if taken.any():
-        usable &= np.bincount(comp[taken], minlength=count) == 0
-    ids = np.flatnonzero(usable)
-    if len(ids) < 3:
+    found = _pieces_of(areas, taken, cfg)
+    if found is None:
         return
-    level = np.bincount(comp.ravel(), weights=luma.ravel().astype(np.float64), minlength=count) / np.maximum(area, 1)
+    comp, x, y, w, h, ids = found
+    side = cfg.blob_min - 2
+    level = _sample(luma.astype(np.float64), comp, areas, ids)
     links, gaps = [], []
     for axis in (1, 0):
         start, size = (x, w) if axis == 1 else (y, h)
         cross, cross_size = (y, h) if axis == 1 else (x, w)
-        by_end = {}
-        for i in ids:
-            by_end.setdefault(int(start[i] + size[i]), []).append(i)
-        for b in ids:
-            for gap in range(1, cfg.coded_gap + 1):
-                for a in by_end.get(int(start[b]) - gap, ()):
-                    if abs(level[a] - level[b]) < cfg.step:
-                        continue
-                    lo = max(cross[a], cross[b])
-                    hi = min(cross[a] + cross_size[a], cross[b] + cross_size[b])
-                    if hi - lo < side:
-                        continue
-                    # Coded sides are ragged: each piece's side is its last line (first, for
-                    # b) that it fills along most of the overlap; the border is the largest
-                    # mean step between them.
-                    s0 = int(start[a] + size[a]) - cfg.coded_gap
-                    s1 = int(start[b]) + cfg.coded_gap
-                    band = comp[lo:hi, s0:s1] if axis == 1 else comp[s0:s1, lo:hi].T
-                    fill_a, fill_b = (band == a).mean(axis=0), (band == b).mean(axis=0)
-                    side_a, side_b = np.flatnonzero(fill_a >= 0.7), np.flatnonzero(fill_b >= 0.7)
-                    if not side_a.size or not side_b.size or side_b[0] - side_a[-1] > cfg.coded_gap + 1:
-                        continue
-                    g0, g1 = s0 + side_a[-1] + 1, s0 + side_b[0]  # the gap: [g0, g1)
-                    strip = luma[lo:hi, g0 - 1:g1 + 1] if axis == 1 else luma[g0 - 1:g1 + 1, lo:hi].T
-                    steps = np.abs(np.diff(strip.astype(np.int16), axis=1)).mean(axis=0)
-                    border = g0 + int(np.argmax(steps))  # first pixel of b's cell
-                    links.append((a, b, axis, float(border)))
-                    gaps.append((axis, g0, g1, lo, hi))
+        for a, b, lo, hi in _facing_pairs(ids, start, size, cross, cross_size, (1, cfg.coded_gap), side):
+            if abs(level[a] - level[b]) < cfg.step:
+                continue
+            # Coded sides are ragged: each piece's side is its last line (first, for b) that
+            # it fills along most of the overlap; the border is the largest mean step between.
+            s0 = max(int(start[a] + size[a]) - cfg.coded_gap, 0)
+            s1 = int(start[b]) + cfg.coded_gap
+            band = comp[lo:hi, s0:s1] if axis == 1 else comp[s0:s1, lo:hi].T
+            fill_a, fill_b = (band == a).mean(axis=0), (band == b).mean(axis=0)
+            side_a, side_b = np.flatnonzero(fill_a >= 0.7), np.flatnonzero(fill_b >= 0.7)
+            if not side_a.size or not side_b.size or side_b[0] - side_a[-1] > cfg.coded_gap + 1:
+                continue
+            g0, g1 = s0 + side_a[-1] + 1, s0 + side_b[0]  # the gap: [g0, g1)
+            strip = luma[lo:hi, g0 - 1:g1 + 1] if axis == 1 else luma[g0 - 1:g1 + 1, lo:hi].T
+            steps = np.abs(np.diff(strip.astype(np.int16), axis=1)).mean(axis=0)
+            border = g0 + int(np.argmax(steps))  # first pixel of b's cell
+            links.append((a, b, axis, float(border)))
+            gaps.append((axis, g0, g1, lo, hi))
     if not links:
         return
     for pieces, (px, py), (ox, oy) in _piece_lattices(links, ids, w, h, cfg, slack=1.0):
@@ -779,11 +818,12 @@ class Detector:
                 taken[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]] = claimed
                 taken = cv2.dilate(taken, np.ones((3, 3), np.uint8)).astype(bool)
                 inside &= ~taken[rows, cols]
+        maps = _flat_maps(frame[..., 0], colour, cfg)
         # Small mosaics of a few large cells: flat pieces meeting on sharp borders.
-        self._pieces(frame, colour, labels, regions)
+        self._pieces(frame, colour, maps, labels, regions)
         # Large cells leave too few border lines for a comb: find them as flat rectangles
         # that agree on one lattice, where the evidence path found nothing.
-        for grid, (x0, y0, x1, y1) in _blob_lattices(frame[..., 0], labels > 0, cfg):
+        for grid, (x0, y0, x1, y1) in _blob_lattices((height, width), maps, labels > 0, cfg):
             rows, cols = slice(y0, y1), slice(x0, x1)
             # The border comb over the same box, where it agrees, is the more exact fit.
             comb = self._lattice(ev, eh, rows, cols, np.ones((y1 - y0, x1 - x0), bool))
@@ -806,12 +846,12 @@ class Detector:
             mask = labels > 0
         return Detection(mask, tuple(regions), labels)
 
-    def _pieces(self, frame, colour, labels, regions) -> None:
+    def _pieces(self, frame, colour, maps: tuple[_Flat, _Flat], labels, regions) -> None:
         """Claim the mosaics that flat pieces meeting on sharp borders reveal: exactly flat
         ones (uncompressed), then coded ones."""
-        for found in _exact_pieces(colour, labels > 0, self.cfg):
+        for found in _exact_pieces(colour, maps[1], labels > 0, self.cfg):
             _claim(labels, regions, found)
-        for found in _coded_pieces(frame[..., 0], labels > 0, self.cfg):
+        for found in _coded_pieces(frame[..., 0], maps[0], labels > 0, self.cfg):
             _claim(labels, regions, found)
 
     def _lattice(self, ev, eh, rows: slice, cols: slice, inside: np.ndarray) -> Grid | None:
