@@ -370,10 +370,10 @@ def _flat_maps(luma: np.ndarray, colour: np.ndarray, cfg: DetectorConfig) -> tup
     return _flat_areas((spread <= cfg.blob_flat).astype(np.uint8)), _flat_areas(exact)
 
 
-def _pieces_of(areas: _Flat, taken: np.ndarray, cfg: DetectorConfig):
-    """The flat pieces (whole, not shrunk) of cores large enough for a cell of `blob_min` px
-    and no larger than `max_pitch`, outside regions already found: (labels H×W int32,
-    x, y, w, h of each piece's box, ids of the pieces), or None if fewer than three."""
+def _piece_boxes(areas: _Flat, taken: np.ndarray, cfg: DetectorConfig):
+    """Boxes of the flat pieces (whole, not shrunk) whose cores fit a cell of `blob_min` to
+    `max_pitch` px, outside regions already found: (x, y, w, h per core label, ids of the
+    pieces), or None if fewer than three."""
     x, y, w, h = (areas.stats[:, i].astype(np.int64) for i in range(4))
     height, width = areas.core.shape
     x0, y0 = np.maximum(x - 2, 0), np.maximum(y - 2, 0)  # the core's box, grown back
@@ -384,25 +384,40 @@ def _pieces_of(areas: _Flat, taken: np.ndarray, cfg: DetectorConfig):
     if taken.any():
         usable[np.unique(areas.core[taken])] = False
     ids = np.flatnonzero(usable)
-    if len(ids) < 3:
-        return None
-    keep = np.where(usable, np.arange(areas.count), 0).astype(np.float32)
-    labels = (cv2.dilate(keep[areas.core], np.ones((5, 5), np.uint8)) * areas.flat).astype(np.int32)
-    return labels, x, y, w, h, ids
+    return None if len(ids) < 3 else (x, y, w, h, ids)
 
 
-def _sample(values: np.ndarray, labels: np.ndarray, areas: _Flat, ids: np.ndarray) -> np.ndarray:
+def _piece_labels(areas: _Flat, ids: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Labels (H×W int32, 0 outside `box` x0, y0, x1, y1) of the given pieces, whole: each
+    core grown back by 2 px within the flat map."""
+    x0, y0, x1, y1 = box
+    core = areas.core[y0:y1, x0:x1]
+    keep = np.zeros(areas.count, np.float32)
+    keep[ids] = ids
+    labels = np.zeros(areas.core.shape, np.int32)
+    labels[y0:y1, x0:x1] = cv2.dilate(keep[core], np.ones((5, 5), np.uint8)) * areas.flat[y0:y1, x0:x1]
+    return labels
+
+
+def _sample(values: np.ndarray, areas: _Flat, ids: np.ndarray) -> np.ndarray:
     """Each piece's value (values: H×W or H×W×C) at a pixel of its core: its centroid if the
     core covers it, else the core's first pixel."""
     out = np.zeros((areas.count,) + values.shape[2:], values.dtype)
-    for i in ids:
-        cx, cy = (int(round(v)) for v in areas.centroids[i])
-        if areas.core[cy, cx] != i:
-            x0, y0, w, h = (int(v) for v in areas.stats[i, :4])
-            ys, xs = np.nonzero(areas.core[y0:y0 + h, x0:x0 + w] == i)
-            cy, cx = y0 + ys[0], x0 + xs[0]
-        out[i] = values[cy, cx]
+    cx, cy = np.round(areas.centroids[ids]).astype(np.int64).T
+    hit = areas.core[cy, cx] == ids
+    out[ids[hit]] = values[cy[hit], cx[hit]]
+    for i in ids[~hit]:
+        x0, y0, w, h = (int(v) for v in areas.stats[i, :4])
+        ys, xs = np.nonzero(areas.core[y0:y0 + h, x0:x0 + w] == i)
+        out[i] = values[y0 + ys[0], x0 + xs[0]]
     return out
+
+
+def _pairs_box(pairs: list, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, shape, pad: int):
+    """The box (x0, y0, x1, y1) around every piece in `pairs` ((a, b, ...) tuples), padded."""
+    pieces = np.unique([i for pair in pairs for i in pair[:2]])
+    return (max(int(x[pieces].min()) - pad, 0), max(int(y[pieces].min()) - pad, 0),
+            min(int((x + w)[pieces].max()) + pad, shape[1]), min(int((y + h)[pieces].max()) + pad, shape[0]))
 
 
 def _blob_lattices(shape: tuple[int, int], maps: tuple[_Flat, _Flat], taken: np.ndarray, cfg: DetectorConfig):
@@ -562,12 +577,15 @@ def _facing_pairs(ids: np.ndarray, start: np.ndarray, size: np.ndarray, cross: n
                   gaps: tuple[int, int], overlap: int) -> list[tuple[int, int, int, int]]:
     """(a, b, lo, hi) of pieces a before b along one axis, b starting `gaps` (min, max) px
     after a's box ends, overlapping by `overlap` px or more across it over [lo, hi)."""
-    a, b = np.meshgrid(ids, ids, indexing="ij")
-    a, b = a.ravel(), b.ravel()
-    gap = start[b] - (start[a] + size[a])
+    by_end = ids[np.argsort(start[ids] + size[ids], kind="stable")]
+    ends = start[by_end] + size[by_end]
+    first = np.searchsorted(ends, start[ids] - gaps[1], "left")
+    n = np.searchsorted(ends, start[ids] - gaps[0], "right") - first
+    b = np.repeat(ids, n)
+    a = by_end[np.repeat(first, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
     lo = np.maximum(cross[a], cross[b])
     hi = np.minimum(cross[a] + cross_size[a], cross[b] + cross_size[b])
-    ok = (gap >= gaps[0]) & (gap <= gaps[1]) & (hi - lo >= overlap)
+    ok = hi - lo >= overlap
     return list(zip(a[ok].tolist(), b[ok].tolist(), lo[ok].tolist(), hi[ok].tolist()))
 
 
@@ -591,32 +609,37 @@ def _exact_pieces(colour: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: Dete
     """
     height, width = colour.shape[:2]
     kernel = np.ones((3, 3), np.uint8)
-    found = _pieces_of(areas, taken, cfg)
+    found = _piece_boxes(areas, taken, cfg)
     if found is None:
         return
-    comp, x, y, w, h, ids = found
+    x, y, w, h, ids = found
     count = areas.count
     side = cfg.blob_min - 2
-    piece_rgb = _sample(colour, comp, areas, ids).astype(np.int32)
+    piece_rgb = _sample(colour, areas, ids).astype(np.int32)
     value = _code(piece_rgb)  # pieces are flat in every channel at once
-    links = []  # (a, b, axis, border position: first pixel of b's cell)
+    pairs = []
     for axis in (1, 0):  # vertical borders (pieces side by side), then horizontal ones
         start, size = (x, w) if axis == 1 else (y, h)
         cross, cross_size = (y, h) if axis == 1 else (x, w)
-        for a, b, lo, hi in _facing_pairs(ids, start, size, cross, cross_size, (2, 2), side):
-            if value[a] == value[b]:
-                continue
-            edge = int(start[a] + size[a])  # a's rim; b's rim follows
-            if axis == 1:
-                seen_a, seen_b = comp[lo:hi, edge - 1] == a, comp[lo:hi, edge + 2] == b
-                rims = _code(colour[lo:hi, edge:edge + 2]).T
-            else:
-                seen_a, seen_b = comp[edge - 1, lo:hi] == a, comp[edge + 2, lo:hi] == b
-                rims = _code(colour[edge:edge + 2, lo:hi])
-            both = seen_a & seen_b
-            sharp = both & (rims[0] == value[a]) & (rims[1] == value[b])
-            if both.sum() >= side and sharp.sum() >= 0.9 * both.sum():
-                links.append((a, b, axis, edge + 1))
+        pairs += [(a, b, lo, hi, axis) for a, b, lo, hi in _facing_pairs(ids, start, size, cross, cross_size, (2, 2), side)
+                  if value[a] != value[b]]
+    if len(pairs) < 2:
+        return
+    comp = _piece_labels(areas, ids, _pairs_box(pairs, x, y, w, h, (height, width), 3))
+    links = []  # (a, b, axis, border position: first pixel of b's cell)
+    for a, b, lo, hi, axis in pairs:
+        start, size = (x, w) if axis == 1 else (y, h)
+        edge = int(start[a] + size[a])  # a's rim; b's rim follows
+        if axis == 1:
+            seen_a, seen_b = comp[lo:hi, edge - 1] == a, comp[lo:hi, edge + 2] == b
+            rims = _code(colour[lo:hi, edge:edge + 2]).T
+        else:
+            seen_a, seen_b = comp[edge - 1, lo:hi] == a, comp[edge + 2, lo:hi] == b
+            rims = _code(colour[edge:edge + 2, lo:hi])
+        both = seen_a & seen_b
+        sharp = both & (rims[0] == value[a]) & (rims[1] == value[b])
+        if both.sum() >= side and sharp.sum() >= 0.9 * both.sum():
+            links.append((a, b, axis, edge + 1))
     for pieces, (px, py), (ox, oy) in _piece_lattices(links, ids, w, h, cfg):
         # A smooth rendered gradient is quantised into exactly flat bands one level apart
         # (blocky after JPEG): a mosaic over a picture shows some larger step.
@@ -648,34 +671,39 @@ def _coded_pieces(luma: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: Detect
     the middle of the gap. The region is the pieces, the gaps between linked pieces, and
     each piece's ring of pixels near its level. Yields (region, pixel mask, claimed, origin)."""
     height, width = luma.shape
-    found = _pieces_of(areas, taken, cfg)
+    found = _piece_boxes(areas, taken, cfg)
     if found is None:
         return
-    comp, x, y, w, h, ids = found
+    x, y, w, h, ids = found
     side = cfg.blob_min - 2
-    level = _sample(luma.astype(np.float64), comp, areas, ids)
-    links, gaps = [], []
+    level = _sample(luma.astype(np.float64), areas, ids)
+    pairs = []
     for axis in (1, 0):
         start, size = (x, w) if axis == 1 else (y, h)
         cross, cross_size = (y, h) if axis == 1 else (x, w)
-        for a, b, lo, hi in _facing_pairs(ids, start, size, cross, cross_size, (1, cfg.coded_gap), side):
-            if abs(level[a] - level[b]) < cfg.step:
-                continue
-            # Coded sides are ragged: each piece's side is its last line (first, for b) that
-            # it fills along most of the overlap; the border is the largest mean step between.
-            s0 = max(int(start[a] + size[a]) - cfg.coded_gap, 0)
-            s1 = int(start[b]) + cfg.coded_gap
-            band = comp[lo:hi, s0:s1] if axis == 1 else comp[s0:s1, lo:hi].T
-            fill_a, fill_b = (band == a).mean(axis=0), (band == b).mean(axis=0)
-            side_a, side_b = np.flatnonzero(fill_a >= 0.7), np.flatnonzero(fill_b >= 0.7)
-            if not side_a.size or not side_b.size or side_b[0] - side_a[-1] > cfg.coded_gap + 1:
-                continue
-            g0, g1 = s0 + side_a[-1] + 1, s0 + side_b[0]  # the gap: [g0, g1)
-            strip = luma[lo:hi, g0 - 1:g1 + 1] if axis == 1 else luma[g0 - 1:g1 + 1, lo:hi].T
-            steps = np.abs(np.diff(strip.astype(np.int16), axis=1)).mean(axis=0)
-            border = g0 + int(np.argmax(steps))  # first pixel of b's cell
-            links.append((a, b, axis, float(border)))
-            gaps.append((axis, g0, g1, lo, hi))
+        pairs += [(a, b, lo, hi, axis) for a, b, lo, hi in _facing_pairs(ids, start, size, cross, cross_size, (1, cfg.coded_gap), side)
+                  if abs(level[a] - level[b]) >= cfg.step]
+    if len(pairs) < 2:
+        return
+    comp = _piece_labels(areas, ids, _pairs_box(pairs, x, y, w, h, (height, width), cfg.coded_gap + 3))
+    links, gaps = [], []
+    for a, b, lo, hi, axis in pairs:
+        start, size = (x, w) if axis == 1 else (y, h)
+        # Coded sides are ragged: each piece's side is its last line (first, for b) that
+        # it fills along most of the overlap; the border is the largest mean step between.
+        s0 = max(int(start[a] + size[a]) - cfg.coded_gap, 0)
+        s1 = int(start[b]) + cfg.coded_gap
+        band = comp[lo:hi, s0:s1] if axis == 1 else comp[s0:s1, lo:hi].T
+        fill_a, fill_b = (band == a).mean(axis=0), (band == b).mean(axis=0)
+        side_a, side_b = np.flatnonzero(fill_a >= 0.7), np.flatnonzero(fill_b >= 0.7)
+        if not side_a.size or not side_b.size or side_b[0] - side_a[-1] > cfg.coded_gap + 1:
+            continue
+        g0, g1 = s0 + side_a[-1] + 1, s0 + side_b[0]  # the gap: [g0, g1)
+        strip = luma[lo:hi, g0 - 1:g1 + 1] if axis == 1 else luma[g0 - 1:g1 + 1, lo:hi].T
+        steps = np.abs(np.diff(strip.astype(np.int16), axis=1)).mean(axis=0)
+        border = g0 + int(np.argmax(steps))  # first pixel of b's cell
+        links.append((a, b, axis, float(border)))
+        gaps.append((axis, g0, g1, lo, hi))
     if not links:
         return
     for pieces, (px, py), (ox, oy) in _piece_lattices(links, ids, w, h, cfg, slack=1.0):
