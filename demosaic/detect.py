@@ -809,6 +809,7 @@ class Detector:
         for window, share in ((cfg.evidence_window, 1.0), (3 * cfg.evidence_window, 0.5)):
             density = cv2.boxFilter(evidence, -1, (window, window), borderType=cv2.BORDER_CONSTANT)
             candidate |= density >= cfg.min_evidence * share
+        maps = _flat_maps(frame[..., 0], colour, cfg)
         labels = np.zeros((height, width), np.int32)
         regions: list[Region] = []
         count, comp, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
@@ -830,9 +831,9 @@ class Detector:
                     sub_r = slice(max(ys[0] - cfg.tile, 0), min(ys[-1] + 1 + cfg.tile, h))
                     sub_c = slice(max(xs[0] - cfg.tile, 0), min(xs[-1] + 1 + cfg.tile, w))
                     found = self._region(frame, ev, eh, slice(y + sub_r.start, y + sub_r.stop),
-                                         slice(x + sub_c.start, x + sub_c.stop), area[sub_r, sub_c], taken=labels > 0, colour=colour)
+                                         slice(x + sub_c.start, x + sub_c.stop), area[sub_r, sub_c], taken=labels > 0, colour=colour, exact_flat=maps[1].flat)
                 else:
-                    found = self._region(frame, ev, eh, rows, cols, area, taken=labels > 0, colour=colour)
+                    found = self._region(frame, ev, eh, rows, cols, area, taken=labels > 0, colour=colour, exact_flat=maps[1].flat)
                 if found is None:
                     if voted:
                         continue  # the next lattice's tiles are independent of this one
@@ -846,9 +847,9 @@ class Detector:
                 taken[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]] = claimed
                 taken = cv2.dilate(taken, np.ones((3, 3), np.uint8)).astype(bool)
                 inside &= ~taken[rows, cols]
-        maps = _flat_maps(frame[..., 0], colour, cfg)
         # Small mosaics of a few large cells: flat pieces meeting on sharp borders.
-        self._pieces(frame, colour, maps, labels, regions)
+        for found in _exact_pieces(colour, maps[1], labels > 0, cfg):
+            _claim(labels, regions, found)
         # Large cells leave too few border lines for a comb: find them as flat rectangles
         # that agree on one lattice, where the evidence path found nothing.
         for grid, (x0, y0, x1, y1) in _blob_lattices((height, width), maps, labels > 0, cfg):
@@ -857,9 +858,11 @@ class Detector:
             comb = self._lattice(ev, eh, rows, cols, np.ones((y1 - y0, x1 - x0), bool))
             if comb is not None and _same_lattice(comb, grid):
                 grid = comb
-            found = self._region(frame, ev, eh, rows, cols, None, grid, taken=labels > 0, colour=colour)
+            found = self._region(frame, ev, eh, rows, cols, None, grid, taken=labels > 0, colour=colour, exact_flat=maps[1].flat)
             if found is not None:
                 _claim(labels, regions, found)
+        for found in _coded_pieces(frame[..., 0], maps[0], labels > 0, cfg):
+            _claim(labels, regions, found)
         if cfg.refine_grid and regions:
             refined = []
             for k, region in enumerate(regions):
@@ -873,14 +876,6 @@ class Detector:
             labels = np.where(labels > 0, labels, grown)
             mask = labels > 0
         return Detection(mask, tuple(regions), labels)
-
-    def _pieces(self, frame, colour, maps: tuple[_Flat, _Flat], labels, regions) -> None:
-        """Claim the mosaics that flat pieces meeting on sharp borders reveal: exactly flat
-        ones (uncompressed), then coded ones."""
-        for found in _exact_pieces(colour, maps[1], labels > 0, self.cfg):
-            _claim(labels, regions, found)
-        for found in _coded_pieces(frame[..., 0], maps[0], labels > 0, self.cfg):
-            _claim(labels, regions, found)
 
     def _lattice(self, ev, eh, rows: slice, cols: slice, inside: np.ndarray) -> Grid | None:
         """The cell grid whose borders the evidence inside (rows, cols) lines up on, or None."""
@@ -967,7 +962,7 @@ class Detector:
         return grid
 
     def _region(self, frame, ev, eh, rows, cols, inside, grid: Grid | None = None, taken: np.ndarray | None = None,
-                colour: np.ndarray | None = None):
+                colour: np.ndarray | None = None, exact_flat: np.ndarray | None = None):
         cfg = self.cfg
         height, width = frame.shape[:2]
         grid = grid or self._lattice(ev, eh, rows, cols, inside)
@@ -1008,7 +1003,20 @@ class Detector:
         # (Cells up to 16 px could be a codec's flat DC-only blocks, a level apart: for them
         # a step of two levels.)
         exact = noise < 0.05
-        exact_need = cfg.exact_jump if min(grid.pitch) >= cfg.exact_jump_min_pitch else cfg.small_exact_jump
+        if min(grid.pitch) >= cfg.exact_jump_min_pitch:
+            exact_need = cfg.exact_jump
+        else:
+            exact_need = cfg.small_exact_jump
+            if exact_flat is not None and exact.any():
+                # ... and only if exact in every channel, which a codec's flat blocks are not
+                # (their chroma comes from blocks of another size).
+                # (Pixels two in from the cell's border, one for tiny cells: their 3×3
+                # neighbourhoods stay inside the cell, even on a lattice a pixel off.)
+                iy, ix = grid.cell_index(height, width)
+                depth = 2 if min(grid.pitch) >= 6 else 1
+                deep = (_border_distance(iy[r]) >= depth)[:, None] & (_border_distance(ix[c]) >= depth)[None, :]
+                off = np.bincount(labels.ravel(), weights=(deep & (exact_flat[r, c] == 0)).ravel(), minlength=exact.size)
+                exact &= off.reshape(exact.shape) == 0
         need_x = np.where(exact[:, 1:] & exact[:, :-1], exact_need, cfg.min_jump + 2 * (noise[:, 1:] + noise[:, :-1]))
         need_y = np.where(exact[1:] & exact[:-1], exact_need, cfg.min_jump + 2 * (noise[1:] + noise[:-1]))
         jump_x = np.abs(np.diff(means, axis=1)).max(axis=2) >= need_x
