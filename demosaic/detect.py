@@ -1053,9 +1053,14 @@ class Detector:
         # coding the configured tolerances apply.
         noise_level = float(np.median(std[keep & np.isfinite(std)])) if (keep & np.isfinite(std)).any() else cfg.cell_std
         exact_region = noise_level < 0.05
-        if exact_region and colour is not None:  # exact in luma; coded chroma is not exact in colour
-            rgb_std = _cell_stats(colour, grid, r, c, cfg.margin_div)[1]
-            exact_region = float(np.median(rgb_std[keep & np.isfinite(rgb_std)])) < 0.05
+        if exact_region and colour is not None:
+            # Exact in luma, and exact in every channel over whole cells, borders included:
+            # uncompressed. (A codec's chroma, stored at half resolution, blurs cell borders.)
+            rgb = colour[r, c].astype(np.float64)
+            s1, n = cell_sums(rgb, labels, keep.size)
+            s2, _ = cell_sums(rgb * rgb, labels, keep.size)
+            var = (s2 / np.maximum(n, 1)[:, None] - (s1 / np.maximum(n, 1)[:, None]) ** 2).max(axis=1)
+            exact_region = float(np.median(var.reshape(keep.shape)[keep])) < 0.05 ** 2
         grow_std = min(cfg.grow_std, 0.05 + 1.5 * noise_level if exact_region else 0.3 + 1.5 * noise_level)
         pixel_tolerance = min(cfg.pixel_tolerance, 0.5 + 3 * noise_level)
         strip_std = min(cfg.cell_std, 0.05 + 3 * noise_level if exact_region else 0.5 + 3 * noise_level)
