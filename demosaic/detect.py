@@ -737,17 +737,19 @@ def _tooth_error(teeth: np.ndarray, pitch: float, origin: float) -> float:
     return float(np.minimum(off, pitch - off).max())
 
 
-def _refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid) -> Grid:
+def _refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid, offset: tuple[int, int] = (0, 0)) -> Grid:
     """The lattice through a found region's own strong borders. Large cells give the first fit
     few lines, and coding blurs them: the steps across the whole region, averaged along each
     border, place every line inside it. The pitch (within ±20 %) comes from their spacings,
-    the phase from a least-squares fit; kept only if it passes closer to every line."""
+    the phase from a least-squares fit; kept only if it passes closer to every line.
+    `diff`, `mask`: the region's box; `offset`: the box's (x, y) in the frame."""
     pitch, origin = list(grid.pitch), list(grid.origin)
     for axis, d in ((0, diff[0]), (1, diff[1])):
         both = (mask[:, 1:] & mask[:, :-1]) if axis == 0 else (mask[1:] & mask[:-1])
         weight = both.sum(axis=axis)  # axis 0: per column pair; 1: per row pair
         profile = np.where(weight >= max(0.25 * weight.max(), 2), (d * both).sum(axis=axis) / np.maximum(weight, 1), 0.0)
         pos, w = _teeth(profile)
+        pos = pos + offset[axis]
         strong = pos[w >= 0.3 * w.max()] if w.size else pos
         if strong.size == 0:
             continue
@@ -866,7 +868,9 @@ class Detector:
         if cfg.refine_grid and regions:
             refined = []
             for k, region in enumerate(regions):
-                grid = _refine_grid((dx, dy), labels == k + 1, region.grid)
+                x0, y0, x1, y1 = region.bbox
+                box = (slice(y0, y1), slice(x0, x1))
+                grid = _refine_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), labels[box] == k + 1, region.grid, (x0, y0))
                 refined.append(dataclasses.replace(region, pitch=grid.pitch, origin=grid.origin))
             regions = refined
         mask = labels > 0
