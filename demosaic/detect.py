@@ -10,7 +10,10 @@ Classical and fast (OpenCV/NumPy, one core). Four stages:
    pitch, and a least-squares fit of the comb's teeth the sub-pixel pitch and phase.
    A pitch twice the true one (every other border faint after coding) is halved where
    half-cells are flat. Large cells (a few per region, too few teeth for a comb) are
-   found as flat rectangles instead, whose spacing gives the lattice.
+   found as flat rectangles instead, whose spacing gives the lattice; and a region only
+   two or three large cells across, every cell cut, as flat pieces that meet on sharp
+   straight borders (exactly flat in every colour when uncompressed; within a level or
+   two, across a blurred gap, after coding), whose borders are the lattice.
 3. Cells. On that grid, a mosaic cell is flat inside (borders excluded, so coding
    ringing does not count) and differs from a neighbour by a real step. Flat areas with no
    steps (sky, walls) and textures with no flat cells (brick, text) fail here; so do
@@ -18,13 +21,14 @@ Classical and fast (OpenCV/NumPy, one core). Four stages:
    flat runs they cover (a large-cell mosaic seen on a sub-lattice).
 4. Cleanup. Holes in the cell map are filled, small regions dropped, and cells on the
    region's edge trimmed to the pixels of the cell's colour connected to the side facing
-   the region, so cut cells get pixel-accurate borders. An optional dilation covers
-   feathered edges.
+   the region, so cut cells get pixel-accurate borders. An uncompressed region (exact in
+   every channel) keeps only pixels of exactly its cells' colours. Each region's lattice is
+   then refitted through its own strongest borders. An optional dilation covers feathered
+   edges.
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple, Sequence
 
 import cv2
@@ -520,7 +524,22 @@ def _blob_lattices(shape: tuple[int, int], maps: tuple[_Flat, _Flat], taken: np.
     return out
 
 
-def _piece_lattices(links: list, ids: np.ndarray, w: np.ndarray, h: np.ndarray, cfg: DetectorConfig, slack: float = 0.0):
+def _bbox(mask: np.ndarray, rows: slice, cols: slice) -> tuple[int, int, int, int]:
+    """Frame box (x0, y0, x1, y1) of a non-empty mask over the window (rows, cols)."""
+    ys, xs = np.nonzero(mask)
+    return (int(cols.start + xs.min()), int(rows.start + ys.min()),
+            int(cols.start + xs.max() + 1), int(rows.start + ys.max() + 1))
+
+
+def _piece_region(mask: np.ndarray, rows: slice, cols: slice, pitch, origin, pieces: int):
+    """A piece path's find, as `_region` returns one: (region, pixel mask, claimed, window origin)."""
+    region = Region(_bbox(mask, rows, cols), (float(pitch[0]), float(pitch[1])), (float(origin[0]), float(origin[1])),
+                    "mean", pieces, 1.0)
+    return region, mask, mask, (rows.start, cols.start)
+
+
+def _piece_lattices(links: list, ids: np.ndarray, w: np.ndarray, h: np.ndarray, cfg: DetectorConfig,
+                    slack: float = 0.0):
     """Groups of pieces linked by borders both ways, each with the lattice its borders lie on:
     (pieces, (pitch x, y), (origin x, y)). `links`: (a, b, axis, border position); `slack`:
     how far (px) a border may sit off the lattice (coded borders are blurred)."""
@@ -621,7 +640,8 @@ def _exact_pieces(colour: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: Dete
     for axis in (1, 0):  # vertical borders (pieces side by side), then horizontal ones
         start, size = (x, w) if axis == 1 else (y, h)
         cross, cross_size = (y, h) if axis == 1 else (x, w)
-        pairs += [(a, b, lo, hi, axis) for a, b, lo, hi in _facing_pairs(ids, start, size, cross, cross_size, (2, 2), side)
+        pairs += [(a, b, lo, hi, axis)
+                  for a, b, lo, hi in _facing_pairs(ids, start, size, cross, cross_size, (2, 2), side)
                   if value[a] != value[b]]
     if len(pairs) < 2:
         return
@@ -657,10 +677,7 @@ def _exact_pieces(colour: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: Dete
         for near in (cv2.dilate(piece, kernel), -cv2.dilate(np.where(member, -piece, -1e9).astype(np.float32), kernel)):
             k = np.clip(near, 0, count - 1).astype(np.int64)
             grown |= (k > 0) & (near < count) & (value[k] == colour_code)
-        ys, xs = np.nonzero(grown)
-        bbox = (int(c.start + xs.min()), int(r.start + ys.min()), int(c.start + xs.max() + 1), int(r.start + ys.max() + 1))
-        region = Region(bbox, (float(px), float(py)), (float(ox), float(oy)), "mean", len(pieces), 1.0)
-        yield region, grown, grown, (r.start, c.start)
+        yield _piece_region(grown, r, c, (px, py), (ox, oy), len(pieces))
 
 
 def _coded_pieces(luma: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: DetectorConfig):
@@ -681,7 +698,8 @@ def _coded_pieces(luma: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: Detect
     for axis in (1, 0):
         start, size = (x, w) if axis == 1 else (y, h)
         cross, cross_size = (y, h) if axis == 1 else (x, w)
-        pairs += [(a, b, lo, hi, axis) for a, b, lo, hi in _facing_pairs(ids, start, size, cross, cross_size, (1, cfg.coded_gap), side)
+        pairs += [(a, b, lo, hi, axis)
+                  for a, b, lo, hi in _facing_pairs(ids, start, size, cross, cross_size, (1, cfg.coded_gap), side)
                   if abs(level[a] - level[b]) >= cfg.step]
     if len(pairs) < 2:
         return
@@ -724,10 +742,7 @@ def _coded_pieces(luma: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: Detect
         near = cv2.dilate(piece, np.ones((5, 5), np.uint8)).astype(np.int64)
         ring = (near > 0) & ~mask & (np.abs(luma[r, c] - level[near]) <= 2 * cfg.blob_flat)
         mask |= ring
-        ys, xs = np.nonzero(mask)
-        bbox = (int(c.start + xs.min()), int(r.start + ys.min()), int(c.start + xs.max() + 1), int(r.start + ys.max() + 1))
-        region = Region(bbox, (float(px), float(py)), (float(ox), float(oy)), "mean", len(pieces), 1.0)
-        yield region, mask, mask, (r.start, c.start)
+        yield _piece_region(mask, r, c, (px, py), (ox, oy), len(pieces))
 
 
 def _tooth_error(teeth: np.ndarray, pitch: float, origin: float) -> float:
@@ -737,7 +752,8 @@ def _tooth_error(teeth: np.ndarray, pitch: float, origin: float) -> float:
     return float(np.minimum(off, pitch - off).max())
 
 
-def _refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid, offset: tuple[int, int] = (0, 0)) -> Grid:
+def _refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
+                 offset: tuple[int, int] = (0, 0)) -> Grid:
     """The lattice through a found region's own strong borders. Large cells give the first fit
     few lines, and coding blurs them: the steps across the whole region, averaged along each
     border, place every line inside it. The pitch (within ±20 %) comes from their spacings,
@@ -747,7 +763,8 @@ def _refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gr
     for axis, d in ((0, diff[0]), (1, diff[1])):
         both = (mask[:, 1:] & mask[:, :-1]) if axis == 0 else (mask[1:] & mask[:-1])
         weight = both.sum(axis=axis)  # axis 0: per column pair; 1: per row pair
-        profile = np.where(weight >= max(0.25 * weight.max(), 2), (d * both).sum(axis=axis) / np.maximum(weight, 1), 0.0)
+        mean_step = (d * both).sum(axis=axis) / np.maximum(weight, 1)
+        profile = np.where(weight >= max(0.25 * weight.max(), 2), mean_step, 0.0)
         pos, w = _teeth(profile)
         pos = pos + offset[axis]
         strong = pos[w >= 0.3 * w.max()] if w.size else pos
@@ -767,7 +784,8 @@ def _refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gr
         o = (first + 1) % p
         if _tooth_error(strong, p, o) + 0.25 < _tooth_error(strong, p0, o0):
             pitch[axis], origin[axis] = float(p), float(o)
-    return Grid((_snap(pitch[0]), _snap(pitch[1])), (_snap(origin[0]) % _snap(pitch[0]), _snap(origin[1]) % _snap(pitch[1])))
+    px, py = _snap(pitch[0]), _snap(pitch[1])
+    return Grid((px, py), (_snap(origin[0]) % px, _snap(origin[1]) % py))
 
 
 def _claim(labels: np.ndarray, regions: list, found) -> bool:
@@ -833,9 +851,11 @@ class Detector:
                     sub_r = slice(max(ys[0] - cfg.tile, 0), min(ys[-1] + 1 + cfg.tile, h))
                     sub_c = slice(max(xs[0] - cfg.tile, 0), min(xs[-1] + 1 + cfg.tile, w))
                     found = self._region(frame, ev, eh, slice(y + sub_r.start, y + sub_r.stop),
-                                         slice(x + sub_c.start, x + sub_c.stop), area[sub_r, sub_c], taken=labels > 0, colour=colour, exact_flat=maps[1].flat)
+                                         slice(x + sub_c.start, x + sub_c.stop), area[sub_r, sub_c],
+                                         taken=labels > 0, colour=colour, exact_flat=maps[1].flat)
                 else:
-                    found = self._region(frame, ev, eh, rows, cols, area, taken=labels > 0, colour=colour, exact_flat=maps[1].flat)
+                    found = self._region(frame, ev, eh, rows, cols, area, taken=labels > 0, colour=colour,
+                                         exact_flat=maps[1].flat)
                 if found is None:
                     if voted:
                         continue  # the next lattice's tiles are independent of this one
@@ -860,7 +880,8 @@ class Detector:
             comb = self._lattice(ev, eh, rows, cols, np.ones((y1 - y0, x1 - x0), bool))
             if comb is not None and _same_lattice(comb, grid):
                 grid = comb
-            found = self._region(frame, ev, eh, rows, cols, None, grid, taken=labels > 0, colour=colour, exact_flat=maps[1].flat)
+            found = self._region(frame, ev, eh, rows, cols, None, grid, taken=labels > 0, colour=colour,
+                                 exact_flat=maps[1].flat)
             if found is not None:
                 _claim(labels, regions, found)
         for found in _coded_pieces(frame[..., 0], maps[0], labels > 0, cfg):
@@ -870,8 +891,9 @@ class Detector:
             for k, region in enumerate(regions):
                 x0, y0, x1, y1 = region.bbox
                 box = (slice(y0, y1), slice(x0, x1))
-                grid = _refine_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), labels[box] == k + 1, region.grid, (x0, y0))
-                refined.append(dataclasses.replace(region, pitch=grid.pitch, origin=grid.origin))
+                grid = _refine_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), labels[box] == k + 1,
+                                    region.grid, (x0, y0))
+                refined.append(replace(region, pitch=grid.pitch, origin=grid.origin))
             regions = refined
         mask = labels > 0
         if cfg.dilate and mask.any():
@@ -1003,23 +1025,23 @@ class Detector:
         # Two flat cells whose colours differ by more than their noise can explain: a real step.
         noise = np.where(np.isfinite(std), std, 1e3)
         # Between two exactly flat cells (uncompressed mosaics) any step is real: natural
-        # pictures do not hold side-by-side exactly flat squares.
-        # (Cells up to 16 px could be a codec's flat DC-only blocks, a level apart: for them
-        # a step of two levels.)
+        # pictures do not hold side-by-side exactly flat squares. Cells up to 16 px could be
+        # a codec's flat DC-only blocks a level apart: for them a step of two levels, and
+        # only where they are exact in every channel, which a codec's blocks are not (their
+        # chroma comes from blocks of another size). That is read from the exactly flat map
+        # two pixels in from each cell's border (one for tiny cells), where 3×3
+        # neighbourhoods stay inside the cell even on a lattice a pixel off.
         exact = noise < 0.05
         if min(grid.pitch) >= cfg.exact_jump_min_pitch:
             exact_need = cfg.exact_jump
         else:
             exact_need = cfg.small_exact_jump
             if exact_flat is not None and exact.any():
-                # ... and only if exact in every channel, which a codec's flat blocks are not
-                # (their chroma comes from blocks of another size).
-                # (Pixels two in from the cell's border, one for tiny cells: their 3×3
-                # neighbourhoods stay inside the cell, even on a lattice a pixel off.)
                 iy, ix = grid.cell_index(height, width)
                 depth = 2 if min(grid.pitch) >= 6 else 1
                 deep = (_border_distance(iy[r]) >= depth)[:, None] & (_border_distance(ix[c]) >= depth)[None, :]
-                off = np.bincount(labels.ravel(), weights=(deep & (exact_flat[r, c] == 0)).ravel(), minlength=exact.size)
+                off = np.bincount(labels.ravel(), weights=(deep & (exact_flat[r, c] == 0)).ravel(),
+                                  minlength=exact.size)
                 exact &= off.reshape(exact.shape) == 0
         need_x = np.where(exact[:, 1:] & exact[:, :-1], exact_need, cfg.min_jump + 2 * (noise[:, 1:] + noise[:, :-1]))
         need_y = np.where(exact[1:] & exact[:-1], exact_need, cfg.min_jump + 2 * (noise[1:] + noise[:-1]))
@@ -1123,10 +1145,9 @@ class Detector:
             if part is not None:
                 pixel_mask[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1] |= part
         claimed = (ring | keep).ravel()[labels]  # whole cells, for removing their evidence
-        ys, xs = np.nonzero(pixel_mask)
-        if ys.size == 0:
+        if not pixel_mask.any():
             return None
-        bbox = (int(c.start + xs.min()), int(r.start + ys.min()), int(c.start + xs.max() + 1), int(r.start + ys.max() + 1))
+        bbox = _bbox(pixel_mask, r, c)
         n_cells = int(keep.sum())
         region = Region(bbox, grid.pitch, grid.origin, "mean", n_cells,
                         float((stepped & keep).sum() / max(n_cells, 1)))
