@@ -56,6 +56,8 @@ class DetectorConfig:
     exact_jump_min_pitch: float = 17.0  # ... of cells larger than a codec's blocks
     small_exact_jump: float = 2.0  # ... of exactly flat cells up to that size
     coded_gap: int = 6  # px; widest blurred border between two coded pieces
+    axis_share: float = 0.1  # a region must step both ways: the rarer at least this share of the other ...
+    axis_min: int = 4  # ... once the other steps this often (fewer: too small to tell)
     refine_grid: bool = True  # fit each found region's lattice to its own borders
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
     grow_px: int = 24  # ... about this deep (one to three cells)
@@ -1065,6 +1067,12 @@ class Detector:
                 keep |= part
         keep = _fill_holes(keep)
         if keep.sum() < min_cells:
+            return None
+        # Stripes and bands (a 1-D texture) step one way only, where a mosaic over a picture
+        # steps both ways somewhere.
+        sx = int((jump_x & keep[:, 1:] & keep[:, :-1]).sum())
+        sy = int((jump_y & keep[1:] & keep[:-1]).sum())
+        if min(sx, sy) < cfg.axis_share * max(sx, sy) and max(sx, sy) >= cfg.axis_min:
             return None
         # The same mosaic again (another lattice vote over a region already found): stop
         # before the costly pixel cleanup.

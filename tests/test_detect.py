@@ -173,3 +173,13 @@ def test_detect__rendered_gradient_in_one_level_bands__no_mask():
     ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
     for f in (frame, cv2.imdecode(buf, cv2.IMREAD_COLOR)):
         assert detect(f).mask.mean() <= 0.001
+
+
+def test_detect__stripes_with_a_gradient__no_mask():
+    # A 1-D texture: flat vertical stripes that step across, shaded smoothly down.
+    yy, xx = np.mgrid[0:240, 0:320]
+    stripes = np.where((xx // 14) % 2 == 0, 80.0, 110.0) + (xx // 28) * 6
+    frame = np.repeat(np.clip(stripes + 0.25 * yy, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    for f in (frame, cv2.imdecode(buf, cv2.IMREAD_COLOR)):
+        assert detect(f).mask.mean() <= 0.001
