@@ -1,0 +1,78 @@
+"""Detector speed against an earlier revision, as a ratio: the same frames, the two detectors
+interleaved, OpenCV on one thread, median ms per frame. Ratios hold on a shared machine where
+absolute frames/s move ±10 % between runs.
+
+    python scripts/bench_detect_ratio.py REV      # e.g. fa4dc90, a git revision of this repo
+"""
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import demosaic.detect as current
+from demosaic.config import MaskConfig
+from demosaic.images import read_image
+from demosaic.masks import random_regions
+from demosaic.mosaic import pixelate
+from demosaic.video import h264_roundtrip, read_frames
+from pipelines.benchmark_detect import fit_frame
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTOS = Path("/usr/share/backgrounds/mate/nature")  # training-side photos, not the evaluation set
+CLIP = ROOT / "benchmarks" / "vtest-mosaic.mkv"
+
+
+def load_revision(rev: str):
+    """demosaic/detect.py as it was at `rev`, imported as its own module."""
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:demosaic/detect.py"],
+                            check=True, capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / "detect_then.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("demosaic.detect_then", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def frame_sets() -> dict[str, list[np.ndarray]]:
+    photos = [fit_frame(read_image(p)) for p in sorted(PHOTOS.glob("*.jpg"))[:6]]
+    rng = np.random.default_rng(0)
+    mosaics = []
+    for photo in photos:
+        cell = int(rng.choice((8, 16, 32, 48)))
+        masks = MaskConfig(min_cell=cell, max_cell=cell, max_area=0.25, min_area=0.05)
+        mosaics.append(pixelate(photo, random_regions(rng, *photo.shape[:2], masks))[0])
+    return {"clean photos": photos, "mosaics, uncompressed": mosaics,
+            "mosaics, H.264 CRF 23": [h264_roundtrip(m, 23) for m in mosaics],
+            f"{CLIP.name} frames": list(read_frames(str(CLIP), every=10))}
+
+
+def main(rev: str, repeats: int = 3) -> None:
+    cv2.setNumThreads(1)
+    then, now = load_revision(rev).Detector(), current.Detector()
+    print(f"| frames | {rev} (ms) | now (ms) | now / {rev} |\n|---|---:|---:|---:|")
+    for name, frames in frame_sets().items():
+        times = ([], [])
+        for _ in range(repeats):
+            for frame in frames:
+                for detector, spent in zip((then, now), times):
+                    t0 = time.perf_counter()
+                    detector.detect(frame)
+                    spent.append(time.perf_counter() - t0)
+        a, b = (1000 * statistics.median(t) for t in times)
+        print(f"| {name} ({len(frames)}) | {a:.1f} | {b:.1f} | {b / a:.2f} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__.strip())
+    main(sys.argv[1])
