@@ -582,12 +582,17 @@ def _piece_lattices(links: list, ids: np.ndarray, w: np.ndarray, h: np.ndarray, 
             grid_axes.append((pitch, float(lines[0]) % pitch))
         if len(grid_axes) < 2:
             continue
-        # One border per axis leaves that pitch open: a square cell's other side stands in.
+        # One border per axis leaves that pitch open: a square cell's other side stands in
+        # (with one border both ways, the smaller extent: two cells a level apart can merge
+        # into one piece, never split one).
         (px, ox), (py, oy) = grid_axes
         if len(borders[0]) == 1 and len(borders[1]) > 1 and py >= px:
             px, ox = py, borders[0][0] % py
         if len(borders[1]) == 1 and len(borders[0]) > 1 and px >= py:
             py, oy = px, borders[1][0] % px
+        if len(borders[0]) == 1 and len(borders[1]) == 1:
+            px = py = min(px, py)
+            ox, oy = borders[0][0] % px, borders[1][0] % py
         # A codec's flat blocks (8 or 16 px) meet on sharp borders too.
         if min(px, py) < cfg.exact_jump_min_pitch:
             continue

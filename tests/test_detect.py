@@ -183,3 +183,24 @@ def test_detect__stripes_with_a_gradient__no_mask():
     ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
     for f in (frame, cv2.imdecode(buf, cv2.IMREAD_COLOR)):
         assert detect(f).mask.mean() <= 0.001
+
+
+def test_detect__small_region_of_large_cells__after_h264__found_by_its_pieces():
+    # Two 48 px cells each way after H.264: the comb has one line per axis, no two cells are
+    # whole; the coded flat pieces and the blurred borders between them give region and grid.
+    photo = smooth_image(np.random.default_rng(14), 240, 320)
+    region = MosaicRegion("ellipse", ((70.5, 60.5), (165.5, 150.5)), (48, 48))
+    mosaic, truth = pixelate(photo, [region])
+    found = detect(h264_roundtrip(mosaic, 23))
+    assert iou(found.mask, truth) >= 0.7
+    assert grid_line_error(found.regions[0].grid, region.grid(), region.bbox) <= 1.0
+
+
+def test_detect__small_cells_two_levels_apart__uncompressed__found():
+    # 8 px cells over a faint, noisy gradient: neighbouring cells often differ by two levels.
+    yy, xx = np.mgrid[0:240, 0:320]
+    noise = np.random.default_rng(2).normal(0, 1.5, (240, 320, 3))
+    sky = np.clip((120 + 0.25 * (xx + yy))[..., None] + noise, 0, 255).astype(np.uint8)
+    region = MosaicRegion("rect", ((60, 40), (260, 200)), (8, 8))
+    mosaic, truth = pixelate(sky, [region])
+    assert iou(detect(mosaic).mask, truth) >= 0.95
