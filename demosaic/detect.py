@@ -340,7 +340,7 @@ def _too_fine(luma: np.ndarray, grid: Grid, flat: int) -> bool:
 def _two_tone(values: np.ndarray, gap: float = 60.0) -> bool:
     """Whether the values fall into two clusters, each a quarter or more of them, far apart
     compared with their own spread (a chessboard's dark and light squares, lighting and all)."""
-    if values.size < 4:
+    if values.size < 3:
         return False
     v = np.sort(values)
     cut = int(np.argmax(np.diff(v))) + 1
