@@ -80,15 +80,23 @@ def test_train__ctrl_c__saves_a_checkpoint_and_exits_130(photo_dir, tmp_path):
     cmd = [sys.executable, str(ROOT / "cli.py"), "train", "--data", str(photo_dir), "--out", str(out),
            "--depth", "3", "--base-channels", "8", "--max-channels", "16", "--crop", "32", "--batch", "4",
            "--steps", "100000", "--val-every", "100000", "--checkpoint-every", "3"]
+    # A shell's background job starts with SIGINT ignored, and a child inherits that (Python
+    # then never raises KeyboardInterrupt): give the trainer the default, as a terminal would.
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    state = out / "checkpoint" / "state.json"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and not state.exists():
-        time.sleep(0.05)
-    time.sleep(0.5)  # a step or two past the checkpoint
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        state = out / "checkpoint" / "state.json"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not state.exists():
+            time.sleep(0.05)
+        time.sleep(0.5)  # a step or two past the checkpoint
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # never leave a trainer running
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130
     lines = [l for l in err.strip().splitlines() if l.startswith("Error")]
     assert len(lines) == 1 and "checkpoint saved" in lines[0]
