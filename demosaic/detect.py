@@ -355,16 +355,15 @@ class _Flat(NamedTuple):
     which removes a picture's many small flat specks and keeps labelling fast), labelled."""
 
     flat: np.ndarray  # uint8 H×W, 1 = flat
-    count: int
-    core: np.ndarray  # int32 H×W core labels
-    stats: np.ndarray  # (count, 5) x, y, w, h, area of each core (cv2's layout)
-    centroids: np.ndarray  # (count, 2) x, y
+    core: np.ndarray  # int32 H×W core labels, 0 = none
+    stats: np.ndarray  # (labels, 5) x, y, w, h, area of each core (cv2's layout)
+    centroids: np.ndarray  # (labels, 2) x, y
 
 
 def _flat_areas(flat: np.ndarray) -> _Flat:
     core = cv2.erode(flat, np.ones((5, 5), np.uint8))
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(core, connectivity=4)
-    return _Flat(flat, count, labels, stats, centroids)
+    _, labels, stats, centroids = cv2.connectedComponentsWithStats(core, connectivity=4)
+    return _Flat(flat, labels, stats, centroids)
 
 
 def _flat_maps(luma: np.ndarray, colour: np.ndarray, cfg: DetectorConfig) -> tuple[_Flat, _Flat]:
@@ -398,7 +397,7 @@ def _piece_labels(areas: _Flat, ids: np.ndarray, box: tuple[int, int, int, int])
     core grown back by 2 px within the flat map."""
     x0, y0, x1, y1 = box
     core = areas.core[y0:y1, x0:x1]
-    keep = np.zeros(areas.count, np.float32)
+    keep = np.zeros(len(areas.stats), np.float32)
     keep[ids] = ids
     labels = np.zeros(areas.core.shape, np.int32)
     labels[y0:y1, x0:x1] = cv2.dilate(keep[core], np.ones((5, 5), np.uint8)) * areas.flat[y0:y1, x0:x1]
@@ -408,7 +407,7 @@ def _piece_labels(areas: _Flat, ids: np.ndarray, box: tuple[int, int, int, int])
 def _sample(values: np.ndarray, areas: _Flat, ids: np.ndarray) -> np.ndarray:
     """Each piece's value (values: H×W or H×W×C) at a pixel of its core: its centroid if the
     core covers it, else the core's first pixel."""
-    out = np.zeros((areas.count,) + values.shape[2:], values.dtype)
+    out = np.zeros((len(areas.stats),) + values.shape[2:], values.dtype)
     cx, cy = np.round(areas.centroids[ids]).astype(np.int64).T
     hit = areas.core[cy, cx] == ids
     out[ids[hit]] = values[cy[hit], cx[hit]]
@@ -419,9 +418,11 @@ def _sample(values: np.ndarray, areas: _Flat, ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def _pairs_box(pairs: list, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, shape, pad: int):
-    """The box (x0, y0, x1, y1) around every piece in `pairs` ((a, b, ...) tuples), padded."""
-    pieces = np.unique([i for pair in pairs for i in pair[:2]])
+def _box_around(pieces, boxes: tuple[np.ndarray, ...], shape: tuple[int, int], pad: int) -> tuple[int, int, int, int]:
+    """The box (x0, y0, x1, y1) around the given pieces (`boxes`: x, y, w, h per piece),
+    grown by `pad` px and kept inside a frame of `shape` (height, width)."""
+    x, y, w, h = boxes
+    pieces = np.asarray(pieces)
     return (max(int(x[pieces].min()) - pad, 0), max(int(y[pieces].min()) - pad, 0),
             min(int((x + w)[pieces].max()) + pad, shape[1]), min(int((y + h)[pieces].max()) + pad, shape[0]))
 
@@ -599,20 +600,25 @@ def _piece_lattices(links: list, ids: np.ndarray, w: np.ndarray, h: np.ndarray, 
         yield pieces, (_snap(px), _snap(py)), (_snap(ox), _snap(oy))
 
 
-def _facing_pairs(ids: np.ndarray, start: np.ndarray, size: np.ndarray, cross: np.ndarray, cross_size: np.ndarray,
-                  gaps: tuple[int, int], overlap: int) -> list[tuple[int, int, int, int]]:
-    """(a, b, lo, hi) of pieces a before b along one axis, b starting `gaps` (min, max) px
-    after a's box ends, overlapping by `overlap` px or more across it over [lo, hi)."""
-    by_end = ids[np.argsort(start[ids] + size[ids], kind="stable")]
-    ends = start[by_end] + size[by_end]
-    first = np.searchsorted(ends, start[ids] - gaps[1], "left")
-    n = np.searchsorted(ends, start[ids] - gaps[0], "right") - first
-    b = np.repeat(ids, n)
-    a = by_end[np.repeat(first, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
-    lo = np.maximum(cross[a], cross[b])
-    hi = np.minimum(cross[a] + cross_size[a], cross[b] + cross_size[b])
-    ok = hi - lo >= overlap
-    return list(zip(a[ok].tolist(), b[ok].tolist(), lo[ok].tolist(), hi[ok].tolist()))
+def _facing_pairs(ids: np.ndarray, boxes: tuple[np.ndarray, ...], gaps: tuple[int, int],
+                  overlap: int) -> list[tuple[int, int, int, int, int]]:
+    """(a, b, lo, hi, axis) of pieces a before b: side by side (axis 1, vertical border)
+    or one above the other (axis 0), b's box starting `gaps` (min, max) px after a's ends,
+    the two overlapping by `overlap` px or more across that axis, over [lo, hi)."""
+    x, y, w, h = boxes
+    pairs = []
+    for axis, (start, size, cross, cross_size) in ((1, (x, w, y, h)), (0, (y, h, x, w))):
+        by_end = ids[np.argsort(start[ids] + size[ids], kind="stable")]
+        ends = start[by_end] + size[by_end]
+        first = np.searchsorted(ends, start[ids] - gaps[1], "left")
+        n = np.searchsorted(ends, start[ids] - gaps[0], "right") - first
+        b = np.repeat(ids, n)
+        a = by_end[np.repeat(first, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
+        lo = np.maximum(cross[a], cross[b])
+        hi = np.minimum(cross[a] + cross_size[a], cross[b] + cross_size[b])
+        ok = hi - lo >= overlap
+        pairs += [(*pair, axis) for pair in zip(a[ok].tolist(), b[ok].tolist(), lo[ok].tolist(), hi[ok].tolist())]
+    return pairs
 
 
 def _code(rgb: np.ndarray) -> np.ndarray:
@@ -639,20 +645,15 @@ def _exact_pieces(colour: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: Dete
     if found is None:
         return
     x, y, w, h, ids = found
-    count = areas.count
+    boxes = (x, y, w, h)
+    count = len(areas.stats)
     side = cfg.blob_min - 2
     piece_rgb = _sample(colour, areas, ids).astype(np.int32)
     value = _code(piece_rgb)  # pieces are flat in every channel at once
-    pairs = []
-    for axis in (1, 0):  # vertical borders (pieces side by side), then horizontal ones
-        start, size = (x, w) if axis == 1 else (y, h)
-        cross, cross_size = (y, h) if axis == 1 else (x, w)
-        pairs += [(a, b, lo, hi, axis)
-                  for a, b, lo, hi in _facing_pairs(ids, start, size, cross, cross_size, (2, 2), side)
-                  if value[a] != value[b]]
+    pairs = [pair for pair in _facing_pairs(ids, boxes, (2, 2), side) if value[pair[0]] != value[pair[1]]]
     if len(pairs) < 2:
         return
-    comp = _piece_labels(areas, ids, _pairs_box(pairs, x, y, w, h, (height, width), 3))
+    comp = _piece_labels(areas, ids, _box_around([i for pair in pairs for i in pair[:2]], boxes, (height, width), 3))
     links = []  # (a, b, axis, border position: first pixel of b's cell)
     for a, b, lo, hi, axis in pairs:
         start, size = (x, w) if axis == 1 else (y, h)
@@ -672,9 +673,8 @@ def _exact_pieces(colour: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: Dete
         # (blocky after JPEG): a mosaic over a picture shows some larger step.
         if max(np.abs(piece_rgb[a] - piece_rgb[b]).max() for a, b, _, _ in links if a in pieces) < cfg.exact_step:
             continue
-        x0, y0 = int(x[pieces].min()) - 1, int(y[pieces].min()) - 1
-        x1, y1 = int((x + w)[pieces].max()) + 1, int((y + h)[pieces].max()) + 1
-        r, c = slice(max(y0, 0), min(y1, height)), slice(max(x0, 0), min(x1, width))
+        x0, y0, x1, y1 = _box_around(pieces, boxes, (height, width), 1)
+        r, c = slice(y0, y1), slice(x0, x1)
         sub = comp[r, c]
         member = np.isin(sub, pieces)
         piece = np.where(member, sub, 0).astype(np.float32)
@@ -699,18 +699,15 @@ def _coded_pieces(luma: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: Detect
     if found is None:
         return
     x, y, w, h, ids = found
+    boxes = (x, y, w, h)
     side = cfg.blob_min - 2
     level = _sample(luma.astype(np.float64), areas, ids)
-    pairs = []
-    for axis in (1, 0):
-        start, size = (x, w) if axis == 1 else (y, h)
-        cross, cross_size = (y, h) if axis == 1 else (x, w)
-        pairs += [(a, b, lo, hi, axis)
-                  for a, b, lo, hi in _facing_pairs(ids, start, size, cross, cross_size, (1, cfg.coded_gap), side)
-                  if abs(level[a] - level[b]) >= cfg.step]
+    pairs = [pair for pair in _facing_pairs(ids, boxes, (1, cfg.coded_gap), side)
+             if abs(level[pair[0]] - level[pair[1]]) >= cfg.step]
     if len(pairs) < 2:
         return
-    comp = _piece_labels(areas, ids, _pairs_box(pairs, x, y, w, h, (height, width), cfg.coded_gap + 3))
+    comp = _piece_labels(areas, ids, _box_around([i for pair in pairs for i in pair[:2]], boxes, (height, width),
+                                                 cfg.coded_gap + 3))
     links, gaps = [], []
     for a, b, lo, hi, axis in pairs:
         start, size = (x, w) if axis == 1 else (y, h)
@@ -732,9 +729,8 @@ def _coded_pieces(luma: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: Detect
     if not links:
         return
     for pieces, (px, py), (ox, oy) in _piece_lattices(links, ids, w, h, cfg, slack=1.0):
-        x0, y0 = int(x[pieces].min()) - 3, int(y[pieces].min()) - 3
-        x1, y1 = int((x + w)[pieces].max()) + 3, int((y + h)[pieces].max()) + 3
-        r, c = slice(max(y0, 0), min(y1, height)), slice(max(x0, 0), min(x1, width))
+        x0, y0, x1, y1 = _box_around(pieces, boxes, (height, width), 3)
+        r, c = slice(y0, y1), slice(x0, x1)
         sub = comp[r, c]
         member = np.isin(sub, pieces)
         mask = member.copy()
