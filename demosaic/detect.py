@@ -366,10 +366,10 @@ def _flat_areas(flat: np.ndarray) -> _Flat:
     return _Flat(flat, labels, stats, centroids)
 
 
-def _flat_maps(luma: np.ndarray, colour: np.ndarray, cfg: DetectorConfig) -> tuple[_Flat, _Flat]:
-    """(flat within `blob_flat` luma levels over 3×3, exactly flat in every channel over 3×3)."""
+def _flat_maps(spread: np.ndarray, colour: np.ndarray, cfg: DetectorConfig) -> tuple[_Flat, _Flat]:
+    """(flat within `blob_flat` luma levels over 3×3, exactly flat in every channel over 3×3);
+    `spread`: the luma's 3×3 range."""
     kernel = np.ones((3, 3), np.uint8)
-    spread = cv2.dilate(luma, kernel) - cv2.erode(luma, kernel)
     rgb = cv2.absdiff(cv2.dilate(colour, kernel), cv2.erode(colour, kernel))
     exact = ((rgb[..., 0] | rgb[..., 1] | rgb[..., 2]) == 0).astype(np.uint8)
     return _flat_areas((spread <= cfg.blob_flat).astype(np.uint8)), _flat_areas(exact)
@@ -832,7 +832,9 @@ class Detector:
         for window, share in ((cfg.evidence_window, 1.0), (3 * cfg.evidence_window, 0.5)):
             density = cv2.boxFilter(evidence, -1, (window, window), borderType=cv2.BORDER_CONSTANT)
             candidate |= density >= cfg.min_evidence * share
-        maps = _flat_maps(frame[..., 0], colour, cfg)
+        kernel = np.ones((3, 3), np.uint8)
+        spread = cv2.dilate(frame[..., 0], kernel) - cv2.erode(frame[..., 0], kernel)  # 3×3 luma range
+        maps = _flat_maps(spread, colour, cfg)
         labels = np.zeros((height, width), np.int32)
         regions: list[Region] = []
         count, comp, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
@@ -855,10 +857,10 @@ class Detector:
                     sub_c = slice(max(xs[0] - cfg.tile, 0), min(xs[-1] + 1 + cfg.tile, w))
                     found = self._region(frame, ev, eh, slice(y + sub_r.start, y + sub_r.stop),
                                          slice(x + sub_c.start, x + sub_c.stop), area[sub_r, sub_c],
-                                         taken=labels > 0, colour=colour, exact_flat=maps[1].flat)
+                                         taken=labels > 0, colour=colour, exact_flat=maps[1].flat, spread=spread)
                 else:
                     found = self._region(frame, ev, eh, rows, cols, area, taken=labels > 0, colour=colour,
-                                         exact_flat=maps[1].flat)
+                                         exact_flat=maps[1].flat, spread=spread)
                 if found is None:
                     if voted:
                         continue  # the next lattice's tiles are independent of this one
@@ -884,7 +886,7 @@ class Detector:
             if comb is not None and _same_lattice(comb, grid):
                 grid = comb
             found = self._region(frame, ev, eh, rows, cols, None, grid, taken=labels > 0, colour=colour,
-                                 exact_flat=maps[1].flat)
+                                 exact_flat=maps[1].flat, spread=spread)
             if found is not None:
                 _claim(labels, regions, found)
         for found in _coded_pieces(frame[..., 0], maps[0], labels > 0, cfg):
@@ -991,7 +993,8 @@ class Detector:
         return grid
 
     def _region(self, frame, ev, eh, rows, cols, inside, grid: Grid | None = None, taken: np.ndarray | None = None,
-                colour: np.ndarray | None = None, exact_flat: np.ndarray | None = None):
+                colour: np.ndarray | None = None, exact_flat: np.ndarray | None = None,
+                spread: np.ndarray | None = None):
         cfg = self.cfg
         height, width = frame.shape[:2]
         grid = grid or self._lattice(ev, eh, rows, cols, inside)
@@ -1138,9 +1141,10 @@ class Detector:
         row_cell, col_cell = labels[:, 0] // keep.shape[1], labels[0] % keep.shape[1]
         # A ring cell can hold a cut cell's mosaic part only if the band along a kept side
         # has flat pixels (3×3 range within the strip tolerance); most ring cells are picture.
-        luma = block[..., 0]
-        kernel = np.ones((3, 3), np.uint8)
-        flat_px = (cv2.dilate(luma, kernel) - cv2.erode(luma, kernel)) <= max(1.0, 2 * strip_std)
+        if spread is None:
+            kernel = np.ones((3, 3), np.uint8)
+            spread = cv2.dilate(frame[..., 0], kernel) - cv2.erode(frame[..., 0], kernel)
+        flat_px = spread[r, c] <= max(1.0, 2 * strip_std)
         (top, bottom), (first, last) = _position_in_cell(row_cell), _position_in_cell(col_cell)
         maybe = np.zeros_like(ring)
         for kept_side, band in ((up, (top <= 2)[:, None]), (down, (bottom <= 2)[:, None]),
