@@ -56,13 +56,30 @@ VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov")
 
 
 def _detector_config(dilate: int):
-    from demosaic.detect import DetectorConfig
+    """The detector the command's --detector and --dilate ask for; the learned segmenter's
+    model card is checked here, before anything loads TensorFlow."""
+    from demosaic.artifact import DETECTOR_FORMAT, read_card
+    from demosaic.detect import DEFAULT_SEGMENTER, DetectorConfig
 
-    return DetectorConfig(dilate=dilate)
+    learned = click.get_current_context().meta.get("detector", "learned") == "learned"
+    if learned:
+        try:
+            read_card(DEFAULT_SEGMENTER, DETECTOR_FORMAT)
+        except DemosaicError as exc:
+            raise click.UsageError(f"{exc} (or use --detector classical)")
+    return DetectorConfig(dilate=dilate, learned="default" if learned else "")
 
 
-_dilate = click.option("--dilate", type=click.IntRange(0, 64), default=0, show_default=True,
-                       help="Grow the mask by this many px (feathered mosaic borders).")
+def _dilate(command):
+    """--dilate and --detector, for every command that detects."""
+    command = click.option("--detector", type=click.Choice(["learned", "classical"]), default="learned",
+                           show_default=True, expose_value=False,
+                           callback=lambda ctx, param, value: ctx.meta.__setitem__("detector", value),
+                           help="learned: the trained segmenter, its regions checked for a cell lattice, "
+                                "with the classical detector; classical: the classical detector alone (faster).")(command)
+    return click.option("--dilate", type=click.IntRange(0, 64), default=0, show_default=True,
+                        help="Grow the mask by this many px (feathered mosaic borders).")(command)
+
 _overwrite = click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 
 
@@ -425,7 +442,8 @@ def benchmark_video(src, ray_workers, repeats, out_path):
 @click.option("--cases", type=click.IntRange(1), default=2, show_default=True, help="Mosaic cases per photo.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the full results as JSON.")
-def benchmark_detect(image_dirs, limit, cases, seed, out_path):
+@_dilate
+def benchmark_detect(image_dirs, limit, cases, seed, out_path, dilate):
     """Mean IoU, precision and recall by cell size and H.264 CRF; false positives; grid error; frames/s."""
     from demosaic.data import evaluation_photos, find_images
     from pipelines import benchmark_detect as bench
@@ -434,7 +452,17 @@ def benchmark_detect(image_dirs, limit, cases, seed, out_path):
     photos = photos[:limit] if limit else photos
     if not photos:
         raise click.UsageError("no photos: install plasma-workspace-wallpapers or pass --images DIR")
-    result = bench.run(photos, bench.DetectBenchmarkConfig(cases_per_photo=cases, seed=seed),
+    detector = _detector_config(dilate)
+    if detector.learned:
+        import tensorflow as tf
+
+        try:  # one core, as for the classical detector; possible only before TensorFlow's first op
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            click.echo("note: TensorFlow was already running: the speed is not one core's", err=True)
+    result = bench.run(photos, bench.DetectBenchmarkConfig(cases_per_photo=cases, seed=seed,
+                                                          detector=detector),
                        progress=lambda m: click.echo(m, err=True) if sys.stderr.isatty() else None)
     if out_path is not None:
         bench.write_json(result, out_path)
@@ -527,6 +555,46 @@ def train(data, out, model_out, arch, pure, guide_encoder, depth, base_channels,
     click.echo(f"trained {result['step']} steps in {result['wall_seconds']:.0f} s; "
                f"val loss {last.get('val_loss', float('nan')):.4f}, hole PSNR "
                f"{last.get('val_hole_psnr', float('nan')):.2f} dB; model card {result['model_card']}")
+
+
+@main.command("train-detector")
+@click.option("--data", "data", multiple=True, type=click.Path(exists=True),
+              help="Image file or folder; repeatable. Default: the offline photos "
+                   "(opencv-doc, mate-backgrounds, scikit-image).")
+@click.option("--out", default="runs/detect", show_default=True, type=click.Path(file_okay=False),
+              help="Run folder: samples, checkpoint. Re-run to resume.")
+@click.option("--model-out", type=click.Path(dir_okay=False),
+              help="Where to export the final model (NAME or NAME.npz). Default: OUT/model.")
+@click.option("--samples", type=click.IntRange(1), default=16000, show_default=True,
+              help="Training samples synthesised (once, stored in OUT/samples: about 260 KB each).")
+@click.option("--val-samples", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--crop", type=click.IntRange(64, 1024), default=256, show_default=True)
+@click.option("--batch", type=click.IntRange(1, 512), default=16, show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=20000, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True,
+              help="Adam's learning rate, decayed by a cosine to 5 %% of it.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--val-every", type=click.IntRange(1), default=1000, show_default=True)
+def train_detector(data, out, model_out, samples, val_samples, crop, batch, steps, lr, seed, val_every):
+    """Train the learned mosaic segmenter from scratch; resumes from OUT's checkpoint."""
+    from demosaic.config import DetectTrainConfig
+    from demosaic.data import default_training_sources
+
+    if crop % 8:
+        raise click.BadParameter("must be a multiple of 8", param_hint="--crop")
+    sources = tuple(data) or tuple(default_training_sources())
+    if not sources:
+        raise click.UsageError("no training photos found; pass --data DIR")
+    cfg = DetectTrainConfig(data=sources, out=out, samples=samples, val_samples=val_samples, crop=crop, batch=batch,
+                            steps=steps, lr=lr, seed=seed, val_every=val_every)
+    from demosaic.detect_training import train_detector as run_training
+
+    result = run_training(cfg, export_to=model_out, log=lambda m: click.echo(m, err=True),
+                          card_extra={"command": "demosaic " + " ".join(sys.argv[1:])})
+    last = result["history"][-1] if result["history"] else {}
+    click.echo(f"trained {result['step']} steps in {result['wall_seconds']:.0f} s; val IoU "
+               f"{last.get('val_iou', float('nan')):.3f}, false positives {100 * last.get('val_fp', float('nan')):.2f}%; "
+               f"model card {result['model_card']}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from .errors import ModelError
 from .vgg import sha256_file
 
 FORMAT = "demosaic-model/1"
+DETECTOR_FORMAT = "demosaic-detector/1"  # the learned mosaic segmenter (demosaic.detect_net)
 GUIDE_DEFINITION = (
     "Inside each mosaic area: the observed colour of every cell (the mean of its masked pixels) "
     "placed at the cell centre and interpolated bicubically (cv2.remap, INTER_CUBIC) over the "
@@ -62,10 +63,7 @@ def save_model(model, config: UNetConfig, path: str | os.PathLike, card: dict | 
                dtype=np.float16) -> Path:
     """Write weights and card atomically; returns the card's path."""
     weights_path, card_path = model_paths(path)
-    import io
-    buf = io.BytesIO()
-    np.savez(buf, **{v.path: np.asarray(v.numpy(), dtype=dtype) for v in model.weights})
-    atomic_write_bytes(weights_path, buf.getvalue())
+    _write_weights(model, weights_path, dtype)
     full = {
         "format": FORMAT,
         "name": weights_path.stem,
@@ -84,14 +82,40 @@ def save_model(model, config: UNetConfig, path: str | os.PathLike, card: dict | 
     return card_path
 
 
-def read_card(path: str | os.PathLike) -> dict:
+def _write_weights(model, weights_path: Path, dtype) -> None:
+    import io
+    buf = io.BytesIO()
+    np.savez(buf, **{v.path: np.asarray(v.numpy(), dtype=dtype) for v in model.weights})
+    atomic_write_bytes(weights_path, buf.getvalue())
+
+
+def save_detector(model, config, path: str | os.PathLike, card: dict | None = None) -> Path:
+    """The learned segmenter's weights (float32: it is small) and card, atomically."""
+    weights_path, card_path = model_paths(path)
+    _write_weights(model, weights_path, np.float32)
+    full = {
+        "format": DETECTOR_FORMAT,
+        "name": weights_path.stem,
+        "config": to_dict(config),
+        "contract": {"input": "(B,H,W,3) float32 RGB in [0,255], H and W multiples of 8",
+                     "output": "(B,H,W,1) float32 logits, mosaic where > 0"},
+        "parameters": int(sum(np.prod(v.shape) for v in model.weights)),
+        **(card or {}),
+        "weights_file": weights_path.name,
+        "sha256": sha256_file(weights_path),
+    }
+    atomic_write_bytes(card_path, (json.dumps(full, indent=2) + "\n").encode())
+    return card_path
+
+
+def read_card(path: str | os.PathLike, fmt: str = FORMAT) -> dict:
     _, card_path = model_paths(path)
     try:
         card = json.loads(card_path.read_text())
     except (OSError, ValueError) as exc:
         raise ModelError(f"{card_path}: cannot read model card ({exc})") from None
-    if card.get("format") != FORMAT:
-        raise ModelError(f"{card_path}: not a {FORMAT} model card")
+    if card.get("format") != fmt:
+        raise ModelError(f"{card_path}: not a {fmt} model card")
     return card
 
 
@@ -99,15 +123,29 @@ def load_model(path: str | os.PathLike):
     """(keras model, card) after checking the SHA-256 and every variable's name and shape."""
     from .unet import build_model
 
-    weights_path, _ = model_paths(path)
     card = read_card(path)
+    model = build_model(from_dict(UNetConfig, card["config"]))
+    _assign_weights(model, path, card)
+    return model, card
+
+
+def load_detector(path: str | os.PathLike):
+    """(keras segmenter, card), checked like `load_model`."""
+    from .detect_net import DetectNetConfig, build
+
+    card = read_card(path, DETECTOR_FORMAT)
+    model = build(from_dict(DetectNetConfig, card["config"]))
+    _assign_weights(model, path, card)
+    return model, card
+
+
+def _assign_weights(model, path: str | os.PathLike, card: dict) -> None:
+    weights_path, _ = model_paths(path)
     if not weights_path.exists():
         raise ModelError(f"{weights_path}: weights file missing")
     digest = sha256_file(weights_path)
     if digest != card.get("sha256"):
         raise ModelError(f"{weights_path}: SHA-256 {digest[:12]}… does not match its model card")
-    config = from_dict(UNetConfig, card["config"])
-    model = build_model(config)
     with np.load(weights_path, allow_pickle=False) as arrays:
         stored = set(arrays.files)
         for v in model.weights:
@@ -120,4 +158,3 @@ def load_model(path: str | os.PathLike):
         extra = stored - {v.path for v in model.weights}
     if extra:
         raise ModelError(f"{weights_path}: unexpected weights {sorted(extra)[:3]}")
-    return model, card

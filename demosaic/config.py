@@ -43,6 +43,31 @@ class UNetConfig:
 
 
 @dataclass(frozen=True)
+class DetectNetConfig:
+    """The learned mosaic segmenter (demosaic.detect_net)."""
+
+    width: int = 24  # channels at 1/4 resolution: 24 ms a 768×576 frame on one core
+    context_width: int = 32  # channels at 1/8 resolution
+    dilations: tuple[int, ...] = (1, 2, 4, 8)  # receptive field ~ 2·8·(1+2+4+8) ≈ 240 px: two 64 px cells and more
+
+
+@dataclass(frozen=True)
+class DetectTrainConfig:
+    data: tuple[str, ...] = ()  # image files or folders; 1/8 held out for validation (data.is_validation)
+    out: str = "runs/detect"
+    net: DetectNetConfig = field(default_factory=DetectNetConfig)
+    samples: int = 16000  # synthesised once (seeded) into OUT/samples, then reused: making them is the slow part
+    val_samples: int = 256  # on the held-out photos
+    crop: int = 256  # px; a 64 px mosaic still shows 2-4 cells across
+    batch: int = 16
+    steps: int = 20000
+    lr: float = 2e-3  # cosine decay to 5 % of it
+    seed: int = 0
+    val_every: int = 1000
+    checkpoint_every: int = 250
+
+
+@dataclass(frozen=True)
 class LossWeights:
     """The paper's eq. 7: L_valid + 6 L_hole + 0.05 L_perc + 120 (L_style_out + L_style_comp) + 0.1 L_tv."""
 

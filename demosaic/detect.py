@@ -1,6 +1,12 @@
 """Find pixelation mosaics in a frame: a mask, and each region's cell grid.
 
-Classical and fast (OpenCV/NumPy, one core). Four stages:
+By default a small learned segmenter (`demosaic.detect_net`, trained on the synthesiser's
+mosaics through video codecs) proposes where mosaics are, and the classical detector below
+(OpenCV/NumPy, one core) runs only near its proposals: it verifies them, fits every
+region's cell grid and gives uncompressed cells exact borders. The network's pixels then
+join the regions they touch; a network region touching none is kept only where a cell
+lattice is found in it (`_add_learned`). Without the segmenter (`learned=""`) the classical
+detector works alone on the whole frame. Its four stages:
 
 1. Evidence. A mosaic cell border is a step between two flat runs, and it continues
    along a straight line. Pixels showing that, horizontally or vertically, are "border
@@ -29,6 +35,7 @@ Classical and fast (OpenCV/NumPy, one core). Four stages:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import cv2
@@ -67,6 +74,13 @@ class DetectorConfig:
     blob_flat: int = 2  # large cells: max 3×3 luma range inside a cell (levels)
     blob_min: int = 8  # px; smallest flat cell interior looked for (smaller cells: the evidence path)
     min_blobs: int = 2  # flat cells that must agree on one lattice
+    # The learned segmenter (demosaic.detect_net): a model card path, "default" for the
+    # shipped one, "" for the classical detector alone.
+    learned: str = "default"
+    net_threshold: float = 0.0  # logit above which a pixel is mosaic
+    net_min_px: int = 400  # smaller net-only components are dropped
+    net_gate: int = 32  # px; the classical paths look only this near the network's proposals (0: everywhere)
+    net_gate_threshold: float = -1.0  # logit of a proposal (lower than net_threshold: the classical paths verify)
 
 
 @dataclass(frozen=True)
@@ -78,7 +92,8 @@ class Region:
     origin: tuple[float, float]  # (x, y) of a cell corner: the grid phase
     mode: str  # "mean" (assumed: one frame cannot tell mean from a sampled pixel)
     cells: int
-    score: float  # share of the region's cells showing a step to a neighbour
+    score: float  # share of the region's cells showing a step to a neighbour (for a region only
+    # the segmenter found: its mean probability there)
 
     @property
     def grid(self) -> Grid:
@@ -804,9 +819,22 @@ def _claim(labels: np.ndarray, regions: list, found) -> bool:
     return True
 
 
+DEFAULT_SEGMENTER = Path(__file__).resolve().parents[1] / "models" / "demosaic-detect-v1.json"
+
+
 class Detector:
     def __init__(self, cfg: DetectorConfig = DetectorConfig()):
         self.cfg = cfg
+        self._segmenter = None
+
+    @property
+    def segmenter(self):
+        """The learned segmenter, loaded on first use (it imports TensorFlow); None if off."""
+        if self._segmenter is None and self.cfg.learned:
+            from .detect_net import Segmenter
+            path = DEFAULT_SEGMENTER if self.cfg.learned == "default" else Path(self.cfg.learned)
+            self._segmenter = Segmenter.load(path)
+        return self._segmenter
 
     def __call__(self, frame: np.ndarray) -> Detection:
         return self.detect(frame)
@@ -821,6 +849,17 @@ class Detector:
         # Luma only: video stores chroma at half resolution (4:2:0), which blurs colour
         # edges over two pixels, while luma keeps the cell borders sharp. Faster, too.
         colour = frame
+        logits, blocked = None, None
+        if cfg.learned:
+            logits = self.segmenter(colour)
+            if cfg.net_gate:
+                # The classical search runs only near what the network proposes: it then
+                # verifies, fits grids and sharpens borders, and clean frames cost little.
+                near = (logits > cfg.net_gate_threshold).astype(np.uint8)
+                if not near.any():
+                    return Detection(np.zeros((height, width), bool), (), np.zeros((height, width), np.int32))
+                kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.net_gate + 1,) * 2)
+                blocked = cv2.dilate(near, kernel) == 0
         frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]  # (H, W, 1)
         dx, dy = _abs_diffs(frame)
         ev, eh = border_evidence(dx, dy, cfg)
@@ -832,6 +871,8 @@ class Detector:
         for window, share in ((cfg.evidence_window, 1.0), (3 * cfg.evidence_window, 0.5)):
             density = cv2.boxFilter(evidence, -1, (window, window), borderType=cv2.BORDER_CONSTANT)
             candidate |= density >= cfg.min_evidence * share
+        if blocked is not None:
+            candidate[blocked] = 0
         kernel = np.ones((3, 3), np.uint8)
         spread = cv2.dilate(frame[..., 0], kernel) - cv2.erode(frame[..., 0], kernel)  # 3×3 luma range
         maps = _flat_maps(spread, colour, cfg)
@@ -857,9 +898,9 @@ class Detector:
                     sub_c = slice(max(xs[0] - cfg.tile, 0), min(xs[-1] + 1 + cfg.tile, w))
                     found = self._region(frame, ev, eh, slice(y + sub_r.start, y + sub_r.stop),
                                          slice(x + sub_c.start, x + sub_c.stop), area[sub_r, sub_c],
-                                         taken=labels > 0, colour=colour, exact_flat=maps[1].flat, spread=spread)
+                                         taken=self._taken(labels, blocked), colour=colour, exact_flat=maps[1].flat, spread=spread)
                 else:
-                    found = self._region(frame, ev, eh, rows, cols, area, taken=labels > 0, colour=colour,
+                    found = self._region(frame, ev, eh, rows, cols, area, taken=self._taken(labels, blocked), colour=colour,
                                          exact_flat=maps[1].flat, spread=spread)
                 if found is None:
                     if voted:
@@ -875,22 +916,24 @@ class Detector:
                 taken = cv2.dilate(taken, np.ones((3, 3), np.uint8)).astype(bool)
                 inside &= ~taken[rows, cols]
         # Small mosaics of a few large cells: flat pieces meeting on sharp borders.
-        for found in _exact_pieces(colour, maps[1], labels > 0, cfg):
+        for found in _exact_pieces(colour, maps[1], self._taken(labels, blocked), cfg):
             _claim(labels, regions, found)
         # Large cells leave too few border lines for a comb: find them as flat rectangles
         # that agree on one lattice, where the evidence path found nothing.
-        for grid, (x0, y0, x1, y1) in _blob_lattices((height, width), maps, labels > 0, cfg):
+        for grid, (x0, y0, x1, y1) in _blob_lattices((height, width), maps, self._taken(labels, blocked), cfg):
             rows, cols = slice(y0, y1), slice(x0, x1)
             # The border comb over the same box, where it agrees, is the more exact fit.
             comb = self._lattice(ev, eh, rows, cols, np.ones((y1 - y0, x1 - x0), bool))
             if comb is not None and _same_lattice(comb, grid):
                 grid = comb
-            found = self._region(frame, ev, eh, rows, cols, None, grid, taken=labels > 0, colour=colour,
+            found = self._region(frame, ev, eh, rows, cols, None, grid, taken=self._taken(labels, blocked), colour=colour,
                                  exact_flat=maps[1].flat, spread=spread)
             if found is not None:
                 _claim(labels, regions, found)
-        for found in _coded_pieces(frame[..., 0], maps[0], labels > 0, cfg):
+        for found in _coded_pieces(frame[..., 0], maps[0], self._taken(labels, blocked), cfg):
             _claim(labels, regions, found)
+        if cfg.learned:
+            self._add_learned(logits, ev, eh, labels, regions, maps[1].flat)
         if cfg.refine_grid and regions:
             refined = []
             for k, region in enumerate(regions):
@@ -907,6 +950,59 @@ class Detector:
             labels = np.where(labels > 0, labels, grown)
             mask = labels > 0
         return Detection(mask, tuple(regions), labels)
+
+    @staticmethod
+    def _taken(labels: np.ndarray, blocked: np.ndarray | None) -> np.ndarray:
+        """Pixels the next path must leave alone: claimed ones, and those the network rules out."""
+        return labels > 0 if blocked is None else (labels > 0) | blocked
+
+    def _add_learned(self, logits: np.ndarray, ev, eh, labels: np.ndarray, regions: list, exact: np.ndarray) -> None:
+        """Grow `labels`/`regions` in place by the segmenter's mosaic pixels.
+
+        A segmenter component touching found regions joins them, pixel by pixel to the
+        nearest one (their grids hold), except uncompressed regions (mostly exactly flat in
+        every channel, `exact`): their borders are exact already. One touching none becomes
+        a region only if a cell lattice is found inside it: the classical evidence verifies
+        the network."""
+        cfg = self.cfg
+        closed = [False]  # by label: regions the network's pixels may not join
+        for k, region in enumerate(regions, 1):
+            x0, y0, x1, y1 = region.bbox
+            own = labels[y0:y1, x0:x1] == k
+            closed.append(bool(own.any() and exact[y0:y1, x0:x1][own].mean() > 0.5))
+        count, comp, stats, _ = cv2.connectedComponentsWithStats((logits > cfg.net_threshold).astype(np.uint8),
+                                                                 connectivity=8)
+        for k in range(1, count):
+            x, y, w, h, area = stats[k]
+            rows, cols = slice(y, y + h), slice(x, x + w)
+            part = comp[rows, cols] == k
+            near = labels[rows, cols]
+            if (near[part] > 0).any():
+                # Nearest labelled pixel for every unlabelled one of the part.
+                dist, idx = cv2.distanceTransformWithLabels((near == 0).astype(np.uint8), cv2.DIST_L2, 3,
+                                                            labelType=cv2.DIST_LABEL_PIXEL)
+                owner = np.zeros(idx.max() + 1, np.int32)
+                owner[idx[near > 0]] = near[near > 0]
+                grow = part & (near == 0)
+                grow[grow] = ~np.asarray(closed)[owner[idx[grow]]]
+                near[grow] = owner[idx[grow]]
+                for label in np.unique(near[grow]):
+                    ys, xs = np.nonzero(grow & (near == label))
+                    r = regions[label - 1]
+                    regions[label - 1] = replace(r, bbox=(min(r.bbox[0], x + int(xs.min())), min(r.bbox[1], y + int(ys.min())),
+                                                          max(r.bbox[2], x + int(xs.max()) + 1), max(r.bbox[3], y + int(ys.max()) + 1)))
+                continue
+            if area < cfg.net_min_px:
+                continue
+            grid = self._lattice(ev, eh, rows, cols, cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+            if grid is None:
+                continue
+            near[part] = len(regions) + 1
+            closed.append(False)
+            pw, ph = grid.pitch
+            score = float(np.mean(1.0 / (1.0 + np.exp(-logits[rows, cols][part]))))
+            regions.append(Region((int(x), int(y), int(x + w), int(y + h)), grid.pitch, grid.origin, "mean",
+                                  max(1, int(round(area / (pw * ph)))), score))
 
     def _lattice(self, ev, eh, rows: slice, cols: slice, inside: np.ndarray) -> Grid | None:
         """The cell grid whose borders the evidence inside (rows, cols) lines up on, or None."""

@@ -165,7 +165,7 @@ class Trainer:
 
     # --- checkpoints --------------------------------------------------------------------
     def save_checkpoint(self):
-        final, tmp, old = self.out / "checkpoint", self.out / "checkpoint.tmp", self.out / "checkpoint.old"
+        final, tmp = self.out / "checkpoint", self.out / "checkpoint.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         self.model.save_weights(tmp / "model.weights.h5")
@@ -173,11 +173,7 @@ class Trainer:
         state = {"step": self.step, "phase": self.phase, "wall_seconds": self.wall,
                  "config": to_dict(self.cfg), "history": self.history}
         (tmp / STATE).write_text(json.dumps(state, indent=1))
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, final)
 
     def restore_checkpoint(self) -> bool:
         for folder in (self.out / "checkpoint", self.out / "checkpoint.old"):
@@ -257,6 +253,17 @@ class Trainer:
                              "final_validation": self.history[-1] if self.history else None,
                              **(extra or {})}}
         return save_model(self.model, self.cfg.model, path, card)
+
+
+def replace_folder(tmp: Path, final: Path) -> None:
+    """Swap a finished folder in for `final`; a crash at any point leaves `final` or
+    `final`.old whole (restore_checkpoint looks at both)."""
+    old = final.with_name(final.name + ".old")
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _raise_interrupt(signum, frame):

@@ -126,7 +126,8 @@ def run(photo_paths: Sequence[Path], cfg: DetectBenchmarkConfig, progress: Calla
 
 
 def _speed(detector: Detector, frames: Sequence[np.ndarray], repeats: int = 3) -> float:
-    """Frames/s at 768×576 with OpenCV on one thread (NumPy here is single-threaded)."""
+    """Frames/s at 768×576 with OpenCV on one thread (NumPy here is single-threaded; the
+    benchmark command limits the segmenter's TensorFlow to one thread too)."""
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
@@ -152,6 +153,7 @@ def summarise(per_case: list[dict], clean: list[dict], fps: float, cfg: DetectBe
     grids = [g for c in per_case for g in c["grid_within_1px"] if g is not None]
     return {
         "frame": list(FRAME),
+        "detector": "learned" if cfg.detector.learned else "classical",
         "cases": len(per_case),
         "by_crf": table,
         "grid_within_1px": (sum(grids) / len(grids)) if grids else None,
@@ -176,7 +178,7 @@ def _scores(rows: list[dict]) -> dict:
 
 
 def table(result: dict) -> str:
-    lines = ["mean IoU / precision / recall by CRF and cell size (px)",
+    lines = [f"detector: {result.get('detector', 'classical')}", "mean IoU / precision / recall by CRF and cell size (px)",
              f"{'CRF':>6} " + " ".join(f"{k:>18}" for k in ["all", "cells>=6"] + [f"{lo}-{hi}" for lo, hi in CELL_BINS])]
     for crf, row in result["by_crf"].items():
         cells = []

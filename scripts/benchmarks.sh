@@ -21,6 +21,7 @@ if [ "$what" = all ] || [ "$what" = quality ]; then
 fi
 if [ "$what" = all ] || [ "$what" = detect ]; then
   $D benchmark detect --cases 2 --out "$OUT/detect.json" | tee "$OUT/detect.txt"
+  $D benchmark detect --cases 2 --detector classical --out "$OUT/detect-classical.json" | tee "$OUT/detect-classical.txt"
 fi
 if [ "$what" = all ] || [ "$what" = model ]; then
   $D benchmark model --out "$OUT/model.json" | tee "$OUT/model.txt"

@@ -1,11 +1,22 @@
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 from conftest import smooth_image
 
-from demosaic.detect import Detector, detect, grid_line_error, iou
+from demosaic.detect import DEFAULT_SEGMENTER, Detector, DetectorConfig, grid_line_error, iou
 from demosaic.mosaic import Grid, MosaicRegion, pixelate
 from demosaic.video import h264_roundtrip
+
+
+@pytest.fixture(scope="module", params=["learned", "classical"])
+def detector(request):
+    """Every known answer holds for the default detector (the segmenter with the classical
+    paths near its proposals) and for the classical detector alone (`--detector classical`)."""
+    if request.param == "learned" and not DEFAULT_SEGMENTER.exists():
+        pytest.skip("no shipped segmenter")
+    return Detector(DetectorConfig(learned="default" if request.param == "learned" else ""))
 
 
 @pytest.fixture(scope="module")
@@ -24,26 +35,26 @@ CASES = [
 
 
 @pytest.mark.parametrize("region", CASES, ids=lambda r: f"{r.shape}-{r.cell[0]}x{r.cell[1]}-{r.align}-{r.mode}")
-def test_detect__synthetic_mosaic__right_mask_and_grid(photo, region):
+def test_detect__synthetic_mosaic__right_mask_and_grid(detector, photo, region):
     mosaic, truth = pixelate(photo, [region])
-    found = detect(mosaic)
+    found = detector.detect(mosaic)
     assert iou(found.mask, truth) >= 0.9
     assert len(found.regions) == 1
     r = found.regions[0]
     assert grid_line_error(r.grid, region.grid(), r.bbox) <= 1.0
 
 
-def test_detect__two_regions_on_different_grids__both_found(photo):
+def test_detect__two_regions_on_different_grids__both_found(detector, photo):
     regions = [MosaicRegion("rect", ((16, 16), (128, 112)), (8, 8)),
                MosaicRegion("rect", ((180, 99), (308, 227)), (16, 16), align="region")]
     mosaic, truth = pixelate(photo, regions)
-    found = detect(mosaic)
+    found = detector.detect(mosaic)
     assert iou(found.mask, truth) >= 0.9
     assert sorted(r.pitch for r in found.regions) == [(8.0, 8.0), (16.0, 16.0)]
 
 
 @pytest.mark.parametrize("kind", ["photo", "flat", "gradient", "texture", "text"])
-def test_detect__clean_frames__give_no_mask(photo, kind):
+def test_detect__clean_frames__give_no_mask(detector, photo, kind):
     if kind == "photo":
         frame = photo
     elif kind == "flat":
@@ -62,21 +73,21 @@ def test_detect__clean_frames__give_no_mask(photo, kind):
         frame = np.full((240, 320, 3), 255, np.uint8)
         for i in range(8):
             cv2.putText(frame, "Lorem ipsum dolor sit", (5, 25 + 28 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
-    assert detect(frame).mask.mean() <= 0.001
+    assert detector.detect(frame).mask.mean() <= 0.001
 
 
-def test_detect__after_jpeg__still_found(photo):
+def test_detect__after_jpeg__still_found(detector, photo):
     region = MosaicRegion("rect", ((48, 32), (240, 192)), (16, 16))
     mosaic, truth = pixelate(photo, [region])
     ok, buf = cv2.imencode(".jpg", mosaic[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
     jpeg = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
-    assert iou(detect(jpeg).mask, truth) >= 0.8
+    assert iou(detector.detect(jpeg).mask, truth) >= 0.8
 
 
-def test_detect__after_h264__still_found(photo):
+def test_detect__after_h264__still_found(detector, photo):
     region = MosaicRegion("rect", ((48, 32), (240, 192)), (16, 16))
     mosaic, truth = pixelate(photo, [region])
-    found = detect(h264_roundtrip(mosaic, 23))
+    found = detector.detect(h264_roundtrip(mosaic, 23))
     assert iou(found.mask, truth) >= 0.7
     assert grid_line_error(found.regions[0].grid, region.grid(), found.regions[0].bbox) <= 1.0
 
@@ -95,52 +106,52 @@ def test_grid_line_error__known_offsets():
     assert grid_line_error(Grid((10.1, 10.0), (0.0, 0.0)), truth, (0, 0, 100, 100)) == pytest.approx(0.9, abs=0.01)
 
 
-def test_detect__dilate__grows_the_mask(photo):
+def test_detect__dilate__grows_the_mask(detector, photo):
     mosaic, _ = pixelate(photo, [MosaicRegion("rect", ((48, 32), (208, 176)), (16, 16))])
-    plain = detect(mosaic).mask
+    plain = detector.detect(mosaic).mask
     from demosaic.detect import DetectorConfig
-    grown = Detector(DetectorConfig(dilate=3)).detect(mosaic).mask
+    grown = Detector(replace(detector.cfg, dilate=3)).detect(mosaic).mask
     assert grown.sum() > plain.sum() and (grown | plain).sum() == grown.sum()
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5, 300), (300, 7), (97, 193)])
-def test_detect__odd_and_tiny_frames__no_error(shape):
+def test_detect__odd_and_tiny_frames__no_error(detector, shape):
     frame = np.random.default_rng(0).integers(0, 256, shape + (3,), dtype=np.uint8)
-    found = detect(frame)
+    found = detector.detect(frame)
     assert found.mask.shape == shape
 
 
-def test_detect__cells_cut_by_the_region__pixel_accurate_border(photo):
+def test_detect__cells_cut_by_the_region__pixel_accurate_border(detector, photo):
     # Region edges at fractional positions cut every border cell; the cut cells' visible parts
     # carry the whole cell's mean, the rest is picture.
     region = MosaicRegion("rect", ((37.4, 29.6), (243.3, 190.2)), (16, 16))
     mosaic, truth = pixelate(photo, [region])
-    found = detect(mosaic)
+    found = detector.detect(mosaic)
     tp = (found.mask & truth).sum()
     assert tp / found.mask.sum() >= 0.97 and tp / truth.sum() >= 0.97
 
 
 @pytest.mark.parametrize("cell, align", [(48, "frame"), (64, "region")])
-def test_detect__large_cells__few_of_them__found_with_their_grid(cell, align):
+def test_detect__large_cells__few_of_them__found_with_their_grid(detector, cell, align):
     photo = smooth_image(np.random.default_rng(11), 480, 640)
     region = MosaicRegion("rect", ((70.5, 50.5), (70.5 + 3.6 * cell, 50.5 + 3.3 * cell)), (cell, cell), align=align)
     mosaic, truth = pixelate(photo, [region])
-    found = detect(mosaic)
+    found = detector.detect(mosaic)
     assert iou(found.mask, truth) >= 0.85
     assert grid_line_error(found.regions[0].grid, region.grid(), region.bbox) <= 1.0
 
 
-def test_detect__low_contrast_large_cells__exactly_flat__found():
+def test_detect__low_contrast_large_cells__exactly_flat__found(detector):
     # A mosaic over a bright, nearly flat sky: steps of a level or two between exactly flat cells.
     rng = np.random.default_rng(2)
     yy, xx = np.mgrid[0:240, 0:320]
     sky = np.clip((205 + 0.05 * xx + 0.06 * yy)[..., None] + rng.normal(0, 1.2, (240, 320, 3)), 0, 255).astype(np.uint8)
     region = MosaicRegion("ellipse", ((60, 40), (260, 200)), (24, 24))
     mosaic, truth = pixelate(sky, [region])
-    assert iou(detect(mosaic).mask, truth) >= 0.75  # cut cells over a flat sky are ambiguous by a pixel or two
+    assert iou(detector.detect(mosaic).mask, truth) >= 0.75  # cut cells over a flat sky are ambiguous by a pixel or two
 
 
-def test_detect__photographed_chessboard__no_mask():
+def test_detect__photographed_chessboard__no_mask(detector):
     board = np.kron((np.indices((6, 8)).sum(axis=0) % 2), np.ones((40, 40))).astype(np.float32)
     board = board * 200 + 30 + np.linspace(0, 25, 320)[None, :]  # light falls off across the board
     src = np.float32([[0, 0], [320, 0], [320, 240], [0, 240]])
@@ -149,58 +160,58 @@ def test_detect__photographed_chessboard__no_mask():
     photo = cv2.GaussianBlur(photo, (0, 0), 0.8)  # the lens
     frame = np.clip(np.repeat(photo[..., None], 3, axis=2) + np.random.default_rng(4).normal(0, 1.0, (240, 320, 3)), 0, 255)
     ok, buf = cv2.imencode(".jpg", frame.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    assert detect(cv2.imdecode(buf, cv2.IMREAD_COLOR)).mask.mean() <= 0.001
+    assert detector.detect(cv2.imdecode(buf, cv2.IMREAD_COLOR)).mask.mean() <= 0.001
 
 
 
 @pytest.mark.parametrize("shape", ["ellipse", "rect"])
-def test_detect__small_region_of_large_cells__every_cell_cut__found(shape):
+def test_detect__small_region_of_large_cells__every_cell_cut__found(detector, shape):
     # About two 48 px cells each way, none of them whole: no comb, no rectangles of one size.
     # (A strip of cells cut to 6 px along one side is left out: 0.93 for the rectangle.)
     photo = smooth_image(np.random.default_rng(12), 240, 320)
     region = MosaicRegion(shape, ((70.5, 60.5), (165.5, 150.5)), (48, 48))
     mosaic, truth = pixelate(photo, [region])
-    found = detect(mosaic)
+    found = detector.detect(mosaic)
     assert iou(found.mask, truth) >= 0.9
     assert grid_line_error(found.regions[0].grid, region.grid(), region.bbox) <= 1.0
 
 
-def test_detect__rendered_gradient_in_one_level_bands__no_mask():
+def test_detect__rendered_gradient_in_one_level_bands__no_mask(detector):
     # A smooth rendered background: exactly flat bands one level apart, blocky after JPEG.
     yy, xx = np.mgrid[0:240, 0:320]
     grey = np.round(190 + 12 * (xx + yy) / 560).astype(np.uint8)
     frame = np.repeat(grey[..., None], 3, axis=2)
     ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
     for f in (frame, cv2.imdecode(buf, cv2.IMREAD_COLOR)):
-        assert detect(f).mask.mean() <= 0.001
+        assert detector.detect(f).mask.mean() <= 0.001
 
 
-def test_detect__stripes_with_a_gradient__no_mask():
+def test_detect__stripes_with_a_gradient__no_mask(detector):
     # A 1-D texture: flat vertical stripes that step across, shaded smoothly down.
     yy, xx = np.mgrid[0:240, 0:320]
     stripes = np.where((xx // 14) % 2 == 0, 80.0, 110.0) + (xx // 28) * 6
     frame = np.repeat(np.clip(stripes + 0.25 * yy, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
     ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
     for f in (frame, cv2.imdecode(buf, cv2.IMREAD_COLOR)):
-        assert detect(f).mask.mean() <= 0.001
+        assert detector.detect(f).mask.mean() <= 0.001
 
 
-def test_detect__small_region_of_large_cells__after_h264__found_by_its_pieces():
+def test_detect__small_region_of_large_cells__after_h264__found_by_its_pieces(detector):
     # Two 48 px cells each way after H.264: the comb has one line per axis, no two cells are
     # whole; the coded flat pieces and the blurred borders between them give region and grid.
     photo = smooth_image(np.random.default_rng(14), 240, 320)
     region = MosaicRegion("ellipse", ((70.5, 60.5), (165.5, 150.5)), (48, 48))
     mosaic, truth = pixelate(photo, [region])
-    found = detect(h264_roundtrip(mosaic, 23))
+    found = detector.detect(h264_roundtrip(mosaic, 23))
     assert iou(found.mask, truth) >= 0.7
     assert grid_line_error(found.regions[0].grid, region.grid(), region.bbox) <= 1.0
 
 
-def test_detect__small_cells_two_levels_apart__uncompressed__found():
+def test_detect__small_cells_two_levels_apart__uncompressed__found(detector):
     # 8 px cells over a faint, noisy gradient: neighbouring cells often differ by two levels.
     yy, xx = np.mgrid[0:240, 0:320]
     noise = np.random.default_rng(2).normal(0, 1.5, (240, 320, 3))
     sky = np.clip((120 + 0.25 * (xx + yy))[..., None] + noise, 0, 255).astype(np.uint8)
     region = MosaicRegion("rect", ((60, 40), (260, 200)), (8, 8))
     mosaic, truth = pixelate(sky, [region])
-    assert iou(detect(mosaic).mask, truth) >= 0.95
+    assert iou(detector.detect(mosaic).mask, truth) >= 0.95

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from demosaic.artifact import load_model
+from demosaic.artifact import DETECTOR_FORMAT, load_detector, load_model
+from demosaic.detect import DEFAULT_SEGMENTER
 from demosaic.mosaic import MosaicRegion, pixelate
 from demosaic.restore import MODELS_DIR, Restorer, default_model_path
 
-SHIPPED = sorted(MODELS_DIR.glob("*.json"))
+CARDS = sorted(MODELS_DIR.glob("*.json"))
+SHIPPED = [c for c in CARDS if json.loads(c.read_text())["format"] != DETECTOR_FORMAT]  # restorers
 
 
 def test_shipped__default_models_exist():
@@ -25,6 +27,13 @@ def test_shipped__card_and_weights__load_with_checksum(card):
     assert meta["training"]["steps"] > 0 and "command" in meta["training"]
     assert model.count_params() == meta["parameters"]
     assert card.with_suffix(".npz").stat().st_size < 50 * 2 ** 20
+
+
+def test_shipped__segmenter__loads_with_checksum_and_was_trained():
+    assert DEFAULT_SEGMENTER.exists()
+    model, meta = load_detector(DEFAULT_SEGMENTER)
+    assert meta["training"]["steps"] > 0 and "command" in meta["training"]
+    assert model.count_params() == meta["parameters"]
 
 
 def test_shipped__guided_model__beats_the_mosaic_inside_it():

@@ -1,0 +1,315 @@
+"""`demosaic train-detector`: the learned segmenter (demosaic.detect_net), from scratch.
+
+Samples: the synthesiser's mosaics (shapes, cell sizes 4-64 px, every mode, frame- and
+region-aligned grids, some scaled after pixelation) on random crops of the training photos,
+plus clean crops and hard clean content, each left uncompressed or coded as video would
+be (see `make_samples`). They are made once, seeded, in chunks under OUT/samples (a killed run keeps the chunks
+it finished). Batch `step` draws its samples and flips from `default_rng([seed, step])`,
+so a resumed run sees exactly the batches an uninterrupted one would have.
+
+Loss: per-pixel binary cross-entropy, except on IGNORE pixels: mosaic cells over content
+that was already flat, which look exactly like it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from .config import DetectTrainConfig, MaskConfig, from_dict, to_dict
+from .data import find_images, is_validation, jpeg, load_images, random_crop
+from .errors import InputError
+from .masks import random_regions
+from .mosaic import MODES, pixelate
+from .training import STATE, TrainingInterrupted, _raise_interrupt, replace_folder
+from .video import _run, ffmpeg_binary
+
+MOSAIC, IGNORE = 1, 2  # sample labels; 0 is clean
+CHUNK = 500  # samples per stored chunk
+
+
+
+def _negative(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Hard clean content the photos hold too rarely: tiles, flat and ramped areas, dark noise."""
+    kind = rng.integers(4)
+    if kind == 0:  # tiles / grid paper: regular lines, no flat cells of a mean colour
+        period = int(rng.integers(8, 48))
+        img = np.full((size, size, 3), rng.integers(120, 240, 3), np.float32)
+        img[::period] = rng.integers(0, 120, 3)
+        img[:, ::period] = rng.integers(0, 120, 3)
+    elif kind == 1:  # chessboard photographed: blurred, not axis-aligned
+        period = int(rng.integers(8, 48))
+        yy, xx = np.mgrid[:size, :size].astype(np.float32)
+        a = rng.uniform(-0.3, 0.3)
+        u, v = xx * np.cos(a) - yy * np.sin(a), xx * np.sin(a) + yy * np.cos(a)
+        board = ((np.floor(u / period) + np.floor(v / period)) % 2)[..., None]
+        img = 60 + 140 * board * np.ones(3, np.float32)
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.7, 2.0))
+    elif kind == 2:  # a ramp (sky, wall) with a little noise
+        ramp = np.linspace(rng.uniform(0, 255), rng.uniform(0, 255), size, dtype=np.float32)
+        img = np.repeat((ramp[:, None] if rng.random() < 0.5 else ramp[None, :])[..., None], 3, -1) * np.ones((size, size, 3))
+        img = img * rng.uniform(0.6, 1.0, 3) + rng.normal(0, rng.uniform(0.3, 3), (size, size, 3))
+    else:  # a dark, noisy, nearly flat scene: coding makes blocks of it
+        img = rng.normal(rng.uniform(5, 40), rng.uniform(0.5, 4), (size, size, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _mosaic_sample(rng: np.random.Generator, photo: np.ndarray, size: int):
+    scale = rng.uniform(0.7, 1.3) if rng.random() < 0.1 else 1.0  # scaled after pixelation: fractional pitch
+    side = int(round(size / scale))
+    crop = random_crop(rng, photo, min(side, min(photo.shape[:2])))
+    if crop.shape[0] != side:
+        crop = cv2.resize(crop, (side, side), interpolation=cv2.INTER_CUBIC)
+    if rng.random() < 0.1:  # dark scenes, where coding blocks are strongest
+        crop = (crop.astype(np.float32) * rng.uniform(0.15, 0.5)).astype(np.uint8)
+    cfg = MaskConfig(min_cell=4, max_cell=64, max_regions=2, min_area=0.08, max_area=0.5)
+    regions = random_regions(rng, side, side, cfg)
+    regions = [replace(r, mode=str(rng.choice(MODES))) if rng.random() < 0.15 else r for r in regions]
+    mosaic, truth = pixelate(crop, regions)
+    # Cells over content that was already flat look exactly like it: no detector can see them,
+    # and teaching the network to flag them would teach it to flag flat areas. They are
+    # labelled IGNORE (no loss) rather than mosaic.
+    changed = np.abs(mosaic.astype(np.int16) - crop).max(axis=-1) >= 3
+    reach = int(max(max(r.cell) for r in regions))
+    seen = cv2.dilate(changed.astype(np.uint8), np.ones((reach, reach), np.uint8)).astype(bool)
+    label = np.where(truth, np.where(seen, MOSAIC, IGNORE), 0).astype(np.uint8)
+    if side != size:
+        mosaic = cv2.resize(mosaic, (size, size), interpolation=cv2.INTER_LINEAR)
+        label = cv2.resize(label, (size, size), interpolation=cv2.INTER_NEAREST)
+    return mosaic, label
+
+
+def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,
+                 mosaic_share: float = 0.7, crfs: tuple[int, int] = (15, 36)):
+    """`count` (frame, label) pairs, uint8 (N, size, size, 3) and uint8 (N, size, size) of
+    0 (clean), MOSAIC or IGNORE.
+
+    Codings, as video arrives: a fifth uncompressed, a tenth JPEG, a sixth MPEG-4 part 2
+    (XVID's codec: flat 8×8 blocks that look most like a mosaic), an eighth low-resolution
+    video scaled up (shrunk 2-3×, coded with Cinepak, MPEG-4 or H.264, enlarged again: its
+    coding blocks become large flat blocks), the rest libx264 at a CRF drawn from `crfs`.
+    Samples sharing a coding are coded as one clip of unrelated frames, so nearly every
+    frame is an I-frame, as in the benchmark."""
+    frames = np.zeros((count, size, size, 3), np.uint8)
+    masks = np.zeros((count, size, size), np.uint8)
+    coding = []
+    for i in range(count):
+        if rng.random() < mosaic_share:
+            frames[i], masks[i] = _mosaic_sample(rng, photos[int(rng.integers(len(photos)))], size)
+        elif rng.random() < 0.15:
+            frames[i] = _negative(rng, size)
+        else:
+            frames[i] = random_crop(rng, photos[int(rng.integers(len(photos)))], size)
+        u = rng.random()
+        if u < 0.2:
+            coding.append(None)
+        elif u < 0.3:
+            coding.append("jpeg")
+        elif u < 0.47:
+            coding.append(("mpeg4", int(rng.integers(3, 32)), "", 1.0))
+        elif u < 0.6:
+            codec = str(rng.choice(["cinepak", "mpeg4", "libx264"]))
+            quality = {"cinepak": 0, "mpeg4": int(rng.integers(2, 20)), "libx264": int(rng.integers(18, 36))}[codec]
+            coding.append((codec, quality, "medium", float(rng.choice([2.0, 2.4, 3.0]))))
+        else:
+            coding.append(("libx264", int(rng.integers(crfs[0], crfs[1] + 1)), str(rng.choice(["veryfast", "medium"])), 1.0))
+    for i, c in enumerate(coding):
+        if c == "jpeg":
+            frames[i] = jpeg(rng, frames[i], (50, 95))
+    for key in {c for c in coding if isinstance(c, tuple)}:
+        idx = [i for i, c in enumerate(coding) if c == key]
+        codec, quality, preset, shrink = key
+        if shrink == 1.0:
+            frames[idx] = _coded_clip(frames[idx], codec, quality, preset)
+            continue
+        small = 4 * int(round(size / shrink / 4))  # Cinepak codes 4×4 blocks
+        clip = np.stack([cv2.resize(f, (small, small), interpolation=cv2.INTER_AREA) for f in frames[idx]])
+        clip = _coded_clip(clip, codec, quality, preset)
+        for i, f in zip(idx, clip):
+            how = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST)[int(rng.integers(4))]
+            frames[i] = cv2.resize(f, (size, size), interpolation=how)
+    return frames, masks
+
+
+def _coded_clip(frames: np.ndarray, codec: str, quality: int, preset: str) -> np.ndarray:
+    """(N, H, W, 3) RGB frames through a codec as one clip, and back: libx264 at CRF
+    `quality` (yuv420p), mpeg4 at qscale `quality` (yuv420p), or Cinepak (its own RGB VQ)."""
+    n, h, w = frames.shape[:3]
+    opts = {"libx264": ["-pix_fmt", "yuv420p", "-crf", str(quality), "-preset", preset],
+            "mpeg4": ["-pix_fmt", "yuv420p", "-q:v", str(quality)],
+            "cinepak": []}[codec]
+    encoded = _run([ffmpeg_binary(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+                    "-i", "pipe:", "-c:v", codec, *opts, "-f", "nut", "pipe:"], frames.tobytes())
+    decoded = _run([ffmpeg_binary(), "-v", "error", "-f", "nut", "-i", "pipe:",
+                    "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"], encoded)
+    return np.frombuffer(decoded, np.uint8).reshape(n, h, w, 3)
+
+
+def _chunk_paths(out: Path, name: str, k: int) -> tuple[Path, Path]:
+    return out / f"{name}-{k:04d}-frames.npy", out / f"{name}-{k:04d}-labels.npy"
+
+
+def _make_chunk(out: Path, name: str, k: int, photos, count: int, seed: int, crop: int) -> None:
+    rng = np.random.default_rng([seed, k, 0 if name == "train" else 1])
+    frames, labels = make_samples(rng, photos, count, crop)
+    for path, array in zip(_chunk_paths(out, name, k)[::-1], (labels, frames)):  # frames last: they mark it done
+        tmp = path.with_name(path.name + ".tmp.npy")
+        np.save(tmp, array)
+        tmp.replace(path)
+
+
+def _chunks(out: Path, name: str, photos, count: int, seed: int, crop: int, log) -> tuple[np.ndarray, np.ndarray]:
+    """All `count` samples, made chunk by chunk (each from its own seeded generator, one
+    process per core) and stored as .npy under `out`; chunks already there are reused."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    out.mkdir(parents=True, exist_ok=True)
+    sizes = [min(CHUNK, count - k) for k in range(0, count, CHUNK)]
+    todo = [k for k in range(len(sizes)) if not all(p.exists() for p in _chunk_paths(out, name, k))]
+    if todo:
+        with ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) as pool:
+            jobs = [pool.submit(_make_chunk, out, name, k, photos, sizes[k], seed, crop) for k in todo]
+            for done, job in enumerate(as_completed(jobs), 1):
+                job.result()
+                log(f"{name} samples: chunk {done}/{len(todo)} made")
+    frames = [np.load(_chunk_paths(out, name, k)[0], allow_pickle=False) for k in range(len(sizes))]
+    labels = [np.load(_chunk_paths(out, name, k)[1], allow_pickle=False) for k in range(len(sizes))]
+    return np.concatenate(frames), np.concatenate(labels)
+
+
+def masked_bce(labels, logits):
+    """Mean binary cross-entropy over the pixels not labelled IGNORE (numerically stable form)."""
+    from keras import ops
+    weight = ops.cast(ops.not_equal(labels, IGNORE), "float32")
+    target = ops.cast(ops.equal(labels, MOSAIC), "float32")
+    loss = ops.maximum(logits, 0.0) - logits * target + ops.log1p(ops.exp(-ops.abs(logits)))
+    return ops.sum(loss * weight) / (ops.sum(weight) + 1.0)
+
+
+def scores(labels: np.ndarray, logits: np.ndarray) -> dict:
+    """IoU and false-positive share (of clean pixels) over pixels not labelled IGNORE."""
+    found, truth, counted = logits > 0, labels == MOSAIC, labels != IGNORE
+    union = ((found | truth) & counted).sum()
+    return {"iou": float((found & truth).sum() / max(union, 1)),
+            "fp": float((found & ~truth & counted).sum() / max((~truth & counted).sum(), 1))}
+
+
+class DetectTrainer:
+    def __init__(self, cfg: DetectTrainConfig, log: Callable[[str], None] = print):
+        import keras
+
+        from .detect_net import build
+
+        self.cfg, self.log, self.out = cfg, log, Path(cfg.out)
+        files = find_images(cfg.data)
+        train_files = [f for f in files if not is_validation(f)]
+        val_files = [f for f in files if is_validation(f)] or train_files[-1:]
+        train_photos, val_photos = load_images(train_files, cfg.crop), load_images(val_files, cfg.crop)
+        if not train_photos or not val_photos:
+            raise InputError(f"need images of at least {cfg.crop}² px for training and validation in {cfg.data}")
+        self.frames, self.labels = _chunks(self.out / "samples", "train", train_photos, cfg.samples, cfg.seed, cfg.crop, log)
+        self.val_frames, self.val_labels = _chunks(self.out / "samples", "val", val_photos, cfg.val_samples,
+                                                   cfg.seed, cfg.crop, log)
+        keras.utils.set_random_seed(cfg.seed)
+        self.model = build(cfg.net)
+        schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.steps, alpha=0.05)
+        self.optimizer = keras.optimizers.Adam(schedule)
+        self.model.compile(optimizer=self.optimizer, loss=masked_bce)
+        self.optimizer.build(self.model.trainable_variables)
+        self.step, self.history, self.wall = 0, [], 0.0
+
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.cfg.seed, step])
+        idx = np.sort(rng.integers(0, len(self.frames), self.cfg.batch))
+        x, y = self.frames[idx].astype(np.float32), self.labels[idx][..., None]
+        if rng.random() < 0.5:
+            x, y = x[:, :, ::-1], y[:, :, ::-1]
+        if rng.random() < 0.5:  # transposed: rows and columns of cells trade places
+            x, y = x.transpose(0, 2, 1, 3), y.transpose(0, 2, 1, 3)
+        return np.ascontiguousarray(x), np.ascontiguousarray(y.astype(np.float32))
+
+    def validate(self) -> dict:
+        logits = self.model.predict(self.val_frames.astype(np.float32), batch_size=32, verbose=0)[..., 0]
+        return {f"val_{k}": v for k, v in scores(self.val_labels, logits).items()}
+
+    def save_checkpoint(self) -> None:
+        tmp = self.out / "checkpoint.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        np.savez(tmp / "weights.npz", **{v.path: v.numpy() for v in self.model.weights})
+        np.savez(tmp / "optimizer.npz", *[np.asarray(v.numpy()) for v in self.optimizer.variables])
+        (tmp / STATE).write_text(json.dumps({"step": self.step, "wall_seconds": self.wall,
+                                             "config": to_dict(self.cfg), "history": self.history}, indent=1))
+        replace_folder(tmp, self.out / "checkpoint")
+
+    def restore_checkpoint(self) -> bool:
+        for folder in (self.out / "checkpoint", self.out / "checkpoint.old"):
+            if (folder / STATE).exists():
+                break
+        else:
+            return False
+        state = json.loads((folder / STATE).read_text())
+        saved = to_dict(from_dict(DetectTrainConfig, state["config"]))
+        if {k: v for k, v in saved.items() if k != "steps"} != {k: v for k, v in to_dict(self.cfg).items() if k != "steps"}:
+            raise InputError(f"{self.out}: its checkpoint is for another config; use a new --out")
+        with np.load(folder / "weights.npz", allow_pickle=False) as arrays:
+            for v in self.model.weights:
+                v.assign(arrays[v.path])
+        with np.load(folder / "optimizer.npz", allow_pickle=False) as arrays:
+            for v, key in zip(self.optimizer.variables, arrays.files):
+                v.assign(arrays[key])
+        self.step, self.wall, self.history = state["step"], state["wall_seconds"], state["history"]
+        return True
+
+    def run(self) -> dict:
+        c = self.cfg
+        if self.restore_checkpoint():
+            self.log(f"resuming {self.out} at step {self.step}/{c.steps}")
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        started, losses = time.monotonic() - self.wall, []
+        try:
+            while self.step < c.steps:
+                losses.append(float(self.model.train_on_batch(*self.batch(self.step))))
+                self.step += 1
+                self.wall = time.monotonic() - started
+                if self.step % c.val_every == 0 or self.step == c.steps:
+                    val = self.validate()
+                    self.history.append({"step": self.step, "wall_seconds": round(self.wall, 1),
+                                         "train_loss": float(np.mean(losses)), **val})
+                    losses = []
+                    self.log(f"step {self.step}/{c.steps}: train loss {self.history[-1]['train_loss']:.4f}, "
+                             f"val IoU {val['val_iou']:.3f}, false positives {100 * val['val_fp']:.2f}%, {self.wall:.0f} s")
+                    self.save_checkpoint()
+                elif self.step % c.checkpoint_every == 0:
+                    self.save_checkpoint()
+        except KeyboardInterrupt:
+            self.save_checkpoint()
+            raise TrainingInterrupted(
+                f"interrupted at step {self.step}; checkpoint saved in {self.out}; run the same command to resume")
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        return {"step": self.step, "wall_seconds": self.wall, "history": self.history}
+
+    def export(self, path: Path, extra: dict | None = None) -> Path:
+        from .artifact import save_detector
+
+        card = {"training": {"config": to_dict(self.cfg), "steps": self.step, "wall_seconds": round(self.wall, 1),
+                             "history": self.history, "final_validation": self.history[-1] if self.history else None,
+                             **(extra or {})}}
+        return save_detector(self.model, self.cfg.net, path, card)
+
+
+def train_detector(cfg: DetectTrainConfig, export_to: str | None = None, log=print, card_extra: dict | None = None) -> dict:
+    trainer = DetectTrainer(cfg, log)
+    result = trainer.run()
+    result["model_card"] = str(trainer.export(Path(export_to) if export_to else Path(cfg.out) / "model", card_extra))
+    return result

@@ -1,0 +1,148 @@
+"""The learned segmenter: its block packing, weights files, training samples and loss, the
+training command, and the shipped model's behaviour inside the detector."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import smooth_image
+
+from demosaic.artifact import load_detector, save_detector
+from demosaic.config import DetectNetConfig
+from demosaic.detect import DEFAULT_SEGMENTER, Detector, DetectorConfig, iou
+from demosaic.detect_training import IGNORE, MOSAIC, _mosaic_sample, make_samples, masked_bce, scores
+from demosaic.errors import ModelError
+from demosaic.mosaic import MosaicRegion, pixelate
+from demosaic.video import h264_roundtrip
+
+
+def test_space_to_depth__numpy_layout_and_inverse():
+    from demosaic.detect_net import _depth_to_space, _space_to_depth
+
+    x = np.arange(2 * 8 * 12 * 3, dtype=np.float32).reshape(2, 8, 12, 3)
+    packed = np.asarray(_space_to_depth(x, 4))
+    assert packed.shape == (2, 2, 3, 48)
+    # Block (1, 2) of image 1 holds its 4×4 pixels row by row, channels innermost.
+    np.testing.assert_array_equal(packed[1, 1, 2], x[1, 4:8, 8:12].reshape(-1))
+    np.testing.assert_array_equal(np.asarray(_depth_to_space(packed, 4)), x)
+
+
+@pytest.fixture(scope="module")
+def tiny_detector(tmp_path_factory):
+    from demosaic.detect_net import build
+
+    cfg = DetectNetConfig(width=4, context_width=4, dilations=(1, 2))
+    return save_detector(build(cfg), cfg, tmp_path_factory.mktemp("det") / "tiny", {"training": {"note": "test"}})
+
+
+def test_segmenter__odd_frame_size__one_logit_per_pixel(tiny_detector):
+    from demosaic.detect_net import Segmenter
+
+    seg = Segmenter.load(tiny_detector)
+    frame = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    logits = seg(frame)
+    assert logits.shape == (37, 53) and logits.dtype == np.float32 and np.isfinite(logits).all()
+
+
+def test_load_detector__tampered_weights_or_wrong_card__refused(tiny_detector, tmp_path):
+    model, card = load_detector(tiny_detector)
+    assert card["format"] == "demosaic-detector/1" and model.count_params() == card["parameters"]
+    weights = tiny_detector.with_suffix(".npz")
+    bad = tmp_path / "bad.npz"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    (tmp_path / "bad.json").write_text(json.dumps({**card, "weights_file": "bad.npz"}))
+    with pytest.raises(ModelError, match="SHA-256"):
+        load_detector(tmp_path / "bad.json")
+    from demosaic.artifact import load_model
+
+    with pytest.raises(ModelError, match="not a demosaic-model/1"):
+        load_model(tiny_detector)  # a detector is not a restorer
+
+
+def test_mosaic_sample__labels__mosaic_where_visible_ignore_where_flat():
+    rng = np.random.default_rng(3)
+    textured = smooth_image(np.random.default_rng(4), 256, 256)
+    frame, label = _mosaic_sample(rng, textured, 128)
+    assert frame.shape == (128, 128, 3) and label.shape == (128, 128)
+    assert (label == MOSAIC).mean() > 0.03 and (label == IGNORE).mean() < 0.2 * (label > 0).mean()
+    flat = np.full((256, 256, 3), 90, np.uint8)  # a mosaic over a flat area changes nothing: no one can see it
+    frame, label = _mosaic_sample(np.random.default_rng(3), flat, 128)
+    assert (label == MOSAIC).sum() == 0 and (label == IGNORE).sum() > 0
+    np.testing.assert_array_equal(frame, 90)
+
+
+def test_make_samples__shapes_and_codings_keep_labels():
+    photos = [smooth_image(np.random.default_rng(i), 160, 160) for i in range(3)]
+    frames, labels = make_samples(np.random.default_rng(0), photos, 24, 64)
+    assert frames.shape == (24, 64, 64, 3) and frames.dtype == np.uint8
+    assert labels.shape == (24, 64, 64) and set(np.unique(labels)) <= {0, MOSAIC, IGNORE}
+    assert 0 < (labels > 0).mean() < 0.6
+
+
+def test_masked_bce__matches_numpy_and_skips_ignored():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, (2, 8, 8, 1)).astype(np.float32)
+    logits = rng.normal(0, 3, (2, 8, 8, 1)).astype(np.float32)
+    p = 1 / (1 + np.exp(-logits))
+    t = (labels == MOSAIC).astype(np.float64)
+    w = labels != IGNORE
+    expected = (-(t * np.log(p) + (1 - t) * np.log(1 - p)))[w].sum() / (w.sum() + 1.0)
+    assert float(masked_bce(labels, logits)) == pytest.approx(expected, rel=1e-5)
+    s = scores(labels[..., 0], logits[..., 0])
+    found, truth = logits[..., 0] > 0, labels[..., 0] == MOSAIC
+    assert s["iou"] == pytest.approx((found & truth & w[..., 0]).sum() / ((found | truth) & w[..., 0]).sum())
+
+
+@pytest.mark.slow
+def test_train_detector_cli__trains_exports_and_resumes(photo_dir, tmp_path):
+    from cli import main
+
+    args = ["train-detector", "--data", str(photo_dir), "--out", str(tmp_path / "run"), "--samples", "24",
+            "--val-samples", "8", "--crop", "64", "--batch", "4", "--val-every", "2"]
+    first = CliRunner().invoke(main, args + ["--steps", "2"])
+    assert first.exit_code == 0, first.output
+    card = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert card["training"]["steps"] == 2 and card["training"]["history"][-1]["step"] == 2
+    again = CliRunner().invoke(main, args + ["--steps", "4"])
+    assert again.exit_code == 0, again.output
+    assert "resuming" in again.output and "trained 4 steps" in again.output
+    model, card = load_detector(tmp_path / "run" / "model.json")
+    assert card["training"]["steps"] == 4
+
+
+# --- the shipped segmenter inside the detector ----------------------------------------------
+
+needs_model = pytest.mark.skipif(not DEFAULT_SEGMENTER.exists(), reason="no shipped segmenter")
+CLASSICAL = DetectorConfig(learned="")
+
+
+@pytest.fixture(scope="module")
+def learned():
+    return Detector(DetectorConfig())
+
+
+@needs_model
+@pytest.mark.parametrize("cell,crf", [(12, 28), (24, 28), (8, 23)])
+def test_learned__coded_mosaic__found_with_its_grid(learned, cell, crf):
+    photo = smooth_image(np.random.default_rng(cell + crf), 288, 384)
+    region = MosaicRegion("ellipse", ((70, 50), (310, 240)), (cell, cell))
+    mosaic, truth = pixelate(photo, [region])
+    frame = h264_roundtrip(mosaic, crf)
+    found = learned.detect(frame)
+    assert iou(found.mask, truth) >= 0.7
+    assert iou(found.mask, truth) >= iou(Detector(CLASSICAL).detect(frame).mask, truth)
+    assert any(abs(r.pitch[0] - cell) <= 1 for r in found.regions)
+
+
+@needs_model
+@pytest.mark.parametrize("crf", [None, 23])
+def test_learned__clean_frames__no_mask(learned, crf):
+    photo = smooth_image(np.random.default_rng(9), 288, 384)
+    tiles = np.full((288, 384, 3), 200, np.uint8)
+    tiles[::32] = 90
+    tiles[:, ::32] = 90
+    for frame in (photo, tiles, np.full((288, 384, 3), 40, np.uint8)):
+        frame = frame if crf is None else h264_roundtrip(frame, crf)
+        assert learned.detect(frame).mask.mean() < 0.005
