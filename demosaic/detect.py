@@ -77,10 +77,14 @@ class DetectorConfig:
     # The learned segmenter (demosaic.detect_net): a model card path, "default" for the
     # shipped one, "" for the classical detector alone.
     learned: str = "default"
-    net_threshold: float = 0.0  # logit above which a pixel is mosaic
+    net_threshold: float = 0.5  # logit above which a pixel is mosaic (tuned on held-out training photos)
     net_min_px: int = 400  # smaller net-only components are dropped
     net_gate: int = 32  # px; the classical paths look only this near the network's proposals (0: everywhere)
     net_gate_threshold: float = -1.0  # logit of a proposal (lower than net_threshold: the classical paths verify)
+    net_trim: bool = True  # coded regions lose the pixels the network does not call mosaic
+    net_soft_lattice: bool = True  # network-only regions: a mean-step comb where the evidence comb fails
+    net_flat_share: float = 0.3  # a network-only region needs this share of its whole cells flat inside ...
+    net_cell_std: float = 6.0  # ... within this inner standard deviation (levels; coding noise included)
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,17 @@ def _comb(profile: np.ndarray, cfg: DetectorConfig) -> tuple[float, float] | Non
     if abs(pitch - p) > 0.5:
         return None
     return float(pitch), float(first)
+
+
+def _two_teeth(profile: np.ndarray, cfg: DetectorConfig, min_pitch: float = 17.0) -> tuple[float, float] | None:
+    """(pitch, position of a tooth) from the two strongest teeth of a profile: a region only
+    two or three large cells across has too few borders for a comb."""
+    pos, w = _teeth(profile)
+    if len(pos) < 2:
+        return None
+    a, b = pos[np.argsort(w)[-2:]]
+    pitch = abs(a - b)
+    return (float(pitch), float(a)) if min_pitch <= pitch <= cfg.max_pitch else None
 
 
 def _same_lattice(a: Grid, b: Grid) -> bool:
@@ -806,6 +821,26 @@ def _refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gr
     return Grid((px, py), (_snap(origin[0]) % px, _snap(origin[1]) % py))
 
 
+def _uncompressed(own: np.ndarray, exact: np.ndarray, grid: Grid, x0: int, y0: int) -> bool:
+    """Whether a region's cells are exact up to their borders, as only uncompressed ones are.
+
+    Uncompressed cells are exactly flat in every channel (`exact`) but for a pixel at each
+    border, so nearly (1 − 2/pitch)² of the region is. Coding leaves small cells far less
+    exact, but large ones can stay exact inside; for them the pixels second from a cell
+    border decide (their 3×3 neighbourhood is still inside the cell; coding rings and blurs
+    chroma there). `own` and `exact` cover the region's box, whose corner is (x0, y0)."""
+    inner = max(1.0 - 2.0 / min(grid.pitch), 0.0) ** 2
+    if not own.any() or exact[own].mean() < 0.9 * inner:
+        return False
+    if min(grid.pitch) < 17:
+        return True
+    h, w = own.shape
+    iy, ix = grid.cell_index(y0 + h, x0 + w)
+    second = (_border_distance(iy[y0:]) == 1)[:, None] | (_border_distance(ix[x0:]) == 1)[None, :]
+    probe = second & cv2.erode(own.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    return bool(probe.sum() >= 16 and exact[probe].mean() >= 0.9)
+
+
 def _claim(labels: np.ndarray, regions: list, found) -> bool:
     """Label a found region's new pixels and append it, unless most of it is labelled already
     (the same mosaic found again). Returns whether it was taken."""
@@ -933,7 +968,7 @@ class Detector:
         for found in _coded_pieces(frame[..., 0], maps[0], self._taken(labels, blocked), cfg):
             _claim(labels, regions, found)
         if cfg.learned:
-            self._add_learned(logits, ev, eh, labels, regions, maps[1].flat)
+            self._add_learned(logits, frame, ev, eh, labels, regions, maps[1].flat)
         if cfg.refine_grid and regions:
             refined = []
             for k, region in enumerate(regions):
@@ -956,12 +991,51 @@ class Detector:
         """Pixels the next path must leave alone: claimed ones, and those the network rules out."""
         return labels > 0 if blocked is None else (labels > 0) | blocked
 
-    def _add_learned(self, logits: np.ndarray, ev, eh, labels: np.ndarray, regions: list, exact: np.ndarray) -> None:
+    def _soft_lattice(self, luma: np.ndarray, rows: slice, cols: slice, inside: np.ndarray) -> Grid | None:
+        """The lattice of a region the network is sure of, where too few borders survived
+        coding as clean evidence: the comb of the mean luma step across each column (row),
+        above its local level. Too loose to find mosaics with (it finds lattices in coding
+        blocks and textures), but the network has ruled those out here."""
+        cfg = self.cfg
+        block = luma[rows, cols, 0].astype(np.float32)
+        dx = np.abs(np.diff(block, axis=1)) * (inside[:, 1:] & inside[:, :-1])
+        dy = np.abs(np.diff(block, axis=0)) * (inside[1:] & inside[:-1])
+        combs = []
+        for profile in (dx.sum(axis=0), dy.sum(axis=1)):
+            if profile.size < 3 * cfg.min_pitch:
+                combs.append(None)
+                continue
+            level = np.convolve(profile, np.ones(9) / 9, mode="same")
+            profile = np.maximum(profile - level, 0)
+            combs.append(_comb(profile, cfg) or _two_teeth(profile, cfg))
+        comb_x, comb_y = combs
+        if comb_x is None and comb_y is None:
+            return None
+        comb_x = comb_x or (comb_y[0], None)
+        comb_y = comb_y or (comb_x[0], None)
+        ox = 0.0 if comb_x[1] is None else cols.start + comb_x[1] + 1
+        oy = 0.0 if comb_y[1] is None else rows.start + comb_y[1] + 1
+        px, py = _snap(comb_x[0]), _snap(comb_y[0])
+        return Grid((px, py), (_snap(ox) % px, _snap(oy) % py))
+
+    def _flat_enough(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> bool:
+        """Whether enough of the whole cells inside `part` are flat inside (`net_flat_share`)."""
+        cfg = self.cfg
+        if not cfg.net_flat_share:
+            return True
+        _, std, cell_of, counts = _cell_stats(luma, grid, rows, cols, cfg.margin_div)
+        inside = np.bincount(cell_of.ravel(), weights=part.ravel(), minlength=std.size).reshape(std.shape)
+        whole = inside >= 0.9 * grid.pitch[0] * grid.pitch[1]
+        return bool(whole.any() and (std[whole] <= cfg.net_cell_std).mean() >= cfg.net_flat_share)
+
+    def _add_learned(self, logits: np.ndarray, luma: np.ndarray, ev, eh, labels: np.ndarray, regions: list,
+                     exact: np.ndarray) -> None:
         """Grow `labels`/`regions` in place by the segmenter's mosaic pixels.
 
         A segmenter component touching found regions joins them, pixel by pixel to the
-        nearest one (their grids hold), except uncompressed regions (mostly exactly flat in
-        every channel, `exact`): their borders are exact already. One touching none becomes
+        nearest one (their grids hold), except uncompressed regions (exactly flat in every
+        channel, `exact`, up to a pixel from each cell border): their borders are exact
+        already. One touching none becomes
         a region only if a cell lattice is found inside it: the classical evidence verifies
         the network."""
         cfg = self.cfg
@@ -969,9 +1043,14 @@ class Detector:
         for k, region in enumerate(regions, 1):
             x0, y0, x1, y1 = region.bbox
             own = labels[y0:y1, x0:x1] == k
-            closed.append(bool(own.any() and exact[y0:y1, x0:x1][own].mean() > 0.5))
-        count, comp, stats, _ = cv2.connectedComponentsWithStats((logits > cfg.net_threshold).astype(np.uint8),
-                                                                 connectivity=8)
+            closed.append(_uncompressed(own, exact[y0:y1, x0:x1], region.grid, x0, y0))
+        mosaic = logits > cfg.net_threshold
+        if cfg.net_trim:
+            # Coded regions keep only what the network calls mosaic: after coding it draws
+            # borders better than the cells' flatness does.
+            keep = np.asarray(closed)[labels] | mosaic
+            labels[~keep] = 0
+        count, comp, stats, _ = cv2.connectedComponentsWithStats(mosaic.astype(np.uint8), connectivity=8)
         for k in range(1, count):
             x, y, w, h, area = stats[k]
             rows, cols = slice(y, y + h), slice(x, x + w)
@@ -994,8 +1073,11 @@ class Detector:
                 continue
             if area < cfg.net_min_px:
                 continue
-            grid = self._lattice(ev, eh, rows, cols, cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
-            if grid is None:
+            inside = cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            grid = self._lattice(ev, eh, rows, cols, inside)
+            if grid is None and cfg.net_soft_lattice:
+                grid = self._soft_lattice(luma, rows, cols, inside)
+            if grid is None or not self._flat_enough(luma, grid, rows, cols, part):
                 continue
             near[part] = len(regions) + 1
             closed.append(False)
@@ -1003,6 +1085,14 @@ class Detector:
             score = float(np.mean(1.0 / (1.0 + np.exp(-logits[rows, cols][part]))))
             regions.append(Region((int(x), int(y), int(x + w), int(y + h)), grid.pitch, grid.origin, "mean",
                                   max(1, int(round(area / (pw * ph)))), score))
+        # Regions the trim emptied go; labels stay 1 + the index of their region.
+        present = np.zeros(len(regions) + 1, bool)
+        present[np.unique(labels)] = True
+        present[0] = False
+        if not present[1:].all():
+            new_label = np.cumsum(present) * present
+            labels[...] = new_label[labels]
+            regions[:] = [r for r, p in zip(regions, present[1:]) if p]
 
     def _lattice(self, ev, eh, rows: slice, cols: slice, inside: np.ndarray) -> Grid | None:
         """The cell grid whose borders the evidence inside (rows, cols) lines up on, or None."""
