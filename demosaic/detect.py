@@ -79,12 +79,14 @@ class DetectorConfig:
     learned: str = "default"
     net_threshold: float = 0.5  # logit above which a pixel is mosaic (tuned on held-out training photos)
     net_min_px: int = 400  # smaller net-only components are dropped
+    net_min_score: float = 0.8  # ... and those whose mean probability is lower
     net_gate: int = 32  # px; the classical paths look only this near the network's proposals (0: everywhere)
     net_gate_threshold: float = -1.0  # logit of a proposal (lower than net_threshold: the classical paths verify)
     net_trim: bool = True  # coded regions lose the pixels the network does not call mosaic
     net_soft_lattice: bool = True  # network-only regions: a mean-step comb where the evidence comb fails
     net_flat_share: float = 0.3  # a network-only region needs this share of its whole cells flat inside ...
     net_cell_std: float = 6.0  # ... within this inner standard deviation (levels; coding noise included)
+    net_drift: float = 4.0  # ... and whose luma drifts less than this (levels) from one side to the other
 
 
 @dataclass(frozen=True)
@@ -1018,15 +1020,31 @@ class Detector:
         px, py = _snap(comb_x[0]), _snap(comb_y[0])
         return Grid((px, py), (_snap(ox) % px, _snap(oy) % py))
 
-    def _flat_enough(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> bool:
-        """Whether enough of the whole cells inside `part` are flat inside (`net_flat_share`)."""
+    def _cells_agree(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> bool:
+        """Whether enough of the whole cells inside `part` (`net_flat_share`) are a mosaic's
+        cells: flat inside, and not drifting from one side to the other."""
         cfg = self.cfg
-        if not cfg.net_flat_share:
-            return True
-        _, std, cell_of, counts = _cell_stats(luma, grid, rows, cols, cfg.margin_div)
+        _, std, cell_of, _ = _cell_stats(luma, grid, rows, cols, cfg.margin_div)
         inside = np.bincount(cell_of.ravel(), weights=part.ravel(), minlength=std.size).reshape(std.shape)
         whole = inside >= 0.9 * grid.pitch[0] * grid.pitch[1]
-        return bool(whole.any() and (std[whole] <= cfg.net_cell_std).mean() >= cfg.net_flat_share)
+        # Drift: the luma a few pixels in from a cell's left (top) border against its right
+        # (bottom) one. Flat cells have none; smooth shading seen on a lattice of coding
+        # blocks keeps a small spread inside large cells but drifts across each of them.
+        height, width = luma.shape[:2]
+        iy, ix = grid.cell_index(height, width)
+        (fy, ty), (fx, tx) = _position_in_cell(iy[rows]), _position_in_cell(ix[cols])
+        margin = max(2, int(min(grid.pitch)) // 6)
+        block = luma[rows, cols].astype(np.float64)
+        drift = np.zeros(std.shape)
+        for first, last in (((fx == margin)[None, :], (tx == margin)[None, :]),
+                            ((fy == margin)[:, None], (ty == margin)[:, None])):
+            ends = []
+            for side in (first, last):
+                sums, counts = cell_sums(block, cell_of, std.size, weights=np.broadcast_to(side, cell_of.shape))
+                ends.append(sums[:, 0] / np.maximum(counts, 1))
+            drift = np.maximum(drift, np.abs(ends[1] - ends[0]).reshape(std.shape))
+        flat = (std <= cfg.net_cell_std) & (drift <= cfg.net_drift)
+        return bool(whole.any() and flat[whole].mean() >= cfg.net_flat_share)
 
     def _add_learned(self, logits: np.ndarray, luma: np.ndarray, ev, eh, labels: np.ndarray, regions: list,
                      exact: np.ndarray) -> None:
@@ -1073,16 +1091,18 @@ class Detector:
                 continue
             if area < cfg.net_min_px:
                 continue
+            score = float(np.mean(1.0 / (1.0 + np.exp(-logits[rows, cols][part]))))
+            if score < cfg.net_min_score:
+                continue
             inside = cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
             grid = self._lattice(ev, eh, rows, cols, inside)
             if grid is None and cfg.net_soft_lattice:
                 grid = self._soft_lattice(luma, rows, cols, inside)
-            if grid is None or not self._flat_enough(luma, grid, rows, cols, part):
+            if grid is None or not self._cells_agree(luma, grid, rows, cols, part):
                 continue
             near[part] = len(regions) + 1
             closed.append(False)
             pw, ph = grid.pitch
-            score = float(np.mean(1.0 / (1.0 + np.exp(-logits[rows, cols][part]))))
             regions.append(Region((int(x), int(y), int(x + w), int(y + h)), grid.pitch, grid.origin, "mean",
                                   max(1, int(round(area / (pw * ph)))), score))
         # Regions the trim emptied go; labels stay 1 + the index of their region.

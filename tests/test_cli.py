@@ -44,16 +44,18 @@ def tiny_models(tmp_path_factory):
             save_model(build_model(pure), pure, folder / "pure"))
 
 
-@pytest.mark.parametrize("args", [[], ["train"], ["detect"], ["image"], ["vgg-weights"]])
+@pytest.mark.parametrize("args", [[], ["train"], ["train-detector"], ["detect"], ["image"], ["vgg-weights"]])
 def test_help__every_command__exits_zero(runner, args):
     result = runner.invoke(main, args + ["--help"])
     assert result.exit_code == 0 and "Usage" in result.output
 
 
-def test_detect__mosaic_image__writes_mask_json_and_overlay(runner, mosaic_png, tmp_path):
+@pytest.mark.parametrize("detector", ["learned", "classical"])
+def test_detect__mosaic_image__writes_mask_json_and_overlay(runner, mosaic_png, tmp_path, detector):
     src, truth = mosaic_png
     out, js, ov = tmp_path / "mask.png", tmp_path / "regions.json", tmp_path / "overlay.png"
-    result = runner.invoke(main, ["detect", str(src), str(out), "--json", str(js), "--overlay", str(ov)])
+    result = runner.invoke(main, ["detect", str(src), str(out), "--json", str(js), "--overlay", str(ov),
+                                  "--detector", detector])
     assert result.exit_code == 0, result.output
     mask = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert mask.ndim == 2 and set(np.unique(mask)) <= {0, 255}
@@ -61,6 +63,12 @@ def test_detect__mosaic_image__writes_mask_json_and_overlay(runner, mosaic_png, 
     regions = json.loads(js.read_text())["regions"]
     assert regions[0]["grid"]["pitch"] == [16.0, 16.0]
     assert cv2.imread(str(ov)).shape == (160, 224, 3)
+
+
+def test_detect__unknown_detector__usage_error_nothing_written(runner, mosaic_png, tmp_path):
+    result = runner.invoke(main, ["detect", str(mosaic_png[0]), str(tmp_path / "m.png"), "--detector", "magic"])
+    assert result.exit_code == 2 and "--detector" in result.stderr
+    assert not (tmp_path / "m.png").exists()
 
 
 @pytest.mark.parametrize("case", ["missing", "unreadable", "exists"])
