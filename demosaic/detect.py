@@ -240,6 +240,21 @@ def _two_teeth(profile: np.ndarray, cfg: DetectorConfig, min_pitch: float = 17.0
     return (float(pitch), float(a)) if min_pitch <= pitch <= cfg.max_pitch else None
 
 
+def _combs_grid(comb_x, comb_y, rows: slice, cols: slice) -> Grid | None:
+    """The grid of a column comb and a row comb ((pitch, tooth) or None each) measured over
+    (rows, cols) of a step profile."""
+    if comb_x is None and comb_y is None:
+        return None
+    # Cells are usually square: a comb found one way stands in for the other.
+    comb_x = comb_x or (comb_y[0], None)
+    comb_y = comb_y or (comb_x[0], None)
+    # A tooth at dx index t is the border between pixels t and t+1: a cell starts at t+1.
+    ox = 0.0 if comb_x[1] is None else cols.start + comb_x[1] + 1
+    oy = 0.0 if comb_y[1] is None else rows.start + comb_y[1] + 1
+    px, py = _snap(comb_x[0]), _snap(comb_y[0])
+    return Grid((px, py), (_snap(ox) % px, _snap(oy) % py))
+
+
 def _same_lattice(a: Grid, b: Grid) -> bool:
     """Equal pitch (±0.5 px) and phase (±1.5 px, modulo the pitch) on both axes."""
     for axis in (0, 1):
@@ -1010,15 +1025,7 @@ class Detector:
             level = np.convolve(profile, np.ones(9) / 9, mode="same")
             profile = np.maximum(profile - level, 0)
             combs.append(_comb(profile, cfg) or _two_teeth(profile, cfg))
-        comb_x, comb_y = combs
-        if comb_x is None and comb_y is None:
-            return None
-        comb_x = comb_x or (comb_y[0], None)
-        comb_y = comb_y or (comb_x[0], None)
-        ox = 0.0 if comb_x[1] is None else cols.start + comb_x[1] + 1
-        oy = 0.0 if comb_y[1] is None else rows.start + comb_y[1] + 1
-        px, py = _snap(comb_x[0]), _snap(comb_y[0])
-        return Grid((px, py), (_snap(ox) % px, _snap(oy) % py))
+        return _combs_grid(*combs, rows, cols)
 
     def _cells_agree(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> bool:
         """Whether enough of the whole cells inside `part` (`net_flat_share`) are a mosaic's
@@ -1119,18 +1126,7 @@ class Detector:
         cfg = self.cfg
         ev_in = ev[rows, cols.start:min(cols.stop, ev.shape[1])] & inside[:, :min(cols.stop, ev.shape[1]) - cols.start]
         eh_in = eh[rows.start:min(rows.stop, eh.shape[0]), cols] & inside[:min(rows.stop, eh.shape[0]) - rows.start]
-        comb_x = _comb(ev_in.sum(axis=0), cfg)
-        comb_y = _comb(eh_in.sum(axis=1), cfg)
-        if comb_x is None and comb_y is None:
-            return None
-        # Cells are usually square: a comb found one way stands in for the other.
-        comb_x = comb_x or (comb_y[0], None)
-        comb_y = comb_y or (comb_x[0], None)
-        # A tooth at dx index t is the border between pixels t and t+1: a cell starts at t+1.
-        ox = 0.0 if comb_x[1] is None else cols.start + comb_x[1] + 1
-        oy = 0.0 if comb_y[1] is None else rows.start + comb_y[1] + 1
-        px, py = _snap(comb_x[0]), _snap(comb_y[0])
-        return Grid((px, py), (_snap(ox) % px, _snap(oy) % py))
+        return _combs_grid(_comb(ev_in.sum(axis=0), cfg), _comb(eh_in.sum(axis=1), cfg), rows, cols)
 
     def _tile_areas(self, ev, eh, rows: slice, cols: slice, inside: np.ndarray) -> list[np.ndarray]:
         """Parts of a candidate area (bool, like `inside`), one per lattice that its tiles vote for."""

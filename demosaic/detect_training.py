@@ -30,7 +30,7 @@ from .data import find_images, is_validation, jpeg, load_images, random_crop
 from .errors import InputError
 from .masks import random_regions
 from .mosaic import MODES, pixelate
-from .training import STATE, TrainingInterrupted, _raise_interrupt, replace_folder
+from .training import STATE, TrainingInterrupted, _raise_interrupt, find_checkpoint, load_optimizer, replace_folder
 from .video import _run, ffmpeg_binary
 
 MOSAIC, IGNORE = 1, 2  # sample labels; 0 is clean
@@ -252,10 +252,8 @@ class DetectTrainer:
         replace_folder(tmp, self.out / "checkpoint")
 
     def restore_checkpoint(self) -> bool:
-        for folder in (self.out / "checkpoint", self.out / "checkpoint.old"):
-            if (folder / STATE).exists():
-                break
-        else:
+        folder = find_checkpoint(self.out)
+        if folder is None:
             return False
         state = json.loads((folder / STATE).read_text())
         saved = to_dict(from_dict(DetectTrainConfig, state["config"]))
@@ -264,9 +262,7 @@ class DetectTrainer:
         with np.load(folder / "weights.npz", allow_pickle=False) as arrays:
             for v in self.model.weights:
                 v.assign(arrays[v.path])
-        with np.load(folder / "optimizer.npz", allow_pickle=False) as arrays:
-            for v, key in zip(self.optimizer.variables, arrays.files):
-                v.assign(arrays[key])
+        load_optimizer(self.optimizer, folder / "optimizer.npz")
         self.step, self.wall, self.history = state["step"], state["wall_seconds"], state["history"]
         return True
 

@@ -176,10 +176,8 @@ class Trainer:
         replace_folder(tmp, final)
 
     def restore_checkpoint(self) -> bool:
-        for folder in (self.out / "checkpoint", self.out / "checkpoint.old"):
-            if (folder / STATE).exists():
-                break
-        else:
+        folder = find_checkpoint(self.out)
+        if folder is None:
             return False
         state = json.loads((folder / STATE).read_text())
         saved = from_dict(TrainConfig, state["config"])
@@ -187,9 +185,7 @@ class Trainer:
             raise InputError(f"{self.out}: its checkpoint is for another model config; use a new --out")
         self.model.load_weights(folder / "model.weights.h5")
         self._build_optimizer(state["phase"])
-        with np.load(folder / "optimizer.npz", allow_pickle=False) as arrays:
-            for v, key in zip(self.optimizer.variables, arrays.files):
-                v.assign(arrays[key])
+        load_optimizer(self.optimizer, folder / "optimizer.npz")
         self.step, self.wall, self.history = state["step"], state["wall_seconds"], state["history"]
         return True
 
@@ -253,6 +249,20 @@ class Trainer:
                              "final_validation": self.history[-1] if self.history else None,
                              **(extra or {})}}
         return save_model(self.model, self.cfg.model, path, card)
+
+
+def find_checkpoint(out: Path) -> Path | None:
+    """The run's checkpoint folder (or the previous one, if a swap was cut short), or None."""
+    for folder in (out / "checkpoint", out / "checkpoint.old"):
+        if (folder / STATE).exists():
+            return folder
+    return None
+
+
+def load_optimizer(optimizer, path: Path) -> None:
+    with np.load(path, allow_pickle=False) as arrays:
+        for v, key in zip(optimizer.variables, arrays.files):
+            v.assign(arrays[key])
 
 
 def replace_folder(tmp: Path, final: Path) -> None:
