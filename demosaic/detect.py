@@ -1027,6 +1027,31 @@ class Detector:
             combs.append(_comb(profile, cfg) or _two_teeth(profile, cfg))
         return _combs_grid(*combs, rows, cols)
 
+    def _flattest(self, luma: np.ndarray, grids: list, rows: slice, cols: slice, part: np.ndarray) -> Grid | None:
+        """Of the combs' grids and their doubles and halves, the one whose whole cells inside
+        `part` are flat most often (the largest pitch among near ties: half-cells of a
+        mosaic are flat too)."""
+        cfg = self.cfg
+        candidates = []
+        for g in grids:
+            if g is None:
+                continue
+            for f in (1.0, 2.0, 0.5):
+                pitch = (g.pitch[0] * f, g.pitch[1] * f)
+                if cfg.min_pitch <= min(pitch) and max(pitch) <= cfg.max_pitch:
+                    candidates.append(Grid(pitch, g.origin))
+        scored = []
+        for g in candidates:
+            _, std, cell_of, _ = _cell_stats(luma, g, rows, cols, cfg.margin_div)
+            inside = np.bincount(cell_of.ravel(), weights=part.ravel(), minlength=std.size).reshape(std.shape)
+            whole = inside >= 0.9 * g.pitch[0] * g.pitch[1]
+            if whole.sum() >= 2:
+                scored.append(((std[whole] <= cfg.net_cell_std).mean(), g))
+        if not scored:
+            return next((g for g in grids if g is not None), None)
+        best = max(v for v, _ in scored)
+        return max((g for v, g in scored if v >= best - 0.05), key=lambda g: g.pitch[0] * g.pitch[1])
+
     def _cells_agree(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> bool:
         """Whether enough of the whole cells inside `part` (`net_flat_share`) are a mosaic's
         cells: flat inside, and not drifting from one side to the other."""
@@ -1103,8 +1128,8 @@ class Detector:
                 continue
             inside = cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
             grid = self._lattice(ev, eh, rows, cols, inside)
-            if grid is None and cfg.net_soft_lattice:
-                grid = self._soft_lattice(luma, rows, cols, inside)
+            if cfg.net_soft_lattice:
+                grid = self._flattest(luma, [grid, self._soft_lattice(luma, rows, cols, inside)], rows, cols, part)
             if grid is None or not self._cells_agree(luma, grid, rows, cols, part):
                 continue
             near[part] = len(regions) + 1
