@@ -83,7 +83,7 @@ class DetectorConfig:
     net_gate: int = 32  # px; the classical paths look only this near the network's proposals (0: everywhere)
     net_gate_threshold: float = -1.0  # logit of a proposal (lower than net_threshold: the classical paths verify)
     net_trim: bool = True  # coded regions lose the pixels the network does not call mosaic
-    net_soft_lattice: bool = True  # network-only regions: a mean-step comb where the evidence comb fails
+    net_soft_lattice: bool = True  # network-only regions: also a mean-step comb, and the flattest candidate grid
     net_flat_share: float = 0.3  # a network-only region needs this share of its whole cells flat inside ...
     net_cell_std: float = 6.0  # ... within this inner standard deviation (levels; coding noise included)
     net_drift: float = 4.0  # ... and whose luma drifts less than this (levels) from one side to the other
@@ -1085,9 +1085,10 @@ class Detector:
         A segmenter component touching found regions joins them, pixel by pixel to the
         nearest one (their grids hold), except uncompressed regions (exactly flat in every
         channel, `exact`, up to a pixel from each cell border): their borders are exact
-        already. One touching none becomes
-        a region only if a cell lattice is found inside it: the classical evidence verifies
-        the network."""
+        already. Coded regions first lose the pixels the network does not call mosaic. A
+        component touching none becomes a region only if it is large and confident enough,
+        a cell lattice is found in it and enough of its cells are a mosaic's
+        (`_cells_agree`): the classical evidence verifies the network."""
         cfg = self.cfg
         closed = [False]  # by label: regions the network's pixels may not join
         for k, region in enumerate(regions, 1):
