@@ -434,7 +434,7 @@ def _piece_boxes(areas: _Flat, taken: np.ndarray, cfg: DetectorConfig):
     usable = (w >= side) & (h >= side) & (w <= cfg.max_pitch) & (h <= cfg.max_pitch)
     usable[0] = False
     if taken.any():
-        usable[np.unique(areas.core[taken])] = False
+        usable[np.bincount(areas.core[taken], minlength=len(usable)) > 0] = False  # bincount: unique's hash is slow on a frame
     ids = np.flatnonzero(usable)
     return None if len(ids) < 3 else (x, y, w, h, ids)
 
@@ -491,8 +491,7 @@ def _blob_lattices(shape: tuple[int, int], maps: tuple[_Flat, _Flat], taken: np.
         w, h, area = stats[:, 2], stats[:, 3], stats[:, 4]
         ok = ((w + 4 >= cfg.blob_min) & (h + 4 >= cfg.blob_min) & (w + 4 <= cfg.max_pitch) & (h + 4 <= cfg.max_pitch)
               & (area >= 0.75 * w * h))
-        touched = np.unique(comp[taken])
-        ok[touched[touched > 0] - 1] = False  # flat rectangles of a region already found
+        ok &= np.bincount(comp[taken], minlength=len(ok) + 1)[1:] == 0  # flat rectangles of a region already found
         rects = stats[ok] + np.array([-2, -2, 4, 4, 0])
         if found and len(rects):  # the same cell found at both levels counts once
             prev = found[0]
@@ -1139,8 +1138,7 @@ class Detector:
             regions.append(Region((int(x), int(y), int(x + w), int(y + h)), grid.pitch, grid.origin, "mean",
                                   max(1, int(round(area / (pw * ph)))), score))
         # Regions the trim emptied go; labels stay 1 + the index of their region.
-        present = np.zeros(len(regions) + 1, bool)
-        present[np.unique(labels)] = True
+        present = np.bincount(labels.ravel(), minlength=len(regions) + 1) > 0
         present[0] = False
         if not present[1:].all():
             new_label = np.cumsum(present) * present
