@@ -909,8 +909,9 @@ class Detector:
                 near = (logits > cfg.net_gate_threshold).astype(np.uint8)
                 if not near.any():
                     return Detection(np.zeros((height, width), bool), (), np.zeros((height, width), np.int32))
-                kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.net_gate + 1,) * 2)
-                blocked = cv2.dilate(near, kernel) == 0
+                # Everything farther than net_gate px from a proposal (a distance transform:
+                # a third of the time of dilating by a disc that large).
+                blocked = cv2.distanceTransform(1 - near, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > cfg.net_gate
         frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]  # (H, W, 1)
         dx, dy = _abs_diffs(frame)
         ev, eh = border_evidence(dx, dy, cfg)
