@@ -1027,6 +1027,13 @@ class Detector:
             combs.append(_comb(profile, cfg) or _two_teeth(profile, cfg))
         return _combs_grid(*combs, rows, cols)
 
+    def _whole_cells(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray):
+        """Inner std per cell of `grid` over (rows, cols), the pixel→cell labels, and which
+        cells lie (90 %) inside `part`."""
+        _, std, cell_of, _ = _cell_stats(luma, grid, rows, cols, self.cfg.margin_div)
+        inside = np.bincount(cell_of.ravel(), weights=part.ravel(), minlength=std.size).reshape(std.shape)
+        return std, cell_of, inside >= 0.9 * grid.pitch[0] * grid.pitch[1]
+
     def _flattest(self, luma: np.ndarray, grids: list, rows: slice, cols: slice, part: np.ndarray) -> Grid | None:
         """Of the combs' grids and their doubles and halves, the one whose whole cells inside
         `part` are flat most often (the largest pitch among near ties: half-cells of a
@@ -1042,9 +1049,7 @@ class Detector:
                     candidates.append(Grid(pitch, g.origin))
         scored = []
         for g in candidates:
-            _, std, cell_of, _ = _cell_stats(luma, g, rows, cols, cfg.margin_div)
-            inside = np.bincount(cell_of.ravel(), weights=part.ravel(), minlength=std.size).reshape(std.shape)
-            whole = inside >= 0.9 * g.pitch[0] * g.pitch[1]
+            std, _, whole = self._whole_cells(luma, g, rows, cols, part)
             if whole.sum() >= 2:
                 scored.append(((std[whole] <= cfg.net_cell_std).mean(), g))
         if not scored:
@@ -1056,9 +1061,7 @@ class Detector:
         """Whether enough of the whole cells inside `part` (`net_flat_share`) are a mosaic's
         cells: flat inside, and not drifting from one side to the other."""
         cfg = self.cfg
-        _, std, cell_of, _ = _cell_stats(luma, grid, rows, cols, cfg.margin_div)
-        inside = np.bincount(cell_of.ravel(), weights=part.ravel(), minlength=std.size).reshape(std.shape)
-        whole = inside >= 0.9 * grid.pitch[0] * grid.pitch[1]
+        std, cell_of, whole = self._whole_cells(luma, grid, rows, cols, part)
         # Drift: the luma a few pixels in from a cell's left (top) border against its right
         # (bottom) one. Flat cells have none; smooth shading seen on a lattice of coding
         # blocks keeps a small spread inside large cells but drifts across each of them.
@@ -1109,12 +1112,12 @@ class Detector:
             near = labels[rows, cols]
             if (near[part] > 0).any():
                 # Nearest labelled pixel for every unlabelled one of the part.
-                dist, idx = cv2.distanceTransformWithLabels((near == 0).astype(np.uint8), cv2.DIST_L2, 3,
+                _, idx = cv2.distanceTransformWithLabels((near == 0).astype(np.uint8), cv2.DIST_L2, 3,
                                                             labelType=cv2.DIST_LABEL_PIXEL)
                 owner = np.zeros(idx.max() + 1, np.int32)
                 owner[idx[near > 0]] = near[near > 0]
                 grow = part & (near == 0)
-                grow[grow] = ~np.asarray(closed)[owner[idx[grow]]]
+                grow[grow] = ~np.array(closed)[owner[idx[grow]]]
                 near[grow] = owner[idx[grow]]
                 for label in np.unique(near[grow]):
                     ys, xs = np.nonzero(grow & (near == label))

@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -30,7 +28,7 @@ from .data import find_images, is_validation, jpeg, load_images, random_crop
 from .errors import InputError
 from .masks import random_regions
 from .mosaic import MODES, pixelate
-from .training import STATE, TrainingInterrupted, _raise_interrupt, find_checkpoint, load_optimizer, replace_folder
+from .training import STATE, checkpoint_on_interrupt, find_checkpoint, load_optimizer, replace_folder
 from .video import _run, ffmpeg_binary
 
 MOSAIC, IGNORE = 1, 2  # sample labels; 0 is clean
@@ -270,9 +268,8 @@ class DetectTrainer:
         c = self.cfg
         if self.restore_checkpoint():
             self.log(f"resuming {self.out} at step {self.step}/{c.steps}")
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         started, losses = time.monotonic() - self.wall, []
-        try:
+        with checkpoint_on_interrupt(self):
             while self.step < c.steps:
                 losses.append(float(self.model.train_on_batch(*self.batch(self.step))))
                 self.step += 1
@@ -287,12 +284,6 @@ class DetectTrainer:
                     self.save_checkpoint()
                 elif self.step % c.checkpoint_every == 0:
                     self.save_checkpoint()
-        except KeyboardInterrupt:
-            self.save_checkpoint()
-            raise TrainingInterrupted(
-                f"interrupted at step {self.step}; checkpoint saved in {self.out}; run the same command to resume")
-        finally:
-            signal.signal(signal.SIGTERM, previous)
         return {"step": self.step, "wall_seconds": self.wall, "history": self.history}
 
     def export(self, path: Path, extra: dict | None = None) -> Path:

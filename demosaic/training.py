@@ -18,6 +18,7 @@ import shutil
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -201,43 +202,38 @@ class Trainer:
         # A progress bar on a terminal; otherwise one line per validation (below).
         bar = keras.utils.Progbar(c.total_steps, verbose=1 if sys.stderr.isatty() else 0,
                                   stateful_metrics=["loss", "val_loss"], unit_name="step")
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         started = time.monotonic() - self.wall
         try:
-            for step, batch in prefetch(self._batch, range(self.step, c.total_steps)):
-                if phase(c, step) != self.phase:
-                    self._build_optimizer(phase(c, step))
-                logs = self._compiled_step(step >= c.pixel_only_steps)(batch)
-                self.step = step + 1
-                self.wall = time.monotonic() - started
-                logs = {k: float(v) for k, v in logs.items()}
-                with writer.as_default(step=self.step):
-                    for k, v in logs.items():
-                        tf.summary.scalar(f"train/{k}", v)
-                if self.step % c.val_every == 0 or self.step == c.total_steps:
-                    val = self.validate()
-                    self.history.append({"step": self.step, "wall_seconds": round(self.wall, 1),
-                                         "train_loss": logs["loss"], **val})
+            with checkpoint_on_interrupt(self):
+                for step, batch in prefetch(self._batch, range(self.step, c.total_steps)):
+                    if phase(c, step) != self.phase:
+                        self._build_optimizer(phase(c, step))
+                    logs = self._compiled_step(step >= c.pixel_only_steps)(batch)
+                    self.step = step + 1
+                    self.wall = time.monotonic() - started
+                    logs = {k: float(v) for k, v in logs.items()}
                     with writer.as_default(step=self.step):
-                        for k, v in val.items():
-                            tf.summary.scalar(f"val/{k.removeprefix('val_')}", v)
-                    logs.update(val)
-                    if not sys.stderr.isatty():
-                        self.log(f"step {self.step}/{c.total_steps}: train loss {logs['loss']:.4f}, "
-                                 f"val loss {val['val_loss']:.4f}, hole PSNR {val['val_hole_psnr']:.2f} dB"
-                                 + (f" (guide {val['val_guide_psnr']:.2f})" if "val_guide_psnr" in val else "") + ", "
-                                 f"{self.wall:.0f} s")
-                    self.save_checkpoint()
-                    write_curve(self.history, self.out / "validation.png")
-                elif self.step % c.checkpoint_every == 0:
-                    self.save_checkpoint()
-                bar.update(self.step, [(k, v) for k, v in logs.items() if k in ("loss", "hole", "val_loss")])
-        except KeyboardInterrupt:
-            self.save_checkpoint()
-            raise TrainingInterrupted(
-                f"interrupted at step {self.step}; checkpoint saved in {self.out}; run the same command to resume")
+                        for k, v in logs.items():
+                            tf.summary.scalar(f"train/{k}", v)
+                    if self.step % c.val_every == 0 or self.step == c.total_steps:
+                        val = self.validate()
+                        self.history.append({"step": self.step, "wall_seconds": round(self.wall, 1),
+                                             "train_loss": logs["loss"], **val})
+                        with writer.as_default(step=self.step):
+                            for k, v in val.items():
+                                tf.summary.scalar(f"val/{k.removeprefix('val_')}", v)
+                        logs.update(val)
+                        if not sys.stderr.isatty():
+                            self.log(f"step {self.step}/{c.total_steps}: train loss {logs['loss']:.4f}, "
+                                     f"val loss {val['val_loss']:.4f}, hole PSNR {val['val_hole_psnr']:.2f} dB"
+                                     + (f" (guide {val['val_guide_psnr']:.2f})" if "val_guide_psnr" in val else "") + ", "
+                                     f"{self.wall:.0f} s")
+                        self.save_checkpoint()
+                        write_curve(self.history, self.out / "validation.png")
+                    elif self.step % c.checkpoint_every == 0:
+                        self.save_checkpoint()
+                    bar.update(self.step, [(k, v) for k, v in logs.items() if k in ("loss", "hole", "val_loss")])
         finally:
-            signal.signal(signal.SIGTERM, previous)
             writer.close()
         return {"step": self.step, "wall_seconds": self.wall, "history": self.history}
 
@@ -274,6 +270,21 @@ def replace_folder(tmp: Path, final: Path) -> None:
         final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def checkpoint_on_interrupt(trainer):
+    """Ctrl-C or SIGTERM inside: the trainer's checkpoint is saved and TrainingInterrupted
+    (exit 130) says how to resume."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        trainer.save_checkpoint()
+        raise TrainingInterrupted(f"interrupted at step {trainer.step}; checkpoint saved in {trainer.out}; "
+                                  "run the same command to resume")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _raise_interrupt(signum, frame):

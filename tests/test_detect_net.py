@@ -73,7 +73,7 @@ def test_mosaic_sample__labels__mosaic_where_visible_ignore_where_flat():
     np.testing.assert_array_equal(frame, 90)
 
 
-def test_make_samples__shapes_and_codings_keep_labels():
+def test_make_samples__shapes_dtypes_and_label_values():
     photos = [smooth_image(np.random.default_rng(i), 160, 160) for i in range(3)]
     frames, labels = make_samples(np.random.default_rng(0), photos, 24, 64)
     assert frames.shape == (24, 64, 64, 3) and frames.dtype == np.uint8
