@@ -98,7 +98,9 @@ def save_detector(model, config, path: str | os.PathLike, card: dict | None = No
         "name": weights_path.stem,
         "config": to_dict(config),
         "contract": {"input": "(B,H,W,3) float32 RGB in [0,255], H and W multiples of 8",
-                     "output": "(B,H,W,1) float32 logits, mosaic where > 0"},
+                     "output": ("(B,H,W,3) float32 logits: mosaic; first/last column of a cell; first/last row "
+                                "of a cell (each where > 0)") if getattr(config, "borders", False)
+                     else "(B,H,W,1) float32 logits, mosaic where > 0"},
         "parameters": int(sum(np.prod(v.shape) for v in model.weights)),
         **(card or {}),
         "weights_file": weights_path.name,

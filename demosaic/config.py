@@ -49,19 +49,21 @@ class DetectNetConfig:
     width: int = 24  # channels at 1/4 resolution: 24 ms a 768×576 frame on one core
     context_width: int = 32  # channels at 1/8 resolution
     dilations: tuple[int, ...] = (1, 2, 4, 8)  # receptive field ~ 2·8·(1+2+4+8) ≈ 240 px: two 64 px cells and more
+    borders: bool = False  # also predict where cell borders run (two more outputs), for the lattice fit
 
 
 @dataclass(frozen=True)
 class DetectTrainConfig:
     data: tuple[str, ...] = ()  # image files or folders; 1/8 held out for validation (data.is_validation)
     out: str = "runs/detect"
-    net: DetectNetConfig = field(default_factory=DetectNetConfig)
+    net: DetectNetConfig = field(default_factory=lambda: DetectNetConfig(borders=True))  # cards without "borders" predate them
     samples: int = 16000  # synthesised once (seeded) into OUT/samples, then reused: making them is the slow part
     val_samples: int = 256  # on the held-out photos
     crop: int = 256  # px; a 64 px mosaic still shows 2-4 cells across
     batch: int = 16
     steps: int = 20000
     lr: float = 2e-3  # cosine decay to 5 % of it
+    border_weight: float = 0.5  # of the border maps' loss against the mask's (with DetectNetConfig.borders)
     seed: int = 0
     val_every: int = 1000
     checkpoint_every: int = 250

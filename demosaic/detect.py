@@ -87,6 +87,12 @@ class DetectorConfig:
     net_flat_share: float = 0.3  # a network-only region needs this share of its whole cells flat inside ...
     net_cell_std: float = 6.0  # ... within this inner standard deviation (levels; coding noise included)
     net_drift: float = 4.0  # ... and whose luma drifts less than this (levels) from one side to the other
+    # Segmenters with border maps (DetectNetConfig.borders): the lattice their borders line up on.
+    net_edge_grid: str = "candidate"  # ... is a candidate grid of network-only regions
+    net_edge_refine: str = "always"  # ... refits the grid of coded regions
+    net_max_aspect: float = 2.0  # cells of network-only regions and border-map fits: at most this oblong
+    net_classical: bool = True  # EXPERIMENT
+    net_edge_support: float = 0.0  # EXPERIMENT
 
 
 @dataclass(frozen=True)
@@ -900,9 +906,10 @@ class Detector:
         # Luma only: video stores chroma at half resolution (4:2:0), which blurs colour
         # edges over two pixels, while luma keeps the cell borders sharp. Faster, too.
         colour = frame
-        logits, blocked = None, None
+        logits, edges, blocked = None, None, None
         if cfg.learned:
-            logits = self.segmenter(colour)
+            out = self.segmenter(colour)
+            logits, edges = out[..., 0], (out[..., 1:] if out.shape[-1] == 3 else None)
             if cfg.net_gate:
                 # The classical search runs only near what the network proposes: it then
                 # verifies, fits grids and sharpens borders, and clean frames cost little.
@@ -912,6 +919,8 @@ class Detector:
                 # Everything farther than net_gate px from a proposal (a distance transform:
                 # a third of the time of dilating by a disc that large).
                 blocked = cv2.distanceTransform(1 - near, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > cfg.net_gate
+            if not cfg.net_classical:
+                blocked = np.ones((height, width), bool)
         frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]  # (H, W, 1)
         dx, dy = _abs_diffs(frame)
         ev, eh = border_evidence(dx, dy, cfg)
@@ -984,15 +993,26 @@ class Detector:
                 _claim(labels, regions, found)
         for found in _coded_pieces(frame[..., 0], maps[0], self._taken(labels, blocked), cfg):
             _claim(labels, regions, found)
+        closed = None
         if cfg.learned:
-            self._add_learned(logits, frame, ev, eh, labels, regions, maps[1].flat)
+            closed = self._add_learned(logits, edges, frame, ev, eh, labels, regions, maps[1].flat)
         if cfg.refine_grid and regions:
             refined = []
             for k, region in enumerate(regions):
                 x0, y0, x1, y1 = region.bbox
                 box = (slice(y0, y1), slice(x0, x1))
-                grid = _refine_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), labels[box] == k + 1,
-                                    region.grid, (x0, y0))
+                own = labels[box] == k + 1
+                grid = _refine_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, region.grid, (x0, y0))
+                if edges is not None and cfg.net_edge_refine and (not closed[k + 1] or cfg.net_edge_refine == "all"):
+                    fit = self._edge_lattice(edges, box[0], box[1], own)
+                    if fit is not None and cfg.net_edge_refine == "flattest":
+                        shares = []
+                        for g in (fit, grid):
+                            std, _, whole = self._whole_cells(frame, g, box[0], box[1], own)
+                            shares.append((std[whole] <= cfg.net_cell_std).mean() if whole.sum() >= 2 else 0.0)
+                        fit = fit if shares[0] >= shares[1] - 0.05 else None
+                    if fit is not None and max(fit.pitch) <= cfg.net_max_aspect * min(fit.pitch):
+                        grid = fit
                 refined.append(replace(region, pitch=grid.pitch, origin=grid.origin))
             regions = refined
         mask = labels > 0
@@ -1026,6 +1046,37 @@ class Detector:
             profile = np.maximum(profile - level, 0)
             combs.append(_comb(profile, cfg) or _two_teeth(profile, cfg))
         return _combs_grid(*combs, rows, cols)
+
+    def _edge_lattice(self, edges: np.ndarray, rows: slice, cols: slice, part: np.ndarray) -> Grid | None:
+        """The lattice the segmenter's border maps line up on inside `part` of (rows, cols).
+
+        Each map marks a cell's first and last column (row), so a border between pixels t
+        and t+1 shows in both: its profile is the smaller of the two columns' summed
+        probabilities, one sharp tooth per border, even where coding smeared the step."""
+        cfg = self.cfg
+        prob = part[..., None] / (1.0 + np.exp(-edges[rows, cols]))
+        combs = []
+        for axis, channel in ((0, 0), (1, 1)):  # column borders: summed down the rows
+            a = prob[..., channel].sum(axis=axis)
+            between = np.minimum(a[:-1], a[1:])
+            combs.append((_comb(between, cfg) or _two_teeth(between, cfg)) if between.size >= 3 * cfg.min_pitch else None)
+        return _combs_grid(*combs, rows, cols)
+
+    @staticmethod
+    def _edge_support(edges: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> float:
+        """How much more the border maps see borders on `grid`'s cell edges than between them,
+        inside `part` (the smaller of the two axes' differences of mean probability)."""
+        height, width = edges.shape[:2]
+        iy, ix = grid.cell_index(height, width)
+        on_cols = (np.minimum(*_position_in_cell(ix)) == 0)[cols][None, :]
+        on_rows = (np.minimum(*_position_in_cell(iy)) == 0)[rows][:, None]
+        prob = 1.0 / (1.0 + np.exp(-edges[rows, cols]))
+        support = []
+        for channel, on in ((0, on_cols), (1, on_rows)):
+            p = prob[..., channel]
+            a, b = part & on, part & ~on
+            support.append(p[a].mean() - p[b].mean() if a.any() and b.any() else 0.0)
+        return float(min(support))
 
     def _whole_cells(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray):
         """Inner std per cell of `grid` over (rows, cols), the pixel→cell labels, and which
@@ -1081,9 +1132,10 @@ class Detector:
         flat = (std <= cfg.net_cell_std) & (drift <= cfg.net_drift)
         return bool(whole.any() and flat[whole].mean() >= cfg.net_flat_share)
 
-    def _add_learned(self, logits: np.ndarray, luma: np.ndarray, ev, eh, labels: np.ndarray, regions: list,
-                     exact: np.ndarray) -> None:
-        """Grow `labels`/`regions` in place by the segmenter's mosaic pixels.
+    def _add_learned(self, logits: np.ndarray, edges: np.ndarray | None, luma: np.ndarray, ev, eh,
+                     labels: np.ndarray, regions: list, exact: np.ndarray) -> list[bool]:
+        """Grow `labels`/`regions` in place by the segmenter's mosaic pixels; returns, by
+        label (0 first), which regions are uncompressed.
 
         A segmenter component touching found regions joins them, pixel by pixel to the
         nearest one (their grids hold), except uncompressed regions (exactly flat in every
@@ -1132,9 +1184,17 @@ class Detector:
                 continue
             inside = cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
             grid = self._lattice(ev, eh, rows, cols, inside)
-            if cfg.net_soft_lattice:
-                grid = self._flattest(luma, [grid, self._soft_lattice(luma, rows, cols, inside)], rows, cols, part)
-            if grid is None or not self._cells_agree(luma, grid, rows, cols, part):
+            fit = self._edge_lattice(edges, rows, cols, part) if edges is not None and cfg.net_edge_grid else None
+            if fit is not None and cfg.net_edge_grid == "first" and max(fit.pitch) <= cfg.net_max_aspect * min(fit.pitch):
+                grid = fit
+            elif cfg.net_soft_lattice:
+                grids = [grid, self._soft_lattice(luma, rows, cols, inside), fit]
+                grid = self._flattest(luma, grids, rows, cols, part)
+            if grid is not None and edges is not None and cfg.net_edge_support:
+                if self._edge_support(edges, grid, rows, cols, part) < cfg.net_edge_support:
+                    continue
+            if (grid is None or max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch)
+                    or not self._cells_agree(luma, grid, rows, cols, part)):
                 continue
             near[part] = len(regions) + 1
             closed.append(False)
@@ -1148,6 +1208,8 @@ class Detector:
             new_label = np.cumsum(present) * present
             labels[...] = new_label[labels]
             regions[:] = [r for r, p in zip(regions, present[1:]) if p]
+            closed = [False] + [c for c, p in zip(closed[1:], present[1:]) if p]
+        return closed
 
     def _lattice(self, ev, eh, rows: slice, cols: slice, inside: np.ndarray) -> Grid | None:
         """The cell grid whose borders the evidence inside (rows, cols) lines up on, or None."""

@@ -11,6 +11,10 @@ Shape (cheap enough for one CPU core): the frame's pixels and luma steps are pac
 channels (space-to-depth), so every layer runs at 1/4 resolution or below, yet the last
 layer still predicts all 16 pixels of each 4×4 block (depth-to-space), so borders are
 pixel-accurate. Context for 64 px cells comes from dilated convolutions at 1/8 resolution.
+
+With `borders` the network also says, per pixel, whether it is the first or last column
+(row) of a mosaic cell: after coding smears the steps between cells, those maps still line
+up on the lattice, and the detector fits each region's pitch and phase to them.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import numpy as np
 from .config import DetectNetConfig
 
 BLOCK = 4  # space-to-depth factor of the input
+MOSAIC, COLUMN_BORDER, ROW_BORDER = 0, 1, 2  # output channels (the last two with `borders`)
 MULTIPLE = 2 * BLOCK  # frame sides are padded to this (one stride-2 layer below the blocks)
 
 
@@ -55,7 +60,8 @@ def _features(frames):
 
 def build(cfg: DetectNetConfig = DetectNetConfig()):
     """The segmenter: input (B, H, W, 3) float32 RGB in [0, 255], H and W multiples of 8;
-    output (B, H, W, 1) logits (mosaic where > 0)."""
+    output (B, H, W, 1) logits (mosaic where > 0), or with `cfg.borders` (B, H, W, 3): mosaic,
+    first/last column of a cell, first/last row of a cell."""
     import keras
     from keras import layers
 
@@ -68,10 +74,15 @@ def build(cfg: DetectNetConfig = DetectNetConfig()):
         c = layers.Add(name=f"ctx{d}_add")(
             [c, layers.Conv2D(cfg.context_width, 3, padding="same", dilation_rate=d, activation="relu", name=f"ctx{d}")(c)])
     up = layers.UpSampling2D(2, name="up")(c)
-    x = layers.Concatenate(name="merge")([fine, up])
-    x = layers.Conv2D(cfg.width, 1, activation="relu", name="head")(x)
+    merged = layers.Concatenate(name="merge")([fine, up])
+    x = layers.Conv2D(cfg.width, 1, activation="relu", name="head")(merged)
     x = layers.Conv2D(BLOCK * BLOCK, 1, name="logits_blocks")(x)  # (B, H/4, W/4, 16)
     logits = layers.Lambda(lambda t: _depth_to_space(t, BLOCK), name="logits")(x)  # (B, H, W, 1)
+    if cfg.borders:  # a head of their own: the borders do not take the mask's last layer
+        e = layers.Conv2D(cfg.width, 1, activation="relu", name="edge_head")(merged)
+        e = layers.Conv2D(BLOCK * BLOCK * 2, 1, name="edge_blocks")(e)  # (B, H/4, W/4, 32)
+        e = layers.Lambda(lambda t: _depth_to_space(t, BLOCK), name="edges")(e)  # (B, H, W, 2)
+        logits = layers.Concatenate(name="outputs")([logits, e])
     return keras.Model(frames, logits, name="detect_net")
 
 
@@ -83,7 +94,8 @@ def pad_to_multiple(frame: np.ndarray) -> np.ndarray:
 
 
 class Segmenter:
-    """The trained network, loaded once: frame (uint8 H×W×3 RGB) -> float32 H×W logits.
+    """The trained network, loaded once: frame (uint8 H×W×3 RGB) -> float32 H×W×C logits
+    (C = 1, or 3 with border maps; see `build`).
 
     Weights are a plain `.npz` of arrays checked against the SHA-256 in the model card
     (`demosaic.artifact`), never unpickled."""
@@ -102,4 +114,4 @@ class Segmenter:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
         x = pad_to_multiple(frame).astype(np.float32)[None]
-        return np.asarray(self._run(x))[0, :h, :w, 0]
+        return np.asarray(self._run(x))[0, :h, :w]

@@ -8,7 +8,11 @@ it finished). Batch `step` draws its samples and flips from `default_rng([seed, 
 so a resumed run sees exactly the batches an uninterrupted one would have.
 
 Loss: per-pixel binary cross-entropy, except on IGNORE pixels: mosaic cells over content
-that was already flat, which look exactly like it.
+that was already flat, which look exactly like it. With border maps (DetectNetConfig.borders)
+also the cross-entropy of "first or last column (row) of its cell" over the mosaic pixels.
+
+Labels are one byte per pixel: bits 0-1 the class (0 clean, MOSAIC, IGNORE), bit 2 a
+column border, bit 3 a row border (`COLUMN_EDGE`, `ROW_EDGE`).
 """
 from __future__ import annotations
 
@@ -31,7 +35,8 @@ from .mosaic import MODES, pixelate
 from .training import STATE, checkpoint_on_interrupt, find_checkpoint, load_optimizer, replace_folder
 from .video import _run, ffmpeg_binary
 
-MOSAIC, IGNORE = 1, 2  # sample labels; 0 is clean
+MOSAIC, IGNORE = 1, 2  # sample classes (label bits 0-1); 0 is clean
+CLASS, COLUMN_EDGE, ROW_EDGE = 3, 4, 8  # label bit masks: the class, first/last column or row of a cell
 CHUNK = 500  # samples per stored chunk
 
 
@@ -73,6 +78,17 @@ def _mosaic_sample(rng: np.random.Generator, photo: np.ndarray, size: int):
     regions = random_regions(rng, side, side, cfg)
     regions = [replace(r, mode=str(rng.choice(MODES))) if rng.random() < 0.15 else r for r in regions]
     mosaic, truth = pixelate(crop, regions)
+    scale = size / side  # the grids as the sample shows them, after any scaling
+    edges = np.zeros((size, size), np.uint8)
+    for r in regions:  # later regions cover earlier ones, as in pixelate
+        inside = r.rasterise(side, side).astype(np.uint8)
+        if side != size:
+            inside = cv2.resize(inside, (size, size), interpolation=cv2.INTER_NEAREST)
+        g = r.grid()
+        cols = _cell_edges(size, g.pitch[0], g.origin[0], scale)
+        rows = _cell_edges(size, g.pitch[1], g.origin[1], scale)
+        bits = np.where(cols[None, :], COLUMN_EDGE, 0) | np.where(rows[:, None], ROW_EDGE, 0)
+        edges = np.where(inside > 0, bits, edges).astype(np.uint8)
     # Cells over content that was already flat look exactly like it: no detector can see them,
     # and teaching the network to flag them would teach it to flag flat areas. They are
     # labelled IGNORE (no loss) rather than mosaic.
@@ -83,13 +99,23 @@ def _mosaic_sample(rng: np.random.Generator, photo: np.ndarray, size: int):
     if side != size:
         mosaic = cv2.resize(mosaic, (size, size), interpolation=cv2.INTER_LINEAR)
         label = cv2.resize(label, (size, size), interpolation=cv2.INTER_NEAREST)
-    return mosaic, label
+    return mosaic, label | np.where(label > 0, edges, 0).astype(np.uint8)
+
+
+def _cell_edges(n: int, pitch: float, origin: float, scale: float = 1.0) -> np.ndarray:
+    """Bool (n,): pixels that are the first or last of their cell along an axis of lattice
+    (pitch, origin) (a border between pixels marks both), after the axis was resized by
+    `scale`: then each pixel shows the source pixel under its centre, as the labels do."""
+    source = np.floor((np.arange(-1, n + 1) + 0.5) / scale)
+    cell = np.floor((source - origin) / pitch + 1e-6)
+    step = cell[1:] != cell[:-1]  # step[i]: a border between pixels i-1 and i
+    return step[:-1] | step[1:]
 
 
 def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,
                  mosaic_share: float = 0.7, crfs: tuple[int, int] = (15, 36)):
-    """`count` (frame, label) pairs, uint8 (N, size, size, 3) and uint8 (N, size, size) of
-    0 (clean), MOSAIC or IGNORE.
+    """`count` (frame, label) pairs, uint8 (N, size, size, 3) and uint8 (N, size, size): the
+    class (0 clean, MOSAIC or IGNORE) and the cell-border bits (see the module's doc).
 
     Codings, as video arrives: a fifth uncompressed, a tenth JPEG, a sixth MPEG-4 part 2
     (XVID's codec: flat 8×8 blocks that look most like a mosaic), an eighth low-resolution
@@ -153,7 +179,7 @@ def _coded_clip(frames: np.ndarray, codec: str, quality: int, preset: str) -> np
 
 
 def _chunk_paths(out: Path, name: str, k: int) -> tuple[Path, Path]:
-    return out / f"{name}-{k:04d}-frames.npy", out / f"{name}-{k:04d}-labels.npy"
+    return out / f"{name}-{k:04d}-frames.npy", out / f"{name}-{k:04d}-targets.npy"
 
 
 def _make_chunk(out: Path, name: str, k: int, photos, count: int, seed: int, crop: int) -> None:
@@ -184,21 +210,50 @@ def _chunks(out: Path, name: str, photos, count: int, seed: int, crop: int, log)
     return np.concatenate(frames), np.concatenate(labels)
 
 
-def masked_bce(labels, logits):
-    """Mean binary cross-entropy over the pixels not labelled IGNORE (numerically stable form)."""
+def _bce(target, logits):
+    """Per-element binary cross-entropy from logits (numerically stable form)."""
     from keras import ops
-    weight = ops.cast(ops.not_equal(labels, IGNORE), "float32")
-    target = ops.cast(ops.equal(labels, MOSAIC), "float32")
-    loss = ops.maximum(logits, 0.0) - logits * target + ops.log1p(ops.exp(-ops.abs(logits)))
-    return ops.sum(loss * weight) / (ops.sum(weight) + 1.0)
+    return ops.maximum(logits, 0.0) - logits * target + ops.log1p(ops.exp(-ops.abs(logits)))
+
+
+def masked_bce(labels, logits, border_weight: float = 1.0):
+    """Mean binary cross-entropy of the mosaic output over the pixels not labelled IGNORE;
+    with border outputs plus `border_weight` × that of both border maps over the mosaic pixels."""
+    from keras import ops
+    labels = labels[..., 0]
+    cls = labels - 4.0 * ops.floor(labels / 4.0)
+    weight = ops.cast(ops.not_equal(cls, IGNORE), "float32")
+    mosaic = ops.cast(ops.equal(cls, MOSAIC), "float32")
+    loss = ops.sum(_bce(mosaic, logits[..., 0]) * weight) / (ops.sum(weight) + 1.0)
+    if logits.shape[-1] == 3:
+        column = ops.floor(labels / 4.0) - 2.0 * ops.floor(labels / 8.0)
+        row = ops.floor(labels / 8.0)
+        edges = _bce(column, logits[..., 1]) + _bce(row, logits[..., 2])
+        loss = loss + border_weight * ops.sum(edges * mosaic) / (ops.sum(mosaic) + 1.0)
+    return loss
+
+
+def swap_edges(labels: np.ndarray) -> np.ndarray:
+    """Labels of the transposed frame: column and row border bits trade places."""
+    return (labels & CLASS) | np.where(labels & COLUMN_EDGE, ROW_EDGE, 0) | np.where(labels & ROW_EDGE, COLUMN_EDGE, 0)
 
 
 def scores(labels: np.ndarray, logits: np.ndarray) -> dict:
-    """IoU and false-positive share (of clean pixels) over pixels not labelled IGNORE."""
-    found, truth, counted = logits > 0, labels == MOSAIC, labels != IGNORE
+    """IoU and false-positive share (of clean pixels) over pixels not labelled IGNORE; with
+    border outputs also the mean IoU of both border maps over the mosaic pixels."""
+    logits = logits.reshape(labels.shape + (-1,))
+    cls = labels & CLASS
+    found, truth, counted = logits[..., 0] > 0, cls == MOSAIC, cls != IGNORE
     union = ((found | truth) & counted).sum()
-    return {"iou": float((found & truth).sum() / max(union, 1)),
-            "fp": float((found & ~truth & counted).sum() / max((~truth & counted).sum(), 1))}
+    out = {"iou": float((found & truth).sum() / max(union, 1)),
+           "fp": float((found & ~truth & counted).sum() / max((~truth & counted).sum(), 1))}
+    if logits.shape[-1] == 3:
+        ious = []
+        for channel, bit in ((1, COLUMN_EDGE), (2, ROW_EDGE)):
+            f, t = (logits[..., channel] > 0) & truth, ((labels & bit) > 0) & truth
+            ious.append((f & t).sum() / max((f | t).sum(), 1))
+        out["border_iou"] = float(np.mean(ious))
+    return out
 
 
 class DetectTrainer:
@@ -221,7 +276,7 @@ class DetectTrainer:
         self.model = build(cfg.net)
         schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.steps, alpha=0.05)
         self.optimizer = keras.optimizers.Adam(schedule)
-        self.model.compile(optimizer=self.optimizer, loss=masked_bce)
+        self.model.compile(optimizer=self.optimizer, loss=lambda y, z: masked_bce(y, z, cfg.border_weight))
         self.optimizer.build(self.model.trainable_variables)
         self.step, self.history, self.wall = 0, [], 0.0
 
@@ -232,11 +287,11 @@ class DetectTrainer:
         if rng.random() < 0.5:
             x, y = x[:, :, ::-1], y[:, :, ::-1]
         if rng.random() < 0.5:  # transposed: rows and columns of cells trade places
-            x, y = x.transpose(0, 2, 1, 3), y.transpose(0, 2, 1, 3)
+            x, y = x.transpose(0, 2, 1, 3), swap_edges(y.transpose(0, 2, 1, 3))
         return np.ascontiguousarray(x), np.ascontiguousarray(y.astype(np.float32))
 
     def validate(self) -> dict:
-        logits = self.model.predict(self.val_frames.astype(np.float32), batch_size=32, verbose=0)[..., 0]
+        logits = self.model.predict(self.val_frames.astype(np.float32), batch_size=32, verbose=0)
         return {f"val_{k}": v for k, v in scores(self.val_labels, logits).items()}
 
     def save_checkpoint(self) -> None:
@@ -280,7 +335,9 @@ class DetectTrainer:
                                          "train_loss": float(np.mean(losses)), **val})
                     losses = []
                     self.log(f"step {self.step}/{c.steps}: train loss {self.history[-1]['train_loss']:.4f}, "
-                             f"val IoU {val['val_iou']:.3f}, false positives {100 * val['val_fp']:.2f}%, {self.wall:.0f} s")
+                             f"val IoU {val['val_iou']:.3f}, false positives {100 * val['val_fp']:.2f}%"
+                             + (f", border IoU {val['val_border_iou']:.3f}" if "val_border_iou" in val else "")
+                             + f", {self.wall:.0f} s")
                     self.save_checkpoint()
                 elif self.step % c.checkpoint_every == 0:
                     self.save_checkpoint()

@@ -9,8 +9,9 @@ from conftest import smooth_image
 
 from demosaic.artifact import load_detector, save_detector
 from demosaic.config import DetectNetConfig
-from demosaic.detect import DEFAULT_SEGMENTER, Detector, DetectorConfig, iou
-from demosaic.detect_training import IGNORE, MOSAIC, _mosaic_sample, make_samples, masked_bce, scores
+from demosaic.detect import DEFAULT_SEGMENTER, Detector, DetectorConfig, grid_line_error, iou
+from demosaic.detect_training import (CLASS, COLUMN_EDGE, IGNORE, MOSAIC, ROW_EDGE, _cell_edges, _mosaic_sample,
+                                      make_samples, masked_bce, scores, swap_edges)
 from demosaic.errors import ModelError
 from demosaic.mosaic import MosaicRegion, pixelate
 from demosaic.video import h264_roundtrip
@@ -31,17 +32,19 @@ def test_space_to_depth__numpy_layout_and_inverse():
 def tiny_detector(tmp_path_factory):
     from demosaic.detect_net import build
 
-    cfg = DetectNetConfig(width=4, context_width=4, dilations=(1, 2))
+    cfg = DetectNetConfig(width=4, context_width=4, dilations=(1, 2), borders=True)
     return save_detector(build(cfg), cfg, tmp_path_factory.mktemp("det") / "tiny", {"training": {"note": "test"}})
 
 
-def test_segmenter__odd_frame_size__one_logit_per_pixel(tiny_detector):
-    from demosaic.detect_net import Segmenter
+def test_segmenter__odd_frame_size__logits_per_pixel(tiny_detector, tmp_path):
+    from demosaic.detect_net import Segmenter, build
 
-    seg = Segmenter.load(tiny_detector)
     frame = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
-    logits = seg(frame)
-    assert logits.shape == (37, 53) and logits.dtype == np.float32 and np.isfinite(logits).all()
+    logits = Segmenter.load(tiny_detector)(frame)  # mosaic, column borders, row borders
+    assert logits.shape == (37, 53, 3) and logits.dtype == np.float32 and np.isfinite(logits).all()
+    cfg = DetectNetConfig(width=4, context_width=4, dilations=(1,), borders=False)
+    plain = save_detector(build(cfg), cfg, tmp_path / "plain")
+    assert Segmenter.load(plain)(frame).shape == (37, 53, 1)
 
 
 def test_load_detector__tampered_weights_or_wrong_card__refused(tiny_detector, tmp_path):
@@ -65,19 +68,53 @@ def test_mosaic_sample__labels__mosaic_where_visible_ignore_where_flat():
     rng = np.random.default_rng(3)
     textured = smooth_image(np.random.default_rng(4), 256, 256)
     frame, label = _mosaic_sample(rng, textured, 128)
+    cls = label & CLASS
     assert frame.shape == (128, 128, 3) and label.shape == (128, 128)
-    assert (label == MOSAIC).mean() > 0.03 and (label == IGNORE).mean() < 0.2 * (label > 0).mean()
+    assert (cls == MOSAIC).mean() > 0.03 and (cls == IGNORE).mean() < 0.2 * (cls > 0).mean()
     flat = np.full((256, 256, 3), 90, np.uint8)  # a mosaic over a flat area changes nothing: no one can see it
     frame, label = _mosaic_sample(np.random.default_rng(3), flat, 128)
-    assert (label == MOSAIC).sum() == 0 and (label == IGNORE).sum() > 0
+    assert ((label & CLASS) == MOSAIC).sum() == 0 and ((label & CLASS) == IGNORE).sum() > 0
     np.testing.assert_array_equal(frame, 90)
+
+
+def test_cell_edges__first_and_last_pixel_of_every_cell():
+    # Cells of 8 px starting at x = 3: [-5, 3), [3, 11), [11, 19), [19, 27).
+    np.testing.assert_array_equal(np.flatnonzero(_cell_edges(20, 8.0, 3.0)), [2, 3, 10, 11, 18, 19])
+    # Scaled video: 6.5 px cells from 0 start at 0, 6.5 -> pixel 7, 13, 19.5 -> pixel 20.
+    np.testing.assert_array_equal(np.flatnonzero(_cell_edges(21, 6.5, 0.0)), [0, 6, 7, 12, 13, 19, 20])
+    # Resized 1.5× after pixelation: source pixel 8 first lies under output pixel 12's centre.
+    np.testing.assert_array_equal(np.flatnonzero(_cell_edges(20, 8.0, 0.0, 1.5)), [0, 11, 12])
+
+
+def test_mosaic_sample__border_bits_sit_on_the_cells_steps():
+    """Uncompressed samples: steps between two mosaic pixels lie between two pixels marked as
+    a cell's last and first (but where two regions meet, or scaling spread a step over two)."""
+    rng = np.random.default_rng(11)
+    textured = smooth_image(np.random.default_rng(12), 256, 256)
+    checked, on_edges = 0, 0
+    for _ in range(12):
+        frame, label = _mosaic_sample(rng, textured, 128)
+        mosaic = (label & CLASS) == MOSAIC
+        for axis, bit in ((1, COLUMN_EDGE), (0, ROW_EDGE)):
+            step = np.abs(np.diff(frame.astype(int), axis=axis)).max(axis=-1) > 0
+            edge = (label & bit) > 0
+            pair = lambda m: (m[:, 1:] & m[:, :-1]) if axis == 1 else (m[1:] & m[:-1])
+            inner = step & pair(mosaic)
+            checked += inner.sum()
+            on_edges += (pair(edge) & inner).sum()
+        assert not ((label & (COLUMN_EDGE | ROW_EDGE)) > 0)[(label & CLASS) == 0].any()
+    assert checked > 1000 and on_edges >= 0.9 * checked
+    labels = label[None]
+    np.testing.assert_array_equal(swap_edges(swap_edges(labels)), labels)
+    np.testing.assert_array_equal((swap_edges(labels) & ROW_EDGE) > 0, (labels & COLUMN_EDGE) > 0)
 
 
 def test_make_samples__shapes_dtypes_and_label_values():
     photos = [smooth_image(np.random.default_rng(i), 160, 160) for i in range(3)]
     frames, labels = make_samples(np.random.default_rng(0), photos, 24, 64)
     assert frames.shape == (24, 64, 64, 3) and frames.dtype == np.uint8
-    assert labels.shape == (24, 64, 64) and set(np.unique(labels)) <= {0, MOSAIC, IGNORE}
+    assert labels.shape == (24, 64, 64) and set(np.unique(labels & CLASS)) <= {0, MOSAIC, IGNORE}
+    assert set(np.unique(labels & (255 - CLASS))) <= {0, COLUMN_EDGE, ROW_EDGE, COLUMN_EDGE | ROW_EDGE}
     assert 0 < (labels > 0).mean() < 0.6
 
 
@@ -90,9 +127,31 @@ def test_masked_bce__matches_numpy_and_skips_ignored():
     w = labels != IGNORE
     expected = (-(t * np.log(p) + (1 - t) * np.log(1 - p)))[w].sum() / (w.sum() + 1.0)
     assert float(masked_bce(labels, logits)) == pytest.approx(expected, rel=1e-5)
-    s = scores(labels[..., 0], logits[..., 0])
+    s = scores(labels[..., 0].astype(np.uint8), logits[..., 0])
     found, truth = logits[..., 0] > 0, labels[..., 0] == MOSAIC
     assert s["iou"] == pytest.approx((found & truth & w[..., 0]).sum() / ((found | truth) & w[..., 0]).sum())
+
+
+def test_masked_bce__border_maps__numpy_over_mosaic_pixels():
+    rng = np.random.default_rng(2)
+    cls = rng.integers(0, 3, (2, 8, 8))
+    column, row = rng.integers(0, 2, (2, 2, 8, 8))
+    labels = (cls | np.where(cls > 0, column * COLUMN_EDGE | row * ROW_EDGE, 0)).astype(np.uint8)
+    logits = rng.normal(0, 3, (2, 8, 8, 3)).astype(np.float32)
+
+    def bce(t, z):
+        p = 1 / (1 + np.exp(-z.astype(np.float64)))
+        return -(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+    w, m = cls != IGNORE, cls == MOSAIC
+    expected = (bce(m, logits[..., 0])[w].sum() / (w.sum() + 1.0)
+                + (bce((labels & COLUMN_EDGE) > 0, logits[..., 1]) + bce((labels & ROW_EDGE) > 0, logits[..., 2]))[m].sum()
+                / (m.sum() + 1.0))
+    assert float(masked_bce(labels[..., None].astype(np.float32), logits)) == pytest.approx(expected, rel=1e-5)
+    s = scores(labels, logits)
+    f, t = (logits[..., 1] > 0) & m, ((labels & COLUMN_EDGE) > 0) & m
+    g, u = (logits[..., 2] > 0) & m, ((labels & ROW_EDGE) > 0) & m
+    assert s["border_iou"] == pytest.approx(((f & t).sum() / (f | t).sum() + (g & u).sum() / (g | u).sum()) / 2)
 
 
 @pytest.mark.slow
@@ -146,3 +205,32 @@ def test_learned__clean_frames__no_mask(learned, crf):
     for frame in (photo, tiles, np.full((288, 384, 3), 40, np.uint8)):
         frame = frame if crf is None else h264_roundtrip(frame, crf)
         assert learned.detect(frame).mask.mean() < 0.005
+
+
+# --- fitting a lattice to border maps (no trained model needed) -----------------------------
+
+def _border_logits(height, width, grid, part, rng, noise=1.0):
+    """Border-map logits as a good segmenter would give them: +4 on each cell's first and
+    last column (row) inside `part`, -4 elsewhere, plus noise."""
+    logits = np.full((height, width, 2), -4.0)
+    logits[..., 0][:, _cell_edges(width, grid.pitch[0], grid.origin[0])] = 4.0
+    logits[..., 1][_cell_edges(height, grid.pitch[1], grid.origin[1]), :] = 4.0
+    logits += rng.normal(0, noise, logits.shape)
+    return np.where(part[..., None], logits, -4.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("pitch,origin", [((8.0, 8.0), (0.0, 0.0)), ((13.0, 11.0), (5.0, 2.0)), ((5.0, 5.0), (2.0, 4.0)),
+                                          ((7.0, 10.0), (1.0, 5.0)), ((40.0, 40.0), (17.0, 9.0))])
+def test_edge_lattice__recovers_the_grid_from_border_maps(pitch, origin):
+    from demosaic.mosaic import Grid
+
+    grid = Grid(pitch, origin)
+    part = MosaicRegion("ellipse", ((30, 20), (230, 170)), (8, 8)).rasterise(200, 260)
+    edges = _border_logits(200, 260, grid, part, np.random.default_rng(0))
+    det = Detector(DetectorConfig(learned=""))
+    found = det._edge_lattice(edges, slice(20, 170), slice(30, 230), part[20:170, 30:230])
+    assert found is not None and grid_line_error(found, grid, (30, 20, 230, 170)) <= 1.0
+    # The support of the true lattice is high; a lattice shifted by half a cell has none.
+    true = det._edge_support(edges, grid, slice(0, 200), slice(0, 260), part)
+    shifted = Grid(pitch, (origin[0] + pitch[0] / 2, origin[1] + pitch[1] / 2))
+    assert true > 0.5 and det._edge_support(edges, shifted, slice(0, 200), slice(0, 260), part) < 0.1
