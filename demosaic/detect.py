@@ -5,7 +5,10 @@ mosaics through video codecs) proposes where mosaics are, and the classical dete
 (OpenCV/NumPy, one core) runs only near its proposals: it verifies them, fits every
 region's cell grid and gives uncompressed cells exact borders. The network's pixels then
 join the regions they touch; a network region touching none is kept only where a cell
-lattice is found in it (`_add_learned`). Without the segmenter (`learned=""`) the classical
+lattice is found in it (`_add_learned`). A second network's border maps (where each cell's
+first and last column and row lie, learned through the same codecs) then refit the grid of
+every coded region: after coding they line up on the lattice where the steps between cells
+no longer show (`_edge_lattice`). Without the segmenter (`learned=""`) the classical
 detector works alone on the whole frame. Its four stages:
 
 1. Evidence. A mosaic cell border is a step between two flat runs, and it continues
@@ -87,12 +90,10 @@ class DetectorConfig:
     net_flat_share: float = 0.3  # a network-only region needs this share of its whole cells flat inside ...
     net_cell_std: float = 6.0  # ... within this inner standard deviation (levels; coding noise included)
     net_drift: float = 4.0  # ... and whose luma drifts less than this (levels) from one side to the other
-    # Segmenters with border maps (DetectNetConfig.borders): the lattice their borders line up on.
-    net_edge_grid: str = "candidate"  # ... is a candidate grid of network-only regions
-    net_edge_refine: str = "always"  # ... refits the grid of coded regions
+    # A segmenter with border maps (DetectNetConfig.borders): the lattice its borders line up on
+    net_edge_grid: bool = True  # ... is a candidate grid of network-only regions
+    net_edge_refine: bool = True  # ... refits the grid of coded regions
     net_max_aspect: float = 2.0  # cells of network-only regions and border-map fits: at most this oblong
-    net_classical: bool = True  # EXPERIMENT
-    net_edge_support: float = 0.0  # EXPERIMENT
 
 
 @dataclass(frozen=True)
@@ -876,7 +877,7 @@ def _claim(labels: np.ndarray, regions: list, found) -> bool:
     return True
 
 
-DEFAULT_SEGMENTER = Path(__file__).resolve().parents[1] / "models" / "demosaic-detect-v1.json"
+DEFAULT_SEGMENTER = Path(__file__).resolve().parents[1] / "models" / "demosaic-detect-v2.json"
 
 
 class Detector:
@@ -919,11 +920,44 @@ class Detector:
                 # Everything farther than net_gate px from a proposal (a distance transform:
                 # a third of the time of dilating by a disc that large).
                 blocked = cv2.distanceTransform(1 - near, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > cfg.net_gate
-            if not cfg.net_classical:
-                blocked = np.ones((height, width), bool)
         frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]  # (H, W, 1)
         dx, dy = _abs_diffs(frame)
         ev, eh = border_evidence(dx, dy, cfg)
+        labels = np.zeros((height, width), np.int32)
+        regions: list[Region] = []
+        exact = self._classical(frame, colour, ev, eh, blocked, labels, regions)
+        closed = None
+        if cfg.learned:
+            closed = self._add_learned(logits, edges, frame, ev, eh, labels, regions, exact)
+        if cfg.refine_grid and regions:
+            refined = []
+            for k, region in enumerate(regions):
+                x0, y0, x1, y1 = region.bbox
+                box = (slice(y0, y1), slice(x0, x1))
+                own = labels[box] == k + 1
+                grid = _refine_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, region.grid, (x0, y0))
+                if edges is not None and cfg.net_edge_refine and not closed[k + 1]:
+                    # Coded regions: the border maps place the lines where coding blurred
+                    # the steps (uncompressed ones keep their exact fit).
+                    fit = self._edge_lattice(edges, box[0], box[1], own)
+                    if fit is not None and max(fit.pitch) <= cfg.net_max_aspect * min(fit.pitch):
+                        grid = fit
+                refined.append(replace(region, pitch=grid.pitch, origin=grid.origin))
+            regions = refined
+        mask = labels > 0
+        if cfg.dilate and mask.any():
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.dilate + 1,) * 2)
+            grown = cv2.dilate(labels.astype(np.float32), kernel).astype(np.int32)
+            labels = np.where(labels > 0, labels, grown)
+            mask = labels > 0
+        return Detection(mask, tuple(regions), labels)
+
+    def _classical(self, frame: np.ndarray, colour: np.ndarray, ev, eh, blocked: np.ndarray | None,
+                   labels: np.ndarray, regions: list) -> np.ndarray:
+        """The classical paths (see the module's doc), outside `blocked`: grow `labels` and
+        `regions` in place. Returns the map of exactly flat pixels (uint8)."""
+        cfg = self.cfg
+        height, width = labels.shape
         evidence = np.zeros((height, width), np.float32)
         evidence[:, :-1] += ev
         evidence[:-1] += eh
@@ -937,8 +971,6 @@ class Detector:
         kernel = np.ones((3, 3), np.uint8)
         spread = cv2.dilate(frame[..., 0], kernel) - cv2.erode(frame[..., 0], kernel)  # 3×3 luma range
         maps = _flat_maps(spread, colour, cfg)
-        labels = np.zeros((height, width), np.int32)
-        regions: list[Region] = []
         count, comp, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
         for k in range(1, count):
             x, y, w, h, area = stats[k]
@@ -993,35 +1025,7 @@ class Detector:
                 _claim(labels, regions, found)
         for found in _coded_pieces(frame[..., 0], maps[0], self._taken(labels, blocked), cfg):
             _claim(labels, regions, found)
-        closed = None
-        if cfg.learned:
-            closed = self._add_learned(logits, edges, frame, ev, eh, labels, regions, maps[1].flat)
-        if cfg.refine_grid and regions:
-            refined = []
-            for k, region in enumerate(regions):
-                x0, y0, x1, y1 = region.bbox
-                box = (slice(y0, y1), slice(x0, x1))
-                own = labels[box] == k + 1
-                grid = _refine_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, region.grid, (x0, y0))
-                if edges is not None and cfg.net_edge_refine and (not closed[k + 1] or cfg.net_edge_refine == "all"):
-                    fit = self._edge_lattice(edges, box[0], box[1], own)
-                    if fit is not None and cfg.net_edge_refine == "flattest":
-                        shares = []
-                        for g in (fit, grid):
-                            std, _, whole = self._whole_cells(frame, g, box[0], box[1], own)
-                            shares.append((std[whole] <= cfg.net_cell_std).mean() if whole.sum() >= 2 else 0.0)
-                        fit = fit if shares[0] >= shares[1] - 0.05 else None
-                    if fit is not None and max(fit.pitch) <= cfg.net_max_aspect * min(fit.pitch):
-                        grid = fit
-                refined.append(replace(region, pitch=grid.pitch, origin=grid.origin))
-            regions = refined
-        mask = labels > 0
-        if cfg.dilate and mask.any():
-            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.dilate + 1,) * 2)
-            grown = cv2.dilate(labels.astype(np.float32), kernel).astype(np.int32)
-            labels = np.where(labels > 0, labels, grown)
-            mask = labels > 0
-        return Detection(mask, tuple(regions), labels)
+        return maps[1].flat
 
     @staticmethod
     def _taken(labels: np.ndarray, blocked: np.ndarray | None) -> np.ndarray:
@@ -1061,22 +1065,6 @@ class Detector:
             between = np.minimum(a[:-1], a[1:])
             combs.append((_comb(between, cfg) or _two_teeth(between, cfg)) if between.size >= 3 * cfg.min_pitch else None)
         return _combs_grid(*combs, rows, cols)
-
-    @staticmethod
-    def _edge_support(edges: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> float:
-        """How much more the border maps see borders on `grid`'s cell edges than between them,
-        inside `part` (the smaller of the two axes' differences of mean probability)."""
-        height, width = edges.shape[:2]
-        iy, ix = grid.cell_index(height, width)
-        on_cols = (np.minimum(*_position_in_cell(ix)) == 0)[cols][None, :]
-        on_rows = (np.minimum(*_position_in_cell(iy)) == 0)[rows][:, None]
-        prob = 1.0 / (1.0 + np.exp(-edges[rows, cols]))
-        support = []
-        for channel, on in ((0, on_cols), (1, on_rows)):
-            p = prob[..., channel]
-            a, b = part & on, part & ~on
-            support.append(p[a].mean() - p[b].mean() if a.any() and b.any() else 0.0)
-        return float(min(support))
 
     def _whole_cells(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray):
         """Inner std per cell of `grid` over (rows, cols), the pixel→cell labels, and which
@@ -1184,15 +1172,11 @@ class Detector:
                 continue
             inside = cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
             grid = self._lattice(ev, eh, rows, cols, inside)
-            fit = self._edge_lattice(edges, rows, cols, part) if edges is not None and cfg.net_edge_grid else None
-            if fit is not None and cfg.net_edge_grid == "first" and max(fit.pitch) <= cfg.net_max_aspect * min(fit.pitch):
-                grid = fit
-            elif cfg.net_soft_lattice:
-                grids = [grid, self._soft_lattice(luma, rows, cols, inside), fit]
+            if cfg.net_soft_lattice:
+                grids = [grid, self._soft_lattice(luma, rows, cols, inside)]
+                if edges is not None and cfg.net_edge_grid:
+                    grids.append(self._edge_lattice(edges, rows, cols, part))
                 grid = self._flattest(luma, grids, rows, cols, part)
-            if grid is not None and edges is not None and cfg.net_edge_support:
-                if self._edge_support(edges, grid, rows, cols, part) < cfg.net_edge_support:
-                    continue
             if (grid is None or max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch)
                     or not self._cells_agree(luma, grid, rows, cols, part)):
                 continue

@@ -29,11 +29,12 @@ def test_shipped__card_and_weights__load_with_checksum(card):
     assert card.with_suffix(".npz").stat().st_size < 50 * 2 ** 20
 
 
-def test_shipped__segmenter__loads_with_checksum_and_was_trained():
+def test_shipped__segmenter__loads_with_checksum_was_trained_and_has_border_maps():
     assert DEFAULT_SEGMENTER.exists()
     model, meta = load_detector(DEFAULT_SEGMENTER)
     assert meta["training"]["steps"] > 0 and "command" in meta["training"]
     assert model.count_params() == meta["parameters"]
+    assert meta["config"]["borders"] and model.output_shape[-1] == 3
 
 
 def test_shipped__guided_model__beats_the_mosaic_inside_it():
