@@ -90,10 +90,15 @@ class DetectorConfig:
     net_flat_share: float = 0.3  # a network-only region needs this share of its whole cells flat inside ...
     net_cell_std: float = 6.0  # ... within this inner standard deviation (levels; coding noise included)
     net_drift: float = 4.0  # ... and whose luma drifts less than this (levels) from one side to the other
-    # A segmenter with border maps (DetectNetConfig.borders): the lattice its borders line up on
+    # Border maps (a segmenter trained with DetectNetConfig.borders): a model card path,
+    # "default" for the shipped one, "" for the mask segmenter's own (if it has them). v2's
+    # own mask flags upscaled low-resolution video more often than v1's, so v1 keeps the mask.
+    net_borders: str = "default"
+    # With border maps, the lattice their borders line up on:
     net_edge_grid: bool = True  # ... is a candidate grid of network-only regions
     net_edge_refine: bool = True  # ... refits the grid of coded regions
     net_max_aspect: float = 2.0  # cells of network-only regions and border-map fits: at most this oblong
+    net_edge_support: float = 0.06  # network-only regions: border probability on their grid's cell edges over that between
 
 
 @dataclass(frozen=True)
@@ -877,13 +882,14 @@ def _claim(labels: np.ndarray, regions: list, found) -> bool:
     return True
 
 
-DEFAULT_SEGMENTER = Path(__file__).resolve().parents[1] / "models" / "demosaic-detect-v2.json"
+DEFAULT_SEGMENTER = Path(__file__).resolve().parents[1] / "models" / "demosaic-detect-v1.json"
+DEFAULT_BORDERS = Path(__file__).resolve().parents[1] / "models" / "demosaic-detect-v2.json"
 
 
 class Detector:
     def __init__(self, cfg: DetectorConfig = DetectorConfig()):
         self.cfg = cfg
-        self._segmenter = None
+        self._segmenter = self._border_segmenter = None
 
     @property
     def segmenter(self):
@@ -893,6 +899,16 @@ class Detector:
             path = DEFAULT_SEGMENTER if self.cfg.learned == "default" else Path(self.cfg.learned)
             self._segmenter = Segmenter.load(path)
         return self._segmenter
+
+    @property
+    def border_segmenter(self):
+        """The segmenter whose border maps fit the grids (`net_borders`), loaded on first use;
+        None: the mask segmenter's own maps, if it has any."""
+        if self._border_segmenter is None and self.cfg.learned and self.cfg.net_borders:
+            from .detect_net import Segmenter
+            path = DEFAULT_BORDERS if self.cfg.net_borders == "default" else Path(self.cfg.net_borders)
+            self._border_segmenter = Segmenter.load(path)
+        return self._border_segmenter
 
     def __call__(self, frame: np.ndarray) -> Detection:
         return self.detect(frame)
@@ -911,6 +927,8 @@ class Detector:
         if cfg.learned:
             out = self.segmenter(colour)
             logits, edges = out[..., 0], (out[..., 1:] if out.shape[-1] == 3 else None)
+            if self.border_segmenter is not None:
+                edges = self.border_segmenter(colour)[..., 1:]
             if cfg.net_gate:
                 # The classical search runs only near what the network proposes: it then
                 # verifies, fits grids and sharpens borders, and clean frames cost little.
@@ -1066,6 +1084,21 @@ class Detector:
             combs.append((_comb(between, cfg) or _two_teeth(between, cfg)) if between.size >= 3 * cfg.min_pitch else None)
         return _combs_grid(*combs, rows, cols)
 
+    @staticmethod
+    def _edge_support(edges: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> float:
+        """How much more the border maps see borders on `grid`'s cell edges than between them
+        inside `part`: the difference of mean probability, averaged over both axes."""
+        height, width = edges.shape[:2]
+        iy, ix = grid.cell_index(height, width)
+        on_cols = (np.minimum(*_position_in_cell(ix)) == 0)[cols][None, :]
+        on_rows = (np.minimum(*_position_in_cell(iy)) == 0)[rows][:, None]
+        prob = 1.0 / (1.0 + np.exp(-edges[rows, cols]))
+        support = []
+        for channel, on in ((0, on_cols), (1, on_rows)):
+            p, a, b = prob[..., channel], part & on, part & ~on
+            support.append(p[a].mean() - p[b].mean() if a.any() and b.any() else 0.0)
+        return float(np.mean(support))
+
     def _whole_cells(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray):
         """Inner std per cell of `grid` over (rows, cols), the pixel→cell labels, and which
         cells lie (90 %) inside `part`."""
@@ -1177,6 +1210,8 @@ class Detector:
                 if edges is not None and cfg.net_edge_grid:
                     grids.append(self._edge_lattice(edges, rows, cols, part))
                 grid = self._flattest(luma, grids, rows, cols, part)
+            if grid is not None and edges is not None and self._edge_support(edges, grid, rows, cols, part) < cfg.net_edge_support:
+                continue  # the network's own border maps do not see this lattice
             if (grid is None or max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch)
                     or not self._cells_agree(luma, grid, rows, cols, part)):
                 continue
