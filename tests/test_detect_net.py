@@ -232,3 +232,7 @@ def test_edge_lattice__recovers_the_grid_from_border_maps(pitch, origin):
     det = Detector(DetectorConfig(learned=""))
     found = det._edge_lattice(edges, slice(20, 170), slice(30, 230), part[20:170, 30:230])
     assert found is not None and grid_line_error(found, grid, (30, 20, 230, 170)) <= 1.0
+    # Border support: high on the true lattice, none on one shifted by half a cell.
+    everywhere = (slice(0, 200), slice(0, 260), part)
+    shifted = Grid(pitch, (origin[0] + pitch[0] / 2, origin[1] + pitch[1] / 2))
+    assert det._edge_support(edges, grid, *everywhere) > 0.5 > 0.1 > det._edge_support(edges, shifted, *everywhere)
