@@ -99,7 +99,7 @@ def save_detector(model, config, path: str | os.PathLike, card: dict | None = No
         "config": to_dict(config),
         "contract": {"input": "(B,H,W,3) float32 RGB in [0,255], H and W multiples of 8",
                      "output": ("(B,H,W,3) float32 logits: mosaic; first/last column of a cell; first/last row "
-                                "of a cell (each where > 0)") if getattr(config, "borders", False)
+                                "of a cell (each where > 0)") if config.borders
                      else "(B,H,W,1) float32 logits, mosaic where > 0"},
         "parameters": int(sum(np.prod(v.shape) for v in model.weights)),
         **(card or {}),

@@ -44,7 +44,7 @@ from typing import NamedTuple, Sequence
 import cv2
 import numpy as np
 
-from .mosaic import Grid, GridArea, cell_sums
+from .mosaic import Grid, GridArea, cell_edges, cell_sums
 
 
 @dataclass(frozen=True)
@@ -927,8 +927,6 @@ class Detector:
         if cfg.learned:
             out = self.segmenter(colour)
             logits, edges = out[..., 0], (out[..., 1:] if out.shape[-1] == 3 else None)
-            if self.border_segmenter is not None:
-                edges = self.border_segmenter(colour)[..., 1:]
             if cfg.net_gate:
                 # The classical search runs only near what the network proposes: it then
                 # verifies, fits grids and sharpens borders, and clean frames cost little.
@@ -938,6 +936,8 @@ class Detector:
                 # Everything farther than net_gate px from a proposal (a distance transform:
                 # a third of the time of dilating by a disc that large).
                 blocked = cv2.distanceTransform(1 - near, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > cfg.net_gate
+            if self.border_segmenter is not None:  # only for frames with proposals: most frames have none
+                edges = self.border_segmenter(colour)[..., 1:]
         frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]  # (H, W, 1)
         dx, dy = _abs_diffs(frame)
         ev, eh = border_evidence(dx, dy, cfg)
@@ -953,13 +953,15 @@ class Detector:
                 x0, y0, x1, y1 = region.bbox
                 box = (slice(y0, y1), slice(x0, x1))
                 own = labels[box] == k + 1
-                grid = _refine_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, region.grid, (x0, y0))
+                grid = None
                 if edges is not None and cfg.net_edge_refine and not closed[k + 1]:
                     # Coded regions: the border maps place the lines where coding blurred
                     # the steps (uncompressed ones keep their exact fit).
-                    fit = self._edge_lattice(edges, box[0], box[1], own)
-                    if fit is not None and max(fit.pitch) <= cfg.net_max_aspect * min(fit.pitch):
-                        grid = fit
+                    grid = self._edge_lattice(edges, box[0], box[1], own)
+                    if grid is not None and max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch):
+                        grid = None
+                if grid is None:
+                    grid = _refine_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, region.grid, (x0, y0))
                 refined.append(replace(region, pitch=grid.pitch, origin=grid.origin))
             regions = refined
         mask = labels > 0
@@ -1089,9 +1091,8 @@ class Detector:
         """How much more the border maps see borders on `grid`'s cell edges than between them
         inside `part`: the difference of mean probability, averaged over both axes."""
         height, width = edges.shape[:2]
-        iy, ix = grid.cell_index(height, width)
-        on_cols = (np.minimum(*_position_in_cell(ix)) == 0)[cols][None, :]
-        on_rows = (np.minimum(*_position_in_cell(iy)) == 0)[rows][:, None]
+        on_cols = cell_edges(width, grid.pitch[0], grid.origin[0])[cols][None, :]
+        on_rows = cell_edges(height, grid.pitch[1], grid.origin[1])[rows][:, None]
         prob = 1.0 / (1.0 + np.exp(-edges[rows, cols]))
         support = []
         for channel, on in ((0, on_cols), (1, on_rows)):

@@ -23,7 +23,6 @@ import numpy as np
 from .config import DetectNetConfig
 
 BLOCK = 4  # space-to-depth factor of the input
-MOSAIC, COLUMN_BORDER, ROW_BORDER = 0, 1, 2  # output channels (the last two with `borders`)
 MULTIPLE = 2 * BLOCK  # frame sides are padded to this (one stride-2 layer below the blocks)
 
 

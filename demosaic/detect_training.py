@@ -31,7 +31,7 @@ from .config import DetectTrainConfig, MaskConfig, from_dict, to_dict
 from .data import find_images, is_validation, jpeg, load_images, random_crop
 from .errors import InputError
 from .masks import random_regions
-from .mosaic import MODES, pixelate
+from .mosaic import MODES, cell_edges, pixelate
 from .training import STATE, checkpoint_on_interrupt, find_checkpoint, load_optimizer, replace_folder
 from .video import _run, ffmpeg_binary
 
@@ -85,8 +85,8 @@ def _mosaic_sample(rng: np.random.Generator, photo: np.ndarray, size: int):
         if side != size:
             inside = cv2.resize(inside, (size, size), interpolation=cv2.INTER_NEAREST)
         g = r.grid()
-        cols = _cell_edges(size, g.pitch[0], g.origin[0], scale)
-        rows = _cell_edges(size, g.pitch[1], g.origin[1], scale)
+        cols = cell_edges(size, g.pitch[0], g.origin[0], scale)
+        rows = cell_edges(size, g.pitch[1], g.origin[1], scale)
         bits = np.where(cols[None, :], COLUMN_EDGE, 0) | np.where(rows[:, None], ROW_EDGE, 0)
         edges = np.where(inside > 0, bits, edges).astype(np.uint8)
     # Cells over content that was already flat look exactly like it: no detector can see them,
@@ -100,16 +100,6 @@ def _mosaic_sample(rng: np.random.Generator, photo: np.ndarray, size: int):
         mosaic = cv2.resize(mosaic, (size, size), interpolation=cv2.INTER_LINEAR)
         label = cv2.resize(label, (size, size), interpolation=cv2.INTER_NEAREST)
     return mosaic, label | np.where(label > 0, edges, 0).astype(np.uint8)
-
-
-def _cell_edges(n: int, pitch: float, origin: float, scale: float = 1.0) -> np.ndarray:
-    """Bool (n,): pixels that are the first or last of their cell along an axis of lattice
-    (pitch, origin) (a border between pixels marks both), after the axis was resized by
-    `scale`: then each pixel shows the source pixel under its centre, as the labels do."""
-    source = np.floor((np.arange(-1, n + 1) + 0.5) / scale)
-    cell = np.floor((source - origin) / pitch + 1e-6)
-    step = cell[1:] != cell[:-1]  # step[i]: a border between pixels i-1 and i
-    return step[:-1] | step[1:]
 
 
 def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,

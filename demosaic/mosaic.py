@@ -45,6 +45,16 @@ class Grid:
         return iy, ix
 
 
+def cell_edges(n: int, pitch: float, origin: float, scale: float = 1.0) -> np.ndarray:
+    """Bool (n,): pixels that are the first or last of their cell along an axis of lattice
+    (pitch, origin) (a border between pixels marks both), after the axis was resized by
+    `scale`: then each pixel shows the source pixel under its centre (OpenCV's nearest)."""
+    source = np.floor((np.arange(-1, n + 1) + 0.5) / scale)
+    cell = np.floor((source - origin) / pitch + 1e-6)
+    step = cell[1:] != cell[:-1]  # step[i]: a border between pixels i-1 and i
+    return step[:-1] | step[1:]
+
+
 class GridArea(NamedTuple):
     """Where a mosaic is (bool H×W) and the lattice its cells follow (None: unknown, so
     only pure inpainting applies)."""

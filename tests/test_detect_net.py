@@ -10,10 +10,10 @@ from conftest import smooth_image
 from demosaic.artifact import load_detector, save_detector
 from demosaic.config import DetectNetConfig
 from demosaic.detect import DEFAULT_SEGMENTER, Detector, DetectorConfig, grid_line_error, iou
-from demosaic.detect_training import (CLASS, COLUMN_EDGE, IGNORE, MOSAIC, ROW_EDGE, _cell_edges, _mosaic_sample,
-                                      make_samples, masked_bce, scores, swap_edges)
+from demosaic.detect_training import (CLASS, COLUMN_EDGE, IGNORE, MOSAIC, ROW_EDGE, _mosaic_sample, make_samples,
+                                      masked_bce, scores, swap_edges)
 from demosaic.errors import ModelError
-from demosaic.mosaic import MosaicRegion, pixelate
+from demosaic.mosaic import MosaicRegion, cell_edges, pixelate
 from demosaic.video import h264_roundtrip
 
 
@@ -79,11 +79,11 @@ def test_mosaic_sample__labels__mosaic_where_visible_ignore_where_flat():
 
 def test_cell_edges__first_and_last_pixel_of_every_cell():
     # Cells of 8 px starting at x = 3: [-5, 3), [3, 11), [11, 19), [19, 27).
-    np.testing.assert_array_equal(np.flatnonzero(_cell_edges(20, 8.0, 3.0)), [2, 3, 10, 11, 18, 19])
+    np.testing.assert_array_equal(np.flatnonzero(cell_edges(20, 8.0, 3.0)), [2, 3, 10, 11, 18, 19])
     # Scaled video: 6.5 px cells from 0 start at 0, 6.5 -> pixel 7, 13, 19.5 -> pixel 20.
-    np.testing.assert_array_equal(np.flatnonzero(_cell_edges(21, 6.5, 0.0)), [0, 6, 7, 12, 13, 19, 20])
+    np.testing.assert_array_equal(np.flatnonzero(cell_edges(21, 6.5, 0.0)), [0, 6, 7, 12, 13, 19, 20])
     # Resized 1.5× after pixelation: source pixel 8 first lies under output pixel 12's centre.
-    np.testing.assert_array_equal(np.flatnonzero(_cell_edges(20, 8.0, 0.0, 1.5)), [0, 11, 12])
+    np.testing.assert_array_equal(np.flatnonzero(cell_edges(20, 8.0, 0.0, 1.5)), [0, 11, 12])
 
 
 def test_mosaic_sample__border_bits_sit_on_the_cells_steps():
@@ -215,8 +215,8 @@ def _border_logits(height, width, grid, part, rng, noise=1.0):
     """Border-map logits as a good segmenter would give them: +4 on each cell's first and
     last column (row) inside `part`, -4 elsewhere, plus noise."""
     logits = np.full((height, width, 2), -4.0)
-    logits[..., 0][:, _cell_edges(width, grid.pitch[0], grid.origin[0])] = 4.0
-    logits[..., 1][_cell_edges(height, grid.pitch[1], grid.origin[1]), :] = 4.0
+    logits[..., 0][:, cell_edges(width, grid.pitch[0], grid.origin[0])] = 4.0
+    logits[..., 1][cell_edges(height, grid.pitch[1], grid.origin[1]), :] = 4.0
     logits += rng.normal(0, noise, logits.shape)
     return np.where(part[..., None], logits, -4.0).astype(np.float32)
 
