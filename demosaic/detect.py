@@ -97,6 +97,11 @@ class DetectorConfig:
     # With border maps, the lattice their borders line up on:
     net_edge_grid: bool = True  # ... is a candidate grid of network-only regions
     net_edge_refine: bool = True  # ... refits the grid of coded regions
+    net_one_tooth: float = 0.25  # ... an axis with one border only takes its phase from it if it is this sure (0: off)
+    net_split_gain: float = 0.25  # ... and the new lattice's support where it takes over must beat the old's by this
+    net_split_pitch: float = 8.0  # px; finer lattices are not split (after coding their phase is too unsure)
+    net_split_sure: float = 0.8  # regions whose border support is at least this hold one lattice
+    net_split: float = 0.3  # a region's pixels whose local border support is below this share of the whole's get their own lattice if they fit one (0: never split)
     net_max_aspect: float = 2.0  # cells of network-only regions and border-map fits: at most this oblong
     net_edge_support: float = 0.06  # network-only regions: border probability on their grid's cell edges over that between
 
@@ -252,19 +257,53 @@ def _two_teeth(profile: np.ndarray, cfg: DetectorConfig, min_pitch: float = 17.0
     return (float(pitch), float(a)) if min_pitch <= pitch <= cfg.max_pitch else None
 
 
+def _one_tooth(profile: np.ndarray, least: float) -> tuple[None, float] | None:
+    """(None, position) of a profile's strongest tooth if it weighs at least `least`: the one
+    border inside a region only two large cells across, which still fixes that axis's phase."""
+    pos, w = _teeth(profile)
+    if not len(pos) or w.max() < least:
+        return None
+    return None, float(pos[np.argmax(w)])
+
+
 def _combs_grid(comb_x, comb_y, rows: slice, cols: slice) -> Grid | None:
-    """The grid of a column comb and a row comb ((pitch, tooth) or None each) measured over
-    (rows, cols) of a step profile."""
-    if comb_x is None and comb_y is None:
+    """The grid of a column comb and a row comb ((pitch, tooth), (None, tooth) where only a
+    tooth was seen, or None each) measured over (rows, cols) of a step profile."""
+    if (comb_x is None or comb_x[0] is None) and (comb_y is None or comb_y[0] is None):
         return None
     # Cells are usually square: a comb found one way stands in for the other.
-    comb_x = comb_x or (comb_y[0], None)
-    comb_y = comb_y or (comb_x[0], None)
+    comb_x = (comb_y[0], None) if comb_x is None else comb_x if comb_x[0] is not None else (comb_y[0], comb_x[1])
+    comb_y = (comb_x[0], None) if comb_y is None else comb_y if comb_y[0] is not None else (comb_x[0], comb_y[1])
     # A tooth at dx index t is the border between pixels t and t+1: a cell starts at t+1.
     ox = 0.0 if comb_x[1] is None else cols.start + comb_x[1] + 1
     oy = 0.0 if comb_y[1] is None else rows.start + comb_y[1] + 1
     px, py = _snap(comb_x[0]), _snap(comb_y[0])
     return Grid((px, py), (_snap(ox) % px, _snap(oy) % py))
+
+
+def _local_support(prob: np.ndarray, own: np.ndarray, grid: Grid, corner: tuple[int, int], window: int) -> np.ndarray:
+    """Per pixel of `own` (a box whose top-left pixel is `corner` in the frame): how much more
+    the border maps `prob` (h, w, 2) see borders on `grid`'s cell edges than between them,
+    within `window`² around it; the two axes averaged where each has both kinds of pixel."""
+    height, width = own.shape
+    x0, y0 = corner
+    on_cols = cell_edges(x0 + width, grid.pitch[0], grid.origin[0])[x0:][None, :]
+    on_rows = cell_edges(y0 + height, grid.pitch[1], grid.origin[1])[y0:][:, None]
+    total = np.zeros((height, width), np.float32)
+    axes = np.zeros((height, width), np.float32)
+    box = (window, window)
+    for channel, on in ((0, on_cols), (1, on_rows)):
+        p = prob[..., channel].astype(np.float32)
+        means = []
+        for where in (own & on, own & ~on):
+            w = where.astype(np.float32)
+            n = cv2.boxFilter(w, -1, box, normalize=False, borderType=cv2.BORDER_CONSTANT)
+            means.append((cv2.boxFilter(p * w, -1, box, normalize=False, borderType=cv2.BORDER_CONSTANT), n))
+        (on_sum, on_n), (off_sum, off_n) = means
+        valid = (on_n > 0.5) & (off_n > 0.5)
+        total += np.where(valid, on_sum / np.maximum(on_n, 1) - off_sum / np.maximum(off_n, 1), 0)
+        axes += valid
+    return total / np.maximum(axes, 1)
 
 
 def _same_lattice(a: Grid, b: Grid) -> bool:
@@ -964,6 +1003,8 @@ class Detector:
                     grid = _refine_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, region.grid, (x0, y0))
                 refined.append(replace(region, pitch=grid.pitch, origin=grid.origin))
             regions = refined
+        if edges is not None and cfg.net_split and regions:
+            self._split_lattices(edges, labels, regions)
         mask = labels > 0
         if cfg.dilate and mask.any():
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.dilate + 1,) * 2)
@@ -1079,12 +1120,95 @@ class Detector:
         probabilities, one sharp tooth per border, even where coding smeared the step."""
         cfg = self.cfg
         prob = part[..., None] / (1.0 + np.exp(-edges[rows, cols]))
-        combs = []
+        combs, full = [], []
         for axis, channel in ((0, 0), (1, 1)):  # column borders: summed down the rows
             a = prob[..., channel].sum(axis=axis)
             between = np.minimum(a[:-1], a[1:])
-            combs.append((_comb(between, cfg) or _two_teeth(between, cfg)) if between.size >= 3 * cfg.min_pitch else None)
+            comb = _comb(between, cfg) if between.size >= 3 * cfg.min_pitch else None
+            full.append(comb is not None)
+            if comb is None and between.size >= 3 * cfg.min_pitch:
+                comb = _two_teeth(between, cfg)
+            if comb is None and cfg.net_one_tooth and between.size:
+                # A border crossing a good part of the region, seen surely.
+                comb = _one_tooth(between, cfg.net_one_tooth * part.sum(axis=axis).max())
+            combs.append(comb)
+        for axis in (0, 1):
+            # Two teeth a whole number of the other axis's (full comb's) pitches apart are
+            # that lattice with borders missed between them: cells are usually square.
+            mine, other = combs[axis], combs[1 - axis]
+            if not full[axis] and full[1 - axis] and mine is not None and mine[0] is not None:
+                times = round(mine[0] / other[0])
+                if times >= 2 and abs(mine[0] - times * other[0]) <= 1.5:
+                    combs[axis] = (other[0], mine[1])
         return _combs_grid(*combs, rows, cols)
+
+    def _split_lattices(self, edges: np.ndarray, labels: np.ndarray, regions: list) -> None:
+        """Split, in place, regions that hold two lattices: overlapping mosaics whose grids
+        differ in phase (each aligned to its own corner) join into one region, and one grid
+        cannot serve both. Where the border maps see the region's lattice less than surely,
+        lattices are fitted to tiles of it and to the pixels where they do not see it; a
+        lattice unlike the region's takes the pixels it is seen better around, and the rest
+        of the region is refitted."""
+        cfg = self.cfg
+        prob = 1.0 / (1.0 + np.exp(-edges))
+        for k in range(len(regions)):
+            region = regions[k]
+            x0, y0, x1, y1 = region.bbox
+            rows, cols = slice(y0, y1), slice(x0, x1)
+            own = labels[rows, cols] == k + 1
+            pw, ph = region.pitch
+            least = max(pw * ph, 400.0, 0.05 * own.sum())
+            if own.sum() < 2 * least or min(pw, ph) < cfg.net_split_pitch:
+                continue
+            window = int(np.clip(1.5 * max(pw, ph), 12, 96)) | 1
+            s1 = _local_support(prob[rows, cols], own, region.grid, (x0, y0), window)
+            whole = float(s1[own].mean())
+            if whole >= cfg.net_split_sure:
+                continue
+            misfit = own & (s1 < cfg.net_split * whole)
+            misfit = cv2.morphologyEx(misfit.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)) > 0
+            parts = [misfit] if misfit.sum() >= least else []
+            tile = int(np.clip(4 * max(pw, ph), 48, 160))
+            for ty in range(0, own.shape[0], tile):
+                for tx in range(0, own.shape[1], tile):
+                    part = np.zeros_like(own)
+                    part[ty:ty + tile, tx:tx + tile] = own[ty:ty + tile, tx:tx + tile]
+                    if part.sum() >= max(least, 0.25 * tile * tile):
+                        parts.append(part)
+            candidates = []
+            for part in parts:
+                other = self._edge_lattice(edges, rows, cols, part)
+                if (other is None or _same_lattice(other, region.grid) or min(other.pitch) < cfg.net_split_pitch
+                        or max(other.pitch) > cfg.net_max_aspect * min(other.pitch)
+                        or any(_same_lattice(other, c) for c in candidates)):
+                    continue
+                candidates.append(other)
+            best = None
+            for other in candidates:
+                s2 = _local_support(prob[rows, cols], own, other, (x0, y0), window)
+                second = own & (s2 > s1)
+                first = own & ~second
+                if second.sum() < least or first.sum() < least:
+                    continue
+                gain = float((s2 - s1)[second].mean())
+                if gain >= cfg.net_split_gain and (best is None or gain * second.sum() > best[0]):
+                    best = (gain * second.sum(), other, first, second)
+            if best is None:
+                continue
+            _, other, first, second = best
+            grid = self._edge_lattice(edges, rows, cols, first)
+            if grid is None or max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch):
+                grid = region.grid
+            for part, g, label in ((first, grid, k + 1), (second, other, len(regions) + 1)):
+                ys, xs = np.nonzero(part)
+                labels[rows, cols][part] = label
+                box = (x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1)
+                r = replace(region, bbox=box, pitch=g.pitch, origin=g.origin,
+                            cells=max(1, int(round(part.sum() / (g.pitch[0] * g.pitch[1])))))
+                if label == k + 1:
+                    regions[k] = r
+                else:
+                    regions.append(r)
 
     @staticmethod
     def _edge_support(edges: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> float:

@@ -80,6 +80,32 @@ def clean_frames(photos: Sequence[tuple[str, np.ndarray]], cfg: DetectBenchmarkC
     return frames
 
 
+def visible_parts(regions: Sequence, height: int, width: int) -> list[np.ndarray]:
+    """Each region's pixels that show its own lattice: later regions paint over earlier
+    ones (`pixelate`), so where two overlap only the later one's cells are there to find."""
+    parts, later = [], np.zeros((height, width), bool)
+    for region in reversed(regions):
+        mask = region.rasterise(height, width)
+        parts.append(mask & ~later)
+        later |= mask
+    return parts[::-1]
+
+
+def grid_found(found, region, seen: np.ndarray) -> bool | None:
+    """Whether the detected region covering most of `seen` (a true region's visible pixels)
+    has grid lines within 1 px of the truth over them; None if no detected region covers
+    more than half of them (a miss, counted by IoU, not as a grid error)."""
+    if not seen.any():
+        return None
+    overlaps = [(int((found.labels == k + 1)[seen].sum()), r) for k, r in enumerate(found.regions)]
+    best = max(overlaps, default=(0, None), key=lambda o: o[0])
+    if best[1] is None or best[0] <= 0.5 * seen.sum():
+        return None
+    ys, xs = np.nonzero(seen)
+    bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return grid_line_error(best[1].grid, region.grid(), bbox) <= 1.0
+
+
 def run(photo_paths: Sequence[Path], cfg: DetectBenchmarkConfig, progress: Callable[[str], None] = lambda m: None) -> dict:
     detector = Detector(cfg.detector)
     rng = np.random.default_rng(cfg.seed)
@@ -100,16 +126,7 @@ def run(photo_paths: Sequence[Path], cfg: DetectBenchmarkConfig, progress: Calla
                 frame = mosaic if crf is None else h264_roundtrip(mosaic, crf)
                 found = detector.detect(frame)
                 tp = int((found.mask & truth).sum())
-                grid_ok = []
-                for region in regions:
-                    rmask = region.rasterise(h, w)
-                    overlaps = [(int((found.labels == k + 1)[rmask].sum()), r) for k, r in enumerate(found.regions)]
-                    best = max(overlaps, default=(0, None), key=lambda o: o[0])
-                    if best[1] is not None and best[0] > 0.5 * rmask.sum():
-                        x0, y0, x1, y1 = region.bbox
-                        grid_ok.append(grid_line_error(best[1].grid, region.grid(), (x0, y0, x1, y1)) <= 1.0)
-                    else:
-                        grid_ok.append(None)  # not found: counted by IoU, not as a grid error
+                grid_ok = [grid_found(found, region, seen) for region, seen in zip(regions, visible_parts(regions, h, w))]
                 per_case.append({"photo": str(photo_paths[i]), "cell": cell, "crf": crf,
                                  "iou": iou(found.mask, truth),
                                  "precision": tp / max(int(found.mask.sum()), 1),

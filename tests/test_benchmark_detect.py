@@ -24,3 +24,27 @@ def test_benchmark_detect__small_run__scores_in_range_and_table(tmp_path):
 def test_fit_frame__any_photo__becomes_768x576():
     for shape in [(1080, 1920, 3), (300, 200, 3), (576, 768, 3)]:
         assert bench.fit_frame(np.zeros(shape, np.uint8)).shape == (576, 768, 3)
+
+
+def test_grid_found__overlapping_regions__scored_where_each_shows():
+    """The later of two overlapping mosaics paints over the earlier: the earlier's grid is
+    checked only where it still shows, against the detected region covering that."""
+    from demosaic.detect import Detection, Region
+    from demosaic.mosaic import MosaicRegion
+
+    first = MosaicRegion("rect", ((0, 0), (120, 100)), (16, 16))
+    second = MosaicRegion("rect", ((60, 40), (200, 160)), (16, 16), align="region")  # lines at x ≡ 12, y ≡ 8
+    seen = bench.visible_parts([first, second], 200, 240)
+    assert not seen[0][40:100, 60:120].any() and seen[0].sum() == 120 * 100 - 60 * 60
+    assert seen[1].sum() == 140 * 120
+    # Detected: the earlier mosaic's visible pixels as region 1 with its grid, the later as 2.
+    labels = np.where(seen[0], 1, np.where(seen[1], 2, 0)).astype(np.int32)
+    regions = (Region((0, 0, 120, 100), (16.0, 16.0), (0.0, 0.0), "mean", 1, 1.0),
+               Region((60, 40, 200, 160), (16.0, 16.0), (60.0, 40.0), "mean", 1, 1.0))
+    found = Detection(labels > 0, regions, labels)
+    assert bench.grid_found(found, first, seen[0]) and bench.grid_found(found, second, seen[1])
+    # One region with the first grid over both: the second's grid is wrong (4 and 8 px off).
+    merged = Detection(labels > 0, regions[:1], (labels > 0).astype(np.int32))
+    assert bench.grid_found(merged, first, seen[0]) and not bench.grid_found(merged, second, seen[1])
+    # Nothing detected: a miss, not a grid error.
+    assert bench.grid_found(Detection(np.zeros(labels.shape, bool), (), np.zeros_like(labels)), first, seen[0]) is None

@@ -236,3 +236,91 @@ def test_edge_lattice__recovers_the_grid_from_border_maps(pitch, origin):
     everywhere = (slice(0, 200), slice(0, 260), part)
     shifted = Grid(pitch, (origin[0] + pitch[0] / 2, origin[1] + pitch[1] / 2))
     assert det._edge_support(edges, grid, *everywhere) > 0.5 > 0.1 > det._edge_support(edges, shifted, *everywhere)
+
+
+def test_edge_lattice__one_border_on_an_axis__fixes_its_phase():
+    """A region two 40 px cells tall shows one row border: the comb across (pitch 40) stands
+    in for the rows' pitch and that border gives their phase (not the frame's origin)."""
+    from demosaic.mosaic import Grid
+
+    grid = Grid((40.0, 40.0), (17.0, 29.0))
+    part = np.zeros((200, 260), bool)
+    part[55:105, 30:230] = True  # rows 55-104: one border, between rows 68 and 69
+    edges = _border_logits(200, 260, grid, part, np.random.default_rng(1))
+    det = Detector(DetectorConfig(learned=""))
+    found = det._edge_lattice(edges, slice(55, 105), slice(30, 230), part[55:105, 30:230])
+    assert found is not None and grid_line_error(found, grid, (30, 55, 230, 105)) <= 1.0
+    off = Detector(DetectorConfig(learned="", net_one_tooth=0))._edge_lattice(
+        edges, slice(55, 105), slice(30, 230), part[55:105, 30:230])
+    assert off is not None and grid_line_error(off, grid, (30, 55, 230, 105)) > 5  # phase 0 instead
+
+
+def test_edge_lattice__two_teeth_a_multiple_apart__take_the_other_axis_pitch():
+    """Rows show only the borders at 64 and 128 px of a 32 px lattice (the one between is
+    missed): the two teeth say 64, the full comb across says 32, and the rows take 32."""
+    from demosaic.mosaic import Grid
+
+    grid = Grid((32.0, 32.0), (0.0, 0.0))
+    part = np.zeros((200, 260), bool)
+    part[40:150, 20:240] = True
+    edges = _border_logits(200, 260, grid, part, np.random.default_rng(2))
+    rows = np.arange(200)
+    edges[..., 1][(np.abs(rows - 96) <= 1) | (np.abs(rows - 95) <= 1), :] = -4.0  # the border at 96 unseen
+    det = Detector(DetectorConfig(learned=""))
+    found = det._edge_lattice(edges, slice(40, 150), slice(20, 240), part[40:150, 20:240])
+    assert found is not None and found.pitch[1] == pytest.approx(32.0, abs=0.5)
+    assert grid_line_error(found, grid, (20, 40, 240, 150)) <= 1.0
+
+
+def test_local_support__matches_a_numpy_window_reference():
+    from demosaic.detect import _local_support
+    from demosaic.mosaic import Grid
+
+    rng = np.random.default_rng(3)
+    prob = rng.random((30, 40, 2)).astype(np.float32)
+    own = rng.random((30, 40)) < 0.7
+    grid, corner, window = Grid((6.0, 5.0), (2.0, 1.0)), (11, 7), 7
+    got = _local_support(prob, own, grid, corner, window)
+    on = [cell_edges(corner[0] + 40, 6.0, 2.0)[corner[0]:][None, :].repeat(30, 0),
+          cell_edges(corner[1] + 30, 5.0, 1.0)[corner[1]:][:, None].repeat(40, 1)]
+    r = window // 2
+    for y in range(30):
+        for x in range(40):
+            box = (slice(max(y - r, 0), y + r + 1), slice(max(x - r, 0), x + r + 1))
+            diffs = []
+            for c in (0, 1):
+                a, b = own[box] & on[c][box], own[box] & ~on[c][box]
+                if a.any() and b.any():
+                    diffs.append(prob[box][..., c][a].mean() - prob[box][..., c][b].mean())
+            assert got[y, x] == pytest.approx(np.mean(diffs) if diffs else 0.0, abs=1e-4)
+
+
+def test_split_lattices__two_overlapping_mosaics__get_a_grid_each():
+    """One region whose left part has cells at phase 0 and right part at phase 8 (16 px
+    cells, as two overlapping mosaics each aligned to its own corner): it splits in two
+    along the seam, each part with its own grid."""
+    from demosaic.detect import Region
+    from demosaic.mosaic import Grid
+
+    rng = np.random.default_rng(4)
+    left, right = Grid((16.0, 16.0), (0.0, 0.0)), Grid((16.0, 16.0), (8.0, 8.0))
+    part = np.zeros((240, 320), bool)
+    part[32:208, 32:288] = True
+    seam = np.zeros_like(part)
+    seam[:, 160:] = True
+    edges = np.where(seam[..., None], _border_logits(240, 320, right, part, rng), _border_logits(240, 320, left, part, rng))
+    labels = part.astype(np.int32)
+    regions = [Region((32, 32, 288, 208), left.pitch, left.origin, "mean", 176, 1.0)]
+    Detector(DetectorConfig(learned=""))._split_lattices(edges, labels, regions)
+    assert len(regions) == 2 and set(np.unique(labels)) == {0, 1, 2}
+    assert (labels > 0).sum() == part.sum()  # the mask is unchanged; only its labels split
+    for truth, side in ((left, ~seam), (right, seam)):
+        k = np.bincount(labels[part & side]).argmax()
+        assert (labels[part & side] == k).mean() > 0.9  # the seam within a window of the truth
+        x0, y0, x1, y1 = regions[k - 1].bbox
+        assert grid_line_error(regions[k - 1].grid, truth, (x0, y0, x1, y1)) <= 1.0
+    # One lattice throughout: nothing to split.
+    edges = _border_logits(240, 320, left, part, rng)
+    labels, regions = part.astype(np.int32), [Region((32, 32, 288, 208), left.pitch, left.origin, "mean", 176, 1.0)]
+    Detector(DetectorConfig(learned=""))._split_lattices(edges, labels, regions)
+    assert len(regions) == 1 and labels.max() == 1
