@@ -85,6 +85,7 @@ class DetectorConfig:
     net_min_score: float = 0.8  # ... and those whose mean probability is lower
     net_gate: int = 32  # px; the classical paths look only this near the network's proposals (0: everywhere)
     net_gate_threshold: float = -1.0  # logit of a proposal (lower than net_threshold: the classical paths verify)
+    net_reopen: float = 1.0  # cells; exact regions the network's mosaic outgrows by this many are coded ones (0: never)
     net_trim: bool = True  # coded regions lose the pixels the network does not call mosaic
     net_soft_lattice: bool = True  # network-only regions: also a mean-step comb, and the flattest candidate grid
     net_flat_share: float = 0.3  # a network-only region needs this share of its whole cells flat inside ...
@@ -1232,14 +1233,14 @@ class Detector:
         return std, cell_of, inside >= 0.9 * grid.pitch[0] * grid.pitch[1]
 
     def _flattest(self, luma: np.ndarray, grids: list, rows: slice, cols: slice, part: np.ndarray) -> Grid | None:
-        """Of the combs' grids and their doubles and halves, the one whose whole cells inside
-        `part` are flat most often (the largest pitch among near ties: half-cells of a
-        mosaic are flat too)."""
+        """Of the combs' grids (at most `net_max_aspect` oblong) and their doubles and halves,
+        the one whose whole cells inside `part` are flat most often (the largest pitch among
+        near ties: half-cells of a mosaic are flat too)."""
         cfg = self.cfg
         candidates = []
         for g in grids:
-            if g is None:
-                continue
+            if g is None or max(g.pitch) > cfg.net_max_aspect * min(g.pitch):
+                continue  # too oblong for a mosaic's cells: the region would be dropped for it
             for f in (1.0, 2.0, 0.5):
                 pitch = (g.pitch[0] * f, g.pitch[1] * f)
                 if cfg.min_pitch <= min(pitch) and max(pitch) <= cfg.max_pitch:
@@ -1286,7 +1287,7 @@ class Detector:
         A segmenter component touching found regions joins them, pixel by pixel to the
         nearest one (their grids hold), except uncompressed regions (exactly flat in every
         channel, `exact`, up to a pixel from each cell border): their borders are exact
-        already. Coded regions first lose the pixels the network does not call mosaic. A
+        already, unless the component runs `net_reopen` cells beyond them. Coded regions first lose the pixels the network does not call mosaic. A
         component touching none becomes a region only if it is large and confident enough,
         a cell lattice is found in it and enough of its cells are a mosaic's
         (`_cells_agree`): the classical evidence verifies the network."""
@@ -1315,6 +1316,15 @@ class Detector:
                 owner = np.zeros(idx.max() + 1, np.int32)
                 owner[idx[near > 0]] = near[near > 0]
                 grow = part & (near == 0)
+                if cfg.net_reopen > 0:
+                    # An exact region the network's mosaic runs a cell or more beyond is not a
+                    # whole uncompressed mosaic but the cells of a coded one that stayed exact
+                    # (large flat cells can): it grows, and is refitted, like a coded one.
+                    gained = np.bincount(owner[idx[grow]], minlength=len(closed))
+                    for label in np.flatnonzero(gained):
+                        if closed[label]:
+                            pw, ph = regions[label - 1].pitch
+                            closed[label] = gained[label] < cfg.net_reopen * pw * ph
                 grow[grow] = ~np.array(closed)[owner[idx[grow]]]
                 near[grow] = owner[idx[grow]]
                 for label in np.unique(near[grow]):

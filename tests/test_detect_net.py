@@ -324,3 +324,25 @@ def test_split_lattices__two_overlapping_mosaics__get_a_grid_each():
     labels, regions = part.astype(np.int32), [Region((32, 32, 288, 208), left.pitch, left.origin, "mean", 176, 1.0)]
     Detector(DetectorConfig(learned=""))._split_lattices(edges, labels, regions)
     assert len(regions) == 1 and labels.max() == 1
+
+
+@pytest.mark.parametrize("reopen,grows", [(1.0, True), (8.0, True), (0.0, False), (10.0, False)])
+def test_add_learned__exact_region_the_network_outgrows__grows_when_told(reopen, grows):
+    """A region of exactly flat 32 px cells (as coded large cells can stay) with the network's
+    mosaic running nine cells beyond it: it is part of a larger coded mosaic and grows, unless
+    reopening is off or asks for more cells than that."""
+    from demosaic.detect import Region
+
+    height = width = 256
+    labels = np.zeros((height, width), np.int32)
+    labels[32:128, 32:128] = 1
+    regions = [Region((32, 32, 128, 128), (32.0, 32.0), (0.0, 0.0), "mean", 9, 1.0)]
+    logits = np.full((height, width), -5.0, np.float32)
+    logits[32:128, 32:224] = 5.0
+    exact = np.ones((height, width), bool)
+    none = np.zeros((height, width), bool)
+    det = Detector(DetectorConfig(learned="", net_reopen=reopen))
+    closed = det._add_learned(logits, None, np.zeros((height, width, 1), np.uint8), none, none, labels, regions, exact)
+    assert closed == [False, not grows]
+    assert (labels == 1).sum() == 96 * (192 if grows else 96)
+    assert regions[0].bbox == ((32, 32, 224, 128) if grows else (32, 32, 128, 128))
