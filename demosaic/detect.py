@@ -103,6 +103,7 @@ class DetectorConfig:
     net_split_pitch: float = 8.0  # px; finer lattices are not split (after coding their phase is too unsure)
     net_split_sure: float = 0.8  # regions whose border support is at least this hold one lattice
     net_split: float = 0.3  # a region's pixels whose local border support is below this share of the whole's get their own lattice if they fit one (0: never split)
+    net_whole_pitch: float = 0.25  # px; border-map pitches this near a whole one take it if it fits the teeth (0: never)
     net_max_aspect: float = 2.0  # cells of network-only regions and border-map fits: at most this oblong
     net_edge_support: float = 0.06  # network-only regions: border probability on their grid's cell edges over that between
 
@@ -190,14 +191,15 @@ def _teeth(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pos, p[peaks]
 
 
-def _comb(profile: np.ndarray, cfg: DetectorConfig) -> tuple[float, float] | None:
+def _comb(profile: np.ndarray, cfg: DetectorConfig, whole_pitch: float = 0.0) -> tuple[float, float] | None:
     """(pitch, position of one tooth) of a comb-like 1-D profile, sub-pixel; None if no comb.
 
     Each candidate pitch p (quarter-pixel steps) and phase scores the weight of the teeth
     that sit on its lattice, minus a penalty for lattice points inside the teeth's span
     with no tooth. Divisors of the true pitch leave most of their lattice points empty and
     multiples miss most teeth, so the true pitch wins; a least-squares fit of the teeth on
-    it then gives the sub-pixel pitch and phase (scaled video).
+    it then gives the sub-pixel pitch and phase (scaled video), or a whole pitch within
+    `whole_pitch` of it where that fits every tooth within a pixel.
     """
     pos, w = _teeth(profile)
     if len(pos) < 3:
@@ -244,6 +246,14 @@ def _comb(profile: np.ndarray, cfg: DetectorConfig) -> tuple[float, float] | Non
     pitch, first = np.polyfit(index, pos[on], 1)
     if abs(pitch - p) > 0.5:
         return None
+    whole = round(pitch)
+    if abs(pitch - whole) <= whole_pitch:
+        # A whole pitch that fits every tooth within a pixel: a fractional one fitted to
+        # a few blurred teeth drifts off the lattice away from them (unscaled mosaics
+        # are the common case; scaled ones drift more than that over their teeth).
+        off = pos[on] - whole * index
+        if np.abs(off - np.median(off)).max() <= 1.0:
+            return float(whole), float(np.median(off))
     return float(pitch), float(first)
 
 
@@ -1125,7 +1135,7 @@ class Detector:
         for axis, channel in ((0, 0), (1, 1)):  # column borders: summed down the rows
             a = prob[..., channel].sum(axis=axis)
             between = np.minimum(a[:-1], a[1:])
-            comb = _comb(between, cfg) if between.size >= 3 * cfg.min_pitch else None
+            comb = _comb(between, cfg, cfg.net_whole_pitch) if between.size >= 3 * cfg.min_pitch else None
             full.append(comb is not None)
             if comb is None and between.size >= 3 * cfg.min_pitch:
                 comb = _two_teeth(between, cfg)

@@ -346,3 +346,26 @@ def test_add_learned__exact_region_the_network_outgrows__grows_when_told(reopen,
     assert closed == [False, not grows]
     assert (labels == 1).sum() == 96 * (192 if grows else 96)
     assert regions[0].bbox == ((32, 32, 224, 128) if grows else (32, 32, 128, 128))
+
+
+def test_comb__near_whole_pitch__whole_where_it_fits_the_teeth():
+    """Four blurred borders of a 32 px lattice, each off by up to ±0.4 px: the least-squares
+    pitch is fractional and drifts, the whole pitch fits every tooth within a pixel. A scaled
+    lattice (12.2 px over 12 borders) drifts 2.4 px on a whole pitch, so it stays fractional."""
+    from demosaic.detect import _comb
+
+    cfg = DetectorConfig()
+    teeth = [(np.array([10.0, 42.0, 74.0, 106.0]) + np.array([0.4, -0.3, 0.2, -0.4]), 140),
+             (5.0 + 12.2 * np.arange(12), 160)]
+    for k, (pos, n) in enumerate(teeth):
+        profile = np.zeros(n)
+        for t in pos:  # a tooth as two pixels sharing its weight, centroid at t
+            i = int(np.floor(t))
+            profile[i], profile[i + 1] = 10 * (1 - (t - i)), 10 * (t - i)
+        fractional = _comb(profile, cfg)
+        whole = _comb(profile, cfg, whole_pitch=0.25)
+        if k == 0:
+            assert fractional[0] != 32.0 and whole[0] == 32.0
+            assert np.abs((pos - whole[1]) - 32 * np.round((pos - whole[1]) / 32)).max() <= 1.0
+        else:
+            assert whole == fractional and abs(whole[0] - 12.2) < 0.05
