@@ -40,6 +40,9 @@ def load_revision(rev: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
+    for name in ("DEFAULT_SEGMENTER", "DEFAULT_BORDERS"):  # model cards it names, from this checkout
+        if hasattr(module, name):
+            setattr(module, name, ROOT / "models" / getattr(module, name).name)
     return module
 
 
@@ -58,6 +61,10 @@ def frame_sets() -> dict[str, list[np.ndarray]]:
 
 def main(rev: str, repeats: int = 3) -> None:
     cv2.setNumThreads(1)
+    import tensorflow as tf  # the segmenters on one core too
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     then, now = load_revision(rev).Detector(), current.Detector()
     print(f"| frames | {rev} (ms) | now (ms) | now / {rev} |\n|---|---:|---:|---:|")
     for name, frames in frame_sets().items():
