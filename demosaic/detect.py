@@ -92,7 +92,7 @@ class DetectorConfig:
     net_cell_std: float = 6.0  # ... within this inner standard deviation (levels; coding noise included)
     net_drift: float = 4.0  # ... and whose luma drifts less than this (levels) from one side to the other
     # Border maps (a segmenter trained with DetectNetConfig.borders): a model card path,
-    # "default" for the shipped one, "" for the mask segmenter's own (if it has them). v2's
+    # "default" for the shipped one, "" for the mask segmenter's own (if it has them). v3's
     # own mask flags upscaled low-resolution video more often than v1's, so v1 keeps the mask.
     net_borders: str = "default"
     # With border maps, the lattice their borders line up on:
@@ -933,7 +933,7 @@ def _claim(labels: np.ndarray, regions: list, found) -> bool:
 
 
 DEFAULT_SEGMENTER = Path(__file__).resolve().parents[1] / "models" / "demosaic-detect-v1.json"
-DEFAULT_BORDERS = Path(__file__).resolve().parents[1] / "models" / "demosaic-detect-v2.json"
+DEFAULT_BORDERS = Path(__file__).resolve().parents[1] / "models" / "demosaic-detect-v3.json"
 
 
 class Detector:
