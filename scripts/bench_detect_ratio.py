@@ -40,9 +40,14 @@ def load_revision(rev: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
-    for name in ("DEFAULT_SEGMENTER", "DEFAULT_BORDERS"):  # model cards it names, from this checkout
+    for name in ("DEFAULT_SEGMENTER", "DEFAULT_BORDERS"):  # the model cards it names, as they were at `rev`
         if hasattr(module, name):
-            setattr(module, name, ROOT / "models" / getattr(module, name).name)
+            card = getattr(module, name)
+            for suffix in (".json", ".npz"):
+                data = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:models/{card.stem}{suffix}"],
+                                      check=True, capture_output=True).stdout
+                (path.parent / f"{card.stem}{suffix}").write_bytes(data)
+            setattr(module, name, path.parent / card.name)
     return module
 
 
