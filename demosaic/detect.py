@@ -1213,7 +1213,7 @@ class Detector:
             for part, g, label in ((first, grid, k + 1), (second, other, len(regions) + 1)):
                 ys, xs = np.nonzero(part)
                 labels[rows, cols][part] = label
-                box = (x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1)
+                box = (int(x0) + int(xs.min()), int(y0) + int(ys.min()), int(x0) + int(xs.max()) + 1, int(y0) + int(ys.max()) + 1)
                 r = replace(region, bbox=box, pitch=g.pitch, origin=g.origin,
                             cells=max(1, int(round(part.sum() / (g.pitch[0] * g.pitch[1])))))
                 if label == k + 1:
@@ -1340,8 +1340,8 @@ class Detector:
                 for label in np.unique(near[grow]):
                     ys, xs = np.nonzero(grow & (near == label))
                     r = regions[label - 1]
-                    regions[label - 1] = replace(r, bbox=(min(r.bbox[0], x + int(xs.min())), min(r.bbox[1], y + int(ys.min())),
-                                                          max(r.bbox[2], x + int(xs.max()) + 1), max(r.bbox[3], y + int(ys.max()) + 1)))
+                    regions[label - 1] = replace(r, bbox=(int(min(r.bbox[0], x + xs.min())), int(min(r.bbox[1], y + ys.min())),
+                                                          int(max(r.bbox[2], x + xs.max() + 1)), int(max(r.bbox[3], y + ys.max() + 1))))
                 continue
             if area < cfg.net_min_px:
                 continue

@@ -16,7 +16,9 @@ from demosaic.mosaic import GridArea
 
 def detection_json(detection: Detection) -> dict:
     return {"mosaic_pixels": int(detection.mask.sum()),
-            "regions": [{**asdict(r), "grid": {"pitch": list(r.pitch), "origin": list(r.origin)}}
+            "regions": [{**asdict(r), "bbox": [int(v) for v in r.bbox], "pitch": [float(v) for v in r.pitch],
+                         "origin": [float(v) for v in r.origin], "cells": int(r.cells), "score": float(r.score),
+                         "grid": {"pitch": [float(v) for v in r.pitch], "origin": [float(v) for v in r.origin]}}
                         for r in detection.regions]}
 
 

@@ -182,3 +182,20 @@ def test_detect__unreadable_video__exit_2_nothing_written(runner, tmp_path):
     result = runner.invoke(main, ["detect", str(src), str(out)])
     assert result.exit_code == 2 and len(error_lines(result)) == 1
     assert not out.exists() and {p.name for p in tmp_path.iterdir()} == {"bad.mp4"}
+
+
+def test_detection_json__numpy_numbers__plain_json():
+    """Regions grown or split by the detector can carry NumPy integers and floats: the JSON
+    written by `detect --json` holds plain numbers all the same."""
+    import json
+
+    from demosaic.detect import Detection, Region
+    from pipelines.images import detection_json
+
+    region = Region((np.int32(3), np.int64(4), np.int32(20), 30), (np.float64(8.0), 8.0), (np.float32(1.5), 0.0),
+                    "mean", np.int64(6), np.float32(0.9))
+    mask = np.zeros((40, 40), bool)
+    mask[4:30, 3:20] = True
+    text = json.dumps(detection_json(Detection(mask, (region,), mask.astype(np.int32))))
+    back = json.loads(text)["regions"][0]
+    assert back["bbox"] == [3, 4, 20, 30] and back["grid"] == {"pitch": [8.0, 8.0], "origin": [1.5, 0.0]}
