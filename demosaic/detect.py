@@ -922,7 +922,8 @@ def _uncompressed(own: np.ndarray, exact: np.ndarray, grid: Grid, x0: int, y0: i
 def _constant_cells(colour: np.ndarray, own: np.ndarray, grid: Grid, x0: int, y0: int) -> float:
     """Share of the whole cells inside `own` (a box of `colour` whose corner is (x0, y0))
     that are exactly one colour, border pixels included: all of an uncompressed mosaic's,
-    few of a coded one's (4:2:0 chroma is interpolated across every cell border)."""
+    fewer of a coded one's (ringing and deblocking at cell borders), though large flat
+    coded cells can stay exact even there."""
     h, w = own.shape
     iy, ix = grid.cell_index(y0 + h, x0 + w)
     iy, ix = iy[y0:] - iy[y0:].min(), ix[x0:] - ix[x0:].min()
@@ -1348,8 +1349,8 @@ class Detector:
                     # An exact region the network's mosaic outgrows by a cell's worth of
                     # pixels, and whose whole cells are not all exactly one colour border
                     # pixels included, is not an uncompressed mosaic but the cells of a coded
-                    # one that stayed exact inside (large flat cells can; the codec's chroma
-                    # still blurs their borders): it grows, and is refitted, like a coded one.
+                    # one that stayed exact inside (large flat cells can): it grows, and is
+                    # refitted, like a coded one.
                     # A truly uncompressed region keeps its exact borders against the
                     # network's ragged rim (restoring that rim cost 0.4 dB at 8 px cells).
                     mine = owner[idx[grow]]
