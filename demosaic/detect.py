@@ -282,9 +282,13 @@ def _combs_grid(comb_x, comb_y, rows: slice, cols: slice) -> Grid | None:
     tooth was seen, or None each) measured over (rows, cols) of a step profile."""
     if (comb_x is None or comb_x[0] is None) and (comb_y is None or comb_y[0] is None):
         return None
-    # Cells are usually square: a comb found one way stands in for the other.
-    comb_x = (comb_y[0], None) if comb_x is None else comb_x if comb_x[0] is not None else (comb_y[0], comb_x[1])
-    comb_y = (comb_x[0], None) if comb_y is None else comb_y if comb_y[0] is not None else (comb_x[0], comb_y[1])
+    # Cells are usually square: a comb found one way lends its pitch to the other.
+    def lent(comb, other):
+        if comb is None:
+            return other[0], None
+        return comb if comb[0] is not None else (other[0], comb[1])
+
+    comb_x, comb_y = lent(comb_x, comb_y), lent(comb_y, comb_x)
     # A tooth at dx index t is the border between pixels t and t+1: a cell starts at t+1.
     ox = 0.0 if comb_x[1] is None else cols.start + comb_x[1] + 1
     oy = 0.0 if comb_y[1] is None else rows.start + comb_y[1] + 1
@@ -929,8 +933,8 @@ def _constant_cells(colour: np.ndarray, own: np.ndarray, grid: Grid, x0: int, y0
     iy, ix = iy[y0:] - iy[y0:].min(), ix[x0:] - ix[x0:].min()
     cid = iy[:, None] * (int(ix.max()) + 1) + ix[None, :]
     n = int(cid.max()) + 1
-    whole = (np.bincount(cid[own], minlength=n) == np.bincount(cid.ravel(), minlength=n))
-    whole &= np.bincount(cid.ravel(), minlength=n) >= 0.9 * grid.pitch[0] * grid.pitch[1]  # not cut by the box
+    size = np.bincount(cid.ravel(), minlength=n)
+    whole = (np.bincount(cid[own], minlength=n) == size) & (size >= 0.9 * grid.pitch[0] * grid.pitch[1])  # not cut by the box
     breaks = np.zeros(n, np.int64)
     for step, ids in (((colour[:, 1:] != colour[:, :-1]).any(axis=-1) & (cid[:, 1:] == cid[:, :-1]), cid[:, 1:]),
                       ((colour[1:] != colour[:-1]).any(axis=-1) & (cid[1:] == cid[:-1]), cid[1:])):
