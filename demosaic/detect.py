@@ -296,18 +296,23 @@ def _combs_grid(comb_x, comb_y, rows: slice, cols: slice) -> Grid | None:
     return Grid((px, py), (_snap(ox) % px, _snap(oy) % py))
 
 
+def _on_edges(grid: Grid, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Over the frame's (rows, cols): which columns (1, w) and rows (h, 1) are a first or last
+    pixel of one of `grid`'s cells."""
+    return (cell_edges(cols.stop, grid.pitch[0], grid.origin[0])[cols][None, :],
+            cell_edges(rows.stop, grid.pitch[1], grid.origin[1])[rows][:, None])
+
+
 def _local_support(prob: np.ndarray, own: np.ndarray, grid: Grid, corner: tuple[int, int], window: int) -> np.ndarray:
     """Per pixel of `own` (a box whose top-left pixel is `corner` in the frame): how much more
     the border maps `prob` (h, w, 2) see borders on `grid`'s cell edges than between them,
     within `window`² around it; the two axes averaged where each has both kinds of pixel."""
     height, width = own.shape
     x0, y0 = corner
-    on_cols = cell_edges(x0 + width, grid.pitch[0], grid.origin[0])[x0:][None, :]
-    on_rows = cell_edges(y0 + height, grid.pitch[1], grid.origin[1])[y0:][:, None]
     total = np.zeros((height, width), np.float32)
     axes = np.zeros((height, width), np.float32)
     box = (window, window)
-    for channel, on in ((0, on_cols), (1, on_rows)):
+    for channel, on in enumerate(_on_edges(grid, slice(y0, y0 + height), slice(x0, x0 + width))):
         p = prob[..., channel].astype(np.float32)
         means = []
         for where in (own & on, own & ~on):
@@ -1248,12 +1253,9 @@ class Detector:
     def _edge_support(edges: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> float:
         """How much more the border maps see borders on `grid`'s cell edges than between them
         inside `part`: the difference of mean probability, averaged over both axes."""
-        height, width = edges.shape[:2]
-        on_cols = cell_edges(width, grid.pitch[0], grid.origin[0])[cols][None, :]
-        on_rows = cell_edges(height, grid.pitch[1], grid.origin[1])[rows][:, None]
         prob = 1.0 / (1.0 + np.exp(-edges[rows, cols]))
         support = []
-        for channel, on in ((0, on_cols), (1, on_rows)):
+        for channel, on in enumerate(_on_edges(grid, rows, cols)):
             p, a, b = prob[..., channel], part & on, part & ~on
             support.append(p[a].mean() - p[b].mean() if a.any() and b.any() else 0.0)
         return float(np.mean(support))
