@@ -21,6 +21,7 @@ from demosaic.config import MaskConfig
 from demosaic.detect import Detector, DetectorConfig, grid_line_error, iou
 from demosaic.images import read_image
 from demosaic.masks import random_regions
+from demosaic.metrics import psnr
 from demosaic.mosaic import pixelate
 from demosaic.video import h264_roundtrip, read_frames
 
@@ -91,6 +92,29 @@ def visible_parts(regions: Sequence, height: int, width: int) -> list[np.ndarray
     return parts[::-1]
 
 
+def unchanged_cells(photo: np.ndarray, mosaic: np.ndarray, regions: Sequence) -> np.ndarray:
+    """Bool H×W: mosaic pixels in cells the mosaic left exactly as they were (a cell of one
+    flat colour, such as black or blown-out sky): no detector can see them there, and
+    restoring or keeping them gives the same frame. The benchmark scores IoU with and
+    without them ("don't care" pixels, as in segmentation benchmarks' void label)."""
+    height, width = photo.shape[:2]
+    changed = (photo != mosaic).any(axis=-1)
+    out = np.zeros((height, width), bool)
+    for region, seen in zip(regions, visible_parts(regions, height, width)):
+        iy, ix = region.grid().cell_index(height, width)
+        cells = (iy - iy.min())[:, None] * (ix.max() - ix.min() + 1) + (ix - ix.min())[None, :]
+        out |= seen & ~np.isin(cells, np.unique(cells[seen & changed]))
+    return out
+
+
+def scored_iou(found: np.ndarray, truth: np.ndarray, ignore: np.ndarray) -> float | None:
+    """IoU over the pixels outside `ignore`; None where no true pixel is left to find."""
+    truth = truth & ~ignore
+    if not truth.any():
+        return None
+    return iou(found & ~ignore, truth)
+
+
 def grid_found(found, region, seen: np.ndarray) -> bool | None:
     """Whether the detected region covering most of `seen` (a true region's visible pixels)
     has grid lines within 1 px of the truth over them; None if no detected region covers
@@ -120,6 +144,8 @@ def run(photo_paths: Sequence[Path], cfg: DetectBenchmarkConfig, progress: Calla
             masks = MaskConfig(min_cell=cell, max_cell=cell, max_area=0.25, min_area=0.05)
             regions = [r for r in random_regions(rng, h, w, masks)]
             mosaic, truth = pixelate(photo, regions)
+            unseen = unchanged_cells(photo, mosaic, regions)  # after coding too: nothing of the mosaic is there to see
+            damage = psnr(mosaic, photo, truth)  # how much the mosaic hides (high: over flat or smooth content)
             if len(sample_mosaics) < 4:
                 sample_mosaics.append(mosaic)
             for crf in cfg.crfs:
@@ -129,6 +155,9 @@ def run(photo_paths: Sequence[Path], cfg: DetectBenchmarkConfig, progress: Calla
                 grid_ok = [grid_found(found, region, seen) for region, seen in zip(regions, visible_parts(regions, h, w))]
                 per_case.append({"photo": str(photo_paths[i]), "cell": cell, "crf": crf,
                                  "iou": iou(found.mask, truth),
+                                 "iou_changed_cells": scored_iou(found.mask, truth, unseen),
+                                 "unchanged_fraction": float(unseen.sum() / max(int(truth.sum()), 1)),
+                                 "mosaic_psnr": damage if np.isfinite(damage) else None,
                                  "precision": tp / max(int(found.mask.sum()), 1),
                                  "recall": tp / max(int(truth.sum()), 1),
                                  "grid_within_1px": grid_ok})
@@ -189,9 +218,11 @@ def summarise(per_case: list[dict], clean: list[dict], fps: float, cfg: DetectBe
 def _scores(rows: list[dict]) -> dict:
     if not rows:
         return {"n": 0}
+    changed = [r["iou_changed_cells"] for r in rows if r.get("iou_changed_cells") is not None]
     return {"n": len(rows), "iou": float(np.mean([r["iou"] for r in rows])),
             "precision": float(np.mean([r["precision"] for r in rows])),
-            "recall": float(np.mean([r["recall"] for r in rows]))}
+            "recall": float(np.mean([r["recall"] for r in rows])),
+            "iou_changed_cells": float(np.mean(changed)) if changed else None}
 
 
 def table(result: dict) -> str:
@@ -203,6 +234,10 @@ def table(result: dict) -> str:
             s = row[k]
             cells.append(f"{s['iou']:.2f}/{s['precision']:.2f}/{s['recall']:.2f}" if s["n"] else "-")
         lines.append(f"{crf:>6} " + " ".join(f"{c:>18}" for c in cells))
+    lines.append("mean IoU not scoring the cells the mosaic left unchanged (flat black, blown-out sky)")
+    for crf, row in result["by_crf"].items():
+        cells = [row[k].get("iou_changed_cells") for k in ["all", "cells>=6"] + [f"{lo}-{hi}" for lo, hi in CELL_BINS]]
+        lines.append(f"{crf:>6} " + " ".join(f"{'-' if c is None else f'{c:.2f}':>18}" for c in cells))
     g = result["grid_within_1px"]
     lines.append(f"grid lines within 1 px: {'-' if g is None else f'{100 * g:.1f}%'} of found regions")
     for kind, s in result["clean"].items():

@@ -17,6 +17,7 @@ def test_benchmark_detect__small_run__scores_in_range_and_table(tmp_path):
     assert result["by_crf"]["none"]["all"]["iou"] >= 0.8  # a clean 16 px mosaic on a photo-like image
     assert {f["kind"] for f in result["per_clean_frame"]} == {"photo", "flat", "texture"}
     assert result["frames_per_second_one_core"] > 0
+    assert all(c["mosaic_psnr"] is None or c["mosaic_psnr"] > 10 for c in result["per_case"])
     text = bench.table(result)
     assert "CRF" in text and "frames/s" in text
 
@@ -48,3 +49,25 @@ def test_grid_found__overlapping_regions__scored_where_each_shows():
     assert bench.grid_found(merged, first, seen[0]) and not bench.grid_found(merged, second, seen[1])
     # Nothing detected: a miss, not a grid error.
     assert bench.grid_found(Detection(np.zeros(labels.shape, bool), (), np.zeros_like(labels)), first, seen[0]) is None
+
+
+def test_unchanged_cells__flat_half__only_its_whole_cells_are_unscored():
+    """A 16 px mosaic over a photo that is flat black on the left of x=40, textured right:
+    cells wholly left of x=40 are pixel for pixel the photo; the cell holding x=40 is not."""
+    from demosaic.mosaic import MosaicRegion, pixelate
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    photo[:, :40] = 0
+    region = MosaicRegion("rect", ((0, 0), (96, 64)), (16, 16))
+    mosaic, truth = pixelate(photo, [region])
+    unseen = bench.unchanged_cells(photo, mosaic, [region])
+    expect = np.zeros(truth.shape, bool)
+    expect[:, :32] = True  # cells 0 and 1 across; cell 2 (x 32-47) mixes black and texture
+    np.testing.assert_array_equal(unseen, expect)
+    # Scored IoU: finding only the textured part is a full score; missing it is none.
+    found = ~expect
+    assert bench.scored_iou(found, truth, unseen) == 1.0
+    assert abs(bench.iou(found, truth) - 64 / 96) < 1e-9
+    assert bench.scored_iou(expect, truth, unseen) == 0.0
+    assert bench.scored_iou(found, truth, truth) is None  # nothing left to find
