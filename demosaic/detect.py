@@ -658,11 +658,13 @@ def _piece_region(mask: np.ndarray, rows: slice, cols: slice, pitch, origin, pie
     return region, mask, mask, (rows.start, cols.start)
 
 
-def _piece_lattices(links: list, ids: np.ndarray, w: np.ndarray, h: np.ndarray, cfg: DetectorConfig,
+def _piece_lattices(links: list, ids: np.ndarray, boxes: tuple[np.ndarray, ...], cfg: DetectorConfig,
                     slack: float = 0.0):
     """Groups of pieces linked by borders both ways, each with the lattice its borders lie on:
-    (pieces, (pitch x, y), (origin x, y)). `links`: (a, b, axis, border position); `slack`:
-    how far (px) a border may sit off the lattice (coded borders are blurred)."""
+    (pieces, (pitch x, y), (origin x, y)). `links`: (a, b, axis, border position); `boxes`:
+    the pieces' (x, y, w, h); `slack`: how far (px) a border may sit off the lattice (coded
+    borders are blurred)."""
+    x, y, w, h = boxes
     parent = {int(i): int(i) for i in ids}
 
     def root(i):
@@ -709,12 +711,24 @@ def _piece_lattices(links: list, ids: np.ndarray, w: np.ndarray, h: np.ndarray, 
         if len(borders[1]) == 1 and len(borders[0]) > 1 and px >= py:
             py, oy = px, borders[1][0] % px
         if len(borders[0]) == 1 and len(borders[1]) == 1:
+            # Exact pieces: no line may cross one either, so a cell reaches from its border
+            # past the farthest piece beside it (and its rim), wherever the region cut the
+            # others. (Exactly equal neighbours are rare; coded ones blur into one piece.)
+            (bx,), (by,) = borders
             px = py = min(px, py)
-            ox, oy = borders[0][0] % px, borders[1][0] % py
+            if not slack:
+                px = py = max(px, _reach(bx, x[pieces], w[pieces]), _reach(by, y[pieces], h[pieces]))
+            ox, oy = bx % px, by % py
         # A codec's flat blocks (8 or 16 px) meet on sharp borders too.
         if min(px, py) < cfg.exact_jump_min_pitch:
             continue
         yield pieces, (_snap(px), _snap(py)), (_snap(ox), _snap(oy))
+
+
+def _reach(border: float, start: np.ndarray, size: np.ndarray) -> float:
+    """Px from a cell border (the first pixel after it) to the far rim of the farthest piece
+    (box start, size along the axis) on either side of it."""
+    return float(max(np.max(border - start + 1), np.max(start + size + 1 - border)))
 
 
 def _facing_pairs(ids: np.ndarray, boxes: tuple[np.ndarray, ...], gaps: tuple[int, int],
@@ -785,7 +799,7 @@ def _exact_pieces(colour: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: Dete
         sharp = both & (rims[0] == value[a]) & (rims[1] == value[b])
         if both.sum() >= side and sharp.sum() >= 0.9 * both.sum():
             links.append((a, b, axis, edge + 1))
-    for pieces, (px, py), (ox, oy) in _piece_lattices(links, ids, w, h, cfg):
+    for pieces, (px, py), (ox, oy) in _piece_lattices(links, ids, boxes, cfg):
         # A smooth rendered gradient is quantised into exactly flat bands one level apart
         # (blocky after JPEG): a mosaic over a picture shows some larger step.
         if max(np.abs(piece_rgb[a] - piece_rgb[b]).max() for a, b, _, _ in links if a in pieces) < cfg.exact_step:
@@ -845,7 +859,7 @@ def _coded_pieces(luma: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: Detect
         gaps.append((axis, g0, g1, lo, hi))
     if not links:
         return
-    for pieces, (px, py), (ox, oy) in _piece_lattices(links, ids, w, h, cfg, slack=1.0):
+    for pieces, (px, py), (ox, oy) in _piece_lattices(links, ids, boxes, cfg, slack=1.0):
         x0, y0, x1, y1 = _box_around(pieces, boxes, (height, width), 3)
         r, c = slice(y0, y1), slice(x0, x1)
         sub = comp[r, c]

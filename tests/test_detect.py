@@ -176,6 +176,22 @@ def test_detect__small_region_of_large_cells__every_cell_cut__found(detector, sh
     assert grid_line_error(found.regions[0].grid, region.grid(), region.bbox) <= 1.0
 
 
+def test_detect__one_border_each_way__no_line_through_the_cells(detector):
+    # 64 px cells, region x 170-250, y 140-220: one border each way (x = y = 192), every
+    # cell cut. Taken from the widest piece, the pitch came out ~54 and put a line at x ≈ 246
+    # through the cell right of 192: the pitch must reach past every piece.
+    photo = smooth_image(np.random.default_rng(15), 320, 320)
+    region = MosaicRegion("rect", ((170, 140), (250, 220)), (64, 64))
+    mosaic, truth = pixelate(photo, [region])
+    found = detector.detect(mosaic)
+    assert iou(found.mask, truth) >= 0.9 and len(found.regions) == 1
+    (pw, ph), (ox, oy) = found.regions[0].pitch, found.regions[0].origin
+    for lo, hi, pitch, origin in ((170, 250, pw, ox), (140, 220, ph, oy)):
+        lines = origin + pitch * np.arange(-20, 20)
+        inside = lines[(lines > lo + 1) & (lines < hi - 1)]
+        assert inside.size == 1 and abs(inside[0] - 192) <= 1, (pitch, origin)
+
+
 def test_detect__rendered_gradient_in_one_level_bands__no_mask(detector):
     # A smooth rendered background: exactly flat bands one level apart, blocky after JPEG.
     yy, xx = np.mgrid[0:240, 0:320]
