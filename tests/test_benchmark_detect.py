@@ -20,6 +20,7 @@ def test_benchmark_detect__small_run__scores_in_range_and_table(tmp_path):
     assert all(c["mosaic_psnr"] is None or c["mosaic_psnr"] > 10 for c in result["per_case"])
     text = bench.table(result)
     assert "CRF" in text and "frames/s" in text
+    assert 0.0 <= result["grid_rendered_within_1px"] <= 1.0 and result["grid_within_1px"] <= result["grid_rendered_within_1px"]
 
 
 def test_fit_frame__any_photo__becomes_768x576():
@@ -47,6 +48,7 @@ def test_grid_found__overlapping_regions__scored_where_each_shows():
     # One region with the first grid over both: the second's grid is wrong (4 and 8 px off).
     merged = Detection(labels > 0, regions[:1], (labels > 0).astype(np.int32))
     assert bench.grid_found(merged, first, seen[0]) and not bench.grid_found(merged, second, seen[1])
+    assert not bench.grid_found(merged, second, seen[1], rendered=True)
     # Nothing detected: a miss, not a grid error.
     assert bench.grid_found(Detection(np.zeros(labels.shape, bool), (), np.zeros_like(labels)), first, seen[0]) is None
 

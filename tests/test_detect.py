@@ -104,6 +104,15 @@ def test_grid_line_error__known_offsets():
     truth = Grid((10.0, 10.0), (0.0, 0.0))
     assert grid_line_error(Grid((10.0, 10.0), (2.0, 0.0)), truth, (0, 0, 100, 100)) == pytest.approx(2.0)
     assert grid_line_error(Grid((10.1, 10.0), (0.0, 0.0)), truth, (0, 0, 100, 100)) == pytest.approx(0.9, abs=0.01)
+    # As a frame shows them: a true line at 18.55 (+32k) lies before pixel 19.
+    truth = Grid((32.0, 32.0), (18.55, 0.0))
+    for found, continuous, rendered in ((19.0, 0.45, 0.0), (19.77, 1.22, 1.0), (20.2, 1.65, 2.0), (18.0, 0.55, 1.0)):
+        grid = Grid((32.0, 32.0), (found, 0.0))
+        assert grid_line_error(grid, truth, (0, 0, 200, 200)) == pytest.approx(continuous)
+        assert grid_line_error(grid, truth, (0, 0, 200, 200), rendered=True) == rendered
+        iy, ix = grid.cell_index(200, 200)  # the same cells exactly where the rendered error is 0
+        assert (np.array_equal(ix, truth.cell_index(200, 200)[1] + (ix[0] - truth.cell_index(200, 200)[1][0]))
+                == (rendered == 0.0))
 
 
 def test_detect__dilate__grows_the_mask(detector, photo):
