@@ -350,8 +350,10 @@ def batch(inputs, out_dir, suffix, mask_path, mode, model_path, dilate, overwrit
               help="Pure-inpainting model (default: the shipped one).")
 @click.option("--paper/--no-paper", default=True, show_default=True,
               help="Also the paper's irregular-hole protocol for the pure model.")
+@click.option("--crf", type=click.IntRange(0, 51),
+              help="Code each mosaic with H.264 at this CRF before restoring, as video arrives.")
 @_overwrite
-def evaluate(image_dirs, out_dir, cells, limit, seed, model_path, pure_model, paper, overwrite):
+def evaluate(image_dirs, out_dir, cells, limit, seed, model_path, pure_model, paper, crf, overwrite):
     """Restoration quality (PSNR, SSIM, LPIPS) of every method on photos with synthetic mosaics."""
     from demosaic.data import evaluation_photos, find_images
     from pipelines.evaluate import EvalConfig, evaluate as run_evaluation
@@ -370,7 +372,7 @@ def evaluate(image_dirs, out_dir, cells, limit, seed, model_path, pure_model, pa
         raise click.UsageError("no photos: install plasma-workspace-wallpapers or pass --images DIR")
     for m, mode in ((model_path, "guided"), (pure_model, "inpaint")):
         _check_model(mode, m)
-    result = run_evaluation(photos, out_dir, EvalConfig(cells=cell_sizes, seed=seed, paper_protocol=paper),
+    result = run_evaluation(photos, out_dir, EvalConfig(cells=cell_sizes, seed=seed, paper_protocol=paper, crf=crf),
                             model_path, pure_model,
                             progress=lambda m: click.echo(m, err=True) if sys.stderr.isatty() else None)
     s = result["summary"]

@@ -6,7 +6,8 @@ grid. Every method restores the same observed image; PSNR is over the mosaic's p
 SSIM and LPIPS over the mosaic's bounding box (outside the mask every method returns the
 observed pixels, so the box is mostly mosaic). Methods with the true mask and grid, and the
 product's default once more with the detector's mask and grid (scored on the true mask),
-so detection errors show.
+so detection errors show. With `crf`, each mosaic goes through H.264 first (as video
+arrives): every method restores the coded frame, scored against the photo.
 
 Paper protocol (pure inpainting): the paper's kind of irregular holes, one per photo and
 hole-ratio bin; L1 (%), PSNR and SSIM over the whole image, as in Liu et al. 2018 Table 1.
@@ -26,6 +27,7 @@ from demosaic.images import read_image, write_image
 from demosaic.masks import random_strokes
 from demosaic.metrics import LPIPS, bounding_box, psnr, ssim
 from demosaic.mosaic import MosaicRegion, cell_colour_guide, cell_mean_error, pixelate
+from demosaic.video import h264_roundtrip
 
 METHODS = ("mosaic", "bicubic", "lanczos", "telea", "pconv (pure)", "guided", "guided (detected)")
 HOLE_BINS = ((0.01, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))
@@ -40,6 +42,7 @@ class EvalConfig:
     max_side: int = 768
     crops: int = 4  # photos shown side by side in the report
     paper_protocol: bool = True
+    crf: int | None = None  # H.264 CRF the mosaic is coded at before restoring (None: as it is)
 
 
 def fit(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -106,10 +109,14 @@ def evaluate(photos: Sequence[Path], out_dir: Path, cfg: EvalConfig = EvalConfig
     started = time.perf_counter()
     for n, path in enumerate(photos):
         photo = fit(read_image(path), cfg.max_side)
+        if cfg.crf is not None:  # the codec's 4:2:0 chroma needs even sides
+            photo = photo[:photo.shape[0] // 2 * 2, :photo.shape[1] // 2 * 2]
         h, w = photo.shape[:2]
         for cell in cfg.cells:
             region = random_region(rng, h, w, cell)
             observed, mask = pixelate(photo, [region])
+            if cfg.crf is not None:
+                observed = h264_roundtrip(observed, cfg.crf)
             areas = [region.area(h, w)]
             box = bounding_box(mask)
             results = methods.run(observed, areas, mask)
@@ -205,7 +212,9 @@ def _charts(summary, cells, out_dir: Path) -> None:
 def report_markdown(result: dict, crops: int) -> str:
     cells = result["config"]["cells"]
     s = result["summary"]
-    lines = [f"# Restoration quality on {len(result['photos'])} photos", "",
+    crf = result["config"].get("crf")
+    lines = [f"# Restoration quality on {len(result['photos'])} photos"
+             + ("" if crf is None else f", mosaics coded with H.264 at CRF {crf}"), "",
              f"Models: guided `{result['models']['guided']}`, pure `{result['models']['pure']}`. "
              "PSNR over the mosaic's pixels; SSIM and LPIPS (VGG) over its bounding box. "
              "Every method but *guided (detected)* gets the true mask and grid.", ""]

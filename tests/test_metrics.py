@@ -63,6 +63,16 @@ def test_evaluate__writes_report_metrics_charts_and_crops(photo_dir, tmp_path):
     assert "| guided |" in (out / "report.md").read_text()
     again = CliRunner().invoke(main, ["evaluate", "--images", str(photo_dir), "--out", str(out)])
     assert again.exit_code == 2 and "not empty" in again.output
+    # As video arrives: the same mosaics through H.264 first; the consistency step holds the
+    # cell means to what the coded frame shows.
+    coded = tmp_path / "coded"
+    result = CliRunner().invoke(main, ["evaluate", "--images", str(photo_dir), "--limit", "2", "--cells", "8",
+                                       "--out", str(coded), "--no-paper", "--crf", "30"])
+    assert result.exit_code == 0, result.output
+    after = json.loads((coded / "metrics.json").read_text())
+    assert after["config"]["crf"] == 30 and "CRF 30" in (coded / "report.md").read_text()
+    assert after["summary"]["mosaic"]["8"]["psnr"] != metrics["summary"]["mosaic"]["8"]["psnr"]
+    assert after["summary"]["guided"]["8"]["cell_mean_error_max"] < 1.0
 
 
 def test_evaluate__bad_cells_exit_2(tmp_path):
