@@ -85,6 +85,7 @@ class DetectorConfig:
     net_min_score: float = 0.8  # ... and those whose mean probability is lower
     net_gate: int = 32  # px; the classical paths look only this near the network's proposals (0: everywhere)
     net_gate_threshold: float = -1.0  # logit of a proposal (lower than net_threshold: the classical paths verify)
+    net_coded_chroma: bool = True  # frames with 4:2:0 chroma (decoded video) have no uncompressed region, however exact its cells
     net_reopen: float = 1.0  # cells; exact regions the network's mosaic outgrows by this many are coded ones unless every cell is exact (0: never)
     net_trim: bool = True  # coded regions lose the pixels the network does not call mosaic
     net_soft_lattice: bool = True  # network-only regions: also a mean-step comb, and the flattest candidate grid
@@ -961,6 +962,24 @@ def _constant_cells(colour: np.ndarray, own: np.ndarray, grid: Grid, x0: int, y0
     return float((whole & (breaks == 0)).sum() / whole.sum()) if whole.any() else 0.0
 
 
+def _chroma_subsampled(colour: np.ndarray) -> bool:
+    """Whether a frame's chroma is one value per aligned 2×2 block, as decoded 4:2:0 video
+    (H.264, HEVC, MPEG-4...) shows it: the colour steps inside the blocks are a small share
+    of those between them. Frames without colour texture (grey ones) cannot tell: False.
+    Every 8th row pair is enough (a third of the frame's rows read)."""
+    h, w = colour.shape[0] // 2 * 2, colour.shape[1] // 2 * 2
+    if h < 4 or w < 4:
+        return False
+    first = np.arange(0, h - 2, 8)
+    rows = (first[:, None] + np.arange(3)).ravel()  # rows 8k, 8k+1 (one block), 8k+2 (the next)
+    ycc = cv2.cvtColor(np.ascontiguousarray(colour[rows, :w]), cv2.COLOR_RGB2YCrCb)[..., 1:].astype(np.int16)
+    ycc = ycc.reshape(len(first), 3, w, 2)
+    top = ycc[:, 0]
+    inside = np.abs(top[:, 0::2] - top[:, 1::2]).mean() + np.abs(ycc[:, 0] - ycc[:, 1]).mean()
+    between = np.abs(top[:, 1:-1:2] - top[:, 2::2]).mean() + np.abs(ycc[:, 1] - ycc[:, 2]).mean()
+    return bool(between >= 0.05 and inside < 0.3 * between)
+
+
 def _claim(labels: np.ndarray, regions: list, found) -> bool:
     """Label a found region's new pixels and append it, unless most of it is labelled already
     (the same mosaic found again). Returns whether it was taken."""
@@ -1341,11 +1360,14 @@ class Detector:
         a cell lattice is found in it and enough of its cells are a mosaic's
         (`_cells_agree`): the classical evidence verifies the network."""
         cfg = self.cfg
+        # Decoded video (4:2:0 chroma) holds no uncompressed mosaic, however exact its cells
+        # (a codec can leave large flat cells exactly one colour, to their borders).
+        coded = cfg.net_coded_chroma and _chroma_subsampled(colour)
         closed = [False]  # by label: regions the network's pixels may not join
         for k, region in enumerate(regions, 1):
             x0, y0, x1, y1 = region.bbox
             own = labels[y0:y1, x0:x1] == k
-            closed.append(_uncompressed(own, exact[y0:y1, x0:x1], region.grid, x0, y0))
+            closed.append(not coded and _uncompressed(own, exact[y0:y1, x0:x1], region.grid, x0, y0))
         mosaic = logits > cfg.net_threshold
         if cfg.net_trim:
             # Coded regions keep only what the network calls mosaic: after coding it draws

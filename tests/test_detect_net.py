@@ -374,3 +374,24 @@ def test_comb__near_whole_pitch__whole_where_it_fits_the_teeth():
             assert np.abs((pos - whole[1]) - 32 * np.round((pos - whole[1]) / 32)).max() <= 1.0
         else:
             assert whole == fractional and abs(whole[0] - 12.2) < 0.05
+
+
+def test_chroma_subsampled__decoded_video_only():
+    """Decoded 4:2:0 video shows one chroma value per aligned 2×2 block; a photo does not,
+    and a grey frame cannot tell (no colour texture)."""
+    import cv2
+
+    from demosaic.detect import _chroma_subsampled
+    from demosaic.video import h264_roundtrip
+
+    rng = np.random.default_rng(5)
+    photo = smooth_image(rng, 240, 320)
+    assert not _chroma_subsampled(photo)
+    assert _chroma_subsampled(h264_roundtrip(photo, 23))
+    grey = np.repeat(photo.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    assert not _chroma_subsampled(h264_roundtrip(grey, 23))
+    # The same test on a NumPy 4:2:0 frame: chroma averaged over 2×2 blocks and repeated.
+    ycc = cv2.cvtColor(photo, cv2.COLOR_RGB2YCrCb).astype(np.float64)
+    chroma = ycc[..., 1:].reshape(120, 2, 160, 2, 2).mean(axis=(1, 3))
+    ycc[..., 1:] = np.repeat(np.repeat(chroma, 2, axis=0), 2, axis=1)
+    assert _chroma_subsampled(cv2.cvtColor(np.round(ycc).astype(np.uint8), cv2.COLOR_YCrCb2RGB))
