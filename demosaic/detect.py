@@ -1024,7 +1024,9 @@ class Detector:
     def __call__(self, frame: np.ndarray) -> Detection:
         return self.detect(frame)
 
-    def detect(self, frame: np.ndarray) -> Detection:
+    def detect(self, frame: np.ndarray, coded: bool | None = None) -> Detection:
+        """`coded`: whether the frame was decoded from lossy video (then no region in it is
+        an uncompressed mosaic, however exact its cells); None: tell from its chroma."""
         if frame.dtype != np.uint8 or frame.ndim != 3:
             raise ValueError("detect expects an H×W×3 uint8 frame")
         cfg = self.cfg
@@ -1057,7 +1059,10 @@ class Detector:
         exact = self._classical(frame, colour, ev, eh, blocked, labels, regions)
         closed = None
         if cfg.learned:
-            closed = self._add_learned(logits, edges, frame, colour, ev, eh, labels, regions, exact)
+            if coded is None:
+                # Decoded 4:2:0 video shows one chroma value per 2×2 block.
+                coded = cfg.net_coded_chroma and _chroma_subsampled(colour)
+            closed = self._add_learned(logits, edges, frame, colour, ev, eh, labels, regions, exact, coded)
         if cfg.refine_grid and regions:
             refined = []
             for k, region in enumerate(regions):
@@ -1348,7 +1353,7 @@ class Detector:
         return bool(whole.any() and flat[whole].mean() >= cfg.net_flat_share)
 
     def _add_learned(self, logits: np.ndarray, edges: np.ndarray | None, luma: np.ndarray, colour: np.ndarray, ev, eh,
-                     labels: np.ndarray, regions: list, exact: np.ndarray) -> list[bool]:
+                     labels: np.ndarray, regions: list, exact: np.ndarray, coded: bool = False) -> list[bool]:
         """Grow `labels`/`regions` in place by the segmenter's mosaic pixels; returns, by
         label (0 first), which regions are uncompressed.
 
@@ -1360,9 +1365,8 @@ class Detector:
         a cell lattice is found in it and enough of its cells are a mosaic's
         (`_cells_agree`): the classical evidence verifies the network."""
         cfg = self.cfg
-        # Decoded video (4:2:0 chroma) holds no uncompressed mosaic, however exact its cells
-        # (a codec can leave large flat cells exactly one colour, to their borders).
-        coded = cfg.net_coded_chroma and _chroma_subsampled(colour)
+        # A `coded` frame (decoded video) holds no uncompressed mosaic, however exact its
+        # cells: a codec can leave large flat cells exactly one colour, to their borders.
         closed = [False]  # by label: regions the network's pixels may not join
         for k, region in enumerate(regions, 1):
             x0, y0, x1, y1 = region.bbox

@@ -109,6 +109,12 @@ def h264_roundtrip(frame: np.ndarray, crf: int, preset: str = "medium") -> np.nd
 TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
 
 
+# ffprobe codec names of lossless video codecs (H.264 at qp 0 is lossless too, but only its
+# settings say so: counted as lossy, which only lets the detector grow exact regions).
+LOSSLESS_CODECS = frozenset({"ffv1", "huffyuv", "ffvhuff", "utvideo", "rawvideo", "png", "apng", "qtrle",
+                             "magicyuv", "lagarith", "zmbv", "r210", "v210", "v410", "ayuv", "y41p", "yuv4"})
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What the pipeline keeps from ffprobe: enough to write the video back unchanged but for its pixels."""
@@ -128,6 +134,13 @@ class VideoInfo:
     audio_streams: int
     subtitle_codecs: tuple[str, ...]
     other_streams: int
+    codec: str = ""  # the video stream's codec_name
+
+    @property
+    def lossy(self) -> bool:
+        """Whether the video's codec loses detail (H.264, HEVC, VP9, MPEG-4...): its frames
+        hold no uncompressed mosaic. Lossless ones (FFV1, HuffYUV, ...) and unknown: False."""
+        return bool(self.codec) and self.codec not in LOSSLESS_CODECS
 
     @property
     def variable_rate(self) -> bool:
@@ -163,6 +176,7 @@ def probe(path: str | Path) -> VideoInfo:
         audio_streams=sum(s.get("codec_type") == "audio" for s in streams),
         subtitle_codecs=tuple(s.get("codec_name", "") for s in streams if s.get("codec_type") == "subtitle"),
         other_streams=sum(s.get("codec_type") not in ("video", "audio", "subtitle") for s in streams),
+        codec=v.get("codec_name", ""),
     )
 
 

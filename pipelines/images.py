@@ -52,9 +52,11 @@ def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConf
     detector = Detector(cfg)
     per_frame = []
 
+    coded = True if info.lossy else None  # see Detector.detect
+
     def masks():
         for frame in read_frames(src):
-            found = detector.detect(frame)
+            found = detector.detect(frame, coded=coded)
             per_frame.append(detection_json(found))
             yield found.mask.astype(np.uint8) * 255
 

@@ -116,7 +116,9 @@ class Engine:
         elif static_mask is not None:
             areas_of = StaticMaskAreas(find, static_mask, restorer.guided, first_frame)
         else:
-            areas_of = lambda frame: find.detect(frame).areas()  # noqa: E731
+            # Frames of a lossy video hold no uncompressed mosaic (grey ones cannot show it).
+            coded = True if reader.info.lossy else None
+            areas_of = lambda frame: find.detect(frame, coded=coded).areas()  # noqa: E731
         # A given mask needs no vote; radius 0 turns the vote off.
         given = static_mask is not None or mask_frames is not None
         stabiliser = MaskStabiliser(temporal_radius) if not given and temporal_radius > 0 else None

@@ -326,13 +326,15 @@ def test_split_lattices__two_overlapping_mosaics__get_a_grid_each():
     assert len(regions) == 1 and labels.max() == 1
 
 
-@pytest.mark.parametrize("reopen,uncompressed,grows", [(1.0, False, True), (8.0, False, True), (0.0, False, False),
-                                                       (10.0, False, False), (1.0, True, False)])
-def test_add_learned__exact_region_the_network_outgrows__grows_when_told(reopen, uncompressed, grows):
+@pytest.mark.parametrize("reopen,uncompressed,grows,coded", [(1.0, False, True, False), (8.0, False, True, False),
+                                                             (0.0, False, False, False), (10.0, False, False, False),
+                                                             (1.0, True, False, False), (0.0, True, True, True)])
+def test_add_learned__exact_region_the_network_outgrows__grows_when_told(reopen, uncompressed, grows, coded):
     """A region of exactly flat 32 px cells (as coded large cells can stay) with the network's
     mosaic running nine cells beyond it: it is part of a larger coded mosaic and grows, unless
     reopening is off or asks for more cells than that, or its cells are exactly one colour to
-    their borders (an uncompressed mosaic: its exact borders stand against the network's)."""
+    their borders (an uncompressed mosaic: its exact borders stand against the network's).
+    In a frame decoded from lossy video (`coded`) no region is uncompressed: it grows."""
     from demosaic.detect import Region
 
     height = width = 256
@@ -347,7 +349,7 @@ def test_add_learned__exact_region_the_network_outgrows__grows_when_told(reopen,
     colour = np.zeros((height, width, 3), np.uint8)
     if not uncompressed:
         colour[:, ::32] = 9  # each cell's first column a shade off: not exactly one colour, as coded cells
-    closed = det._add_learned(logits, None, colour[..., :1], colour, none, none, labels, regions, exact)
+    closed = det._add_learned(logits, None, colour[..., :1], colour, none, none, labels, regions, exact, coded)
     assert closed == [False, not grows]
     assert (labels == 1).sum() == 96 * (192 if grows else 96)
     assert regions[0].bbox == ((32, 32, 224, 128) if grows else (32, 32, 128, 128))

@@ -25,6 +25,14 @@ def test_read_frames__lossless_clip__all_frames_in_order(clip):
     np.testing.assert_array_equal(every[1], frames[3])
 
 
+def test_probe__codec__lossy_or_not(clip, tmp_path):
+    assert probe(clip).codec == "ffv1" and not probe(clip).lossy
+    coded = tmp_path / "coded.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", "file:" + str(clip), "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    "file:" + str(coded)], check=True)
+    assert probe(coded).codec == "h264" and probe(coded).lossy
+
+
 def test_probe__missing_file__input_error(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         probe(tmp_path / "nope.mp4")

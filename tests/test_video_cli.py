@@ -259,11 +259,11 @@ def test_video__a_stage_fails_mid_video__exit_1_nothing_left_no_hang(clips, tmp_
 
     original, calls = Detector.detect, []
 
-    def failing(self, frame):
+    def failing(self, frame, coded=None):
         calls.append(1)
         if len(calls) == 5:
             raise RuntimeError("detector crashed")
-        return original(self, frame)
+        return original(self, frame, coded)
 
     monkeypatch.setattr(Detector, "detect", failing)
     monkeypatch.setenv("DEMOSAIC_DEBUG", "")
