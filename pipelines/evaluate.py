@@ -86,7 +86,9 @@ class Methods:
         self.pure = Restorer.for_mode("inpaint", pure_model)
         self.detector = Detector(DetectorConfig())
 
-    def run(self, observed: np.ndarray, areas, mask: np.ndarray) -> dict[str, np.ndarray]:
+    def run(self, observed: np.ndarray, areas, mask: np.ndarray, coded: bool | None = None) -> dict[str, np.ndarray]:
+        """`coded`: the observed frame came from lossy video (the detector is told, as the
+        video pipeline tells it)."""
         out = {"mosaic": observed}
         for name, kernel in (("bicubic", cv2.INTER_CUBIC), ("lanczos", cv2.INTER_LANCZOS4)):
             guide = cell_colour_guide(observed, areas, kernel)
@@ -94,7 +96,7 @@ class Methods:
         out["telea"] = cv2.inpaint(observed, mask.astype(np.uint8), 3, cv2.INPAINT_TELEA)
         out["pconv (pure)"] = self.pure.restore(observed, areas)
         out["guided"] = self.guided.restore(observed, areas)
-        out["guided (detected)"] = self.guided.restore(observed, self.detector.detect(observed).areas())
+        out["guided (detected)"] = self.guided.restore(observed, self.detector.detect(observed, coded=coded).areas())
         return out
 
 
@@ -119,7 +121,7 @@ def evaluate(photos: Sequence[Path], out_dir: Path, cfg: EvalConfig = EvalConfig
                 observed = h264_roundtrip(observed, cfg.crf)
             areas = [region.area(h, w)]
             box = bounding_box(mask)
-            results = methods.run(observed, areas, mask)
+            results = methods.run(observed, areas, mask, coded=True if cfg.crf is not None else None)
             for name, restored in results.items():
                 rows.append({"photo": path.name, "cell": cell, "method": name,
                              "psnr": psnr(restored, photo, mask), "ssim": ssim(restored[box], photo[box]),
