@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every figure in BENCHMARKS.md, measured again on this machine: JSON and tables into
 # benchmarks/ (evaluation photos: KDE Plasma wallpapers, never trained or tuned on).
-#   bash scripts/benchmarks.sh            # all (about 30 min on 2 cores)
+#   bash scripts/benchmarks.sh            # all (about 40 min on 2 cores)
 #   bash scripts/benchmarks.sh quality    # or: detect | model | video | ray
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,8 @@ what=${1:-all}
 
 if [ "$what" = all ] || [ "$what" = quality ]; then
   $D evaluate --out "$OUT/quality" --overwrite | tee "$OUT/quality.txt"
+  # The same mosaics through H.264 at CRF 23 first, as video arrives.
+  $D evaluate --out "$OUT/quality-crf23" --crf 23 --no-paper --overwrite | tee "$OUT/quality-crf23.txt"
 fi
 if [ "$what" = all ] || [ "$what" = detect ]; then
   $D benchmark detect --cases 2 --out "$OUT/detect.json" | tee "$OUT/detect.txt"
