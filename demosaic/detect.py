@@ -1201,9 +1201,10 @@ class Detector:
         for axis, channel in ((0, 0), (1, 1)):  # column borders: summed down the rows
             a = prob[..., channel].sum(axis=axis)
             between = np.minimum(a[:-1], a[1:])
-            comb = _comb(between, cfg, cfg.net_whole_pitch) if between.size >= 3 * cfg.min_pitch else None
+            long_enough = between.size >= 3 * cfg.min_pitch
+            comb = _comb(between, cfg, cfg.net_whole_pitch) if long_enough else None
             full.append(comb is not None)
-            if comb is None and between.size >= 3 * cfg.min_pitch:
+            if comb is None and long_enough:
                 comb = _two_teeth(between, cfg)
             if comb is None and cfg.net_one_tooth and between.size:
                 # A border crossing a good part of the region, seen surely.
@@ -1360,13 +1361,14 @@ class Detector:
         A segmenter component touching found regions joins them, pixel by pixel to the
         nearest one (their grids hold), except uncompressed regions (exactly flat in every
         channel, `exact`, up to a pixel from each cell border): their borders are exact
-        already, unless the component runs `net_reopen` cells beyond them. Coded regions first lose the pixels the network does not call mosaic. A
-        component touching none becomes a region only if it is large and confident enough,
+        already, unless the component runs `net_reopen` cells beyond them. In a `coded`
+        frame (decoded from lossy video) no region is uncompressed. Coded regions first
+        lose the pixels the network does not call mosaic. A component touching none becomes a region only if it is large and confident enough,
         a cell lattice is found in it and enough of its cells are a mosaic's
         (`_cells_agree`): the classical evidence verifies the network."""
         cfg = self.cfg
-        # A `coded` frame (decoded video) holds no uncompressed mosaic, however exact its
-        # cells: a codec can leave large flat cells exactly one colour, to their borders.
+        # However exact its cells (a codec can leave large flat cells exactly one colour,
+        # to their borders), a coded frame holds no uncompressed mosaic.
         closed = [False]  # by label: regions the network's pixels may not join
         for k, region in enumerate(regions, 1):
             x0, y0, x1, y1 = region.bbox

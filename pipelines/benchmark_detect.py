@@ -92,15 +92,17 @@ def visible_parts(regions: Sequence, height: int, width: int) -> list[np.ndarray
     return parts[::-1]
 
 
-def unchanged_cells(photo: np.ndarray, mosaic: np.ndarray, regions: Sequence) -> np.ndarray:
+def unchanged_cells(photo: np.ndarray, mosaic: np.ndarray, regions: Sequence,
+                    parts: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Bool H×W: mosaic pixels in cells the mosaic left exactly as they were (a cell of one
     flat colour, such as black or blown-out sky): no detector can see them there, and
     restoring or keeping them gives the same frame. The benchmark scores IoU with and
-    without them ("don't care" pixels, as in segmentation benchmarks' void label)."""
+    without them ("don't care" pixels, as in segmentation benchmarks' void label).
+    `parts`: the regions' `visible_parts`, if known."""
     height, width = photo.shape[:2]
     changed = (photo != mosaic).any(axis=-1)
     out = np.zeros((height, width), bool)
-    for region, seen in zip(regions, visible_parts(regions, height, width)):
+    for region, seen in zip(regions, parts or visible_parts(regions, height, width)):
         iy, ix = region.grid().cell_index(height, width)
         cells = (iy - iy.min())[:, None] * (ix.max() - ix.min() + 1) + (ix - ix.min())[None, :]
         out |= seen & ~np.isin(cells, np.unique(cells[seen & changed]))
@@ -145,7 +147,8 @@ def run(photo_paths: Sequence[Path], cfg: DetectBenchmarkConfig, progress: Calla
             masks = MaskConfig(min_cell=cell, max_cell=cell, max_area=0.25, min_area=0.05)
             regions = [r for r in random_regions(rng, h, w, masks)]
             mosaic, truth = pixelate(photo, regions)
-            unseen = unchanged_cells(photo, mosaic, regions)  # after coding too: nothing of the mosaic is there to see
+            seen = visible_parts(regions, h, w)
+            unseen = unchanged_cells(photo, mosaic, regions, seen)  # after coding too: nothing of the mosaic is there to see
             damage = psnr(mosaic, photo, truth)  # how much the mosaic hides (high: over flat or smooth content)
             if len(sample_mosaics) < 4:
                 sample_mosaics.append(mosaic)
@@ -153,7 +156,6 @@ def run(photo_paths: Sequence[Path], cfg: DetectBenchmarkConfig, progress: Calla
                 frame = mosaic if crf is None else h264_roundtrip(mosaic, crf)
                 found = detector.detect(frame)
                 tp = int((found.mask & truth).sum())
-                seen = visible_parts(regions, h, w)
                 grid_ok = [grid_found(found, region, part) for region, part in zip(regions, seen)]
                 grid_px = [grid_found(found, region, part, rendered=True) for region, part in zip(regions, seen)]
                 per_case.append({"photo": str(photo_paths[i]), "cell": cell, "crf": crf,

@@ -52,7 +52,7 @@ def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConf
     detector = Detector(cfg)
     per_frame = []
 
-    coded = True if info.lossy else None  # see Detector.detect
+    coded = info.lossy or None  # see Detector.detect
 
     def masks():
         for frame in read_frames(src):

@@ -117,7 +117,7 @@ class Engine:
             areas_of = StaticMaskAreas(find, static_mask, restorer.guided, first_frame)
         else:
             # Frames of a lossy video hold no uncompressed mosaic (grey ones cannot show it).
-            coded = True if reader.info.lossy else None
+            coded = reader.info.lossy or None
             areas_of = lambda frame: find.detect(frame, coded=coded).areas()  # noqa: E731
         # A given mask needs no vote; radius 0 turns the vote off.
         given = static_mask is not None or mask_frames is not None
