@@ -59,13 +59,12 @@ def _detector_config(dilate: int):
     """The detector the command's --detector and --dilate ask for; the learned segmenter's
     model card is checked here, before anything loads TensorFlow."""
     from demosaic.artifact import DETECTOR_FORMAT, read_card
-    from demosaic.detect import DEFAULT_BORDERS, DEFAULT_SEGMENTER, DetectorConfig
+    from demosaic.detect import DEFAULT_SEGMENTER, DetectorConfig
 
     learned = click.get_current_context().meta.get("detector", "learned") == "learned"
     if learned:
         try:
-            for card in (DEFAULT_SEGMENTER, DEFAULT_BORDERS):
-                read_card(card, DETECTOR_FORMAT)
+            read_card(DEFAULT_SEGMENTER, DETECTOR_FORMAT)
         except DemosaicError as exc:
             raise click.UsageError(f"{exc} (or use --detector classical)")
     return DetectorConfig(dilate=dilate, learned="default" if learned else "")

@@ -80,7 +80,7 @@ class DetectorConfig:
     # The learned segmenter (demosaic.detect_net): a model card path, "default" for the
     # shipped one, "" for the classical detector alone.
     learned: str = "default"
-    net_threshold: float = 0.5  # logit above which a pixel is mosaic (tuned on held-out training photos)
+    net_threshold: float = 0.0  # logit above which a pixel is mosaic (tuned on held-out training photos)
     net_min_px: int = 400  # smaller net-only components are dropped
     net_min_score: float = 0.8  # ... and those whose mean probability is lower
     net_gate: int = 32  # px; the classical paths look only this near the network's proposals (0: everywhere)
@@ -92,10 +92,11 @@ class DetectorConfig:
     net_flat_share: float = 0.3  # a network-only region needs this share of its whole cells flat inside ...
     net_cell_std: float = 6.0  # ... within this inner standard deviation (levels; coding noise included)
     net_drift: float = 4.0  # ... and whose luma drifts less than this (levels) from one side to the other
-    # Border maps (a segmenter trained with DetectNetConfig.borders): a model card path,
-    # "default" for the shipped one, "" for the mask segmenter's own (if it has them). v3's
-    # own mask flags upscaled low-resolution video more often than v1's, so v1 keeps the mask.
-    net_borders: str = "default"
+    net_step_share: float = 1.2  # ... and whose luma steps lie on its cell borders (±1 px) this many times more than chance, along both axes (0: not checked)
+    # Border maps (a segmenter trained with DetectNetConfig.borders): "" for the mask
+    # segmenter's own (the shipped one has them: one network pass a frame), or another
+    # segmenter's model card path.
+    net_borders: str = ""
     # With border maps, the lattice their borders line up on:
     net_edge_grid: bool = True  # ... is a candidate grid of network-only regions
     net_edge_refine: bool = True  # ... refits the grid of coded regions
@@ -353,6 +354,30 @@ def _position_in_cell(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from_start = pos - np.maximum.accumulate(np.where(starts, pos, 0))
     to_end = np.minimum.accumulate(np.where(ends, pos, len(index))[::-1])[::-1] - pos
     return from_start, to_end
+
+
+def _steps_on_borders(luma: np.ndarray, pitch, iy: np.ndarray, ix: np.ndarray, part: np.ndarray) -> float:
+    """How much more of the luma's steps inside `part` lie within a pixel of a cell border
+    (cell indices `iy`, `ix`) than chance would put there, along the axis where that is least.
+
+    A mosaic's cells change only at their borders, along both axes (coding smears each step
+    over a pixel or two). Stripes shaded smoothly across them have flat cells on any pitch
+    along the shading, but their steps there fall anywhere. Cells under 6 px tell too little
+    (three lines of six are half of them): those axes pass."""
+    block = luma[..., 0] if luma.ndim == 3 else luma
+    least = np.inf
+    for axis, index, p in ((1, ix, pitch[0]), (0, iy, pitch[1])):
+        if p < 6:
+            continue
+        steps = np.abs(np.diff(block, axis=axis))
+        both = part[:, 1:] & part[:, :-1] if axis == 1 else part[1:] & part[:-1]
+        near = np.convolve((index[1:] != index[:-1]).astype(np.float32), np.ones(3, np.float32), "same") > 0
+        near = near[None, :] if axis == 1 else near[:, None]
+        total = steps[both].sum()
+        share = steps[both & near].sum() / total if total > 0 else 0.0
+        chance = max(np.broadcast_to(near, both.shape)[both].mean(), 1e-6) if both.any() else 1.0
+        least = min(least, share / chance)
+    return float(least)
 
 
 def _border_distance(index: np.ndarray) -> np.ndarray:
@@ -993,8 +1018,7 @@ def _claim(labels: np.ndarray, regions: list, found) -> bool:
     return True
 
 
-DEFAULT_SEGMENTER = Path(__file__).resolve().parents[1] / "models" / "demosaic-detect-v1.json"
-DEFAULT_BORDERS = Path(__file__).resolve().parents[1] / "models" / "demosaic-detect-v3.json"
+DEFAULT_SEGMENTER = Path(__file__).resolve().parents[1] / "models" / "demosaic-detect-v5.json"
 
 
 class Detector:
@@ -1017,8 +1041,7 @@ class Detector:
         None: the mask segmenter's own maps, if it has any."""
         if self._border_segmenter is None and self.cfg.learned and self.cfg.net_borders:
             from .detect_net import Segmenter
-            path = DEFAULT_BORDERS if self.cfg.net_borders == "default" else Path(self.cfg.net_borders)
-            self._border_segmenter = Segmenter.load(path)
+            self._border_segmenter = Segmenter.load(Path(self.cfg.net_borders))
         return self._border_segmenter
 
     def __call__(self, frame: np.ndarray) -> Detection:
@@ -1351,7 +1374,8 @@ class Detector:
                 ends.append(sums[:, 0] / np.maximum(counts, 1))
             drift = np.maximum(drift, np.abs(ends[1] - ends[0]).reshape(std.shape))
         flat = (std <= cfg.net_cell_std) & (drift <= cfg.net_drift)
-        return bool(whole.any() and flat[whole].mean() >= cfg.net_flat_share)
+        return (bool(whole.any() and flat[whole].mean() >= cfg.net_flat_share)
+                and (cfg.net_step_share <= 0 or _steps_on_borders(block, grid.pitch, iy[rows], ix[cols], part) >= cfg.net_step_share))
 
     def _add_learned(self, logits: np.ndarray, edges: np.ndarray | None, luma: np.ndarray, colour: np.ndarray, ev, eh,
                      labels: np.ndarray, regions: list, exact: np.ndarray, coded: bool = False) -> list[bool]:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from demosaic.detect import DEFAULT_SEGMENTER, Detector, DetectorConfig, grid_line_error, iou
+from demosaic.detect import DEFAULT_SEGMENTER, Detector, DetectorConfig, _steps_on_borders, grid_line_error, iou
 from demosaic.mosaic import Grid, MosaicRegion, pixelate
 from demosaic.video import h264_roundtrip
 
@@ -219,6 +219,21 @@ def test_detect__stripes_with_a_gradient__no_mask(detector):
     ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
     for f in (frame, cv2.imdecode(buf, cv2.IMREAD_COLOR)):
         assert detector.detect(f).mask.mean() <= 0.001
+
+
+def test_steps_on_borders__mosaic_against_shaded_stripes():
+    # A mosaic's luma changes only between cells; stripes shaded down change between rows anywhere.
+    grid = Grid((12.0, 12.0), (0.0, 0.0))
+    iy, ix = grid.cell_index(120, 144)
+    part = np.ones((120, 144), bool)
+    smooth = cv2.cvtColor(smooth_image(np.random.default_rng(3), 120, 144), cv2.COLOR_RGB2GRAY)
+    mosaic = smooth.reshape(10, 12, 12, 12).mean(axis=(1, 3)).repeat(12, 0).repeat(12, 1)
+    assert _steps_on_borders(mosaic, grid.pitch, iy, ix, part) >= 3.0  # chance: 3 lines of 12
+    yy, xx = np.mgrid[0:120, 0:144]
+    stripes = np.floor(np.where((xx // 12) % 2 == 0, 80.0, 110.0) + 0.3 * yy)  # steps every 3-4 rows
+    assert _steps_on_borders(stripes, grid.pitch, iy, ix, part) < 1.2  # columns fine, rows at chance
+    fine = Grid((4.0, 4.0), (0.0, 0.0))  # cells under 6 px: too few lines between borders to tell
+    assert _steps_on_borders(stripes, fine.pitch, *fine.cell_index(120, 144), part) == np.inf
 
 
 def test_detect__small_region_of_large_cells__after_h264__found_by_its_pieces(detector):
