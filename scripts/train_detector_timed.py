@@ -42,7 +42,9 @@ def make_samples(args, deadline: float) -> int:
     validation chunk; returns how many training chunks there are."""
     files = find_images(args.data)
     train = load_images([f for f in files if not is_validation(f)], args.crop)
-    val = load_images([f for f in files if is_validation(f)], args.crop)
+    val = load_images([f for f in files if is_validation(f)] or files[-1:], args.crop)  # as DetectTrainer
+    if not train or not val:
+        raise SystemExit(f"need images of at least {args.crop}² px for training and validation in {args.data}")
     out = Path(args.out) / "samples"
     out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(os.cpu_count()) as pool:
@@ -183,7 +185,7 @@ def main() -> None:
     Path(args.export_to).mkdir(parents=True, exist_ok=True)
     chunks = make_samples(args, start + args.sample_seconds)
     print(f"{chunks * CHUNK} training samples in {time.time() - start:.0f} s", flush=True)
-    deadline = start + args.seconds - 30  # the final validation and export
+    deadline = start + args.seconds - min(30.0, args.seconds / 4)  # then the final validation and export
     procs = [subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--chunks", str(chunks),
                                "--deadline", str(deadline), "--net", net])
              for net in args.net or ["24,32"]]
