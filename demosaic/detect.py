@@ -1354,7 +1354,8 @@ class Detector:
 
     def _cells_agree(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> bool:
         """Whether enough of the whole cells inside `part` (`net_flat_share`) are a mosaic's
-        cells: flat inside, and not drifting from one side to the other."""
+        cells: flat inside, and not drifting from one side to the other; and whether the
+        luma changes on their borders rather than anywhere (`net_step_share`)."""
         cfg = self.cfg
         std, cell_of, whole = self._whole_cells(luma, grid, rows, cols, part)
         # Drift: the luma a few pixels in from a cell's left (top) border against its right

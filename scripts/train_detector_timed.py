@@ -156,6 +156,7 @@ def train_one(args) -> None:
             last_export = time.time()
     stop.set()
     export(True)
+    log.close()
 
 
 def main() -> None:
