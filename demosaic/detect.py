@@ -100,6 +100,7 @@ class DetectorConfig:
     # With border maps, the lattice their borders line up on:
     net_edge_grid: bool = True  # ... is a candidate grid of network-only regions
     net_edge_refine: bool = True  # ... refits the grid of coded regions
+    net_edge_outline: bool = True  # ... (the refit) sees the region's outline too where the maps mark it
     net_one_tooth: float = 0.25  # ... an axis with one border only takes its phase from it if it is this sure (0: off)
     net_split_gain: float = 0.25  # ... and the new lattice's support where it takes over must beat the old's by this
     net_split_pitch: float = 8.0  # px; finer lattices are not split (after coding their phase is too unsure)
@@ -378,6 +379,21 @@ def _steps_on_borders(luma: np.ndarray, pitch, iy: np.ndarray, ix: np.ndarray, p
         chance = max(np.broadcast_to(near, both.shape)[both].mean(), 1e-6) if both.any() else 1.0
         least = min(least, share / chance)
     return float(least)
+
+
+def _outline_profile(prob: np.ndarray, part: np.ndarray, axis: int) -> np.ndarray:
+    """The border maps' say on the borders between `part` and what lies outside it, per gap
+    between columns (axis 0) or rows (axis 1): only the inside pixel can be summed there.
+
+    The profile inside takes the smaller of both columns' sums, and outside `part` there is
+    nothing to sum, so a region's own outline gave no tooth: a region two cells across
+    showed one border each way. The maps mark only true cell borders (a cut cell's edge is
+    no border in their labels), so where the outline runs along a cell border they see it,
+    and where it cuts cells they do not."""
+    if axis == 1:
+        return _outline_profile(prob.T, part.T, 0)
+    before, after = part[:, :-1], part[:, 1:]
+    return (np.where(before & ~after, prob[:, :-1], 0.0) + np.where(after & ~before, prob[:, 1:], 0.0)).sum(axis=0)
 
 
 def _border_distance(index: np.ndarray) -> np.ndarray:
@@ -1096,7 +1112,7 @@ class Detector:
                 if edges is not None and cfg.net_edge_refine and not closed[k + 1]:
                     # Coded regions: the border maps place the lines where coding blurred
                     # the steps (uncompressed ones keep their exact fit).
-                    grid = self._edge_lattice(edges, box[0], box[1], own)
+                    grid = self._edge_lattice(edges, box[0], box[1], own, cfg.net_edge_outline)
                     if grid is not None and max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch):
                         grid = None
                 if grid is None:
@@ -1212,18 +1228,28 @@ class Detector:
             combs.append(_comb(profile, cfg) or _two_teeth(profile, cfg))
         return _combs_grid(*combs, rows, cols)
 
-    def _edge_lattice(self, edges: np.ndarray, rows: slice, cols: slice, part: np.ndarray) -> Grid | None:
+    def _edge_lattice(self, edges: np.ndarray, rows: slice, cols: slice, part: np.ndarray,
+                      outline: bool = False) -> Grid | None:
         """The lattice the segmenter's border maps line up on inside `part` of (rows, cols).
 
         Each map marks a cell's first and last column (row), so a border between pixels t
         and t+1 shows in both: its profile is the smaller of the two columns' summed
-        probabilities, one sharp tooth per border, even where coding smeared the step."""
+        probabilities, one sharp tooth per border, even where coding smeared the step. With
+        `outline`, `part`'s outline counts too where the maps mark it (`_outline_profile`)."""
         cfg = self.cfg
+        if outline:  # a pixel more each side, outside `part`: the outline where it meets the box
+            height, width = edges.shape[:2]
+            top, left = min(rows.start, 1), min(cols.start, 1)
+            rows, cols = slice(rows.start - top, min(rows.stop + 1, height)), slice(cols.start - left, min(cols.stop + 1, width))
+            part = np.pad(part, ((top, rows.stop - rows.start - top - part.shape[0]),
+                                 (left, cols.stop - cols.start - left - part.shape[1])))
         prob = part[..., None] / (1.0 + np.exp(-edges[rows, cols]))
         combs, full = [], []
         for axis, channel in ((0, 0), (1, 1)):  # column borders: summed down the rows
             a = prob[..., channel].sum(axis=axis)
             between = np.minimum(a[:-1], a[1:])
+            if outline:
+                between = between + _outline_profile(prob[..., channel], part, axis)
             long_enough = between.size >= 3 * cfg.min_pitch
             comb = _comb(between, cfg, cfg.net_whole_pitch) if long_enough else None
             full.append(comb is not None)

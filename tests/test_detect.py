@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from demosaic.detect import DEFAULT_SEGMENTER, Detector, DetectorConfig, _steps_on_borders, grid_line_error, iou
+from demosaic.detect import (DEFAULT_SEGMENTER, Detector, DetectorConfig, _outline_profile, _steps_on_borders,
+                             grid_line_error, iou)
 from demosaic.mosaic import Grid, MosaicRegion, pixelate
 from demosaic.video import h264_roundtrip
 
@@ -234,6 +235,23 @@ def test_steps_on_borders__mosaic_against_shaded_stripes():
     assert _steps_on_borders(stripes, grid.pitch, iy, ix, part) < 1.2  # columns fine, rows at chance
     fine = Grid((4.0, 4.0), (0.0, 0.0))  # cells under 6 px: too few lines between borders to tell
     assert _steps_on_borders(stripes, fine.pitch, *fine.cell_index(120, 144), part) == np.inf
+
+
+def test_outline_profile__only_the_inside_pixel_counts_where_the_part_ends():
+    # Border probability per pixel; the part: rows 1-4, columns 2-7 of a 6×10 box.
+    rng = np.random.default_rng(0)
+    prob = rng.uniform(0, 1, (6, 10))
+    part = np.zeros((6, 10), bool)
+    part[1:5, 2:8] = True
+    columns = _outline_profile(prob, part, 0)  # per gap between columns t and t+1
+    expected = np.zeros(9)
+    expected[1] = prob[1:5, 2].sum()  # entering the part: its first column
+    expected[7] = prob[1:5, 7].sum()  # leaving it: its last column
+    np.testing.assert_allclose(columns, expected)
+    rows = _outline_profile(prob, part, 1)
+    expected = np.zeros(5)
+    expected[0], expected[4] = prob[1, 2:8].sum(), prob[4, 2:8].sum()
+    np.testing.assert_allclose(rows, expected)
 
 
 def test_detect__small_region_of_large_cells__after_h264__found_by_its_pieces(detector):
