@@ -574,12 +574,17 @@ def train(data, out, model_out, arch, pure, guide_encoder, depth, base_channels,
 @click.option("--batch", type=click.IntRange(1, 512), default=16, show_default=True)
 @click.option("--steps", type=click.IntRange(1), default=20000, show_default=True)
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True,
-              help="Adam's learning rate, decayed by a cosine to 5 %% of it.")
+              help="Adam's learning rate, decayed by a cosine to 5 % of it.")
+@click.option("--width", type=click.IntRange(4, 256), default=48, show_default=True,
+              help="Channels at 1/4 resolution (the shipped demosaic-detect-v5: 48; v1-v4: 24).")
+@click.option("--context-width", type=click.IntRange(4, 256), default=64, show_default=True,
+              help="Channels at 1/8 resolution (v5: 64; v1-v4: 32).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-every", type=click.IntRange(1), default=1000, show_default=True)
-def train_detector(data, out, model_out, samples, val_samples, crop, batch, steps, lr, seed, val_every):
+def train_detector(data, out, model_out, samples, val_samples, crop, batch, steps, lr, width, context_width, seed,
+                   val_every):
     """Train the learned mosaic segmenter from scratch; resumes from OUT's checkpoint."""
-    from demosaic.config import DetectTrainConfig
+    from demosaic.config import DetectNetConfig, DetectTrainConfig
     from demosaic.data import default_training_sources
 
     if crop % 8:
@@ -587,8 +592,9 @@ def train_detector(data, out, model_out, samples, val_samples, crop, batch, step
     sources = tuple(data) or tuple(default_training_sources())
     if not sources:
         raise click.UsageError("no training photos found; pass --data DIR")
-    cfg = DetectTrainConfig(data=sources, out=out, samples=samples, val_samples=val_samples, crop=crop, batch=batch,
-                            steps=steps, lr=lr, seed=seed, val_every=val_every)
+    net = DetectNetConfig(width=width, context_width=context_width, borders=True)
+    cfg = DetectTrainConfig(data=sources, out=out, net=net, samples=samples, val_samples=val_samples, crop=crop,
+                            batch=batch, steps=steps, lr=lr, seed=seed, val_every=val_every)
     from demosaic.detect_training import train_detector as run_training
 
     result = run_training(cfg, export_to=model_out, log=lambda m: click.echo(m, err=True),

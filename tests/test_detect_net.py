@@ -159,7 +159,7 @@ def test_train_detector_cli__trains_exports_and_resumes(photo_dir, tmp_path):
     from cli import main
 
     args = ["train-detector", "--data", str(photo_dir), "--out", str(tmp_path / "run"), "--samples", "24",
-            "--val-samples", "8", "--crop", "64", "--batch", "4", "--val-every", "2"]
+            "--val-samples", "8", "--crop", "64", "--batch", "4", "--val-every", "2", "--width", "8", "--context-width", "12"]
     first = CliRunner().invoke(main, args + ["--steps", "2"])
     assert first.exit_code == 0, first.output
     card = json.loads((tmp_path / "run" / "model.json").read_text())
@@ -169,6 +169,7 @@ def test_train_detector_cli__trains_exports_and_resumes(photo_dir, tmp_path):
     assert "resuming" in again.output and "trained 4 steps" in again.output
     model, card = load_detector(tmp_path / "run" / "model.json")
     assert card["training"]["steps"] == 4
+    assert (card["config"]["width"], card["config"]["context_width"], card["config"]["borders"]) == (8, 12, True)
 
 
 # --- the shipped segmenter inside the detector ----------------------------------------------
