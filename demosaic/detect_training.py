@@ -228,6 +228,16 @@ def swap_edges(labels: np.ndarray) -> np.ndarray:
     return (labels & CLASS) | np.where(labels & COLUMN_EDGE, ROW_EDGE, 0) | np.where(labels & ROW_EDGE, COLUMN_EDGE, 0)
 
 
+def augment(rng: np.random.Generator, frames: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A batch (N, H, W, 3) / (N, H, W, 1) flipped left-right and transposed, each half the
+    time (transposed, rows and columns of cells trade places), as contiguous float32."""
+    if rng.random() < 0.5:
+        frames, labels = frames[:, :, ::-1], labels[:, :, ::-1]
+    if rng.random() < 0.5:
+        frames, labels = frames.transpose(0, 2, 1, 3), swap_edges(labels.transpose(0, 2, 1, 3))
+    return np.ascontiguousarray(frames, np.float32), np.ascontiguousarray(labels, np.float32)
+
+
 def scores(labels: np.ndarray, logits: np.ndarray) -> dict:
     """IoU and false-positive share (of clean pixels) over pixels not labelled IGNORE; with
     border outputs also the mean IoU of both border maps over the mosaic pixels."""
@@ -273,12 +283,7 @@ class DetectTrainer:
     def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.cfg.seed, step])
         idx = np.sort(rng.integers(0, len(self.frames), self.cfg.batch))
-        x, y = self.frames[idx].astype(np.float32), self.labels[idx][..., None]
-        if rng.random() < 0.5:
-            x, y = x[:, :, ::-1], y[:, :, ::-1]
-        if rng.random() < 0.5:  # transposed: rows and columns of cells trade places
-            x, y = x.transpose(0, 2, 1, 3), swap_edges(y.transpose(0, 2, 1, 3))
-        return np.ascontiguousarray(x), np.ascontiguousarray(y.astype(np.float32))
+        return augment(rng, self.frames[idx], self.labels[idx][..., None])
 
     def validate(self) -> dict:
         logits = self.model.predict(self.val_frames.astype(np.float32), batch_size=32, verbose=0)

@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from demosaic.config import DetectNetConfig, DetectTrainConfig, to_dict  # noqa: E402
 from demosaic.data import find_images, is_validation, load_images  # noqa: E402
-from demosaic.detect_training import CHUNK, _chunk_paths, _make_chunk, swap_edges  # noqa: E402
+from demosaic.detect_training import CHUNK, _chunk_paths, _make_chunk, augment  # noqa: E402
+from pipelines.video import _put  # noqa: E402
 
 
 def make_samples(args, deadline: float) -> int:
@@ -68,24 +69,13 @@ def load(out: Path, name: str, chunks: int):
 
 
 def batches(frames, labels, batch: int, seed: int, stop: threading.Event, depth: int = 6):
-    """Augmented batches (flips, transposes with border bits swapped) from a thread."""
+    """Augmented batches (`augment`) made by two threads."""
     q: queue.Queue = queue.Queue(depth)
 
     def fill(rng):
         while not stop.is_set():
             idx = np.sort(rng.integers(0, len(frames), batch))
-            x, y = frames[idx], labels[idx][..., None]
-            if rng.random() < 0.5:
-                x, y = x[:, :, ::-1], y[:, :, ::-1]
-            if rng.random() < 0.5:
-                x, y = x.transpose(0, 2, 1, 3), swap_edges(y.transpose(0, 2, 1, 3))
-            item = (np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y, np.float32))
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.5)
-                    break
-                except queue.Full:
-                    pass
+            _put(q, augment(rng, frames[idx], labels[idx][..., None]), stop)
 
     for i in range(2):
         threading.Thread(target=fill, args=(np.random.default_rng([seed, i]),), daemon=True).start()
@@ -107,6 +97,7 @@ def train_one(args) -> None:
     out = Path(args.out)
     frames, labels = load(out / "samples", "train", args.chunks)
     val_frames, val_labels = load(out / "samples", "val", 1)
+    val_frames = val_frames.astype(np.float32)
     keras.utils.set_random_seed(args.seed)
     model = build(net)
     if args.init:  # go on from an exported detector of this shape
@@ -131,8 +122,7 @@ def train_one(args) -> None:
         log.flush()
 
     def export(final: bool):
-        val = {f"val_{k}": v for k, v in scores(val_labels, model.predict(
-            val_frames.astype(np.float32), batch_size=32, verbose=0)).items()}
+        val = {f"val_{k}": v for k, v in scores(val_labels, model.predict(val_frames, batch_size=32, verbose=0)).items()}
         history.append({"step": step, "wall_seconds": round(time.time() - started, 1),
                         "train_loss": float(np.mean(losses)) if losses else None, **val})
         losses.clear()
