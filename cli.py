@@ -67,7 +67,8 @@ def _detector_config(dilate: int):
             read_card(DEFAULT_SEGMENTER, DETECTOR_FORMAT)
         except DemosaicError as exc:
             raise click.UsageError(f"{exc} (or use --detector classical)")
-    return DetectorConfig(dilate=dilate, learned="default" if learned else "")
+    every = click.get_current_context().meta.get("detect_every", 1)
+    return DetectorConfig(dilate=dilate, learned="default" if learned else "", keyframe_every=every)
 
 
 def _dilate(command):
@@ -81,6 +82,13 @@ def _dilate(command):
                         help="Grow the mask by this many px (feathered mosaic borders).")(command)
 
 _overwrite = click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+
+_detect_every = click.option(
+    "--detect-every", type=click.IntRange(1, 250), default=8, show_default=True, expose_value=False,
+    callback=lambda ctx, param, value: ctx.meta.__setitem__("detect_every", value),
+    help="Video: detect in full every N-th frame; the frames between take those regions, moved as they "
+         "moved, where both keyframes agree and each frame still shows them (else they are detected too). "
+         "A mosaic shorter than N frames that starts and ends between keyframes is missed; 1: every frame.")
 
 
 def _restore_options(command):
@@ -109,6 +117,7 @@ def _restore_options(command):
 @click.option("--overlay", "overlay_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the input with the mask drawn on it.")
 @_dilate
+@_detect_every
 @_overwrite
 def detect(src, dst, json_path, overlay_path, dilate, overwrite):
     """Find mosaics in IN; write the mask (255 = mosaic) to OUT.
@@ -132,7 +141,8 @@ def detect(src, dst, json_path, overlay_path, dilate, overwrite):
 
         probe(src)  # an unreadable video fails here, before anything is written
         summary = detect_video(src, dst, json_path, _detector_config(dilate))
-        click.echo(f"{summary['frames_with_mosaic']} of {summary['frames']} frames with mosaics -> {dst}")
+        click.echo(f"{summary['frames_with_mosaic']} of {summary['frames']} frames with mosaics "
+                   f"({summary['frames_detected']} detected in full) -> {dst}")
         return
     read_image(src)  # fail on unreadable input before doing anything
     found = detect_image(src, dst, json_path, overlay_path, _detector_config(dilate))
@@ -169,6 +179,7 @@ def _video_options(command):
         click.option("--batch-frames", type=click.IntRange(1, 256), default=8, show_default=True),
         click.option("--temporal-radius", type=click.IntRange(0, 30), default=2, show_default=True,
                      help="Masks are a majority vote over this many frames either side (0: per frame)."),
+        _detect_every,
         click.option("--ray", "ray_address", metavar="ADDRESS",
                      help="Run on Ray: 'local' starts one on this machine (loopback) and stops it after; "
                           "'auto' or an address joins a running cluster."),

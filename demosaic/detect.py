@@ -109,6 +109,12 @@ class DetectorConfig:
     net_whole_pitch: float = 0.25  # px; border-map pitches this near a whole one take it if it fits the teeth (0: never)
     net_max_aspect: float = 2.0  # cells of network-only regions and border-map fits: at most this oblong
     net_edge_support: float = 0.06  # network-only regions: border probability on their grid's cell edges over that between
+    # Video (demosaic.keyframes): full detection on every `keyframe_every`-th frame; the frames
+    # between take the keyframe's regions if both keyframes agree and the regions still hold.
+    keyframe_every: int = 1
+    keyframe_iou: float = 0.8  # each region, moved, overlaps its match on the next keyframe at least this much
+    keyframe_flat_drop: float = 0.2  # a region's whole cells flat: at most this share fewer than on the keyframe
+    keyframe_ring_rise: float = 0.2  # the cells around it flat: at most this share more
 
 
 @dataclass(frozen=True)
@@ -1121,6 +1127,8 @@ class Detector:
             regions = refined
         if edges is not None and cfg.net_split and regions:
             self._split_lattices(edges, labels, regions)
+        if regions:
+            labels, regions = self._drop_remnants(labels, regions)
         mask = labels > 0
         if cfg.dilate and mask.any():
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.dilate + 1,) * 2)
@@ -1128,6 +1136,21 @@ class Detector:
             labels = np.where(labels > 0, labels, grown)
             mask = labels > 0
         return Detection(mask, tuple(regions), labels)
+
+    def _drop_remnants(self, labels: np.ndarray, regions: list) -> tuple[np.ndarray, list]:
+        """Regions left with less than half the pixels of the fewest cells a region may have
+        (later regions took the rest of them) are gone; the others are numbered again."""
+        counts = np.bincount(labels.ravel(), minlength=len(regions) + 1)[1:]
+        keep = []
+        for k, region in enumerate(regions):
+            pw, ph = region.pitch
+            fewest = np.clip(round(self.cfg.min_cells * (16 / max(pw, ph)) ** 2), 2, self.cfg.min_cells)
+            keep.append(counts[k] >= 0.5 * fewest * pw * ph)
+        if all(keep):
+            return labels, regions
+        renumber = np.zeros(len(regions) + 1, np.int32)
+        renumber[1:][keep] = np.arange(1, sum(keep) + 1)
+        return renumber[labels], [r for r, k in zip(regions, keep) if k]
 
     def _classical(self, frame: np.ndarray, colour: np.ndarray, ev, eh, blocked: np.ndarray | None,
                    labels: np.ndarray, regions: list) -> np.ndarray:

@@ -95,15 +95,21 @@ def read_frames(path: str | Path, every: int = 1, limit: int | None = None) -> I
 
 def h264_roundtrip(frame: np.ndarray, crf: int, preset: str = "medium") -> np.ndarray:
     """One RGB frame through libx264 (yuv420p, the given CRF) and back, as a video would be."""
-    h, w = frame.shape[:2]
+    return h264_roundtrip_clip(frame[None], crf, preset)[0]
+
+
+def h264_roundtrip_clip(frames: np.ndarray, crf: int, preset: str = "medium", rate: int = 25) -> np.ndarray:
+    """RGB frames (N×H×W×3) coded as one libx264 stream (yuv420p, the given CRF, its usual
+    predicted frames) and decoded again, as a video would be."""
+    n, h, w = frames.shape[:3]
     if h % 2 or w % 2:
         raise ValueError("yuv420p needs even frame sizes")
     encoded = _run([ffmpeg_binary(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
-                    "-i", "pipe:", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
-                    "-pix_fmt", "yuv420p", "-f", "h264", "pipe:"], frame.tobytes())
-    decoded = _run([ffmpeg_binary(), "-v", "error", "-f", "h264", "-i", "pipe:",
+                    "-r", str(rate), "-i", "pipe:", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+                    "-pix_fmt", "yuv420p", "-f", "h264", "pipe:"], np.ascontiguousarray(frames).tobytes())
+    decoded = _run([ffmpeg_binary(), "-v", "error", "-f", "h264", "-i", "pipe:", "-fps_mode", "passthrough",
                     "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"], encoded)
-    return np.frombuffer(decoded, np.uint8).reshape(h, w, 3)
+    return np.frombuffer(decoded, np.uint8).reshape(n, h, w, 3)
 
 
 TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}

@@ -11,6 +11,7 @@ import numpy as np
 
 from demosaic.detect import Detection, Detector, DetectorConfig
 from demosaic.images import read_image, read_mask, write_image
+from demosaic.keyframes import KeyframeDetector
 from demosaic.mosaic import GridArea
 
 
@@ -45,25 +46,30 @@ def detect_image(src: Path, dst: Path, json_path: Path | None, overlay_path: Pat
 
 
 def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConfig) -> dict:
-    """A mask video (255 = mosaic), frame for frame, and optionally the regions per frame."""
+    """A mask video (255 = mosaic), frame for frame, and optionally the regions per frame
+    (detected in full on keyframes: `cfg.keyframe_every`)."""
     from demosaic.video import probe, read_frames, write_gray_video
 
     info = probe(src)
-    detector = Detector(cfg)
-    per_frame = []
-
     coded = info.lossy or None  # see Detector.detect
+    detector = Detector(cfg)
+    keyed = KeyframeDetector(lambda frame: detector.detect(frame, coded=coded), cfg, cfg.keyframe_every)
+    per_frame = []
 
     def masks():
         for frame in read_frames(src):
-            found = detector.detect(frame, coded=coded)
+            for _, found in keyed.push(frame):
+                per_frame.append(detection_json(found))
+                yield found.mask.astype(np.uint8) * 255
+        for _, found in keyed.flush():
             per_frame.append(detection_json(found))
             yield found.mask.astype(np.uint8) * 255
 
     frames = write_gray_video(dst, masks(), info.width, info.height, info.rate)
     if json_path is not None:
         json_path.write_text(json.dumps({"frames": per_frame}) + "\n")
-    return {"frames": frames, "frames_with_mosaic": sum(f["mosaic_pixels"] > 0 for f in per_frame)}
+    return {"frames": frames, "frames_with_mosaic": sum(f["mosaic_pixels"] > 0 for f in per_frame),
+            "frames_detected": keyed.detected}
 
 
 def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path | None, mode: str,

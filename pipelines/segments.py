@@ -221,7 +221,8 @@ def join_video(jobs: list[SegmentJob], info: VideoInfo, warn=lambda m: None) -> 
     summary = {"input": str(src), "output": str(dst), "segments": len(jobs),
                "frames": sum(r["frames"] for r in results),
                "frames_restored": sum(r["frames_restored"] for r in results),
-               "regions": sum(r["regions"] for r in results), "worker_seconds": seconds,
+               "regions": sum(r["regions"] for r in results),
+               "frames_detected": sum(r.get("frames_detected", 0) for r in results), "worker_seconds": seconds,
                "model": model, "model_sha256": sha,
                "damaged_input": any(r["decoder_messages"] for r in results)}
     marker = done_marker(dst)

@@ -24,6 +24,7 @@ import numpy as np
 from demosaic.detect import Detector, DetectorConfig
 from demosaic.errors import DemosaicError, InputError
 from demosaic.images import read_mask
+from demosaic.keyframes import KeyframeDetector
 from demosaic.mosaic import GridArea
 from demosaic.temporal import MaskStabiliser
 from demosaic.video import EncodeOptions, FrameReader, FrameWriter, join_segments, probe, vfr_times
@@ -111,14 +112,14 @@ class Engine:
             t.start()
         counts = {"frames": 0, "restored": 0, "regions": 0, "seen": 0}
         find, restorer = self.find, self.restorer
+        keyed = None
         if mask_frames is not None:
             areas_of = MaskVideoAreas(find, mask_frames, restorer.guided)
         elif static_mask is not None:
             areas_of = StaticMaskAreas(find, static_mask, restorer.guided, first_frame)
         else:
-            # Frames of a lossy video hold no uncompressed mosaic (grey ones cannot show it).
-            coded = reader.info.lossy or None
-            areas_of = lambda frame: find.detect(frame, coded=coded).areas()  # noqa: E731
+            areas_of = None
+            keyed = keyframe_detector(find, reader.info)
         # A given mask needs no vote; radius 0 turns the vote off.
         given = static_mask is not None or mask_frames is not None
         stabiliser = MaskStabiliser(temporal_radius) if not given and temporal_radius > 0 else None
@@ -143,6 +144,15 @@ class Engine:
             if progress is not None:
                 progress(counts["frames"], total, time.perf_counter() - started)
 
+        def send(found, end=False):
+            ready = []
+            for frame, areas in found:
+                ready += stabiliser.push(frame, areas) if stabiliser else [(frame, areas)]
+            if end and stabiliser:
+                ready += stabiliser.flush()
+            for item in ready:
+                _put(detected, item, stop)
+
         def detect_frames():
             # Its own thread, so detection overlaps the model (OpenCV and NumPy release the GIL).
             try:
@@ -151,14 +161,14 @@ class Engine:
                     if frame is _END:
                         break
                     t0 = time.perf_counter()
-                    areas = areas_of(frame)
-                    ready = stabiliser.push(frame, areas) if stabiliser else [(frame, areas)]
+                    if areas_of is not None:
+                        found = [(frame, areas_of(frame))]
+                    else:
+                        found = [(f, d.areas()) for f, d in keyed.push(frame)]
+                    send(found)
                     timing["detect"] += time.perf_counter() - t0
-                    for item in ready:
-                        _put(detected, item, stop)
-                if stabiliser and not stop.is_set():
-                    for item in stabiliser.flush():
-                        _put(detected, item, stop)
+                if not stop.is_set():
+                    send([(f, d.areas()) for f, d in keyed.flush()] if areas_of is None else [], end=True)
             except BaseException as exc:
                 errors.append(exc)
                 stop.set()
@@ -193,6 +203,7 @@ class Engine:
             stop.set()
             stderr = reader.close()
         return {"frames": counts["frames"], "frames_restored": counts["restored"], "regions": counts["regions"],
+                "frames_detected": keyed.detected if keyed else 0,
                 "seconds": {k: round(v, 3) for k, v in timing.items()}, "decoder_messages": stderr.strip()}
 
 
@@ -247,7 +258,8 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     card = engine.card
     frames = result["frames"]
     return {"input": str(src), "output": str(dst), "frames": frames, "frames_restored": result["frames_restored"],
-            "regions": result["regions"], "temporal_radius": 0 if mask_path else temporal_radius,
+            "regions": result["regions"], "frames_detected": result["frames_detected"],
+            "temporal_radius": 0 if mask_path else temporal_radius,
             "model": card.get("name"), "model_sha256": card.get("sha256"),
             "seconds": result["seconds"] | {"wall": round(wall, 3)},
             "frames_per_second": round(frames / wall, 2) if wall else None,
@@ -322,6 +334,13 @@ class MaskVideoAreas:
 
 
 MASK_VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".webm", ".m4v")
+
+
+def keyframe_detector(find: Detector, info) -> KeyframeDetector:
+    """Detection for the frames of one video: every frame, or keyframes (`keyframe_every`)."""
+    # Frames of a lossy video hold no uncompressed mosaic (grey ones cannot show it).
+    coded = info.lossy or None
+    return KeyframeDetector(lambda frame: find.detect(frame, coded=coded), find.cfg, find.cfg.keyframe_every)
 
 
 def is_video_path(path: Path) -> bool:

@@ -8,7 +8,7 @@ from pipelines import benchmark_detect as bench
 def test_benchmark_detect__small_run__scores_in_range_and_table(tmp_path):
     photo = tmp_path / "photo.png"
     cv2.imwrite(str(photo), smooth_image(np.random.default_rng(3), 300, 400))
-    cfg = bench.DetectBenchmarkConfig(cell_sizes=(16,), crfs=(None, 23), cases_per_photo=1, clips=())
+    cfg = bench.DetectBenchmarkConfig(cell_sizes=(16,), crfs=(None, 23), cases_per_photo=1, clips=(), video=None)
     result = bench.run([photo], cfg)
     assert result["cases"] == 2
     for crf in ("none", "23"):
@@ -73,3 +73,26 @@ def test_unchanged_cells__flat_half__only_its_whole_cells_are_unscored():
     assert abs(bench.iou(found, truth) - 64 / 96) < 1e-9
     assert bench.scored_iou(expect, truth, unseen) == 0.0
     assert bench.scored_iou(found, truth, truth) is None  # nothing left to find
+
+
+def test_benchmark_detect_video__moving_mosaics__keyframes_detect_fewer_frames_and_agree(tmp_path):
+    """The video part on a clip made here: slowly panning photo-like frames, ffmpeg-coded."""
+    import subprocess
+
+    from demosaic.detect import Detector, DetectorConfig
+
+    rng = np.random.default_rng(4)
+    big = smooth_image(rng, 576 + 48, 768 + 96)
+    frames = np.stack([big[n:n + 576, 2 * n:2 * n + 768] for n in range(48)])
+    clip = tmp_path / "pan.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "768x576", "-r", "25",
+                    "-i", "pipe:", "-c:v", "ffv1", str(clip)], input=frames.tobytes(), check=True)
+    detector = DetectorConfig(learned="")
+    cfg = bench.DetectBenchmarkConfig(video=str(clip), video_start=0, video_frames=48, video_every=(1, 8), detector=detector)
+    result = bench.video_run(str(clip), cfg, Detector(detector))
+    every, keyed = result["by_every"]["1"], result["by_every"]["8"]
+    assert result["true_regions"] > 48 and result["size"] == [768, 576]
+    assert every["frames_detected"] == 48 and keyed["frames_detected"] < 48  # events every few frames here: little to reuse
+    assert every["iou"] >= 0.8 and keyed["agreement_with_every_frame"] >= 0.9
+    assert "keyframes every 8" in bench.table({"by_crf": {}, "grid_within_1px": None, "clean": {}, "frame": [768, 576],
+                                                "frames_per_second_one_core": 1.0, "video": result})
