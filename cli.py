@@ -67,7 +67,7 @@ def _detector_config(dilate: int):
             read_card(DEFAULT_SEGMENTER, DETECTOR_FORMAT)
         except DemosaicError as exc:
             raise click.UsageError(f"{exc} (or use --detector classical)")
-    every = click.get_current_context().meta.get("detect_every", 1)
+    every = click.get_current_context().meta.get("detect_every", DetectorConfig.keyframe_every)
     return DetectorConfig(dilate=dilate, learned="default" if learned else "", keyframe_every=every)
 
 
@@ -84,7 +84,7 @@ def _dilate(command):
 _overwrite = click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 
 _detect_every = click.option(
-    "--detect-every", type=click.IntRange(1, 250), default=8, show_default=True, expose_value=False,
+    "--detect-every", type=click.IntRange(1, 250), default=8, show_default=True, expose_value=False,  # DetectorConfig's
     callback=lambda ctx, param, value: ctx.meta.__setitem__("detect_every", value),
     help="Video: detect in full every N-th frame; the frames between take those regions, moved as they "
          "moved, where both keyframes agree and each frame still shows them (else they are detected too). "
@@ -430,6 +430,7 @@ def benchmark_model(sizes, batch, repeats, out_path):
 @click.option("--ray-workers", default="", help="Also through a local Ray with these worker counts, e.g. 1,2.")
 @click.option("--repeats", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
+@_detect_every
 def benchmark_video(src, ray_workers, repeats, out_path):
     """Per-stage and end-to-end frames/s of `demosaic video` on IN, and peak memory."""
     import tempfile
@@ -443,7 +444,8 @@ def benchmark_video(src, ray_workers, repeats, out_path):
     except ValueError:
         raise click.BadParameter("comma-separated integers", param_hint="--ray-workers")
     with tempfile.TemporaryDirectory(prefix="demosaic-bench-") as work:
-        result = video_benchmark(src, Path(work), ray_workers=workers, repeats=repeats)
+        result = video_benchmark(src, Path(work), ray_workers=workers, repeats=repeats,
+                                 detector=_detector_config(0))
     _write_json(result, out_path)
     click.echo(video_table(result))
 

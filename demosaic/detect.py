@@ -111,7 +111,7 @@ class DetectorConfig:
     net_edge_support: float = 0.06  # network-only regions: border probability on their grid's cell edges over that between
     # Video (demosaic.keyframes): full detection on every `keyframe_every`-th frame; the frames
     # between take the keyframe's regions if both keyframes agree and the regions still hold.
-    keyframe_every: int = 1
+    keyframe_every: int = 8  # 1: every frame (`demosaic ... --detect-every`)
     keyframe_iou: float = 0.8  # each region, moved, overlaps its match on the next keyframe at least this much
     keyframe_flat_drop: float = 0.2  # a region's whole cells flat: at most this share fewer than on the keyframe
     keyframe_ring_rise: float = 0.2  # the cells around it flat: at most this share more

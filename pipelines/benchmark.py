@@ -93,9 +93,11 @@ def peak_rss_mb() -> dict:
     return {"python_mb": round(own, 1), "largest_child_mb": round(children, 1)}
 
 
-def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, lossless: bool = False) -> dict:
+def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, lossless: bool = False,
+                    detector=None) -> dict:
     """In-process `restore_video` on `src` (per-stage figures), then, for each N in
-    `ray_workers`, the same through a local Ray with N CPU workers (segments of 1/N of the video)."""
+    `ray_workers`, the same through a local Ray with N CPU workers (segments of 1/N of the video).
+    `detector`: a DetectorConfig (default: the default one)."""
     from demosaic.detect import DetectorConfig
     from demosaic.video import EncodeOptions, probe
     from pipelines.video import Engine, restore_video
@@ -104,18 +106,20 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
 
     info = probe(src)
     opts = EncodeOptions(lossless=lossless)
-    engine = Engine(None, "guided", DetectorConfig())
+    detector = detector or DetectorConfig()
+    engine = Engine(None, "guided", detector)
     runs = []
     for i in range(repeats):
         dst = work / f"bench-{i}.mkv"
         runs.append(restore_video(src, dst, model_path=None, mode="guided", mask_path=None, encode=opts,
-                                  detector=DetectorConfig(), engine=engine))
+                                  detector=detector, engine=engine))
         dst.unlink(missing_ok=True)
     best = min(runs, key=lambda r: r["seconds"]["wall"])
     frames = best["frames"]
     stages = {k: round(frames / v, 2) if v else None for k, v in best["seconds"].items() if k != "wall"}
     result = {"input": str(src), "size": f"{info.width}x{info.height}", "frames": frames,
               "frames_restored": best["frames_restored"], "cores": os.cpu_count(),
+              "detect_every": detector.keyframe_every, "frames_detected": best["frames_detected"],
               "in_process": {"stage_frames_per_second": stages, "end_to_end_fps": best["frames_per_second"],
                              "wall_seconds": best["seconds"]["wall"]}}
     slowest = min(v for v in stages.values() if v)
@@ -136,7 +140,7 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
             try:
                 ray.get([a.where.remote() for a in executor.actors])  # started, TensorFlow imported
                 startup = time.perf_counter() - t0
-                settings = Settings(None, "guided", None, opts, DetectorConfig())
+                settings = Settings(None, "guided", None, opts, detector)
                 dst = work / f"ray-{n}.mkv"
                 t0 = time.perf_counter()
                 report = run_batch([(src, dst)], settings, executor, overwrite=True,
@@ -160,8 +164,11 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
 
 def video_table(result: dict) -> str:
     ip = result["in_process"]
+    every = result.get("detect_every", 1)
     lines = [f"{result['input']} ({result['size']}, {result['frames']} frames, {result['frames_restored']} with "
              f"mosaics), {result['cores']} cores",
+             f"detection: {'every frame' if every == 1 else f'keyframes every {every}'}, "
+             f"{result.get('frames_detected', result['frames'])} frames detected in full",
              "stage frames/s (busy time): " + ", ".join(f"{k} {v}" for k, v in ip["stage_frames_per_second"].items()),
              f"end to end: {ip['end_to_end_fps']} frames/s ({ip['end_to_end_over_slowest_stage']}x the slowest "
              f"stage's time)"]

@@ -161,10 +161,14 @@ def mosaic_clip(tmp_path_factory):
     return path
 
 
-def test_detect__video__mask_video_frame_for_frame(runner, mosaic_clip, tmp_path):
+@pytest.mark.parametrize("every, detected", [("1", 12), ("8", 3)])
+def test_detect__video__mask_video_frame_for_frame(runner, mosaic_clip, tmp_path, every, detected):
+    """Every frame detected, or only frames 0, 8 and 11 (keyframes, and the last frame, which
+    closes the last interval): the mosaic stays, so the frames between take their regions."""
     out, js = tmp_path / "mask.mkv", tmp_path / "frames.json"
-    result = runner.invoke(main, ["detect", str(mosaic_clip), str(out), "--json", str(js)])
+    result = runner.invoke(main, ["detect", str(mosaic_clip), str(out), "--json", str(js), "--detect-every", every])
     assert result.exit_code == 0, result.output
+    assert f"({detected} detected in full)" in result.output
     from demosaic.video import read_frames
 
     masks = [f[..., 0] > 127 for f in read_frames(out)]
