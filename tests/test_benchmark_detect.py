@@ -90,9 +90,15 @@ def test_benchmark_detect_video__moving_mosaics__keyframes_detect_fewer_frames_a
     detector = DetectorConfig(learned="")
     cfg = bench.DetectBenchmarkConfig(video=str(clip), video_start=0, video_frames=48, video_every=(1, 8), detector=detector)
     result = bench.video_run(str(clip), cfg, Detector(detector))
-    every, keyed = result["by_every"]["1"], result["by_every"]["8"]
-    assert result["true_regions"] > 48 and result["size"] == [768, 576]
-    assert every["frames_detected"] == 48 and keyed["frames_detected"] < 48  # events every few frames here: little to reuse
-    assert every["iou"] >= 0.8 and keyed["agreement_with_every_frame"] >= 0.9
+    assert result["size"] == [768, 576] and list(result["scenes"]) == list(bench.SCENES)
+    one, four = (result["scenes"][s] for s in bench.SCENES)
+    assert one["true_regions"] == 48 and four["true_regions"] > 48
+    for scene in (one, four):
+        every, keyed = scene["by_every"]["1"], scene["by_every"]["8"]
+        assert every["frames_detected"] == 48 and keyed["frames_detected"] < 48
+        assert every["iou"] >= 0.8 and keyed["agreement_with_every_frame"] >= 0.9
+    # Keyframes 0, 8, ..., 40 and the last frame, and around the classical detector's few
+    # blips (a false region in one keyframe makes the frames next to it detected too).
+    assert one["by_every"]["8"]["frames_detected"] <= 24
     assert "keyframes every 8" in bench.table({"by_crf": {}, "grid_within_1px": None, "clean": {}, "frame": [768, 576],
                                                 "frames_per_second_one_core": 1.0, "video": result})
