@@ -113,8 +113,8 @@ class DetectorConfig:
     # between take the keyframe's regions if both keyframes agree and the regions still hold.
     keyframe_every: int = 8  # 1: every frame (`demosaic ... --detect-every`)
     keyframe_iou: float = 0.8  # each region, moved, overlaps its match on the next keyframe at least this much
-    keyframe_flat_drop: float = 0.2  # a region's whole cells flat: at most this share fewer than on the keyframe
-    keyframe_ring_rise: float = 0.2  # the cells around it flat: at most this share more
+    keyframe_flat_drop: float = 0.2  # a region's whole cells (all; along each edge) flat: at most this share fewer than on the keyframe
+    keyframe_outside_rise: float = 0.2  # the cells just outside each edge flat like its own: at most this share more
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,24 @@
 A mosaic in a video mostly stays where it is for seconds while the picture under it changes.
 Detecting every frame (network + lattice search, ~100 ms at 768×576 on one core) then
 finds the same regions again and again. Here only every `every`-th frame is detected. The
-frames between two keyframes take the earlier keyframe's regions when
+frames between two keyframes take the earlier keyframe's regions, moved in proportion to
+how they moved from one keyframe to the next (with their grid, or over the frame's fixed
+grid), when
 
-- both keyframes found the same regions (the masks overlap by `keyframe_iou`, each region
-  on the same lattice), and
+- both keyframes found the same mosaics: each region, moved, overlaps its counterpart by
+  `keyframe_iou` on the same lattice, and neither keyframe has a region the other lacks;
 - in each frame between, those regions still look like the mosaic they were: their whole
-  cells are still flat about as often as on the keyframe, and the ring of cells around
-  each region has not turned flat (a mosaic that grew or moved).
+  cells, and those along each of their four edges, are still flat about as often as on the
+  keyframe (`keyframe_flat_drop`), and the cells just outside each edge have not turned
+  flat the way the region's own cells are (`keyframe_outside_rise`: a mosaic that grew, or
+  moved other than the keyframes say).
 
 Otherwise the middle frame is detected too and both halves are judged the same way, so a
 mosaic that appears, moves or ends between keyframes costs a few more detections (about
 log2(every)) and keeps every frame's own answer where it changed. What it can miss: a mosaic
-that appears and ends between two keyframes, shorter than `every` frames (shorter than the
-temporal vote's majority, 3 frames by default, is dropped by the vote anyway); `every=1`
-detects every frame.
+that appears and ends between two keyframes that agree, shorter than `every` frames (one
+shorter than the temporal vote's majority, 3 frames by default, is dropped by the vote
+anyway); `every=1` detects every frame.
 """
 from __future__ import annotations
 
@@ -60,7 +64,8 @@ def _share(flat: np.ndarray, cells: np.ndarray) -> float:
     return float(flat[cells].mean()) if cells.any() else 0.0
 
 
-def _region_cells(luma: np.ndarray, detection: Detection, k: int, cfg: DetectorConfig) -> _Cells:
+def _region_cells(luma: np.ndarray, detection: Detection, k: int) -> _Cells:
+    """Where region k's cells lie (its shares left at 0: see `_reference`)."""
     region = detection.regions[k]
     height, width = luma.shape[:2]
     x0, y0, x1, y1 = region.bbox
@@ -76,12 +81,17 @@ def _region_cells(luma: np.ndarray, detection: Detection, k: int, cfg: DetectorC
     touched, free = own > 0, whole & (own == 0)
     edges, outside = [], []
     for axis, step in ((1, 1), (1, -1), (0, 1), (0, -1)):  # left, right, top, bottom
-        # A cell whose neighbour on the far side is not inside / is the region's.
-        edges.append(inside & ~np.roll(inside, step, axis))
-        outside.append(free & np.roll(touched, -step, axis))
-    cells = _Cells(rows, cols, inside.ravel(), tuple(e.ravel() for e in edges), tuple(o.ravel() for o in outside),
-                   0.0, (), ())
-    flat, like = _flat(luma, cells, region, cfg)
+        # A cell whose neighbour on the near side is not inside / whose neighbour on the far
+        # side is the region's (np.roll wraps only into the window's outer, unused cells).
+        edges.append((inside & ~np.roll(inside, step, axis)).ravel())
+        outside.append((free & np.roll(touched, -step, axis)).ravel())
+    return _Cells(rows, cols, inside.ravel(), tuple(edges), tuple(outside), 0.0, (), ())
+
+
+def _reference(luma: np.ndarray, detection: Detection, k: int, cfg: DetectorConfig) -> _Cells:
+    """Region k's cells with their shares of flat cells on the keyframe itself."""
+    cells = _region_cells(luma, detection, k)
+    flat, like = _flat(luma, cells, detection.regions[k], cfg)
     return cells._replace(flat_inside=_share(flat, cells.inside), flat_edges=tuple(_share(flat, e) for e in cells.edges),
                           flat_outside=tuple(_share(like, o) for o in cells.outside))
 
@@ -96,8 +106,9 @@ def _shift(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
 
 
 def _best_shift(a: np.ndarray, b: np.ndarray, search: int = 2) -> tuple[int, int, float]:
-    """The whole-px shift (dx, dy) that makes mask `a` overlap `b` most, near the one that
-    moves its centroid onto `b`'s (edges found a pixel off pull centroids about), and that IoU."""
+    """The whole-px shift (dx, dy) that makes mask `a` overlap `b` most, within `search` px
+    of the one that moves its centroid onto `b`'s (edges found a pixel off pull centroids
+    about), the nearest of equals; and that IoU."""
     (ya, xa), (yb, xb) = (np.argwhere(m).mean(axis=0) for m in (a, b))
     cx, cy = int(round(xb - xa)), int(round(yb - ya))
     ys, xs = np.nonzero(a | _shift(b, -cx, -cy))  # both, in a's place: the window to compare in
@@ -105,16 +116,16 @@ def _best_shift(a: np.ndarray, b: np.ndarray, search: int = 2) -> tuple[int, int
     y0, x0 = max(0, ys.min() - pad), max(0, xs.min() - pad)
     y1, x1 = min(a.shape[0], ys.max() + pad + 1), min(a.shape[1], xs.max() + pad + 1)
     window = a[y0:y1, x0:x1]
+    offsets = sorted(((dx, dy) for dy in range(-search, search + 1) for dx in range(-search, search + 1)),
+                     key=lambda o: abs(o[0]) + abs(o[1]))
     best = (cx, cy, -1.0)
-    for dy in range(cy - search, cy + search + 1):
-        for dx in range(cx - search, cx + search + 1):
-            there = b[y0 + dy:y1 + dy, x0 + dx:x1 + dx] if y0 + dy >= 0 and x0 + dx >= 0 else None
-            if there is None or there.shape != window.shape:
-                score = iou(_shift(a, dx, dy), b)  # the window moved off the frame: the whole masks
-            else:
-                score = iou(window, there)
-            if score > best[2] + 1e-9 or (abs(score - best[2]) <= 1e-9 and abs(dx - cx) + abs(dy - cy) < abs(best[0] - cx) + abs(best[1] - cy)):
-                best = (dx, dy, score)
+    for ox, oy in offsets:
+        dx, dy = cx + ox, cy + oy
+        there = b[max(0, y0 + dy):y1 + dy, max(0, x0 + dx):x1 + dx]
+        # Near the frame's edge the window may reach out of it: then the whole masks.
+        score = iou(window, there) if there.shape == window.shape else iou(_shift(a, dx, dy), b)
+        if score > best[2]:
+            best = (dx, dy, score)
     return best
 
 
@@ -235,13 +246,13 @@ class KeyframeDetector:
             return True
         cfg = self.cfg
         luma = _luma(frame)
-        refs = [_region_cells(luma, detection, k, cfg) for k in range(len(detection.regions))]
+        refs = [_reference(luma, detection, k, cfg) for k in range(len(detection.regions))]
         for other, guess in guesses:
             luma = _luma(other)
             for k, (region, ref) in enumerate(zip(guess.regions, refs)):
-                cells = ref if guess is detection else _region_cells(luma, guess, k, cfg)
+                cells = ref if guess is detection else _region_cells(luma, guess, k)
                 flat, like = _flat(luma, cells, region, cfg)
-                drop, rise = cfg.keyframe_flat_drop, cfg.keyframe_ring_rise
+                drop, rise = cfg.keyframe_flat_drop, cfg.keyframe_outside_rise
                 if any(part.any() and _share(flat, part) < was - drop
                        for part, was in zip((cells.inside,) + cells.edges, (ref.flat_inside,) + ref.flat_edges)):
                     return False
