@@ -167,6 +167,12 @@ def restore_segment(engine, job: SegmentJob) -> dict:
     radius = s.temporal_radius if s.mask_path is None else 0
     lo = max(0, job.start - radius)
     hi = None if job.stop is None else job.stop + radius
+    if s.mask_path is None:
+        # Detection runs on keyframes counted from the video's frame 0: start the segment on
+        # one and end it on one, so every frame gets the answer the whole video would give.
+        every = s.detector.keyframe_every
+        lo = lo // every * every
+        hi = None if hi is None else -(-(hi - 1) // every) * every + 1
     mask_video = s.mask_path is not None and is_video_path(Path(s.mask_path))
     static_mask = read_mask(Path(s.mask_path), (info.height, info.width)) if s.mask_path and not mask_video else None
     mask_reader = open_mask_video(Path(s.mask_path), info, lo, hi) if mask_video else None

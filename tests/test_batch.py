@@ -43,9 +43,9 @@ class Counting(LocalExecutor):
         super().run(jobs, done)
 
 
-def settings():
+def settings(every=8):
     return Settings(model_path=None, mode="guided", mask_path=None, encode=EncodeOptions(lossless=True),
-                    detector=DetectorConfig())
+                    detector=DetectorConfig(keyframe_every=every))
 
 
 def test_plan_segments__cover_every_frame_once():
@@ -95,6 +95,20 @@ def test_batch__interrupted_video_resumes_at_segment_granularity(inputs, tmp_pat
     assert executor.ran == 2 and report["videos"][0]["status"] == "done"
     whole = tmp_path / "whole.mkv"
     assert CliRunner().invoke(main, ["video", str(src), str(whole), "--lossless"]).exit_code == 0
+    a = np.stack(list(read_frames(whole))).astype(int)
+    b = np.stack(list(read_frames(dst))).astype(int)
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1
+
+
+def test_batch__segments_not_on_keyframes__same_frames_as_the_whole_video(inputs, tmp_path):
+    """Segments of 6 frames with keyframes every 4: each segment reads from the keyframe
+    before its overlap to the one after, so detection sees what the whole video's does."""
+    dst = tmp_path / "a.mkv"
+    report = run_batch([(inputs / "a.mp4", dst)], settings(every=4), LocalExecutor(), segment_frames=6)
+    assert report["videos"][0]["status"] == "done"
+    whole = tmp_path / "whole.mkv"
+    result = CliRunner().invoke(main, ["video", str(inputs / "a.mp4"), str(whole), "--lossless", "--detect-every", "4"])
+    assert result.exit_code == 0, result.output
     a = np.stack(list(read_frames(whole))).astype(int)
     b = np.stack(list(read_frames(dst))).astype(int)
     assert a.shape == b.shape and np.abs(a - b).max() <= 1
