@@ -1027,6 +1027,26 @@ def _chroma_subsampled(colour: np.ndarray) -> bool:
     return bool(between >= 0.05 and inside < 0.3 * between)
 
 
+def _tight_boxes(labels: np.ndarray, regions: list, grown: int) -> list:
+    """The regions with their boxes shrunk to their pixels (the search boxes they were found
+    in reach a cell or more past them; `grown`: px the labels were dilated by since)."""
+    counts = np.bincount(labels.ravel(), minlength=len(regions) + 1)
+    height, width = labels.shape
+    out = []
+    for k, region in enumerate(regions):
+        x0, y0, x1, y1 = region.bbox
+        r0, c0 = max(0, y0 - grown - 1), max(0, x0 - grown - 1)
+        own = labels[r0:y1 + grown + 1, c0:x1 + grown + 1] == k + 1
+        if own.sum() != counts[k + 1]:  # not all inside the box: look everywhere
+            own, r0, c0 = labels == k + 1, 0, 0
+        rows, cols = np.flatnonzero(own.any(axis=1)), np.flatnonzero(own.any(axis=0))
+        if len(rows):
+            region = replace(region, bbox=(c0 + int(cols[0]), r0 + int(rows[0]), c0 + int(cols[-1]) + 1,
+                                           r0 + int(rows[-1]) + 1))
+        out.append(region)
+    return out
+
+
 def _claim(labels: np.ndarray, regions: list, found) -> bool:
     """Label a found region's new pixels and append it, unless most of it is labelled already
     (the same mosaic found again). Returns whether it was taken."""
@@ -1135,7 +1155,7 @@ class Detector:
             grown = cv2.dilate(labels.astype(np.float32), kernel).astype(np.int32)
             labels = np.where(labels > 0, labels, grown)
             mask = labels > 0
-        return Detection(mask, tuple(regions), labels)
+        return Detection(mask, tuple(_tight_boxes(labels, regions, cfg.dilate)), labels)
 
     def _drop_remnants(self, labels: np.ndarray, regions: list) -> tuple[np.ndarray, list]:
         """Regions left with less than half the pixels of the fewest cells a region may have

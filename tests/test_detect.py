@@ -273,3 +273,15 @@ def test_detect__small_cells_two_levels_apart__uncompressed__found(detector):
     region = MosaicRegion("rect", ((60, 40), (260, 200)), (8, 8))
     mosaic, truth = pixelate(sky, [region])
     assert iou(detector.detect(mosaic).mask, truth) >= 0.95
+
+
+@pytest.mark.parametrize("dilate", [0, 3])
+def test_detect__region_boxes__tight_around_their_pixels(detector, photo, dilate):
+    regions = [MosaicRegion("rect", ((16, 16), (128, 112)), (8, 8)),
+               MosaicRegion("ellipse", ((170, 90), (310, 230)), (12, 12), align="region")]
+    mosaic, _ = pixelate(photo, regions)
+    found = Detector(replace(detector.cfg, dilate=dilate)).detect(mosaic)
+    assert len(found.regions) == 2
+    for k, region in enumerate(found.regions):
+        ys, xs = np.nonzero(found.labels == k + 1)
+        assert region.bbox == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
