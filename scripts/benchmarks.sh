@@ -36,4 +36,6 @@ if [ "$what" = all ] || [ "$what" = video ] || [ "$what" = ray ]; then
     -c:v libx264 -crf 18 "$clip"
   workers=""; [ "$what" != video ] && workers="--ray-workers 1,2"
   $D benchmark video "$clip" $workers --out "$OUT/video.json" | tee "$OUT/video.txt"
+  # The same with every frame detected (no keyframes), for comparison.
+  $D benchmark video "$clip" --detect-every 1 --out "$OUT/video-every-frame.json" | tee "$OUT/video-every-frame.txt"
 fi
