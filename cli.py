@@ -84,7 +84,8 @@ def _dilate(command):
 _overwrite = click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 
 _detect_every = click.option(
-    "--detect-every", type=click.IntRange(1, 250), default=8, show_default=True, expose_value=False,  # DetectorConfig's
+    # The default is DetectorConfig.keyframe_every's (not imported here: --help stays instant).
+    "--detect-every", type=click.IntRange(1, 250), default=8, show_default=True, expose_value=False,
     callback=lambda ctx, param, value: ctx.meta.__setitem__("detect_every", value),
     help="Video: detect in full every N-th frame; the frames between take those regions, moved as they "
          "moved, where both keyframes agree and each frame still shows them (else they are detected too). "

@@ -1031,7 +1031,6 @@ def _tight_boxes(labels: np.ndarray, regions: list, grown: int) -> list:
     """The regions with their boxes shrunk to their pixels (the search boxes they were found
     in reach a cell or more past them; `grown`: px the labels were dilated by since)."""
     counts = np.bincount(labels.ravel(), minlength=len(regions) + 1)
-    height, width = labels.shape
     out = []
     for k, region in enumerate(regions):
         x0, y0, x1, y1 = region.bbox

@@ -204,6 +204,13 @@ class KeyframeDetector:
         self._pending: list[np.ndarray] = []
         self.detected = 0  # frames detected in full (the rest took a keyframe's regions)
 
+    @classmethod
+    def of_video(cls, detector, lossy: bool) -> "KeyframeDetector":
+        """For the frames of one video, with `detector` (a `Detector`) and its keyframe setting."""
+        # Frames of a lossy video hold no uncompressed mosaic (grey ones cannot show it).
+        coded = lossy or None
+        return cls(lambda frame: detector.detect(frame, coded=coded), detector.cfg, detector.cfg.keyframe_every)
+
     def push(self, frame: np.ndarray) -> list[tuple[np.ndarray, Detection]]:
         if self._key is None:
             self._key = (frame, self._detect(frame))

@@ -51,9 +51,7 @@ def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConf
     from demosaic.video import probe, read_frames, write_gray_video
 
     info = probe(src)
-    coded = info.lossy or None  # see Detector.detect
-    detector = Detector(cfg)
-    keyed = KeyframeDetector(lambda frame: detector.detect(frame, coded=coded), cfg, cfg.keyframe_every)
+    keyed = KeyframeDetector.of_video(Detector(cfg), info.lossy)
     per_frame = []
 
     def masks():

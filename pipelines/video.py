@@ -119,7 +119,7 @@ class Engine:
             areas_of = StaticMaskAreas(find, static_mask, restorer.guided, first_frame)
         else:
             areas_of = None
-            keyed = keyframe_detector(find, reader.info)
+            keyed = KeyframeDetector.of_video(find, reader.info.lossy)
         # A given mask needs no vote; radius 0 turns the vote off.
         given = static_mask is not None or mask_frames is not None
         stabiliser = MaskStabiliser(temporal_radius) if not given and temporal_radius > 0 else None
@@ -334,13 +334,6 @@ class MaskVideoAreas:
 
 
 MASK_VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".webm", ".m4v")
-
-
-def keyframe_detector(find: Detector, info) -> KeyframeDetector:
-    """Detection for the frames of one video: every frame, or keyframes (`keyframe_every`)."""
-    # Frames of a lossy video hold no uncompressed mosaic (grey ones cannot show it).
-    coded = info.lossy or None
-    return KeyframeDetector(lambda frame: find.detect(frame, coded=coded), find.cfg, find.cfg.keyframe_every)
 
 
 def is_video_path(path: Path) -> bool:
