@@ -109,6 +109,7 @@ class DetectorConfig:
     net_whole_pitch: float = 0.25  # px; border-map pitches this near a whole one take it if it fits the teeth (0: never)
     net_max_aspect: float = 2.0  # cells of network-only regions and border-map fits: at most this oblong
     net_edge_support: float = 0.06  # network-only regions: border probability on their grid's cell edges over that between
+    net_flattest_support: bool = True  # ... and of the lattices their cells are flattest on, the one the border maps support most
     # Video (demosaic.keyframes): full detection on every `keyframe_every`-th frame; the frames
     # between take the keyframe's regions if both keyframes agree and the regions still hold.
     keyframe_every: int = 8  # 1: every frame (`demosaic ... --detect-every`)
@@ -1397,10 +1398,13 @@ class Detector:
         inside = np.bincount(cell_of.ravel(), weights=part.ravel(), minlength=std.size).reshape(std.shape)
         return std, cell_of, inside >= 0.9 * grid.pitch[0] * grid.pitch[1]
 
-    def _flattest(self, luma: np.ndarray, grids: list, rows: slice, cols: slice, part: np.ndarray) -> Grid | None:
+    def _flattest(self, luma: np.ndarray, grids: list, rows: slice, cols: slice, part: np.ndarray,
+                  edges: np.ndarray | None = None) -> Grid | None:
         """Of the combs' grids (at most `net_max_aspect` oblong) and their doubles and halves,
-        the one whose whole cells inside `part` are flat most often (the largest pitch among
-        near ties: half-cells of a mosaic are flat too)."""
+        the one whose whole cells inside `part` are flat most often; among near ties, the one
+        the border maps `edges` support most (`net_flattest_support`), else the largest pitch
+        (half-cells of a mosaic are flat too; but over smooth content so are double cells,
+        and cells a few px off the lattice's phase, which the border maps tell apart)."""
         cfg = self.cfg
         candidates = []
         for g in grids:
@@ -1418,7 +1422,14 @@ class Detector:
         if not scored:
             return next((g for g in grids if g is not None), None)
         best = max(v for v, _ in scored)
-        return max((g for v, g in scored if v >= best - 0.05), key=lambda g: g.pitch[0] * g.pitch[1])
+        ties = [g for v, g in scored if v >= best - 0.05]
+        if edges is not None and cfg.net_flattest_support:
+            # Only for cells of 8 px and more (`net_split_pitch`): finer, the maps' choice of
+            # phase let upscaled low-resolution video through as a mosaic.
+            supported = max(ties, key=lambda g: self._edge_support(edges, g, rows, cols, part))
+            if min(supported.pitch) >= cfg.net_split_pitch:
+                return supported
+        return max(ties, key=lambda g: g.pitch[0] * g.pitch[1])
 
     def _cells_agree(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> bool:
         """Whether enough of the whole cells inside `part` (`net_flat_share`) are a mosaic's
@@ -1522,7 +1533,7 @@ class Detector:
                 grids = [grid, self._soft_lattice(luma, rows, cols, inside)]
                 if edges is not None and cfg.net_edge_grid:
                     grids.append(self._edge_lattice(edges, rows, cols, part))
-                grid = self._flattest(luma, grids, rows, cols, part)
+                grid = self._flattest(luma, grids, rows, cols, part, edges)
             if grid is not None and edges is not None and self._edge_support(edges, grid, rows, cols, part) < cfg.net_edge_support:
                 continue  # the network's own border maps do not see this lattice
             if (grid is None or max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch)

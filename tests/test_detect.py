@@ -285,3 +285,21 @@ def test_detect__region_boxes__tight_around_their_pixels(detector, photo, dilate
     for k, region in enumerate(found.regions):
         ys, xs = np.nonzero(found.labels == k + 1)
         assert region.bbox == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+
+
+@pytest.mark.parametrize("support, expected", [(True, 16.0), (False, 32.0)])
+def test_flattest__smooth_mosaic__the_border_maps_pick_the_lattice_among_flat_ties(support, expected):
+    """Over smooth content a 16 px mosaic's double cells (32 px) are flat too: by flatness
+    alone the largest pitch wins; the border maps, which mark the true cells' first and last
+    columns and rows, pick 16."""
+    from demosaic.mosaic import cell_edges
+
+    h, w = 128, 160
+    ramp = np.add.outer(np.arange(h) * 0.05, np.arange(w) * 0.05) + 100  # a level every 20 px
+    luma = np.repeat(np.repeat(ramp[::16, ::16], 16, axis=0), 16, axis=1)[:h, :w].round()[..., None]
+    edges = np.stack([np.broadcast_to(np.where(cell_edges(w, 16, 0)[None, :], 5.0, -5.0), (h, w)),
+                      np.broadcast_to(np.where(cell_edges(h, 16, 0)[:, None], 5.0, -5.0), (h, w))], axis=-1)
+    part = np.ones((h, w), bool)
+    det = Detector(DetectorConfig(learned="", net_flattest_support=support))
+    grid = det._flattest(luma, [Grid((16.0, 16.0), (0.0, 0.0))], slice(0, h), slice(0, w), part, edges)
+    assert grid.pitch == (expected, expected)
