@@ -135,11 +135,11 @@ class Move(NamedTuple):
     with_grid: bool  # the lattice moves with the region (aligned to its corner), or stays (aligned to the frame)
 
 
-def motion(a: Detection, b: Detection, min_iou: float) -> list[Move] | None:
-    """How each region of `a` moved to become `b`'s; None where the two do not hold the
-    same mosaics: each region of `a`, moved, must overlap the `b` region it meets most by
-    `min_iou` and lie on its lattice (moved along, or where it was), and `b` must have no
-    other region."""
+def motion(a: Detection, b: Detection, min_iou: float) -> list[list[Move]] | None:
+    """How each region of `a` may have moved to become `b`'s, the likelier first; None where
+    the two do not hold the same mosaics: each region of `a`, moved, must overlap the `b`
+    region it meets most by `min_iou` and lie on its lattice (moved along, or where it was),
+    and `b` must have no other region."""
     if len(a.regions) != len(b.regions):
         return None
     moves, paired = [], set()
@@ -153,23 +153,28 @@ def motion(a: Detection, b: Detection, min_iou: float) -> list[Move] | None:
         if j in paired:
             return None
         other = b.regions[j]
-        if _same_lattice(region.grid, other.grid):  # a mosaic on the frame's grid (or one that stayed)
-            dx, dy, overlap = _best_shift(own, theirs)
-            move = Move(dx, dy, False)
+        dx, dy, fit = _best_shift(own, theirs)
+        options = []  # (overlap, move)
+        if _same_lattice(region.grid, other.grid):
+            # A mosaic on the frame's grid (or one that stayed) ...
+            options.append((fit, Move(dx, dy, False)))
+            # ... or one whose grid moved with it by whole cells: a multiple of the pitch,
+            # which the masks' edges (a few px off after coding) may not say.
+            gx, gy = (int(round(p * round(d / p))) for d, p in ((dx, region.pitch[0]), (dy, region.pitch[1])))
+            if (gx, gy) != (0, 0) and (gx, gy) != (dx, dy):
+                options.append((iou(_shift(own, gx, gy), theirs), Move(gx, gy, True)))
         else:
             # A mosaic whose grid moved with it: the move is its lattice's, modulo the pitch;
-            # the masks (their edges a pixel or two off after coding) say which multiple.
-            dx, dy, _ = _best_shift(own, theirs)
-            dx, dy = (int(round(d + p * round((c - d) / p)))
+            # the masks say which multiple.
+            gx, gy = (int(round(d + p * round((c - d) / p)))
                       for c, d, p in ((dx, other.origin[0] - region.origin[0], region.pitch[0]),
                                       (dy, other.origin[1] - region.origin[1], region.pitch[1])))
-            overlap = iou(_shift(own, dx, dy), theirs)
-            move = Move(dx, dy, True)
-            if not _same_lattice(Grid(region.pitch, (region.origin[0] + dx, region.origin[1] + dy)), other.grid):
-                return None  # pitches differ
-        if overlap < min_iou:
+            if _same_lattice(Grid(region.pitch, (region.origin[0] + gx, region.origin[1] + gy)), other.grid):
+                options.append((iou(_shift(own, gx, gy), theirs), Move(gx, gy, True)))
+        options = sorted((o for o in options if o[0] >= min_iou), key=lambda o: -o[0])
+        if not options:
             return None
-        moves.append(move)
+        moves.append([m for _, m in options])
         paired.add(j)
     return moves
 
@@ -235,12 +240,15 @@ class KeyframeDetector:
     def _fill(self, lo, between: list[np.ndarray], hi) -> list[tuple[np.ndarray, Detection]]:
         if not between:
             return []
-        moves = motion(lo[1], hi[1], self.cfg.keyframe_iou)
-        if moves is not None:
+        options = motion(lo[1], hi[1], self.cfg.keyframe_iou)
+        if options is not None:
             span = len(between) + 1
-            guesses = [(frame, moved(lo[1], moves, (i + 1) / span)) for i, frame in enumerate(between)]
-            if self._holds(lo, guesses):
-                return guesses
+            # The likelier move of every region, then the other where a region has two.
+            tries = [[o[0] for o in options], [o[-1] for o in options]]
+            for moves in tries[:1 if tries[0] == tries[1] else 2]:
+                guesses = [(frame, moved(lo[1], moves, (i + 1) / span)) for i, frame in enumerate(between)]
+                if self._holds(lo, guesses):
+                    return guesses
         m = len(between) // 2
         middle = (between[m], self._detect(between[m]))
         return self._fill(lo, between[:m], middle) + [middle] + self._fill(middle, between[m + 1:], hi)
