@@ -72,7 +72,10 @@ def _region_cells(luma: np.ndarray, detection: Detection, k: int) -> _Cells:
     pw, ph = region.pitch
     rows = slice(max(0, int(y0 - 2 * ph)), min(height, int(np.ceil(y1 + 2 * ph))))
     cols = slice(max(0, int(x0 - 2 * pw)), min(width, int(np.ceil(x1 + 2 * pw))))
-    _, _, labels, counts = _cell_stats(luma, region.grid, rows, cols)
+    iy, ix = region.grid.cell_index(height, width)
+    iy, ix = iy[rows] - iy[rows][0], ix[cols] - ix[cols][0]
+    labels = iy[:, None] * (ix[-1] + 1) + ix[None, :]  # as `_cell_stats` numbers them
+    counts = np.bincount(labels.ravel(), minlength=(iy[-1] + 1) * (ix[-1] + 1)).reshape(iy[-1] + 1, ix[-1] + 1)
     own = cell_sums(np.ones(labels.shape + (1,)), labels, counts.size,
                     weights=detection.labels[rows, cols] == k + 1)[0][:, 0].reshape(counts.shape)
     whole = np.zeros(counts.shape, bool)
@@ -245,23 +248,22 @@ class KeyframeDetector:
             span = len(between) + 1
             # The likelier move of every region, then the other where a region has two.
             tries = [[o[0] for o in options], [o[-1] for o in options]]
+            luma = _luma(lo[0])
+            refs = [_reference(luma, lo[1], k, self.cfg) for k in range(len(lo[1].regions))]
             for moves in tries[:1 if tries[0] == tries[1] else 2]:
                 guesses = [(frame, moved(lo[1], moves, (i + 1) / span)) for i, frame in enumerate(between)]
-                if self._holds(lo, guesses):
+                if self._holds(lo[1], refs, guesses):
                     return guesses
         m = len(between) // 2
         middle = (between[m], self._detect(between[m]))
         return self._fill(lo, between[:m], middle) + [middle] + self._fill(middle, between[m + 1:], hi)
 
-    def _holds(self, key: tuple[np.ndarray, Detection], guesses: list[tuple[np.ndarray, Detection]]) -> bool:
-        """Whether the keyframe's regions, where each frame's guess puts them, are still the
-        mosaic they were on the keyframe."""
-        frame, detection = key
+    def _holds(self, detection: Detection, refs: list[_Cells], guesses: list[tuple[np.ndarray, Detection]]) -> bool:
+        """Whether the keyframe's regions (`detection`, their cells on the keyframe `refs`),
+        where each frame's guess puts them, are still the mosaic they were on the keyframe."""
         if not detection.regions:
             return True
         cfg = self.cfg
-        luma = _luma(frame)
-        refs = [_reference(luma, detection, k, cfg) for k in range(len(detection.regions))]
         for other, guess in guesses:
             luma = _luma(other)
             for k, (region, ref) in enumerate(zip(guess.regions, refs)):
