@@ -63,7 +63,9 @@ class Restorer:
     """Holds one model; `restore(frame, areas)` returns the restored frame (uint8 RGB)."""
 
     def __init__(self, model_path: str | os.PathLike | None = None, margin: int = 16, batch_size: int = 8,
-                 consistency: bool | None = None):
+                 consistency: bool | None = None, threads: int = 0):
+        """`threads`: for each frame's guide and consistency step (0: the cores this process
+        may run on, at most 8)."""
         from .artifact import load_model
 
         path = Path(model_path) if model_path else default_model_path()
@@ -78,16 +80,18 @@ class Restorer:
         self.guided = bool(self.card["config"]["guided"])
         self.multiple = int(self.card["size_multiple"])
         self.margin, self.batch_size = margin, batch_size
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        self._pool = ThreadPoolExecutor(min(8, cores), thread_name_prefix="restore")
+        if not threads:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            threads = min(8, cores)
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="restore")
         # Pure inpainting reproduces the paper: it does not use the cell colours at all.
         self.consistency = self.guided if consistency is None else consistency
 
     @classmethod
-    def for_mode(cls, mode: str, model_path: str | os.PathLike | None = None) -> "Restorer":
+    def for_mode(cls, mode: str, model_path: str | os.PathLike | None = None, threads: int = 0) -> "Restorer":
         """The given model (or the shipped one for `mode`), refused if it is not of that mode."""
         path = Path(model_path) if model_path else default_model_path(mode)
-        restorer = cls(path)
+        restorer = cls(path, threads=threads)
         if restorer.guided != (mode == "guided"):
             raise InputError(f"{path}: a {'guided' if restorer.guided else 'pure-inpainting'} model, "
                              f"but --mode {mode} was asked for")

@@ -79,7 +79,8 @@ def _make_worker_class(ray):
             try:
                 if key not in self.engines:
                     self._start_tensorflow()
-                    self.engines[key] = Engine(s.model_path, s.mode, s.detector)
+                    # A CPU actor keeps to its share of the node's cores (0 on GPU actors: the default).
+                    self.engines[key] = Engine(s.model_path, s.mode, s.detector, threads=self.threads)
                 return restore_segment(self.engines[key], job)
             except DemosaicError as exc:  # an expected failure: reported, not retried
                 return {"error": str(exc)}

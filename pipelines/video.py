@@ -41,10 +41,11 @@ class Engine:
     """The model and the detector of one process, loaded once and reused for every video and
     segment it is given (the in-process path, and each Ray worker)."""
 
-    def __init__(self, model_path: Path | str | None, mode: str, detector: DetectorConfig):
+    def __init__(self, model_path: Path | str | None, mode: str, detector: DetectorConfig, threads: int = 0):
+        """`threads`: the CPU threads the restorer's per-frame steps may use (0: its default)."""
         from demosaic.restore import Restorer
 
-        self.restorer = Restorer.for_mode(mode, model_path)
+        self.restorer = Restorer.for_mode(mode, model_path, threads=threads)
         self.find = Detector(detector)
 
     @property

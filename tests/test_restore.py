@@ -89,6 +89,9 @@ def test_restore_many__batched__equals_one_at_a_time(model_path):
     for frame, area, got in zip(frames, areas, together):
         np.testing.assert_array_equal(got, restorer.restore(frame, area))
     np.testing.assert_array_equal(together[-1], frames[-1])
+    # The per-frame steps on one thread (a Ray CPU actor's share) give the same frames.
+    for got, alone in zip(together, Restorer(model_path, threads=1).restore_many(frames, areas)):
+        np.testing.assert_array_equal(got, alone)
 
 
 def test_plan_crops__cover_the_mask_with_multiples():
