@@ -408,14 +408,20 @@ def _border_distance(index: np.ndarray) -> np.ndarray:
     return np.minimum(*_position_in_cell(index))
 
 
+def window_cells(grid: Grid, shape: tuple[int, int], rows: slice, cols: slice):
+    """The cells of `grid` over a window of a frame of `shape` (H, W): the window's row and
+    column cell indices (frame numbering), each pixel's cell label there (row-major from the
+    window's first cell), and the window's (cells down, cells across)."""
+    iy, ix = grid.cell_index(*shape)
+    iy, ix = iy[rows], ix[cols]
+    ny, nx = iy[-1] - iy[0] + 1, ix[-1] - ix[0] + 1
+    labels = (iy - iy[0])[:, None] * nx + (ix - ix[0])[None, :]
+    return iy, ix, labels, (int(ny), int(nx))
+
+
 def _cell_stats(frame: np.ndarray, grid: Grid, rows: slice, cols: slice, margin_div: int = 8):
     """Per cell over a window: mean (ny, nx, C), inner std (ny, nx), and the pixel→cell labels."""
-    height, width = frame.shape[:2]
-    iy, ix = grid.cell_index(height, width)
-    iy, ix = iy[rows], ix[cols]
-    cy0, cx0 = iy[0], ix[0]
-    ny, nx = iy[-1] - cy0 + 1, ix[-1] - cx0 + 1
-    labels = (iy - cy0)[:, None] * nx + (ix - cx0)[None, :]
+    iy, ix, labels, (ny, nx) = window_cells(grid, frame.shape[:2], rows, cols)
     block = frame[rows, cols].astype(np.float64)
     n = ny * nx
     sums, counts = cell_sums(block, labels, n)
@@ -1028,6 +1034,12 @@ def _chroma_subsampled(colour: np.ndarray) -> bool:
     return bool(between >= 0.05 and inside < 0.3 * between)
 
 
+def _fewest_cells(cfg: DetectorConfig, pitch: tuple[float, float]) -> int:
+    """The fewest mosaic cells a region of this pitch needs (`min_cells`; fewer for cells over
+    16 px: the same area)."""
+    return int(np.clip(round(cfg.min_cells * (16 / max(pitch)) ** 2), 2, cfg.min_cells))
+
+
 def _tight_boxes(labels: np.ndarray, regions: list, grown: int) -> list:
     """The regions with their boxes shrunk to their pixels (the search boxes they were found
     in reach a cell or more past them; `grown`: px the labels were dilated by since)."""
@@ -1164,8 +1176,7 @@ class Detector:
         keep = []
         for k, region in enumerate(regions):
             pw, ph = region.pitch
-            fewest = np.clip(round(self.cfg.min_cells * (16 / max(pw, ph)) ** 2), 2, self.cfg.min_cells)
-            keep.append(counts[k] >= 0.5 * fewest * pw * ph)
+            keep.append(counts[k] >= 0.5 * _fewest_cells(self.cfg, region.pitch) * pw * ph)
         if all(keep):
             return labels, regions
         renumber = np.zeros(len(regions) + 1, np.int32)
@@ -1695,7 +1706,7 @@ class Detector:
         stepped[1:] |= jump_y & flat[:-1]
         cells = flat & stepped
         # Evidence is area: a few large flat cells weigh as much as many small ones.
-        min_cells = int(np.clip(round(cfg.min_cells * (16 / max(grid.pitch)) ** 2), 2, cfg.min_cells))
+        min_cells = _fewest_cells(cfg, grid.pitch)
         cells = _fill_holes(cells) & flat | cells
         count, comp = cv2.connectedComponents(cells.astype(np.uint8), connectivity=4)
         keep = np.zeros_like(cells)

@@ -30,7 +30,7 @@ from typing import Callable, NamedTuple
 import cv2
 import numpy as np
 
-from .detect import Detection, DetectorConfig, _cell_stats, _same_lattice, iou
+from .detect import Detection, DetectorConfig, _cell_stats, _same_lattice, iou, window_cells
 from .mosaic import Grid, cell_sums
 
 
@@ -72,10 +72,8 @@ def _region_cells(luma: np.ndarray, detection: Detection, k: int) -> _Cells:
     pw, ph = region.pitch
     rows = slice(max(0, int(y0 - 2 * ph)), min(height, int(np.ceil(y1 + 2 * ph))))
     cols = slice(max(0, int(x0 - 2 * pw)), min(width, int(np.ceil(x1 + 2 * pw))))
-    iy, ix = region.grid.cell_index(height, width)
-    iy, ix = iy[rows] - iy[rows][0], ix[cols] - ix[cols][0]
-    labels = iy[:, None] * (ix[-1] + 1) + ix[None, :]  # as `_cell_stats` numbers them
-    counts = np.bincount(labels.ravel(), minlength=(iy[-1] + 1) * (ix[-1] + 1)).reshape(iy[-1] + 1, ix[-1] + 1)
+    _, _, labels, shape = window_cells(region.grid, (height, width), rows, cols)  # numbered as `_cell_stats` does
+    counts = np.bincount(labels.ravel(), minlength=shape[0] * shape[1]).reshape(shape)
     own = cell_sums(np.ones(labels.shape + (1,)), labels, counts.size,
                     weights=detection.labels[rows, cols] == k + 1)[0][:, 0].reshape(counts.shape)
     whole = np.zeros(counts.shape, bool)
