@@ -69,6 +69,7 @@ class DetectorConfig:
     axis_share: float = 0.1  # a region must step both ways: the rarer at least this share of the other ...
     axis_min: int = 4  # ... once the other steps this often (fewer: too small to tell)
     refine_grid: bool = True  # fit each found region's lattice to its own borders
+    finer_grid: float = 0.5  # ... and take a finer lattice it is every k-th line of where the lines between carry this share of its steps (0: never)
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
     grow_px: int = 24  # ... about this deep (one to three cells)
     tile: int = 96  # px; tiles of a candidate area vote for the lattice they see
@@ -93,6 +94,7 @@ class DetectorConfig:
     net_cell_std: float = 6.0  # ... within this inner standard deviation (levels; coding noise included)
     net_drift: float = 4.0  # ... and whose luma drifts less than this (levels) from one side to the other
     net_step_share: float = 1.2  # ... and whose luma steps lie on its cell borders (±1 px) this many times more than chance, along both axes (0: not checked)
+    net_step_excess: float = 0.12  # ... or, cells under 8 px, this share of the way from chance (three lines in a pitch) to all of them
     # Border maps (a segmenter trained with DetectNetConfig.borders): "" for the mask
     # segmenter's own (the shipped one has them: one network pass a frame), or another
     # segmenter's model card path.
@@ -101,6 +103,7 @@ class DetectorConfig:
     net_edge_grid: bool = True  # ... is a candidate grid of network-only regions
     net_edge_refine: bool = True  # ... refits the grid of coded regions
     net_edge_outline: bool = True  # ... (the refit) sees the region's outline too where the maps mark it
+    net_edge_multiple: float = 0.1  # ... (the refit) takes a whole multiple of the found pitch only if its cells are flat this nearly as often (0: always)
     net_one_tooth: float = 0.25  # ... an axis with one border only takes its phase from it if it is this sure (0: off)
     net_split_gain: float = 0.25  # ... and the new lattice's support where it takes over must beat the old's by this
     net_split_pitch: float = 8.0  # px; finer lattices are not split (after coding their phase is too unsure)
@@ -110,6 +113,7 @@ class DetectorConfig:
     net_max_aspect: float = 2.0  # cells of network-only regions and border-map fits: at most this oblong
     net_edge_support: float = 0.06  # network-only regions: border probability on their grid's cell edges over that between
     net_flattest_support: bool = True  # ... and of the lattices their cells are flattest on, the one the border maps support most
+    net_tie_tries: int = 3  # ... and if that one fails the checks, the next of those as flat (1: the first only)
     # Video (demosaic.keyframes): full detection on every `keyframe_every`-th frame; the frames
     # between take the keyframe's regions if both keyframes agree and the regions still hold.
     keyframe_every: int = 8  # 1: every frame (`demosaic ... --detect-every`)
@@ -346,6 +350,14 @@ def _same_lattice(a: Grid, b: Grid) -> bool:
         if min(d, pa - d) > 1.5:
             return False
     return True
+
+
+def _multiple_of(coarse: Grid, fine: Grid, tolerance: float = 0.04) -> bool:
+    """Whether `coarse`'s pitch is a whole multiple of `fine`'s on each axis (within
+    `tolerance` of it), at least twice on one: every other (third, ...) line of `fine`."""
+    ratios = [c / f for c, f in zip(coarse.pitch, fine.pitch)]
+    return (max(ratios) >= 2 - tolerance * 2
+            and all(r >= 1 - tolerance and abs(r - round(r)) <= tolerance * r for r in ratios))
 
 
 def _snap(v: float) -> float:
@@ -941,6 +953,70 @@ def _tooth_error(teeth: np.ndarray, pitch: float, origin: float) -> float:
     return float(np.minimum(off, pitch - off).max())
 
 
+def _mean_steps(d: np.ndarray, mask: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean step `d` (a box's |differences| along `axis`, 0: between columns) across each
+    column (row) pair inside `mask`, 0 where fewer than a quarter of the most pixels count,
+    and which pairs count."""
+    both = (mask[:, 1:] & mask[:, :-1]) if axis == 0 else (mask[1:] & mask[:-1])
+    weight = both.sum(axis=axis)
+    counted = weight >= max(0.25 * weight.max(), 2)
+    return np.where(counted, (d * both).sum(axis=axis) / np.maximum(weight, 1), 0.0), counted
+
+
+def _finer_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
+                offset: tuple[int, int] = (0, 0), most: int = 6, share: float = 0.5,
+                min_pitch: float = 4.0) -> Grid:
+    """`grid`, or the finest lattice it is every k-th line of (k up to `most`, per axis) whose
+    lines in between all carry steps too: at each j/k of the pitch, `share` of the step its
+    own lines carry, above the typical step inside the region, in the median quarter of the
+    region and a third of that in every quarter (two mosaics on different lattices in one
+    region put the other's lines between this one's over part of it only).
+
+    A mosaic scaled after pixelation by 4/3 has cells of 10.67 px, whose rounded borders
+    repeat exactly every 32 px (three cells); the combs, and the border maps, then often see
+    that period, or 64 px, rather than the cells. Inside a mosaic's true cells there is no
+    step, so a lattice that splits them finds none on the lines it adds."""
+    height, width = mask.shape
+    quarters = [(slice(r0, r1), slice(c0, c1)) for r0, r1 in ((0, height // 2), (height // 2, height))
+                for c0, c1 in ((0, width // 2), (width // 2, width))]
+    pitch = list(grid.pitch)
+    for axis in (0, 1):
+        p, o = grid.pitch[axis], grid.origin[axis]
+        ratios = {k: [] for k in range(2, most + 1) if p / k >= min_pitch}
+        if not ratios:
+            continue
+        for rows, cols in quarters:
+            part = mask[rows, cols]
+            d = (diff[0][rows, cols.start:cols.stop - 1] if axis == 0 else diff[1][rows.start:rows.stop - 1, cols])
+            profile, counted = _mean_steps(d, part, axis)
+            if counted.sum() < 8:
+                continue
+            floor = float(np.median(profile[counted]))
+            start = offset[axis] + (cols.start if axis == 0 else rows.start)
+
+            def strength(frac: float) -> float | None:
+                # Profile index i is the border between box pixels i and i+1: edge i+1.
+                first = np.floor((start - o) / p) - 1
+                lines = o + (np.arange(first, first + profile.size / p + 3) + frac) * p
+                idx = np.round(lines - start).astype(int) - 1
+                idx = idx[(idx >= 1) & (idx < profile.size - 1)]
+                idx = idx[counted[idx]]
+                if idx.size < 2:
+                    return None
+                return float(np.maximum.reduce([profile[idx - 1], profile[idx], profile[idx + 1]]).mean()) - floor
+
+            own = strength(0.0)
+            if own is None or own <= 0:
+                continue
+            for k in ratios:
+                between = [strength(j / k) for j in range(1, k)]
+                ratios[k].append(min((v if v is not None else -np.inf) for v in between) / own)
+        passing = [k for k, r in ratios.items() if r and np.median(r) >= share and min(r) >= share / 3]
+        if passing:
+            pitch[axis] = p / max(passing)
+    return Grid((pitch[0], pitch[1]), grid.origin)
+
+
 def _refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
                  offset: tuple[int, int] = (0, 0)) -> Grid:
     """The lattice through a found region's own strong borders. Large cells give the first fit
@@ -950,10 +1026,7 @@ def _refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gr
     `diff`, `mask`: the region's box; `offset`: the box's (x, y) in the frame."""
     pitch, origin = list(grid.pitch), list(grid.origin)
     for axis, d in ((0, diff[0]), (1, diff[1])):
-        both = (mask[:, 1:] & mask[:, :-1]) if axis == 0 else (mask[1:] & mask[:-1])
-        weight = both.sum(axis=axis)  # axis 0: per column pair; 1: per row pair
-        mean_step = (d * both).sum(axis=axis) / np.maximum(weight, 1)
-        profile = np.where(weight >= max(0.25 * weight.max(), 2), mean_step, 0.0)
+        profile, _ = _mean_steps(d, mask, axis)
         pos, w = _teeth(profile)
         pos = pos + offset[axis]
         strong = pos[w >= 0.3 * w.max()] if w.size else pos
@@ -1153,8 +1226,18 @@ class Detector:
                     grid = self._edge_lattice(edges, box[0], box[1], own, cfg.net_edge_outline)
                     if grid is not None and max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch):
                         grid = None
+                    if grid is not None and cfg.net_edge_multiple and _multiple_of(grid, region.grid):
+                        # The maps' comb on every other line: taken only if the cells stay as
+                        # flat on it (a mosaic's half cells are flat too, but its double cells
+                        # hold four colours; scaled video blurs the maps more than the steps).
+                        coarse, fine = (self._flat_share(frame, g, box[0], box[1], own) for g in (grid, region.grid))
+                        if coarse < fine - cfg.net_edge_multiple:
+                            grid = None
                 if grid is None:
                     grid = _refine_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, region.grid, (x0, y0))
+                if cfg.finer_grid:
+                    grid = _finer_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, grid, (x0, y0),
+                                       share=cfg.finer_grid, min_pitch=cfg.min_pitch)
                 refined.append(replace(region, pitch=grid.pitch, origin=grid.origin))
             regions = refined
         if edges is not None and cfg.net_split and regions:
@@ -1411,11 +1494,18 @@ class Detector:
 
     def _flattest(self, luma: np.ndarray, grids: list, rows: slice, cols: slice, part: np.ndarray,
                   edges: np.ndarray | None = None) -> Grid | None:
+        """The first of `_flat_ties`, or None."""
+        return next(iter(self._flat_ties(luma, grids, rows, cols, part, edges)), None)
+
+    def _flat_ties(self, luma: np.ndarray, grids: list, rows: slice, cols: slice, part: np.ndarray,
+                   edges: np.ndarray | None = None) -> list[Grid]:
         """Of the combs' grids (at most `net_max_aspect` oblong) and their doubles and halves,
         the one whose whole cells inside `part` are flat most often; among near ties, the one
         the border maps `edges` support most (`net_flattest_support`), else the largest pitch
         (half-cells of a mosaic are flat too; but over smooth content so are double cells,
-        and cells a few px off the lattice's phase, which the border maps tell apart)."""
+        and cells a few px off the lattice's phase, which the border maps tell apart).
+        Returns the near ties in that order (a choice that fails the checks has a next one),
+        or the first of `grids` given if no candidate has two whole cells."""
         cfg = self.cfg
         candidates = []
         for g in grids:
@@ -1431,16 +1521,32 @@ class Detector:
             if whole.sum() >= 2:
                 scored.append(((std[whole] <= cfg.net_cell_std).mean(), g))
         if not scored:
-            return next((g for g in grids if g is not None), None)
+            return [g for g in grids if g is not None][:1]
         best = max(v for v, _ in scored)
         ties = [g for v, g in scored if v >= best - 0.05]
         if edges is not None and cfg.net_flattest_support:
             # Only for cells of 8 px and more (`net_split_pitch`): finer, the maps' choice of
             # phase let upscaled low-resolution video through as a mosaic.
-            supported = max(ties, key=lambda g: self._edge_support(edges, g, rows, cols, part))
-            if min(supported.pitch) >= cfg.net_split_pitch:
-                return supported
-        return max(ties, key=lambda g: g.pitch[0] * g.pitch[1])
+            by_support = sorted(ties, key=lambda g: -self._edge_support(edges, g, rows, cols, part))
+            if min(by_support[0].pitch) >= cfg.net_split_pitch:
+                return by_support
+        return sorted(ties, key=lambda g: -g.pitch[0] * g.pitch[1])
+
+    def _verified(self, luma: np.ndarray, edges: np.ndarray | None, grid: Grid | None,
+                  rows: slice, cols: slice, part: np.ndarray) -> bool:
+        """Whether a network-only region holds a mosaic on `grid`: the border maps see its
+        lattice (`net_edge_support`), its cells are not too oblong, and they agree."""
+        cfg = self.cfg
+        if grid is None or max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch):
+            return False
+        if edges is not None and self._edge_support(edges, grid, rows, cols, part) < cfg.net_edge_support:
+            return False  # the network's own border maps do not see this lattice
+        return self._cells_agree(luma, grid, rows, cols, part)
+
+    def _flat_share(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> float:
+        """The share of `grid`'s whole cells inside `part` that are flat (`net_cell_std`); 0 if none."""
+        std, _, whole = self._whole_cells(luma, grid, rows, cols, part)
+        return float((std[whole] <= self.cfg.net_cell_std).mean()) if whole.any() else 0.0
 
     def _cells_agree(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> bool:
         """Whether enough of the whole cells inside `part` (`net_flat_share`) are a mosaic's
@@ -1466,7 +1572,16 @@ class Detector:
             drift = np.maximum(drift, np.abs(ends[1] - ends[0]).reshape(std.shape))
         flat = (std <= cfg.net_cell_std) & (drift <= cfg.net_drift)
         return (bool(whole.any() and flat[whole].mean() >= cfg.net_flat_share)
-                and (cfg.net_step_share <= 0 or _steps_on_borders(block, grid.pitch, iy[rows], ix[cols], part) >= cfg.net_step_share))
+                and (cfg.net_step_share <= 0 or _steps_on_borders(block, grid.pitch, iy[rows], ix[cols], part) >= self._steps_needed(grid)))
+
+    def _steps_needed(self, grid: Grid) -> float:
+        """The `_steps_on_borders` a network-only region's cells need: `net_step_share`, or
+        `net_step_excess` of the way from chance to every step, if less. Three lines of a
+        6 px cell lie within a pixel of a border: there even a perfect mosaic's steps stand at
+        twice chance, and coding smears them toward chance (about 1.2 at CRF 28), while
+        shaded stripes stay at 1."""
+        cfg = self.cfg
+        return min(cfg.net_step_share, 1.0 + cfg.net_step_excess * (min(grid.pitch) / 3.0 - 1.0))
 
     def _add_learned(self, logits: np.ndarray, edges: np.ndarray | None, luma: np.ndarray, colour: np.ndarray, ev, eh,
                      labels: np.ndarray, regions: list, exact: np.ndarray, coded: bool = False) -> list[bool]:
@@ -1539,16 +1654,17 @@ class Detector:
             if score < cfg.net_min_score:
                 continue
             inside = cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-            grid = self._lattice(ev, eh, rows, cols, inside)
+            tries = [self._lattice(ev, eh, rows, cols, inside)]
             if cfg.net_soft_lattice:
-                grids = [grid, self._soft_lattice(luma, rows, cols, inside)]
+                grids = [tries[0], self._soft_lattice(luma, rows, cols, inside)]
                 if edges is not None and cfg.net_edge_grid:
                     grids.append(self._edge_lattice(edges, rows, cols, part))
-                grid = self._flattest(luma, grids, rows, cols, part, edges)
-            if grid is not None and edges is not None and self._edge_support(edges, grid, rows, cols, part) < cfg.net_edge_support:
-                continue  # the network's own border maps do not see this lattice
-            if (grid is None or max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch)
-                    or not self._cells_agree(luma, grid, rows, cols, part)):
+                tries = self._flat_ties(luma, grids, rows, cols, part, edges)[:max(1, cfg.net_tie_tries)]
+                # A second choice must pass every check: the step check passes cells under
+                # 6 px, and there coding blocks (JPEG's, scaled) are flat and seen as borders.
+                tries[1:] = [g for g in tries[1:] if min(g.pitch) >= 6]
+            grid = next((g for g in tries if self._verified(luma, edges, g, rows, cols, part)), None)
+            if grid is None:
                 continue
             near[part] = len(regions) + 1
             closed.append(False)

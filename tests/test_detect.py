@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from demosaic.detect import (DEFAULT_SEGMENTER, Detector, DetectorConfig, _outline_profile, _steps_on_borders,
-                             grid_line_error, iou)
+from demosaic.detect import (DEFAULT_SEGMENTER, Detector, DetectorConfig, _abs_diffs, _finer_grid, _multiple_of,
+                             _outline_profile, _steps_on_borders, grid_line_error, iou)
 from demosaic.mosaic import Grid, MosaicRegion, pixelate
 from demosaic.video import h264_roundtrip
 
@@ -303,3 +303,48 @@ def test_flattest__smooth_mosaic__the_border_maps_pick_the_lattice_among_flat_ti
     det = Detector(DetectorConfig(learned="", net_flattest_support=support))
     grid = det._flattest(luma, [Grid((16.0, 16.0), (0.0, 0.0))], slice(0, h), slice(0, w), part, edges)
     assert grid.pitch == (expected, expected)
+
+
+@pytest.mark.parametrize("pitch, needed", [(6.0, 1.12), (7.0, 1.16), (8.0, 1.2), (24.0, 1.2)])
+def test_steps_needed__fine_cells_need_less_above_chance(pitch, needed):
+    # Three lines of a 6 px cell lie within a pixel of a border: even a perfect mosaic's
+    # steps stand at only twice chance there; 12 % of the way from chance to all of them.
+    det = Detector(DetectorConfig(learned=""))
+    assert det._steps_needed(Grid((pitch, pitch), (0.0, 0.0))) == pytest.approx(needed)
+
+
+@pytest.mark.parametrize("coarse, fine, expected", [
+    ((32.0, 32.0), (32 / 3, 32 / 3), True),   # every third line
+    ((21.3, 10.67), (10.67, 10.67), True),    # every other one, one axis
+    ((64.0, 64.0), (20.0, 20.0), False),      # 3.2 times: no line in common but the first
+    ((16.0, 16.0), (16.2, 16.0), False),      # the same lattice, not a multiple
+])
+def test_multiple_of__known_pairs(coarse, fine, expected):
+    assert _multiple_of(Grid(coarse, (0.0, 0.0)), Grid(fine, (0.0, 0.0))) is expected
+
+
+@pytest.mark.parametrize("cell, fitted, expected", [(10, 30.0, 10.0), (10, 20.0, 10.0), (30, 30.0, 30.0), (12, 12.0, 12.0)])
+def test_finer_grid__steps_between_the_lines_split_the_cells(photo, cell, fitted, expected):
+    # A mosaic of `cell` px seen on a lattice of `fitted` px: if the lines between carry
+    # steps too, the cells are finer; inside a true cell there is none.
+    mosaic, truth = pixelate(photo, [MosaicRegion("rect", ((0, 0), (300, 240)), (cell, cell))])
+    dx, dy = _abs_diffs(cv2.cvtColor(mosaic, cv2.COLOR_RGB2GRAY)[..., None])
+    grid = _finer_grid((dx, dy), truth, Grid((fitted, fitted), (0.0, 0.0)))
+    assert grid.pitch == pytest.approx((expected, expected))
+
+
+@pytest.mark.parametrize("seed", [0, 2, 3, 6])
+def test_detect__mosaic_scaled_by_four_thirds_after_h264__its_own_cells_not_every_third(seed):
+    """8 px cells scaled to 320x240 from 240x180 (10.67 px, the rounded borders repeating
+    every 32 px), then H.264: the region's lattice is the cells', within a pixel."""
+    if not DEFAULT_SEGMENTER.exists():
+        pytest.skip("no shipped segmenter")
+    small = smooth_image(np.random.default_rng(seed), 180, 240)
+    mosaic, truth = pixelate(small, [MosaicRegion("rect", ((24, 24), (216, 160)), (8, 8))])
+    frame = h264_roundtrip(cv2.resize(mosaic, (320, 240), interpolation=cv2.INTER_CUBIC), 23)
+    truth = cv2.resize(truth.astype(np.uint8), (320, 240), interpolation=cv2.INTER_NEAREST) > 0
+    found = Detector(DetectorConfig()).detect(frame)
+    cover = [int((found.labels == k + 1)[truth].sum()) for k in range(len(found.regions))]
+    assert max(cover, default=0) >= 0.9 * truth.sum()
+    region = found.regions[int(np.argmax(cover))]
+    assert grid_line_error(region.grid, Grid((32 / 3, 32 / 3), (0.0, 0.0)), (32, 32, 288, 213)) <= 1.0
