@@ -4,10 +4,13 @@ Cases: the synthesiser's random regions (rectangles, ellipses, polygons; frame- 
 region-aligned grids) at a fixed cell size per case, on photos scaled to 768×576, each
 scored as it is and after an H.264 round trip at several CRFs. Clean frames (the photos
 themselves, real video frames, flat and textured frames) measure false positives.
+Scaled cases: the mosaic made on a smaller or larger frame, then the whole frame scaled to
+768×576 (bicubic, as ffmpeg's scaler), so cells have a fractional pitch (10.67 px at 4/3).
 """
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -22,9 +25,8 @@ from demosaic.detect import Detector, DetectorConfig, grid_line_error, iou
 from demosaic.images import read_image
 from demosaic.masks import random_regions
 from demosaic.metrics import psnr
-from demosaic.mosaic import pixelate
 from demosaic.keyframes import KeyframeDetector
-from demosaic.mosaic import MosaicRegion
+from demosaic.mosaic import Grid, MosaicRegion, pixelate
 from demosaic.video import h264_roundtrip, h264_roundtrip_clip, read_frames
 
 FRAME = (768, 576)  # (width, height): the real clip in opencv-doc, vtest.avi
@@ -49,6 +51,11 @@ class DetectBenchmarkConfig:
     video_frames: int = 100
     video_crf: int = 23
     video_every: tuple[int, ...] = (1, 8)
+    # Mosaics scaled after pixelation: one case per photo and scale, cells of these sizes
+    # before scaling, as made and after H.264 at each of `scaled_crfs`.
+    scales: tuple[float, ...] = (0.75, 4 / 3, 1.5)
+    scaled_cells: tuple[int, ...] = (8, 12, 16, 24)
+    scaled_crfs: tuple[int | None, ...] = (None, 23)
 
 
 def fit_frame(image: np.ndarray) -> np.ndarray:
@@ -184,10 +191,63 @@ def run(photo_paths: Sequence[Path], cfg: DetectBenchmarkConfig, progress: Calla
                       "largest_false_region": max(sizes, default=0) / frame[..., 0].size})
     one_core = _speed(detector, photos[:4] + sample_mosaics)
     result = summarise(per_case, clean, one_core, cfg)
+    if cfg.scales:
+        progress("scaled")
+        result["scaled"] = scaled_run(photos, cfg, detector, rng)
     if cfg.video and Path(cfg.video).is_file():
         progress("video")
         result["video"] = video_run(cfg.video, cfg, detector)
     return result
+
+
+def scaled_case(photo: np.ndarray, scale: float, cell: int, rng: np.random.Generator):
+    """A mosaic made on `photo` shrunk (enlarged) to 768×576 / `scale`, then the frame scaled
+    to 768×576 with bicubic: returns the frame, its true mask, and the true lattice as the
+    frame shows it (pitch × scale; a cell border at source edge e sits at edge e × scale)."""
+    h, w = int(round(FRAME[1] / scale)), int(round(FRAME[0] / scale))
+    source = cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA if scale > 1 else cv2.INTER_CUBIC)
+    masks = MaskConfig(min_cell=cell, max_cell=cell, max_area=0.25, min_area=0.05, max_regions=1)
+    regions = list(random_regions(rng, h, w, masks))
+    mosaic, truth = pixelate(source, regions)
+    frame = cv2.resize(mosaic, FRAME, interpolation=cv2.INTER_CUBIC)
+    truth = cv2.resize(truth.astype(np.uint8), FRAME, interpolation=cv2.INTER_NEAREST) > 0
+    g = regions[0].grid()
+    sx, sy = FRAME[0] / w, FRAME[1] / h
+    # Region-aligned lattices start at a fractional corner; the cells start at the next pixel.
+    grid = Grid((g.pitch[0] * sx, g.pitch[1] * sy), (math.ceil(g.origin[0] - 1e-6) * sx, math.ceil(g.origin[1] - 1e-6) * sy))
+    return frame, truth, grid
+
+
+def scaled_run(photos: Sequence[np.ndarray], cfg: DetectBenchmarkConfig, detector: Detector,
+               rng: np.random.Generator) -> dict:
+    """Per scale and CRF: mean IoU, the share of each mosaic its largest detected region
+    holds (a mosaic found in pieces, each with its own lattice, scores low), and how often
+    that region's grid lines lie within 1 px of the true ones (of regions holding > half)."""
+    rows = []
+    for photo in photos:
+        for scale in cfg.scales:
+            cell = int(rng.choice(cfg.scaled_cells))
+            frame, truth, grid = scaled_case(photo, scale, cell, rng)
+            ys, xs = np.nonzero(truth)
+            bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+            for crf in cfg.scaled_crfs:
+                found = detector.detect(frame if crf is None else h264_roundtrip(frame, crf))
+                held = np.bincount(found.labels[truth], minlength=len(found.regions) + 1)[1:]
+                best = int(held.argmax()) if held.size else -1
+                share = float(held[best] / truth.sum()) if held.size else 0.0
+                ok = (grid_line_error(found.regions[best].grid, grid, bbox) <= 1.0) if share > 0.5 else None
+                rows.append({"scale": scale, "cell": cell, "crf": crf, "pitch": list(grid.pitch),
+                             "iou": iou(found.mask, truth), "largest_share": share, "grid_within_1px": ok})
+    out = {}
+    for scale in cfg.scales:
+        for crf in cfg.scaled_crfs:
+            sel = [r for r in rows if r["scale"] == scale and r["crf"] == crf]
+            grids = [r["grid_within_1px"] for r in sel if r["grid_within_1px"] is not None]
+            out[f"{scale:.3g} {'none' if crf is None else crf}"] = {
+                "scale": scale, "crf": crf, "n": len(sel), "iou": float(np.mean([r["iou"] for r in sel])),
+                "largest_share": float(np.mean([r["largest_share"] for r in sel])),
+                "held_by_one_region": len(grids), "grid_within_1px": (sum(grids) / len(grids)) if grids else None}
+    return {"by_scale": out, "per_case": rows}
 
 
 SCENES = ("one that stays", "four that stay, move and flash by")
@@ -346,6 +406,15 @@ def table(result: dict) -> str:
         lines.append(f"clean {kind:<8} {s['frames']:>3} frames: false-positive pixels {100 * s['fp_fraction_mean']:.3f}%"
                      f", largest false region {100 * s['largest_false_region_max']:.2f}% of a frame")
     lines.append(f"frames/s at {result['frame'][0]}x{result['frame'][1]}, one core: {result['frames_per_second_one_core']:.1f}")
+    scaled = result.get("scaled")
+    if scaled:
+        lines.append("scaled after pixelation (bicubic): mean IoU | share of the mosaic its largest region holds |"
+                     " grid lines within 1 px (of mosaics one region holds over half of)")
+        for key, v in scaled["by_scale"].items():
+            g = v["grid_within_1px"]
+            lines.append(f"  x{v['scale']:<5.3g} CRF {'none' if v['crf'] is None else v['crf']:>4} {v['n']:>3} cases: IoU {v['iou']:.2f}"
+                         f" | held {v['largest_share']:.2f} | grid {'-' if g is None else f'{100 * g:.0f}%'}"
+                         f" ({v['held_by_one_region']})")
     video = result.get("video")
     if video:
         lines.append(f"video: {video['clip']} ({video['size'][0]}x{video['size'][1]}), H.264 CRF {video['crf']}")

@@ -1,7 +1,9 @@
 import cv2
 import numpy as np
+import pytest
 from conftest import smooth_image
 
+from demosaic.mosaic import Grid
 from pipelines import benchmark_detect as bench
 
 
@@ -21,6 +23,40 @@ def test_benchmark_detect__small_run__scores_in_range_and_table(tmp_path):
     text = bench.table(result)
     assert "CRF" in text and "frames/s" in text
     assert 0.0 <= result["grid_rendered_within_1px"] <= 1.0 and result["grid_within_1px"] <= result["grid_rendered_within_1px"]
+    scaled = result["scaled"]["by_scale"]
+    assert len(scaled) == len(cfg.scales) * len(cfg.scaled_crfs)
+    for v in scaled.values():
+        assert v["n"] == 1 and 0.0 <= v["iou"] <= 1.0 and 0.0 <= v["largest_share"] <= 1.0
+    assert "scaled after pixelation" in text
+
+
+@pytest.mark.parametrize("scale, cell", [(4 / 3, 8), (1.5, 12), (0.75, 16)])
+def test_scaled_case__true_lattice_as_the_frame_shows_it(scale, cell):
+    """The true grid of a scaled case, checked against the frame itself: away from its lines
+    the mosaic's cells are flat (bicubic rings only near a border), across them they step."""
+    photo = bench.fit_frame(smooth_image(np.random.default_rng(2), 300, 400))
+    frame, truth, grid = bench.scaled_case(photo, scale, cell, np.random.default_rng(1))
+    assert grid.pitch == pytest.approx((cell * scale, cell * scale), rel=0.01)
+    luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    iy, ix = grid.cell_index(*luma.shape)
+    # Distance of each pixel centre (x + 0.5) from the nearest vertical / horizontal line.
+    dist_x = np.abs((np.arange(luma.shape[1]) + 0.5 - grid.origin[0] + grid.pitch[0] / 2) % grid.pitch[0] - grid.pitch[0] / 2)
+    dist_y = np.abs((np.arange(luma.shape[0]) + 0.5 - grid.origin[1] + grid.pitch[1] / 2) % grid.pitch[1] - grid.pitch[1] / 2)
+    inner = truth & (dist_x[None, :] >= 2.5) & (dist_y[:, None] >= 2.5)
+    inner &= cv2.erode(truth.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    cells = iy[:, None] * 10_000 + ix[None, :]
+    ids, inverse = np.unique(cells[inner], return_inverse=True)
+    values = luma[inner]
+    mean = np.bincount(inverse, values) / np.bincount(inverse)
+    spread = np.sqrt(np.bincount(inverse, (values - mean[inverse]) ** 2) / np.bincount(inverse))
+    assert np.median(spread) < 1.0  # flat inside the true cells
+    # On a lattice shifted by half a cell the same pixels straddle borders: far from flat.
+    shifted = Grid(grid.pitch, (grid.origin[0] + grid.pitch[0] / 2, grid.origin[1] + grid.pitch[1] / 2))
+    sy, sx = shifted.cell_index(*luma.shape)
+    ids2, inverse2 = np.unique((sy[:, None] * 10_000 + sx[None, :])[inner], return_inverse=True)
+    mean2 = np.bincount(inverse2, values) / np.bincount(inverse2)
+    spread2 = np.sqrt(np.bincount(inverse2, (values - mean2[inverse2]) ** 2) / np.bincount(inverse2))
+    assert np.median(spread2) > 3 * max(np.median(spread), 0.3)
 
 
 def test_fit_frame__any_photo__becomes_768x576():
