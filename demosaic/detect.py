@@ -69,6 +69,8 @@ class DetectorConfig:
     axis_share: float = 0.1  # a region must step both ways: the rarer at least this share of the other ...
     axis_min: int = 4  # ... once the other steps this often (fewer: too small to tell)
     refine_grid: bool = True  # fit each found region's lattice to its own borders
+    merge_lattices: float = 0.05  # touching regions whose pitches agree this closely, and whose lattices serve both, merge (0: never)
+    merge_steps: float = 0.9  # ... (lines more than 1 px apart) the larger one's carrying this share of the steps the smaller one's do there
     finer_grid: float = 0.5  # ... and take a finer lattice it is every k-th line of where the lines between carry this share of its steps (0: never)
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
     grow_px: int = 24  # ... about this deep (one to three cells)
@@ -963,14 +965,55 @@ def _mean_steps(d: np.ndarray, mask: np.ndarray, axis: int) -> tuple[np.ndarray,
     return np.where(counted, (d * both).sum(axis=axis) / np.maximum(weight, 1), 0.0), counted
 
 
+class _Steps(NamedTuple):
+    """The mean |step| across each column (row) pair of a box inside a mask (`_mean_steps`),
+    where it counts, the median of those, and the box's first edge in the frame."""
+
+    profile: np.ndarray
+    counted: np.ndarray
+    floor: float
+    start: int
+
+    @classmethod
+    def of(cls, diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, axis: int, offset: tuple[int, int]) -> "_Steps | None":
+        """None where fewer than eight pixel pairs count."""
+        profile, counted = _mean_steps(diff[axis], mask, axis)
+        if counted.sum() < 8:
+            return None
+        return cls(profile, counted, float(np.median(profile[counted])), offset[axis])
+
+    def on_lines(self, pitch: float, origin: float, frac: float = 0.0) -> float | None:
+        """The mean step across the lines origin + (n + frac) * pitch, above the median (the
+        largest of the three pixel pairs nearest each line: coding and scaling blur a border
+        over two); None where fewer than two lines count."""
+        first = np.floor((self.start - origin) / pitch) - 1
+        lines = origin + (np.arange(first, first + self.profile.size / pitch + 3) + frac) * pitch
+        idx = np.round(lines - self.start).astype(int) - 1  # index i: the border between pixels i and i+1
+        idx = idx[(idx >= 1) & (idx < self.profile.size - 1)]
+        idx = idx[self.counted[idx]]
+        if idx.size < 2:
+            return None
+        p = self.profile
+        return float(np.maximum(np.maximum(p[idx - 1], p[idx]), p[idx + 1]).mean() - self.floor)
+
+
+def _line_steps(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid, axis: int,
+                offset: tuple[int, int] = (0, 0)) -> float | None:
+    """The mean step across `grid`'s lines along `axis` (0: its columns' borders) inside
+    `mask`, above the typical step there (`_Steps.on_lines`). `diff`: the box's |steps|
+    (`_abs_diffs`), `offset`: the box's (x, y) in the frame."""
+    steps = _Steps.of(diff, mask, axis, offset)
+    return None if steps is None else steps.on_lines(grid.pitch[axis], grid.origin[axis])
+
+
 def _finer_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
                 offset: tuple[int, int] = (0, 0), most: int = 6, share: float = 0.5,
                 min_pitch: float = 4.0) -> Grid:
     """`grid`, or the finest lattice it is every k-th line of (k up to `most`, per axis) whose
     lines in between all carry steps too: at each j/k of the pitch, `share` of the step its
-    own lines carry, above the typical step inside the region, in the median quarter of the
-    region and a third of that in every quarter (two mosaics on different lattices in one
-    region put the other's lines between this one's over part of it only).
+    own lines carry (`_Steps.on_lines`), in the median quarter of the region and a third of
+    that in every quarter (two mosaics on different lattices in one region put the other's
+    lines between this one's over part of it only).
 
     A mosaic scaled after pixelation by 4/3 has cells of 10.67 px, whose rounded borders
     repeat exactly every 32 px (three cells); the combs, and the border maps, then often see
@@ -986,30 +1029,13 @@ def _finer_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gri
         if not ratios:
             continue
         for rows, cols in quarters:
-            part = mask[rows, cols]
-            d = (diff[0][rows, cols.start:cols.stop - 1] if axis == 0 else diff[1][rows.start:rows.stop - 1, cols])
-            profile, counted = _mean_steps(d, part, axis)
-            if counted.sum() < 8:
-                continue
-            floor = float(np.median(profile[counted]))
-            start = offset[axis] + (cols.start if axis == 0 else rows.start)
-
-            def strength(frac: float) -> float | None:
-                # Profile index i is the border between box pixels i and i+1: edge i+1.
-                first = np.floor((start - o) / p) - 1
-                lines = o + (np.arange(first, first + profile.size / p + 3) + frac) * p
-                idx = np.round(lines - start).astype(int) - 1
-                idx = idx[(idx >= 1) & (idx < profile.size - 1)]
-                idx = idx[counted[idx]]
-                if idx.size < 2:
-                    return None
-                return float(np.maximum.reduce([profile[idx - 1], profile[idx], profile[idx + 1]]).mean()) - floor
-
-            own = strength(0.0)
+            part = (diff[0][rows, cols.start:cols.stop - 1], diff[1][rows.start:rows.stop - 1, cols])
+            steps = _Steps.of(part, mask[rows, cols], axis, (offset[0] + cols.start, offset[1] + rows.start))
+            own = None if steps is None else steps.on_lines(p, o)
             if own is None or own <= 0:
                 continue
             for k in ratios:
-                between = [strength(j / k) for j in range(1, k)]
+                between = [steps.on_lines(p, o, j / k) for j in range(1, k)]
                 ratios[k].append(min((v if v is not None else -np.inf) for v in between) / own)
         passing = [k for k, r in ratios.items() if r and np.median(r) >= share and min(r) >= share / 3]
         if passing:
@@ -1242,6 +1268,8 @@ class Detector:
             regions = refined
         if edges is not None and cfg.net_split and regions:
             self._split_lattices(edges, labels, regions)
+        if cfg.merge_lattices and len(regions) > 1:
+            labels, regions = self._merge_lattices(frame, (dx, dy), labels, regions)
         if regions:
             labels, regions = self._drop_remnants(labels, regions)
         mask = labels > 0
@@ -1473,6 +1501,67 @@ class Detector:
                     regions[k] = r
                 else:
                     regions.append(r)
+
+    def _merge_lattices(self, luma: np.ndarray, diff: tuple[np.ndarray, np.ndarray], labels: np.ndarray,
+                        regions: list) -> tuple[np.ndarray, list]:
+        """Touching regions on one lattice become one region. The paths find a mosaic in
+        pieces where its evidence breaks (a mosaic scaled after pixelation, whose borders
+        blur unevenly, came out in three to ten pieces, each with its own fit). A smaller
+        region joins a larger one it touches if their pitches agree (within
+        `merge_lattices`) and the larger one's lattice serves it: its lines stay within a
+        pixel of the smaller one's over it, or carry its steps as well (`merge_steps`). The
+        merged region keeps the larger one's lattice: refitted to the borders of all of
+        it, 64 px cells came out at 63 where a piece's borders were off."""
+        cfg = self.cfg
+        height, width = labels.shape
+        counts = np.bincount(labels.ravel(), minlength=len(regions) + 1)[1:]
+        order = sorted(range(len(regions)), key=lambda k: -counts[k])
+        into = list(range(len(regions)))  # each region's label after merging (index)
+        kernel = np.ones((3, 3), np.uint8)
+        for i, a in enumerate(order):
+            if into[a] != a:
+                continue
+            for b in order[i + 1:]:
+                if into[b] != b:
+                    continue
+                ra, rb = regions[a], regions[b]
+                if any(abs(pa / pb - 1) > cfg.merge_lattices for pa, pb in zip(ra.pitch, rb.pitch)):
+                    continue
+                x0, y0, x1, y1 = rb.bbox
+                rows, cols = slice(max(y0 - 2, 0), min(y1 + 2, height)), slice(max(x0 - 2, 0), min(x1 + 2, width))
+                mine = labels[rows, cols] == b + 1
+                grown = cv2.dilate(mine.astype(np.uint8), kernel, iterations=2) > 0
+                if not (grown & (np.isin(labels[rows, cols], [k + 1 for k in range(len(regions)) if into[k] == a]))).any():
+                    continue  # not touching
+                if grid_line_error(ra.grid, rb.grid, rb.bbox) > 1.0:
+                    # Lines apart: the larger one's must carry the smaller one's steps as well
+                    # as its own do, along both axes (one lattice fitted better than the other).
+                    box = (diff[0][rows, cols.start:cols.stop - 1], diff[1][rows.start:rows.stop - 1, cols])
+                    corner = (cols.start, rows.start)
+                    theirs = [_line_steps(box, mine, ra.grid, axis, corner) for axis in (0, 1)]
+                    ours = [_line_steps(box, mine, rb.grid, axis, corner) for axis in (0, 1)]
+                    if any(t is None or o is None or o <= 0 or t < cfg.merge_steps * o for t, o in zip(theirs, ours)):
+                        continue
+                into[b] = a
+        if all(into[k] == k for k in range(len(regions))):
+            return labels, regions
+        keep = [k for k in range(len(regions)) if into[k] == k]
+        renumber = np.zeros(len(regions) + 1, np.int32)
+        for new, k in enumerate(keep, 1):
+            renumber[[j + 1 for j in range(len(regions)) if into[j] == k]] = new
+        labels = renumber[labels]
+        merged = []
+        for new, k in enumerate(keep, 1):
+            members = [j for j in range(len(regions)) if into[j] == k]
+            region = regions[k]
+            if len(members) > 1:
+                x0 = min(regions[j].bbox[0] for j in members)
+                y0 = min(regions[j].bbox[1] for j in members)
+                x1 = max(regions[j].bbox[2] for j in members)
+                y1 = max(regions[j].bbox[3] for j in members)
+                region = replace(region, bbox=(x0, y0, x1, y1), cells=sum(regions[j].cells for j in members))
+            merged.append(region)
+        return labels, merged
 
     @staticmethod
     def _edge_support(edges: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> float:

@@ -348,3 +348,36 @@ def test_detect__mosaic_scaled_by_four_thirds_after_h264__its_own_cells_not_ever
     assert max(cover, default=0) >= 0.9 * truth.sum()
     region = found.regions[int(np.argmax(cover))]
     assert grid_line_error(region.grid, Grid((32 / 3, 32 / 3), (0.0, 0.0)), (32, 32, 288, 213)) <= 1.0
+
+
+@pytest.mark.parametrize("seed", [1, 3, 4, 6])
+def test_detect__mosaic_scaled_by_four_thirds__one_region_not_pieces(seed):
+    """Bicubic scaling blurs a mosaic's borders unevenly: the paths found it in four to
+    seven pieces, each with its own fit. Pieces on one lattice are one region."""
+    if not DEFAULT_SEGMENTER.exists():
+        pytest.skip("no shipped segmenter")
+    small = smooth_image(np.random.default_rng(seed), 180, 240)
+    mosaic, truth = pixelate(small, [MosaicRegion("rect", ((24, 24), (216, 160)), (8, 8))])
+    frame = cv2.resize(mosaic, (320, 240), interpolation=cv2.INTER_CUBIC)
+    truth = cv2.resize(truth.astype(np.uint8), (320, 240), interpolation=cv2.INTER_NEAREST) > 0
+    found = Detector(DetectorConfig()).detect(frame)
+    cover = [int((found.labels == k + 1)[truth].sum()) for k in range(len(found.regions))]
+    assert max(cover, default=0) >= 0.95 * truth.sum()
+    region = found.regions[int(np.argmax(cover))]
+    assert grid_line_error(region.grid, Grid((32 / 3, 32 / 3), (0.0, 0.0)), (32, 32, 288, 213)) <= 1.0
+
+
+def test_detect__touching_mosaics_on_lattices_apart__stay_two_regions(detector, photo):
+    # Same 12 px cells, phases 0 and 10 (lines 2 px apart): one grid cannot serve both.
+    left = MosaicRegion("rect", ((20, 30), (166, 210)), (12, 12))
+    right = MosaicRegion("rect", ((166, 30), (300, 210)), (12, 12), align="region")
+    mosaic, truth = pixelate(photo, [left, right])
+    found = detector.detect(mosaic)
+    assert iou(found.mask, truth) >= 0.9
+    for region in (left, right):
+        part = region.rasterise(*truth.shape)
+        cover = [int((found.labels == k + 1)[part].sum()) for k in range(len(found.regions))]
+        assert max(cover) >= 0.9 * part.sum()
+        best = found.regions[int(np.argmax(cover))]
+        ys, xs = np.nonzero(part)
+        assert grid_line_error(best.grid, region.grid(), (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)) <= 1.0
