@@ -71,6 +71,7 @@ class DetectorConfig:
     refine_grid: bool = True  # fit each found region's lattice to its own borders
     merge_lattices: float = 0.05  # touching regions whose pitches agree this closely, and whose lattices serve both, merge (0: never)
     merge_steps: float = 0.9  # ... (lines more than 1 px apart) the larger one's carrying this share of the steps the smaller one's do there
+    coarser_grid: float = 0.25  # ... and a coarser one of every 2nd (3rd) line where the lines between carry at most this share of their steps (0: never)
     finer_grid: float = 0.5  # ... and take a finer lattice it is every k-th line of where the lines between carry this share of its steps (0: never)
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
     grow_px: int = 24  # ... about this deep (one to three cells)
@@ -1043,6 +1044,51 @@ def _finer_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gri
     return Grid((pitch[0], pitch[1]), grid.origin)
 
 
+def _coarser_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
+                  offset: tuple[int, int] = (0, 0), share: float = 0.25, max_pitch: float = 72.0) -> Grid:
+    """`grid`, or the coarser lattice of every k-th of its lines (k = 2 or 3, per axis, again
+    while it holds) where only those carry steps: the other lines carry at most `share` of
+    their step (`_Steps.on_lines`) in the median quarter of the region, and at most twice
+    that in every quarter. A mosaic's half
+    cells are as flat as its cells, so flatness and the combs can settle on half the pitch
+    along one axis; but no step runs through the middle of a cell."""
+    height, width = mask.shape
+    quarters = [(slice(r0, r1), slice(c0, c1)) for r0, r1 in ((0, height // 2), (height // 2, height))
+                for c0, c1 in ((0, width // 2), (width // 2, width))]
+    pitch, origin = list(grid.pitch), list(grid.origin)
+    for axis in (0, 1):
+        profiles = []
+        for rows, cols in quarters:
+            part = (diff[0][rows, cols.start:cols.stop - 1], diff[1][rows.start:rows.stop - 1, cols])
+            steps = _Steps.of(part, mask[rows, cols], axis, (offset[0] + cols.start, offset[1] + rows.start))
+            if steps is not None:
+                profiles.append(steps)
+        changed = True
+        while changed and profiles:
+            changed = False
+            p, o = pitch[axis], origin[axis]
+            for k in (2, 3):
+                if k * p > max_pitch:
+                    break
+                # Per quarter: each class j of lines (o + (n k + j) p), relative to the strongest.
+                by_class = np.full((len(profiles), k), np.nan)
+                for q, steps in enumerate(profiles):
+                    for j in range(k):
+                        v = steps.on_lines(k * p, o + j * p)
+                        by_class[q, j] = np.nan if v is None else v
+                by_class = by_class[~np.isnan(by_class).any(axis=1)]
+                best = int(by_class.sum(axis=0).argmax()) if len(by_class) else 0
+                by_class = by_class[by_class[:, best] > 0]
+                if not len(by_class):
+                    continue
+                ratios = np.delete(by_class, best, axis=1).max(axis=1) / by_class[:, best]
+                if np.median(ratios) <= share and ratios.max() <= 2 * share:
+                    pitch[axis], origin[axis] = k * p, (o + best * p) % (k * p)
+                    changed = True
+                    break
+    return Grid((pitch[0], pitch[1]), (origin[0], origin[1]))
+
+
 def _refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
                  offset: tuple[int, int] = (0, 0)) -> Grid:
     """The lattice through a found region's own strong borders. Large cells give the first fit
@@ -1261,6 +1307,9 @@ class Detector:
                             grid = None
                 if grid is None:
                     grid = _refine_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, region.grid, (x0, y0))
+                if cfg.coarser_grid:
+                    grid = _coarser_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, grid, (x0, y0),
+                                         share=cfg.coarser_grid, max_pitch=cfg.max_pitch)
                 if cfg.finer_grid:
                     grid = _finer_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, grid, (x0, y0),
                                        share=cfg.finer_grid, min_pitch=cfg.min_pitch)
@@ -2028,7 +2077,10 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def grid_line_error(found: Grid, truth: Grid, bbox: Sequence[float], rendered: bool = False) -> float:
-    """Largest distance (px) from a true cell border inside bbox (x0, y0, x1, y1) to the nearest found one.
+    """Largest distance (px) inside bbox (x0, y0, x1, y1) from a true cell border to the
+    nearest found one, and from a found border to the nearest true one: a lattice with
+    every true line and more between (half the pitch) has lines in mid-cell, 4 px off at
+    8 px cells.
 
     `rendered`: compare the borders as a frame shows them, between whole pixels (a border
     at x lies before pixel ceil(x), as `Grid.cell_index` puts it): a true line at 18.55 and
@@ -2036,12 +2088,13 @@ def grid_line_error(found: Grid, truth: Grid, bbox: Sequence[float], rendered: b
     worst = 0.0
     for axis in (0, 1):
         lo, hi = bbox[axis], bbox[axis + 2]
-        p_true, o_true = truth.pitch[axis], truth.origin[axis]
-        p_found, o_found = found.pitch[axis], found.origin[axis]
-        lines = o_true + p_true * np.arange(np.floor((lo - o_true) / p_true), np.ceil((hi - o_true) / p_true) + 1)
-        lines = lines[(lines > lo) & (lines < hi)]
-        near = o_found + p_found * (np.round((lines - o_found) / p_found)[:, None] + np.arange(-1, 2))
-        if rendered:
-            lines, near = np.ceil(lines - 1e-6), np.ceil(near - 1e-6)
-        worst = max(worst, float(np.abs(near - lines[:, None]).min(axis=1).max(initial=0.0)))
+        for a, b in ((truth, found), (found, truth)):
+            p_a, o_a = a.pitch[axis], a.origin[axis]
+            p_b, o_b = b.pitch[axis], b.origin[axis]
+            lines = o_a + p_a * np.arange(np.floor((lo - o_a) / p_a), np.ceil((hi - o_a) / p_a) + 1)
+            lines = lines[(lines > lo) & (lines < hi)]
+            near = o_b + p_b * (np.round((lines - o_b) / p_b)[:, None] + np.arange(-1, 2))
+            if rendered:
+                lines, near = np.ceil(lines - 1e-6), np.ceil(near - 1e-6)
+            worst = max(worst, float(np.abs(near - lines[:, None]).min(axis=1).max(initial=0.0)))
     return worst

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from demosaic.detect import (DEFAULT_SEGMENTER, Detector, DetectorConfig, _abs_diffs, _finer_grid, _multiple_of,
+from demosaic.detect import (DEFAULT_SEGMENTER, Detector, DetectorConfig, _abs_diffs, _coarser_grid, _finer_grid, _multiple_of,
                              _outline_profile, _steps_on_borders, grid_line_error, iou)
 from demosaic.mosaic import Grid, MosaicRegion, pixelate
 from demosaic.video import h264_roundtrip
@@ -105,6 +105,9 @@ def test_grid_line_error__known_offsets():
     truth = Grid((10.0, 10.0), (0.0, 0.0))
     assert grid_line_error(Grid((10.0, 10.0), (2.0, 0.0)), truth, (0, 0, 100, 100)) == pytest.approx(2.0)
     assert grid_line_error(Grid((10.1, 10.0), (0.0, 0.0)), truth, (0, 0, 100, 100)) == pytest.approx(0.9, abs=0.01)
+    # Every true line and one between each: the lines between lie mid-cell (both ways count).
+    assert grid_line_error(Grid((5.0, 10.0), (0.0, 0.0)), truth, (0, 0, 100, 100)) == pytest.approx(5.0)
+    assert grid_line_error(truth, Grid((5.0, 10.0), (0.0, 0.0)), (0, 0, 100, 100)) == pytest.approx(5.0)
     # As a frame shows them: a true line at 18.55 (+32k) lies before pixel 19.
     truth = Grid((32.0, 32.0), (18.55, 0.0))
     for found, continuous, rendered in ((19.0, 0.45, 0.0), (19.77, 1.22, 1.0), (20.2, 1.65, 2.0), (18.0, 0.55, 1.0)):
@@ -381,3 +384,18 @@ def test_detect__touching_mosaics_on_lattices_apart__stay_two_regions(detector, 
         best = found.regions[int(np.argmax(cover))]
         ys, xs = np.nonzero(part)
         assert grid_line_error(best.grid, region.grid(), (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)) <= 1.0
+
+
+@pytest.mark.parametrize("cell, fitted, expected", [
+    ((16, 16), (8.0, 16.0), (16.0, 16.0)),    # half the pitch across: the lines between carry no step
+    ((24, 24), (8.0, 8.0), (24.0, 24.0)),     # a third both ways
+    ((16, 16), (16.0, 16.0), (16.0, 16.0)),   # right already
+    ((8, 8), (8.0, 8.0), (8.0, 8.0)),
+])
+def test_coarser_grid__no_step_through_the_middle_of_a_cell(photo, cell, fitted, expected):
+    region = MosaicRegion("rect", ((4, 12), (300, 236)), cell, align="region")  # lines at x = 4 + k cell
+    mosaic, truth = pixelate(photo, [region])
+    dx, dy = _abs_diffs(cv2.cvtColor(mosaic, cv2.COLOR_RGB2GRAY)[..., None])
+    grid = _coarser_grid((dx, dy), truth, Grid(fitted, (4.0 % fitted[0], 12.0 % fitted[1])))
+    assert grid.pitch == pytest.approx(expected)
+    assert grid_line_error(grid, region.grid(), (4, 12, 300, 236)) <= 1.0
