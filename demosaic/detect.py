@@ -32,8 +32,10 @@ detector works alone on the whole frame. Its four stages:
    region's edge trimmed to the pixels of the cell's colour connected to the side facing
    the region, so cut cells get pixel-accurate borders. An uncompressed region (exact in
    every channel) keeps only pixels of exactly its cells' colours. Each region's lattice is
-   then refitted through its own strongest borders. An optional dilation covers feathered
-   edges.
+   then refitted through its own strongest borders, and checked against the steps on its
+   own lines: coarser where every other line carries none (`_coarser_grid`), finer where the
+   lines between carry steps too (`_finer_grid`). Touching regions on one lattice merge
+   (`Detector._merge_lattices`). An optional dilation covers feathered edges.
 """
 from __future__ import annotations
 
