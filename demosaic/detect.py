@@ -296,6 +296,27 @@ def _one_tooth(profile: np.ndarray, least: float) -> tuple[None, float] | None:
     return None, float(pos[np.argmax(w)])
 
 
+def _sparser_comb(profile: np.ndarray, comb: tuple[float, float], share: float = 0.25) -> tuple[float, float]:
+    """A comb (pitch, tooth) of `profile`, or the one of every other of its lines where the
+    others hold at most `share` of their weight (the largest value within a pixel of each
+    line): few teeth fit half the pitch as well as the pitch, with a line in every gap."""
+    pitch, tooth = comb
+    while 2 * pitch <= profile.size:
+        classes = []
+        for j in (0, 1):
+            lines = tooth + pitch * (j + 2 * np.arange(np.floor(-tooth / (2 * pitch)) - 1, profile.size / (2 * pitch) + 2))
+            idx = np.round(lines).astype(int)
+            idx = idx[(idx >= 1) & (idx < profile.size - 1)]
+            if not idx.size:
+                return pitch, tooth
+            classes.append(float(np.maximum(np.maximum(profile[idx - 1], profile[idx]), profile[idx + 1]).mean()))
+        strong = int(np.argmax(classes))
+        if classes[1 - strong] > share * classes[strong]:
+            break
+        pitch, tooth = 2 * pitch, tooth + strong * pitch
+    return pitch, tooth
+
+
 def _combs_grid(comb_x, comb_y, rows: slice, cols: slice) -> Grid | None:
     """The grid of a column comb and a row comb ((pitch, tooth), (None, tooth) where only a
     tooth was seen, or None each) measured over (rows, cols) of a step profile."""
@@ -1468,6 +1489,8 @@ class Detector:
                 between = between + _outline_profile(prob[..., channel], part, axis)
             long_enough = between.size >= 3 * cfg.min_pitch
             comb = _comb(between, cfg, cfg.net_whole_pitch) if long_enough else None
+            if comb is not None and cfg.coarser_grid:
+                comb = _sparser_comb(between, comb, cfg.coarser_grid)
             full.append(comb is not None)
             if comb is None and long_enough:
                 comb = _two_teeth(between, cfg)

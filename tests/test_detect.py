@@ -391,3 +391,17 @@ def test_coarser_grid__no_step_through_the_middle_of_a_cell(photo, cell, fitted,
     grid = _coarser_grid((dx, dy), truth, Grid(fitted, (4.0 % fitted[0], 12.0 % fitted[1])))
     assert grid.pitch == pytest.approx(expected)
     assert grid_line_error(grid, region.grid(), (4, 12, 300, 236)) <= 1.0
+
+
+@pytest.mark.parametrize("teeth, comb, expected", [
+    (40, (20.0, 9.0), (40.0, 9.0)),    # every other line of the comb has no tooth
+    (40, (20.0, 29.0), (40.0, 49.0)),  # ... the other class holds them
+    (40, (10.0, 9.0), (40.0, 9.0)),    # twice over
+    (20, (20.0, 9.0), (20.0, 9.0)),    # right already
+])
+def test_sparser_comb__few_teeth_fit_half_the_pitch_too(teeth, comb, expected):
+    from demosaic.detect import _sparser_comb
+
+    profile = np.full(160, 2.0)
+    profile[9::teeth] = 50.0
+    assert _sparser_comb(profile, comb) == pytest.approx(expected)
