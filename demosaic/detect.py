@@ -71,10 +71,10 @@ class DetectorConfig:
     axis_share: float = 0.1  # a region must step both ways: the rarer at least this share of the other ...
     axis_min: int = 4  # ... once the other steps this often (fewer: too small to tell)
     refine_grid: bool = True  # fit each found region's lattice to its own borders
+    coarser_grid: float = 0.25  # ... then take the lattice of every 2nd (3rd) line where the lines between carry at most this share of their steps (0: never)
+    finer_grid: float = 0.5  # ... or a finer lattice it is every k-th line of where the lines between carry this share of its steps (0: never)
     merge_lattices: float = 0.05  # touching regions whose pitches agree this closely, and whose lattices serve both, merge (0: never)
     merge_steps: float = 0.9  # ... (lines more than 1 px apart) the larger one's carrying this share of the steps the smaller one's do there
-    coarser_grid: float = 0.25  # ... and a coarser one of every 2nd (3rd) line where the lines between carry at most this share of their steps (0: never)
-    finer_grid: float = 0.5  # ... and take a finer lattice it is every k-th line of where the lines between carry this share of its steps (0: never)
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
     grow_px: int = 24  # ... about this deep (one to three cells)
     tile: int = 96  # px; tiles of a candidate area vote for the lattice they see
@@ -1021,6 +1021,22 @@ class _Steps(NamedTuple):
         return float(np.maximum(np.maximum(p[idx - 1], p[idx]), p[idx + 1]).mean() - self.floor)
 
 
+def _quarter_steps(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, axis: int,
+                   offset: tuple[int, int]) -> list[_Steps]:
+    """The step profiles (`_Steps`) along `axis` of each quarter of a region's box that has
+    one: a lattice is judged per quarter, so that a second mosaic over part of the region
+    does not speak for all of it."""
+    height, width = mask.shape
+    out = []
+    for rows in (slice(0, height // 2), slice(height // 2, height)):
+        for cols in (slice(0, width // 2), slice(width // 2, width)):
+            part = (diff[0][rows, cols.start:cols.stop - 1], diff[1][rows.start:rows.stop - 1, cols])
+            steps = _Steps.of(part, mask[rows, cols], axis, (offset[0] + cols.start, offset[1] + rows.start))
+            if steps is not None:
+                out.append(steps)
+    return out
+
+
 def _line_steps(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid, axis: int,
                 offset: tuple[int, int] = (0, 0)) -> float | None:
     """The mean step across `grid`'s lines along `axis` (0: its columns' borders) inside
@@ -1043,19 +1059,14 @@ def _finer_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gri
     repeat exactly every 32 px (three cells); the combs, and the border maps, then often see
     that period, or 64 px, rather than the cells. Inside a mosaic's true cells there is no
     step, so a lattice that splits them finds none on the lines it adds."""
-    height, width = mask.shape
-    quarters = [(slice(r0, r1), slice(c0, c1)) for r0, r1 in ((0, height // 2), (height // 2, height))
-                for c0, c1 in ((0, width // 2), (width // 2, width))]
     pitch = list(grid.pitch)
     for axis in (0, 1):
         p, o = grid.pitch[axis], grid.origin[axis]
         ratios = {k: [] for k in range(2, most + 1) if p / k >= min_pitch}
         if not ratios:
             continue
-        for rows, cols in quarters:
-            part = (diff[0][rows, cols.start:cols.stop - 1], diff[1][rows.start:rows.stop - 1, cols])
-            steps = _Steps.of(part, mask[rows, cols], axis, (offset[0] + cols.start, offset[1] + rows.start))
-            own = None if steps is None else steps.on_lines(p, o)
+        for steps in _quarter_steps(diff, mask, axis, offset):
+            own = steps.on_lines(p, o)
             if own is None or own <= 0:
                 continue
             for k in ratios:
@@ -1072,20 +1083,12 @@ def _coarser_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: G
     """`grid`, or the coarser lattice of every k-th of its lines (k = 2 or 3, per axis, again
     while it holds) where only those carry steps: the other lines carry at most `share` of
     their step (`_Steps.on_lines`) in the median quarter of the region, and at most twice
-    that in every quarter. A mosaic's half
-    cells are as flat as its cells, so flatness and the combs can settle on half the pitch
-    along one axis; but no step runs through the middle of a cell."""
-    height, width = mask.shape
-    quarters = [(slice(r0, r1), slice(c0, c1)) for r0, r1 in ((0, height // 2), (height // 2, height))
-                for c0, c1 in ((0, width // 2), (width // 2, width))]
+    that in every quarter. A mosaic's half cells are as flat as its cells, so flatness and
+    the combs can settle on half the pitch along one axis; but no step runs through the
+    middle of a cell."""
     pitch, origin = list(grid.pitch), list(grid.origin)
     for axis in (0, 1):
-        profiles = []
-        for rows, cols in quarters:
-            part = (diff[0][rows, cols.start:cols.stop - 1], diff[1][rows.start:rows.stop - 1, cols])
-            steps = _Steps.of(part, mask[rows, cols], axis, (offset[0] + cols.start, offset[1] + rows.start))
-            if steps is not None:
-                profiles.append(steps)
+        profiles = _quarter_steps(diff, mask, axis, offset)
         changed = True
         while changed and profiles:
             changed = False
@@ -1341,7 +1344,7 @@ class Detector:
         if edges is not None and cfg.net_split and regions:
             self._split_lattices(edges, labels, regions)
         if cfg.merge_lattices and len(regions) > 1:
-            labels, regions = self._merge_lattices(frame, (dx, dy), labels, regions)
+            labels, regions = self._merge_lattices((dx, dy), labels, regions)
         if regions:
             labels, regions = self._drop_remnants(labels, regions)
         mask = labels > 0
@@ -1576,7 +1579,7 @@ class Detector:
                 else:
                     regions.append(r)
 
-    def _merge_lattices(self, luma: np.ndarray, diff: tuple[np.ndarray, np.ndarray], labels: np.ndarray,
+    def _merge_lattices(self, diff: tuple[np.ndarray, np.ndarray], labels: np.ndarray,
                         regions: list) -> tuple[np.ndarray, list]:
         """Touching regions on one lattice become one region. The paths find a mosaic in
         pieces where its evidence breaks (a mosaic scaled after pixelation, whose borders

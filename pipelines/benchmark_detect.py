@@ -410,7 +410,7 @@ def table(result: dict) -> str:
     if scaled:
         lines.append("scaled after pixelation (bicubic): mean IoU | share of the mosaic its largest region holds |"
                      " grid lines within 1 px (of mosaics one region holds over half of)")
-        for key, v in scaled["by_scale"].items():
+        for v in scaled["by_scale"].values():
             g = v["grid_within_1px"]
             lines.append(f"  x{v['scale']:<5.3g} CRF {'none' if v['crf'] is None else v['crf']:>4} {v['n']:>3} cases: IoU {v['iou']:.2f}"
                          f" | held {v['largest_share']:.2f} | grid {'-' if g is None else f'{100 * g:.0f}%'}"
