@@ -985,7 +985,7 @@ def _mean_steps(d: np.ndarray, mask: np.ndarray, axis: int) -> tuple[np.ndarray,
     and which pairs count."""
     both = (mask[:, 1:] & mask[:, :-1]) if axis == 0 else (mask[1:] & mask[:-1])
     weight = both.sum(axis=axis)
-    counted = weight >= max(0.25 * weight.max(), 2)
+    counted = weight >= max(0.25 * weight.max(initial=0), 2)  # a box one pixel across has no pair
     return np.where(counted, (d * both).sum(axis=axis) / np.maximum(weight, 1), 0.0), counted
 
 

@@ -405,3 +405,13 @@ def test_sparser_comb__few_teeth_fit_half_the_pitch_too(teeth, comb, expected):
     profile = np.full(160, 2.0)
     profile[9::teeth] = 50.0
     assert _sparser_comb(profile, comb) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1), (2, 2), (3, 40), (40, 3)])
+def test_lattice_checks__boxes_too_small_to_tell__keep_the_grid(shape):
+    # A region box a pixel or two across (its quarters none): nothing to judge, no error.
+    h, w = shape
+    diff = (np.zeros((h, w - 1), np.uint8), np.zeros((h - 1, w), np.uint8))
+    grid = Grid((8.0, 8.0), (0.0, 0.0))
+    assert _finer_grid(diff, np.ones(shape, bool), grid) == grid
+    assert _coarser_grid(diff, np.ones(shape, bool), grid) == grid
