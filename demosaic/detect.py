@@ -1679,8 +1679,10 @@ class Detector:
                 continue  # too oblong for a mosaic's cells: the region would be dropped for it
             for f in (1.0, 2.0, 0.5):
                 pitch = (g.pitch[0] * f, g.pitch[1] * f)
-                if cfg.min_pitch <= min(pitch) and max(pitch) <= cfg.max_pitch:
-                    candidates.append(Grid(pitch, g.origin))
+                grid = Grid(pitch, g.origin)
+                if (cfg.min_pitch <= min(pitch) and max(pitch) <= cfg.max_pitch
+                        and not any(_same_lattice(grid, c) for c in candidates)):  # combs often agree
+                    candidates.append(grid)
         scored = []
         for g in candidates:
             std, _, whole = self._whole_cells(luma, g, rows, cols, part)
