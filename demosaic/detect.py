@@ -1083,7 +1083,7 @@ def _coarser_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: G
     """`grid`, or the coarser lattice of every k-th of its lines (k = 2 or 3, per axis, again
     while it holds) where only those carry steps: the other lines carry at most `share` of
     their step (`_Steps.on_lines`) in the median quarter of the region, and at most twice
-    that in every quarter. A mosaic's half cells are as flat as its cells, so flatness and
+    that in every quarter, with two quarters at least to tell. A mosaic's half cells are as flat as its cells, so flatness and
     the combs can settle on half the pitch along one axis; but no step runs through the
     middle of a cell."""
     pitch, origin = list(grid.pitch), list(grid.origin)
@@ -1105,8 +1105,8 @@ def _coarser_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: G
                 by_class = by_class[~np.isnan(by_class).any(axis=1)]
                 best = int(by_class.sum(axis=0).argmax()) if len(by_class) else 0
                 by_class = by_class[by_class[:, best] > 0]
-                if not len(by_class):
-                    continue
+                if len(by_class) < 2:
+                    continue  # one quarter's say is not enough
                 ratios = np.delete(by_class, best, axis=1).max(axis=1) / by_class[:, best]
                 if np.median(ratios) <= share and ratios.max() <= 2 * share:
                     pitch[axis], origin[axis] = k * p, (o + best * p) % (k * p)
