@@ -301,15 +301,12 @@ def _sparser_comb(profile: np.ndarray, comb: tuple[float, float], share: float =
     others hold at most `share` of their weight (the largest value within a pixel of each
     line): few teeth fit half the pitch as well as the pitch, with a line in every gap."""
     pitch, tooth = comb
+    # Tooth t is the profile's index t itself: a box starting at edge -1 (`_Steps.on_lines`).
+    lines = _Steps(profile, np.ones(profile.size, bool), 0.0, -1)
     while 2 * pitch <= profile.size:
-        classes = []
-        for j in (0, 1):
-            lines = tooth + pitch * (j + 2 * np.arange(np.floor(-tooth / (2 * pitch)) - 1, profile.size / (2 * pitch) + 2))
-            idx = np.round(lines).astype(int)
-            idx = idx[(idx >= 1) & (idx < profile.size - 1)]
-            if not idx.size:
-                return pitch, tooth
-            classes.append(float(np.maximum(np.maximum(profile[idx - 1], profile[idx]), profile[idx + 1]).mean()))
+        classes = [lines.on_lines(2 * pitch, tooth + j * pitch, least=1) for j in (0, 1)]
+        if None in classes:
+            break
         strong = int(np.argmax(classes))
         if classes[1 - strong] > share * classes[strong]:
             break
@@ -1006,16 +1003,16 @@ class _Steps(NamedTuple):
             return None
         return cls(profile, counted, float(np.median(profile[counted])), offset[axis])
 
-    def on_lines(self, pitch: float, origin: float, frac: float = 0.0) -> float | None:
+    def on_lines(self, pitch: float, origin: float, frac: float = 0.0, least: int = 2) -> float | None:
         """The mean step across the lines origin + (n + frac) * pitch, above the median (the
         largest of the three pixel pairs nearest each line: coding and scaling blur a border
-        over two); None where fewer than two lines count."""
+        over two); None where fewer than `least` lines count."""
         first = np.floor((self.start - origin) / pitch) - 1
         lines = origin + (np.arange(first, first + self.profile.size / pitch + 3) + frac) * pitch
         idx = np.round(lines - self.start).astype(int) - 1  # index i: the border between pixels i and i+1
         idx = idx[(idx >= 1) & (idx < self.profile.size - 1)]
         idx = idx[self.counted[idx]]
-        if idx.size < 2:
+        if idx.size < least:
             return None
         p = self.profile
         return float(np.maximum(np.maximum(p[idx - 1], p[idx]), p[idx + 1]).mean() - self.floor)
@@ -1331,14 +1328,13 @@ class Detector:
                         coarse, fine = (self._flat_share(frame, g, box[0], box[1], own) for g in (grid, region.grid))
                         if coarse < fine - cfg.net_edge_multiple:
                             grid = None
+                steps = (dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1])  # the box's
                 if grid is None:
-                    grid = _refine_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, region.grid, (x0, y0))
+                    grid = _refine_grid(steps, own, region.grid, (x0, y0))
                 if cfg.coarser_grid:
-                    grid = _coarser_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, grid, (x0, y0),
-                                         share=cfg.coarser_grid, max_pitch=cfg.max_pitch)
+                    grid = _coarser_grid(steps, own, grid, (x0, y0), share=cfg.coarser_grid, max_pitch=cfg.max_pitch)
                 if cfg.finer_grid:
-                    grid = _finer_grid((dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1]), own, grid, (x0, y0),
-                                       share=cfg.finer_grid, min_pitch=cfg.min_pitch)
+                    grid = _finer_grid(steps, own, grid, (x0, y0), share=cfg.finer_grid, min_pitch=cfg.min_pitch)
                 refined.append(replace(region, pitch=grid.pitch, origin=grid.origin))
             regions = refined
         if edges is not None and cfg.net_split and regions:
@@ -1657,11 +1653,6 @@ class Detector:
         _, std, cell_of, _ = _cell_stats(luma, grid, rows, cols, self.cfg.margin_div)
         inside = np.bincount(cell_of.ravel(), weights=part.ravel(), minlength=std.size).reshape(std.shape)
         return std, cell_of, inside >= 0.9 * grid.pitch[0] * grid.pitch[1]
-
-    def _flattest(self, luma: np.ndarray, grids: list, rows: slice, cols: slice, part: np.ndarray,
-                  edges: np.ndarray | None = None) -> Grid | None:
-        """The first of `_flat_ties`, or None."""
-        return next(iter(self._flat_ties(luma, grids, rows, cols, part, edges)), None)
 
     def _flat_ties(self, luma: np.ndarray, grids: list, rows: slice, cols: slice, part: np.ndarray,
                    edges: np.ndarray | None = None) -> list[Grid]:

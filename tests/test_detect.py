@@ -304,7 +304,7 @@ def test_flattest__smooth_mosaic__the_border_maps_pick_the_lattice_among_flat_ti
                       np.broadcast_to(np.where(cell_edges(h, 16, 0)[:, None], 5.0, -5.0), (h, w))], axis=-1)
     part = np.ones((h, w), bool)
     det = Detector(DetectorConfig(learned="", net_flattest_support=support))
-    grid = det._flattest(luma, [Grid((16.0, 16.0), (0.0, 0.0))], slice(0, h), slice(0, w), part, edges)
+    grid = det._flat_ties(luma, [Grid((16.0, 16.0), (0.0, 0.0))], slice(0, h), slice(0, w), part, edges)[0]
     assert grid.pitch == (expected, expected)
 
 
