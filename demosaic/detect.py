@@ -77,6 +77,7 @@ class DetectorConfig:
     merge_steps: float = 0.9  # ... (lines more than 1 px apart) the larger one's carrying this share of the steps the smaller one's do there
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
     grow_px: int = 24  # ... about this deep (one to three cells)
+    exact_growth: bool = True  # uncompressed regions take in the exactly flat cells stepping from their neighbours they reach (with the learned segmenter)
     tile: int = 96  # px; tiles of a candidate area vote for the lattice they see
     max_lattices: int = 4  # mosaics on different grids looked for in one candidate area
     margin_div: int = 8  # cells' inner pixels keep pitch // this (1 to 4) px off the cell border
@@ -92,6 +93,7 @@ class DetectorConfig:
     net_gate: int = 32  # px; the classical paths look only this near the network's proposals (0: everywhere)
     net_gate_threshold: float = -1.0  # logit of a proposal (lower than net_threshold: the classical paths verify)
     net_coded_chroma: bool = True  # frames with 4:2:0 chroma (decoded video) have no uncompressed region, however exact its cells
+    net_join_ratio: float = 16.0  # a component with this many times the pixels of the regions it touches joins them only if it passes as a network-only region (0: always joins)
     net_reopen: float = 1.0  # cells; exact regions the network's mosaic outgrows by this many are coded ones unless every cell is exact (0: never)
     net_trim: bool = True  # coded regions lose the pixels the network does not call mosaic
     net_soft_lattice: bool = True  # network-only regions: also a mean-step comb, and the flattest candidate grid
@@ -1184,6 +1186,17 @@ def _constant_cells(colour: np.ndarray, own: np.ndarray, grid: Grid, x0: int, y0
     return float((whole & (breaks == 0)).sum() / whole.sum()) if whole.any() else 0.0
 
 
+def _uncompressed_regions(labels: np.ndarray, regions: list, exact: np.ndarray, coded: bool) -> list[bool]:
+    """By label (0 first): which regions are uncompressed mosaics (`_uncompressed`; `exact`:
+    the frame's exactly flat pixels). However exact its cells (a codec can leave large
+    flat cells exactly one colour, to their borders), a `coded` frame holds none."""
+    out = [False]
+    for k, region in enumerate(regions, 1):
+        x0, y0, x1, y1 = region.bbox
+        out.append(not coded and _uncompressed(labels[y0:y1, x0:x1] == k, exact[y0:y1, x0:x1], region.grid, x0, y0))
+    return out
+
+
 def _chroma_subsampled(colour: np.ndarray) -> bool:
     """Whether a frame's chroma is one value per aligned 2×2 block, as decoded 4:2:0 video
     (H.264, HEVC, MPEG-4...) shows it: the colour steps inside the blocks are a small share
@@ -1200,6 +1213,63 @@ def _chroma_subsampled(colour: np.ndarray) -> bool:
     inside = np.abs(top[:, 0::2] - top[:, 1::2]).mean() + np.abs(ycc[:, 0] - ycc[:, 1]).mean()
     between = np.abs(top[:, 1:-1:2] - top[:, 2::2]).mean() + np.abs(ycc[:, 1] - ycc[:, 2]).mean()
     return bool(between >= 0.05 and inside < 0.3 * between)
+
+
+def _exact_growth(colour: np.ndarray, labels: np.ndarray, label: int, grid: Grid, reach: int = 8) -> np.ndarray:
+    """Bool H×W: the whole cells of `grid` an uncompressed region (pixels `labels == label`)
+    reaches through cells that are exactly one colour, border pixels included, and differ
+    from a neighbouring such cell, none of them another region's.
+
+    Over smooth content (sky, fog, a defocused background) a mosaic's cells differ by a
+    level or two, too little for the lattice evidence, and the network proposes little
+    there; but they stay exactly flat, with their steps on the lattice lines. A smooth
+    picture of 8-bit levels changes a level along its own contours, not along a cell's
+    straight borders; a flat picture area has no step between its cells at all (but the
+    row of its cells next to the mosaic has one, where the area's edge lies on a lattice
+    line: a letterbox bar's edge on a frame-aligned lattice gives a row of bar cells).
+    Looked for `reach` cells around the region first, over the frame if it gets that far."""
+    height, width = labels.shape
+    ys, xs = np.nonzero(labels == label)
+    out = np.zeros((height, width), bool)
+    if ys.size == 0:
+        return out
+    iy_all, ix_all = grid.cell_index(height, width)
+    code = colour.astype(np.int32)
+    code = (code[..., 0] << 16) | (code[..., 1] << 8) | code[..., 2]
+    pad_x, pad_y = int(np.ceil(reach * grid.pitch[0])), int(np.ceil(reach * grid.pitch[1]))
+    box = (max(int(ys.min()) - pad_y, 0), min(int(ys.max()) + 1 + pad_y, height),
+           max(int(xs.min()) - pad_x, 0), min(int(xs.max()) + 1 + pad_x, width))
+    while True:
+        rows, cols = slice(box[0], box[1]), slice(box[2], box[3])
+        iy, ix = iy_all[rows] - iy_all[rows][0], ix_all[cols] - ix_all[cols][0]
+        ny, nx = int(iy[-1]) + 1, int(ix[-1]) + 1
+        cid = iy[:, None] * nx + ix[None, :]
+        c, lab = code[rows, cols], labels[rows, cols]
+        breaks = (np.bincount(cid[:, 1:][(c[:, 1:] != c[:, :-1]) & (cid[:, 1:] == cid[:, :-1])], minlength=ny * nx)
+                  + np.bincount(cid[1:][(c[1:] != c[:-1]) & (cid[1:] == cid[:-1])], minlength=ny * nx))
+        constant = (breaks == 0).reshape(ny, nx)
+        value = c[np.searchsorted(iy, np.arange(ny))][:, np.searchsorted(ix, np.arange(nx))]  # each cell's first pixel
+        size = np.bincount(cid.ravel(), minlength=ny * nx).reshape(ny, nx)
+        own = np.bincount(cid.ravel(), weights=(lab == label).ravel(), minlength=ny * nx).reshape(ny, nx) >= 0.5 * size
+        other = np.bincount(cid.ravel(), weights=((lab > 0) & (lab != label)).ravel(), minlength=ny * nx).reshape(ny, nx) > 0
+        step_x = (value[:, 1:] != value[:, :-1]) & constant[:, 1:] & constant[:, :-1]
+        step_y = (value[1:] != value[:-1]) & constant[1:] & constant[:-1]
+        stepped = np.zeros((ny, nx), bool)
+        stepped[:, 1:] |= step_x
+        stepped[:, :-1] |= step_x
+        stepped[1:] |= step_y
+        stepped[:-1] |= step_y
+        reachable = constant & stepped & ~other & ~own
+        if not reachable.any():
+            return out
+        _, comp = cv2.connectedComponents((own | reachable).astype(np.uint8), connectivity=4)
+        reached = np.unique(comp[own])
+        grown = np.isin(comp, reached[reached > 0]) & reachable
+        whole = box == (0, height, 0, width)
+        if whole or not (grown[0].any() or grown[-1].any() or grown[:, 0].any() or grown[:, -1].any()):
+            out[rows, cols] = grown[iy][:, ix] & (lab == 0)
+            return out
+        box = (0, height, 0, width)  # it reached the window's edge: look over the whole frame
 
 
 def _fewest_cells(cfg: DetectorConfig, pitch: tuple[float, float]) -> int:
@@ -1302,12 +1372,24 @@ class Detector:
         labels = np.zeros((height, width), np.int32)
         regions: list[Region] = []
         exact = self._classical(frame, colour, ev, eh, blocked, labels, regions)
-        closed = None
+        if coded is None:
+            # Decoded 4:2:0 video shows one chroma value per 2×2 block.
+            coded = cfg.net_coded_chroma and _chroma_subsampled(colour)
+        closed = _uncompressed_regions(labels, regions, exact, coded)
         if cfg.learned:
-            if coded is None:
-                # Decoded 4:2:0 video shows one chroma value per 2×2 block.
-                coded = cfg.net_coded_chroma and _chroma_subsampled(colour)
-            closed = self._add_learned(logits, edges, frame, colour, ev, eh, labels, regions, exact, coded)
+            closed = self._add_learned(logits, edges, frame, colour, ev, eh, labels, regions, closed)
+        if cfg.exact_growth:
+            for k, region in enumerate(regions, 1):
+                if closed[k]:
+                    grown = _exact_growth(colour, labels, k, region.grid)
+                    if grown.any():
+                        labels[grown] = k
+                        ys, xs = np.flatnonzero(grown.any(axis=1)), np.flatnonzero(grown.any(axis=0))
+                        x0, y0, x1, y1 = region.bbox
+                        pw, ph = region.pitch
+                        regions[k - 1] = replace(region, bbox=(min(x0, int(xs[0])), min(y0, int(ys[0])),
+                                                               max(x1, int(xs[-1]) + 1), max(y1, int(ys[-1]) + 1)),
+                                                 cells=region.cells + int(round(grown.sum() / (pw * ph))))
         if cfg.refine_grid and regions:
             refined = []
             for k, region in enumerate(regions):
@@ -1743,26 +1825,21 @@ class Detector:
         return min(cfg.net_step_share, 1.0 + cfg.net_step_excess * (min(grid.pitch) / 3.0 - 1.0))
 
     def _add_learned(self, logits: np.ndarray, edges: np.ndarray | None, luma: np.ndarray, colour: np.ndarray, ev, eh,
-                     labels: np.ndarray, regions: list, exact: np.ndarray, coded: bool = False) -> list[bool]:
+                     labels: np.ndarray, regions: list, closed: list[bool]) -> list[bool]:
         """Grow `labels`/`regions` in place by the segmenter's mosaic pixels; returns, by
-        label (0 first), which regions are uncompressed.
+        label (0 first), which regions are uncompressed (`closed`: which were, on entry).
 
         A segmenter component touching found regions joins them, pixel by pixel to the
         nearest one (their grids hold), except uncompressed regions (exactly flat in every
-        channel, `exact`, up to a pixel from each cell border): their borders are exact
-        already, unless the component runs `net_reopen` cells beyond them. In a `coded`
-        frame (decoded from lossy video) no region is uncompressed. Coded regions first
-        lose the pixels the network does not call mosaic. A component touching none becomes a region only if it is large and confident enough,
-        a cell lattice is found in it and enough of its cells are a mosaic's
-        (`_cells_agree`): the classical evidence verifies the network."""
+        channel up to a pixel from each cell border): their borders are exact already,
+        unless the component runs `net_reopen` cells beyond them. A component far larger
+        than the regions it touches joins them only if it passes as a network-only one
+        (`net_join_ratio`). Coded regions first lose the pixels the network does not call
+        mosaic. A component touching none becomes a region only if it is large and
+        confident enough, a cell lattice is found in it and enough of its cells are a
+        mosaic's (`_cells_agree`): the classical evidence verifies the network."""
         cfg = self.cfg
-        # However exact its cells (a codec can leave large flat cells exactly one colour,
-        # to their borders), a coded frame holds no uncompressed mosaic.
-        closed = [False]  # by label: regions the network's pixels may not join
-        for k, region in enumerate(regions, 1):
-            x0, y0, x1, y1 = region.bbox
-            own = labels[y0:y1, x0:x1] == k
-            closed.append(not coded and _uncompressed(own, exact[y0:y1, x0:x1], region.grid, x0, y0))
+        closed = list(closed)
         mosaic = logits > cfg.net_threshold
         if cfg.net_trim:
             # Coded regions keep only what the network calls mosaic: after coding it draws
@@ -1782,6 +1859,15 @@ class Detector:
                 owner = np.zeros(idx.max() + 1, np.int32)
                 owner[idx[near > 0]] = near[near > 0]
                 grow = part & (near == 0)
+                joined = near[part]
+                joined = np.unique(joined[joined > 0])
+                if cfg.net_join_ratio and grow.sum() > cfg.net_join_ratio * np.isin(labels, joined).sum():
+                    # A component far larger than the regions it touches would carry them
+                    # (a few flat pieces in defocused cobbles, then half the frame): it
+                    # joins only if it holds a mosaic on its own, as a network-only one must.
+                    largest = regions[int(joined[np.argmax([np.count_nonzero(labels == j) for j in joined])]) - 1]
+                    if self._net_lattice(luma, edges, ev, eh, rows, cols, grow, first=largest.grid) is None:
+                        continue
                 if cfg.net_reopen > 0:
                     # An exact region the network's mosaic outgrows by a cell's worth of
                     # pixels, and whose whole cells are not all exactly one colour border
@@ -1812,17 +1898,7 @@ class Detector:
             score = float(np.mean(1.0 / (1.0 + np.exp(-logits[rows, cols][part]))))
             if score < cfg.net_min_score:
                 continue
-            inside = cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-            tries = [self._lattice(ev, eh, rows, cols, inside)]
-            if cfg.net_soft_lattice:
-                grids = [tries[0], self._soft_lattice(luma, rows, cols, inside)]
-                if edges is not None and cfg.net_edge_grid:
-                    grids.append(self._edge_lattice(edges, rows, cols, part))
-                tries = self._flat_ties(luma, grids, rows, cols, part, edges)[:max(1, cfg.net_tie_tries)]
-                # A second choice must pass every check: the step check passes cells under
-                # 6 px, and there coding blocks (JPEG's, scaled) are flat and seen as borders.
-                tries[1:] = [g for g in tries[1:] if min(g.pitch) >= 6]
-            grid = next((g for g in tries if self._verified(luma, edges, g, rows, cols, part)), None)
+            grid = self._net_lattice(luma, edges, ev, eh, rows, cols, part)
             if grid is None:
                 continue
             near[part] = len(regions) + 1
@@ -1839,6 +1915,26 @@ class Detector:
             regions[:] = [r for r, p in zip(regions, present[1:]) if p]
             closed = [False] + [c for c, p in zip(closed[1:], present[1:]) if p]
         return closed
+
+    def _net_lattice(self, luma: np.ndarray, edges: np.ndarray | None, ev, eh, rows: slice, cols: slice,
+                     part: np.ndarray, first: Grid | None = None) -> Grid | None:
+        """The lattice of a network-only region (`part` of the box rows, cols) that passes
+        `_verified`, or None: the combs' and border maps' grids, flattest first (`_flat_ties`),
+        after `first` if given."""
+        cfg = self.cfg
+        inside = cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        tries = [self._lattice(ev, eh, rows, cols, inside)]
+        if cfg.net_soft_lattice:
+            grids = [tries[0], self._soft_lattice(luma, rows, cols, inside)]
+            if edges is not None and cfg.net_edge_grid:
+                grids.append(self._edge_lattice(edges, rows, cols, part))
+            tries = self._flat_ties(luma, grids, rows, cols, part, edges)[:max(1, cfg.net_tie_tries)]
+            # A second choice must pass every check: the step check passes cells under
+            # 6 px, and there coding blocks (JPEG's, scaled) are flat and seen as borders.
+            tries[1:] = [g for g in tries[1:] if min(g.pitch) >= 6]
+        if first is not None:
+            tries.insert(0, first)
+        return next((g for g in tries if self._verified(luma, edges, g, rows, cols, part)), None)
 
     def _lattice(self, ev, eh, rows: slice, cols: slice, inside: np.ndarray) -> Grid | None:
         """The cell grid whose borders the evidence inside (rows, cols) lines up on, or None."""

@@ -336,7 +336,7 @@ def test_add_learned__exact_region_the_network_outgrows__grows_when_told(reopen,
     reopening is off or asks for more cells than that, or its cells are exactly one colour to
     their borders (an uncompressed mosaic: its exact borders stand against the network's).
     In a frame decoded from lossy video (`coded`) no region is uncompressed: it grows."""
-    from demosaic.detect import Region
+    from demosaic.detect import Region, _uncompressed_regions
 
     height = width = 256
     labels = np.zeros((height, width), np.int32)
@@ -350,7 +350,8 @@ def test_add_learned__exact_region_the_network_outgrows__grows_when_told(reopen,
     colour = np.zeros((height, width, 3), np.uint8)
     if not uncompressed:
         colour[:, ::32] = 9  # each cell's first column a shade off: not exactly one colour, as coded cells
-    closed = det._add_learned(logits, None, colour[..., :1], colour, none, none, labels, regions, exact, coded)
+    closed = det._add_learned(logits, None, colour[..., :1], colour, none, none, labels, regions,
+                              _uncompressed_regions(labels, regions, exact, coded))
     assert closed == [False, not grows]
     assert (labels == 1).sum() == 96 * (192 if grows else 96)
     assert regions[0].bbox == ((32, 32, 224, 128) if grows else (32, 32, 128, 128))
