@@ -77,7 +77,10 @@ class DetectorConfig:
     merge_steps: float = 0.9  # ... (lines more than 1 px apart) the larger one's carrying this share of the steps the smaller one's do there
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
     grow_px: int = 24  # ... about this deep (one to three cells)
-    exact_growth: bool = True  # uncompressed regions take in the exactly flat cells stepping from their neighbours they reach (with the learned segmenter)
+    exact_growth: bool = True  # uncompressed regions take in the exactly flat cells stepping from their neighbours they reach
+    exact_seed: bool = True  # uncompressed frames: where the network proposes a little, groups of exact cells stepping to each other are a mosaic ...
+    exact_seed_chance: float = 1.5  # ... if there are this many times those on the lattice half a cell off ...
+    exact_seed_cells: float = 3.0  # ... and this many times the fewest cells of a region more
     tile: int = 96  # px; tiles of a candidate area vote for the lattice they see
     max_lattices: int = 4  # mosaics on different grids looked for in one candidate area
     margin_div: int = 8  # cells' inner pixels keep pitch // this (1 to 4) px off the cell border
@@ -846,8 +849,7 @@ def _facing_pairs(ids: np.ndarray, boxes: tuple[np.ndarray, ...], gaps: tuple[in
 
 def _code(rgb: np.ndarray) -> np.ndarray:
     """One number per colour (exact in float32)."""
-    rgb = rgb.astype(np.int32)
-    return ((rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]).astype(np.float32)
+    return _colour_code(rgb).astype(np.float32)
 
 
 def _exact_pieces(colour: np.ndarray, areas: _Flat, taken: np.ndarray, cfg: DetectorConfig):
@@ -1215,10 +1217,58 @@ def _chroma_subsampled(colour: np.ndarray) -> bool:
     return bool(between >= 0.05 and inside < 0.3 * between)
 
 
-def _exact_growth(colour: np.ndarray, labels: np.ndarray, label: int, grid: Grid, reach: int = 8) -> np.ndarray:
+def _colour_code(colour: np.ndarray) -> np.ndarray:
+    """One int32 per RGB colour (exact)."""
+    code = colour.astype(np.int32)
+    return (code[..., 0] << 16) | (code[..., 1] << 8) | code[..., 2]
+
+
+class _ExactCells(NamedTuple):
+    """A grid's cells over a window (rows, cols) of a frame's colour codes: which are exactly
+    one colour, border pixels included, and which of those differ from a 4-neighbour that is."""
+
+    iy: np.ndarray  # (h,) the window's rows' cell row, from 0
+    ix: np.ndarray  # (w,)
+    cid: np.ndarray  # (h, w) cell id, iy * nx + ix
+    constant: np.ndarray  # (ny, nx) bool
+    stepped: np.ndarray  # (ny, nx) bool
+
+    @classmethod
+    def of(cls, code: np.ndarray, grid: Grid, rows: slice, cols: slice) -> "_ExactCells":
+        iy, ix = grid.cell_index(rows.stop, cols.stop)
+        iy, ix = iy[rows] - iy[rows][0], ix[cols] - ix[cols][0]
+        ny, nx = int(iy[-1]) + 1, int(ix[-1]) + 1
+        cid = iy[:, None] * nx + ix[None, :]
+        c = code[rows, cols]
+        breaks = (np.bincount(cid[:, 1:][(c[:, 1:] != c[:, :-1]) & (cid[:, 1:] == cid[:, :-1])], minlength=ny * nx)
+                  + np.bincount(cid[1:][(c[1:] != c[:-1]) & (cid[1:] == cid[:-1])], minlength=ny * nx))
+        constant = (breaks == 0).reshape(ny, nx)
+        value = c[np.searchsorted(iy, np.arange(ny))][:, np.searchsorted(ix, np.arange(nx))]  # each cell's first pixel
+        step_x = (value[:, 1:] != value[:, :-1]) & constant[:, 1:] & constant[:, :-1]
+        step_y = (value[1:] != value[:-1]) & constant[1:] & constant[:-1]
+        stepped = np.zeros((ny, nx), bool)
+        stepped[:, 1:] |= step_x
+        stepped[:, :-1] |= step_x
+        stepped[1:] |= step_y
+        stepped[:-1] |= step_y
+        return cls(iy, ix, cid, constant, stepped)
+
+    def share(self, mask: np.ndarray) -> np.ndarray:
+        """(ny, nx): the share of each cell's pixels (in the window) inside `mask`."""
+        n = self.constant.size
+        size = np.bincount(self.cid.ravel(), minlength=n)
+        return (np.bincount(self.cid.ravel(), weights=mask.ravel(), minlength=n) / np.maximum(size, 1)).reshape(self.constant.shape)
+
+    def pixels(self, cells: np.ndarray) -> np.ndarray:
+        """Bool (h, w): the pixels of the given cells."""
+        return cells[self.iy][:, self.ix]
+
+
+def _exact_growth(code: np.ndarray, labels: np.ndarray, label: int, grid: Grid, reach: int = 8) -> np.ndarray:
     """Bool H×W: the whole cells of `grid` an uncompressed region (pixels `labels == label`)
     reaches through cells that are exactly one colour, border pixels included, and differ
-    from a neighbouring such cell, none of them another region's.
+    from a neighbouring such cell, none of them another region's. `code`: the frame's
+    `_colour_code`.
 
     Over smooth content (sky, fog, a defocused background) a mosaic's cells differ by a
     level or two, too little for the lattice evidence, and the network proposes little
@@ -1233,43 +1283,77 @@ def _exact_growth(colour: np.ndarray, labels: np.ndarray, label: int, grid: Grid
     out = np.zeros((height, width), bool)
     if ys.size == 0:
         return out
-    iy_all, ix_all = grid.cell_index(height, width)
-    code = colour.astype(np.int32)
-    code = (code[..., 0] << 16) | (code[..., 1] << 8) | code[..., 2]
     pad_x, pad_y = int(np.ceil(reach * grid.pitch[0])), int(np.ceil(reach * grid.pitch[1]))
     box = (max(int(ys.min()) - pad_y, 0), min(int(ys.max()) + 1 + pad_y, height),
            max(int(xs.min()) - pad_x, 0), min(int(xs.max()) + 1 + pad_x, width))
     while True:
         rows, cols = slice(box[0], box[1]), slice(box[2], box[3])
-        iy, ix = iy_all[rows] - iy_all[rows][0], ix_all[cols] - ix_all[cols][0]
-        ny, nx = int(iy[-1]) + 1, int(ix[-1]) + 1
-        cid = iy[:, None] * nx + ix[None, :]
-        c, lab = code[rows, cols], labels[rows, cols]
-        breaks = (np.bincount(cid[:, 1:][(c[:, 1:] != c[:, :-1]) & (cid[:, 1:] == cid[:, :-1])], minlength=ny * nx)
-                  + np.bincount(cid[1:][(c[1:] != c[:-1]) & (cid[1:] == cid[:-1])], minlength=ny * nx))
-        constant = (breaks == 0).reshape(ny, nx)
-        value = c[np.searchsorted(iy, np.arange(ny))][:, np.searchsorted(ix, np.arange(nx))]  # each cell's first pixel
-        size = np.bincount(cid.ravel(), minlength=ny * nx).reshape(ny, nx)
-        own = np.bincount(cid.ravel(), weights=(lab == label).ravel(), minlength=ny * nx).reshape(ny, nx) >= 0.5 * size
-        other = np.bincount(cid.ravel(), weights=((lab > 0) & (lab != label)).ravel(), minlength=ny * nx).reshape(ny, nx) > 0
-        step_x = (value[:, 1:] != value[:, :-1]) & constant[:, 1:] & constant[:, :-1]
-        step_y = (value[1:] != value[:-1]) & constant[1:] & constant[:-1]
-        stepped = np.zeros((ny, nx), bool)
-        stepped[:, 1:] |= step_x
-        stepped[:, :-1] |= step_x
-        stepped[1:] |= step_y
-        stepped[:-1] |= step_y
-        reachable = constant & stepped & ~other & ~own
+        cells = _ExactCells.of(code, grid, rows, cols)
+        lab = labels[rows, cols]
+        own = cells.share(lab == label) >= 0.5
+        other = cells.share((lab > 0) & (lab != label)) > 0
+        reachable = cells.constant & cells.stepped & ~other & ~own
         if not reachable.any():
             return out
         _, comp = cv2.connectedComponents((own | reachable).astype(np.uint8), connectivity=4)
         reached = np.unique(comp[own])
         grown = np.isin(comp, reached[reached > 0]) & reachable
-        whole = box == (0, height, 0, width)
-        if whole or not (grown[0].any() or grown[-1].any() or grown[:, 0].any() or grown[:, -1].any()):
-            out[rows, cols] = grown[iy][:, ix] & (lab == 0)
+        if box == (0, height, 0, width) or not (grown[0].any() or grown[-1].any() or grown[:, 0].any() or grown[:, -1].any()):
+            out[rows, cols] = cells.pixels(grown) & (lab == 0)
             return out
         box = (0, height, 0, width)  # it reached the window's edge: look over the whole frame
+
+
+def _seed_cells(code: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray, fewest: int) -> tuple[int, np.ndarray]:
+    """The groups of `grid`'s whole exact cells (one colour, border pixels included;
+    4-connected) lying (90 %) inside `part` of the window (rows, cols) of which at least
+    `fewest` differ from a neighbour so: (how many cells differ so, bool (h, w) the pixels
+    of those and of the exact cells they enclose)."""
+    cells = _ExactCells.of(code, grid, rows, cols)
+    size = np.bincount(cells.cid.ravel(), minlength=cells.constant.size).reshape(cells.constant.shape)
+    whole = size >= 0.9 * grid.pitch[0] * grid.pitch[1]  # not cut by the frame (or window) edge
+    exact = cells.constant & whole & (cells.share(part) >= 0.9)
+    _, comp = cv2.connectedComponents(exact.astype(np.uint8), connectivity=4)
+    seeds = np.bincount(comp[exact & cells.stepped], minlength=comp.max() + 1)
+    seeds[0] = 0
+    groups = np.flatnonzero(seeds >= fewest)
+    keep = np.isin(comp, groups) & cells.stepped
+    keep |= _fill_holes(keep) & exact  # and the exact cells they enclose (equal to all their neighbours)
+    return int(seeds[groups].sum()), cells.pixels(keep)
+
+
+def _exact_runs(code: np.ndarray, rows: slice, cols: slice, part: np.ndarray, axis: int,
+                shortest: int, longest: int, most: int = 2) -> list[int]:
+    """The commonest lengths (`shortest` to `longest` px, up to `most` of them) of the runs
+    of one colour along `axis` (0: along rows) inside `part` of the window (rows, cols),
+    between two changes: an uncompressed mosaic's cells, where neighbouring cells differ."""
+    c = code[rows, cols] if axis == 0 else code[rows, cols].T
+    m = part if axis == 0 else part.T
+    ys, xs = np.nonzero((c[:, 1:] != c[:, :-1]) & m[:, 1:] & m[:, :-1])
+    runs = (xs[1:] - xs[:-1])[ys[1:] == ys[:-1]]
+    runs = runs[(runs >= shortest) & (runs <= longest)]
+    if not runs.size:
+        return []
+    votes = np.bincount(runs)
+    return [int(r) for r in np.argsort(-votes, kind="stable")[:most] if votes[r] > 0]
+
+
+def _exact_phases(code: np.ndarray, pitch: int, rows: slice, cols: slice, part: np.ndarray, axis: int,
+                  most: int = 2) -> list[int]:
+    """The likeliest phases of an uncompressed mosaic's lattice of whole `pitch` along `axis`
+    (0: x) inside `part` of the window (rows, cols): where most colour changes between
+    neighbours inside it lie (in a mosaic each is a cell border), up to `most` of them
+    (two mosaics side by side), best first."""
+    c = code[rows, cols]
+    if axis == 0:
+        at = np.nonzero((c[:, 1:] != c[:, :-1]) & part[:, 1:] & part[:, :-1])[1] + 1 + cols.start  # the next cell's first pixel
+    else:
+        at = np.nonzero((c[1:] != c[:-1]) & part[1:] & part[:-1])[0] + 1 + rows.start
+    if at.size == 0:
+        return []
+    votes = np.bincount(at % pitch, minlength=pitch)
+    order = np.argsort(-votes, kind="stable")[:most]
+    return [int(o) for o in order if votes[o] > 0]
 
 
 def _fewest_cells(cfg: DetectorConfig, pitch: tuple[float, float]) -> int:
@@ -1378,10 +1462,13 @@ class Detector:
         closed = _uncompressed_regions(labels, regions, exact, coded)
         if cfg.learned:
             closed = self._add_learned(logits, edges, frame, colour, ev, eh, labels, regions, closed)
-        if cfg.exact_growth:
+            if cfg.exact_seed and not coded:
+                closed += self._exact_footholds(logits, _colour_code(colour), labels, regions)
+        if cfg.exact_growth and any(closed):
+            code = _colour_code(colour)
             for k, region in enumerate(regions, 1):
                 if closed[k]:
-                    grown = _exact_growth(colour, labels, k, region.grid)
+                    grown = _exact_growth(code, labels, k, region.grid)
                     if grown.any():
                         labels[grown] = k
                         ys, xs = np.flatnonzero(grown.any(axis=1)), np.flatnonzero(grown.any(axis=0))
@@ -1919,8 +2006,14 @@ class Detector:
     def _net_lattice(self, luma: np.ndarray, edges: np.ndarray | None, ev, eh, rows: slice, cols: slice,
                      part: np.ndarray, first: Grid | None = None) -> Grid | None:
         """The lattice of a network-only region (`part` of the box rows, cols) that passes
-        `_verified`, or None: the combs' and border maps' grids, flattest first (`_flat_ties`),
-        after `first` if given."""
+        `_verified`, or None: `first` if given, then `_net_candidates`."""
+        tries = ([first] if first is not None else []) + self._net_candidates(luma, edges, ev, eh, rows, cols, part)
+        return next((g for g in tries if self._verified(luma, edges, g, rows, cols, part)), None)
+
+    def _net_candidates(self, luma: np.ndarray, edges: np.ndarray | None, ev, eh, rows: slice, cols: slice,
+                        part: np.ndarray) -> list[Grid]:
+        """A network-only region's candidate lattices: the combs' and border maps' grids,
+        flattest first (`_flat_ties`)."""
         cfg = self.cfg
         inside = cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         tries = [self._lattice(ev, eh, rows, cols, inside)]
@@ -1932,9 +2025,86 @@ class Detector:
             # A second choice must pass every check: the step check passes cells under
             # 6 px, and there coding blocks (JPEG's, scaled) are flat and seen as borders.
             tries[1:] = [g for g in tries[1:] if min(g.pitch) >= 6]
-        if first is not None:
-            tries.insert(0, first)
-        return next((g for g in tries if self._verified(luma, edges, g, rows, cols, part)), None)
+        return [g for g in tries if g is not None]
+
+    def _exact_footholds(self, logits: np.ndarray, code: np.ndarray, labels: np.ndarray, regions: list) -> list[bool]:
+        """Uncompressed frames: faint mosaics (cells a level or two apart) where the network
+        proposes a little (`net_gate_threshold`) but no region was found: the groups of exact
+        cells stepping to each other there (`_exact_seeds`) become regions, and exact growth
+        (`_exact_growth`) then follows their cells beyond the proposals. Appends to `labels`
+        and `regions` in place; returns their closed flags (all True: uncompressed)."""
+        cfg = self.cfg
+        height, width = labels.shape
+        near = (logits > cfg.net_gate_threshold) & (labels == 0)
+        count, comp, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
+        added = []
+        for k in range(1, count):
+            x, y, w, h, area = stats[k]
+            if area < (2 * cfg.min_pitch) ** 2 * _fewest_cells(cfg, (cfg.min_pitch,) * 2) / 4:
+                continue
+            pad = 2 * cfg.min_pitch
+            rows, cols = slice(max(y - pad, 0), min(y + h + pad, height)), slice(max(x - pad, 0), min(x + w + pad, width))
+            part = cv2.dilate((comp[rows, cols] == k).astype(np.uint8), np.ones((2 * pad + 1,) * 2, np.uint8)) > 0
+            part &= labels[rows, cols] == 0
+            for grid, pixels in self._exact_seeds(code, rows, cols, part):
+                view = labels[rows, cols]
+                pixels &= view == 0
+                if not pixels.any():
+                    continue
+                view[pixels] = len(regions) + 1
+                ys, xs = np.flatnonzero(pixels.any(axis=1)), np.flatnonzero(pixels.any(axis=0))
+                regions.append(Region((cols.start + int(xs[0]), rows.start + int(ys[0]), cols.start + int(xs[-1]) + 1,
+                                       rows.start + int(ys[-1]) + 1), grid.pitch, grid.origin, "mean",
+                                      int(round(pixels.sum() / (grid.pitch[0] * grid.pitch[1]))), 1.0))
+                added.append(True)
+        return added
+
+    def _exact_seeds(self, code: np.ndarray, rows: slice, cols: slice, part: np.ndarray) -> list[tuple[Grid, np.ndarray]]:
+        """Uncompressed mosaics in a network-only region (`part` of the box rows, cols) too
+        faint for the step check (cells a level or two apart): on a whole pitch (see below),
+        at a phase where many colour changes inside it lie (`_exact_phase`), groups
+        of exact cells (one colour, border pixels included, 4-connected) of which at least
+        `_fewest_cells` differ from a neighbour so. A picture's flat areas are exact cells
+        too, but with no step between them; a smooth picture changes along its contours,
+        not along cell borders. Up to `max_lattices` mosaics, most cells first. Returns
+        (grid, the pixels of its cells in the box) for each."""
+        cfg = self.cfg
+        # Pitches per axis: the commonest runs of one colour between changes (a cell, where
+        # neighbouring cells differ; two where they do not).
+        pitches = [_exact_runs(code, rows, cols, part, axis, cfg.min_pitch, cfg.max_pitch) for axis in (0, 1)]
+        shapes = [(px, py) for px in pitches[0] for py in pitches[1]
+                  if min(px, py) >= 6 and max(px, py) <= cfg.net_max_aspect * min(px, py)]  # finer, smooth pictures' levels fit a lattice too
+        found, left = [], part.copy()
+        for _ in range(cfg.max_lattices):
+            options = []
+            for pitch in shapes:
+                phases = [_exact_phases(code, pitch[a], rows, cols, left, a) for a in (0, 1)]
+                for ox in phases[0]:
+                    for oy in phases[1]:
+                        grid = Grid((float(pitch[0]), float(pitch[1])), (float(ox), float(oy)))
+                        stepped, pixels = _seed_cells(code, grid, rows, cols, left, _fewest_cells(cfg, grid.pitch))
+                        if stepped:
+                            options.append((int(pixels.sum()), pitch[0] * pitch[1], grid, pixels, stepped))
+            if not options:
+                break
+            # Half cells of a mosaic are exact too: of lattices covering about as much, the coarsest.
+            most = max(o[0] for o in options)
+            _, _, grid, pixels, stepped = max((o for o in options if o[0] >= 0.95 * most), key=lambda o: (o[1], o[0]))
+            # Chance: over smooth content, where a level changes every few pixels, a lattice
+            # half a cell off finds about as many exact cells stepping to each other in the
+            # same place; over a mosaic, its cells straddle the true ones.
+            px, py = (int(v) for v in grid.pitch)
+            ox, oy = grid.origin
+            chance = max(_seed_cells(code, Grid(grid.pitch, ((ox + dx) % px, (oy + dy) % py)), rows, cols, pixels,
+                                     _fewest_cells(cfg, grid.pitch))[0]
+                         for dx, dy in ((px // 2, 0), (0, py // 2), (px // 2, py // 2)))
+            import os
+            if os.environ.get("SEEDDBG"): print("SEED", grid, stepped, chance, pixels.sum())
+            if stepped - cfg.exact_seed_chance * chance < cfg.exact_seed_cells * _fewest_cells(cfg, grid.pitch):
+                break
+            found.append((grid, pixels))
+            left &= ~pixels
+        return found
 
     def _lattice(self, ev, eh, rows: slice, cols: slice, inside: np.ndarray) -> Grid | None:
         """The cell grid whose borders the evidence inside (rows, cols) lines up on, or None."""

@@ -442,7 +442,7 @@ def test_exact_growth__known_cells():
     """Against cells counted by hand: from the labelled left part of an 8 px mosaic over a
     sky, growth takes the other whole cells of the mosaic, not the flat patch beside it (no
     step between its cells), not another region's cells, and not the sky."""
-    from demosaic.detect import _exact_growth
+    from demosaic.detect import _colour_code, _exact_growth
 
     sky = _sky_beside(np.zeros((240, 320, 3), np.uint8), 0.15, 0)
     sky[40:200, 243:296] = 77  # a flat patch, its cells exact but all one colour
@@ -451,10 +451,10 @@ def test_exact_growth__known_cells():
     labels = np.zeros((240, 320), np.int32)
     labels[40:200, 48:96] = 1
     labels[40:80, 200:240] = 2  # another region's cells
-    grown = _exact_growth(mosaic, labels, 1, region.grid())
+    grown = _exact_growth(_colour_code(mosaic), labels, 1, region.grid())
     expected = truth & (labels == 0)
     assert (grown == expected).all()
-    assert not _exact_growth(sky, labels, 1, region.grid()).any()  # no mosaic: the sky's cells are not exact
+    assert not _exact_growth(_colour_code(sky), labels, 1, region.grid()).any()  # no mosaic: the sky's cells are not exact
 
 
 LEUVEN = "/usr/share/doc/opencv-doc/examples/data/leuvenA.jpg"
@@ -477,3 +477,52 @@ def test_detect__defocused_photo__the_network_does_not_carry_a_tiny_region_over_
     blurred = np.clip(np.round(cv2.GaussianBlur(photo.astype(np.float32), (0, 0), 3)), 0, 255).astype(np.uint8)
     found = Detector(DetectorConfig(net_join_ratio=join_ratio)).detect(blurred)
     assert (found.mask.mean() < 0.01) == clean
+
+
+def _faint_field(seed: int, height: int = 240, width: int = 320, span: float = 60.0) -> np.ndarray:
+    """A noiseless smooth colour field (a wallpaper's gradients): levels change every few
+    pixels, so a mosaic's cells over it differ by a level or two at most."""
+    small = np.random.default_rng(seed).uniform(100, 100 + span, (3, 4, 3)).astype(np.float32)
+    return np.clip(np.round(cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", [3, 10])
+def test_detect__faint_uncompressed_mosaics_over_a_smooth_field__found(default_detector, seed):
+    # The network proposes a little of each; the lattice evidence sees nothing (without
+    # exact seeds: IoU 0.0 on both fields).
+    field = _faint_field(seed)
+    regions = [MosaicRegion("rect", ((40, 40), (140, 200)), (8, 8)),
+               MosaicRegion("ellipse", ((170, 60), (300, 190)), (6, 6), align="region")]
+    mosaic, truth = pixelate(field, regions)
+    found = default_detector.detect(mosaic)
+    assert iou(found.mask, truth) >= 0.9
+    assert not default_detector.detect(field).mask.any()
+
+
+def test_exact_seeds__known_lattice_and_cells():
+    """An 8 px mosaic at phase (3, 5) over a very faint field (a level every ten pixels or
+    so), looked for where a network would propose it (its box and a cell around): the
+    commonest one-colour runs are its pitch, the changes lie at its phase, and the one seed
+    is the mosaic's cells on its lattice. Over the whole frame the field's own levels fit
+    a lattice here and there too: the chance and size checks drop most of those (the
+    network's proposals keep the search near mosaics in the first place)."""
+    from demosaic.detect import _colour_code, _exact_phases, _exact_runs
+
+    field = _faint_field(3, span=10)
+    region = MosaicRegion("rect", ((35, 29), (235, 189)), (8, 8), align="region")  # cells from x 35, y 29
+    mosaic, truth = pixelate(field, [region])
+    code, rows, cols = _colour_code(mosaic), slice(0, 240), slice(0, 320)
+    assert _exact_runs(code, rows, cols, truth, 0, 4, 72)[0] == 8
+    assert _exact_phases(code, 8, rows, cols, truth, 0)[0] == 35 % 8
+    assert _exact_phases(code, 8, rows, cols, truth, 1)[0] == 29 % 8
+    proposed = cv2.dilate(truth.astype(np.uint8), np.ones((17, 17), np.uint8)) > 0
+    seeds = Detector(DetectorConfig(learned=""))._exact_seeds(code, rows, cols, proposed)
+    assert len(seeds) == 1
+    grid, pixels = seeds[0]
+    assert grid == Grid((8.0, 8.0), (3.0, 5.0))
+    assert iou(pixels, truth) >= 0.95  # a few constant field cells beside it step to it too
+    everywhere = np.ones((240, 320), bool)
+    checked = Detector(DetectorConfig(learned=""))._exact_seeds(code, rows, cols, everywhere)
+    unchecked = Detector(DetectorConfig(learned="", exact_seed_chance=0.0, exact_seed_cells=1.0))._exact_seeds(
+        code, rows, cols, everywhere)
+    assert checked[0][0] == grid and len(unchecked) > len(checked)
