@@ -1463,7 +1463,7 @@ class Detector:
         if cfg.learned:
             closed = self._add_learned(logits, edges, frame, colour, ev, eh, labels, regions, closed)
             if cfg.exact_seed and not coded:
-                closed += self._exact_footholds(logits, _colour_code(colour), labels, regions)
+                closed += self._exact_footholds(logits, colour, exact, labels, regions)
         if cfg.exact_growth and any(closed):
             code = _colour_code(colour)
             for k, region in enumerate(regions, 1):
@@ -2027,25 +2027,33 @@ class Detector:
             tries[1:] = [g for g in tries[1:] if min(g.pitch) >= 6]
         return [g for g in tries if g is not None]
 
-    def _exact_footholds(self, logits: np.ndarray, code: np.ndarray, labels: np.ndarray, regions: list) -> list[bool]:
+    def _exact_footholds(self, logits: np.ndarray, colour: np.ndarray, exact: np.ndarray, labels: np.ndarray,
+                         regions: list) -> list[bool]:
         """Uncompressed frames: faint mosaics (cells a level or two apart) where the network
         proposes a little (`net_gate_threshold`) but no region was found: the groups of exact
         cells stepping to each other there (`_exact_seeds`) become regions, and exact growth
         (`_exact_growth`) then follows their cells beyond the proposals. Appends to `labels`
-        and `regions` in place; returns their closed flags (all True: uncompressed)."""
+        and `regions` in place; returns their closed flags (all True: uncompressed).
+        `exact`: the frame's exactly flat pixels (3×3, every channel): a seed's cells hold
+        their insides, so places with too few of them are passed over unmeasured."""
         cfg = self.cfg
         height, width = labels.shape
         near = (logits > cfg.net_gate_threshold) & (labels == 0)
         count, comp, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
-        added = []
+        added, code = [], None
+        least = cfg.exact_seed_cells * _fewest_cells(cfg, (6, 6)) * 36  # px: the smallest seed (cells of 6 px and up)
+        pad = 2 * cfg.min_pitch
         for k in range(1, count):
             x, y, w, h, area = stats[k]
-            if area < (2 * cfg.min_pitch) ** 2 * _fewest_cells(cfg, (cfg.min_pitch,) * 2) / 4:
+            if (w + 2 * pad) * (h + 2 * pad) < least:
                 continue
-            pad = 2 * cfg.min_pitch
             rows, cols = slice(max(y - pad, 0), min(y + h + pad, height)), slice(max(x - pad, 0), min(x + w + pad, width))
             part = cv2.dilate((comp[rows, cols] == k).astype(np.uint8), np.ones((2 * pad + 1,) * 2, np.uint8)) > 0
             part &= labels[rows, cols] == 0
+            if part.sum() < least or np.count_nonzero(exact[rows, cols][part]) < least * (4 / 6) ** 2:
+                continue
+            if code is None:
+                code = _colour_code(colour)
             for grid, pixels in self._exact_seeds(code, rows, cols, part):
                 view = labels[rows, cols]
                 pixels &= view == 0
