@@ -1264,11 +1264,12 @@ class _ExactCells(NamedTuple):
         return cells[self.iy][:, self.ix]
 
 
-def _exact_growth(code: np.ndarray, labels: np.ndarray, label: int, grid: Grid, reach: int = 8) -> np.ndarray:
-    """Bool H×W: the whole cells of `grid` an uncompressed region (pixels `labels == label`)
-    reaches through cells that are exactly one colour, border pixels included, and differ
-    from a neighbouring such cell, none of them another region's. `code`: the frame's
-    `_colour_code`.
+def _exact_growth(code: np.ndarray, labels: np.ndarray, label: int, grid: Grid, bbox: tuple[int, int, int, int],
+                  reach: tuple[int, ...] = (1, 8)) -> np.ndarray:
+    """Bool H×W: the whole cells of `grid` an uncompressed region (pixels `labels == label`,
+    inside `bbox`) reaches through cells that are exactly one colour, border pixels
+    included, and differ from a neighbouring such cell, none of them another region's.
+    `code`: the frame's `_colour_code`.
 
     Over smooth content (sky, fog, a defocused background) a mosaic's cells differ by a
     level or two, too little for the lattice evidence, and the network proposes little
@@ -1277,16 +1278,14 @@ def _exact_growth(code: np.ndarray, labels: np.ndarray, label: int, grid: Grid, 
     straight borders; a flat picture area has no step between its cells at all (but the
     row of its cells next to the mosaic has one, where the area's edge lies on a lattice
     line: a letterbox bar's edge on a frame-aligned lattice gives a row of bar cells).
-    Looked for `reach` cells around the region first, over the frame if it gets that far."""
+    Looked for `reach` cells around the region first (most regions have nothing to take:
+    one cell around tells), then farther, then over the frame while it gets to the edge."""
     height, width = labels.shape
-    ys, xs = np.nonzero(labels == label)
+    x0, y0, x1, y1 = bbox
     out = np.zeros((height, width), bool)
-    if ys.size == 0:
-        return out
-    pad_x, pad_y = int(np.ceil(reach * grid.pitch[0])), int(np.ceil(reach * grid.pitch[1]))
-    box = (max(int(ys.min()) - pad_y, 0), min(int(ys.max()) + 1 + pad_y, height),
-           max(int(xs.min()) - pad_x, 0), min(int(xs.max()) + 1 + pad_x, width))
-    while True:
+    boxes = [(max(y0 - int(np.ceil(r * grid.pitch[1])), 0), min(y1 + int(np.ceil(r * grid.pitch[1])), height),
+              max(x0 - int(np.ceil(r * grid.pitch[0])), 0), min(x1 + int(np.ceil(r * grid.pitch[0])), width)) for r in reach]
+    for box in boxes + [(0, height, 0, width)]:
         rows, cols = slice(box[0], box[1]), slice(box[2], box[3])
         cells = _ExactCells.of(code, grid, rows, cols)
         lab = labels[rows, cols]
@@ -1298,10 +1297,12 @@ def _exact_growth(code: np.ndarray, labels: np.ndarray, label: int, grid: Grid, 
         _, comp = cv2.connectedComponents((own | reachable).astype(np.uint8), connectivity=4)
         reached = np.unique(comp[own])
         grown = np.isin(comp, reached[reached > 0]) & reachable
+        if not grown.any():
+            return out
         if box == (0, height, 0, width) or not (grown[0].any() or grown[-1].any() or grown[:, 0].any() or grown[:, -1].any()):
             out[rows, cols] = cells.pixels(grown) & (lab == 0)
             return out
-        box = (0, height, 0, width)  # it reached the window's edge: look over the whole frame
+    return out
 
 
 def _seed_cells(code: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray, fewest: int) -> tuple[int, np.ndarray]:
@@ -1468,7 +1469,7 @@ class Detector:
             code = _colour_code(colour)
             for k, region in enumerate(regions, 1):
                 if closed[k]:
-                    grown = _exact_growth(code, labels, k, region.grid)
+                    grown = _exact_growth(code, labels, k, region.grid, region.bbox)
                     if grown.any():
                         labels[grown] = k
                         ys, xs = np.flatnonzero(grown.any(axis=1)), np.flatnonzero(grown.any(axis=0))

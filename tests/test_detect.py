@@ -451,10 +451,10 @@ def test_exact_growth__known_cells():
     labels = np.zeros((240, 320), np.int32)
     labels[40:200, 48:96] = 1
     labels[40:80, 200:240] = 2  # another region's cells
-    grown = _exact_growth(_colour_code(mosaic), labels, 1, region.grid())
+    grown = _exact_growth(_colour_code(mosaic), labels, 1, region.grid(), (48, 40, 96, 200))
     expected = truth & (labels == 0)
     assert (grown == expected).all()
-    assert not _exact_growth(_colour_code(sky), labels, 1, region.grid()).any()  # no mosaic: the sky's cells are not exact
+    assert not _exact_growth(_colour_code(sky), labels, 1, region.grid(), (48, 40, 96, 200)).any()  # no mosaic: the sky's cells are not exact
 
 
 LEUVEN = "/usr/share/doc/opencv-doc/examples/data/leuvenA.jpg"
