@@ -1935,6 +1935,7 @@ class Detector:
             keep = np.asarray(closed)[labels] | mosaic
             labels[~keep] = 0
         count, comp, stats, _ = cv2.connectedComponentsWithStats(mosaic.astype(np.uint8), connectivity=8)
+        found = np.bincount(labels.ravel(), minlength=len(regions) + count)  # each region's pixels before the network's
         for k in range(1, count):
             x, y, w, h, area = stats[k]
             rows, cols = slice(y, y + h), slice(x, x + w)
@@ -1949,11 +1950,11 @@ class Detector:
                 grow = part & (near == 0)
                 joined = near[part]
                 joined = np.unique(joined[joined > 0])
-                if cfg.net_join_ratio and grow.sum() > cfg.net_join_ratio * np.isin(labels, joined).sum():
+                if cfg.net_join_ratio and grow.sum() > cfg.net_join_ratio * found[joined].sum():
                     # A component far larger than the regions it touches would carry them
                     # (a few flat pieces in defocused cobbles, then half the frame): it
                     # joins only if it holds a mosaic on its own, as a network-only one must.
-                    largest = regions[int(joined[np.argmax([np.count_nonzero(labels == j) for j in joined])]) - 1]
+                    largest = regions[int(joined[np.argmax(found[joined])]) - 1]
                     if self._net_lattice(luma, edges, ev, eh, rows, cols, grow, first=largest.grid) is None:
                         continue
                 if cfg.net_reopen > 0:
@@ -2039,10 +2040,12 @@ class Detector:
         their insides, so places with too few of them are passed over unmeasured."""
         cfg = self.cfg
         height, width = labels.shape
+        least = cfg.exact_seed_cells * _fewest_cells(cfg, (6, 6)) * 36  # px: the smallest seed (cells of 6 px and up)
         near = (logits > cfg.net_gate_threshold) & (labels == 0)
+        if np.count_nonzero(near & (exact > 0)) < least * (4 / 6) ** 2 / 2:
+            return []  # not enough exactly flat pixels near all the proposals for one seed
         count, comp, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
         added, code = [], None
-        least = cfg.exact_seed_cells * _fewest_cells(cfg, (6, 6)) * 36  # px: the smallest seed (cells of 6 px and up)
         pad = 2 * cfg.min_pitch
         for k in range(1, count):
             x, y, w, h, area = stats[k]
