@@ -1458,8 +1458,9 @@ class Detector:
         regions: list[Region] = []
         exact = self._classical(frame, colour, ev, eh, blocked, labels, regions)
         if coded is None:
-            # Decoded 4:2:0 video shows one chroma value per 2×2 block.
-            coded = cfg.net_coded_chroma and _chroma_subsampled(colour)
+            # Decoded 4:2:0 video shows one chroma value per 2×2 block (not looked at where
+            # the classical detector alone found nothing: nothing to tell).
+            coded = cfg.net_coded_chroma and bool(regions or cfg.learned) and _chroma_subsampled(colour)
         closed = _uncompressed_regions(labels, regions, exact, coded)
         if cfg.learned:
             closed = self._add_learned(logits, edges, frame, colour, ev, eh, labels, regions, closed)

@@ -2,7 +2,8 @@
 interleaved, OpenCV on one thread, median ms per frame. Ratios hold on a shared machine where
 absolute frames/s move ±10 % between runs.
 
-    python scripts/bench_detect_ratio.py REV      # e.g. fa4dc90, a git revision of this repo
+    python scripts/bench_detect_ratio.py REV [--classical]  # REV: a git revision of this repo, e.g. fa4dc90
+                                                           # --classical: both detectors without the segmenter
 """
 from __future__ import annotations
 
@@ -64,13 +65,17 @@ def frame_sets() -> dict[str, list[np.ndarray]]:
             f"{CLIP.name} frames": list(read_frames(str(CLIP), every=10))}
 
 
-def main(rev: str, repeats: int = 3) -> None:
+def main(rev: str, classical: bool = False, repeats: int = 3) -> None:
     cv2.setNumThreads(1)
     import tensorflow as tf  # the segmenters on one core too
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    then, now = load_revision(rev).Detector(), current.Detector()
+    before = load_revision(rev)
+    if classical:
+        then, now = before.Detector(before.DetectorConfig(learned="")), current.Detector(current.DetectorConfig(learned=""))
+    else:
+        then, now = before.Detector(), current.Detector()
     print(f"| frames | {rev} (ms) | now (ms) | now / {rev} |\n|---|---:|---:|---:|")
     for name, frames in frame_sets().items():
         times = ([], [])
@@ -85,6 +90,6 @@ def main(rev: str, repeats: int = 3) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3) or sys.argv[2:] not in ([], ["--classical"]):
         sys.exit(__doc__.strip())
-    main(sys.argv[1])
+    main(sys.argv[1], classical=sys.argv[2:] == ["--classical"])
