@@ -36,6 +36,12 @@ detector works alone on the whole frame. Its four stages:
    own lines: coarser where every other line carries none (`_coarser_grid`), finer where the
    lines between carry steps too (`_finer_grid`). Touching regions on one lattice merge
    (`Detector._merge_lattices`). An optional dilation covers feathered edges.
+
+Uncompressed mosaics over smooth content (sky, fog, a wallpaper's gradients) have cells a
+level or two apart, too faint for the evidence; but their cells stay exactly one colour,
+changing only on the lattice lines. A found uncompressed region follows such cells as far
+as they reach (`_exact_growth`), and where the network proposes a little in an
+uncompressed frame, groups of them seed a region (`Detector._exact_footholds`).
 """
 from __future__ import annotations
 
@@ -2009,13 +2015,7 @@ class Detector:
     def _net_lattice(self, luma: np.ndarray, edges: np.ndarray | None, ev, eh, rows: slice, cols: slice,
                      part: np.ndarray, first: Grid | None = None) -> Grid | None:
         """The lattice of a network-only region (`part` of the box rows, cols) that passes
-        `_verified`, or None: `first` if given, then `_net_candidates`."""
-        tries = ([first] if first is not None else []) + self._net_candidates(luma, edges, ev, eh, rows, cols, part)
-        return next((g for g in tries if self._verified(luma, edges, g, rows, cols, part)), None)
-
-    def _net_candidates(self, luma: np.ndarray, edges: np.ndarray | None, ev, eh, rows: slice, cols: slice,
-                        part: np.ndarray) -> list[Grid]:
-        """A network-only region's candidate lattices: the combs' and border maps' grids,
+        `_verified`, or None: `first` if given, then the combs' and border maps' grids,
         flattest first (`_flat_ties`)."""
         cfg = self.cfg
         inside = cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
@@ -2028,7 +2028,9 @@ class Detector:
             # A second choice must pass every check: the step check passes cells under
             # 6 px, and there coding blocks (JPEG's, scaled) are flat and seen as borders.
             tries[1:] = [g for g in tries[1:] if min(g.pitch) >= 6]
-        return [g for g in tries if g is not None]
+        if first is not None:
+            tries.insert(0, first)
+        return next((g for g in tries if self._verified(luma, edges, g, rows, cols, part)), None)
 
     def _exact_footholds(self, logits: np.ndarray, colour: np.ndarray, exact: np.ndarray, labels: np.ndarray,
                          regions: list) -> list[bool]:
@@ -2059,34 +2061,40 @@ class Detector:
                 continue
             if code is None:
                 code = _colour_code(colour)
-            for grid, pixels in self._exact_seeds(code, rows, cols, part):
+            for grid, pixels, stepped in self._exact_seeds(code, rows, cols, part):
                 view = labels[rows, cols]
                 pixels &= view == 0
                 if not pixels.any():
                     continue
                 view[pixels] = len(regions) + 1
                 ys, xs = np.flatnonzero(pixels.any(axis=1)), np.flatnonzero(pixels.any(axis=0))
+                cells = max(1, int(round(pixels.sum() / (grid.pitch[0] * grid.pitch[1]))))
                 regions.append(Region((cols.start + int(xs[0]), rows.start + int(ys[0]), cols.start + int(xs[-1]) + 1,
                                        rows.start + int(ys[-1]) + 1), grid.pitch, grid.origin, "mean",
-                                      int(round(pixels.sum() / (grid.pitch[0] * grid.pitch[1]))), 1.0))
+                                      cells, min(1.0, stepped / cells)))
                 added.append(True)
         return added
 
-    def _exact_seeds(self, code: np.ndarray, rows: slice, cols: slice, part: np.ndarray) -> list[tuple[Grid, np.ndarray]]:
-        """Uncompressed mosaics in a network-only region (`part` of the box rows, cols) too
-        faint for the step check (cells a level or two apart): on a whole pitch (see below),
-        at a phase where many colour changes inside it lie (`_exact_phase`), groups
-        of exact cells (one colour, border pixels included, 4-connected) of which at least
-        `_fewest_cells` differ from a neighbour so. A picture's flat areas are exact cells
-        too, but with no step between them; a smooth picture changes along its contours,
-        not along cell borders. Up to `max_lattices` mosaics, most cells first. Returns
-        (grid, the pixels of its cells in the box) for each."""
+    def _exact_seeds(self, code: np.ndarray, rows: slice, cols: slice,
+                     part: np.ndarray) -> list[tuple[Grid, np.ndarray, int]]:
+        """Uncompressed mosaics in `part` of the box (rows, cols) too faint for the lattice
+        evidence (cells a level or two apart): on a whole pitch, 6 px and up, read from the
+        commonest one-colour runs (`_exact_runs`), at a phase where many colour changes lie
+        (`_exact_phases`), groups of whole exact cells stepping to each other
+        (`_seed_cells`). A picture's flat areas are exact cells too, but with no step
+        between them; a smooth picture changes along its contours, not along cell borders,
+        yet here and there its levels fit a lattice: a seed needs `exact_seed_chance` times
+        the stepping cells a lattice half a cell off finds in the same place, plus
+        `exact_seed_cells` times a region's fewest cells. Up to `max_lattices` mosaics, the
+        largest first (of lattices covering about as much, the coarsest). Returns (grid,
+        the pixels of its cells in the box, how many of them step) for each."""
         cfg = self.cfg
         # Pitches per axis: the commonest runs of one colour between changes (a cell, where
-        # neighbouring cells differ; two where they do not).
+        # neighbouring cells differ; two where they do not). Finer than 6 px, a smooth
+        # picture's levels fit a lattice too often.
         pitches = [_exact_runs(code, rows, cols, part, axis, cfg.min_pitch, cfg.max_pitch) for axis in (0, 1)]
         shapes = [(px, py) for px in pitches[0] for py in pitches[1]
-                  if min(px, py) >= 6 and max(px, py) <= cfg.net_max_aspect * min(px, py)]  # finer, smooth pictures' levels fit a lattice too
+                  if min(px, py) >= 6 and max(px, py) <= cfg.net_max_aspect * min(px, py)]
         found, left = [], part.copy()
         for _ in range(cfg.max_lattices):
             options = []
@@ -2111,11 +2119,9 @@ class Detector:
             chance = max(_seed_cells(code, Grid(grid.pitch, ((ox + dx) % px, (oy + dy) % py)), rows, cols, pixels,
                                      _fewest_cells(cfg, grid.pitch))[0]
                          for dx, dy in ((px // 2, 0), (0, py // 2), (px // 2, py // 2)))
-            import os
-            if os.environ.get("SEEDDBG"): print("SEED", grid, stepped, chance, pixels.sum())
             if stepped - cfg.exact_seed_chance * chance < cfg.exact_seed_cells * _fewest_cells(cfg, grid.pitch):
                 break
-            found.append((grid, pixels))
+            found.append((grid, pixels, stepped))
             left &= ~pixels
         return found
 

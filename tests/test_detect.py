@@ -518,7 +518,7 @@ def test_exact_seeds__known_lattice_and_cells():
     proposed = cv2.dilate(truth.astype(np.uint8), np.ones((17, 17), np.uint8)) > 0
     seeds = Detector(DetectorConfig(learned=""))._exact_seeds(code, rows, cols, proposed)
     assert len(seeds) == 1
-    grid, pixels = seeds[0]
+    grid, pixels, _ = seeds[0]
     assert grid == Grid((8.0, 8.0), (3.0, 5.0))
     assert iou(pixels, truth) >= 0.95  # a few constant field cells beside it step to it too
     everywhere = np.ones((240, 320), bool)
