@@ -83,6 +83,7 @@ class DetectorConfig:
     merge_steps: float = 0.9  # ... (lines more than 1 px apart) the larger one's carrying this share of the steps the smaller one's do there
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
     grow_px: int = 24  # ... about this deep (one to three cells)
+    grow_px_exact: int = 8  # ... in an uncompressed region (one cell, two of cells under 6 px: there exact growth follows the stepping cells)
     exact_growth: bool = True  # uncompressed regions take in the exactly flat cells stepping from their neighbours they reach
     exact_seed: bool = True  # uncompressed frames: where the network proposes a little, groups of exact cells stepping to each other are a mosaic ...
     exact_seed_chance: float = 1.5  # ... if there are this many times those on the lattice half a cell off ...
@@ -2313,7 +2314,7 @@ class Detector:
         very_flat = std <= grow_std
         same_x = ~jump_x & very_flat[:, 1:] & very_flat[:, :-1]
         same_y = ~jump_y & very_flat[1:] & very_flat[:-1]
-        for _ in range(int(np.clip(round(cfg.grow_px / max(grid.pitch)), 1, 3))):
+        for _ in range(int(np.clip(round((cfg.grow_px_exact if exact_region else cfg.grow_px) / max(grid.pitch)), 1, 3))):
             grown = keep.copy()
             grown[:, 1:] |= keep[:, :-1] & same_x
             grown[:, :-1] |= keep[:, 1:] & same_x
