@@ -1237,6 +1237,7 @@ class _ExactCells(NamedTuple):
     iy: np.ndarray  # (h,) the window's rows' cell row, from 0
     ix: np.ndarray  # (w,)
     cid: np.ndarray  # (h, w) cell id, iy * nx + ix
+    size: np.ndarray  # (ny, nx) pixels of each cell in the window
     constant: np.ndarray  # (ny, nx) bool
     stepped: np.ndarray  # (ny, nx) bool
 
@@ -1258,13 +1259,13 @@ class _ExactCells(NamedTuple):
         stepped[:, :-1] |= step_x
         stepped[1:] |= step_y
         stepped[:-1] |= step_y
-        return cls(iy, ix, cid, constant, stepped)
+        size = np.bincount(cid.ravel(), minlength=ny * nx).reshape(ny, nx)
+        return cls(iy, ix, cid, size, constant, stepped)
 
     def share(self, mask: np.ndarray) -> np.ndarray:
         """(ny, nx): the share of each cell's pixels (in the window) inside `mask`."""
-        n = self.constant.size
-        size = np.bincount(self.cid.ravel(), minlength=n)
-        return (np.bincount(self.cid.ravel(), weights=mask.ravel(), minlength=n) / np.maximum(size, 1)).reshape(self.constant.shape)
+        inside = np.bincount(self.cid.ravel(), weights=mask.ravel(), minlength=self.size.size).reshape(self.size.shape)
+        return inside / np.maximum(self.size, 1)
 
     def pixels(self, cells: np.ndarray) -> np.ndarray:
         """Bool (h, w): the pixels of the given cells."""
@@ -1318,8 +1319,7 @@ def _seed_cells(code: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np
     `fewest` differ from a neighbour so: (how many cells differ so, bool (h, w) the pixels
     of those and of the exact cells they enclose)."""
     cells = _ExactCells.of(code, grid, rows, cols)
-    size = np.bincount(cells.cid.ravel(), minlength=cells.constant.size).reshape(cells.constant.shape)
-    whole = size >= 0.9 * grid.pitch[0] * grid.pitch[1]  # not cut by the frame (or window) edge
+    whole = cells.size >= 0.9 * grid.pitch[0] * grid.pitch[1]  # not cut by the frame (or window) edge
     exact = cells.constant & whole & (cells.share(part) >= 0.9)
     _, comp = cv2.connectedComponents(exact.astype(np.uint8), connectivity=4)
     seeds = np.bincount(comp[exact & cells.stepped], minlength=comp.max() + 1)
