@@ -1480,11 +1480,9 @@ class Detector:
                     grown = _exact_growth(code, labels, k, region.grid, region.bbox)
                     if grown.any():
                         labels[grown] = k
-                        ys, xs = np.flatnonzero(grown.any(axis=1)), np.flatnonzero(grown.any(axis=0))
-                        x0, y0, x1, y1 = region.bbox
+                        (x0, y0, x1, y1), (gx0, gy0, gx1, gy1) = region.bbox, _bbox(grown, slice(0, height), slice(0, width))
                         pw, ph = region.pitch
-                        regions[k - 1] = replace(region, bbox=(min(x0, int(xs[0])), min(y0, int(ys[0])),
-                                                               max(x1, int(xs[-1]) + 1), max(y1, int(ys[-1]) + 1)),
+                        regions[k - 1] = replace(region, bbox=(min(x0, gx0), min(y0, gy0), max(x1, gx1), max(y1, gy1)),
                                                  cells=region.cells + int(round(grown.sum() / (pw * ph))))
         if cfg.refine_grid and regions:
             refined = []
@@ -2068,11 +2066,9 @@ class Detector:
                 if not pixels.any():
                     continue
                 view[pixels] = len(regions) + 1
-                ys, xs = np.flatnonzero(pixels.any(axis=1)), np.flatnonzero(pixels.any(axis=0))
                 cells = max(1, int(round(pixels.sum() / (grid.pitch[0] * grid.pitch[1]))))
-                regions.append(Region((cols.start + int(xs[0]), rows.start + int(ys[0]), cols.start + int(xs[-1]) + 1,
-                                       rows.start + int(ys[-1]) + 1), grid.pitch, grid.origin, "mean",
-                                      cells, min(1.0, stepped / cells)))
+                regions.append(Region(_bbox(pixels, rows, cols), grid.pitch, grid.origin, "mean", cells,
+                                      min(1.0, stepped / cells)))
                 added.append(True)
         return added
 
