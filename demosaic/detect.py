@@ -1370,6 +1370,21 @@ def _fewest_cells(cfg: DetectorConfig, pitch: tuple[float, float]) -> int:
     return int(np.clip(round(cfg.min_cells * (16 / max(pitch)) ** 2), 2, cfg.min_cells))
 
 
+def _far_from(near: np.ndarray, distance: float, block: int = 4) -> np.ndarray:
+    """Pixels surely farther than `distance` px from every nonzero pixel of `near` (uint8
+    H×W), from a distance transform over `block`×`block` blocks (a sixth of the time of one
+    over pixels). A block is near if any of its pixels is; block centres lie within
+    (block − 1)/√2 px of their pixels, so a block beyond distance + (block − 1)·√2 holds only
+    far pixels. Up to ~4 px short of the exact boundary: those count as near."""
+    h, w = near.shape
+    bh, bw = -(-h // block), -(-w // block)
+    padded = cv2.copyMakeBorder(near, 0, bh * block - h, 0, bw * block - w, cv2.BORDER_CONSTANT, value=0)
+    blocks = cv2.dilate(padded, np.ones((block, block), np.uint8), anchor=(0, 0))[::block, ::block]
+    apart = cv2.distanceTransform(1 - blocks, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    far = (apart > (distance + (block - 1) * np.sqrt(2)) / block).astype(np.uint8)
+    return cv2.resize(far, (bw * block, bh * block), interpolation=cv2.INTER_NEAREST)[:h, :w] > 0
+
+
 def _tight_boxes(labels: np.ndarray, regions: list, grown: int) -> list:
     """The regions with their boxes shrunk to their pixels (the search boxes they were found
     in reach a cell or more past them; `grown`: px the labels were dilated by since)."""
@@ -1453,9 +1468,7 @@ class Detector:
                 near = (logits > cfg.net_gate_threshold).astype(np.uint8)
                 if not near.any():
                     return Detection(np.zeros((height, width), bool), (), np.zeros((height, width), np.int32))
-                # Everything farther than net_gate px from a proposal (a distance transform:
-                # a third of the time of dilating by a disc that large).
-                blocked = cv2.distanceTransform(1 - near, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > cfg.net_gate
+                blocked = _far_from(near, cfg.net_gate)
             if self.border_segmenter is not None:  # only for frames with proposals: most frames have none
                 edges = self.border_segmenter(colour)[..., 1:]
         frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]  # (H, W, 1)

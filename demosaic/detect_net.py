@@ -92,25 +92,136 @@ def pad_to_multiple(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, ph), (0, pw), (0, 0)), mode="edge") if ph or pw else frame
 
 
+def bfloat16_is_fast() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (Intel AMX): the segmenter's
+    convolutions then run about five times as fast as in float32 (measured: BENCHMARKS.md)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return " amx_bf16" in f.read()
+    except OSError:
+        return False
+
+
+def _inference(model, cfg: DetectNetConfig, compute):
+    """The trained network as one TensorFlow graph for single-frame inference: the same
+    function as `build`'s model, rearranged to move less memory on a CPU.
+
+    - The block packing and the first 1×1 layer become stride-4 4×4 convolutions of the
+      frame and of its luma steps (no 7-channel frame-size tensor, no transpose); the
+      input's scaling to [-0.5, 0.5] folds into the RGB kernel and the bias.
+    - The heads' 1×1 convolutions over [fine, upsampled context] split into one over the
+      fine features plus the context's share, computed at 1/8 resolution and spread by a
+      2×2 stride-2 transposed convolution (no upsampled copy, no concatenation); the mask
+      and border heads run as one layer, their outputs interleaved so that one
+      depth-to-space gives (B, H, W, C).
+    - Biases and ReLUs are written so that oneDNN fuses them into the convolutions.
+
+    `compute`: tf.float32 (matches the Keras model to ~1e-5), or tf.bfloat16 for every layer
+    after the first (the steps' thresholds and the first layer stay float32; logits move
+    by ~0.1, ~0.1 % of pixels change side)."""
+    import tensorflow as tf
+
+    def weights(name):
+        return [np.asarray(w, np.float32) for w in model.get_layer(name).get_weights()]
+
+    def const(a, dtype=compute):
+        return tf.constant(a, dtype)
+
+    f32 = tf.float32
+    kernel, bias = weights("reduce")
+    kernel = kernel.reshape(BLOCK, BLOCK, 7, -1)  # packed channel = (row·4 + column)·7 + feature
+    rgb_k = const(kernel[:, :, :3] / 255.0, f32)
+    size_k, zero_k = const(kernel[:, :, [3, 5]], f32), const(kernel[:, :, [4, 6]], f32)
+    reduce_b = const(bias - 0.5 * kernel[:, :, :3].sum((0, 1, 2)), f32)
+    steps_k = np.zeros((2, 2, 1, 2), np.float32)  # luma right step, down step (exact: weights ±1)
+    steps_k[0, 0, 0] = -1
+    steps_k[0, 1, 0, 0] = steps_k[1, 0, 0, 1] = 1
+    steps_k = const(steps_k, f32)
+    fine_k, fine_b = map(const, weights("fine"))
+    down_k, down_b = map(const, weights("down"))
+    context = [(d, *map(const, weights(f"ctx{d}"))) for d in cfg.dilations]
+
+    heads = [("head", "logits_blocks", 1)] + ([("edge_head", "edge_blocks", 2)] if cfg.borders else [])
+    channels = sum(c for *_, c in heads)
+    width = cfg.width
+    head_k, head_b, out_k, out_b = [], [], [], []
+    for head, blocks, _ in heads:
+        k, b = weights(head)
+        head_k.append(k[0, 0])
+        head_b.append(b)
+        k, b = weights(blocks)
+        out_k.append(k[0, 0])
+        out_b.append(b)
+    head_k, head_b = np.concatenate(head_k, 1), np.concatenate(head_b)  # (width + context, heads · width)
+    fine_head_k = const(head_k[None, None, :width])
+    context_head_k = const(np.broadcast_to(head_k[width:].T, (2, 2, *head_k[width:].T.shape)).copy())  # (2, 2, out, in)
+    head_b = const(head_b)
+    # One block-diagonal output layer; column for (block position p, channel c): p·C + c.
+    out = np.zeros((len(heads) * width, BLOCK * BLOCK * channels), np.float32)
+    bias = np.zeros(BLOCK * BLOCK * channels, np.float32)
+    first = 0
+    for j, (_, _, c) in enumerate(heads):
+        for p in range(BLOCK * BLOCK):
+            for ch in range(c):
+                column = p * channels + first + ch
+                out[j * width:(j + 1) * width, column] = out_k[j][:, p * c + ch]
+                bias[column] = out_b[j][p * c + ch]
+        first += c
+    out_k, out_b = const(out[None, None]), const(bias)
+
+    def conv(x, k, b=None, stride=1, padding="SAME", dilation=1):
+        y = tf.nn.conv2d(x, k, stride, padding, dilations=dilation)
+        return y if b is None else tf.nn.bias_add(y, b)
+
+    @tf.function(reduce_retracing=True)
+    def run(frames):
+        x = tf.cast(frames, f32)
+        luma = x[..., 0:1] * 0.299 + x[..., 1:2] * 0.587 + x[..., 2:3] * 0.114
+        steps = tf.abs(conv(tf.pad(luma, [[0, 0], [0, 1], [0, 1], [0, 0]], "SYMMETRIC"), steps_k, padding="VALID"))
+        h = (conv(x, rgb_k, reduce_b, BLOCK, "VALID") + conv(tf.minimum(steps / 16.0, 2.0), size_k, None, BLOCK, "VALID")
+             + conv(tf.cast(steps < 0.5, f32), zero_k, None, BLOCK, "VALID"))
+        fine = tf.nn.relu(conv(tf.cast(tf.nn.relu(h), compute), fine_k, fine_b))
+        c = tf.nn.relu(conv(fine, down_k, down_b, 2))
+        for d, k, b in context:
+            c = c + tf.nn.relu(conv(c, k, b, dilation=d))
+        shape = tf.shape(fine)
+        spread = tf.nn.conv2d_transpose(c, context_head_k, (shape[0], shape[1], shape[2], len(heads) * width), 2, "VALID")
+        h = tf.nn.relu(conv(fine, fine_head_k, head_b, padding="VALID") + spread)
+        return tf.cast(tf.nn.depth_to_space(conv(h, out_k, out_b, padding="VALID"), BLOCK), f32)
+
+    return run
+
+
 class Segmenter:
     """The trained network, loaded once: frame (uint8 H×W×3 RGB) -> float32 H×W×C logits
     (C = 1, or 3 with border maps; see `build`).
 
+    `precision`: "float32", "bfloat16" (see `_inference`), or "auto": bfloat16 where the CPU
+    has AMX and TensorFlow sees no GPU, else float32.
+
     Weights are a plain `.npz` of arrays checked against the SHA-256 in the model card
     (`demosaic.artifact`), never unpickled."""
 
-    def __init__(self, model, card: dict):
+    PRECISIONS = ("auto", "float32", "bfloat16")
+
+    def __init__(self, model, card: dict, precision: str = "auto"):
         import tensorflow as tf
-        self.model, self.card = model, card
-        self._run = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+        from .config import from_dict
+        if precision not in self.PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(self.PRECISIONS)}, not {precision!r}")
+        if precision == "auto":
+            fast = bfloat16_is_fast() and not tf.config.list_physical_devices("GPU")
+            precision = "bfloat16" if fast else "float32"
+        self.model, self.card, self.precision = model, card, precision
+        self._run = _inference(model, from_dict(DetectNetConfig, card["config"]), getattr(tf, precision))
 
     @classmethod
-    def load(cls, path) -> "Segmenter":
+    def load(cls, path, precision: str = "auto") -> "Segmenter":
         from .artifact import load_detector
         model, card = load_detector(path)
-        return cls(model, card)
+        return cls(model, card, precision)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
-        x = pad_to_multiple(frame).astype(np.float32)[None]
-        return np.asarray(self._run(x))[0, :h, :w]
+        return self._run(pad_to_multiple(frame)[None]).numpy()[0, :h, :w]

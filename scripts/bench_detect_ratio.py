@@ -31,24 +31,35 @@ PHOTOS = Path("/usr/share/backgrounds/mate/nature")  # training-side photos, not
 CLIP = ROOT / "benchmarks" / "vtest-mosaic.mkv"
 
 
-def load_revision(rev: str):
-    """demosaic/detect.py as it was at `rev`, imported as its own module."""
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:demosaic/detect.py"],
-                            check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "detect_then.py"
+def _import_source(name: str, source: str, folder: Path):
+    path = folder / f"{name}_then.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("demosaic.detect_then", path)
+    spec = importlib.util.spec_from_file_location(f"demosaic.{name}_then", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
+    return module
+
+
+def load_revision(rev: str):
+    """demosaic/detect.py as it was at `rev`, imported as its own module, with the segmenter's
+    code (demosaic/detect_net.py) as it was then too."""
+    def show(name):
+        return subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:demosaic/{name}.py"],
+                              check=True, capture_output=True, text=True).stdout
+
+    folder = Path(tempfile.mkdtemp())
+    _import_source("detect_net", show("detect_net"), folder)
+    module = _import_source("detect", show("detect").replace("from .detect_net import", "from .detect_net_then import"),
+                            folder)
     for name in ("DEFAULT_SEGMENTER", "DEFAULT_BORDERS"):  # the model cards it names, as they were at `rev`
         if hasattr(module, name):
             card = getattr(module, name)
             for suffix in (".json", ".npz"):
                 data = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:models/{card.stem}{suffix}"],
                                       check=True, capture_output=True).stdout
-                (path.parent / f"{card.stem}{suffix}").write_bytes(data)
-            setattr(module, name, path.parent / card.name)
+                (folder / f"{card.stem}{suffix}").write_bytes(data)
+            setattr(module, name, folder / card.name)
     return module
 
 

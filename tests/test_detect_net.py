@@ -47,6 +47,31 @@ def test_segmenter__odd_frame_size__logits_per_pixel(tiny_detector, tmp_path):
     assert Segmenter.load(plain)(frame).shape == (37, 53, 1)
 
 
+@pytest.mark.parametrize("borders", [True, False])
+def test_segmenter__inference_graph__matches_the_keras_model(borders):
+    """The rearranged inference graph (`_inference`) computes the Keras model's function: to
+    float rounding in float32, and on the same side of 0 almost everywhere in bfloat16."""
+    from demosaic.config import to_dict
+    from demosaic.detect_net import Segmenter, build, pad_to_multiple
+
+    cfg = DetectNetConfig(width=8, context_width=12, dilations=(1, 3), borders=borders)
+    model = build(cfg)
+    rng = np.random.default_rng(3)
+    model.set_weights([w if w.ndim > 1 else rng.normal(0, 0.2, w.shape).astype(np.float32) for w in model.get_weights()])
+    # Exactly flat cells and smooth picture: the steps' zero and size features both vary.
+    frame = pixelate(smooth_image(rng, 45, 61), [MosaicRegion("rect", ((5, 3), (40, 30)), (6, 5))])[0]
+    expected = np.asarray(model(pad_to_multiple(frame).astype(np.float32)[None], training=False))[0, :45, :61]
+    card = {"config": to_dict(cfg)}
+    exact = Segmenter(model, card, "float32")(frame)
+    assert exact.shape == expected.shape == (45, 61, 3 if borders else 1)
+    np.testing.assert_allclose(exact, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    fast = Segmenter(model, card, "bfloat16")(frame)
+    assert np.abs(fast - expected).max() < 0.05 * np.abs(expected).max()
+    assert ((fast > 0) == (expected > 0)).mean() > 0.98
+    with pytest.raises(ValueError, match="precision"):
+        Segmenter(model, card, "float16")
+
+
 def test_load_detector__tampered_weights_or_wrong_card__refused(tiny_detector, tmp_path):
     model, card = load_detector(tiny_detector)
     assert card["format"] == "demosaic-detector/1" and model.count_params() == card["parameters"]
