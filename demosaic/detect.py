@@ -101,6 +101,7 @@ class DetectorConfig:
     net_min_px: int = 400  # smaller net-only components are dropped
     net_min_score: float = 0.8  # ... and those whose mean probability is lower
     net_gate: int = 32  # px; the classical paths look only this near the network's proposals (0: everywhere)
+    search_margin: int = 128  # px; the search runs in the box around what the gate leaves open, grown by this (the widest window it measures in: evidence 99 px, tiles 96, cells 64)
     net_gate_threshold: float = -1.0  # logit of a proposal (lower than net_threshold: the classical paths verify)
     net_coded_chroma: bool = True  # frames with 4:2:0 chroma (decoded video) have no uncompressed region, however exact its cells
     net_join_ratio: float = 16.0  # a component with this many times the pixels of the regions it touches joins them only if it passes as a network-only region (0: always joins)
@@ -1370,6 +1371,25 @@ def _fewest_cells(cfg: DetectorConfig, pitch: tuple[float, float]) -> int:
     return int(np.clip(round(cfg.min_cells * (16 / max(pitch)) ** 2), 2, cfg.min_cells))
 
 
+def _search_window(shape: tuple[int, int], blocked: np.ndarray | None, margin: int) -> tuple[slice, slice]:
+    """Rows and columns of the box around the pixels `blocked` leaves open, grown by
+    `margin` px (the whole frame where nothing is blocked)."""
+    height, width = shape
+    if blocked is None:
+        return slice(0, height), slice(0, width)
+    open_rows, open_cols = np.flatnonzero(~blocked.all(axis=1)), np.flatnonzero(~blocked.all(axis=0))
+    if not len(open_rows):
+        return slice(0, height), slice(0, width)
+    return (slice(max(int(open_rows[0]) - margin, 0), min(int(open_rows[-1]) + 1 + margin, height)),
+            slice(max(int(open_cols[0]) - margin, 0), min(int(open_cols[-1]) + 1 + margin, width)))
+
+
+def _moved(region: Region, dx: int, dy: int) -> Region:
+    """`region` found in a window whose corner is (dx, dy) of the frame, in frame coordinates."""
+    (x0, y0, x1, y1), (ox, oy) = region.bbox, region.origin
+    return replace(region, bbox=(x0 + dx, y0 + dy, x1 + dx, y1 + dy), origin=(ox + dx, oy + dy))
+
+
 def _far_from(near: np.ndarray, distance: float, block: int = 4) -> np.ndarray:
     """Pixels surely farther than `distance` px from every nonzero pixel of `near` (uint8
     H×W), from a distance transform over `block`×`block` blocks (a sixth of the time of one
@@ -1473,19 +1493,29 @@ class Detector:
                 edges = self.border_segmenter(colour)[..., 1:]
         frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]  # (H, W, 1)
         dx, dy = _abs_diffs(frame)
-        ev, eh = border_evidence(dx, dy, cfg)
-        labels = np.zeros((height, width), np.int32)
+        # The search runs in the box around what the gate leaves open, grown by a margin wider
+        # than any window it measures in (on most frames a small part of the frame); what
+        # follows it (exact growth, grid refits, splits, merges) sees the whole frame.
+        rows, cols = _search_window((height, width), blocked, cfg.search_margin)
+        box = (rows, cols)
+        ev, eh = border_evidence(dx[rows, cols.start:cols.stop - 1], dy[rows.start:rows.stop - 1, cols], cfg)
+        luma, part_colour = np.ascontiguousarray(frame[box]), np.ascontiguousarray(colour[box])
+        part = np.zeros(luma.shape[:2], np.int32)
         regions: list[Region] = []
-        exact = self._classical(frame, colour, ev, eh, blocked, labels, regions)
+        exact = self._classical(luma, part_colour, ev, eh, None if blocked is None else blocked[box], part, regions)
         if coded is None:
             # Decoded 4:2:0 video shows one chroma value per 2×2 block (not looked at where
             # the classical detector alone found nothing: nothing to tell).
             coded = cfg.net_coded_chroma and bool(regions or cfg.learned) and _chroma_subsampled(colour)
-        closed = _uncompressed_regions(labels, regions, exact, coded)
+        closed = _uncompressed_regions(part, regions, exact, coded)
         if cfg.learned:
-            closed = self._add_learned(logits, edges, frame, colour, ev, eh, labels, regions, closed)
+            closed = self._add_learned(logits[box], None if edges is None else edges[box], luma, part_colour, ev, eh,
+                                       part, regions, closed)
             if cfg.exact_seed and not coded:
-                closed += self._exact_footholds(logits, colour, exact, labels, regions)
+                closed += self._exact_footholds(logits[box], part_colour, exact, part, regions)
+        labels = np.zeros((height, width), np.int32)
+        labels[box] = part
+        regions = [_moved(r, cols.start, rows.start) for r in regions]
         if cfg.exact_growth and any(closed):
             code = _colour_code(colour)
             for k, region in enumerate(regions, 1):
