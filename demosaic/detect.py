@@ -327,9 +327,11 @@ def _sparser_comb(profile: np.ndarray, comb: tuple[float, float], share: float =
     return pitch, tooth
 
 
-def _combs_grid(comb_x, comb_y, rows: slice, cols: slice) -> Grid | None:
+def _combs_grid(comb_x, comb_y, rows: slice, cols: slice, frame_origin: tuple[int, int] = (0, 0)) -> Grid | None:
     """The grid of a column comb and a row comb ((pitch, tooth), (None, tooth) where only a
-    tooth was seen, or None each) measured over (rows, cols) of a step profile."""
+    tooth was seen, or None each) measured over (rows, cols) of a step profile. An axis with
+    no tooth takes its phase from the frame's corner (`frame_origin`, where the arrays are a
+    window of the frame): most mosaics are aligned to it."""
     if (comb_x is None or comb_x[0] is None) and (comb_y is None or comb_y[0] is None):
         return None
     # Cells are usually square: a comb found one way lends its pitch to the other.
@@ -340,8 +342,8 @@ def _combs_grid(comb_x, comb_y, rows: slice, cols: slice) -> Grid | None:
 
     comb_x, comb_y = lent(comb_x, comb_y), lent(comb_y, comb_x)
     # A tooth at dx index t is the border between pixels t and t+1: a cell starts at t+1.
-    ox = 0.0 if comb_x[1] is None else cols.start + comb_x[1] + 1
-    oy = 0.0 if comb_y[1] is None else rows.start + comb_y[1] + 1
+    ox = float(frame_origin[0]) if comb_x[1] is None else cols.start + comb_x[1] + 1
+    oy = float(frame_origin[1]) if comb_y[1] is None else rows.start + comb_y[1] + 1
     px, py = _snap(comb_x[0]), _snap(comb_y[0])
     return Grid((px, py), (_snap(ox) % px, _snap(oy) % py))
 
@@ -376,13 +378,16 @@ def _local_support(prob: np.ndarray, own: np.ndarray, grid: Grid, corner: tuple[
     return total / np.maximum(axes, 1)
 
 
-def _same_lattice(a: Grid, b: Grid) -> bool:
-    """Equal pitch (±0.5 px) and phase (±1.5 px, modulo the pitch) on both axes."""
+def _same_lattice(a: Grid, b: Grid, frame_origin: tuple[int, int] = (0, 0)) -> bool:
+    """Equal pitch (±0.5 px) and phase (±1.5 px, modulo the pitch) on both axes, the phases
+    compared at the lines nearest past the frame's corner (`frame_origin`, where the grids
+    are a window's): where pitches differ a little, the answer depends on where."""
     for axis in (0, 1):
         pa, pb = a.pitch[axis], b.pitch[axis]
         if abs(pa - pb) > 0.5:
             return False
-        d = abs(a.origin[axis] - b.origin[axis]) % pa
+        f = frame_origin[axis]
+        d = abs((a.origin[axis] - f) % pa - (b.origin[axis] - f) % pb) % pa
         if min(d, pa - d) > 1.5:
             return False
     return True
@@ -1444,6 +1449,9 @@ class Detector:
     def __init__(self, cfg: DetectorConfig = DetectorConfig()):
         self.cfg = cfg
         self._segmenter = self._border_segmenter = None
+        # Where the frame's corner lies in the arrays the search is looking at (the search
+        # runs in a window of the frame: see `detect`): a lattice phase no border fixes.
+        self._frame_origin = (0, 0)
 
     @property
     def segmenter(self):
@@ -1502,17 +1510,21 @@ class Detector:
         luma, part_colour = np.ascontiguousarray(frame[box]), np.ascontiguousarray(colour[box])
         part = np.zeros(luma.shape[:2], np.int32)
         regions: list[Region] = []
-        exact = self._classical(luma, part_colour, ev, eh, None if blocked is None else blocked[box], part, regions)
-        if coded is None:
-            # Decoded 4:2:0 video shows one chroma value per 2×2 block (not looked at where
-            # the classical detector alone found nothing: nothing to tell).
-            coded = cfg.net_coded_chroma and bool(regions or cfg.learned) and _chroma_subsampled(colour)
-        closed = _uncompressed_regions(part, regions, exact, coded)
-        if cfg.learned:
-            closed = self._add_learned(logits[box], None if edges is None else edges[box], luma, part_colour, ev, eh,
-                                       part, regions, closed)
-            if cfg.exact_seed and not coded:
-                closed += self._exact_footholds(logits[box], part_colour, exact, part, regions)
+        self._frame_origin = (-cols.start, -rows.start)
+        try:
+            exact = self._classical(luma, part_colour, ev, eh, None if blocked is None else blocked[box], part, regions)
+            if coded is None:
+                # Decoded 4:2:0 video shows one chroma value per 2×2 block (not looked at where
+                # the classical detector alone found nothing: nothing to tell).
+                coded = cfg.net_coded_chroma and bool(regions or cfg.learned) and _chroma_subsampled(colour)
+            closed = _uncompressed_regions(part, regions, exact, coded)
+            if cfg.learned:
+                closed = self._add_learned(logits[box], None if edges is None else edges[box], luma, part_colour, ev, eh,
+                                           part, regions, closed)
+                if cfg.exact_seed and not coded:
+                    closed += self._exact_footholds(logits[box], part_colour, exact, part, regions)
+        finally:
+            self._frame_origin = (0, 0)
         labels = np.zeros((height, width), np.int32)
         labels[box] = part
         regions = [_moved(r, cols.start, rows.start) for r in regions]
@@ -1649,7 +1661,7 @@ class Detector:
             rows, cols = slice(y0, y1), slice(x0, x1)
             # The border comb over the same box, where it agrees, is the more exact fit.
             comb = self._lattice(ev, eh, rows, cols, np.ones((y1 - y0, x1 - x0), bool))
-            if comb is not None and _same_lattice(comb, grid):
+            if comb is not None and _same_lattice(comb, grid, self._frame_origin):
                 grid = comb
             found = self._region(frame, ev, eh, rows, cols, None, grid, taken=self._taken(labels, blocked), colour=colour,
                                  exact_flat=maps[1].flat, spread=spread)
@@ -1681,7 +1693,7 @@ class Detector:
             level = np.convolve(profile, np.ones(9) / 9, mode="same")
             profile = np.maximum(profile - level, 0)
             combs.append(_comb(profile, cfg) or _two_teeth(profile, cfg))
-        return _combs_grid(*combs, rows, cols)
+        return _combs_grid(*combs, rows, cols, self._frame_origin)
 
     def _edge_lattice(self, edges: np.ndarray, rows: slice, cols: slice, part: np.ndarray,
                       outline: bool = False) -> Grid | None:
@@ -1724,7 +1736,7 @@ class Detector:
                 times = round(mine[0] / other[0])
                 if times >= 2 and abs(mine[0] - times * other[0]) <= 1.5:
                     combs[axis] = (other[0], mine[1])
-        return _combs_grid(*combs, rows, cols)
+        return _combs_grid(*combs, rows, cols, self._frame_origin)
 
     def _split_lattices(self, edges: np.ndarray, labels: np.ndarray, regions: list) -> None:
         """Split, in place, regions that hold two lattices: overlapping mosaics whose grids
@@ -1891,7 +1903,7 @@ class Detector:
                 pitch = (g.pitch[0] * f, g.pitch[1] * f)
                 grid = Grid(pitch, g.origin)
                 if (cfg.min_pitch <= min(pitch) and max(pitch) <= cfg.max_pitch
-                        and not any(_same_lattice(grid, c) for c in candidates)):  # combs often agree
+                        and not any(_same_lattice(grid, c, self._frame_origin) for c in candidates)):  # combs often agree
                     candidates.append(grid)
         scored = []
         for g in candidates:
@@ -2170,7 +2182,7 @@ class Detector:
         cfg = self.cfg
         ev_in = ev[rows, cols.start:min(cols.stop, ev.shape[1])] & inside[:, :min(cols.stop, ev.shape[1]) - cols.start]
         eh_in = eh[rows.start:min(rows.stop, eh.shape[0]), cols] & inside[:min(rows.stop, eh.shape[0]) - rows.start]
-        return _combs_grid(_comb(ev_in.sum(axis=0), cfg), _comb(eh_in.sum(axis=1), cfg), rows, cols)
+        return _combs_grid(_comb(ev_in.sum(axis=0), cfg), _comb(eh_in.sum(axis=1), cfg), rows, cols, self._frame_origin)
 
     def _tile_areas(self, ev, eh, rows: slice, cols: slice, inside: np.ndarray) -> list[np.ndarray]:
         """Parts of a candidate area (bool, like `inside`), one per lattice that its tiles vote for."""
@@ -2187,7 +2199,7 @@ class Detector:
         clusters: list[list[tuple[Grid, slice, slice]]] = []
         for vote in votes:
             for cluster in clusters:
-                if _same_lattice(cluster[0][0], vote[0]):
+                if _same_lattice(cluster[0][0], vote[0], self._frame_origin):
                     cluster.append(vote)
                     break
             else:

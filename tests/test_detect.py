@@ -544,3 +544,24 @@ def test_far_from__never_near_pixels__nearly_all_far_ones():
         assert far.shape == near.shape
         assert not far[exact <= 12.0].any()
         assert far[exact > 12.0 + 2 * 3 * np.sqrt(2)].all()
+
+
+@pytest.mark.parametrize("crf", [None, 23])
+def test_detect__search_window__same_answer_as_searching_the_whole_frame(crf):
+    """The search runs in the box around what the gate leaves open (`search_margin`): on a
+    large frame with small mosaics in one corner, the answer is the whole-frame search's,
+    moved to frame coordinates."""
+    if not DEFAULT_SEGMENTER.exists():
+        pytest.skip("no shipped segmenter")
+    rng = np.random.default_rng(11)
+    frame = smooth_image(rng, 480, 640)
+    regions = [MosaicRegion("rect", ((21, 300), (141, 420)), (12, 12)),
+               MosaicRegion("ellipse", ((150, 330), (250, 450)), (10, 10), align="region")]
+    mosaic, truth = pixelate(frame, regions)
+    if crf is not None:
+        mosaic = h264_roundtrip(mosaic, crf)
+    windowed = Detector(DetectorConfig()).detect(mosaic)
+    whole = Detector(DetectorConfig(search_margin=10_000)).detect(mosaic)
+    assert iou(windowed.mask, truth) >= 0.8
+    np.testing.assert_array_equal(windowed.labels, whole.labels)
+    assert windowed.regions == whole.regions
