@@ -1395,19 +1395,20 @@ def _moved(region: Region, dx: int, dy: int) -> Region:
     return replace(region, bbox=(x0 + dx, y0 + dy, x1 + dx, y1 + dy), origin=(ox + dx, oy + dy))
 
 
-def _far_from(near: np.ndarray, distance: float, block: int = 4) -> np.ndarray:
-    """Pixels surely farther than `distance` px from every nonzero pixel of `near` (uint8
-    H×W), from a distance transform over `block`×`block` blocks (a sixth of the time of one
-    over pixels). A block is near if any of its pixels is; block centres lie within
-    (block − 1)/√2 px of their pixels, so a block beyond distance + (block − 1)·√2 holds only
-    far pixels. Up to ~4 px short of the exact boundary: those count as near."""
-    h, w = near.shape
-    bh, bw = -(-h // block), -(-w // block)
-    padded = cv2.copyMakeBorder(near, 0, bh * block - h, 0, bw * block - w, cv2.BORDER_CONSTANT, value=0)
-    blocks = cv2.dilate(padded, np.ones((block, block), np.uint8), anchor=(0, 0))[::block, ::block]
-    apart = cv2.distanceTransform(1 - blocks, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    far = (apart > (distance + (block - 1) * np.sqrt(2)) / block).astype(np.uint8)
-    return cv2.resize(far, (bw * block, bh * block), interpolation=cv2.INTER_NEAREST)[:h, :w] > 0
+def _far_from(near: np.ndarray, distance: float) -> np.ndarray:
+    """Pixels farther than `distance` px from every nonzero pixel of `near` (uint8 H×W): an
+    exact distance transform, over the box around those pixels grown by `distance` only
+    (everything outside it is farther): on most frames a small part of the frame."""
+    height, width = near.shape
+    rows, cols = np.flatnonzero(near.any(axis=1)), np.flatnonzero(near.any(axis=0))
+    far = np.ones((height, width), bool)
+    if not len(rows):
+        return far
+    reach = int(np.ceil(distance)) + 1
+    box = (slice(max(int(rows[0]) - reach, 0), min(int(rows[-1]) + 1 + reach, height)),
+           slice(max(int(cols[0]) - reach, 0), min(int(cols[-1]) + 1 + reach, width)))
+    far[box] = cv2.distanceTransform(1 - near[box], cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > distance
+    return far
 
 
 def _tight_boxes(labels: np.ndarray, regions: list, grown: int) -> list:
