@@ -113,6 +113,9 @@ class DetectorConfig:
     net_drift: float = 4.0  # ... and whose luma drifts less than this (levels) from one side to the other
     net_step_share: float = 1.2  # ... and whose luma steps lie on its cell borders (±1 px) this many times more than chance, along both axes (0: not checked)
     net_step_excess: float = 0.12  # ... or, cells under 8 px, this share of the way from chance (three lines in a pitch) to all of them
+    net_sure_support: float = 0.2  # ... or, where the border maps support the lattice this much (`net_edge_support`'s measure; 0: never) ...
+    net_sure_steps: float = 1.0  # ... this many times chance
+    net_rephase: float = 0.05  # network-only regions' lattices take the phase the border maps support most where that gains this much support (0: never)
     # Border maps (a segmenter trained with DetectNetConfig.borders): "" for the mask
     # segmenter's own (the shipped one has them: one network pass a frame), or another
     # segmenter's model card path.
@@ -1879,6 +1882,35 @@ class Detector:
             support.append(p[a].mean() - p[b].mean() if a.any() and b.any() else 0.0)
         return float(np.mean(support))
 
+    @staticmethod
+    def _rephased(edges: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> Grid:
+        """`grid` with, along each axis of whole-pixel pitch, the phase the border maps
+        support most inside `part` (`_edge_support`'s measure, which takes each axis's
+        phase on its own); the other axes keep theirs. Coding can shift a comb's tooth by
+        a pixel or more, and a lattice a pixel off fails the step check."""
+        prob = 1.0 / (1.0 + np.exp(-edges[rows, cols]))
+        origin = list(grid.origin)
+        for axis, (start, stop) in enumerate(((cols.start, cols.stop), (rows.start, rows.stop))):
+            pitch = grid.pitch[axis]
+            whole = round(pitch)
+            if abs(pitch - whole) > 0.05 or whole < 2:
+                continue
+            # Sums and pixel counts of the map over `part`, per column (axis 0) or row (1).
+            sums = (prob[..., axis] * part).sum(axis=axis)
+            counts = part.sum(axis=axis).astype(np.float64)
+            total, pixels = sums.sum(), counts.sum()
+            best, phase = -np.inf, origin[axis]
+            for shift in range(whole):
+                on = cell_edges(stop, pitch, float(shift))[start:stop]
+                n_on = counts[on].sum()
+                if n_on <= 0 or n_on >= pixels:
+                    continue
+                support = sums[on].sum() / n_on - (total - sums[on].sum()) / (pixels - n_on)
+                if support > best + 1e-9:
+                    best, phase = support, float(shift)
+            origin[axis] = phase
+        return Grid(grid.pitch, (origin[0], origin[1]))
+
     def _whole_cells(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray):
         """Inner std per cell of `grid` over (rows, cols), the pixel→cell labels, and which
         cells lie (90 %) inside `part`."""
@@ -1926,20 +1958,26 @@ class Detector:
     def _verified(self, luma: np.ndarray, edges: np.ndarray | None, grid: Grid | None,
                   rows: slice, cols: slice, part: np.ndarray) -> bool:
         """Whether a network-only region holds a mosaic on `grid`: the border maps see its
-        lattice (`net_edge_support`), its cells are not too oblong, and they agree."""
+        lattice (`net_edge_support`), its cells are not too oblong, and they agree; where the
+        maps see it surely (`net_sure_support`), its luma steps need only not shun the cell
+        borders (`net_sure_steps`): coding at CRF 28 smears 6–10 px cells' steps to near
+        chance, and there the maps still find the lattice."""
         cfg = self.cfg
         if grid is None or max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch):
             return False
-        if edges is not None and self._edge_support(edges, grid, rows, cols, part) < cfg.net_edge_support:
+        support = None if edges is None else self._edge_support(edges, grid, rows, cols, part)
+        if support is not None and support < cfg.net_edge_support:
             return False  # the network's own border maps do not see this lattice
-        return self._cells_agree(luma, grid, rows, cols, part)
+        sure = cfg.net_sure_support > 0 and support is not None and support >= cfg.net_sure_support
+        return self._cells_agree(luma, grid, rows, cols, part, sure)
 
     def _flat_share(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> float:
         """The share of `grid`'s whole cells inside `part` that are flat (`net_cell_std`); 0 if none."""
         std, _, whole = self._whole_cells(luma, grid, rows, cols, part)
         return float((std[whole] <= self.cfg.net_cell_std).mean()) if whole.any() else 0.0
 
-    def _cells_agree(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> bool:
+    def _cells_agree(self, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray,
+                     sure: bool = False) -> bool:
         """Whether enough of the whole cells inside `part` (`net_flat_share`) are a mosaic's
         cells: flat inside, and not drifting from one side to the other; and whether the
         luma changes on their borders rather than anywhere (`net_step_share`)."""
@@ -1963,7 +2001,8 @@ class Detector:
             drift = np.maximum(drift, np.abs(ends[1] - ends[0]).reshape(std.shape))
         flat = (std <= cfg.net_cell_std) & (drift <= cfg.net_drift)
         return (bool(whole.any() and flat[whole].mean() >= cfg.net_flat_share)
-                and (cfg.net_step_share <= 0 or _steps_on_borders(block, grid.pitch, iy[rows], ix[cols], part) >= self._steps_needed(grid)))
+                and (cfg.net_step_share <= 0 or _steps_on_borders(block, grid.pitch, iy[rows], ix[cols], part)
+                     >= (cfg.net_sure_steps if sure else self._steps_needed(grid))))
 
     def _steps_needed(self, grid: Grid) -> float:
         """The `_steps_on_borders` a network-only region's cells need: `net_step_share`, or
@@ -2085,7 +2124,20 @@ class Detector:
             tries[1:] = [g for g in tries[1:] if min(g.pitch) >= 6]
         if first is not None:
             tries.insert(0, first)
+        if edges is not None and cfg.net_rephase:
+            tries = [self._better_phase(edges, g, rows, cols, part) for g in tries]
         return next((g for g in tries if self._verified(luma, edges, g, rows, cols, part)), None)
+
+    def _better_phase(self, edges: np.ndarray, grid: Grid | None, rows: slice, cols: slice, part: np.ndarray) -> Grid | None:
+        """`grid`, or its `_rephased` lattice if the border maps support that one
+        `net_rephase` more."""
+        if grid is None:
+            return None
+        other = self._rephased(edges, grid, rows, cols, part)
+        if _same_lattice(other, grid, self._frame_origin):
+            return grid
+        gain = self._edge_support(edges, other, rows, cols, part) - self._edge_support(edges, grid, rows, cols, part)
+        return other if gain >= self.cfg.net_rephase else grid
 
     def _exact_footholds(self, logits: np.ndarray, colour: np.ndarray, exact: np.ndarray, labels: np.ndarray,
                          regions: list) -> list[bool]:

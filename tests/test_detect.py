@@ -562,3 +562,26 @@ def test_detect__search_window__same_answer_as_searching_the_whole_frame(crf):
     assert iou(windowed.mask, truth) >= 0.8
     np.testing.assert_array_equal(windowed.labels, whole.labels)
     assert windowed.regions == whole.regions
+
+
+def test_rephased__takes_the_phase_the_border_maps_mark():
+    """A lattice's phase from the border maps, per axis: maps that mark the first and last
+    column (row) of every cell of a (7, 9) px lattice at (3, 5), with noise, inside an
+    ellipse of a window; from a grid at the right pitch but the wrong phase, `_rephased`
+    returns the maps' phase. An axis whose pitch is not a whole number keeps its phase."""
+    from demosaic.mosaic import cell_edges
+
+    rng = np.random.default_rng(2)
+    height, width = 200, 260
+    truth = Grid((7.0, 9.0), (3.0, 5.0))
+    columns = cell_edges(width, 7.0, 3.0)[None, :].repeat(height, axis=0)
+    rows_on = cell_edges(height, 9.0, 5.0)[:, None].repeat(width, axis=1)
+    edges = np.stack([np.where(columns, 2.0, -2.0), np.where(rows_on, 2.0, -2.0)], axis=-1)
+    edges += rng.normal(0, 1.5, edges.shape)
+    rows, cols = slice(30, 170), slice(40, 230)
+    yy, xx = np.mgrid[rows, cols]
+    part = ((xx - 135) / 90.0) ** 2 + ((yy - 100) / 65.0) ** 2 <= 1
+    found = Detector._rephased(edges, Grid((7.0, 9.0), (0.0, 0.0)), rows, cols, part)
+    assert found.pitch == truth.pitch and found.origin == truth.origin
+    kept = Detector._rephased(edges, Grid((7.4, 9.0), (1.5, 0.0)), rows, cols, part)
+    assert kept.origin == (1.5, 5.0)
