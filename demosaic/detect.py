@@ -78,7 +78,9 @@ class DetectorConfig:
     axis_min: int = 4  # ... once the other steps this often (fewer: too small to tell)
     refine_grid: bool = True  # fit each found region's lattice to its own borders
     coarser_grid: float = 0.25  # ... then take the lattice of every 2nd (3rd) line where the lines between carry at most this share of their steps (0: never)
+    coarser_square: float = 0.5  # ... or this share, where the coarser lattice's cells are square (0: as any)
     finer_grid: float = 0.5  # ... or a finer lattice it is every k-th line of where the lines between carry this share of its steps (0: never)
+    finer_square: float = 0.8  # ... or this share, where that would make square cells oblong (0: as any)
     merge_lattices: float = 0.05  # touching regions whose pitches agree this closely, and whose lattices serve both, merge (0: never)
     merge_steps: float = 0.9  # ... (lines more than 1 px apart) the larger one's carrying this share of the steps the smaller one's do there
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
@@ -1065,7 +1067,7 @@ def _line_steps(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gri
 
 def _finer_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
                 offset: tuple[int, int] = (0, 0), most: int = 6, share: float = 0.5,
-                min_pitch: float = 4.0) -> Grid:
+                min_pitch: float = 4.0, square_share: float = 0.0) -> Grid:
     """`grid`, or the finest lattice it is every k-th line of (k up to `most`, per axis) whose
     lines in between all carry steps too: at each j/k of the pitch, `share` of the step its
     own lines carry (`_Steps.on_lines`), in the median quarter of the region and a third of
@@ -1075,8 +1077,13 @@ def _finer_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gri
     A mosaic scaled after pixelation by 4/3 has cells of 10.67 px, whose rounded borders
     repeat exactly every 32 px (three cells); the combs, and the border maps, then often see
     that period, or 64 px, rather than the cells. Inside a mosaic's true cells there is no
-    step, so a lattice that splits them finds none on the lines it adds."""
+    step, so a lattice that splits them finds none on the lines it adds.
+
+    Square cells split along one axis only (into oblong ones, as mosaics' seldom are) need
+    `square_share` (if larger): after coding, an 8 px codec block's edge falls within a
+    pixel of a 10 px cell's middle at every other cell."""
     pitch = list(grid.pitch)
+    chosen = [{}, {}]  # per axis: the finest k passing, by threshold
     for axis in (0, 1):
         p, o = grid.pitch[axis], grid.origin[axis]
         ratios = {k: [] for k in range(2, most + 1) if p / k >= min_pitch}
@@ -1089,20 +1096,32 @@ def _finer_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gri
             for k in ratios:
                 between = [steps.on_lines(p, o, j / k) for j in range(1, k)]
                 ratios[k].append(min((v if v is not None else -np.inf) for v in between) / own)
-        passing = [k for k, r in ratios.items() if r and np.median(r) >= share and min(r) >= share / 3]
-        if passing:
-            pitch[axis] = p / max(passing)
+        for least in {share, max(share, square_share)}:
+            passing = [k for k, r in ratios.items() if r and np.median(r) >= least and min(r) >= least / 3]
+            chosen[axis][least] = max(passing, default=1)
+    square = abs(grid.pitch[0] - grid.pitch[1]) <= 0.04 * max(grid.pitch)
+    loose = [c.get(share, 1) for c in chosen]
+    for axis in (0, 1):
+        k = loose[axis]
+        if square and loose[0] != loose[1]:  # the cells would turn oblong
+            k = chosen[axis].get(max(share, square_share), 1)
+        pitch[axis] = grid.pitch[axis] / k
     return Grid((pitch[0], pitch[1]), grid.origin)
 
 
 def _coarser_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
-                  offset: tuple[int, int] = (0, 0), share: float = 0.25, max_pitch: float = 72.0) -> Grid:
+                  offset: tuple[int, int] = (0, 0), share: float = 0.25, max_pitch: float = 72.0,
+                  square_share: float = 0.0) -> Grid:
     """`grid`, or the coarser lattice of every k-th of its lines (k = 2 or 3, per axis, again
     while it holds) where only those carry steps: the other lines carry at most `share` of
     their step (`_Steps.on_lines`) in the median quarter of the region, and at most twice
     that in every quarter, with two quarters at least to tell. A mosaic's half cells are as flat as its cells, so flatness and
     the combs can settle on half the pitch along one axis; but no step runs through the
-    middle of a cell."""
+    middle of a cell.
+
+    Where k times one axis's pitch is the other's (cells 1:k oblong, as mosaics' seldom are),
+    the lines between may carry up to `square_share` (if larger): after coding, an 8 px
+    codec block's edge falls within a pixel of a 10 px cell's middle at every other cell."""
     pitch, origin = list(grid.pitch), list(grid.origin)
     for axis in (0, 1):
         profiles = _quarter_steps(diff, mask, axis, offset)
@@ -1125,7 +1144,9 @@ def _coarser_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: G
                 if len(by_class) < 2:
                     continue  # one quarter's say is not enough
                 ratios = np.delete(by_class, best, axis=1).max(axis=1) / by_class[:, best]
-                if np.median(ratios) <= share and ratios.max() <= 2 * share:
+                square = abs(k * p - pitch[1 - axis]) <= 0.04 * pitch[1 - axis]
+                most = max(share, square_share) if square else share
+                if np.median(ratios) <= most and ratios.max() <= 2 * most:
                     pitch[axis], origin[axis] = k * p, (o + best * p) % (k * p)
                     changed = True
                     break
@@ -1567,9 +1588,11 @@ class Detector:
                 if grid is None:
                     grid = _refine_grid(steps, own, region.grid, (x0, y0))
                 if cfg.coarser_grid:
-                    grid = _coarser_grid(steps, own, grid, (x0, y0), share=cfg.coarser_grid, max_pitch=cfg.max_pitch)
+                    grid = _coarser_grid(steps, own, grid, (x0, y0), share=cfg.coarser_grid, max_pitch=cfg.max_pitch,
+                                         square_share=cfg.coarser_square)
                 if cfg.finer_grid:
-                    grid = _finer_grid(steps, own, grid, (x0, y0), share=cfg.finer_grid, min_pitch=cfg.min_pitch)
+                    grid = _finer_grid(steps, own, grid, (x0, y0), share=cfg.finer_grid, min_pitch=cfg.min_pitch,
+                                       square_share=cfg.finer_square)
                 refined.append(replace(region, pitch=grid.pitch, origin=grid.origin))
             regions = refined
         if edges is not None and cfg.net_split and regions:

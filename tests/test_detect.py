@@ -585,3 +585,37 @@ def test_rephased__takes_the_phase_the_border_maps_mark():
     assert found.pitch == truth.pitch and found.origin == truth.origin
     kept = Detector._rephased(edges, Grid((7.4, 9.0), (1.5, 0.0)), rows, cols, part)
     assert kept.origin == (1.5, 5.0)
+
+
+def _steps_with_middles(share: float, height: int = 200, width: int = 240) -> tuple[np.ndarray, np.ndarray]:
+    """|steps| of a 10 px lattice at (0, 0): 20 levels across its lines, `share` of that
+    across the columns' middles (x = 5 + 10 k; a codec's block edges near them), 1 elsewhere."""
+    rng = np.random.default_rng(4)
+    dx = rng.uniform(0, 2, (height, width - 1))
+    dy = rng.uniform(0, 2, (height - 1, width))
+    dx[:, 9::10] = 20.0  # the step between pixels 9 and 10: a line at x = 10
+    dx[:, 4::10] = 20.0 * share
+    dy[9::10, :] = 20.0
+    return dx, dy
+
+
+@pytest.mark.parametrize("share, square_share, expected", [
+    (0.4, 0.0, (5.0, 10.0)),   # the middles carry too much for `share` (0.25)
+    (0.4, 0.5, (10.0, 10.0)),  # ... but not for square cells' `square_share`
+    (0.9, 0.5, (5.0, 10.0)),   # a true 5 × 10 lattice stays
+])
+def test_coarser_grid__square_cells_allow_more_between(share, square_share, expected):
+    diff = _steps_with_middles(share)
+    grid = _coarser_grid(diff, np.ones((200, 240), bool), Grid((5.0, 10.0), (0.0, 0.0)), square_share=square_share)
+    assert grid.pitch == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("share, square_share, expected", [
+    (0.6, 0.0, (5.0, 10.0)),   # the middles carry `share` (0.5): split
+    (0.6, 0.8, (10.0, 10.0)),  # ... but square cells would turn oblong: `square_share` needed
+    (0.95, 0.8, (5.0, 10.0)),  # a true 5 × 10 lattice splits
+])
+def test_finer_grid__square_cells_split_one_way_only_when_sure(share, square_share, expected):
+    diff = _steps_with_middles(share)
+    grid = _finer_grid(diff, np.ones((200, 240), bool), Grid((10.0, 10.0), (0.0, 0.0)), square_share=square_share)
+    assert grid.pitch == pytest.approx(expected)
