@@ -92,14 +92,19 @@ def pad_to_multiple(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, ph), (0, pw), (0, 0)), mode="edge") if ph or pw else frame
 
 
-def bfloat16_is_fast() -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (Intel AMX): the segmenter's
-    convolutions then run about five times as fast as in float32 (measured: BENCHMARKS.md)."""
+BFLOAT16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})  # /proc/cpuinfo: bfloat16 arithmetic in hardware
+
+
+def bfloat16_is_fast(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (Intel AMX, or AVX-512 BF16 as on
+    AMD Zen 4 and Intel Cooper Lake and later): the segmenter's convolutions then run 1.7–2×
+    (AVX-512 BF16) to 2.5× (AMX) as fast as in float32 (measured: BENCHMARKS.md)."""
     try:
-        with open("/proc/cpuinfo") as f:
-            return " amx_bf16" in f.read()
+        with open(cpuinfo) as f:
+            flags = {word for line in f if line.startswith("flags") for word in line.split(":", 1)[-1].split()}
     except OSError:
         return False
+    return bool(flags & BFLOAT16_FLAGS)
 
 
 def _inference(model, cfg: DetectNetConfig, compute):
@@ -197,7 +202,7 @@ class Segmenter:
     (C = 1, or 3 with border maps; see `build`).
 
     `precision`: "float32", "bfloat16" (see `_inference`), or "auto": bfloat16 where the CPU
-    has AMX and TensorFlow sees no GPU, else float32.
+    has bfloat16 arithmetic (`bfloat16_is_fast`) and TensorFlow sees no GPU, else float32.
 
     Weights are a plain `.npz` of arrays checked against the SHA-256 in the model card
     (`demosaic.artifact`), never unpickled."""

@@ -424,3 +424,19 @@ def test_chroma_subsampled__decoded_video_only():
     chroma = ycc[..., 1:].reshape(120, 2, 160, 2, 2).mean(axis=(1, 3))
     ycc[..., 1:] = np.repeat(np.repeat(chroma, 2, axis=0), 2, axis=1)
     assert _chroma_subsampled(cv2.cvtColor(np.round(ycc).astype(np.uint8), cv2.COLOR_YCrCb2RGB))
+
+
+@pytest.mark.parametrize("flags, fast", [
+    ("fpu vme avx2 avx512f avx512_bf16 avx512_vnni", True),     # AMD Zen 4
+    ("fpu avx512f amx_bf16 amx_tile amx_int8", True),           # Intel Sapphire Rapids
+    ("fpu vme avx2 avx512f avx512_vnni", False),                # AVX-512 without BF16
+    ("fpu vme avx2 avx512_bf16x", False),                       # a flag only alike
+])
+def test_bfloat16_is_fast__reads_the_cpu_flags(tmp_path, flags, fast):
+    from demosaic.detect_net import bfloat16_is_fast
+
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\nbogomips\t: 1\n\n"
+                    f"processor\t: 1\nflags\t\t: {flags}\n")
+    assert bfloat16_is_fast(str(info)) is fast
+    assert bfloat16_is_fast(str(tmp_path / "missing")) is False
