@@ -135,8 +135,10 @@ def train_one(args) -> None:
             "history": history}}
         save_detector(model, net, Path(args.export_to) / name, card)
 
-    while time.time() < args.deadline:
-        t = (time.time() - started) / budget
+    # One round at least, however late this process started (a slow machine's imports can eat
+    # a short budget): an export is always of a trained model.
+    while step == 0 or time.time() < args.deadline:
+        t = (time.time() - started) / budget if budget > 0 else 1.0
         optimizer.learning_rate = args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
         for _ in range(50):
             losses.append(float(model.train_on_batch(*next(feed))))
