@@ -112,6 +112,21 @@ def h264_roundtrip_clip(frames: np.ndarray, crf: int, preset: str = "medium", ra
     return np.frombuffer(decoded, np.uint8).reshape(n, h, w, 3)
 
 
+def mpeg4_roundtrip(frame: np.ndarray, qscale: int) -> np.ndarray:
+    """One RGB frame through MPEG-4 Part 2 (ffmpeg's `mpeg4`, as DivX/Xvid; yuv420p, fixed
+    quantiser `qscale`, 2–31, higher is coarser) and back: the old codecs' 8×8 blocks, with no
+    deblocking filter to smooth their edges."""
+    h, w = frame.shape[:2]
+    if h % 2 or w % 2:
+        raise ValueError("yuv420p needs even frame sizes")
+    encoded = _run([ffmpeg_binary(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+                    "-i", "pipe:", "-c:v", "mpeg4", "-q:v", str(qscale), "-pix_fmt", "yuv420p", "-f", "m4v", "pipe:"],
+                   np.ascontiguousarray(frame).tobytes())
+    decoded = _run([ffmpeg_binary(), "-v", "error", "-f", "m4v", "-i", "pipe:", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                    "pipe:"], encoded)
+    return np.frombuffer(decoded, np.uint8).reshape(h, w, 3)
+
+
 TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
 
 

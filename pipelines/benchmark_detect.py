@@ -3,7 +3,9 @@
 Cases: the synthesiser's random regions (rectangles, ellipses, polygons; frame- and
 region-aligned grids) at a fixed cell size per case, on photos scaled to 768×576, each
 scored as it is and after an H.264 round trip at several CRFs. Clean frames (the photos
-themselves, real video frames, flat and textured frames) measure false positives.
+themselves, every third of them through MPEG-4 Part 2 at a coarse quantiser — an old
+codec's flat 8×8 blocks —, real video frames, flat and textured frames) measure false
+positives.
 Scaled cases: the mosaic made on a smaller or larger frame, then the whole frame scaled to
 768×576 (bicubic, as ffmpeg's scaler), so cells have a fractional pitch (10.67 px at 4/3).
 """
@@ -27,7 +29,7 @@ from demosaic.masks import random_regions
 from demosaic.metrics import psnr
 from demosaic.keyframes import KeyframeDetector
 from demosaic.mosaic import Grid, MosaicRegion, pixelate
-from demosaic.video import h264_roundtrip, h264_roundtrip_clip, read_frames
+from demosaic.video import h264_roundtrip, h264_roundtrip_clip, mpeg4_roundtrip, read_frames
 
 FRAME = (768, 576)  # (width, height): the real clip in opencv-doc, vtest.avi
 CELL_BINS = ((4, 5), (6, 11), (12, 23), (24, 64))
@@ -42,6 +44,10 @@ class DetectBenchmarkConfig:
     clips: tuple[str, ...] = ("/usr/share/doc/opencv-doc/examples/data/vtest.avi",
                               "/usr/share/doc/opencv-doc/examples/data/tree.avi")
     clip_every: int = 60  # take every n-th frame of a clip as a clean frame
+    # Old codecs: every n-th photo through MPEG-4 Part 2 at this quantiser (no deblocking:
+    # flat 8×8 blocks over smooth content), as clean frames of their own kind (None: none).
+    mpeg4_qscale: int | None = 10
+    mpeg4_every: int = 3
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     # Video: mosaics that stay, move and flash by on real footage, through H.264 as one
     # stream, detected on every frame and on keyframes (`keyframe_every`). Frames 600- of
@@ -84,6 +90,9 @@ def clean_frames(photos: Sequence[tuple[str, np.ndarray]], cfg: DetectBenchmarkC
             frames += [("video", f"{Path(clip).name}#{i * cfg.clip_every}",
                         cv2.resize(f, FRAME, interpolation=cv2.INTER_AREA) if f.shape[1] != FRAME[0] else f)
                        for i, f in enumerate(read_frames(clip, every=cfg.clip_every))]
+    if cfg.mpeg4_qscale is not None:
+        frames += [("mpeg4", f"{name} (MPEG-4 Part 2, q {cfg.mpeg4_qscale})", mpeg4_roundtrip(p, cfg.mpeg4_qscale))
+                   for name, p in photos[::cfg.mpeg4_every]]
     w, h = FRAME
     rng = np.random.default_rng(cfg.seed)
     frames.append(("flat", "grey", np.full((h, w, 3), 118, np.uint8)))

@@ -17,7 +17,7 @@ def test_benchmark_detect__small_run__scores_in_range_and_table(tmp_path):
         scores = result["by_crf"][crf]["all"]
         assert scores["n"] == 1 and 0.0 <= scores["iou"] <= 1.0
     assert result["by_crf"]["none"]["all"]["iou"] >= 0.8  # a clean 16 px mosaic on a photo-like image
-    assert {f["kind"] for f in result["per_clean_frame"]} == {"photo", "flat", "texture"}
+    assert {f["kind"] for f in result["per_clean_frame"]} == {"photo", "mpeg4", "flat", "texture"}
     assert result["frames_per_second_one_core"] > 0
     assert all(c["mosaic_psnr"] is None or c["mosaic_psnr"] > 10 for c in result["per_case"])
     text = bench.table(result)

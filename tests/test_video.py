@@ -54,3 +54,19 @@ def test_h264_roundtrip__keeps_size_and_stays_close(rng):
     frame = (np.indices((48, 64)).sum(0)[..., None] * 2 % 256).repeat(3, 2).astype(np.uint8)
     out = h264_roundtrip(frame, 18)
     assert out.shape == frame.shape and np.abs(out.astype(int) - frame).mean() < 4
+
+
+def test_mpeg4_roundtrip__keeps_size__coarser_quantiser_blocks_on_8px():
+    """MPEG-4 Part 2 has no deblocking filter: a smooth ramp coded coarsely steps at its 8×8
+    blocks' edges (x = 8 k), not between; coded finely it stays close."""
+    from demosaic.video import mpeg4_roundtrip
+
+    y, x = np.mgrid[0:96, 0:128]
+    frame = np.clip(40 + 0.9 * x + 0.5 * y + 6 * np.sin(y / 9.0), 0, 255).astype(np.uint8)[..., None].repeat(3, 2)
+    fine = mpeg4_roundtrip(frame, 2)
+    assert fine.shape == frame.shape and np.abs(fine.astype(int) - frame).mean() < 3
+    coarse = mpeg4_roundtrip(frame, 24).astype(np.float64)[..., 1]
+    steps = np.abs(np.diff(coarse, axis=1)).mean(axis=0)  # the step between columns t and t+1
+    on_edges = steps[7::8].mean()
+    between = np.delete(steps, np.s_[7::8]).mean()
+    assert on_edges > 2 * between
