@@ -6,7 +6,7 @@ import pytest
 from conftest import smooth_image
 
 from demosaic.detect import (DEFAULT_SEGMENTER, Detector, DetectorConfig, _abs_diffs, _coarser_grid, _finer_grid, _multiple_of,
-                             _outline_profile, _steps_on_borders, grid_line_error, iou)
+                             _outline_profile, _steps_on_borders, Region, grid_line_error, iou)
 from demosaic.mosaic import Grid, MosaicRegion, pixelate
 from demosaic.video import h264_roundtrip
 
@@ -619,3 +619,22 @@ def test_finer_grid__square_cells_split_one_way_only_when_sure(share, square_sha
     diff = _steps_with_middles(share)
     grid = _finer_grid(diff, np.ones((200, 240), bool), Grid((10.0, 10.0), (0.0, 0.0)), square_share=square_share)
     assert grid.pitch == pytest.approx(expected)
+
+
+def test_drop_unsure__coded_regions_the_network_doubts_go():
+    """Coded regions over which the network's mean probability is under `net_region_score`
+    go and the rest are numbered again; uncompressed (`closed`) regions stay whatever it says."""
+    labels = np.zeros((40, 90), np.int32)
+    labels[5:25, 0:20], labels[5:25, 30:50], labels[5:25, 60:80] = 1, 2, 3
+    logits = np.full(labels.shape, -4.0)
+    logits[labels == 1] = np.log(0.6 / 0.4)  # doubted, coded: goes
+    logits[labels == 2] = np.log(0.9 / 0.1)  # sure, coded: stays
+    logits[labels == 3] = np.log(0.3 / 0.7)  # doubted, but uncompressed: stays
+    regions = [Region((0, 5, 20, 25), (5.0, 5.0), (0.0, 0.0), "mean", 16, 1.0),
+               Region((30, 5, 50, 25), (5.0, 5.0), (0.0, 0.0), "mean", 16, 1.0),
+               Region((60, 5, 80, 25), (5.0, 5.0), (0.0, 0.0), "mean", 16, 1.0)]
+    before = labels.copy()
+    closed = Detector(DetectorConfig(net_region_score=0.7))._drop_unsure(logits, labels, regions, [False, False, False, True])
+    assert closed == [False, False, True]
+    assert [r.bbox[0] for r in regions] == [30, 60]
+    np.testing.assert_array_equal(labels, np.select([before == 2, before == 3], [1, 2], 0))
