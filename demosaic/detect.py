@@ -1436,6 +1436,13 @@ def _far_from(near: np.ndarray, distance: float) -> np.ndarray:
     return far
 
 
+def _kept(labels: np.ndarray, regions: list, keep: Sequence[bool]) -> tuple[np.ndarray, list]:
+    """The labels (1 + region index) and regions left once those not `keep` go, numbered again."""
+    renumber = np.zeros(len(regions) + 1, np.int32)
+    renumber[1:][np.asarray(keep, bool)] = np.arange(1, sum(keep) + 1)
+    return renumber[labels], [r for r, k in zip(regions, keep) if k]
+
+
 def _tight_boxes(labels: np.ndarray, regions: list, grown: int) -> list:
     """The regions with their boxes shrunk to their pixels (the search boxes they were found
     in reach a cell or more past them; `grown`: px the labels were dilated by since)."""
@@ -1630,10 +1637,7 @@ class Detector:
                 for k in range(1, len(regions) + 1)]
         if all(keep):
             return closed
-        renumber = np.zeros(len(regions) + 1, np.int32)
-        renumber[1:][keep] = np.arange(1, sum(keep) + 1)
-        labels[...] = renumber[labels]
-        regions[:] = [r for r, k in zip(regions, keep) if k]
+        labels[...], regions[:] = _kept(labels, regions, keep)
         return [False] + [c for c, k in zip(closed[1:], keep) if k]
 
     def _drop_remnants(self, labels: np.ndarray, regions: list) -> tuple[np.ndarray, list]:
@@ -1644,11 +1648,7 @@ class Detector:
         for k, region in enumerate(regions):
             pw, ph = region.pitch
             keep.append(counts[k] >= 0.5 * _fewest_cells(self.cfg, region.pitch) * pw * ph)
-        if all(keep):
-            return labels, regions
-        renumber = np.zeros(len(regions) + 1, np.int32)
-        renumber[1:][keep] = np.arange(1, sum(keep) + 1)
-        return renumber[labels], [r for r, k in zip(regions, keep) if k]
+        return (labels, regions) if all(keep) else _kept(labels, regions, keep)
 
     def _classical(self, frame: np.ndarray, colour: np.ndarray, ev, eh, blocked: np.ndarray | None,
                    labels: np.ndarray, regions: list) -> np.ndarray:

@@ -101,30 +101,28 @@ def h264_roundtrip(frame: np.ndarray, crf: int, preset: str = "medium") -> np.nd
 def h264_roundtrip_clip(frames: np.ndarray, crf: int, preset: str = "medium", rate: int = 25) -> np.ndarray:
     """RGB frames (N×H×W×3) coded as one libx264 stream (yuv420p, the given CRF, its usual
     predicted frames) and decoded again, as a video would be."""
-    n, h, w = frames.shape[:3]
-    if h % 2 or w % 2:
-        raise ValueError("yuv420p needs even frame sizes")
-    encoded = _run([ffmpeg_binary(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
-                    "-r", str(rate), "-i", "pipe:", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
-                    "-pix_fmt", "yuv420p", "-f", "h264", "pipe:"], np.ascontiguousarray(frames).tobytes())
-    decoded = _run([ffmpeg_binary(), "-v", "error", "-f", "h264", "-i", "pipe:", "-fps_mode", "passthrough",
-                    "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"], encoded)
-    return np.frombuffer(decoded, np.uint8).reshape(n, h, w, 3)
+    return _through_codec(frames, ["-c:v", "libx264", "-preset", preset, "-crf", str(crf)], "h264", rate)
 
 
 def mpeg4_roundtrip(frame: np.ndarray, qscale: int) -> np.ndarray:
     """One RGB frame through MPEG-4 Part 2 (ffmpeg's `mpeg4`, as DivX/Xvid; yuv420p, fixed
     quantiser `qscale`, 2–31, higher is coarser) and back: the old codecs' 8×8 blocks, with no
     deblocking filter to smooth their edges."""
-    h, w = frame.shape[:2]
+    return _through_codec(frame[None], ["-c:v", "mpeg4", "-q:v", str(qscale)], "m4v")[0]
+
+
+def _through_codec(frames: np.ndarray, codec: list[str], fmt: str, rate: int = 25) -> np.ndarray:
+    """RGB frames (N×H×W×3) encoded with ffmpeg's `codec` options (yuv420p) as a raw `fmt`
+    stream, and decoded again."""
+    n, h, w = frames.shape[:3]
     if h % 2 or w % 2:
         raise ValueError("yuv420p needs even frame sizes")
     encoded = _run([ffmpeg_binary(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
-                    "-i", "pipe:", "-c:v", "mpeg4", "-q:v", str(qscale), "-pix_fmt", "yuv420p", "-f", "m4v", "pipe:"],
-                   np.ascontiguousarray(frame).tobytes())
-    decoded = _run([ffmpeg_binary(), "-v", "error", "-f", "m4v", "-i", "pipe:", "-f", "rawvideo", "-pix_fmt", "rgb24",
-                    "pipe:"], encoded)
-    return np.frombuffer(decoded, np.uint8).reshape(h, w, 3)
+                    "-r", str(rate), "-i", "pipe:", *codec, "-pix_fmt", "yuv420p", "-f", fmt, "pipe:"],
+                   np.ascontiguousarray(frames).tobytes())
+    decoded = _run([ffmpeg_binary(), "-v", "error", "-f", fmt, "-i", "pipe:", "-fps_mode", "passthrough",
+                    "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"], encoded)
+    return np.frombuffer(decoded, np.uint8).reshape(n, h, w, 3)
 
 
 TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
