@@ -570,13 +570,12 @@ def test_rephased__takes_the_phase_the_border_maps_mark():
     column (row) of every cell of a (7, 9) px lattice at (3, 5), with noise, inside an
     ellipse of a window; from a grid at the right pitch but the wrong phase, `_rephased`
     returns the maps' phase. An axis whose pitch is not a whole number keeps its phase."""
-    from demosaic.mosaic import cell_edges
-
     rng = np.random.default_rng(2)
     height, width = 200, 260
     truth = Grid((7.0, 9.0), (3.0, 5.0))
-    columns = cell_edges(width, 7.0, 3.0)[None, :].repeat(height, axis=0)
-    rows_on = cell_edges(height, 9.0, 5.0)[:, None].repeat(width, axis=1)
+    y, x = np.mgrid[0:height, 0:width]
+    columns = np.isin((x - 3) % 7, (0, 6))  # a cell's first or last column: cells start at x = 3 + 7 k
+    rows_on = np.isin((y - 5) % 9, (0, 8))
     edges = np.stack([np.where(columns, 2.0, -2.0), np.where(rows_on, 2.0, -2.0)], axis=-1)
     edges += rng.normal(0, 1.5, edges.shape)
     rows, cols = slice(30, 170), slice(40, 230)
