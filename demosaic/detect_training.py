@@ -66,7 +66,7 @@ def _negative(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _mosaic_sample(rng: np.random.Generator, photo: np.ndarray, size: int):
+def _mosaic_sample(rng: np.random.Generator, photo: np.ndarray, size: int, max_cell: int = 64):
     scale = rng.uniform(0.7, 1.3) if rng.random() < 0.1 else 1.0  # scaled after pixelation: fractional pitch
     side = int(round(size / scale))
     crop = random_crop(rng, photo, min(side, min(photo.shape[:2])))
@@ -74,7 +74,7 @@ def _mosaic_sample(rng: np.random.Generator, photo: np.ndarray, size: int):
         crop = cv2.resize(crop, (side, side), interpolation=cv2.INTER_CUBIC)
     if rng.random() < 0.1:  # dark scenes, where coding blocks are strongest
         crop = (crop.astype(np.float32) * rng.uniform(0.15, 0.5)).astype(np.uint8)
-    cfg = MaskConfig(min_cell=4, max_cell=64, max_regions=2, min_area=0.08, max_area=0.5)
+    cfg = MaskConfig(min_cell=4, max_cell=max_cell, max_regions=2, min_area=0.08, max_area=0.5)
     regions = random_regions(rng, side, side, cfg)
     regions = [replace(r, mode=str(rng.choice(MODES))) if rng.random() < 0.15 else r for r in regions]
     mosaic, truth = pixelate(crop, regions)
@@ -102,8 +102,12 @@ def _mosaic_sample(rng: np.random.Generator, photo: np.ndarray, size: int):
     return mosaic, label | np.where(label > 0, edges, 0).astype(np.uint8)
 
 
+FOCUS_CELL, FOCUS_CRFS = 12, (20, 32)  # the focus's small cells and H.264 rates (see make_samples)
+OLD_CODECS = {"mpeg2video": (4, 31), "mjpeg": (4, 31)}  # qscale ranges of the focus's clean clips
+
+
 def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,
-                 mosaic_share: float = 0.7, crfs: tuple[int, int] = (15, 36)):
+                 mosaic_share: float = 0.7, crfs: tuple[int, int] = (15, 36), focus: float = 0.0):
     """`count` (frame, label) pairs, uint8 (N, size, size, 3) and uint8 (N, size, size): the
     class (0 clean, MOSAIC or IGNORE) and the cell-border bits (see the module's doc).
 
@@ -112,11 +116,27 @@ def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,
     video scaled up (shrunk 2-3×, coded with Cinepak, MPEG-4 or H.264, enlarged again: its
     coding blocks become large flat blocks), the rest libx264 at a CRF drawn from `crfs`.
     Samples sharing a coding are coded as one clip of unrelated frames, so nearly every
-    frame is an I-frame, as in the benchmark."""
+    frame is an I-frame, as in the benchmark.
+
+    `focus` (0 by default: the recipe above, draw for draw) is the share of samples made
+    instead where the detector is weakest: three in four a mosaic of small cells (4 to
+    FOCUS_CELL px) through H.264 at a CRF in FOCUS_CRFS, one in four a clean crop through
+    an older DCT codec at a low rate (MPEG-2 or Motion JPEG, OLD_CODECS: flat 8×8 blocks)."""
     frames = np.zeros((count, size, size, 3), np.uint8)
     masks = np.zeros((count, size, size), np.uint8)
     coding = []
     for i in range(count):
+        if focus > 0 and rng.random() < focus:
+            photo = photos[int(rng.integers(len(photos)))]
+            if rng.random() < 0.75:
+                frames[i], masks[i] = _mosaic_sample(rng, photo, size, FOCUS_CELL)
+                coding.append(("libx264", int(rng.integers(FOCUS_CRFS[0], FOCUS_CRFS[1] + 1)),
+                               str(rng.choice(["veryfast", "medium"])), 1.0))
+            else:
+                frames[i] = random_crop(rng, photo, size)
+                codec = str(rng.choice(sorted(OLD_CODECS)))
+                coding.append((codec, int(rng.integers(OLD_CODECS[codec][0], OLD_CODECS[codec][1] + 1)), "", 1.0))
+            continue
         if rng.random() < mosaic_share:
             frames[i], masks[i] = _mosaic_sample(rng, photos[int(rng.integers(len(photos)))], size)
         elif rng.random() < 0.15:
@@ -156,10 +176,13 @@ def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,
 
 def _coded_clip(frames: np.ndarray, codec: str, quality: int, preset: str) -> np.ndarray:
     """(N, H, W, 3) RGB frames through a codec as one clip, and back: libx264 at CRF
-    `quality` (yuv420p), mpeg4 at qscale `quality` (yuv420p), or Cinepak (its own RGB VQ)."""
+    `quality` (yuv420p), mpeg4, mpeg2video or mjpeg at qscale `quality` (4:2:0), or Cinepak
+    (its own RGB VQ)."""
     n, h, w = frames.shape[:3]
     opts = {"libx264": ["-pix_fmt", "yuv420p", "-crf", str(quality), "-preset", preset],
             "mpeg4": ["-pix_fmt", "yuv420p", "-q:v", str(quality)],
+            "mpeg2video": ["-pix_fmt", "yuv420p", "-q:v", str(quality)],
+            "mjpeg": ["-pix_fmt", "yuvj420p", "-q:v", str(quality)],
             "cinepak": []}[codec]
     encoded = _run([ffmpeg_binary(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
                     "-i", "pipe:", "-c:v", codec, *opts, "-f", "nut", "pipe:"], frames.tobytes())
@@ -172,9 +195,9 @@ def _chunk_paths(out: Path, name: str, k: int) -> tuple[Path, Path]:
     return out / f"{name}-{k:04d}-frames.npy", out / f"{name}-{k:04d}-targets.npy"
 
 
-def _make_chunk(out: Path, name: str, k: int, photos, count: int, seed: int, crop: int) -> None:
+def _make_chunk(out: Path, name: str, k: int, photos, count: int, seed: int, crop: int, focus: float = 0.0) -> None:
     rng = np.random.default_rng([seed, k, 0 if name == "train" else 1])
-    frames, labels = make_samples(rng, photos, count, crop)
+    frames, labels = make_samples(rng, photos, count, crop, focus=focus)
     for path, array in zip(_chunk_paths(out, name, k)[::-1], (labels, frames)):  # frames last: they mark it done
         tmp = path.with_name(path.name + ".tmp.npy")
         np.save(tmp, array)

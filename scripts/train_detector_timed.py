@@ -50,7 +50,7 @@ def make_samples(args, deadline: float) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(os.cpu_count()) as pool:
         val_job = pool.submit(_make_chunk, out, "val", 0, val, args.val_samples, args.seed, args.crop)
-        jobs = [pool.submit(_make_chunk, out, "train", k, train, CHUNK, args.seed, args.crop)
+        jobs = [pool.submit(_make_chunk, out, "train", k, train, CHUNK, args.seed, args.crop, args.focus)
                 for k in range(args.samples // CHUNK)]
         wait(jobs, timeout=max(deadline - time.time(), 1))
         for job in jobs:
@@ -167,6 +167,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=DetectTrainConfig.lr)
     p.add_argument("--border-weight", type=float, default=DetectTrainConfig.border_weight)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--focus", type=float, default=0.0,
+                   help="share of training samples made where the detector is weakest "
+                        "(demosaic.detect_training.make_samples; validation keeps the plain recipe)")
     p.add_argument("--init", help="a detector card of the (single) --net shape to start from")
     p.add_argument("--export-every", type=float, default=60)
     p.add_argument("--chunks", type=int, help=argparse.SUPPRESS)  # set for the per-shape processes

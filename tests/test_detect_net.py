@@ -10,8 +10,8 @@ from conftest import smooth_image
 from demosaic.artifact import load_detector, save_detector
 from demosaic.config import DetectNetConfig
 from demosaic.detect import DEFAULT_SEGMENTER, Detector, DetectorConfig, grid_line_error, iou
-from demosaic.detect_training import (CLASS, COLUMN_EDGE, IGNORE, MOSAIC, ROW_EDGE, _mosaic_sample, make_samples,
-                                      masked_bce, scores, swap_edges)
+from demosaic.detect_training import (CLASS, COLUMN_EDGE, FOCUS_CELL, IGNORE, MOSAIC, ROW_EDGE, _coded_clip,
+                                      _mosaic_sample, make_samples, masked_bce, scores, swap_edges)
 from demosaic.errors import ModelError
 from demosaic.mosaic import MosaicRegion, cell_edges, pixelate
 from demosaic.video import h264_roundtrip
@@ -141,6 +141,41 @@ def test_make_samples__shapes_dtypes_and_label_values():
     assert labels.shape == (24, 64, 64) and set(np.unique(labels & CLASS)) <= {0, MOSAIC, IGNORE}
     assert set(np.unique(labels & (255 - CLASS))) <= {0, COLUMN_EDGE, ROW_EDGE, COLUMN_EDGE | ROW_EDGE}
     assert 0 < (labels > 0).mean() < 0.6
+
+
+def _widest_cell(label: np.ndarray) -> int:
+    """The widest run of mosaic pixels between column-border marks along any row (a cell's
+    first and last columns are both marked, so a cell of width w leaves w - 2 between)."""
+    widest = 0
+    for row in label:
+        cols = np.flatnonzero(((row & CLASS) == MOSAIC) & ((row & COLUMN_EDGE) > 0))
+        if len(cols) > 1:
+            widest = max(widest, int(np.diff(cols).max()) + 1)
+    return widest
+
+
+def test_make_samples__focus__small_coded_cells_and_clean_old_codec_crops():
+    photos = [smooth_image(np.random.default_rng(i), 200, 200) for i in range(3)]
+    frames, labels = make_samples(np.random.default_rng(4), photos, 24, 128, focus=1.0)
+    has_mosaic = ((labels & CLASS) == MOSAIC).any(axis=(1, 2))
+    assert 0 < (~has_mosaic).sum() < has_mosaic.sum()  # one in four clean, by design
+    # Cells of at most FOCUS_CELL px, 1/0.7 wider where the sample was scaled after pixelation.
+    assert max(_widest_cell(l) for l in labels[has_mosaic]) <= FOCUS_CELL / 0.7 + 1
+    # The plain recipe at this size draws cells up to 32 px.
+    _, plain = make_samples(np.random.default_rng(4), photos, 24, 128)
+    assert max(_widest_cell(l) for l in plain) > FOCUS_CELL / 0.7 + 1
+
+
+@pytest.mark.parametrize("codec", ["mpeg2video", "mjpeg"])
+def test_coded_clip__old_dct_codecs_leave_8x8_blocks(codec):
+    # A gentle ramp: at qscale 31 each 8×8 block keeps only its mean, so the ramp turns to steps.
+    ramp = np.tile(np.linspace(40, 90, 64, dtype=np.float32)[None, :, None], (64, 1, 3))
+    frames = np.stack([ramp, ramp.transpose(1, 0, 2)]).astype(np.uint8)
+    coded = _coded_clip(frames, codec, 31, "").astype(np.float32)
+    assert coded.shape == frames.shape
+    steps = np.abs(np.diff(coded[0].mean(axis=-1), axis=1)).mean(axis=0)  # mean step between columns x, x+1
+    at_blocks = steps[7::8]  # between columns 8k-1 and 8k
+    assert at_blocks.mean() > 2 * np.delete(steps, np.s_[7::8]).mean()
 
 
 def test_masked_bce__matches_numpy_and_skips_ignored():
