@@ -81,6 +81,8 @@ class DetectorConfig:
     coarser_square: float = 0.5  # ... or this share, where the coarser lattice's cells are square (0: as any)
     finer_grid: float = 0.5  # ... or a finer lattice it is every k-th line of where the lines between carry this share of its steps (0: never)
     finer_square: float = 0.8  # ... or this share, where that would make square cells oblong (0: as any)
+    union_split: float = 0.1  # a region whose lattice is two mosaics' lines together splits where each part's steps lie on every other line, the others carrying at most this share (0: never)
+    union_cells: float = 2.0  # ... each part holding this many of its cells at least (4 of the found pitch each)
     merge_lattices: float = 0.05  # touching regions whose pitches agree this closely, and whose lattices serve both, merge (0: never)
     merge_steps: float = 0.9  # ... (lines more than 1 px apart) the larger one's carrying this share of the steps the smaller one's do there
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
@@ -1154,6 +1156,71 @@ def _coarser_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: G
     return Grid((pitch[0], pitch[1]), (origin[0], origin[1]))
 
 
+def _line_classes(n: int, start: int, pitch: float, origin: float) -> np.ndarray:
+    """Per pixel pair i (the border between pixels start+i and start+i+1) along one axis: 0
+    within a pixel of a line origin + 2m·pitch, 1 of one origin + (2m+1)·pitch, -1 of
+    neither (every other line of the lattice, and the ones between)."""
+    at = start + np.arange(n) + 1.0  # the border's position
+    m = np.round((at - origin) / pitch)
+    near = np.abs(at - origin - m * pitch) <= 1.0
+    return np.where(near, (m % 2).astype(int), -1)
+
+
+def _union_parts(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
+                 offset: tuple[int, int], share: float, least: float,
+                 max_pitch: float) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """Two mosaics of one pitch P on lattices about P/2 apart, overlapping into one region,
+    have lines every P/2 between them, and the fit takes that finer lattice for the whole
+    region (two region-aligned mosaics side by side, or one aligned to the frame beside one
+    aligned to its corner). Each part of such a region has steps on every other line only:
+    one part on the even lines, the other on the odd ones. Per axis, each pixel of `mask`
+    goes to the class of lines that carries more steps around it (a window of four
+    lines); the region is two if both parts hold `least` pixels and in each part the other
+    class's lines carry at most `share` of its own lines' step (`_Steps.on_lines`). Only
+    whole-pixel pitches: the union of two unscaled mosaics' lines is one, and a fractional
+    fit to it (lines drifting from one mosaic's to the other's) serves neither.
+    Returns (axis, part on the even lines, part on the odd ones), or None."""
+    for axis in (0, 1):
+        p, o = grid.pitch[axis], grid.origin[axis]
+        if 2 * p > max_pitch or abs(p - round(p)) > 0.05:  # a fractional pitch: a fit that serves neither
+            continue
+        d = diff[axis].astype(np.float32)
+        both = (mask[:, 1:] & mask[:, :-1]) if axis == 0 else (mask[1:] & mask[:-1])
+        classes = _line_classes(d.shape[1 - axis], offset[axis], p, o)
+        classes = classes[None, :] if axis == 0 else classes[:, None]
+        window = (int(np.clip(4 * p, 16, 160)) | 1,) * 2
+        local = []
+        for c in (0, 1):
+            w = (both & (classes == c)).astype(np.float32)
+            total = cv2.boxFilter(d * w, -1, window, normalize=False, borderType=cv2.BORDER_CONSTANT)
+            count = cv2.boxFilter(w, -1, window, normalize=False, borderType=cv2.BORDER_CONSTANT)
+            local.append(np.where(count > 0.5, total / np.maximum(count, 1), 0.0))
+        even = local[0] >= local[1]
+        even = np.pad(even, ((0, 0), (0, 1)) if axis == 0 else ((0, 1), (0, 0)), mode="edge")
+        kernel = np.ones((5, 5), np.uint8)
+        parts = [cv2.morphologyEx((mask & side).astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0 for side in (even, ~even)]
+        if min(part.sum() for part in parts) < least:
+            continue
+        ok = True
+        for c, part in enumerate(parts):
+            steps = _Steps.of(diff, part, axis, offset)
+            if steps is None:
+                ok = False
+                break
+            own, other = steps.on_lines(2 * p, o + c * p), steps.on_lines(2 * p, o + (1 - c) * p)
+            if own is None or other is None or own <= 0 or other > share * own:
+                ok = False
+                break
+        if ok:
+            rest = mask & ~parts[0] & ~parts[1]  # what the opening took off goes to the nearer part
+            if rest.any():
+                dist = [cv2.distanceTransform((~part).astype(np.uint8), cv2.DIST_L2, 3) for part in parts]
+                parts[0] = parts[0] | (rest & (dist[0] <= dist[1]))
+                parts[1] = mask & ~parts[0]
+            return axis, parts[0], parts[1]
+    return None
+
+
 def _refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
                  offset: tuple[int, int] = (0, 0)) -> Grid:
     """The lattice through a found region's own strong borders. Large cells give the first fit
@@ -1575,36 +1642,13 @@ class Detector:
                         regions[k - 1] = replace(region, bbox=(min(x0, gx0), min(y0, gy0), max(x1, gx1), max(y1, gy1)),
                                                  cells=region.cells + int(round(grown.sum() / (pw * ph))))
         if cfg.refine_grid and regions:
-            refined = []
             for k, region in enumerate(regions):
                 x0, y0, x1, y1 = region.bbox
-                box = (slice(y0, y1), slice(x0, x1))
-                own = labels[box] == k + 1
-                grid = None
-                if edges is not None and cfg.net_edge_refine and not closed[k + 1]:
-                    # Coded regions: the border maps place the lines where coding blurred
-                    # the steps (uncompressed ones keep their exact fit).
-                    grid = self._edge_lattice(edges, box[0], box[1], own, cfg.net_edge_outline)
-                    if grid is not None and max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch):
-                        grid = None
-                    if grid is not None and cfg.net_edge_multiple and _multiple_of(grid, region.grid):
-                        # The maps' comb on every other line: taken only if the cells stay as
-                        # flat on it (a mosaic's half cells are flat too, but its double cells
-                        # hold four colours; scaled video blurs the maps more than the steps).
-                        coarse, fine = (self._flat_share(frame, g, box[0], box[1], own) for g in (grid, region.grid))
-                        if coarse < fine - cfg.net_edge_multiple:
-                            grid = None
-                steps = (dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1])  # the box's
-                if grid is None:
-                    grid = _refine_grid(steps, own, region.grid, (x0, y0))
-                if cfg.coarser_grid:
-                    grid = _coarser_grid(steps, own, grid, (x0, y0), share=cfg.coarser_grid, max_pitch=cfg.max_pitch,
-                                         square_share=cfg.coarser_square)
-                if cfg.finer_grid:
-                    grid = _finer_grid(steps, own, grid, (x0, y0), share=cfg.finer_grid, min_pitch=cfg.min_pitch,
-                                       square_share=cfg.finer_square)
-                refined.append(replace(region, pitch=grid.pitch, origin=grid.origin))
-            regions = refined
+                grid = self._refit(frame, (dx, dy), edges, labels[y0:y1, x0:x1] == k + 1, region.bbox, region.grid,
+                                   not closed[k + 1])
+                regions[k] = replace(region, pitch=grid.pitch, origin=grid.origin)
+        if cfg.union_split and regions:
+            self._split_unions(frame, (dx, dy), edges, labels, regions, closed)
         if edges is not None and cfg.net_split and regions:
             self._split_lattices(edges, labels, regions)
         if cfg.merge_lattices and len(regions) > 1:
@@ -1791,6 +1835,78 @@ class Detector:
                 if times >= 2 and abs(mine[0] - times * other[0]) <= 1.5:
                     combs[axis] = (other[0], mine[1])
         return _combs_grid(*combs, rows, cols, self._frame_origin)
+
+    def _refit(self, frame: np.ndarray, diff: tuple[np.ndarray, np.ndarray], edges: np.ndarray | None,
+               own: np.ndarray, bbox: tuple[int, int, int, int], grid: Grid, coded: bool) -> Grid:
+        """A found region's lattice refitted: for a coded region, to the border maps' lines;
+        else (or where the maps see none that serves), to its own strongest borders
+        (`_refine_grid`); then coarser or finer where the steps on its lines ask for it.
+        `own`: the region's pixels in its box `bbox`; `diff`: the frame's |steps|."""
+        cfg = self.cfg
+        x0, y0, x1, y1 = bbox
+        box = (slice(y0, y1), slice(x0, x1))
+        found = None
+        if edges is not None and cfg.net_edge_refine and coded:
+            # Coded regions: the border maps place the lines where coding blurred the steps
+            # (uncompressed ones keep their exact fit).
+            found = self._edge_lattice(edges, box[0], box[1], own, cfg.net_edge_outline)
+            if found is not None and max(found.pitch) > cfg.net_max_aspect * min(found.pitch):
+                found = None
+            if found is not None and cfg.net_edge_multiple and _multiple_of(found, grid):
+                # The maps' comb on every other line: taken only if the cells stay as flat on
+                # it (a mosaic's half cells are flat too, but its double cells hold four
+                # colours; scaled video blurs the maps more than the steps).
+                coarse, fine = (self._flat_share(frame, g, box[0], box[1], own) for g in (found, grid))
+                if coarse < fine - cfg.net_edge_multiple:
+                    found = None
+        steps = (diff[0][y0:y1, x0:x1 - 1], diff[1][y0:y1 - 1, x0:x1])  # the box's
+        if found is None:
+            found = _refine_grid(steps, own, grid, (x0, y0))
+        if cfg.coarser_grid:
+            found = _coarser_grid(steps, own, found, (x0, y0), share=cfg.coarser_grid, max_pitch=cfg.max_pitch,
+                                  square_share=cfg.coarser_square)
+        if cfg.finer_grid:
+            found = _finer_grid(steps, own, found, (x0, y0), share=cfg.finer_grid, min_pitch=cfg.min_pitch,
+                                square_share=cfg.finer_square)
+        return found
+
+    def _split_unions(self, frame: np.ndarray, diff: tuple[np.ndarray, np.ndarray], edges: np.ndarray | None,
+                      labels: np.ndarray, regions: list, closed: list[bool]) -> None:
+        """Split, in place, regions whose lattice is two mosaics' lines together
+        (`_union_parts`): each part takes every other line of it along that axis and is
+        refitted (`_refit`); `closed` (whether each label is an uncompressed region) grows
+        with them."""
+        cfg = self.cfg
+        dx, dy = diff
+        for k in range(len(regions)):
+            region = regions[k]
+            x0, y0, x1, y1 = region.bbox
+            own = labels[y0:y1, x0:x1] == k + 1
+            steps = (dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1])
+            pw, ph = region.pitch
+            least = max(cfg.union_cells * 4 * pw * ph, 400.0)
+            found = _union_parts(steps, own, region.grid, (x0, y0), cfg.union_split, least, cfg.max_pitch)
+            if found is None:
+                continue
+            axis, even, odd = found
+            closed.append(closed[k + 1])
+            for c, part in enumerate((even, odd)):
+                pitch, origin = list(region.pitch), list(region.origin)
+                origin[axis] = (origin[axis] + c * pitch[axis]) % (2 * pitch[axis])
+                pitch[axis] *= 2
+                ys, xs = np.nonzero(part)
+                bbox = (x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1)
+                sub = part[bbox[1] - y0:bbox[3] - y0, bbox[0] - x0:bbox[2] - x0]
+                grid = self._refit(frame, diff, edges, sub, bbox, Grid((pitch[0], pitch[1]), (origin[0], origin[1])),
+                                   not closed[k + 1])
+                label = k + 1 if c == 0 else len(regions) + 1
+                labels[y0:y1, x0:x1][part] = label
+                r = replace(region, bbox=bbox, pitch=grid.pitch, origin=grid.origin,
+                            cells=max(1, int(round(part.sum() / (grid.pitch[0] * grid.pitch[1])))))
+                if c == 0:
+                    regions[k] = r
+                else:
+                    regions.append(r)
 
     def _split_lattices(self, edges: np.ndarray, labels: np.ndarray, regions: list) -> None:
         """Split, in place, regions that hold two lattices: overlapping mosaics whose grids

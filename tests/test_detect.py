@@ -6,7 +6,7 @@ import pytest
 from conftest import smooth_image
 
 from demosaic.detect import (DEFAULT_SEGMENTER, Detector, DetectorConfig, _abs_diffs, _coarser_grid, _finer_grid, _multiple_of,
-                             _outline_profile, _steps_on_borders, Region, grid_line_error, iou)
+                             _outline_profile, _steps_on_borders, _union_parts, Region, grid_line_error, iou)
 from demosaic.mosaic import Grid, MosaicRegion, pixelate
 from demosaic.video import h264_roundtrip
 
@@ -376,6 +376,60 @@ def test_detect__touching_mosaics_on_lattices_apart__stay_two_regions(detector, 
         best = found.regions[int(np.argmax(cover))]
         ys, xs = np.nonzero(part)
         assert grid_line_error(best.grid, region.grid(), (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)) <= 1.0
+
+
+# Two region-aligned 10 px mosaics overlapping, their column lines 5.5 px apart (x from 22.3
+# and 47.8; rows from 16.5 and 46.8): together their lines come every ~5 px.
+UNION = [MosaicRegion("rect", ((22.3, 16.5), (155.4, 207.9)), (10, 10), align="region"),
+         MosaicRegion("ellipse", ((47.8, 46.8), (231.9, 185.2)), (10, 10), align="region")]
+
+
+def _each_on_its_own_lattice(found, regions, shape, held):
+    later = np.zeros(shape, bool)
+    for region in reversed(regions):  # the part of each that shows (later ones paint over)
+        part = region.rasterise(*shape) & ~later
+        later |= region.rasterise(*shape)
+        cover = [int((found.labels == k + 1)[part].sum()) for k in range(len(found.regions))]
+        assert max(cover) >= held * part.sum()
+        best = found.regions[int(np.argmax(cover))]
+        ys, xs = np.nonzero(part)
+        assert grid_line_error(best.grid, region.grid(), (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)) <= 1.0
+
+
+def test_detect__overlapping_mosaics_half_a_cell_apart__two_regions_not_one_finer(detector, photo):
+    mosaic, truth = pixelate(photo, UNION)
+    found = detector.detect(mosaic)
+    assert iou(found.mask, truth) >= 0.9
+    assert sorted(r.pitch for r in found.regions) == [(10.0, 10.0), (10.0, 10.0)]  # not one region of 5 × 10 px
+    _each_on_its_own_lattice(found, UNION, truth.shape, 0.9)
+
+
+def test_detect__overlapping_mosaics_half_a_cell_apart__after_h264__two_regions(default_detector, photo):
+    mosaic, truth = pixelate(photo, UNION)
+    found = default_detector.detect(h264_roundtrip(mosaic, 23))
+    assert iou(found.mask, truth) >= 0.85
+    _each_on_its_own_lattice(found, UNION, truth.shape, 0.85)
+
+
+def test_union_parts__steps_on_even_lines_left_odd_lines_right():
+    # |steps| between columns: 20 on the lines of an 8 px lattice (x = 8k), on the even ones
+    # (16k) in the left half, the odd ones (16k + 8) in the right; noise of 1 elsewhere.
+    rng = np.random.default_rng(0)
+    h, w = 96, 192
+    dx = rng.uniform(0, 1, (h, w - 1)).astype(np.float32)
+    dy = rng.uniform(0, 1, (h - 1, w)).astype(np.float32)
+    lines = np.arange(8, w, 8)  # the border before pixel x lies between pairs x-1 and x: index x-1
+    for x in lines:
+        if (x % 16 == 0) == (x < w // 2):
+            dx[:, x - 1] = 20
+    mask = np.ones((h, w), bool)
+    axis, even, odd = _union_parts((dx, dy), mask, Grid((8.0, 8.0), (0.0, 0.0)), (0, 0), 0.1, 400, 72)
+    assert axis == 0
+    assert even[:, :w // 2 - 16].all() and odd[:, w // 2 + 16:].all()
+    assert not (even & odd).any() and (even | odd).all()
+    # Steps on every line: one lattice, no split.
+    dx[:, lines - 1] = 20
+    assert _union_parts((dx, dy), mask, Grid((8.0, 8.0), (0.0, 0.0)), (0, 0), 0.1, 400, 72) is None
 
 
 @pytest.mark.parametrize("cell, fitted, expected", [
