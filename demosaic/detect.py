@@ -1156,14 +1156,43 @@ def _coarser_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: G
     return Grid((pitch[0], pitch[1]), (origin[0], origin[1]))
 
 
-def _line_classes(n: int, start: int, pitch: float, origin: float) -> np.ndarray:
-    """Per pixel pair i (the border between pixels start+i and start+i+1) along one axis: 0
-    within a pixel of a line origin + 2m·pitch, 1 of one origin + (2m+1)·pitch, -1 of
-    neither (every other line of the lattice, and the ones between)."""
-    at = start + np.arange(n) + 1.0  # the border's position
-    m = np.round((at - origin) / pitch)
-    near = np.abs(at - origin - m * pitch) <= 1.0
-    return np.where(near, (m % 2).astype(int), -1)
+def _parts_by_lines(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, axis: int, offset: tuple[int, int],
+                    lattices: Sequence[tuple[float, float]], window: int, share: float,
+                    least: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """`mask` as two parts, each on its own of two lattices' lines along `axis` (each a
+    (pitch, origin); their lines at least 3 px apart), or None. Each pixel goes to the
+    lattice whose lines (±1 px) carry the larger mean step within `window`² around it; it
+    is two parts if both hold `least` pixels and in each the other lattice's lines carry
+    at most `share` of its own lines' step (`_Steps.on_lines`). Pixels the parts'
+    cleaning takes off go to the nearer part."""
+    d = diff[axis].astype(np.float32)
+    both = (mask[:, 1:] & mask[:, :-1]) if axis == 0 else (mask[1:] & mask[:-1])
+    at = offset[axis] + np.arange(d.shape[1 - axis]) + 1.0  # pair i: the border before pixel i + 1
+    local = []
+    for p, o in lattices:
+        near = np.abs(at - o - np.round((at - o) / p) * p) <= 1.0
+        w = (both & (near[None, :] if axis == 0 else near[:, None])).astype(np.float32)
+        total = cv2.boxFilter(d * w, -1, (window, window), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        count = cv2.boxFilter(w, -1, (window, window), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        local.append(np.where(count > 0.5, total / np.maximum(count, 1), 0.0))
+    first = np.pad(local[0] >= local[1], ((0, 0), (0, 1)) if axis == 0 else ((0, 1), (0, 0)), mode="edge")
+    kernel = np.ones((5, 5), np.uint8)
+    parts = [cv2.morphologyEx((mask & side).astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0 for side in (first, ~first)]
+    if min(part.sum() for part in parts) < least:
+        return None
+    for c, part in enumerate(parts):
+        steps = _Steps.of(diff, part, axis, offset)
+        if steps is None:
+            return None
+        own, other = steps.on_lines(*lattices[c]), steps.on_lines(*lattices[1 - c])
+        if own is None or other is None or own <= 0 or other > share * own:
+            return None
+    rest = mask & ~parts[0] & ~parts[1]
+    if rest.any():
+        dist = [cv2.distanceTransform((~part).astype(np.uint8), cv2.DIST_L2, 3) for part in parts]
+        parts[0] = parts[0] | (rest & (dist[0] <= dist[1]))
+        parts[1] = mask & ~parts[0]
+    return parts[0], parts[1]
 
 
 def _union_parts(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
@@ -1173,51 +1202,18 @@ def _union_parts(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gr
     have lines every P/2 between them, and the fit takes that finer lattice for the whole
     region (two region-aligned mosaics side by side, or one aligned to the frame beside one
     aligned to its corner). Each part of such a region has steps on every other line only:
-    one part on the even lines, the other on the odd ones. Per axis, each pixel of `mask`
-    goes to the class of lines that carries more steps around it (a window of four
-    lines); the region is two if both parts hold `least` pixels and in each part the other
-    class's lines carry at most `share` of its own lines' step (`_Steps.on_lines`). Only
+    one part on the even lines, the other on the odd ones (`_parts_by_lines`). Only
     whole-pixel pitches: the union of two unscaled mosaics' lines is one, and a fractional
     fit to it (lines drifting from one mosaic's to the other's) serves neither.
     Returns (axis, part on the even lines, part on the odd ones), or None."""
     for axis in (0, 1):
         p, o = grid.pitch[axis], grid.origin[axis]
-        if 2 * p > max_pitch or abs(p - round(p)) > 0.05:  # a fractional pitch: a fit that serves neither
+        if 2 * p > max_pitch or abs(p - round(p)) > 0.05:
             continue
-        d = diff[axis].astype(np.float32)
-        both = (mask[:, 1:] & mask[:, :-1]) if axis == 0 else (mask[1:] & mask[:-1])
-        classes = _line_classes(d.shape[1 - axis], offset[axis], p, o)
-        classes = classes[None, :] if axis == 0 else classes[:, None]
-        window = (int(np.clip(4 * p, 16, 160)) | 1,) * 2
-        local = []
-        for c in (0, 1):
-            w = (both & (classes == c)).astype(np.float32)
-            total = cv2.boxFilter(d * w, -1, window, normalize=False, borderType=cv2.BORDER_CONSTANT)
-            count = cv2.boxFilter(w, -1, window, normalize=False, borderType=cv2.BORDER_CONSTANT)
-            local.append(np.where(count > 0.5, total / np.maximum(count, 1), 0.0))
-        even = local[0] >= local[1]
-        even = np.pad(even, ((0, 0), (0, 1)) if axis == 0 else ((0, 1), (0, 0)), mode="edge")
-        kernel = np.ones((5, 5), np.uint8)
-        parts = [cv2.morphologyEx((mask & side).astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0 for side in (even, ~even)]
-        if min(part.sum() for part in parts) < least:
-            continue
-        ok = True
-        for c, part in enumerate(parts):
-            steps = _Steps.of(diff, part, axis, offset)
-            if steps is None:
-                ok = False
-                break
-            own, other = steps.on_lines(2 * p, o + c * p), steps.on_lines(2 * p, o + (1 - c) * p)
-            if own is None or other is None or own <= 0 or other > share * own:
-                ok = False
-                break
-        if ok:
-            rest = mask & ~parts[0] & ~parts[1]  # what the opening took off goes to the nearer part
-            if rest.any():
-                dist = [cv2.distanceTransform((~part).astype(np.uint8), cv2.DIST_L2, 3) for part in parts]
-                parts[0] = parts[0] | (rest & (dist[0] <= dist[1]))
-                parts[1] = mask & ~parts[0]
-            return axis, parts[0], parts[1]
+        window = int(np.clip(4 * p, 16, 160)) | 1  # four lines of the finer lattice
+        parts = _parts_by_lines(diff, mask, axis, offset, [(2 * p, o), (2 * p, o + p)], window, share, least)
+        if parts is not None:
+            return (axis, *parts)
     return None
 
 
@@ -1872,7 +1868,7 @@ class Detector:
 
     def _split_unions(self, frame: np.ndarray, diff: tuple[np.ndarray, np.ndarray], edges: np.ndarray | None,
                       labels: np.ndarray, regions: list, closed: list[bool]) -> None:
-        """Split, in place, regions whose lattice is two mosaics' lines together
+        """Split, in place, regions whose lattice is two overlapping mosaics' lines together
         (`_union_parts`): each part takes every other line of it along that axis and is
         refitted (`_refit`); `closed` (whether each label is an uncompressed region) grows
         with them."""
@@ -1888,9 +1884,9 @@ class Detector:
             found = _union_parts(steps, own, region.grid, (x0, y0), cfg.union_split, least, cfg.max_pitch)
             if found is None:
                 continue
-            axis, even, odd = found
+            axis, *parts = found
             closed.append(closed[k + 1])
-            for c, part in enumerate((even, odd)):
+            for c, part in enumerate(parts):
                 pitch, origin = list(region.pitch), list(region.origin)
                 origin[axis] = (origin[axis] + c * pitch[axis]) % (2 * pitch[axis])
                 pitch[axis] *= 2
