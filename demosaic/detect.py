@@ -512,6 +512,14 @@ def _fill_holes(cells: np.ndarray) -> np.ndarray:
     return (cells | (flood[1:-1, 1:-1] == 0))
 
 
+def _median_rows(values: np.ndarray) -> np.ndarray:
+    """np.median(values, axis=0), without its overhead (called for every strip of every cut
+    cell: a few pixels each)."""
+    ordered = np.sort(values, axis=0)
+    n = len(ordered)
+    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+
+
 def _cut_cell(cell: np.ndarray, kept: tuple[bool, bool, bool, bool], strip_std: float,
               pixel_tolerance: float) -> np.ndarray | None:
     """The part of a cell on a region's edge that carries a mosaic colour (bool, the cell's
@@ -534,7 +542,7 @@ def _cut_cell(cell: np.ndarray, kept: tuple[bool, bool, bool, bool], strip_std: 
             line = {"up": (slice(depth, depth + 1), slice(None)), "down": (slice(h - 1 - depth, h - depth), slice(None)),
                     "left": (slice(None), slice(depth, depth + 1)), "right": (slice(None), slice(w - 1 - depth, w - depth))}[side]
             strip = c[line].reshape(-1, c.shape[-1])
-            colour = np.median(strip, axis=0)
+            colour = _median_rows(strip)
             # A corner cell is cut on two sides: its strip may end in picture pixels.
             inliers = np.abs(strip - colour).max(axis=1) <= max(pixel_tolerance, 2 * strip_std)
             if inliers.mean() < 0.5:

@@ -6,7 +6,7 @@ import pytest
 from conftest import smooth_image
 
 from demosaic.detect import (DEFAULT_SEGMENTER, Detector, DetectorConfig, _abs_diffs, _coarser_grid, _finer_grid, _multiple_of,
-                             _outline_profile, _steps_on_borders, _union_parts, Region, grid_line_error, iou)
+                             _median_rows, _outline_profile, _steps_on_borders, _union_parts, Region, grid_line_error, iou)
 from demosaic.mosaic import Grid, MosaicRegion, pixelate
 from demosaic.video import h264_roundtrip
 
@@ -692,3 +692,9 @@ def test_drop_unsure__coded_regions_the_network_doubts_go():
     assert closed == [False, False, True]
     assert [r.bbox[0] for r in regions] == [30, 60]
     np.testing.assert_array_equal(labels, np.select([before == 2, before == 3], [1, 2], 0))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 23, 64])
+def test_median_rows__numpy_median(n):
+    values = np.random.default_rng(n).integers(0, 256, (n, 3)).astype(np.float64)
+    np.testing.assert_array_equal(_median_rows(values), np.median(values, axis=0))
