@@ -34,7 +34,9 @@ detector works alone on the whole frame. Its four stages:
    every channel) keeps only pixels of exactly its cells' colours. Each region's lattice is
    then refitted through its own strongest borders, and checked against the steps on its
    own lines: coarser where every other line carries none (`_coarser_grid`), finer where the
-   lines between carry steps too (`_finer_grid`). Touching regions on one lattice merge
+   lines between carry steps too (`_finer_grid`). Two overlapping mosaics half a cell
+   apart, whose lines together were fitted as one finer lattice, split in two, each on
+   every other line (`_union_parts`). Touching regions on one lattice merge
    (`Detector._merge_lattices`). An optional dilation covers feathered edges.
 
 Uncompressed mosaics over smooth content (sky, fog, a wallpaper's gradients) have cells a
