@@ -84,7 +84,7 @@ class DetectorConfig:
     finer_grid: float = 0.5  # ... or a finer lattice it is every k-th line of where the lines between carry this share of its steps (0: never)
     finer_square: float = 0.8  # ... or this share, where that would make square cells oblong (0: as any)
     union_split: float = 0.1  # a region whose lattice is two mosaics' lines together splits where each part's steps lie on every other line, the others carrying at most this share (0: never)
-    union_cells: float = 2.0  # ... each part holding this many of its cells at least (4 of the found pitch each)
+    union_cells: float = 4.0  # ... each part holding this many cells of its own (twice as coarse) lattice at least
     merge_lattices: float = 0.05  # touching regions whose pitches agree this closely, and whose lattices serve both, merge (0: never)
     merge_steps: float = 0.9  # ... (lines more than 1 px apart) the larger one's carrying this share of the steps the smaller one's do there
     grow_std: float = 1.0  # cells this flat join a neighbouring region cell of the same colour
@@ -1890,7 +1890,7 @@ class Detector:
             own = labels[y0:y1, x0:x1] == k + 1
             steps = (dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1])
             pw, ph = region.pitch
-            least = max(cfg.union_cells * 4 * pw * ph, 400.0)
+            least = max(cfg.union_cells * 2 * pw * ph, 400.0)  # a part's cell: two of the found lattice's
             found = _union_parts(steps, own, region.grid, (x0, y0), cfg.union_split, least, cfg.max_pitch)
             if found is None:
                 continue
