@@ -777,6 +777,21 @@ def _bbox(mask: np.ndarray, rows: slice, cols: slice) -> tuple[int, int, int, in
             int(cols.start + xs.max() + 1), int(rows.start + ys.max() + 1))
 
 
+def _split_region(labels: np.ndarray, regions: list, k: int, rows: slice, cols: slice,
+                  parts: Sequence[tuple[np.ndarray, Grid]]) -> None:
+    """Region k (label k + 1) becomes two, in place: the first part, over the window (rows,
+    cols), keeps its label, the second is a new region at the end; each with its own grid."""
+    for c, (part, grid) in enumerate(parts):
+        label = k + 1 if c == 0 else len(regions) + 1
+        labels[rows, cols][part] = label
+        r = replace(regions[k], bbox=_bbox(part, rows, cols), pitch=grid.pitch, origin=grid.origin,
+                    cells=max(1, int(round(part.sum() / (grid.pitch[0] * grid.pitch[1])))))
+        if c == 0:
+            regions[k] = r
+        else:
+            regions.append(r)
+
+
 def _piece_region(mask: np.ndarray, rows: slice, cols: slice, pitch, origin, pieces: int):
     """A piece path's find, as `_region` returns one: (region, pixel mask, claimed, window origin)."""
     region = Region(_bbox(mask, rows, cols), (float(pitch[0]), float(pitch[1])), (float(origin[0]), float(origin[1])),
@@ -1895,24 +1910,17 @@ class Detector:
             if found is None:
                 continue
             axis, *parts = found
-            closed.append(closed[k + 1])
+            rows, cols = slice(y0, y1), slice(x0, x1)
+            grids = []
             for c, part in enumerate(parts):
                 pitch, origin = list(region.pitch), list(region.origin)
                 origin[axis] = (origin[axis] + c * pitch[axis]) % (2 * pitch[axis])
                 pitch[axis] *= 2
-                ys, xs = np.nonzero(part)
-                bbox = (x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1)
-                sub = part[bbox[1] - y0:bbox[3] - y0, bbox[0] - x0:bbox[2] - x0]
-                grid = self._refit(frame, diff, edges, sub, bbox, Grid((pitch[0], pitch[1]), (origin[0], origin[1])),
-                                   not closed[k + 1])
-                label = k + 1 if c == 0 else len(regions) + 1
-                labels[y0:y1, x0:x1][part] = label
-                r = replace(region, bbox=bbox, pitch=grid.pitch, origin=grid.origin,
-                            cells=max(1, int(round(part.sum() / (grid.pitch[0] * grid.pitch[1])))))
-                if c == 0:
-                    regions[k] = r
-                else:
-                    regions.append(r)
+                bx0, by0, bx1, by1 = bbox = _bbox(part, rows, cols)
+                grids.append(self._refit(frame, diff, edges, part[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0], bbox,
+                                         Grid((pitch[0], pitch[1]), (origin[0], origin[1])), not closed[k + 1]))
+            closed.append(closed[k + 1])
+            _split_region(labels, regions, k, rows, cols, list(zip(parts, grids)))
 
     def _split_lattices(self, edges: np.ndarray, labels: np.ndarray, regions: list) -> None:
         """Split, in place, regions that hold two lattices: overlapping mosaics whose grids
@@ -1971,16 +1979,7 @@ class Detector:
             grid = self._edge_lattice(edges, rows, cols, first)
             if grid is None or max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch):
                 grid = region.grid
-            for part, g, label in ((first, grid, k + 1), (second, other, len(regions) + 1)):
-                ys, xs = np.nonzero(part)
-                labels[rows, cols][part] = label
-                box = (int(x0) + int(xs.min()), int(y0) + int(ys.min()), int(x0) + int(xs.max()) + 1, int(y0) + int(ys.max()) + 1)
-                r = replace(region, bbox=box, pitch=g.pitch, origin=g.origin,
-                            cells=max(1, int(round(part.sum() / (g.pitch[0] * g.pitch[1])))))
-                if label == k + 1:
-                    regions[k] = r
-                else:
-                    regions.append(r)
+            _split_region(labels, regions, k, rows, cols, [(first, grid), (second, other)])
 
     def _merge_lattices(self, diff: tuple[np.ndarray, np.ndarray], labels: np.ndarray,
                         regions: list) -> tuple[np.ndarray, list]:
