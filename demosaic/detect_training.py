@@ -103,7 +103,7 @@ def _mosaic_sample(rng: np.random.Generator, photo: np.ndarray, size: int, max_c
 
 
 FOCUS_CELL, FOCUS_CRFS = 12, (20, 32)  # the focus's small cells and H.264 rates (see make_samples)
-OLD_CODECS = {"mpeg2video": (4, 31), "mjpeg": (4, 31)}  # qscale ranges of the focus's clean clips
+OLD_CODECS, OLD_QSCALES = ("mjpeg", "mpeg2video"), (4, 31)  # the focus's clean clips: codecs, qscale range
 
 
 def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,
@@ -134,8 +134,7 @@ def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,
                                str(rng.choice(["veryfast", "medium"])), 1.0))
             else:
                 frames[i] = random_crop(rng, photo, size)
-                codec = str(rng.choice(sorted(OLD_CODECS)))
-                coding.append((codec, int(rng.integers(OLD_CODECS[codec][0], OLD_CODECS[codec][1] + 1)), "", 1.0))
+                coding.append((str(rng.choice(OLD_CODECS)), int(rng.integers(OLD_QSCALES[0], OLD_QSCALES[1] + 1)), "", 1.0))
             continue
         if rng.random() < mosaic_share:
             frames[i], masks[i] = _mosaic_sample(rng, photos[int(rng.integers(len(photos)))], size)
@@ -179,11 +178,10 @@ def _coded_clip(frames: np.ndarray, codec: str, quality: int, preset: str) -> np
     `quality` (yuv420p), mpeg4, mpeg2video or mjpeg at qscale `quality` (4:2:0), or Cinepak
     (its own RGB VQ)."""
     n, h, w = frames.shape[:3]
+    qscale = ["-q:v", str(quality)]
     opts = {"libx264": ["-pix_fmt", "yuv420p", "-crf", str(quality), "-preset", preset],
-            "mpeg4": ["-pix_fmt", "yuv420p", "-q:v", str(quality)],
-            "mpeg2video": ["-pix_fmt", "yuv420p", "-q:v", str(quality)],
-            "mjpeg": ["-pix_fmt", "yuvj420p", "-q:v", str(quality)],
-            "cinepak": []}[codec]
+            "mpeg4": ["-pix_fmt", "yuv420p", *qscale], "mpeg2video": ["-pix_fmt", "yuv420p", *qscale],
+            "mjpeg": ["-pix_fmt", "yuvj420p", *qscale], "cinepak": []}[codec]
     encoded = _run([ffmpeg_binary(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
                     "-i", "pipe:", "-c:v", codec, *opts, "-f", "nut", "pipe:"], frames.tobytes())
     decoded = _run([ffmpeg_binary(), "-v", "error", "-f", "nut", "-i", "pipe:",
