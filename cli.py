@@ -175,6 +175,9 @@ def _video_options(command):
         click.option("--preset", type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
                                                     "slow", "slower", "veryslow"]), default="medium", show_default=True),
         click.option("--lossless", is_flag=True, help="Lossless RGB video (FFV1 in .mkv, x264rgb otherwise)."),
+        click.option("--passthrough", is_flag=True,
+                     help="Restore nothing: the same decode and encode, to preview what the encode costs and "
+                          "to score a restored output against."),
         click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="Write a JSON summary (frames, frames restored, regions, timings)."),
         click.option("--batch-frames", type=click.IntRange(1, 256), default=8, show_default=True),
@@ -220,8 +223,10 @@ def _check_model(mode, model_path):
     user named that is missing or unreadable is bad input (exit 2); a broken shipped one, exit 1."""
     from demosaic.artifact import read_card
     from demosaic.errors import InputError, ModelError
-    from demosaic.restore import default_model_path
+    from demosaic.restore import PASSTHROUGH, default_model_path
 
+    if mode == PASSTHROUGH:
+        return
     try:
         read_card(model_path or default_model_path(mode))
     except ModelError as exc:
@@ -235,13 +240,15 @@ def _check_model(mode, model_path):
 @_video_options
 @click.option("--strict", is_flag=True, help="Fail (nothing written) when the input has damaged frames.")
 @click.option("--quiet", is_flag=True, help="No progress line (there is none when stderr is not a terminal).")
-def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, report_path, batch_frames,
+def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, passthrough, report_path, batch_frames,
           temporal_radius, ray_address, workers, gpus_per_worker, segment_frames, strict, quiet, dilate, overwrite):
     """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""
     from demosaic.images import check_output
+    from demosaic.restore import PASSTHROUGH
     from demosaic.video import EncodeOptions, probe
     from pipelines.video import progress_line, restore_video, write_report
 
+    mode = PASSTHROUGH if passthrough else mode
     check_output(dst, overwrite, (src,), suffixes=VIDEO_SUFFIXES)
     info = probe(src)  # a missing or unreadable input fails here, before TensorFlow loads
     if mask_path is not None:
@@ -306,13 +313,17 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, r
 @click.option("--overwrite", is_flag=True, help="Redo outputs already finished.")
 @_video_options
 def batch(inputs, out_dir, suffix, mask_path, mode, model_path, dilate, overwrite, codec, crf, preset, lossless,
-          report_path, batch_frames, temporal_radius, ray_address, workers, gpus_per_worker, segment_frames):
+          passthrough, report_path, batch_frames, temporal_radius, ray_address, workers, gpus_per_worker,
+          segment_frames):
     """Restore many videos (files, folders, or manifest files listing one path per line).
 
     Re-running skips finished outputs and resumes unfinished ones segment by segment. Exit 0
     when every input was restored, 1 when some failed (the others are still written)."""
+    from demosaic.restore import PASSTHROUGH
     from pipelines.batch import find_inputs, output_for, run_batch
     from pipelines.video import write_report
+
+    mode = PASSTHROUGH if passthrough else mode
 
     missing = [p for p in inputs if not p.exists()]
     if missing:

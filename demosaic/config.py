@@ -71,6 +71,22 @@ class DetectTrainConfig:
 
 
 @dataclass(frozen=True)
+class SafetyConfig:
+    """The restore side's guards (demosaic.safety): which cells are restored, how far a pixel
+    may move, and when a region stays as it came."""
+
+    # A cell is flat when its masked pixels' spread (std, largest channel) is within this many
+    # times the region's median cell spread: a mosaic's cells share one level of coding noise.
+    flat_ratio: float = 2.0
+    flat_floor: float = 3.0  # levels of spread always allowed (an uncompressed mosaic's median is 0)
+    step_levels: float = 3.0  # a cell restored steps to some neighbour by more: else restoring it gives it back
+    min_verified: float = 0.5  # fewer flat cells than this share: the grid is wrong, or it is no mosaic
+    bound_margin: float = 12.0  # levels a restored pixel may pass its 3×3 cells' colour range by
+    check_levels: float = 2.0  # the last check: cell means re-pixelated within this of the observed ones
+    check_quantile: float = 0.95  # ... for this share of the region's cells
+
+
+@dataclass(frozen=True)
 class LossWeights:
     """The paper's eq. 7: L_valid + 6 L_hole + 0.05 L_perc + 120 (L_style_out + L_style_comp) + 0.1 L_tv."""
 

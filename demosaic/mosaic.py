@@ -226,6 +226,37 @@ def _observed_cell_colours(observed: np.ndarray, mask: np.ndarray, win: _CellWin
     return colour, in_counts
 
 
+class CellStats(NamedTuple):
+    """An area's cells as observed: the window of rows/cols covering them (and `pad_cells`
+    rings around), each pixel's cell number there, and per cell (row-major, `shape`)."""
+
+    rows: slice
+    cols: slice
+    labels: np.ndarray  # (h, w) int64 cell number of each window pixel
+    shape: tuple[int, int]  # (cells down, cells across)
+    colour: np.ndarray  # (n, C) the masked pixels' mean, or the plain mean where none is masked
+    spread: np.ndarray  # (n,) standard deviation of the masked pixels, largest channel (0 where none)
+    in_counts: np.ndarray  # (n,) masked pixels
+    counts: np.ndarray  # (n,) pixels in the frame
+
+
+def cell_stats(observed: np.ndarray, area: GridArea, pad_cells: int = 1) -> CellStats | None:
+    """What each cell touching `area` (and `pad_cells` rings of cells around it) shows."""
+    win = _cell_window(area.mask, area.grid, pad_cells)
+    if win is None:
+        return None
+    n = win.shape[0] * win.shape[1]
+    colour, in_counts = _observed_cell_colours(observed, area.mask, win)
+    obs = observed[win.rows, win.cols].astype(np.float64)
+    inside = area.mask[win.rows, win.cols]
+    sq, _ = cell_sums(obs * obs, win.labels, n, weights=inside)
+    mean_in = np.where((in_counts > 0)[:, None], colour, 0.0)
+    var = sq / np.maximum(in_counts, 1)[:, None] - mean_in ** 2
+    spread = np.sqrt(np.maximum(var, 0.0)).max(axis=1)
+    counts = np.bincount(win.labels.ravel(), minlength=n).astype(np.float64)
+    return CellStats(win.rows, win.cols, win.labels, win.shape, colour, spread, in_counts, counts)
+
+
 def _interpolate_cells(values: np.ndarray, grid: Grid, win: _CellWindow, interpolation: int,
                        border: int) -> np.ndarray:
     """(h, w, C) float32 over the window: per-cell values (n, C) placed at the cells' centres
@@ -288,7 +319,8 @@ def _cell_targets(image: np.ndarray, observed: np.ndarray, area: GridArea, pad_c
     return _CellTargets(win, n, colour, in_counts, counts, block, area.mask[win.rows, win.cols])
 
 
-def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, rounds: int) -> None:
+def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, rounds: int,
+                       bounds: Bounds | None = None) -> None:
     """Move `out`'s masked pixels (in place) most of the way to the observed cell means with a
     smooth field rather than a constant per cell, so no cell edges are drawn in.
 
@@ -305,12 +337,48 @@ def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, ro
         need = (t.colour - sums / np.maximum(t.counts, 1)[:, None]) * share
         field = _interpolate_cells(need, area.grid, t.win, cv2.INTER_CUBIC, cv2.BORDER_REPLICATE)
         t.block[t.inside] += field[t.inside]
-    t.block[t.inside] = np.clip(t.block[t.inside], 0, 255)  # what clipping takes, the constant step redistributes
+    lo, hi = _pixel_bounds(t, bounds)
+    t.block[t.inside] = np.clip(t.block[t.inside], lo, hi)  # what clipping takes, the constant step redistributes
+
+
+class Bounds(NamedTuple):
+    """Per-pixel limits (H×W×C float) the consistency step may not push a restored pixel past."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+def _pixel_bounds(t: _CellTargets, bounds: Bounds | None) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """(lo, hi) of the area's pixels in the window, (k, C) arrays, or the 8-bit range."""
+    if bounds is None:
+        return 0.0, 255.0
+    return bounds.lo[t.win.rows, t.win.cols][t.inside], bounds.hi[t.win.rows, t.win.cols][t.inside]
+
+
+def _target_sums(t: _CellTargets, block: np.ndarray, bounds: Bounds | None) -> np.ndarray:
+    """(n, C) the sum each cell's pixels must reach.
+
+    A whole cell: its observed colour times its size. A cut cell (part of it outside the
+    area) has two conventions in the wild: the synthesiser and editors pixelate the whole
+    frame and mask the result, so the cut cell shows the mean of the *whole* cell, whose
+    visible part is still there; ffmpeg's crop + pixelize shows the mean of the in-crop part
+    only. Without bounds the first holds. With bounds, a cut cell follows the first only
+    where the mean it implies for the masked part lies within what the bounds allow, and
+    the second otherwise: a mask that reaches past a mosaic (detected, dilated) must not
+    have its real pixels' colour forced into the masked ones as streaks."""
+    fixed, _ = cell_sums(block, t.win.labels, t.n, weights=~t.inside)
+    whole = t.colour * t.counts[:, None]
+    if bounds is None:
+        return whole
+    lo_sum, _ = cell_sums(bounds.lo[t.win.rows, t.win.cols], t.win.labels, t.n, weights=t.inside)
+    hi_sum, _ = cell_sums(bounds.hi[t.win.rows, t.win.cols], t.win.labels, t.n, weights=t.inside)
+    fits = np.all((whole - fixed >= lo_sum) & (whole - fixed <= hi_sum), axis=1)
+    return np.where(fits[:, None], whole, t.colour * t.in_counts[:, None] + fixed)
 
 
 def enforce_cell_means(
     restored: np.ndarray, observed: np.ndarray, areas: Sequence[GridArea], max_iter: int = 16,
-    smooth_rounds: int = 2, smooth_max_pitch: float = 12.0,
+    smooth_rounds: int = 2, smooth_max_pitch: float = 12.0, bounds: Bounds | None = None,
 ) -> np.ndarray:
     """Shift restored pixels so each mean-mode cell's mean equals the colour it was observed with.
 
@@ -324,20 +392,24 @@ def enforce_cell_means(
     is left, exactly. Measured on held-out training photos (v1 model, cells 8/16/24): the
     smooth correction gains 0.2 dB PSNR and 0.007 LPIPS at 8 px cells, but at 16–24 px the
     constant one keeps the sharper contrast between cells and scores 0.01–0.02 LPIPS better.
+
+    With `bounds` no pixel leaves [lo, hi] (instead of [0, 255]): where an exact mean would
+    need a pixel past them, the cell stays approximate (see `_target_sums` for cut cells).
     """
     out = restored.astype(np.float64).copy()
     for area in areas:
         if area.mode != "mean":
             continue
         if smooth_rounds and max(area.grid.pitch) <= smooth_max_pitch:
-            _smooth_correction(out, observed, area, smooth_rounds)
+            _smooth_correction(out, observed, area, smooth_rounds, bounds)
         t = _cell_targets(out, observed, area)
         if t is None:
             continue
         win, n, block, inside, all_counts = t.win, t.n, t.block, t.inside, t.counts
-        target = t.colour * all_counts[:, None]  # the sum each cell must reach
+        target = _target_sums(t, block, bounds)  # the sum each cell must reach
         lab = win.labels[inside]
-        pix = block[inside]  # (k, C) the pixels free to move
+        lo, hi = _pixel_bounds(t, bounds)
+        pix = np.clip(block[inside], lo, hi)  # (k, C) the pixels free to move
         fixed, _ = cell_sums(block, win.labels, n, weights=~inside)  # visible parts of cut cells
         for _ in range(max_iter):
             current = fixed + np.stack(
@@ -346,14 +418,14 @@ def enforce_cell_means(
             deficit = target - current  # (n, C)
             # Pixels that can still move in the needed direction share the deficit equally.
             d = deficit[lab]
-            free = np.where(d > 0, pix < 255, pix > 0)
+            free = np.where(d > 0, pix < hi, pix > lo)
             n_free = np.stack([np.bincount(lab, weights=free[:, ch], minlength=n)
                                for ch in range(pix.shape[1])], axis=-1)
             # Done when every cell is on target or has no pixel left that can move (clipped).
             if np.all((np.abs(deficit) <= 1e-6 * np.maximum(all_counts, 1)[:, None]) | (n_free == 0)):
                 break
             step = deficit / np.maximum(n_free, 1)
-            pix = np.clip(pix + free * step[lab], 0, 255)
+            pix = np.clip(pix + free * step[lab], lo, hi)
         block[inside] = pix
     return out.astype(np.float32)
 
@@ -367,6 +439,19 @@ def cell_means(image: np.ndarray, area: GridArea) -> tuple[np.ndarray, np.ndarra
     sums, counts = cell_sums(image[win.rows, win.cols].astype(np.float64), win.labels, n)
     keep = counts > 0
     return sums[keep] / counts[keep][:, None], counts[keep]
+
+
+def cell_errors(restored: np.ndarray, observed: np.ndarray, area: GridArea, bounds: Bounds | None = None) -> np.ndarray:
+    """|mean of each cell of `restored` − the mean it must have| (levels, largest channel),
+    one value per cell the area covers, with `enforce_cell_means`' targets: the re-pixelated
+    result against the observed cells."""
+    t = _cell_targets(restored.astype(np.float64), observed, area)
+    if t is None:
+        return np.zeros(0)
+    sums, _ = cell_sums(t.block, t.win.labels, t.n)
+    # Per masked pixel: the shift the cell's masked pixels would still need.
+    error = np.abs(sums - _target_sums(t, t.block, bounds)) / np.maximum(t.in_counts, 1)[:, None]
+    return error[t.in_counts > 0].max(axis=1)
 
 
 def cell_mean_error(restored: np.ndarray, observed: np.ndarray, areas: Sequence[GridArea]) -> float:

@@ -13,11 +13,15 @@ from typing import NamedTuple, Sequence
 import cv2
 import numpy as np
 
+from .config import SafetyConfig
 from .errors import InputError, ModelError
 from .mosaic import GridArea, cell_colour_guide, enforce_cell_means
+from .safety import Guarded, guard_frame, passes_check
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODELS = {"guided": "demosaic-guided-small-v3", "inpaint": "demosaic-pure-small-v0"}
+# The video mode that restores nothing: the same decode and encode, the baseline to score against.
+PASSTHROUGH = "passthrough"
 
 
 def default_model_path(mode: str = "guided") -> Path:
@@ -59,13 +63,32 @@ def _grow(lo: int, hi: int, limit: int, multiple: int) -> tuple[int, int]:
     return lo, min(lo + size, limit)
 
 
+class Outcome(NamedTuple):
+    """What restoring one frame did, region by region."""
+
+    regions: int = 0  # regions given
+    restored: int = 0  # restored by the model
+    guide: int = 0  # restored by the guide: the model's result failed the last check
+    kept: int = 0  # left as they came: too few flat cells, or both results failed the check
+
+    def __add__(self, other: "Outcome") -> "Outcome":  # type: ignore[override]
+        return Outcome(*(a + b for a, b in zip(self, other)))
+
+
+class Restored(NamedTuple):
+    frame: np.ndarray  # uint8 RGB
+    outcome: Outcome
+
+
 class Restorer:
     """Holds one model; `restore(frame, areas)` returns the restored frame (uint8 RGB)."""
 
     def __init__(self, model_path: str | os.PathLike | None = None, margin: int = 16, batch_size: int = 8,
-                 consistency: bool | None = None, threads: int = 0):
+                 consistency: bool | None = None, threads: int = 0, safety: SafetyConfig | None = SafetyConfig()):
         """`threads`: for each frame's guide and consistency step (0: the cores this process
-        may run on, at most 8)."""
+        may run on, at most 8). `safety`: the guards of `demosaic.safety` (None: restore every
+        masked pixel and force every cell mean, as the still-photo benchmark with true masks
+        did before them)."""
         from .artifact import load_model
 
         path = Path(model_path) if model_path else default_model_path()
@@ -86,12 +109,14 @@ class Restorer:
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="restore")
         # Pure inpainting reproduces the paper: it does not use the cell colours at all.
         self.consistency = self.guided if consistency is None else consistency
+        self.safety = safety if self.guided and self.consistency else None
 
     @classmethod
-    def for_mode(cls, mode: str, model_path: str | os.PathLike | None = None, threads: int = 0) -> "Restorer":
+    def for_mode(cls, mode: str, model_path: str | os.PathLike | None = None, threads: int = 0,
+                 safety: SafetyConfig | None = SafetyConfig()) -> "Restorer":
         """The given model (or the shipped one for `mode`), refused if it is not of that mode."""
         path = Path(model_path) if model_path else default_model_path(mode)
-        restorer = cls(path, threads=threads)
+        restorer = cls(path, threads=threads, safety=safety)
         if restorer.guided != (mode == "guided"):
             raise InputError(f"{path}: a {'guided' if restorer.guided else 'pure-inpainting'} model, "
                              f"but --mode {mode} was asked for")
@@ -101,40 +126,74 @@ class Restorer:
         return self.restore_many([frame], [areas])[0]
 
     def restore_many(self, frames: Sequence[np.ndarray], areas: Sequence[Sequence[GridArea]]) -> list[np.ndarray]:
-        """Restore several frames, batching equal-sized crops across them. Each frame's guide
-        and consistency step (NumPy and OpenCV, which release the GIL) run on a thread pool:
-        on the video benchmark's frames 57 against 71 ms a frame on 2 cores, outputs the same."""
+        return [r.frame for r in self.restore_frames(frames, areas)]
+
+    def restore_frames(self, frames: Sequence[np.ndarray], areas: Sequence[Sequence[GridArea]]) -> list[Restored]:
+        """Restore several frames, batching equal-sized crops across them. Each frame's guards,
+        guide and consistency step (NumPy and OpenCV, which release the GIL) run on a thread
+        pool: on the video benchmark's frames 57 against 71 ms a frame on 2 cores."""
+        def guard(i) -> Guarded | None:
+            return guard_frame(frames[i], areas[i], self.safety) if self.safety is not None and areas[i] else None
+
+        guarded = list(self._pool.map(guard, range(len(frames))))
+        todo = [list(areas[i]) if g is None else g.areas for i, g in enumerate(guarded)]
         jobs = []  # (frame index, box, image crop, valid crop, guide crop)
         results = [f.copy() for f in frames]
         masks = []
-        for frame, frame_areas in zip(frames, areas):
+        for frame, frame_areas in zip(frames, todo):
             mask = np.zeros(frame.shape[:2], bool)
             for a in frame_areas:
                 mask |= a.mask
             masks.append(mask)
 
         def guide(i):
-            return cell_colour_guide(frames[i], areas[i]) if self.guided and masks[i].any() else None
+            return cell_colour_guide(frames[i], todo[i]) if self.guided and masks[i].any() else None
 
-        for i, frame_guide in enumerate(self._pool.map(guide, range(len(frames)))):
+        guides = list(self._pool.map(guide, range(len(frames))))
+        for i, frame_guide in enumerate(guides):
             if not masks[i].any():
                 continue
             for box in plan_crops(masks[i], self.multiple, self.margin):
                 sl = (slice(box.y0, box.y1), slice(box.x0, box.x1))
                 jobs.append((i, box, frames[i][sl], masks[i][sl], None if frame_guide is None else frame_guide[sl]))
         outputs = self._run(jobs)
+        composite = [r.astype(np.float32) for r in results]
         for (i, box, _, crop_mask, _), out in zip(jobs, outputs):
             sl = (slice(box.y0, box.y1), slice(box.x0, box.x1))
-            region = results[i][sl]
-            region[crop_mask] = np.clip(np.rint(out[crop_mask] * 255.0), 0, 255).astype(np.uint8)
+            composite[i][sl][crop_mask] = out[crop_mask] * 255.0
 
-        def consistent(i):
-            if masks[i].any() and self.consistency:
-                kept = enforce_cell_means(results[i], frames[i], areas[i])
-                results[i][masks[i]] = np.clip(np.rint(kept[masks[i]]), 0, 255).astype(np.uint8)
+        def consistent(i) -> Outcome:
+            if not masks[i].any():
+                g = guarded[i]
+                return Outcome(len(areas[i]), 0, 0, len(areas[i]) if g is not None else 0)
+            if not self.consistency:
+                results[i][masks[i]] = _to_uint8(composite[i][masks[i]])
+                return Outcome(len(areas[i]), len(areas[i]))
+            g = guarded[i]
+            if g is None:
+                kept = enforce_cell_means(composite[i], frames[i], todo[i])
+                results[i][masks[i]] = _to_uint8(kept[masks[i]])
+                return Outcome(len(areas[i]), len(areas[i]))
+            return self._checked(frames[i], composite[i], guides[i], g, results[i])
 
-        list(self._pool.map(consistent, range(len(frames))))
-        return results
+        outcomes = list(self._pool.map(consistent, range(len(frames))))
+        return [Restored(r, o) for r, o in zip(results, outcomes)]
+
+    def _checked(self, frame: np.ndarray, composite: np.ndarray, guide: np.ndarray, g: Guarded,
+                 result: np.ndarray) -> Outcome:
+        """The bounded consistency step and the last check, region by region: the model's
+        result, else the guide's, else the region as it came. Writes into `result`."""
+        restored = via_guide = 0
+        candidates = (composite, guide)
+        for area in g.areas:
+            for k, candidate in enumerate(candidates):
+                fixed = enforce_cell_means(candidate, frame, [area], bounds=g.bounds)
+                if passes_check(fixed, frame, area, g.bounds, self.safety):
+                    result[area.mask] = _to_uint8(fixed[area.mask])
+                    restored += k == 0
+                    via_guide += k == 1
+                    break
+        return Outcome(g.regions, restored, via_guide, g.regions - restored - via_guide)
 
     def _run(self, jobs) -> list[np.ndarray]:
         """Model outputs (h, w, 3) float in [0, 1]-ish for each job, batched by crop shape."""
@@ -156,6 +215,10 @@ class Restorer:
                 for k, j in enumerate(chunk):
                     outputs[j] = out[k, :shape[0], :shape[1]]
         return outputs
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
 def _pad(a: np.ndarray, height: int, width: int, value: float | None = None) -> np.ndarray:

@@ -6,8 +6,11 @@ File names always reach ffmpeg as `file:NAME`, so a name can never be read as an
 from __future__ import annotations
 
 import json
+import os
+import queue
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -15,6 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import ExternalToolError, InputError
+from .planes import PlaneFormat, Planes, paste_changed, plane_format
 
 
 def ffmpeg_binary(name: str = "ffmpeg") -> str:
@@ -206,32 +210,81 @@ def _matrix(info: VideoInfo) -> tuple[str, str]:
     return space, "full" if info.color_range == "pc" else "limited"
 
 
+# swscale's default rounding in YUV → RGB darkens every frame by about a level (measured on
+# vtest: Y −1.08 through rgb24 and back); accurate rounding and full chroma interpolation
+# leave −0.08, and `planes.rgb_to_yuv` inverts it.
+SWS_FLAGS = "accurate_rnd+full_chroma_int"
+
+
 class FrameReader:
     """RGB frames of the first video stream, in decode order, exactly as stored (no rate conversion).
 
     `start`/`stop` select frames by index (ffmpeg's trim filter counts decoded frames; no
-    container seeking, so the choice is exact whatever the timestamps say)."""
+    container seeking, so the choice is exact whatever the timestamps say). With `planes`
+    the same decode also gives each frame's own planes in that format (a second pipe), and
+    iterating yields (rgb, `Planes`) pairs."""
 
-    def __init__(self, path: str | Path, info: VideoInfo, start: int = 0, stop: int | None = None):
+    def __init__(self, path: str | Path, info: VideoInfo, start: int = 0, stop: int | None = None,
+                 planes: PlaneFormat | None = None):
         space, rng = _matrix(info)
-        self.info = info
+        self.info, self.planes = info, planes
         self.frame_bytes = info.width * info.height * 3
         trim = ""
         if start or stop is not None:
             trim = f"trim=start_frame={start}" + (f":end_frame={stop}" if stop is not None else "") + ","
+        rgb = f"scale=in_color_matrix={space}:in_range={rng}:flags={SWS_FLAGS}"
+        # -flush_packets: each frame leaves ffmpeg whole at once; without it the tail of a
+        # frame can wait in its output buffer for the next one, while ffmpeg waits on the
+        # other pipe: a deadlock with two outputs read in step.
+        raw = ["-fps_mode", "passthrough", "-flush_packets", "1", "-f", "rawvideo"]
+        self._fd = None
+        if planes is None:
+            outputs = ["-map", "0:v:0", "-vf", f"{trim}{rgb}", *raw, "-pix_fmt", "rgb24", "pipe:"]
+            pass_fds: tuple = ()
+        else:
+            self._fd, write_fd = os.pipe()
+            outputs = ["-filter_complex", f"[0:v:0]{trim}split=2[a][b];[a]{rgb}[rgb]",
+                       "-map", "[rgb]", *raw, "-pix_fmt", "rgb24", "pipe:1",
+                       "-map", "[b]", *raw, "-pix_fmt", planes.pix_fmt, f"pipe:{write_fd}"]
+            pass_fds = (write_fd,)
         self.proc = subprocess.Popen(
-            [ffmpeg_binary(), "-v", "error", "-nostdin", "-noautorotate", "-i", file_arg(path), "-map", "0:v:0",
-             "-vf", f"{trim}scale=in_color_matrix={space}:in_range={rng}", "-fps_mode", "passthrough",
-             "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            [ffmpeg_binary(), "-v", "error", "-nostdin", "-noautorotate", "-i", file_arg(path), *outputs],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds)
+        if planes is not None:
+            os.close(write_fd)
+            # Its own thread drains the planes pipe, so ffmpeg never blocks on one output
+            # while this side waits on the other.
+            # Unbounded: ffmpeg cannot run ahead on this pipe by more than what the RGB pipe
+            # (which this side reads in step) lets it, a frame or two, and a bound here
+            # could block ffmpeg on this output while this side waits on the other.
+            self._planes: queue.Queue = queue.Queue()
+            self._drain = threading.Thread(target=self._read_planes, daemon=True)
+            self._drain.start()
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def _read_planes(self) -> None:
+        size = self.planes.frame_bytes(self.info.height, self.info.width)
+        with os.fdopen(self._fd, "rb") as pipe:
+            while True:
+                buf = pipe.read(size)
+                if len(buf) < size:
+                    self._planes.put(None)
+                    return
+                self._planes.put(Planes.from_bytes(buf, self.planes, self.info.height, self.info.width))
+
+    def __iter__(self) -> Iterator:
         h, w = self.info.height, self.info.width
         while True:
             buf = self.proc.stdout.read(self.frame_bytes)
             if len(buf) < self.frame_bytes:
                 return
-            yield np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+            frame = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+            if self.planes is None:
+                yield frame
+                continue
+            planes = self._planes.get()
+            if planes is None:
+                return
+            yield frame, planes
 
     def close(self) -> str:
         """Stop ffmpeg; returns its stderr (damaged-frame reports)."""
@@ -241,6 +294,8 @@ class FrameReader:
         err = self.proc.stderr.read().decode(errors="replace")
         self.proc.stderr.close()
         self.proc.wait()
+        if self.planes is not None:
+            self._drain.join()  # ffmpeg has ended: its pipe is at its end
         return err
 
 
@@ -253,8 +308,51 @@ class EncodeOptions:
     metadata: tuple[tuple[str, str], ...] = ()
 
 
+_X264 = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv420p10le", "yuv422p10le",
+         "yuv444p10le"}
+# The planar YUV formats each encoder writes (ffmpeg 5.1's lists, -h encoder=NAME).
+ENCODER_FORMATS = {
+    "libx264": frozenset(_X264),
+    "libx265": frozenset(_X264 | {"yuv420p12le", "yuv422p12le", "yuv444p12le"}),
+    "ffv1": frozenset({"yuv420p", "yuv422p", "yuv444p", "yuv440p", "yuv411p", "yuv410p"}
+                      | {f"yuv{s}p{d}le" for s in ("420", "422", "444") for d in (9, 10, 12, 14, 16)}
+                      | {"yuv440p10le", "yuv440p12le"}),
+}
+
+
+def _encoder(opts: EncodeOptions, mkv: bool) -> str:
+    if opts.codec == "ffv1" or (opts.lossless and mkv):
+        return "ffv1"
+    return "libx264" if opts.lossless else opts.codec
+
+
+def output_planes(info: VideoInfo, opts: EncodeOptions, mkv: bool) -> PlaneFormat | None:
+    """The input's own planar YUV format where the encoder can write it (then frames are
+    encoded from the input's own planes, only restored pixels converted), else None (RGB)."""
+    fmt = plane_format(info.pix_fmt)
+    if fmt is None or fmt.pix_fmt not in ENCODER_FORMATS.get(_encoder(opts, mkv), ()):
+        return None
+    if fmt.pix_fmt.startswith("yuvj") and _encoder(opts, mkv) == "ffv1":
+        return None
+    if (info.width % fmt.sub_x or info.height % fmt.sub_y) and _encoder(opts, mkv) != "ffv1":
+        return None  # x264/x265 need whole chroma blocks
+    return fmt
+
+
 def _video_args(info: VideoInfo, opts: EncodeOptions, mkv: bool) -> list[str]:
-    """Encoder, pixel format, colour conversion and colour tags for the restored RGB frames."""
+    """Encoder, pixel format, colour conversion and colour tags for the restored frames:
+    the input's own planes where `output_planes` allows, else RGB converted here."""
+    planes = output_planes(info, opts, mkv)
+    if planes is not None:
+        encoder = _encoder(opts, mkv)
+        if encoder == "ffv1":
+            video = ["-c:v", "ffv1"]
+        elif opts.lossless:
+            video = ["-c:v", "libx264", "-qp", "0", "-preset", opts.preset]
+        else:
+            video = ["-c:v", encoder, "-crf", str(opts.crf), "-preset", opts.preset]
+        return ["-vf", f"setsar={info.sar.replace(':', '/')}", *video, "-pix_fmt", planes.pix_fmt,
+                *_colour_tags(info, info.color_space)]
     space, rng = _matrix(info)
     odd = info.width % 2 or info.height % 2
     if opts.codec == "ffv1" or (opts.lossless and mkv):
@@ -264,15 +362,19 @@ def _video_args(info: VideoInfo, opts: EncodeOptions, mkv: bool) -> list[str]:
     else:
         pix = "yuv444p" if odd else "yuv420p"  # 4:2:0 needs even sizes; keep them exact instead
         video = ["-c:v", opts.codec, "-crf", str(opts.crf), "-preset", opts.preset, "-pix_fmt", pix]
-    scale = [] if opts.lossless else ["-vf", f"scale=out_color_matrix={space}:out_range={rng},setsar={info.sar.replace(':', '/')}"]
-    tags = []
+    scale = [] if opts.lossless else [
+        "-vf", f"scale=out_color_matrix={space}:out_range={rng}:flags={SWS_FLAGS},setsar={info.sar.replace(':', '/')}"]
     # An RGB output has no YUV matrix: the source's matrix tag only applies to YUV outputs.
-    space = None if opts.lossless or info.color_space == "gbr" else info.color_space
+    return [*scale, *video, *_colour_tags(info, None if opts.lossless or info.color_space == "gbr" else info.color_space)]
+
+
+def _colour_tags(info: VideoInfo, space: str | None) -> list[str]:
+    tags = []
     for flag, value in (("-color_range", info.color_range), ("-colorspace", space),
                         ("-color_trc", info.color_transfer), ("-color_primaries", info.color_primaries)):
         if value and value not in ("unknown", "reserved"):
             tags += [flag, value]
-    return [*scale, *video, *tags]
+    return tags
 
 
 def _stream_args(info: VideoInfo, source_index: int, path: Path, opts: EncodeOptions, warn) -> list[str]:
@@ -304,19 +406,37 @@ class FrameWriter:
     def __init__(self, path: str | Path, source: str | Path | None, info: VideoInfo, opts: EncodeOptions,
                  warn=lambda message: None, final_suffix: str | None = None):
         path = Path(path)
-        video = _video_args(info, opts, (final_suffix or path.suffix).lower() == ".mkv")
+        mkv = (final_suffix or path.suffix).lower() == ".mkv"
+        video = _video_args(info, opts, mkv)
+        # Frames come as the input's own planes where the encoder writes that format (decode
+        # them with `FrameReader(..., planes=writer.planes)`), else as RGB.
+        self.planes = output_planes(info, opts, mkv)
+        self.matrix, self.full_range = _matrix(info)[0], info.color_range == "pc"
+        wanted = plane_format(info.pix_fmt)
+        if source is not None and wanted is not None and self.planes is None and (wanted.depth > 8 or wanted.sub_y == 1):
+            warn(f"{info.pix_fmt} cannot be written by {_encoder(opts, mkv)} at this size: "
+                 f"written as 8-bit {'yuv444p' if info.width % 2 or info.height % 2 else 'yuv420p'}")
         streams = ["-i", file_arg(source), *_stream_args(info, 1, path, opts, warn)] if source is not None else []
         self.proc = subprocess.Popen(
-            [ffmpeg_binary(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+            [ffmpeg_binary(), "-v", "error", "-y", "-f", "rawvideo",
+             "-pix_fmt", "rgb24" if self.planes is None else self.planes.pix_fmt,
              "-s", f"{info.width}x{info.height}", "-framerate", info.rate, "-i", "pipe:",
              *streams[:2], "-map", "0:v:0", *streams[2:], *video, "-fps_mode", "passthrough",
              file_arg(path)],
             stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self.count = 0
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, original: np.ndarray | None = None, planes: Planes | None = None) -> None:
+        """Write one RGB frame; on the planes path also the frame as decoded (`original`, RGB)
+        and its own `planes`: only the pixels that differ from `original` are converted."""
+        if self.planes is not None:
+            if planes is None or original is None:
+                raise ValueError("this writer encodes the input's own planes: pass original and planes")
+            data = paste_changed(planes, frame, original, self.planes, self.matrix, self.full_range).tobytes()
+        else:
+            data = np.ascontiguousarray(frame).tobytes()
         try:
-            self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+            self.proc.stdin.write(data)
         except BrokenPipeError:
             raise ExternalToolError("ffmpeg stopped while encoding", self.proc.stderr.read().decode(errors="replace"))
         self.count += 1

@@ -30,7 +30,7 @@ from demosaic.images import read_mask
 from demosaic.video import (EncodeOptions, FrameReader, FrameWriter, VideoInfo, ffmpeg_binary, file_arg, join_segments,
                             probe, vfr_times)
 
-from .video import encoding, is_video_path, mask_frame_iter, open_mask_video
+from .video import comment_tag, encoding, is_video_path, mask_frame_iter, open_mask_video
 
 SEGMENT_FRAMES = 1500  # one minute at 25 fps: coarse enough that decoding up to a segment's start stays cheap
 
@@ -48,11 +48,12 @@ class Settings:
     temporal_radius: int = 2
 
     def digest(self) -> str:
-        from demosaic.restore import default_model_path
+        from demosaic.restore import PASSTHROUGH, default_model_path
 
         data = asdict(self)
-        model = Path(self.model_path) if self.model_path else default_model_path(self.mode)
-        data["model_card_sha256"] = _file_sha256(model.with_suffix(".json"))  # a new shipped model: new outputs
+        if self.mode != PASSTHROUGH:  # a new shipped model: new outputs
+            model = Path(self.model_path) if self.model_path else default_model_path(self.mode)
+            data["model_card_sha256"] = _file_sha256(model.with_suffix(".json"))
         if self.mask_path:  # the mask's contents, not only its name
             data["mask_sha256"] = _file_sha256(Path(self.mask_path))
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -186,7 +187,7 @@ def restore_segment(engine, job: SegmentJob) -> dict:
     opts = EncodeOptions(**{**asdict(s.encode), "metadata": ()})
     writer = FrameWriter(tmp, None, info, opts, final_suffix=Path(job.dst).suffix)
     with encoding(writer, tmp, closing=mask_reader):
-        result = engine.process(FrameReader(src, info, lo, hi), writer, static_mask=static_mask, first_frame=first,
+        result = engine.process(FrameReader(src, info, lo, hi, planes=writer.planes), writer, static_mask=static_mask, first_frame=first,
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 batch_frames=s.batch_frames, temporal_radius=radius, skip=job.start - lo,
                                 keep=None if job.stop is None else job.stop - job.start)
@@ -208,7 +209,7 @@ def join_video(jobs: list[SegmentJob], info: VideoInfo, warn=lambda m: None) -> 
     src, dst = Path(jobs[0].src), Path(jobs[0].dst)
     results = [json.loads(j.marker.read_text()) for j in jobs]
     model, sha = results[0].get("model"), results[0].get("model_sha256")
-    metadata = (("comment", f"demosaic: restored with {model} sha256={sha}"),)
+    metadata = (("comment", comment_tag({"name": model, "sha256": sha})),)
     files = [Path(j.path) for j, r in zip(jobs, results) if r["frames"]]
     if not files:
         raise InputError(f"{src}: no frames could be decoded")
@@ -228,6 +229,7 @@ def join_video(jobs: list[SegmentJob], info: VideoInfo, warn=lambda m: None) -> 
                "frames": sum(r["frames"] for r in results),
                "frames_restored": sum(r["frames_restored"] for r in results),
                "regions": sum(r["regions"] for r in results),
+               "fallbacks": {k: sum(r.get("fallbacks", {}).get(k, 0) for r in results) for k in ("guide", "kept")},
                "frames_detected": sum(r.get("frames_detected", 0) for r in results), "worker_seconds": seconds,
                "model": model, "model_sha256": sha,
                "damaged_input": any(r["decoder_messages"] for r in results)}

@@ -21,11 +21,13 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
+from demosaic.config import SafetyConfig
 from demosaic.detect import Detector, DetectorConfig
 from demosaic.errors import DemosaicError, InputError
 from demosaic.images import read_mask
 from demosaic.keyframes import KeyframeDetector
 from demosaic.mosaic import GridArea
+from demosaic.restore import Outcome, Restored
 from demosaic.temporal import MaskStabiliser
 from demosaic.video import EncodeOptions, FrameReader, FrameWriter, join_segments, probe, vfr_times
 
@@ -39,22 +41,29 @@ def partial_path(dst: Path) -> Path:
 
 class Engine:
     """The model and the detector of one process, loaded once and reused for every video and
-    segment it is given (the in-process path, and each Ray worker)."""
+    segment it is given (the in-process path, and each Ray worker).
 
-    def __init__(self, model_path: Path | str | None, mode: str, detector: DetectorConfig, threads: int = 0):
-        """`threads`: the CPU threads the restorer's per-frame steps may use (0: its default)."""
-        from demosaic.restore import Restorer
+    Mode `PASSTHROUGH` loads neither: every frame goes through the same decode and encode
+    with nothing detected or restored, the baseline that restored videos are scored against
+    (the re-encode's own loss) and a preview of what the encode costs."""
 
-        self.restorer = Restorer.for_mode(mode, model_path, threads=threads)
-        self.find = Detector(detector)
+    def __init__(self, model_path: Path | str | None, mode: str, detector: DetectorConfig, threads: int = 0,
+                 safety: SafetyConfig | None = SafetyConfig()):
+        """`threads`: the CPU threads the restorer's per-frame steps may use (0: its default);
+        `safety`: the restorer's guards (None: off, for comparisons only)."""
+        from demosaic.restore import PASSTHROUGH, Restorer
+
+        self.passthrough = mode == PASSTHROUGH
+        self.restorer = (None if self.passthrough
+                         else Restorer.for_mode(mode, model_path, threads=threads, safety=safety))
+        self.find = None if self.passthrough else Detector(detector)
 
     @property
     def card(self) -> dict:
-        return self.restorer.card
+        return {"name": "passthrough", "sha256": None} if self.restorer is None else self.restorer.card
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
-        card = self.card
-        return (("comment", f"demosaic: restored with {card.get('name')} sha256={card.get('sha256')}"),)
+        return (("comment", comment_tag(self.card)),)
 
     def process(self, reader: FrameReader, writer: FrameWriter, *, static_mask=None, first_frame=None, mask_frames=None,
                 batch_frames: int = 8, temporal_radius: int = 2, skip: int = 0, keep: int | None = None,
@@ -72,11 +81,18 @@ class Engine:
         timing = {"decode": 0.0, "detect": 0.0, "restore": 0.0, "encode": 0.0}
         stop = threading.Event()
 
+        # On the planes path each frame's own planes wait here, by frame number, for the
+        # encoder (only the RGB frame goes through detection and restoration).
+        planes: dict[int, object] = {}
+
         def decode():
             try:
                 t0 = time.perf_counter()
-                for frame in reader:
+                for n, item in enumerate(reader):
                     timing["decode"] += time.perf_counter() - t0
+                    frame = item
+                    if reader.planes is not None:
+                        frame, planes[n] = item
                     _put(decoded, frame, stop)
                     if stop.is_set():
                         return
@@ -99,7 +115,13 @@ class Engine:
                     if frame is _END:
                         return
                     t0 = time.perf_counter()
-                    writer.write(frame)
+                    n, restored, original = frame
+                    if writer.planes is not None:
+                        writer.write(restored, original, planes.pop(n))
+                        for old in [k for k in planes if k < n]:  # overlap frames never written
+                            del planes[old]
+                    else:
+                        writer.write(restored)
                     timing["encode"] += time.perf_counter() - t0
             except BaseException as exc:
                 errors.append(exc)
@@ -111,10 +133,12 @@ class Engine:
         threads = [threading.Thread(target=decode, daemon=True), threading.Thread(target=encode_frames, daemon=True)]
         for t in threads:
             t.start()
-        counts = {"frames": 0, "restored": 0, "regions": 0, "seen": 0}
+        counts = {"frames": 0, "restored": 0, "seen": 0, "outcome": Outcome()}
         find, restorer = self.find, self.restorer
         keyed = None
-        if mask_frames is not None:
+        if restorer is None:
+            areas_of = _nothing
+        elif mask_frames is not None:
             areas_of = MaskVideoAreas(find, mask_frames, restorer.guided)
         elif static_mask is not None:
             areas_of = StaticMaskAreas(find, static_mask, restorer.guided, first_frame)
@@ -122,7 +146,7 @@ class Engine:
             areas_of = None
             keyed = KeyframeDetector.of_video(find, reader.info.lossy)
         # A given mask needs no vote; radius 0 turns the vote off.
-        given = static_mask is not None or mask_frames is not None
+        given = static_mask is not None or mask_frames is not None or restorer is None
         stabiliser = MaskStabiliser(temporal_radius) if not given and temporal_radius > 0 else None
         started = time.perf_counter()
 
@@ -130,18 +154,21 @@ class Engine:
             # Overlap frames (before `skip`, after `keep`) only fed the vote: not restored, not written.
             first = max(0, skip - counts["seen"])
             last = len(items) if keep is None else max(first, min(len(items), skip + keep - counts["seen"]))
+            number = counts["seen"] + first  # the first kept item's frame number in the reader
             counts["seen"] += len(items)
             items = items[first:last]
             if not items:
                 return
             t0 = time.perf_counter()
-            out = restorer.restore_many([f for f, _ in items], [a for _, a in items])
+            frames = [f for f, _ in items]
+            out = ([Restored(f, Outcome()) for f in frames] if restorer is None
+                   else restorer.restore_frames(frames, [a for _, a in items]))
             timing["restore"] += time.perf_counter() - t0
-            for (_, areas), frame in zip(items, out):
+            for k, r in enumerate(out):
                 counts["frames"] += 1
-                counts["restored"] += any(a.mask.any() for a in areas)
-                counts["regions"] += len(areas)
-                _put(encoded, frame, stop)
+                counts["restored"] += r.outcome.restored + r.outcome.guide > 0
+                counts["outcome"] += r.outcome
+                _put(encoded, (number + k, r.frame, frames[k]), stop)
             if progress is not None:
                 progress(counts["frames"], total, time.perf_counter() - started)
 
@@ -203,7 +230,9 @@ class Engine:
         finally:
             stop.set()
             stderr = reader.close()
-        return {"frames": counts["frames"], "frames_restored": counts["restored"], "regions": counts["regions"],
+        outcome = counts["outcome"]
+        return {"frames": counts["frames"], "frames_restored": counts["restored"], "regions": outcome.regions,
+                "fallbacks": {"guide": outcome.guide, "kept": outcome.kept},
                 "frames_detected": keyed.detected if keyed else 0,
                 "seconds": {k: round(v, 3) for k, v in timing.items()}, "decoder_messages": stderr.strip()}
 
@@ -226,11 +255,11 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     engine = engine or Engine(model_path, mode, detector)
     opts = dataclasses.replace(encode, metadata=engine.metadata())
     tmp = partial_path(dst)
-    reader = FrameReader(src, info)
-    mask_reader = open_mask_video(mask_path, info) if mask_video else None
     video_only = dst.with_name(f".{dst.stem}.partial-video.mkv")
     writer = (FrameWriter(video_only, None, info, opts, final_suffix=dst.suffix) if retimed
               else FrameWriter(tmp, src, info, opts, warn))
+    reader = FrameReader(src, info, planes=writer.planes)
+    mask_reader = open_mask_video(mask_path, info) if mask_video else None
     started = time.perf_counter()
     with encoding(writer, tmp, video_only, closing=mask_reader):
         result = engine.process(reader, writer, static_mask=static_mask, batch_frames=batch_frames,
@@ -259,7 +288,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     card = engine.card
     frames = result["frames"]
     return {"input": str(src), "output": str(dst), "frames": frames, "frames_restored": result["frames_restored"],
-            "regions": result["regions"], "frames_detected": result["frames_detected"],
+            "regions": result["regions"], "fallbacks": result["fallbacks"], "frames_detected": result["frames_detected"],
             "temporal_radius": 0 if mask_path else temporal_radius,
             "model": card.get("name"), "model_sha256": card.get("sha256"),
             "seconds": result["seconds"] | {"wall": round(wall, 3)},
@@ -282,6 +311,17 @@ def encoding(writer: FrameWriter, *partial: Path, closing: FrameReader | None = 
     finally:
         if closing is not None:
             closing.close()
+
+
+def comment_tag(card: dict) -> str:
+    """The output's `comment` metadata: which model restored it (or that nothing was)."""
+    if card.get("name") == "passthrough":
+        return "demosaic: passthrough (nothing restored)"
+    return f"demosaic: restored with {card.get('name')} sha256={card.get('sha256')}"
+
+
+def _nothing(frame) -> list[GridArea]:
+    return []
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:

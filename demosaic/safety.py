@@ -1,0 +1,131 @@
+"""The restore side's guards: restore only what is verifiably mosaic, never push a pixel past
+what its neighbourhood supports, and keep a region as it came when the result fails the check.
+
+A region arrives with a mask and a cell grid (detected, voted, dilated or given). Before the
+model runs, each cell is *verified*: its masked pixels are flat within the region's own noise
+(a mosaic cell holds one colour; coding adds a little) and its colour steps to a neighbour
+on the lattice. Only verified cells are restored; masked pixels outside them (a mask that
+reaches past the mosaic, a vote that lags a moving one, flat stretches whose restoration
+would be the mosaic again) keep their input pixels. A region whose cells mostly fail the
+flatness test has the wrong grid, or is not a mosaic: it is kept whole.
+
+After the model, the consistency step moves each restored cell's mean to its observed
+colour within per-pixel bounds (the 3×3 neighbouring cells' colour range and a margin), and
+the result is re-pixelated on the grid and compared with the observed cells (the last
+check). A region that fails it is restored with the guide (bicubic of the cells) through
+the same bounded step and check; if that fails too, the region stays as it came.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from .config import SafetyConfig
+from .mosaic import Bounds, GridArea, cell_errors, cell_stats
+
+
+class Verified(NamedTuple):
+    """One region after verification: the mask cut to its verified cells (None: the region
+    is kept as it came) and how many of its cells were flat / restored."""
+
+    area: GridArea | None
+    cells: int  # cells with masked pixels
+    flat: int
+    restored: int
+
+
+def neighbourhood_range(values: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell, the (min, max) of (n, C) `values` over its 3×3 neighbourhood of cells."""
+    grid = values.reshape(shape[0], shape[1], -1)
+    padded = np.pad(grid, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    stack = np.stack([padded[dy:dy + shape[0], dx:dx + shape[1]] for dy in range(3) for dx in range(3)])
+    return stack.min(axis=0).reshape(values.shape), stack.max(axis=0).reshape(values.shape)
+
+
+def verify_region(observed: np.ndarray, area: GridArea, cfg: SafetyConfig,
+                  bounds: Bounds | None = None) -> Verified:
+    """Cut `area` to its verified cells (see the module's docstring). With `bounds` (frame-sized,
+    written in place here only where this region's pixels are), each pixel's limits are set."""
+    stats = cell_stats(observed, area, pad_cells=1)
+    if stats is None or area.grid is None or area.mode != "mean":
+        return Verified(area if stats is not None else None, 0, 0, 0)
+    masked = stats.in_counts > 0
+    whole = masked & (stats.in_counts == stats.counts)
+    noise = float(np.median(stats.spread[whole if whole.any() else masked]))
+    flat = masked & (stats.spread <= max(cfg.flat_floor, cfg.flat_ratio * noise))
+    cells, n_flat = int(masked.sum()), int(flat.sum())
+    if n_flat < cfg.min_verified * cells:
+        return Verified(None, cells, n_flat, 0)
+    # Inside the region, a cell that is not flat is still a mosaic cell (a region that passed
+    # has its grid right), only coded worse: moving mosaics through H.264 have cells of 3–5×
+    # the median spread. On the region's edge a cell that is not flat is mostly the picture
+    # (a mask that reaches past the mosaic): it keeps its pixels.
+    flat |= whole & ~_on_edge(whole, stats.shape)
+    # Steps are measured between flat cells and the unmasked cells around the region only: a
+    # non-flat cell's colour is no cell's colour.
+    step = _known_steps(stats.colour, flat | ~masked, stats.shape)
+    keep = flat & (step > cfg.step_levels)
+    inside = area.mask[stats.rows, stats.cols] & keep[stats.labels]
+    mask = np.zeros_like(area.mask)
+    mask[stats.rows, stats.cols] = inside
+    if bounds is not None:
+        lo, hi = neighbourhood_range(stats.colour, stats.shape)
+        lo_px = np.clip(lo[stats.labels] - cfg.bound_margin, 0, 255)
+        hi_px = np.clip(hi[stats.labels] + cfg.bound_margin, 0, 255)
+        bounds.lo[stats.rows, stats.cols][inside] = lo_px[inside]
+        bounds.hi[stats.rows, stats.cols][inside] = hi_px[inside]
+    return Verified(GridArea(mask, area.grid, area.mode) if inside.any() else None, cells, n_flat, int(keep.sum()))
+
+
+def _known_steps(values: np.ndarray, known: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(n,) per cell, the largest |colour difference| (any channel) to a 4-neighbour cell,
+    between `known` cells only (0 where a cell has no known neighbour)."""
+    grid, ok = values.reshape(shape[0], shape[1], -1), known.reshape(shape)
+    out = np.zeros(shape)
+    for axis in (0, 1):
+        a = [slice(None), slice(None)]
+        b = [slice(None), slice(None)]
+        a[axis], b[axis] = slice(1, None), slice(None, -1)
+        a, b = tuple(a), tuple(b)
+        d = np.abs(grid[a] - grid[b]).max(axis=2) * (ok[a] & ok[b])
+        out[a] = np.maximum(out[a], d)
+        out[b] = np.maximum(out[b], d)
+    return out.ravel()
+
+
+def _on_edge(whole: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(n,) cells with a 4-neighbour that is not wholly masked (or none, at the frame's edge)."""
+    grid = np.pad(whole.reshape(shape), 1, constant_values=False)
+    inner = grid[:-2, 1:-1] & grid[2:, 1:-1] & grid[1:-1, :-2] & grid[1:-1, 2:]
+    return ~inner.ravel()
+
+
+class Guarded(NamedTuple):
+    """One frame's regions ready to restore: verified masks, the per-pixel bounds, and counts."""
+
+    areas: list[GridArea]  # only the regions with verified cells; ungridded (pure) ones as given
+    bounds: Bounds
+    regions: int  # regions given
+    kept: int  # regions kept as they came (too few flat cells: wrong grid or not a mosaic)
+
+
+def guard_frame(observed: np.ndarray, areas: Sequence[GridArea], cfg: SafetyConfig) -> Guarded:
+    h, w, c = observed.shape
+    bounds = Bounds(np.zeros((h, w, c), np.float32), np.full((h, w, c), 255.0, np.float32))
+    out, kept = [], 0
+    for area in areas:
+        v = verify_region(observed, area, cfg, bounds)
+        if v.area is not None:
+            out.append(v.area)
+        elif v.cells and v.flat < cfg.min_verified * v.cells:
+            kept += 1
+    return Guarded(out, bounds, len(areas), kept)
+
+
+def passes_check(result: np.ndarray, observed: np.ndarray, area: GridArea, bounds: Bounds,
+                 cfg: SafetyConfig) -> bool:
+    """The last check: re-pixelated on its grid, the result shows the observed cells (the
+    `check_quantile` of its cells' mean errors is within `check_levels`)."""
+    errors = cell_errors(result, observed, area, bounds)
+    return errors.size == 0 or float(np.quantile(errors, cfg.check_quantile)) <= cfg.check_levels

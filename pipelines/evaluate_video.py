@@ -1,0 +1,243 @@
+"""`demosaic evaluate-video`: the path users run, scored against clean frames.
+
+Each case takes frames of a real clip, codes them once as the clean reference (H.264 CRF 18),
+pixelates a region with ffmpeg's own `pixelize` filter (crop, pixelize, overlay; still or
+moving, its cells aligned to the region's corner) and codes that as the input (H.264 at the
+case's CRF). Then the whole `demosaic video` path runs on it (detector's masks, keyframes,
+the vote), and so does `--passthrough` (the same decode and encode, nothing restored): every
+gain is measured against that baseline, so the re-encode's own loss is not counted against
+restoration. Bicubic interpolation of the true cells (from the decoded input) is the
+reference a restorer should beat.
+
+Figures per case (over the true mosaic, per frame): region PSNR gain over passthrough, the
+share of frames worse by more than 0.05 dB, the worst frame, outlier pixels (> 80 levels off
+the clean frame in any channel, over the true region grown by one cell, where border streaks
+show), the temporal error (mean |(out_t − out_t−1) − (clean_t − clean_t−1)| inside the true
+mask) and what changed outside the true region grown by one cell (PSNR against passthrough).
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from demosaic.metrics import psnr
+from demosaic.mosaic import Grid, GridArea, cell_colour_guide
+from demosaic.video import FrameReader, ffmpeg_binary, file_arg, probe
+
+OUTLIER_LEVELS = 80  # a pixel this far off the clean frame is a visible speck or streak
+WORSE_DB = 0.05  # a frame counts as worse than passthrough below this gain
+
+
+@dataclass(frozen=True)
+class FootageCase:
+    """One clip, one pixelated rectangle (moving `velocity` px a frame), one H.264 CRF."""
+
+    clip: str
+    start: int  # first frame of the clip used
+    frames: int
+    cell: int
+    box: tuple[int, int, int, int]  # x, y, width, height at the first frame
+    velocity: tuple[float, float] = (0.0, 0.0)  # px per frame (x, y); the cells move with the region
+    crf: int = 20
+    split: str = "tuning"  # "tuning" or "evaluation": never tune on the second
+
+    @property
+    def name(self) -> str:
+        moving = "moving" if any(self.velocity) else "still"
+        return f"{Path(self.clip).stem}@{self.start}-c{self.cell}-{moving}-crf{self.crf}"
+
+    def position(self, n: int) -> tuple[int, int]:
+        """The region's top-left corner on frame n (ffmpeg evaluates the same floor())."""
+        return (int(math.floor(self.box[0] + self.velocity[0] * n)), int(math.floor(self.box[1] + self.velocity[1] * n)))
+
+    def area(self, n: int, height: int, width: int) -> GridArea:
+        x, y = self.position(n)
+        mask = np.zeros((height, width), bool)
+        mask[y:y + self.box[3], x:x + self.box[2]] = True
+        return GridArea(mask, Grid((float(self.cell), float(self.cell)), (float(x), float(y))))
+
+
+def opencv_clip(name: str) -> str:
+    """Path of one of opencv-doc's example clips (vtest.avi, tree.avi, Megamind.avi)."""
+    out = subprocess.run(["dpkg", "-L", "opencv-doc"], capture_output=True, text=True).stdout.split()
+    found = [p for p in out if p.endswith("/" + name)]
+    if not found:
+        raise FileNotFoundError(f"{name} not found (apt-get install opencv-doc)")
+    return found[0]
+
+
+def default_cases(split: str) -> list[FootageCase]:
+    """The tuning footage (tree.avi, vtest.avi frames 0–399) or the evaluation footage
+    (vtest.avi frames 400–794, Megamind.avi), each with a frame-aligned still 8 px mosaic and a
+    10/16 px region-aligned moving one, at CRF 20 and 23."""
+    cases = []
+    if split == "tuning":
+        clips = [("vtest.avi", 0, (240, 160, 160, 128)), ("tree.avi", 0, (48, 40, 96, 80))]
+    else:
+        clips = [("vtest.avi", 400, (320, 200, 160, 128)), ("Megamind.avi", 0, (272, 176, 160, 128))]
+    for clip, start, box in clips:
+        path = opencv_clip(clip)
+        for crf in (20, 23):
+            cases.append(FootageCase(path, start, 60, 8, box, crf=crf, split=split))
+            moving = (box[0] - 29, box[1] + 3, box[2] - 2, box[3] - 4)
+            cases.append(FootageCase(path, start, 60, 10, moving, velocity=(0.9, -0.3), crf=crf, split=split))
+            cases.append(FootageCase(path, start, 60, 16, box, velocity=(-0.6, 0.4), crf=crf, split=split))
+    return cases
+
+
+def make_clips(case: FootageCase, work: Path) -> tuple[Path, Path]:
+    """(clean.mp4, mosaic.mp4) for a case, both made by ffmpeg alone."""
+    clean, mosaic = work / "clean.mp4", work / "mosaic.mp4"
+    info = probe(case.clip)
+    w, h = info.width // 2 * 2, info.height // 2 * 2
+    _ffmpeg(["-i", file_arg(case.clip), "-vf",
+             f"trim=start_frame={case.start}:end_frame={case.start + case.frames},setpts=PTS-STARTPTS,"
+             f"crop={w}:{h}:0:0", "-fps_mode", "passthrough", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", file_arg(clean)])
+    x0, y0, bw, bh = case.box
+    vx, vy = case.velocity
+    px, py = f"floor({x0}+{vx}*n)", f"floor({y0}+{vy}*n)"
+    # pixelize on RGB: on yuv420p it would round cell sizes down to even and halve the chroma cells.
+    # All in RGB: on yuv420p, crop and overlay would round positions, and pixelize cell sizes, to even.
+    graph = (f"[0:v]format=gbrp,split[a][b];[b]crop={bw}:{bh}:'{px}':'{py}',pixelize=w={case.cell}:h={case.cell}[p];"
+             f"[a][p]overlay=x='{px}':y='{py}':eval=frame:format=gbrp,format=yuv420p")
+    _ffmpeg(["-i", file_arg(clean), "-filter_complex", graph, "-fps_mode", "passthrough", "-c:v", "libx264",
+             "-crf", str(case.crf),
+             file_arg(mosaic)])
+    return clean, mosaic
+
+
+def _ffmpeg(args: list[str]) -> None:
+    proc = subprocess.run([ffmpeg_binary(), "-v", "error", "-y", "-nostdin", *args], capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.decode(errors="replace"))
+
+
+def frames_of(path: Path) -> np.ndarray:
+    """All frames of a video, RGB uint8 (N, H, W, 3), as the pipeline itself decodes them."""
+    info = probe(path)
+    reader = FrameReader(path, info)
+    try:
+        return np.stack([f.copy() for f in reader])
+    finally:
+        reader.close()
+
+
+def bicubic_of_cells(frame: np.ndarray, area: GridArea) -> np.ndarray:
+    """The mosaic's true cells interpolated bicubically over it (the reference restorer)."""
+    guide = cell_colour_guide(frame, [area])
+    out = frame.copy()
+    out[area.mask] = np.clip(np.rint(guide[area.mask]), 0, 255).astype(np.uint8)
+    return out
+
+
+def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthrough: np.ndarray,
+               restored: np.ndarray) -> dict:
+    """The case's figures (see the module's docstring) from its decoded frames."""
+    n, h, w = clean.shape[:3]
+    if not (len(mosaic) == len(passthrough) == len(restored) == n):
+        raise ValueError(f"frame counts differ: clean {n}, mosaic {len(mosaic)}, passthrough {len(passthrough)}, "
+                         f"restored {len(restored)}")
+    gains, bicubic_gains, outliers, bicubic_outliers, outside = [], [], [], [], []
+    temporal = {"restored": [], "passthrough": []}
+    region_px = 0
+    for i in range(n):
+        area = case.area(i, h, w)
+        ring = _grow(area.mask, case.cell)
+        gains.append(psnr(restored[i], clean[i], area.mask) - psnr(passthrough[i], clean[i], area.mask))
+        bicubic = bicubic_of_cells(mosaic[i], area)
+        bicubic_gains.append(psnr(bicubic, clean[i], area.mask) - psnr(mosaic[i], clean[i], area.mask))
+        off = np.abs(restored[i].astype(np.int16) - clean[i]).max(axis=2)
+        outliers.append(int((off[ring] > OUTLIER_LEVELS).sum()))
+        off_b = np.abs(bicubic.astype(np.int16) - clean[i]).max(axis=2)
+        bicubic_outliers.append(int((off_b[ring] > OUTLIER_LEVELS).sum()))
+        region_px += int(area.mask.sum())
+        outside.append(psnr(restored[i], passthrough[i], ~ring))
+        both = area.mask & case.area(i - 1, h, w).mask if i else None
+        if both is not None and both.any():
+            truth = clean[i].astype(np.float64) - clean[i - 1]
+            for key, video in (("restored", restored), ("passthrough", passthrough)):
+                change = video[i].astype(np.float64) - video[i - 1]
+                temporal[key].append(float(np.abs(change - truth)[both].mean()))
+    gains_a = np.array(gains)
+    finite_outside = [v for v in outside if np.isfinite(v)]
+    return {
+        "case": case.name, "split": case.split, "cell": case.cell, "crf": case.crf,
+        "moving": bool(any(case.velocity)), "frames": n,
+        "gain_db_mean": round(float(gains_a.mean()), 3),
+        "gain_db_worst": round(float(gains_a.min()), 3),
+        "worst_frame": int(gains_a.argmin()),
+        "frames_worse_share": round(float((gains_a < -WORSE_DB).mean()), 3),
+        "frames_worse_0_5db": int((gains_a < -0.5).sum()),
+        "bicubic_gain_db_mean": round(float(np.mean(bicubic_gains)), 3),
+        "outlier_share": round(sum(outliers) / max(region_px, 1), 5),
+        "bicubic_outlier_share": round(sum(bicubic_outliers) / max(region_px, 1), 5),
+        "temporal_error": round(float(np.mean(temporal["restored"])), 3) if temporal["restored"] else None,
+        "temporal_error_passthrough": round(float(np.mean(temporal["passthrough"])), 3) if temporal["passthrough"] else None,
+        "outside_psnr_min": round(min(finite_outside), 2) if finite_outside else None,
+        "outside_frames_changed": int(sum(np.isfinite(v) for v in outside)),
+        "gains_db": [round(float(g), 3) for g in gains],
+    }
+
+
+def _grow(mask: np.ndarray, px: int) -> np.ndarray:
+    import cv2
+
+    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)).astype(bool)
+
+
+def run_case(case: FootageCase, restore: Callable[[Path, Path, bool], dict], work: Path) -> dict:
+    """Make the case's clips, run `restore(src, dst, passthrough)` twice, score. `restore` is
+    the product's own video path (`pipelines.video.restore_video` with its defaults)."""
+    clean_path, mosaic_path = make_clips(case, work)
+    out_path, pass_path = work / "restored.mp4", work / "passthrough.mp4"
+    report = restore(mosaic_path, out_path, False)
+    restore(mosaic_path, pass_path, True)
+    scores = score_case(case, frames_of(clean_path), frames_of(mosaic_path), frames_of(pass_path),
+                        frames_of(out_path))
+    scores["frames_restored"] = report.get("frames_restored")
+    scores["fallbacks"] = report.get("fallbacks")
+    return scores
+
+
+def evaluate_footage(cases: list[FootageCase], restore: Callable[[Path, Path, bool], dict],
+                     log: Callable[[str], None] = lambda m: None) -> list[dict]:
+    results = []
+    for case in cases:
+        with tempfile.TemporaryDirectory(prefix="demosaic-footage-") as tmp:
+            result = run_case(case, restore, Path(tmp))
+        log(summary_line(result))
+        results.append(result)
+    return results
+
+
+def summary_line(r: dict) -> str:
+    return (f"{r['case']:<36} gain {r['gain_db_mean']:+6.2f} dB (bicubic {r['bicubic_gain_db_mean']:+5.2f})  "
+            f"worse {100 * r['frames_worse_share']:5.1f} %  worst {r['gain_db_worst']:+6.2f}  "
+            f"outliers {100 * r['outlier_share']:.3f} % (bicubic {100 * r['bicubic_outlier_share']:.3f})  "
+            f"temporal {r['temporal_error']} (pass {r['temporal_error_passthrough']})  "
+            f"outside min {r['outside_psnr_min']} dB")
+
+
+def table(results: list[dict]) -> str:
+    head = ("| case | split | gain dB | bicubic dB | frames worse | worst dB | frames < −0.5 dB | outliers % "
+            "| bicubic outliers % | temporal (passthrough) | outside PSNR min |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+    rows = [f"| {r['case']} | {r['split']} | {r['gain_db_mean']:+.2f} | {r['bicubic_gain_db_mean']:+.2f} | "
+            f"{100 * r['frames_worse_share']:.1f} % | {r['gain_db_worst']:+.2f} | {r['frames_worse_0_5db']} | "
+            f"{100 * r['outlier_share']:.3f} | {100 * r['bicubic_outlier_share']:.3f} | "
+            f"{r['temporal_error']} ({r['temporal_error_passthrough']}) | {r['outside_psnr_min']} |"
+            for r in results]
+    return head + "\n".join(rows) + "\n"
+
+
+def write_results(results: list[dict], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "footage.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out_dir / "footage.md").write_text(table(results))

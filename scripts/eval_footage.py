@@ -1,0 +1,54 @@
+"""Score `demosaic video` on real footage against clean frames (pipelines.evaluate_video).
+
+    python scripts/eval_footage.py --split tuning --out benchmarks/footage-tuning [--cases N] [--frames N]
+
+Tuning footage: tree.avi and vtest.avi frames 0-399. Evaluation footage (vtest.avi frames
+400-794, Megamind.avi): report only, never tuned on.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from demosaic.config import SafetyConfig  # noqa: E402
+from demosaic.detect import DetectorConfig  # noqa: E402
+from demosaic.restore import PASSTHROUGH  # noqa: E402
+from demosaic.video import EncodeOptions  # noqa: E402
+from pipelines.evaluate_video import default_cases, evaluate_footage, table, write_results  # noqa: E402
+from pipelines.video import Engine, restore_video  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", choices=["tuning", "evaluation"], default="tuning")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--frames", type=int, default=0, help="frames per case (0: the cases' own)")
+    ap.add_argument("--only", default="", help="run only cases whose name contains this")
+    ap.add_argument("--no-safety", action="store_true", help="the restorer without its guards (for comparison)")
+    ap.add_argument("--safety", default="", help="SafetyConfig fields to change, e.g. bound_margin=20,step_levels=0")
+    args = ap.parse_args()
+    cases = [c for c in default_cases(args.split) if args.only in c.name]
+    if args.frames:
+        cases = [dataclasses.replace(c, frames=args.frames) for c in cases]
+    engines: dict = {}
+    safety = SafetyConfig(**{k: float(v) for k, v in (kv.split("=") for kv in args.safety.split(",") if kv)})
+
+    def restore(src, dst, passthrough):
+        mode = PASSTHROUGH if passthrough else "guided"
+        if mode not in engines:
+            engines[mode] = Engine(None, mode, DetectorConfig(learned="default"),
+                                   safety=None if args.no_safety else safety)
+        return restore_video(src, dst, model_path=None, mode=mode, mask_path=None, encode=EncodeOptions(),
+                             detector=DetectorConfig(learned="default"), engine=engines[mode])
+
+    results = evaluate_footage(cases, restore, log=lambda m: print(m, flush=True))
+    write_results(results, args.out)
+    print(table(results), flush=True)
+
+
+if __name__ == "__main__":
+    main()
