@@ -62,6 +62,7 @@ class GridArea(NamedTuple):
     mask: np.ndarray
     grid: Grid | None
     mode: str = "mean"
+    trusted: bool = False  # the user's own mask: a mosaic for sure (only its grid is checked)
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,9 @@ class Restorer:
             return guard_frame(frames[i], areas[i], self.safety) if self.safety is not None and areas[i] else None
 
         guarded = list(self._pool.map(guard, range(len(frames))))
-        todo = [list(areas[i]) if g is None else g.areas for i, g in enumerate(guarded)]
+        # Without guards a guided model still needs a grid: an area without one stays as it came.
+        todo = [[a for a in areas[i] if a.grid is not None or not self.guided] if g is None else g.areas
+                for i, g in enumerate(guarded)]
         jobs = []  # (frame index, box, image crop, valid crop, guide crop)
         results = [f.copy() for f in frames]
         masks = []

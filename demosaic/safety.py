@@ -22,7 +22,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .config import SafetyConfig
-from .mosaic import Bounds, GridArea, cell_errors, cell_stats
+from .mosaic import Bounds, Grid, GridArea, cell_errors, cell_stats
 
 
 class Verified(NamedTuple):
@@ -33,6 +33,7 @@ class Verified(NamedTuple):
     cells: int  # cells with masked pixels
     flat: int
     restored: int
+    passed: bool = True  # False: kept whole (wrong grid, too little evidence, or flat graphics)
 
 
 def neighbourhood_range(values: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -47,16 +48,20 @@ def verify_region(observed: np.ndarray, area: GridArea, cfg: SafetyConfig,
                   bounds: Bounds | None = None) -> Verified:
     """Cut `area` to its verified cells (see the module's docstring). With `bounds` (frame-sized,
     written in place here only where this region's pixels are), each pixel's limits are set."""
+    if area.grid is None:  # no grid, no evidence to restore from: the mosaic stays
+        return Verified(None, 0, 0, 0, passed=not area.mask.any())
     stats = cell_stats(observed, area, pad_cells=1)
-    if stats is None or area.grid is None or area.mode != "mean":
+    if stats is None or area.mode != "mean":
         return Verified(area if stats is not None else None, 0, 0, 0)
     masked = stats.in_counts > 0
     whole = masked & (stats.in_counts == stats.counts)
     noise = float(np.median(stats.spread[whole if whole.any() else masked]))
     flat = masked & (stats.spread <= max(cfg.flat_floor, cfg.flat_ratio * noise))
     cells, n_flat = int(masked.sum()), int(flat.sum())
-    if n_flat < cfg.min_verified * cells:
-        return Verified(None, cells, n_flat, 0)
+    doubt = not area.trusted and (whole.sum() < cfg.min_cells
+                                  or colour_variety(stats.colour[whole], noise) < cfg.min_variety)
+    if n_flat < cfg.min_verified * cells or doubt or not _grid_fits(observed, area, noise, cfg):
+        return Verified(None, cells, n_flat, 0, passed=False)
     # Inside the region, a cell that is not flat is still a mosaic cell (a region that passed
     # has its grid right), only coded worse: moving mosaics through H.264 have cells of 3–5×
     # the median spread. On the region's edge a cell that is not flat is mostly the picture
@@ -94,6 +99,29 @@ def _known_steps(values: np.ndarray, known: np.ndarray, shape: tuple[int, int]) 
     return out.ravel()
 
 
+def _grid_fits(observed: np.ndarray, area: GridArea, noise: float, cfg: SafetyConfig) -> bool:
+    """Whether the cells are flatter on the grid than on the same grid half a cell off (the
+    spread's median on it at most `grid_ratio` of the shifted one's, or within the floor).
+    A spread measured against the region's own median cannot tell: on a wrong grid every
+    cell is equally rough."""
+    (pw, ph), (ox, oy) = area.grid.pitch, area.grid.origin
+    shifted = cell_stats(observed, GridArea(area.mask, Grid(area.grid.pitch, (ox + pw / 2, oy + ph / 2))), 0)
+    whole = (shifted.in_counts > 0) & (shifted.in_counts == shifted.counts)
+    if not whole.any():
+        return True
+    return noise <= max(cfg.flat_floor, cfg.grid_ratio * float(np.median(shifted.spread[whole])))
+
+
+def colour_variety(colours: np.ndarray, noise: float) -> float:
+    """Distinct colours per cell among (n, C) cell colours, each channel binned by twice the
+    noise (3 levels at least). A mosaic over a picture: 0.61–0.92 on the tuning footage;
+    flat graphics a lattice happens to fit (lavfi testsrc): 0.02–0.09."""
+    if len(colours) == 0:
+        return 0.0
+    bins = np.round(colours / max(3.0, 2.0 * noise))
+    return len(np.unique(bins, axis=0)) / len(colours)
+
+
 def _on_edge(whole: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(n,) cells with a 4-neighbour that is not wholly masked (or none, at the frame's edge)."""
     grid = np.pad(whole.reshape(shape), 1, constant_values=False)
@@ -118,7 +146,7 @@ def guard_frame(observed: np.ndarray, areas: Sequence[GridArea], cfg: SafetyConf
         v = verify_region(observed, area, cfg, bounds)
         if v.area is not None:
             out.append(v.area)
-        elif v.cells and v.flat < cfg.min_verified * v.cells:
+        elif not v.passed:
             kept += 1
     return Guarded(out, bounds, len(areas), kept)
 

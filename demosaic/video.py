@@ -6,11 +6,8 @@ File names always reach ffmpeg as `file:NAME`, so a name can never be read as an
 from __future__ import annotations
 
 import json
-import os
-import queue
 import shutil
 import subprocess
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -221,8 +218,10 @@ class FrameReader:
 
     `start`/`stop` select frames by index (ffmpeg's trim filter counts decoded frames; no
     container seeking, so the choice is exact whatever the timestamps say). With `planes`
-    the same decode also gives each frame's own planes in that format (a second pipe), and
-    iterating yields (rgb, `Planes`) pairs."""
+    a second decoder gives each frame's own planes in that format, and iterating yields
+    (rgb, `Planes`) pairs. Two processes, each read in step, rather than one ffmpeg with two
+    outputs: that one can stop on the output nobody is reading while its other output
+    waits to be read (seen on a Cinepak clip), and decoding is the cheapest stage."""
 
     def __init__(self, path: str | Path, info: VideoInfo, start: int = 0, stop: int | None = None,
                  planes: PlaneFormat | None = None):
@@ -232,47 +231,22 @@ class FrameReader:
         trim = ""
         if start or stop is not None:
             trim = f"trim=start_frame={start}" + (f":end_frame={stop}" if stop is not None else "") + ","
-        rgb = f"scale=in_color_matrix={space}:in_range={rng}:flags={SWS_FLAGS}"
-        # -flush_packets: each frame leaves ffmpeg whole at once; without it the tail of a
-        # frame can wait in its output buffer for the next one, while ffmpeg waits on the
-        # other pipe: a deadlock with two outputs read in step.
-        raw = ["-fps_mode", "passthrough", "-flush_packets", "1", "-f", "rawvideo"]
-        self._fd = None
-        if planes is None:
-            outputs = ["-map", "0:v:0", "-vf", f"{trim}{rgb}", *raw, "-pix_fmt", "rgb24", "pipe:"]
-            pass_fds: tuple = ()
-        else:
-            self._fd, write_fd = os.pipe()
-            outputs = ["-filter_complex", f"[0:v:0]{trim}split=2[a][b];[a]{rgb}[rgb]",
-                       "-map", "[rgb]", *raw, "-pix_fmt", "rgb24", "pipe:1",
-                       "-map", "[b]", *raw, "-pix_fmt", planes.pix_fmt, f"pipe:{write_fd}"]
-            pass_fds = (write_fd,)
-        self.proc = subprocess.Popen(
-            [ffmpeg_binary(), "-v", "error", "-nostdin", "-noautorotate", "-i", file_arg(path), *outputs],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds)
+        self.proc = self._decoder(path, f"{trim}scale=in_color_matrix={space}:in_range={rng}:flags={SWS_FLAGS}",
+                                  "rgb24")
+        self.planes_proc = None
         if planes is not None:
-            os.close(write_fd)
-            # Its own thread drains the planes pipe, so ffmpeg never blocks on one output
-            # while this side waits on the other.
-            # Unbounded: ffmpeg cannot run ahead on this pipe by more than what the RGB pipe
-            # (which this side reads in step) lets it, a frame or two, and a bound here
-            # could block ffmpeg on this output while this side waits on the other.
-            self._planes: queue.Queue = queue.Queue()
-            self._drain = threading.Thread(target=self._read_planes, daemon=True)
-            self._drain.start()
+            self.planes_proc = self._decoder(path, trim.rstrip(",") or "null", planes.pix_fmt)
 
-    def _read_planes(self) -> None:
-        size = self.planes.frame_bytes(self.info.height, self.info.width)
-        with os.fdopen(self._fd, "rb") as pipe:
-            while True:
-                buf = pipe.read(size)
-                if len(buf) < size:
-                    self._planes.put(None)
-                    return
-                self._planes.put(Planes.from_bytes(buf, self.planes, self.info.height, self.info.width))
+    @staticmethod
+    def _decoder(path: str | Path, vf: str, pix_fmt: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [ffmpeg_binary(), "-v", "error", "-nostdin", "-noautorotate", "-i", file_arg(path), "-map", "0:v:0",
+             "-vf", vf, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pix_fmt, "pipe:"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def __iter__(self) -> Iterator:
         h, w = self.info.height, self.info.width
+        size = None if self.planes is None else self.planes.frame_bytes(h, w)
         while True:
             buf = self.proc.stdout.read(self.frame_bytes)
             if len(buf) < self.frame_bytes:
@@ -281,22 +255,25 @@ class FrameReader:
             if self.planes is None:
                 yield frame
                 continue
-            planes = self._planes.get()
-            if planes is None:
+            raw = self.planes_proc.stdout.read(size)
+            if len(raw) < size:
                 return
-            yield frame, planes
+            yield frame, Planes.from_bytes(raw, self.planes, h, w)
 
     def close(self) -> str:
         """Stop ffmpeg; returns its stderr (damaged-frame reports)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.stdout.close()
-        err = self.proc.stderr.read().decode(errors="replace")
-        self.proc.stderr.close()
-        self.proc.wait()
-        if self.planes is not None:
-            self._drain.join()  # ffmpeg has ended: its pipe is at its end
-        return err
+        errors = [_stop(p) for p in (self.proc, self.planes_proc) if p is not None]
+        return errors[0]
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    if proc.poll() is None:
+        proc.kill()
+    proc.stdout.close()
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    proc.wait()
+    return err
 
 
 @dataclass(frozen=True)
@@ -414,7 +391,9 @@ class FrameWriter:
         self.matrix, self.full_range = _matrix(info)[0], info.color_range == "pc"
         wanted = plane_format(info.pix_fmt)
         if source is not None and wanted is not None and self.planes is None and (wanted.depth > 8 or wanted.sub_y == 1):
-            warn(f"{info.pix_fmt} cannot be written by {_encoder(opts, mkv)} at this size: "
+            encoder = _encoder(opts, mkv)
+            why = "at an odd frame size" if wanted.pix_fmt in ENCODER_FORMATS.get(encoder, ()) else "(try --codec libx265 or ffv1)"
+            warn(f"{info.pix_fmt} cannot be written by {encoder} {why}: "
                  f"written as 8-bit {'yuv444p' if info.width % 2 or info.height % 2 else 'yuv420p'}")
         streams = ["-i", file_arg(source), *_stream_args(info, 1, path, opts, warn)] if source is not None else []
         self.proc = subprocess.Popen(

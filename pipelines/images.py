@@ -81,9 +81,12 @@ def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path
         mask = read_mask(mask_path, image.shape[:2])
         grid = detector.grid_in(image, mask)
         if grid is None and mode == "guided":
-            note("no cell grid found inside the mask: falling back to pure inpainting")
-            mode = "inpaint"
-        areas = [GridArea(mask, grid)]
+            # No cells to take evidence from (nearly flat content): the mosaic's own pixels are
+            # the best fill there is. Pure inpainting would fill it from outside, far worse.
+            note("no cell grid found inside the mask: the masked area is kept as it is")
+            write_image(dst, image)
+            return {"restored_pixels": 0, "mode": mode}
+        areas = [GridArea(mask, grid, trusted=True)]
     else:
         areas = detector.detect(image).areas()
     if not any(a.mask.any() for a in areas):

@@ -139,9 +139,9 @@ class Engine:
         if restorer is None:
             areas_of = _nothing
         elif mask_frames is not None:
-            areas_of = MaskVideoAreas(find, mask_frames, restorer.guided)
+            areas_of = MaskVideoAreas(find, mask_frames)
         elif static_mask is not None:
-            areas_of = StaticMaskAreas(find, static_mask, restorer.guided, first_frame)
+            areas_of = StaticMaskAreas(find, static_mask, first_frame)
         else:
             areas_of = None
             keyed = KeyframeDetector.of_video(find, reader.info.lossy)
@@ -337,8 +337,8 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> None:
 class StaticMaskAreas:
     """The user's static mask as areas for every frame, its grid estimated once from the first frame."""
 
-    def __init__(self, find: Detector, mask, needs_grid: bool, first_frame=None):
-        self.find, self.mask, self.needs_grid = find, mask, needs_grid
+    def __init__(self, find: Detector, mask, first_frame=None):
+        self.find, self.mask = find, mask
         self.first_frame = first_frame  # the video's frame 0 when the frames given start later
         self.grid = None
         self.estimated = False
@@ -347,17 +347,16 @@ class StaticMaskAreas:
         if not self.estimated:
             reference = frame if self.first_frame is None else self.first_frame
             self.grid, self.estimated = self.find.grid_in(reference, self.mask), True
-            if self.grid is None and self.needs_grid:
-                raise InputError("no cell grid found inside --mask on the first frame; use --mode inpaint")
-        return [GridArea(self.mask, self.grid)]
+        # Without a grid a guided restorer keeps the area as it came (counted as kept).
+        return [GridArea(self.mask, self.grid, trusted=True)]
 
 
 class MaskVideoAreas:
     """The user's mask video, one mask per frame; the grid is estimated again only when the
     mask changes, and a frame where none is found keeps the last one found."""
 
-    def __init__(self, find: Detector, masks: Iterator[np.ndarray], needs_grid: bool):
-        self.find, self.masks, self.needs_grid = find, masks, needs_grid
+    def __init__(self, find: Detector, masks: Iterator[np.ndarray]):
+        self.find, self.masks = find, masks
         self.previous, self.grid = None, None
 
     def __call__(self, frame) -> list[GridArea]:
@@ -369,9 +368,7 @@ class MaskVideoAreas:
         if self.previous is None or not np.array_equal(mask, self.previous):
             self.grid = self.find.grid_in(frame, mask) or self.grid
             self.previous = mask
-        if self.grid is None and self.needs_grid:
-            raise InputError("no cell grid found inside the mask video's first mask; use --mode inpaint")
-        return [GridArea(mask, self.grid)]
+        return [GridArea(mask, self.grid, trusted=True)]
 
 
 MASK_VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".webm", ".m4v")
