@@ -237,6 +237,7 @@ class CellStats(NamedTuple):
     shape: tuple[int, int]  # (cells down, cells across)
     colour: np.ndarray  # (n, C) the masked pixels' mean, or the plain mean where none is masked
     spread: np.ndarray  # (n,) standard deviation of the masked pixels, largest channel (0 where none)
+    roughness: np.ndarray  # (n,) mean |difference| between masked neighbours in the cell, largest channel
     in_counts: np.ndarray  # (n,) masked pixels
     counts: np.ndarray  # (n,) pixels in the frame
 
@@ -255,7 +256,16 @@ def cell_stats(observed: np.ndarray, area: GridArea, pad_cells: int = 1) -> Cell
     var = sq / np.maximum(in_counts, 1)[:, None] - mean_in ** 2
     spread = np.sqrt(np.maximum(var, 0.0)).max(axis=1)
     counts = np.bincount(win.labels.ravel(), minlength=n).astype(np.float64)
-    return CellStats(win.rows, win.cols, win.labels, win.shape, colour, spread, in_counts, counts)
+    # Texture, not level: a coded mosaic cell drifts smoothly (ringing), a picture is rough.
+    rough, pairs = np.zeros(n), np.zeros(n)
+    for a, b in (((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+                 ((slice(1, None), slice(None)), (slice(None, -1), slice(None)))):
+        same = inside[a] & inside[b] & (win.labels[a] == win.labels[b])
+        diff = np.abs(obs[a] - obs[b]).max(axis=-1)
+        rough += np.bincount(win.labels[a][same], weights=diff[same], minlength=n)
+        pairs += np.bincount(win.labels[a][same], minlength=n)
+    roughness = rough / np.maximum(pairs, 1)
+    return CellStats(win.rows, win.cols, win.labels, win.shape, colour, spread, roughness, in_counts, counts)
 
 
 def _interpolate_cells(values: np.ndarray, grid: Grid, win: _CellWindow, interpolation: int,

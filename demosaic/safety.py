@@ -55,8 +55,10 @@ def verify_region(observed: np.ndarray, area: GridArea, cfg: SafetyConfig,
         return Verified(area if stats is not None else None, 0, 0, 0)
     masked = stats.in_counts > 0
     whole = masked & (stats.in_counts == stats.counts)
-    noise = float(np.median(stats.spread[whole if whole.any() else masked]))
-    flat = masked & (stats.spread <= max(cfg.flat_floor, cfg.flat_ratio * noise))
+    typical = whole if whole.any() else masked
+    noise = float(np.median(stats.spread[typical]))
+    texture = float(np.median(stats.roughness[typical]))
+    flat = masked & (stats.roughness <= max(cfg.flat_floor, cfg.flat_ratio * texture))
     cells, n_flat = int(masked.sum()), int(flat.sum())
     doubt = not area.trusted and (whole.sum() < cfg.min_cells
                                   or colour_variety(stats.colour[whole], noise) < cfg.min_variety)
@@ -67,6 +69,7 @@ def verify_region(observed: np.ndarray, area: GridArea, cfg: SafetyConfig,
     # the median spread. On the region's edge a cell that is not flat is mostly the picture
     # (a mask that reaches past the mosaic): it keeps its pixels.
     flat |= whole & ~_on_edge(whole, stats.shape)
+    flat &= ~_continues_outside(observed, area.mask, stats)
     # Steps are measured between flat cells and the unmasked cells around the region only: a
     # non-flat cell's colour is no cell's colour.
     step = _known_steps(stats.colour, flat | ~masked, stats.shape)
@@ -120,6 +123,32 @@ def colour_variety(colours: np.ndarray, noise: float) -> float:
         return 0.0
     bins = np.round(colours / max(3.0, 2.0 * noise))
     return len(np.unique(bins, axis=0)) / len(colours)
+
+
+def _continues_outside(observed: np.ndarray, mask: np.ndarray, stats) -> np.ndarray:
+    """(n,) cells the mask cuts whose masked part runs on into the unmasked part without a
+    step: the picture, under a mask drawn or grown past the mosaic (a cut mosaic cell steps
+    from its one colour to the picture beside it). Measured inside each cell: the mean
+    |difference| across the mask's edge is within the unmasked part's own roughness
+    (3 levels at least) and 1.5× it."""
+    obs = observed[stats.rows, stats.cols].astype(np.float64)
+    inside, labels = mask[stats.rows, stats.cols], stats.labels
+    n = len(stats.counts)
+    across, n_across, rough, n_rough = (np.zeros(n) for _ in range(4))
+    for a, b in (((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+                 ((slice(1, None), slice(None)), (slice(None, -1), slice(None)))):
+        same = labels[a] == labels[b]
+        diff = np.abs(obs[a] - obs[b]).max(axis=-1)
+        cross = same & (inside[a] != inside[b])
+        out = same & ~inside[a] & ~inside[b]
+        across += np.bincount(labels[a][cross], weights=diff[cross], minlength=n)
+        n_across += np.bincount(labels[a][cross], minlength=n)
+        rough += np.bincount(labels[a][out], weights=diff[out], minlength=n)
+        n_rough += np.bincount(labels[a][out], minlength=n)
+    cut = (n_across > 0) & (n_rough > 0)
+    step = across / np.maximum(n_across, 1)
+    picture = rough / np.maximum(n_rough, 1)
+    return cut & (step <= np.maximum(3.0, 1.5 * picture))
 
 
 def _on_edge(whole: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

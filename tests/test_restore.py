@@ -105,3 +105,18 @@ def test_plan_crops__cover_the_mask_with_multiples():
         assert 0 <= b.y0 < b.y1 <= 100 and 0 <= b.x0 < b.x1 <= 150
         covered[b.y0:b.y1, b.x0:b.x1] = True
     assert covered[mask].all() and len(boxes) == 2
+
+
+def test_restore_frames__grid_half_a_cell_off__region_kept_as_it_came(model_path):
+    frame = smooth_image(np.random.default_rng(5), 64, 96)
+    frame = np.clip(frame + np.random.default_rng(6).normal(0, 12, frame.shape), 0, 255).astype(np.uint8)
+    region = MosaicRegion("rect", ((16, 16), (80, 56)), (8, 8))
+    observed, mask = pixelate(frame, [region])
+    restorer = Restorer(model_path)
+    wrong = region.area(64, 96)._replace(grid=region.grid().__class__((8, 8), (4, 4)))
+    (out, outcome), = restorer.restore_frames([observed], [[wrong]])
+    assert outcome == (1, 0, 0, 1)
+    np.testing.assert_array_equal(out, observed)
+    (out, outcome), = restorer.restore_frames([observed], [[region.area(64, 96)]])
+    assert outcome.regions == 1 and outcome.restored + outcome.guide == 1
+    assert (out != observed).any()

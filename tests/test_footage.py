@@ -1,0 +1,134 @@
+"""`demosaic video` on real footage and ffmpeg's own mosaics, scored against the clean frames
+and against `--passthrough` (the same decode and encode, nothing restored)."""
+import json
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from pipelines.evaluate_video import FootageCase, make_clips, opencv_clip
+
+pytestmark = pytest.mark.slow
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
+
+
+def video(*args):
+    result = CliRunner().invoke(main, ["video", *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def decoded(path, pix_fmt="rgb24"):
+    """Every frame as ffmpeg itself decodes it (not the pipeline's reader)."""
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8)
+
+
+def frames_rgb(path, h, w):
+    return decoded(path).reshape(-1, h, w, 3).astype(np.float64)
+
+
+def region_psnr(a, b, box):
+    x, y, w, h = box
+    mse = np.mean((a[y:y + h, x:x + w] - b[y:y + h, x:x + w]) ** 2)
+    return 10 * np.log10(255 ** 2 / mse)
+
+
+def test_video__pixelized_vtest__restored_above_passthrough_on_every_frame(tmp_path):
+    """The issue's recipe, short: an 8 px pixelize patch on vtest.avi through H.264 CRF 20."""
+    case = FootageCase(opencv_clip("vtest.avi"), 0, 12, 8, (240, 160, 160, 128), crf=20)
+    clean, mosaic = make_clips(case, tmp_path)
+    video(mosaic, tmp_path / "out.mp4", "--report", tmp_path / "r.json")
+    video(mosaic, tmp_path / "pass.mp4", "--passthrough")
+    c, o, p = (frames_rgb(f, 576, 768) for f in (clean, tmp_path / "out.mp4", tmp_path / "pass.mp4"))
+    gains = [region_psnr(oi, ci, case.box) - region_psnr(pi, ci, case.box) for ci, oi, pi in zip(c, o, p)]
+    assert len(gains) == 12
+    assert np.mean(gains) > 0.5 and min(gains) > -0.05
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["frames_restored"] == 12 and set(report["fallbacks"]) == {"guide", "kept"}
+
+
+@pytest.fixture(scope="module")
+def patch_clip(tmp_path_factory):
+    """A textured lavfi clip with a 16 px pixelize patch at x 48-143, y 32-95, H.264 CRF 18."""
+    d = tmp_path_factory.mktemp("patch")
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=192x128:rate=10:duration=1,noise=alls=24:allf=t:all_seed=5",
+           "-filter_complex", "format=gbrp,split[a][b];[b]crop=96:64:48:32,pixelize=w=16:h=16[p];"
+           "[a][p]overlay=48:32,format=yuv420p", "-c:v", "libx264", "-crf", "18", d / "mosaic.mp4")
+    return d / "mosaic.mp4"
+
+
+def test_video__mask_half_a_cell_too_big__outside_the_mosaic_matches_passthrough(patch_clip, tmp_path):
+    mask = np.zeros((128, 192), np.uint8)
+    mask[24:104, 40:152] = 255  # 8 px past the mosaic on every side
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    video(patch_clip, tmp_path / "out.mkv", "--lossless", "--mask", tmp_path / "mask.png")
+    video(patch_clip, tmp_path / "pass.mkv", "--lossless", "--passthrough")
+    out = decoded(tmp_path / "out.mkv", "yuv420p").reshape(10, -1)
+    ref = decoded(tmp_path / "pass.mkv", "yuv420p").reshape(10, -1)
+    luma_out, luma_ref = out[:, :128 * 192].reshape(10, 128, 192), ref[:, :128 * 192].reshape(10, 128, 192)
+    outside = np.ones((128, 192), bool)
+    outside[32:96, 48:144] = False
+    np.testing.assert_array_equal(luma_out[:, outside], luma_ref[:, outside])
+    assert (luma_out[:, ~outside] != luma_ref[:, ~outside]).any()  # the mosaic itself was restored
+
+
+def test_video__mask_over_flat_content__equals_passthrough(tmp_path):
+    """No cells to measure a grid on: the masked area is kept, the output is passthrough's."""
+    ffmpeg("-f", "lavfi", "-i", "color=c=0x507090:size=128x96:rate=10:duration=0.5", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", tmp_path / "flat.mp4")
+    mask = np.zeros((96, 128), np.uint8)
+    mask[16:80, 32:96] = 255
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    video(tmp_path / "flat.mp4", tmp_path / "out.mp4", "--mask", tmp_path / "mask.png", "--report", tmp_path / "r.json")
+    video(tmp_path / "flat.mp4", tmp_path / "pass.mp4", "--passthrough")
+    assert decoded(tmp_path / "out.mp4").tobytes() == decoded(tmp_path / "pass.mp4").tobytes()
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["frames_restored"] == 0 and report["fallbacks"]["kept"] == 5
+
+
+@pytest.mark.parametrize("source", ["smptehdbars", "testsrc"])
+def test_video__clean_flat_graphics__nothing_restored_output_is_passthrough(tmp_path, source):
+    ffmpeg("-f", "lavfi", "-i", f"{source}=size=640x480:rate=25:duration=0.6", "-c:v", "libx264", "-crf", "18",
+           "-pix_fmt", "yuv420p", tmp_path / "in.mp4")
+    video(tmp_path / "in.mp4", tmp_path / "out.mp4", "--report", tmp_path / "r.json")
+    video(tmp_path / "in.mp4", tmp_path / "pass.mp4", "--passthrough")
+    assert json.loads((tmp_path / "r.json").read_text())["frames_restored"] == 0
+    assert decoded(tmp_path / "out.mp4").tobytes() == decoded(tmp_path / "pass.mp4").tobytes()
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv420p10le", "yuv444p"])
+def test_video__passthrough__decodes_exactly_as_a_plain_reencode(tmp_path, pix_fmt):
+    """Nothing restored: the input's own planes go to the same encoder settings, so the frames
+    are those of `ffmpeg -c:v libx264 -crf 18 -preset medium`, bit for bit, bit depth and
+    chroma format kept (no RGB round trip, no darkening)."""
+    src = tmp_path / "in.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:rate=10:duration=0.5", "-vf", f"format={pix_fmt}",
+           "-c:v", "libx264", "-crf", "12", "-pix_fmt", pix_fmt, src)
+    video(src, tmp_path / "pass.mp4", "--passthrough")
+    ffmpeg("-i", src, "-c:v", "libx264", "-crf", "18", "-preset", "medium", tmp_path / "plain.mp4")
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=pix_fmt",
+                            "-of", "csv=p=0", str(tmp_path / "pass.mp4")], capture_output=True, text=True).stdout
+    assert probe.strip() == pix_fmt
+    fmt = "yuv420p10le" if "10" in pix_fmt else pix_fmt
+    assert decoded(tmp_path / "pass.mp4", fmt).tobytes() == decoded(tmp_path / "plain.mp4", fmt).tobytes()
+
+
+def test_batch__passthrough__nothing_restored(patch_clip, tmp_path):
+    result = CliRunner().invoke(main, ["batch", str(patch_clip), "--out-dir", str(tmp_path / "out"), "--passthrough",
+                                       "--report", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    entry = json.loads((tmp_path / "r.json").read_text())["videos"][0]
+    assert entry["frames"] == 10 and entry["frames_restored"] == 0
+    mosaic = decoded(patch_clip).reshape(10, 128, 192, 3).astype(float)
+    out = decoded(tmp_path / "out" / "mosaic.mp4").reshape(10, 128, 192, 3).astype(float)
+    assert 10 * np.log10(255 ** 2 / np.mean((out - mosaic) ** 2)) > 40  # a re-encode at CRF 18, no more
+
+
