@@ -383,8 +383,8 @@ def _target_sums(t: _CellTargets, block: np.ndarray, bounds: Bounds | None) -> n
         return whole
     lo_sum, _ = cell_sums(bounds.lo[t.win.rows, t.win.cols], t.win.labels, t.n, weights=t.inside)
     hi_sum, _ = cell_sums(bounds.hi[t.win.rows, t.win.cols], t.win.labels, t.n, weights=t.inside)
-    fits = np.all((whole - fixed >= lo_sum) & (whole - fixed <= hi_sum), axis=1)
-    return np.where(fits[:, None], whole, t.colour * t.in_counts[:, None] + fixed)
+    fits = (whole - fixed >= lo_sum) & (whole - fixed <= hi_sum)  # (n, C): channel by channel
+    return np.where(fits, whole, t.colour * t.in_counts[:, None] + fixed)
 
 
 def enforce_cell_means(
@@ -465,9 +465,12 @@ def cell_errors(restored: np.ndarray, observed: np.ndarray, area: GridArea, boun
     return error[t.in_counts > 0].max(axis=1)
 
 
-def cell_mean_error(restored: np.ndarray, observed: np.ndarray, areas: Sequence[GridArea]) -> float:
+def cell_mean_error(restored: np.ndarray, observed: np.ndarray, areas: Sequence[GridArea],
+                    changed_only: bool = False) -> float:
     """Largest |whole-cell mean of `restored` − the cell's observed colour| (levels, any channel)
-    over the mean-mode cells whose colour the masked pixels can reach in [0, 255]."""
+    over the mean-mode cells whose colour the masked pixels can reach in [0, 255] (with
+    `changed_only`, over the cells with a masked pixel `restored` changed: a cell the
+    restorer kept as the mosaic is not its error)."""
     worst = 0.0
     for area in areas:
         if area.mode != "mean":
@@ -480,6 +483,9 @@ def cell_mean_error(restored: np.ndarray, observed: np.ndarray, areas: Sequence[
         target = t.colour * t.counts[:, None]
         reachable = (t.in_counts[:, None] > 0) & (target >= fixed) & (target <= fixed + 255 * t.in_counts[:, None])
         error = np.abs(sums / np.maximum(t.counts, 1)[:, None] - t.colour)
+        if changed_only:
+            moved = np.any(restored[t.win.rows, t.win.cols] != observed[t.win.rows, t.win.cols], axis=-1) & t.inside
+            reachable &= (np.bincount(t.win.labels[moved], minlength=t.n) > 0)[:, None]
         worst = max(worst, float(error[reachable].max(initial=0.0)))
     return worst
 

@@ -81,6 +81,12 @@ def verify_region(observed: np.ndarray, area: GridArea, cfg: SafetyConfig,
         lo, hi = neighbourhood_range(stats.colour, stats.shape)
         lo_px = np.clip(lo[stats.labels] - cfg.bound_margin, 0, 255)
         hi_px = np.clip(hi[stats.labels] + cfg.bound_margin, 0, 255)
+        if area.trusted:
+            # The user's (or the truth's) mask cuts cells where the mosaic's shape does: such a
+            # cut cell shows the whole cell's mean (the synthesiser's and editors' convention),
+            # whatever its masked part must then be. Only the 8-bit range bounds it.
+            cut = ((stats.in_counts > 0) & (stats.in_counts < stats.counts))[stats.labels]
+            lo_px[cut], hi_px[cut] = 0.0, 255.0
         bounds.lo[stats.rows, stats.cols][inside] = lo_px[inside]
         bounds.hi[stats.rows, stats.cols][inside] = hi_px[inside]
     return Verified(GridArea(mask, area.grid, area.mode) if inside.any() else None, cells, n_flat, int(keep.sum()))

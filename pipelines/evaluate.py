@@ -119,14 +119,14 @@ def evaluate(photos: Sequence[Path], out_dir: Path, cfg: EvalConfig = EvalConfig
             observed, mask = pixelate(photo, [region])
             if cfg.crf is not None:
                 observed = h264_roundtrip(observed, cfg.crf)
-            areas = [region.area(h, w)]
+            areas = [region.area(h, w)._replace(trusted=True)]  # the true mask, as a user's would be
             box = bounding_box(mask)
             results = methods.run(observed, areas, mask, coded=True if cfg.crf is not None else None)
             for name, restored in results.items():
                 rows.append({"photo": path.name, "cell": cell, "method": name,
                              "psnr": psnr(restored, photo, mask), "ssim": ssim(restored[box], photo[box]),
                              "lpips": lpips(restored[box], photo[box]),
-                             "cell_mean_error": cell_mean_error(restored, observed, areas)})
+                             "cell_mean_error": cell_mean_error(restored, observed, areas, changed_only=True)})
             if n < cfg.crops and cell == cfg.cells[len(cfg.cells) // 2]:
                 crops.append(_side_by_side(photo, results, box, path.name))
         progress(f"{n + 1}/{len(photos)} {path.name}")
@@ -230,8 +230,10 @@ def report_markdown(result: dict, crops: int) -> str:
         lines.append("")
     lines += ["## Cell means: largest error over all cells (levels, 0-255)", "",
               "How far a whole cell's mean (visible part of a cut cell included) lies from the colour the "
-              "mosaic shows for it, worst cell of all photos; cells whose colour no masked pixel values in "
-              "[0, 255] can reach are left out. The consistency step's target: under 1 level (1/255).", "",
+              "mosaic shows for it, worst cell of all photos, over the cells each method changed (a cell "
+              "the restorer's guards kept as the mosaic is not counted); cells whose colour no masked pixel "
+              "values in [0, 255] can reach are left out. The consistency step's target: under 1 level "
+              "(1/255).", "",
               "| method | " + " | ".join(f"cell {c}" for c in cells) + " |", "|---|" + "---:|" * len(cells)]
     for method, by_cell in s.items():
         lines.append(f"| {method} | " + " | ".join(f"{by_cell[str(c)]['cell_mean_error_max']:.2f}" for c in cells) + " |")
