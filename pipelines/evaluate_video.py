@@ -150,9 +150,9 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
     for i in range(n):
         area = case.area(i, h, w)
         ring = _grow(area.mask, case.cell)
-        gains.append(psnr(restored[i], clean[i], area.mask) - psnr(passthrough[i], clean[i], area.mask))
+        gains.append(_capped_psnr(restored[i], clean[i], area.mask) - _capped_psnr(passthrough[i], clean[i], area.mask))
         bicubic = bicubic_of_cells(mosaic[i], area)
-        bicubic_gains.append(psnr(bicubic, clean[i], area.mask) - psnr(mosaic[i], clean[i], area.mask))
+        bicubic_gains.append(_capped_psnr(bicubic, clean[i], area.mask) - _capped_psnr(mosaic[i], clean[i], area.mask))
         off = np.abs(restored[i].astype(np.int16) - clean[i]).max(axis=2)
         outliers.append(int((off[ring] > OUTLIER_LEVELS).sum()))
         off_b = np.abs(bicubic.astype(np.int16) - clean[i]).max(axis=2)
@@ -184,6 +184,11 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
         "outside_frames_changed": int(sum(np.isfinite(v) for v in outside)),
         "gains_db": [round(float(g), 3) for g in gains],
     }
+
+
+def _capped_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR capped at 100 dB: a region equal in both (a black frame's) gains nothing, not inf − inf."""
+    return min(psnr(a, b, mask), 100.0)
 
 
 def _grow(mask: np.ndarray, px: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 # Every figure in BENCHMARKS.md, measured again on this machine: JSON and tables into
 # benchmarks/ (evaluation photos: KDE Plasma wallpapers, never trained or tuned on).
 #   bash scripts/benchmarks.sh            # all (about 40 min on 2 cores)
-#   bash scripts/benchmarks.sh quality    # or: detect | model | video | ray
+#   bash scripts/benchmarks.sh quality    # or: detect | model | video | ray | footage
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -38,4 +38,11 @@ if [ "$what" = all ] || [ "$what" = video ] || [ "$what" = ray ]; then
   $D benchmark video "$clip" $workers --out "$OUT/video.json" | tee "$OUT/video.txt"
   # The same with every frame detected (no keyframes), for comparison.
   $D benchmark video "$clip" --detect-every 1 --out "$OUT/video-every-frame.json" | tee "$OUT/video-every-frame.txt"
+fi
+if [ "$what" = all ] || [ "$what" = footage ]; then
+  # `demosaic video` on real footage with ffmpeg's own mosaics, against the clean frames and
+  # --passthrough: the evaluation clips (vtest.avi frames 400+, Megamind.avi; never tuned on),
+  # then the tuning clips (tree.avi, vtest.avi frames 0-399). About 20 min on 2 cores.
+  .venv/bin/python scripts/eval_footage.py --split evaluation --out "$OUT/footage-evaluation"
+  .venv/bin/python scripts/eval_footage.py --split tuning --out "$OUT/footage-tuning"
 fi
