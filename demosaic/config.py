@@ -80,16 +80,17 @@ class SafetyConfig:
     # at the 90th percentile, 2.2–4.4× at the 95th. Edge cells that are not flat keep their pixels.
     flat_ratio: float = 2.5
     flat_floor: float = 3.0  # levels of roughness always allowed (an uncompressed mosaic's median is 0)
-    step_levels: float = 3.0  # a cell restored steps to some neighbour by more: else restoring it gives it back
     min_verified: float = 0.5  # fewer flat cells than this share: the grid is wrong, or it is no mosaic
     # The cells' median spread on the grid, against the same grid half a cell off: true grids
     # of the tuning footage 0.1–0.4 of it (moving 10 px mosaics at CRF 23 the highest); a grid
     # half a cell off is itself the shifted one's 2.6–10×.
     grid_ratio: float = 0.7
     min_cells: int = 4  # whole cells a region needs to be judged at all
-    # Distinct cell colours per cell (safety.colour_variety): flat graphics a lattice fits have
-    # few; the midpoint of the tuning footage's mosaics (≥ 0.61) and lavfi testsrc (≤ 0.09).
-    min_variety: float = 0.35
+    # A detected region is flat graphics, and kept, when both its distinct colours per cell and
+    # its share of stepping neighbours are under these (safety.looks_like_graphics: testsrc
+    # ≤ 0.11 and ≤ 0.30; mosaics over pictures or gradients above one of them).
+    min_variety: float = 0.2
+    min_stepping: float = 0.4
     bound_margin: float = 12.0  # levels a restored pixel may pass its 3×3 cells' colour range by
     check_levels: float = 2.0  # the last check: cell means re-pixelated within this of the observed ones
     check_quantile: float = 0.95  # ... for this share of the region's cells
