@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .mosaic import channel_absdiff
+
 # (Kr, Kb) of the YUV matrices swscale knows (`demosaic.video._matrix` names).
 _MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593),
              "smpte240m": (0.212, 0.087), "fcc": (0.30, 0.11)}
@@ -95,7 +97,7 @@ def paste_changed(planes: Planes, restored: np.ndarray, original: np.ndarray, fm
                   full_range: bool) -> Planes:
     """New planes: `planes` with the pixels where `restored` differs from `original` (both
     the rgb24 frames the pipeline saw) converted back; their chroma blocks whole."""
-    changed = np.any(restored != original, axis=2)
+    changed = channel_absdiff(restored, original) > 0
     if not changed.any():
         return planes
     rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))

@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import SafetyConfig
 from .errors import InputError, ModelError
-from .mosaic import GridArea, cell_colour_guide, enforce_cell_means
+from .mosaic import Bounds, Grid, GridArea, cell_colour_guide, enforce_cell_means
 from .safety import Guarded, guard_frame, passes_check
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
@@ -69,7 +69,7 @@ class Outcome(NamedTuple):
     regions: int = 0  # regions given
     restored: int = 0  # restored by the model
     guide: int = 0  # restored by the guide: the model's result failed the last check
-    kept: int = 0  # left as they came: too few flat cells, or both results failed the check
+    kept: int = 0  # left as they came: grid unfit, flat graphics, no grid, or both results failed the check
 
     def __add__(self, other: "Outcome") -> "Outcome":  # type: ignore[override]
         return Outcome(*(a + b for a, b in zip(self, other)))
@@ -186,12 +186,15 @@ class Restorer:
         """The bounded consistency step and the last check, region by region: the model's
         result, else the guide's, else the region as it came. Writes into `result`."""
         restored = via_guide = 0
-        candidates = (composite, guide)
         for area in g.areas:
-            for k, candidate in enumerate(candidates):
-                fixed = enforce_cell_means(candidate, frame, [area], bounds=g.bounds)
-                if passes_check(fixed, frame, area, g.bounds, self.safety):
-                    result[area.mask] = _to_uint8(fixed[area.mask])
+            # On the region's box (two cells around it: every cell it touches and the ring the
+            # smooth step reads), not the frame: the step and the check copy what they get.
+            sl, local = _around(area)
+            bounds = Bounds(g.bounds.lo[sl], g.bounds.hi[sl])
+            for k, candidate in enumerate((composite, guide)):
+                fixed = enforce_cell_means(candidate[sl], frame[sl], [local], bounds=bounds)
+                if passes_check(fixed, frame[sl], local, bounds, self.safety):
+                    result[sl][local.mask] = _to_uint8(fixed[local.mask])
                     restored += k == 0
                     via_guide += k == 1
                     break
@@ -217,6 +220,15 @@ class Restorer:
                 for k, j in enumerate(chunk):
                     outputs[j] = out[k, :shape[0], :shape[1]]
         return outputs
+
+
+def _around(area: GridArea) -> tuple[tuple[slice, slice], GridArea]:
+    """The frame's slice two cells around `area`, and the area in that slice's coordinates."""
+    ys, xs = np.nonzero(area.mask.any(axis=1))[0], np.nonzero(area.mask.any(axis=0))[0]
+    (pw, ph), (ox, oy) = area.grid.pitch, area.grid.origin
+    y0, x0 = max(0, int(ys[0] - 2 * ph - 1)), max(0, int(xs[0] - 2 * pw - 1))
+    sl = (slice(y0, int(ys[-1] + 2 * ph + 2)), slice(x0, int(xs[-1] + 2 * pw + 2)))
+    return sl, area._replace(mask=area.mask[sl], grid=Grid(area.grid.pitch, (ox - x0, oy - y0)))
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .config import SafetyConfig
-from .mosaic import Bounds, Grid, GridArea, cell_errors, cell_stats
+from .mosaic import NEIGHBOURS, Bounds, Grid, GridArea, cell_errors, cell_stats, channel_absdiff
 
 
 class Verified(NamedTuple):
@@ -95,7 +95,8 @@ def _grid_fits(observed: np.ndarray, area: GridArea, noise: float, cfg: SafetyCo
     A spread measured against the region's own median cannot tell: on a wrong grid every
     cell is equally rough."""
     (pw, ph), (ox, oy) = area.grid.pitch, area.grid.origin
-    shifted = cell_stats(observed, GridArea(area.mask, Grid(area.grid.pitch, (ox + pw / 2, oy + ph / 2))), 0)
+    shifted = cell_stats(observed, GridArea(area.mask, Grid(area.grid.pitch, (ox + pw / 2, oy + ph / 2))), 0,
+                         texture=False)
     whole = (shifted.in_counts > 0) & (shifted.in_counts == shifted.counts)
     if not whole.any():
         return True
@@ -140,14 +141,13 @@ def _continues_outside(observed: np.ndarray, mask: np.ndarray, stats) -> np.ndar
     from its one colour to the picture beside it). Measured inside each cell: the mean
     |difference| across the mask's edge is within the unmasked part's own roughness
     (3 levels at least) and 1.5× it."""
-    obs = observed[stats.rows, stats.cols].astype(np.float64)
+    obs = observed[stats.rows, stats.cols]
     inside, labels = mask[stats.rows, stats.cols], stats.labels
     n = len(stats.counts)
     across, n_across, rough, n_rough = (np.zeros(n) for _ in range(4))
-    for a, b in (((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
-                 ((slice(1, None), slice(None)), (slice(None, -1), slice(None)))):
+    for a, b in NEIGHBOURS:
         same = labels[a] == labels[b]
-        diff = np.abs(obs[a] - obs[b]).max(axis=-1)
+        diff = channel_absdiff(obs[a], obs[b])
         cross = same & (inside[a] != inside[b])
         out = same & ~inside[a] & ~inside[b]
         across += np.bincount(labels[a][cross], weights=diff[cross], minlength=n)

@@ -53,10 +53,9 @@ class Engine:
         `safety`: the restorer's guards (None: off, for comparisons only)."""
         from demosaic.restore import PASSTHROUGH, Restorer
 
-        self.passthrough = mode == PASSTHROUGH
-        self.restorer = (None if self.passthrough
-                         else Restorer.for_mode(mode, model_path, threads=threads, safety=safety))
-        self.find = None if self.passthrough else Detector(detector)
+        passthrough = mode == PASSTHROUGH
+        self.restorer = None if passthrough else Restorer.for_mode(mode, model_path, threads=threads, safety=safety)
+        self.find = None if passthrough else Detector(detector)
 
     @property
     def card(self) -> dict:
