@@ -361,7 +361,9 @@ def _stream_args(info: VideoInfo, source_index: int, path: Path, opts: EncodeOpt
     subs = []
     if info.subtitle_codecs:
         if path.suffix.lower() == ".mkv":
+            # Matroska takes every subtitle codec but mov_text (MP4's own): that one becomes SRT.
             subs = ["-map", f"{s}:s?", "-c:s", "copy"]
+            subs += [a for k, c in enumerate(info.subtitle_codecs) if c == "mov_text" for a in (f"-c:s:{k}", "srt")]
         elif all(c in TEXT_SUBTITLES for c in info.subtitle_codecs):
             subs = ["-map", f"{s}:s?", "-c:s", "mov_text"]
         else:

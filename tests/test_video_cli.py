@@ -96,6 +96,16 @@ def test_video__h264_with_audio_and_subtitles__streams_kept(clips, tmp_path):
     assert len(list(read_frames(out))) == 10
 
 
+def test_video__mov_text_into_mkv__converted_to_srt_with_its_text(clips, tmp_path):
+    out = tmp_path / "out.mkv"
+    result = run(clips / "subs.mp4", out)
+    assert result.exit_code == 0, result.output
+    assert probe(out).subtitle_codecs == ("subrip",)
+    text = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out), "-map", "0:s:0", "-f", "srt", "-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "hello" in text
+
+
 def test_video__name_with_dash_and_colon__read_as_a_file(clips, tmp_path):
     out = tmp_path / "-out:put.mp4"
     result = run(clips / "-mosaic:x.mp4", out)
