@@ -174,7 +174,8 @@ def _video_options(command):
         click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True),
         click.option("--preset", type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
                                                     "slow", "slower", "veryslow"]), default="medium", show_default=True),
-        click.option("--lossless", is_flag=True, help="Lossless RGB video (FFV1 in .mkv, x264rgb otherwise)."),
+        click.option("--lossless", is_flag=True, help="Lossless video: the input's own YUV planes (FFV1 in .mkv, "
+                     "x264 -qp 0 otherwise), or RGB (bgr0 / x264rgb) where they cannot be kept."),
         click.option("--passthrough", is_flag=True,
                      help="Restore nothing: the same decode and encode, to preview what the encode costs and "
                           "to score a restored output against."),

@@ -62,7 +62,7 @@ class GridArea(NamedTuple):
     mask: np.ndarray
     grid: Grid | None
     mode: str = "mean"
-    trusted: bool = False  # the user's own mask: a mosaic for sure (only its grid is checked)
+    trusted: bool = False  # the user's own mask (or the truth): a mosaic for sure, not doubted as graphics
 
 
 @dataclass(frozen=True)
@@ -474,9 +474,12 @@ def cell_means(image: np.ndarray, area: GridArea) -> tuple[np.ndarray, np.ndarra
 
 
 def cell_errors(restored: np.ndarray, observed: np.ndarray, area: GridArea, bounds: Bounds | None = None) -> np.ndarray:
-    """|mean of each cell of `restored` − the mean it must have| (levels, largest channel),
-    one value per cell the area covers, with `enforce_cell_means`' targets: the re-pixelated
-    result against the observed cells."""
+    """|sum of each cell of `restored` − the sum it must have| (levels, largest channel),
+    one value per masked cell, with `enforce_cell_means`' targets: the re-pixelated result
+    against the observed cells, as the shift the cell's masked pixels would still need (a
+    cut cell's whole-cell error times its size over its masked part). Mean-mode areas only."""
+    if area.mode != "mean":
+        return np.zeros(0)
     t = _cell_targets(restored.astype(np.float64), observed, area)
     if t is None:
         return np.zeros(0)

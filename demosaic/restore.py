@@ -165,17 +165,17 @@ class Restorer:
             composite[i][sl][crop_mask] = out[crop_mask] * 255.0
 
         def consistent(i) -> Outcome:
+            g = guarded[i]
+            given, done = len(areas[i]), len(todo[i])
             if not masks[i].any():
-                g = guarded[i]
-                return Outcome(len(areas[i]), 0, 0, len(areas[i]) if g is not None else 0)
+                return Outcome(given, 0, 0, given)
             if not self.consistency:
                 results[i][masks[i]] = _to_uint8(composite[i][masks[i]])
-                return Outcome(len(areas[i]), len(areas[i]))
-            g = guarded[i]
+                return Outcome(given, done, 0, given - done)
             if g is None:
                 kept = enforce_cell_means(composite[i], frames[i], todo[i])
                 results[i][masks[i]] = _to_uint8(kept[masks[i]])
-                return Outcome(len(areas[i]), len(areas[i]))
+                return Outcome(given, done, 0, given - done)
             return self._checked(frames[i], composite[i], guides[i], g, results[i])
 
         outcomes = list(self._pool.map(consistent, range(len(frames))))

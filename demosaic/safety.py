@@ -70,8 +70,7 @@ def verify_region(observed: np.ndarray, area: GridArea, cfg: SafetyConfig,
     # (a mask that reaches past the mosaic): it keeps its pixels.
     flat |= whole & ~_on_edge(whole, stats.shape)
     flat &= ~_continues_outside(observed, area.mask, stats)
-    keep = flat
-    inside = area.mask[stats.rows, stats.cols] & keep[stats.labels]
+    inside = area.mask[stats.rows, stats.cols] & flat[stats.labels]
     mask = np.zeros_like(area.mask)
     mask[stats.rows, stats.cols] = inside
     if bounds is not None:
@@ -86,7 +85,7 @@ def verify_region(observed: np.ndarray, area: GridArea, cfg: SafetyConfig,
             lo_px[cut], hi_px[cut] = 0.0, 255.0
         bounds.lo[stats.rows, stats.cols][inside] = lo_px[inside]
         bounds.hi[stats.rows, stats.cols][inside] = hi_px[inside]
-    return Verified(GridArea(mask, area.grid, area.mode) if inside.any() else None, cells, n_flat, int(keep.sum()))
+    return Verified(area._replace(mask=mask) if inside.any() else None, cells, n_flat, int(flat.sum()))
 
 
 def _grid_fits(observed: np.ndarray, area: GridArea, noise: float, cfg: SafetyConfig) -> bool:
@@ -170,7 +169,7 @@ def _on_edge(whole: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 class Guarded(NamedTuple):
     """One frame's regions ready to restore: verified masks, the per-pixel bounds, and counts."""
 
-    areas: list[GridArea]  # only the regions with verified cells; ungridded (pure) ones as given
+    areas: list[GridArea]  # the regions with verified cells, cut to them
     bounds: Bounds
     regions: int  # regions given
     kept: int  # regions kept as they came (too few flat cells: wrong grid or not a mosaic)

@@ -291,7 +291,7 @@ _X264 = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "y
 ENCODER_FORMATS = {
     "libx264": frozenset(_X264),
     "libx265": frozenset(_X264 | {"yuv420p12le", "yuv422p12le", "yuv444p12le"}),
-    "ffv1": frozenset({"yuv420p", "yuv422p", "yuv444p", "yuv440p", "yuv411p", "yuv410p"}
+    "ffv1": frozenset({"yuv420p", "yuv422p", "yuv444p", "yuv440p"}
                       | {f"yuv{s}p{d}le" for s in ("420", "422", "444") for d in (9, 10, 12, 14, 16)}
                       | {"yuv440p10le", "yuv440p12le"}),
 }
@@ -308,8 +308,6 @@ def output_planes(info: VideoInfo, opts: EncodeOptions, mkv: bool) -> PlaneForma
     encoded from the input's own planes, only restored pixels converted), else None (RGB)."""
     fmt = plane_format(info.pix_fmt)
     if fmt is None or fmt.pix_fmt not in ENCODER_FORMATS.get(_encoder(opts, mkv), ()):
-        return None
-    if fmt.pix_fmt.startswith("yuvj") and _encoder(opts, mkv) == "ffv1":
         return None
     if (info.width % fmt.sub_x or info.height % fmt.sub_y) and _encoder(opts, mkv) != "ffv1":
         return None  # x264/x265 need whole chroma blocks

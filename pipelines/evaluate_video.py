@@ -1,4 +1,4 @@
-"""`demosaic evaluate-video`: the path users run, scored against clean frames.
+"""The path users run, scored against clean frames (`scripts/eval_footage.py`).
 
 Each case takes frames of a real clip, codes them once as the clean reference (H.264 CRF 18),
 pixelates a region with ffmpeg's own `pixelize` filter (crop, pixelize, overlay; still or
@@ -12,7 +12,7 @@ reference a restorer should beat.
 Figures per case (over the true mosaic, per frame): region PSNR gain over passthrough, the
 share of frames worse by more than 0.05 dB, the worst frame, outlier pixels (> 80 levels off
 the clean frame in any channel, over the true region grown by one cell, where border streaks
-show), the temporal error (mean |(out_t − out_t−1) − (clean_t − clean_t−1)| inside the true
+show; counted against the region's own pixels), the temporal error (mean |(out_t − out_t−1) − (clean_t − clean_t−1)| inside the true
 mask) and what changed outside the true region grown by one cell (PSNR against passthrough).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import json
 import math
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 

@@ -96,5 +96,5 @@ def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path
     restorer = Restorer.for_mode(mode, model_path)
     restored = restorer.restore(image, areas)
     write_image(dst, restored)
-    return {"restored_pixels": int(sum(a.mask.sum() for a in areas)), "mode": mode,
+    return {"restored_pixels": int(np.any(restored != image, axis=2).sum()), "mode": mode,
             "model": restorer.card.get("name"), "grids": [None if a.grid is None else asdict(a.grid) for a in areas]}

@@ -81,7 +81,8 @@ class Engine:
         stop = threading.Event()
 
         # On the planes path each frame's own planes wait here, by frame number, for the
-        # encoder (only the RGB frame goes through detection and restoration).
+        # encoder (only the RGB frame goes through detection and restoration); only frames
+        # that will be written (not a segment's overlap) are kept.
         planes: dict[int, object] = {}
 
         def decode():
@@ -91,7 +92,9 @@ class Engine:
                     timing["decode"] += time.perf_counter() - t0
                     frame = item
                     if reader.planes is not None:
-                        frame, planes[n] = item
+                        frame, own = item
+                        if n >= skip and (keep is None or n < skip + keep):
+                            planes[n] = own
                     _put(decoded, frame, stop)
                     if stop.is_set():
                         return
@@ -117,8 +120,6 @@ class Engine:
                     n, restored, original = frame
                     if writer.planes is not None:
                         writer.write(restored, original, planes.pop(n))
-                        for old in [k for k in planes if k < n]:  # overlap frames never written
-                            del planes[old]
                     else:
                         writer.write(restored)
                     timing["encode"] += time.perf_counter() - t0
@@ -255,12 +256,12 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     opts = dataclasses.replace(encode, metadata=engine.metadata())
     tmp = partial_path(dst)
     video_only = dst.with_name(f".{dst.stem}.partial-video.mkv")
+    mask_reader = open_mask_video(mask_path, info) if mask_video else None
     writer = (FrameWriter(video_only, None, info, opts, final_suffix=dst.suffix) if retimed
               else FrameWriter(tmp, src, info, opts, warn))
-    reader = FrameReader(src, info, planes=writer.planes)
-    mask_reader = open_mask_video(mask_path, info) if mask_video else None
     started = time.perf_counter()
     with encoding(writer, tmp, video_only, closing=mask_reader):
+        reader = FrameReader(src, info, planes=writer.planes)
         result = engine.process(reader, writer, static_mask=static_mask, batch_frames=batch_frames,
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 temporal_radius=temporal_radius, progress=progress, total=info.frames)

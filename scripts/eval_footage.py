@@ -1,6 +1,6 @@
 """Score `demosaic video` on real footage against clean frames (pipelines.evaluate_video).
 
-    python scripts/eval_footage.py --split tuning --out benchmarks/footage-tuning [--cases N] [--frames N]
+    python scripts/eval_footage.py --split tuning --out benchmarks/footage-tuning [--only NAME] [--frames N]
 
 Tuning footage: tree.avi and vtest.avi frames 0-399. Evaluation footage (vtest.avi frames
 400-794, Megamind.avi): report only, never tuned on.
@@ -29,13 +29,15 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=0, help="frames per case (0: the cases' own)")
     ap.add_argument("--only", default="", help="run only cases whose name contains this")
     ap.add_argument("--no-safety", action="store_true", help="the restorer without its guards (for comparison)")
-    ap.add_argument("--safety", default="", help="SafetyConfig fields to change, e.g. bound_margin=20,step_levels=0")
+    ap.add_argument("--safety", default="", help="SafetyConfig fields to change, e.g. bound_margin=20,flat_ratio=3")
     args = ap.parse_args()
     cases = [c for c in default_cases(args.split) if args.only in c.name]
     if args.frames:
         cases = [dataclasses.replace(c, frames=args.frames) for c in cases]
     engines: dict = {}
-    safety = SafetyConfig(**{k: float(v) for k, v in (kv.split("=") for kv in args.safety.split(",") if kv)})
+    types = {f.name: f.type for f in dataclasses.fields(SafetyConfig)}
+    safety = SafetyConfig(**{k: (int if types[k] in (int, "int") else float)(v)
+                             for k, v in (kv.split("=") for kv in args.safety.split(",") if kv)})
 
     def restore(src, dst, passthrough):
         mode = PASSTHROUGH if passthrough else "guided"

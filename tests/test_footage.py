@@ -41,7 +41,7 @@ def region_psnr(a, b, box):
     return 10 * np.log10(255 ** 2 / mse)
 
 
-def test_video__pixelized_vtest__restored_above_passthrough_on_every_frame(tmp_path):
+def test_video__pixelized_vtest__gains_on_average_and_no_frame_worse_than_passthrough(tmp_path):
     """The issue's recipe, short: an 8 px pixelize patch on vtest.avi through H.264 CRF 20."""
     case = FootageCase(opencv_clip("vtest.avi"), 0, 12, 8, (240, 160, 160, 128), crf=20)
     clean, mosaic = make_clips(case, tmp_path)
@@ -117,8 +117,7 @@ def test_video__passthrough__decodes_exactly_as_a_plain_reencode(tmp_path, pix_f
     probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=pix_fmt",
                             "-of", "csv=p=0", str(tmp_path / "pass.mp4")], capture_output=True, text=True).stdout
     assert probe.strip() == pix_fmt
-    fmt = "yuv420p10le" if "10" in pix_fmt else pix_fmt
-    assert decoded(tmp_path / "pass.mp4", fmt).tobytes() == decoded(tmp_path / "plain.mp4", fmt).tobytes()
+    assert decoded(tmp_path / "pass.mp4", pix_fmt).tobytes() == decoded(tmp_path / "plain.mp4", pix_fmt).tobytes()
 
 
 def test_batch__passthrough__nothing_restored(patch_clip, tmp_path):

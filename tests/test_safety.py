@@ -72,7 +72,7 @@ def test_colour_variety__distinct_bins_per_cell():
     assert colour_variety(np.zeros((0, 3)), 1.0) == 0.0
 
 
-def test_enforce_cell_means__bounds__no_pixel_past_them_and_cut_cells_by_their_masked_part(mosaic):
+def test_enforce_cell_means__bounds__no_pixel_past_them(mosaic):
     observed, mask, grid = mosaic
     grown = np.zeros_like(mask)
     grown[20:76, 28:100] = True
