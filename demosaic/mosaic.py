@@ -387,8 +387,8 @@ def _pixel_bounds(t: _CellTargets, bounds: Bounds | None) -> tuple[np.ndarray | 
     return bounds.lo[t.win.rows, t.win.cols][t.inside], bounds.hi[t.win.rows, t.win.cols][t.inside]
 
 
-def _target_sums(t: _CellTargets, block: np.ndarray, bounds: Bounds | None) -> np.ndarray:
-    """(n, C) the sum each cell's pixels must reach.
+def _target_sums(t: _CellTargets, fixed: np.ndarray, bounds: Bounds | None) -> np.ndarray:
+    """(n, C) the sum each cell's pixels must reach; `fixed` (n, C): each cell's unmasked sum.
 
     A whole cell: its observed colour times its size. A cut cell (part of it outside the
     area) has two conventions in the wild: the synthesiser and editors pixelate the whole
@@ -398,7 +398,6 @@ def _target_sums(t: _CellTargets, block: np.ndarray, bounds: Bounds | None) -> n
     where the mean it implies for the masked part lies within what the bounds allow, and
     the second otherwise: a mask that reaches past a mosaic (detected, dilated) must not
     have its real pixels' colour forced into the masked ones as streaks."""
-    fixed, _ = cell_sums(block, t.win.labels, t.n, weights=~t.inside)
     whole = t.colour * t.counts[:, None]
     if bounds is None:
         return whole
@@ -438,11 +437,11 @@ def enforce_cell_means(
         if t is None:
             continue
         win, n, block, inside, all_counts = t.win, t.n, t.block, t.inside, t.counts
-        target = _target_sums(t, block, bounds)  # the sum each cell must reach
+        fixed, _ = cell_sums(block, win.labels, n, weights=~inside)  # visible parts of cut cells
+        target = _target_sums(t, fixed, bounds)  # the sum each cell must reach
         lab = win.labels[inside]
         lo, hi = _pixel_bounds(t, bounds)
         pix = np.clip(block[inside], lo, hi)  # (k, C) the pixels free to move
-        fixed, _ = cell_sums(block, win.labels, n, weights=~inside)  # visible parts of cut cells
         for _ in range(max_iter):
             current = fixed + np.stack(
                 [np.bincount(lab, weights=pix[:, ch], minlength=n) for ch in range(pix.shape[1])],
@@ -485,7 +484,8 @@ def cell_errors(restored: np.ndarray, observed: np.ndarray, area: GridArea, boun
         return np.zeros(0)
     sums, _ = cell_sums(t.block, t.win.labels, t.n)
     # Per masked pixel: the shift the cell's masked pixels would still need.
-    error = np.abs(sums - _target_sums(t, t.block, bounds)) / np.maximum(t.in_counts, 1)[:, None]
+    fixed, _ = cell_sums(t.block, t.win.labels, t.n, weights=~t.inside)
+    error = np.abs(sums - _target_sums(t, fixed, bounds)) / np.maximum(t.in_counts, 1)[:, None]
     return error[t.in_counts > 0].max(axis=1)
 
 
