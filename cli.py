@@ -138,7 +138,7 @@ def detect(src, dst, json_path, overlay_path, dilate, overwrite):
     if video:
         if overlay_path is not None:
             raise click.BadParameter("--overlay is for images", param_hint="--overlay")
-        from demosaic.video import probe
+        from demosaic.probe import probe
 
         probe(src)  # an unreadable video fails here, before anything is written
         summary = detect_video(src, dst, json_path, _detector_config(dilate))
@@ -246,11 +246,13 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, p
     """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""
     from demosaic.images import check_output
     from demosaic.restore import PASSTHROUGH
-    from demosaic.video import EncodeOptions, probe
+    from demosaic.probe import probe
+    from demosaic.video import EncodeOptions
     from pipelines.video import progress_line, restore_video, write_report
 
     mode = PASSTHROUGH if passthrough else mode
-    check_output(dst, overwrite, (src,), suffixes=VIDEO_SUFFIXES)
+    # Room for the encoded video and its muxed copy, each about the input's size at the default CRF.
+    check_output(dst, overwrite, (src,), suffixes=VIDEO_SUFFIXES, needed=2 * src.stat().st_size if src.is_file() else 0)
     info = probe(src)  # a missing or unreadable input fails here, before TensorFlow loads
     if mask_path is not None:
         from pipelines.video import is_video_path, open_mask_video
@@ -321,6 +323,7 @@ def batch(inputs, out_dir, suffix, mask_path, mode, model_path, dilate, overwrit
     Re-running skips finished outputs and resumes unfinished ones segment by segment. Exit 0
     when every input was restored, 1 when some failed (the others are still written)."""
     from demosaic.restore import PASSTHROUGH
+    from demosaic.images import check_writable
     from pipelines.batch import find_inputs, output_for, run_batch
     from pipelines.video import write_report
 
@@ -339,8 +342,8 @@ def batch(inputs, out_dir, suffix, mask_path, mode, model_path, dilate, overwrit
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise click.BadParameter(f"{out_dir}: {exc.strerror}", param_hint="--out-dir")
-    if not os.access(out_dir, os.W_OK):
-        raise click.BadParameter(f"{out_dir}: not writable", param_hint="--out-dir")
+    sizes = [v.stat().st_size for v in videos]
+    check_writable(out_dir, needed=sum(sizes) + max(sizes))  # every output, and one video's muxed copy
     settings = _settings(mode, model_path, mask_path, codec, crf, preset, lossless, dilate, batch_frames,
                          temporal_radius)
     executor = _executor(ray_address, workers, gpus_per_worker)
@@ -448,7 +451,7 @@ def benchmark_video(src, ray_workers, repeats, out_path):
     """Per-stage and end-to-end frames/s of `demosaic video` on IN, and peak memory."""
     import tempfile
 
-    from demosaic.video import probe
+    from demosaic.probe import probe
     from pipelines.benchmark import video_benchmark, video_table
 
     probe(src)

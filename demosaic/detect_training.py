@@ -33,7 +33,7 @@ from .errors import InputError
 from .masks import random_regions
 from .mosaic import MODES, cell_edges, pixelate
 from .training import STATE, checkpoint_on_interrupt, find_checkpoint, load_optimizer, replace_folder
-from .video import _run, ffmpeg_binary
+from .ffmpeg import ffmpeg_binary, run_tool
 
 MOSAIC, IGNORE = 1, 2  # sample classes (label bits 0-1); 0 is clean
 CLASS, COLUMN_EDGE, ROW_EDGE = 3, 4, 8  # label bit masks: the class, first/last column or row of a cell
@@ -182,9 +182,9 @@ def _coded_clip(frames: np.ndarray, codec: str, quality: int, preset: str) -> np
     opts = {"libx264": ["-pix_fmt", "yuv420p", "-crf", str(quality), "-preset", preset],
             "mpeg4": ["-pix_fmt", "yuv420p", *qscale], "mpeg2video": ["-pix_fmt", "yuv420p", *qscale],
             "mjpeg": ["-pix_fmt", "yuvj420p", *qscale], "cinepak": []}[codec]
-    encoded = _run([ffmpeg_binary(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+    encoded = run_tool([ffmpeg_binary(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
                     "-i", "pipe:", "-c:v", codec, *opts, "-f", "nut", "pipe:"], frames.tobytes())
-    decoded = _run([ffmpeg_binary(), "-v", "error", "-f", "nut", "-i", "pipe:",
+    decoded = run_tool([ffmpeg_binary(), "-v", "error", "-f", "nut", "-i", "pipe:",
                     "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"], encoded)
     return np.frombuffer(decoded, np.uint8).reshape(n, h, w, 3)
 

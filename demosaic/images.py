@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -37,9 +38,10 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
 
 
 def check_output(path: str | os.PathLike, overwrite: bool, inputs: tuple = (),
-                 suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> Path:
+                 suffixes: tuple[str, ...] = IMAGE_SUFFIXES, needed: int = 0) -> Path:
     """Refuse, before any work, outputs that exist (without --overwrite), alias an input, or
-    have the wrong extension, and output folders that do not exist."""
+    have the wrong extension, and output folders that do not exist, cannot be written, or
+    have less than `needed` bytes free."""
     p = Path(path)
     if p.suffix.lower() not in suffixes:
         raise InputError(f"{p}: output must end in one of {', '.join(suffixes)}")
@@ -50,7 +52,22 @@ def check_output(path: str | os.PathLike, overwrite: bool, inputs: tuple = (),
         raise InputError(f"{p}: exists; pass --overwrite to replace it")
     if not p.parent.is_dir():
         raise InputError(f"{p.parent}: no such folder")
+    check_writable(p.parent, needed)
     return p
+
+
+def check_writable(folder: Path, needed: int = 0) -> None:
+    """InputError unless a file can be created in `folder` (tried for real: permissions,
+    read-only file systems and root all answer truly) with `needed` bytes free."""
+    try:
+        fd, probe_file = tempfile.mkstemp(dir=folder, prefix=".demosaic-write-test.")
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot write here ({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(probe_file)
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise InputError(f"{folder}: {free / 1e6:.0f} MB free, about {needed / 1e6:.0f} MB needed")
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

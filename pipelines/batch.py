@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from demosaic.errors import DemosaicError, InputError
-from demosaic.video import VideoInfo, probe
+from demosaic.probe import VideoInfo, probe
 
 from .segments import (SEGMENT_FRAMES, SegmentJob, Settings, done_marker, is_finished, join_video, parts_dir,
                        restore_segment, video_jobs)

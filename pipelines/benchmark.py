@@ -99,7 +99,8 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
     `ray_workers`, the same through a local Ray with N CPU workers (segments of 1/N of the video).
     `detector`: a DetectorConfig (default: the default one)."""
     from demosaic.detect import DetectorConfig
-    from demosaic.video import EncodeOptions, probe
+    from demosaic.probe import probe
+    from demosaic.video import EncodeOptions
     from pipelines.video import Engine, restore_video
 
     from .segments import count_frames

@@ -29,7 +29,9 @@ import numpy as np
 
 from demosaic.metrics import psnr
 from demosaic.mosaic import Grid, GridArea, cell_colour_guide
-from demosaic.video import FrameReader, ffmpeg_binary, file_arg, probe
+from demosaic.ffmpeg import ffmpeg_binary, file_arg
+from demosaic.probe import probe
+from demosaic.video import FrameReader
 
 OUTLIER_LEVELS = 80  # a pixel this far off the clean frame is a visible speck or streak
 WORSE_DB = 0.05  # a frame counts as worse than passthrough below this gain

@@ -48,7 +48,8 @@ def detect_image(src: Path, dst: Path, json_path: Path | None, overlay_path: Pat
 def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConfig) -> dict:
     """A mask video (255 = mosaic), frame for frame, and optionally the regions per frame
     (detected in full on keyframes: `cfg.keyframe_every`)."""
-    from demosaic.video import probe, read_frames, write_gray_video
+    from demosaic.probe import probe
+    from demosaic.video import read_frames, write_gray_video
 
     info = probe(src)
     keyed = KeyframeDetector.of_video(Detector(cfg), info.lossy)

@@ -27,8 +27,10 @@ from pathlib import Path
 from demosaic.detect import DetectorConfig
 from demosaic.errors import InputError
 from demosaic.images import read_mask
-from demosaic.video import (EncodeOptions, FrameReader, FrameWriter, VideoInfo, ffmpeg_binary, file_arg, join_segments,
-                            probe, vfr_times)
+from demosaic.ffmpeg import ffmpeg_binary, file_arg
+from demosaic.mux import mux, video_timing
+from demosaic.probe import VideoInfo, probe
+from demosaic.video import EncodeOptions, FrameReader, FrameWriter, format_warning
 
 from .video import comment_tag, encoding, is_video_path, mask_frame_iter, open_mask_video
 
@@ -184,8 +186,7 @@ def restore_segment(engine, job: SegmentJob) -> dict:
         head.close()
     path = Path(job.path)
     tmp = path.with_name(path.stem + ".partial.mkv")
-    opts = EncodeOptions(**{**asdict(s.encode), "metadata": ()})
-    writer = FrameWriter(tmp, None, info, opts, final_suffix=Path(job.dst).suffix)
+    writer = FrameWriter(tmp, info, EncodeOptions(**asdict(s.encode)), final_suffix=Path(job.dst).suffix)
     with encoding(writer, tmp, closing=mask_reader):
         result = engine.process(FrameReader(src, info, lo, hi, planes=writer.planes), writer, static_mask=static_mask, first_frame=first,
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
@@ -214,10 +215,12 @@ def join_video(jobs: list[SegmentJob], info: VideoInfo, warn=lambda m: None) -> 
     if not files:
         raise InputError(f"{src}: no frames could be decoded")
     tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
-    opts = EncodeOptions(**{**asdict(jobs[0].settings.encode), "metadata": tuple(metadata)})
-    times = vfr_times(src, info, sum(r["frames"] for r in results), warn)  # variable frame rates kept
+    message = format_warning(info, EncodeOptions(**asdict(jobs[0].settings.encode)), dst.suffix)
+    if message:
+        warn(message)
+    timing = video_timing(src, info, sum(r["frames"] for r in results), warn)  # variable frame rates kept
     try:
-        join_segments(files, src, tmp, info, opts, warn, times=times)
+        mux(files, src, tmp, info, timing, metadata, warn)
         tmp.replace(dst)
     finally:
         tmp.unlink(missing_ok=True)

@@ -9,10 +9,8 @@ on any failure or interrupt the temporary file is removed.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import queue
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -29,7 +27,9 @@ from demosaic.keyframes import KeyframeDetector
 from demosaic.mosaic import GridArea
 from demosaic.restore import Outcome, Restored
 from demosaic.temporal import MaskStabiliser
-from demosaic.video import EncodeOptions, FrameReader, FrameWriter, join_segments, probe, vfr_times
+from demosaic.mux import mux, video_timing
+from demosaic.probe import probe
+from demosaic.video import EncodeOptions, FrameReader, FrameWriter, format_warning
 
 _END = object()
 
@@ -247,18 +247,16 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     A damaged input is decoded as far as ffmpeg can (its errors are warned about and counted in
     the report); with `strict` it is an error and nothing is written."""
     info = probe(src)
-    # A variable frame rate: each frame's timestamp is carried over from the input (the video
-    # is encoded alone, retimed with mkvmerge, then muxed with the input's other streams).
-    retimed = info.variable_rate and shutil.which("mkvmerge") is not None
     mask_video = mask_path is not None and is_video_path(mask_path)
     static_mask = read_mask(mask_path, (info.height, info.width)) if mask_path and not mask_video else None
     engine = engine or Engine(model_path, mode, detector)
-    opts = dataclasses.replace(encode, metadata=engine.metadata())
+    message = format_warning(info, encode, dst.suffix)
+    if message:
+        warn(message)
     tmp = partial_path(dst)
     video_only = dst.with_name(f".{dst.stem}.partial-video.mkv")
     mask_reader = open_mask_video(mask_path, info) if mask_video else None
-    writer = (FrameWriter(video_only, None, info, opts, final_suffix=dst.suffix) if retimed
-              else FrameWriter(tmp, src, info, opts, warn))
+    writer = FrameWriter(video_only, info, encode, final_suffix=dst.suffix)
     started = time.perf_counter()
     with encoding(writer, tmp, video_only, closing=mask_reader):
         reader = FrameReader(src, info, planes=writer.planes)
@@ -277,12 +275,8 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
             warn(f"damaged input: {len(damage)} decoder error(s) (first: {damage[0].strip()}); "
                  f"{result['frames']} frames decoded and restored")
         writer.finish()
-        if retimed:
-            times = vfr_times(src, info, result["frames"], warn)
-            join_segments([video_only], src, tmp, info, opts, warn, times=times)
-            video_only.unlink()
-        elif info.variable_rate:
-            vfr_times(src, info, result["frames"], warn)  # says why the timestamps are not kept
+        mux([video_only], src, tmp, info, video_timing(src, info, result["frames"], warn), engine.metadata(), warn)
+        video_only.unlink()
         tmp.replace(dst)
     wall = time.perf_counter() - started
     card = engine.card

@@ -35,3 +35,62 @@ def photo_dir(tmp_path_factory):
     for i in range(12):
         cv2.imwrite(str(folder / f"img{i:02d}.png"), smooth_image(gen, 80, 96))
     return folder
+
+
+@pytest.fixture(scope="session")
+def rich_clips(tmp_path_factory):
+    """An MP4 and an MKV made by ffmpeg with what a de-mosaic pass must keep: the video
+    starting 0.5 s after the audio, two audio tracks with titles, languages and dispositions,
+    a forced subtitle track with its title, chapters, and (MP4) a 90° display matrix."""
+    import subprocess
+
+    d = tmp_path_factory.mktemp("rich")
+
+    def ffmpeg(*args):
+        subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
+
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x112:rate=25:duration=2", "-c:v", "libx264", "-crf", "18",
+           "-pix_fmt", "yuv420p", d / "v.mkv")
+    (d / "subs.srt").write_text("1\n00:00:00,600 --> 00:00:01,500\nhello there\n")
+    (d / "chapters.txt").write_text(";FFMETADATA1\ntitle=Rich clip\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\n"
+                                    "title=One\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=1000\nEND=2500\ntitle=Two\n")
+    common = ["-itsoffset", "0.5", "-i", d / "v.mkv", "-f", "lavfi", "-i", "sine=frequency=440:duration=2.5",
+              "-f", "lavfi", "-i", "sine=frequency=880:duration=2.5", "-i", d / "subs.srt", "-i", d / "chapters.txt",
+              "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s", "-map_metadata", "4", "-map_chapters", "4",
+              "-c:v", "copy", "-c:a", "aac",
+              "-metadata:s:a:0", "title=Main", "-metadata:s:a:0", "language=eng",
+              "-metadata:s:a:1", "title=Commentary", "-metadata:s:a:1", "language=fre",
+              "-metadata:s:s:0", "title=Signs", "-metadata:s:s:0", "language=ger",
+              "-disposition:a:0", "default", "-disposition:a:1", "0", "-disposition:s:0", "forced"]
+    ffmpeg(*common, "-c:s", "mov_text", "-metadata:s:v:0", "rotate=90", d / "rich.mp4")
+    ffmpeg(*common, "-c:s", "srt", d / "rich.mkv")
+    return d
+
+
+@pytest.fixture(scope="session")
+def stream_properties():
+    """A callable: what ffprobe says a file's streams are, in the terms a remux must keep
+    (per stream: kind, disposition flags, title, language; each stream's start against the
+    first audio stream; the display-matrix rotation; the chapters' titles; the subtitles' text)."""
+    import json
+    import subprocess
+
+    def properties(path) -> dict:
+        out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_chapters", "-of", "json", str(path)],
+                             capture_output=True, check=True).stdout
+        info = json.loads(out)
+        streams = info["streams"]
+        audio_start = next(float(s["start_time"]) for s in streams if s["codec_type"] == "audio")
+        text = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:s:0", "-f", "srt", "-"],
+                              capture_output=True).stdout.decode()
+        return {
+            "streams": [(s["codec_type"], tuple(sorted(k for k, v in s.get("disposition", {}).items() if v)),
+                         s.get("tags", {}).get("handler_name"),
+                         s.get("tags", {}).get("title"), s.get("tags", {}).get("language")) for s in streams],
+            "offsets": [round(float(s["start_time"]) - audio_start, 3) for s in streams],
+            "rotation": [sd.get("rotation") for s in streams for sd in s.get("side_data_list", []) if "rotation" in sd],
+            "chapters": [c.get("tags", {}).get("title") for c in info.get("chapters", [])],
+            "subtitle_text": [line for line in text.splitlines() if line and line[0].isalpha()],
+        }
+
+    return properties

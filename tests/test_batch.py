@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from cli import main
 from demosaic.detect import DetectorConfig
-from demosaic.video import EncodeOptions, probe, read_frames
+from demosaic.probe import probe
+from demosaic.video import EncodeOptions, read_frames
 from pipelines.batch import LocalExecutor, find_inputs, run_batch
 from pipelines.segments import Settings, plan_segments, restore_segment, video_jobs
 

@@ -100,6 +100,16 @@ def test_ray__segments_on_two_workers__same_frames_and_audio_as_in_process(clust
     assert not list(tmp_path.glob(".*"))  # no parts, partial files or markers left
 
 
+def test_ray__streams_timing_and_properties_kept(cluster, rich_clips, stream_properties, tmp_path):
+    out = tmp_path / "out.mp4"
+    result = CliRunner().invoke(main, ["video", str(rich_clips / "rich.mp4"), str(out), "--passthrough",
+                                       "--ray", cluster["address"], "--workers", "2", "--segment-frames", "20"])
+    assert result.exit_code == 0, result.output
+    kept, before = stream_properties(out), stream_properties(rich_clips / "rich.mp4")
+    assert kept["streams"] == before["streams"] and kept["offsets"] == pytest.approx(before["offsets"], abs=0.04)
+    assert (kept["rotation"], kept["chapters"], kept["subtitle_text"]) == ([90], ["One", "Two"], ["hello there"])
+
+
 def test_ray__worker_dies_mid_job__segment_retried_no_frame_lost(cluster, clip, reference, tmp_path):
     from pipelines.batch import run_batch
     from pipelines.ray_executor import RayExecutor, RayOptions

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from demosaic.errors import ExternalToolError, InputError
-from demosaic.video import h264_roundtrip, probe, read_frames
+from demosaic.probe import probe
+from demosaic.video import h264_roundtrip, read_frames
 
 
 @pytest.fixture(scope="module")

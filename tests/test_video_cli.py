@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from demosaic.video import probe, read_frames
+from demosaic.probe import probe
+from demosaic.video import read_frames
 
 pytestmark = pytest.mark.slow
 PATCH = (slice(32, 96), slice(48, 144))  # rows, cols of the pixelized patch (16 px grid, frame-aligned)

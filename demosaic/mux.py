@@ -1,0 +1,166 @@
+"""The last step of every run: the restored video (one file, or segments) muxed with
+everything else the input had, so that only the mosaic's pixels differ.
+
+The video is always encoded alone, into Matroska, and muxed here with stream copy. That
+one step, shared by `demosaic video`, `batch` and Ray jobs, is where the input's timing and
+stream properties are put back:
+- the video's start against the other streams (each input of ffmpeg starts at zero, so the
+  video is offset by its own start within the source file), and a variable frame rate's
+  own timestamps (mkvmerge);
+- the display matrix (ffmpeg 5.1 writes it from `rotate` metadata on stream copy only,
+  never while encoding);
+- audio, subtitles (mov_text becomes SRT for Matroska, text becomes mov_text for MP4),
+  cover art and Matroska attachments; every stream's disposition, title and language;
+  chapters and the file's metadata.
+What the output container cannot hold is named in one warning each.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ExternalToolError
+from .ffmpeg import ffmpeg_binary, file_arg, run_tool
+from .probe import TEXT_SUBTITLES, StreamInfo, VideoInfo, frame_times
+
+MP4_LIKE = (".mp4", ".mov", ".m4v")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Where the restored video sits in time: its frames' own timestamps (a variable frame
+    rate, relative to the first) or None (the nominal rate), and its first timestamp's
+    distance from the start of the source file (the other streams keep theirs)."""
+
+    times: tuple[float, ...] | None
+    offset: float
+
+
+def video_timing(source: str | Path, info: VideoInfo, frames: int, warn=lambda message: None) -> Timing:
+    """The timing to give `frames` restored frames of `source`: per-frame timestamps where
+    they are needed (a variable frame rate) and usable (mkvmerge installed, one per frame),
+    with a warning where not; and the video's start offset within the file."""
+    offset = info.start_time - info.file_start
+    if not info.variable_rate:
+        return Timing(None, offset)
+    if shutil.which("mkvmerge") is None:
+        warn(f"variable frame rate ({info.avg_rate} average, {info.rate} nominal): frames are kept, but their "
+             "timestamps are rewritten at the nominal rate (install mkvtoolnix to keep them)")
+        return Timing(None, offset)
+    times = frame_times(source, info.video_index)
+    if len(times) != frames:
+        warn(f"variable frame rate, but {len(times)} timestamps for {frames} frames: "
+             f"timestamps rewritten at the nominal rate {info.rate}")
+        return Timing(None, offset)
+    return Timing(tuple(t - times[0] for t in times), times[0] - info.file_start)
+
+
+def mux(videos: list[Path], source: str | Path, dst: str | Path, info: VideoInfo, timing: Timing,
+        metadata: tuple[tuple[str, str], ...] = (), warn=lambda message: None) -> None:
+    """Join the video-only Matroska files `videos` without re-encoding (ffmpeg's concat
+    demuxer, stream copy) and mux them with `source`'s other streams into `dst`."""
+    dst = Path(dst)
+    listing = dst.with_name(f".{dst.name}.segments.txt")
+    joined, timed = dst.with_name(f".{dst.name}.joined.mkv"), dst.with_name(f".{dst.name}.timed.mkv")
+    try:
+        if len(videos) == 1:
+            video = ["-i", file_arg(videos[0])]
+        else:
+            listing.write_text("ffconcat version 1.0\n" + "".join(_concat_entry(p) for p in videos))
+            video = ["-f", "concat", "-safe", "0", "-i", file_arg(listing)]
+        if timing.times is not None:
+            run_tool([ffmpeg_binary(), "-v", "error", "-y", *video, "-map", "0:v:0", "-c:v", "copy", file_arg(joined)],
+                     what="ffmpeg could not join the video")
+            retime(joined, list(timing.times), timed)
+            video = ["-i", file_arg(timed)]
+        offset = ["-itsoffset", f"{timing.offset:.6f}"] if abs(timing.offset) > 1e-6 else []
+        run_tool([ffmpeg_binary(), "-v", "error", "-y", *offset, *video, "-i", file_arg(source),
+                  *stream_args(info, dst.suffix.lower(), warn), *[a for k, v in metadata for a in ("-metadata", f"{k}={v}")],
+                  file_arg(dst)], what="ffmpeg could not write the output")
+    finally:
+        for p in (listing, joined, timed):
+            p.unlink(missing_ok=True)
+
+
+def stream_args(info: VideoInfo, suffix: str, warn) -> list[str]:
+    """ffmpeg's output options for input 0 (the restored video) and input 1 (the source):
+    which streams go in, how, and with what properties. Output streams are numbered per kind
+    in the order mapped, which is how the per-stream options address them."""
+    mkv = suffix == ".mkv"
+    # Naming one stream's metadata source turns off ffmpeg's own per-stream copy: every
+    # stream's is named.
+    args = ["-map", "0:v:0", "-c:v", "copy", *_properties("v:0", _source_video(info))]
+    if info.rotation:
+        if mkv:
+            warn(f"rotation {info.rotation}° cannot be stored in .mkv by this ffmpeg: the output plays unrotated "
+                 "(use .mp4 or .mov)")
+        else:
+            args += ["-metadata:s:v:0", f"rotate={info.rotation % 360}"]  # ffprobe shows it as it was
+    out = {"video": 1, "audio": 0, "subtitle": 0}
+    for s in info.of_kind("audio"):
+        args += ["-map", f"1:{s.index}", f"-c:a:{out['audio']}", "copy", *_properties(f"a:{out['audio']}", s)]
+        out["audio"] += 1
+    subs = info.of_kind("subtitle")
+    if mkv or all(s.codec in TEXT_SUBTITLES for s in subs):
+        for s in subs:
+            codec = ("srt" if s.codec == "mov_text" else "copy") if mkv else "mov_text"
+            args += ["-map", f"1:{s.index}", f"-c:s:{out['subtitle']}", codec, *_properties(f"s:{out['subtitle']}", s)]
+            out["subtitle"] += 1
+    elif subs:
+        warn(f"{len(subs)} subtitle stream(s) ({', '.join(s.codec for s in subs)}) cannot go into {suffix}: "
+             "not kept (use .mkv)")
+    covers = [s for s in info.of_kind("video") if s.cover]
+    if covers and (mkv or suffix in MP4_LIKE):
+        for s in covers:
+            args += ["-map", f"1:{s.index}", f"-c:v:{out['video']}", "copy", *_properties(f"v:{out['video']}", s)]
+            out["video"] += 1
+    lost = [s for s in info.of_kind("video") if not s.cover] + [s for s in covers if not (mkv or suffix in MP4_LIKE)]
+    attachments = info.of_kind("attachment")
+    if mkv and attachments:
+        args += ["-map", "1:t", "-c:t", "copy"]
+    else:
+        lost += list(attachments)
+    # An MP4 chapter track (a data stream tagged "text") is made anew from the chapters.
+    lost += [s for s in info.of_kind("data") if s.tag != "text"]
+    if lost:
+        warn(f"{len(lost)} stream(s) not kept in {suffix}: " + ", ".join(f"#{s.index} {s.kind} {s.codec}" for s in lost))
+    return [*args, "-map_metadata", "1", "-map_chapters", "1"]
+
+
+def _source_video(info: VideoInfo) -> StreamInfo | None:
+    return next((s for s in info.streams if s.index == info.video_index), None)
+
+
+def _properties(spec: str, stream: StreamInfo | None) -> list[str]:
+    """Output stream `spec` gets the source stream's metadata (title, language...) and its
+    dispositions, set explicitly: without them ffmpeg marks the first stream of each kind
+    default (an SRT converted for MP4 would show unasked)."""
+    if stream is None:
+        return []
+    flags = [f for f in stream.disposition if f != "attached_pic" or spec.startswith("v:")]
+    return [f"-map_metadata:s:{spec}", f"1:s:{stream.index}", f"-disposition:{spec}", "+".join(flags) if flags else "0"]
+
+
+def _concat_entry(path: Path) -> str:
+    """One line of an ffmpeg concat list; quotes in the name escaped as the format requires."""
+    return "file '" + file_arg(path).replace("'", "'\\''") + "'\n"
+
+
+def retime(video: Path, times: list[float], dst: Path) -> None:
+    """Copy the single video track of Matroska `video` to `dst` with these per-frame
+    timestamps (mkvmerge, timestamp format v2): a variable frame rate restored exactly."""
+    mkvmerge = shutil.which("mkvmerge")
+    if mkvmerge is None:
+        raise ExternalToolError("mkvmerge not found; install it (Debian: apt-get install mkvtoolnix)")
+    table = dst.with_name(f".{dst.name}.timestamps.txt")
+    start = times[0]
+    table.write_text("# timestamp format v2\n" + "".join(f"{(t - start) * 1000:.6f}\n" for t in times))
+    try:
+        proc = subprocess.run([mkvmerge, "-q", "-o", str(dst.absolute()), "--timestamps", f"0:{table.absolute()}",
+                               str(video.absolute())], capture_output=True)  # absolute: never an option
+        if proc.returncode not in (0, 1):  # 1: warnings only
+            raise ExternalToolError("mkvmerge could not apply the timestamps", proc.stdout.decode(errors="replace"))
+    finally:
+        table.unlink(missing_ok=True)

@@ -1,0 +1,114 @@
+"""Everything outside the mosaic leaves as it came in: timing, streams and their properties,
+rotation, field coding. Each input is made by ffmpeg; each output is checked with ffprobe."""
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from demosaic.errors import ExternalToolError, InputError, cause_line
+from demosaic.images import check_writable
+from demosaic.probe import probe
+
+pytestmark = pytest.mark.slow
+FRAME = 0.04  # one frame at 25 fps: the tolerance on a stream's start
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(map(str, args)))
+
+
+def assert_kept(out: dict, src: dict):
+    assert out["streams"] == src["streams"]
+    assert out["offsets"] == pytest.approx(src["offsets"], abs=FRAME)
+    assert (out["rotation"], out["chapters"], out["subtitle_text"]) == (src["rotation"], src["chapters"],
+                                                                          src["subtitle_text"])
+
+
+@pytest.mark.parametrize("suffix, mode", [(".mp4", "guided"), (".mkv", "passthrough")])
+def test_video__start_offset_streams_titles_dispositions_chapters_rotation_kept(rich_clips, stream_properties, tmp_path,
+                                                                                 suffix, mode):
+    src, out = rich_clips / f"rich{suffix}", tmp_path / f"out{suffix}"
+    result = run("video", src, out, *(["--passthrough"] if mode == "passthrough" else []))
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+    kept, before = stream_properties(out), stream_properties(src)
+    assert_kept(kept, before)
+    assert before["offsets"][0] >= 0.5 and before["streams"][2][3:] in ((None, "fre"), ("Commentary", "fre"))
+
+
+def test_video__rotated_mp4_into_mkv__warned_in_one_line_everything_else_kept(rich_clips, stream_properties, tmp_path):
+    result = run("video", rich_clips / "rich.mp4", tmp_path / "out.mkv", "--passthrough")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "rotation 90" in warnings[0]
+    kept = stream_properties(tmp_path / "out.mkv")
+    assert kept["rotation"] == [] and kept["chapters"] == ["One", "Two"] and kept["subtitle_text"] == ["hello there"]
+    assert [s[4] for s in kept["streams"][1:4]] == ["eng", "fre", "ger"]  # Matroska leaves "und" unwritten
+    assert kept["offsets"][:4] == pytest.approx([0.5, 0, 0, 0], abs=FRAME)
+
+
+def test_batch__segments__streams_and_timing_kept(rich_clips, stream_properties, tmp_path):
+    result = run("batch", rich_clips / "rich.mp4", "--out-dir", tmp_path, "--passthrough", "--segment-frames", "20")
+    assert result.exit_code == 0, result.output
+    assert_kept(stream_properties(tmp_path / "rich.mp4"), stream_properties(rich_clips / "rich.mp4"))
+
+
+def test_video__transport_stream__offset_between_video_and_audio_kept(tmp_path):
+    src = tmp_path / "in.ts"  # mpegts starts its clock at 1.4 s; the audio leads the video by a few ms
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=1", "-f", "lavfi", "-i", "sine=duration=1",
+           "-c:v", "libx264", "-c:a", "mp2", "-f", "mpegts", src)
+    result = run("video", src, tmp_path / "out.mp4", "--passthrough")
+    assert result.exit_code == 0, result.output
+    a, b = probe(src), probe(tmp_path / "out.mp4")
+    lead = [s.start_time - a.file_start for s in a.streams]
+    assert lead[0] > 0.005  # the case is real: the video starts after the audio
+    assert [s.start_time - b.file_start for s in b.streams] == pytest.approx(lead, abs=FRAME / 4)
+
+
+@pytest.mark.parametrize("suffix, order", [(".mp4", "tt"), (".mp4", "bb"), (".mkv", "tb")])
+def test_video__interlaced__field_order_and_field_coding_kept(tmp_path, suffix, order):
+    src, out = tmp_path / f"in{suffix}", tmp_path / f"out{suffix}"
+    first = "tff" if order[0] == "t" else "bff"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=0.4", "-c:v", "libx264", "-flags", "+ildct+ilme",
+           "-x264-params", f"{first}=1", "-field_order", order, src)
+    assert probe(src).field_order == order
+    result = run("video", src, out, "--passthrough")
+    assert result.exit_code == 0, result.output
+    assert probe(out).field_order == order
+    flags = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "frame=interlaced_frame", "-of", "csv=p=0",
+                            str(out)], capture_output=True, text=True, check=True).stdout.split()
+    assert flags and all(f.strip(",") == "1" for f in flags)
+
+
+def test_video__destination_not_writable__exit_2_before_any_work(rich_clips, tmp_path):
+    result = run("video", rich_clips / "rich.mp4", "/proc/out.mp4", "--passthrough")
+    assert result.exit_code == 2 and "cannot write here" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_check_writable__too_little_space__input_error(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 5 * 10**6, 5 * 10**6))
+    with pytest.raises(InputError, match="5 MB free, about 20 MB needed"):
+        check_writable(tmp_path, needed=20 * 10**6)
+    check_writable(tmp_path, needed=10**6)
+    assert list(tmp_path.iterdir()) == []  # the trial file is gone
+
+
+def test_cause_line__ffmpegs_generic_closing_lines_skipped():
+    stderr = ("[matroska @ 0x5623b283ea40] Subtitle codec 94213 is not supported.\n"
+              "Could not write header for output file #0 (incorrect codec parameters ?): Function not implemented\n"
+              "Error initializing output stream 0:1 -- \n\n")
+    assert cause_line(stderr) == "[matroska] Subtitle codec 94213 is not supported."
+    assert str(ExternalToolError("ffmpeg could not write the output", stderr)) == (
+        "ffmpeg could not write the output: [matroska] Subtitle codec 94213 is not supported.")
+    assert cause_line("Conversion failed!\n") == "Conversion failed!"  # nothing better: the line itself
+    assert cause_line("") == ""
