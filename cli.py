@@ -125,7 +125,8 @@ def detect(src, dst, json_path, overlay_path, dilate, overwrite):
 
     For an image, OUT is a PNG; for a video (OUT ending in .mkv, .mp4 or .mov), a lossless
     mask video with the input's size and frame rate."""
-    from demosaic.images import IMAGE_SUFFIXES, check_output, read_image
+    from demosaic.images import IMAGE_SUFFIXES, check_output
+    from demosaic.pictures import read_picture
     from pipelines.images import detect_image, detect_video
 
     video = dst.suffix.lower() in VIDEO_SUFFIXES
@@ -145,7 +146,7 @@ def detect(src, dst, json_path, overlay_path, dilate, overwrite):
         click.echo(f"{summary['frames_with_mosaic']} of {summary['frames']} frames with mosaics "
                    f"({summary['frames_detected']} detected in full) -> {dst}")
         return
-    read_image(src)  # fail on unreadable input before doing anything
+    read_picture(src)  # fail on unreadable input before doing anything
     found = detect_image(src, dst, json_path, overlay_path, _detector_config(dilate))
     click.echo(f"{len(found.regions)} mosaic region(s), {int(found.mask.sum())} px -> {dst}")
 
@@ -154,11 +155,12 @@ def detect(src, dst, json_path, overlay_path, dilate, overwrite):
 @_restore_options
 def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
     """Restore the mosaics in image IN and write OUT; pixels outside the mosaics are unchanged."""
-    from demosaic.images import check_output, read_image, read_mask
+    from demosaic.images import check_output, read_mask
+    from demosaic.pictures import read_picture
     from pipelines.images import restore_image
 
     check_output(dst, overwrite, (src, mask_path))
-    shape = read_image(src).shape[:2]  # validate everything before TensorFlow loads
+    shape = read_picture(src).pixels.shape[:2]  # validate everything before TensorFlow loads
     if mask_path is not None:
         read_mask(mask_path, shape)
     _check_model(mode, model_path)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -10,7 +11,8 @@ import cv2
 import numpy as np
 
 from demosaic.detect import Detection, Detector, DetectorConfig
-from demosaic.images import read_image, read_mask, write_image
+from demosaic.images import read_mask, write_image
+from demosaic.pictures import Picture, read_picture, write_picture
 from demosaic.keyframes import KeyframeDetector
 from demosaic.mosaic import GridArea
 
@@ -35,7 +37,7 @@ def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def detect_image(src: Path, dst: Path, json_path: Path | None, overlay_path: Path | None,
                  cfg: DetectorConfig) -> Detection:
-    image = read_image(src)
+    image = read_picture(src).rgb  # the stored layout: the mask fits `demosaic image --mask`
     detection = Detector(cfg).detect(image)
     write_image(dst, detection.mask.astype(np.uint8) * 255)
     if json_path is not None:
@@ -73,10 +75,13 @@ def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConf
 
 def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path | None, mode: str,
                   cfg: DetectorConfig, note: Callable[[str], None]) -> dict:
-    """Detect (or take the mask and estimate its grid), restore, write. Returns a summary."""
+    """Detect (or take the mask and estimate its grid), restore, write. Returns a summary.
+    The output keeps the input's depth, channels, alpha, metadata and (same format) quality;
+    with nothing restored and the same format it is a copy of the input's bytes."""
     from demosaic.restore import Restorer
 
-    image = read_image(src)
+    picture = read_picture(src)
+    image = picture.rgb
     detector = Detector(cfg)
     if mask_path is not None:
         mask = read_mask(mask_path, image.shape[:2])
@@ -85,17 +90,31 @@ def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path
             # No cells to take evidence from (nearly flat content): the mosaic's own pixels are
             # the best fill there is. Pure inpainting would fill it from outside, far worse.
             note("no cell grid found inside the mask: the masked area is kept as it is")
-            write_image(dst, image)
+            _unchanged(src, dst, picture)
             return {"restored_pixels": 0, "mode": mode}
         areas = [GridArea(mask, grid, trusted=True)]
     else:
         areas = detector.detect(image).areas()
     if not any(a.mask.any() for a in areas):
         note("no mosaic found: the output is the input unchanged")
-        write_image(dst, image)
+        _unchanged(src, dst, picture)
         return {"restored_pixels": 0, "mode": mode}
     restorer = Restorer.for_mode(mode, model_path)
     restored = restorer.restore(image, areas)
-    write_image(dst, restored)
+    write_picture(dst, picture.with_rgb(restored))
     return {"restored_pixels": int(np.any(restored != image, axis=2).sum()), "mode": mode,
             "model": restorer.card.get("name"), "grids": [None if a.grid is None else asdict(a.grid) for a in areas]}
+
+
+def _unchanged(src: Path, dst: Path, picture: Picture) -> None:
+    """Nothing restored: the input's own bytes where the format is the same (a lossy file is
+    not coded again), else the picture in the output's format."""
+    if src.suffix.lower() == dst.suffix.lower():
+        tmp = dst.with_name(f".{dst.name}.partial")
+        try:
+            shutil.copyfile(src, tmp)
+            tmp.replace(dst)
+        finally:
+            tmp.unlink(missing_ok=True)
+    else:
+        write_picture(dst, picture)
