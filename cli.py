@@ -172,7 +172,8 @@ def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
 def _video_options(command):
     """Encoding and pipeline options `video` and `batch` share."""
     for option in reversed([
-        click.option("--codec", type=click.Choice(["libx264", "libx265", "ffv1"]), default="libx264", show_default=True),
+        click.option("--codec", type=click.Choice(["auto", "libx264", "libx265", "ffv1"]), default="auto",
+                     show_default=True, help="auto: libx265 for an H.265 input, else libx264."),
         click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True),
         click.option("--preset", type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
                                                     "slow", "slower", "veryslow"]), default="medium", show_default=True),

@@ -6,7 +6,7 @@ other streams, timing and properties.
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -185,7 +185,7 @@ def _stop(proc: subprocess.Popen) -> str:
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    codec: str = "libx264"  # or libx265, ffv1
+    codec: str = "auto"  # libx264, libx265, ffv1; auto: the one that fits the input (`for_input`)
     crf: int = 18
     preset: str = "medium"
     lossless: bool = False
@@ -201,6 +201,18 @@ ENCODER_FORMATS = {
                       | {f"yuv{s}p{d}le" for s in ("420", "422", "444") for d in (9, 10, 12, 14, 16)}
                       | {"yuv440p10le", "yuv440p12le"}),
 }
+
+
+# The encoder `auto` picks for an input's codec: H.265 stays H.265; everything else is
+# written as H.264 (Debian's libx264 also takes 10-bit and 4:2:2/4:4:4).
+AUTO_ENCODERS = {"hevc": "libx265"}
+
+
+def for_input(opts: EncodeOptions, info: VideoInfo) -> EncodeOptions:
+    """`opts` with `auto` replaced by the encoder that fits the input's codec."""
+    if opts.codec != "auto":
+        return opts
+    return replace(opts, codec=AUTO_ENCODERS.get(info.codec, "libx264"))
 
 
 def _encoder(opts: EncodeOptions, mkv: bool) -> str:
@@ -231,7 +243,7 @@ def _video_args(info: VideoInfo, opts: EncodeOptions, mkv: bool) -> list[str]:
         elif opts.lossless:
             video = ["-c:v", "libx264", "-qp", "0", "-preset", opts.preset]
         else:
-            video = ["-c:v", encoder, "-crf", str(opts.crf), "-preset", opts.preset]
+            video = ["-c:v", encoder, "-crf", str(opts.crf), "-preset", opts.preset, *_quiet(encoder)]
         return ["-vf", f"setsar={info.sar.replace(':', '/')}", *video, "-pix_fmt", planes.pix_fmt,
                 *_field_args(info, encoder), *_colour_tags(info, info.color_space)]
     space, rng = _matrix(info)
@@ -242,12 +254,17 @@ def _video_args(info: VideoInfo, opts: EncodeOptions, mkv: bool) -> list[str]:
         video = ["-c:v", "libx264rgb", "-qp", "0", "-preset", opts.preset, "-pix_fmt", "rgb24"]
     else:
         pix = "yuv444p" if odd else "yuv420p"  # 4:2:0 needs even sizes; keep them exact instead
-        video = ["-c:v", opts.codec, "-crf", str(opts.crf), "-preset", opts.preset, "-pix_fmt", pix]
+        video = ["-c:v", opts.codec, "-crf", str(opts.crf), "-preset", opts.preset, *_quiet(opts.codec), "-pix_fmt", pix]
     scale = [] if opts.lossless else [
         "-vf", f"scale=out_color_matrix={space}:out_range={rng}:flags={SWS_FLAGS},setsar={info.sar.replace(':', '/')}"]
     # An RGB output has no YUV matrix: the source's matrix tag only applies to YUV outputs.
     tags = _colour_tags(info, None if opts.lossless or info.color_space == "gbr" else info.color_space)
     return [*scale, *video, *_field_args(info, video[1]), *tags]
+
+
+def _quiet(encoder: str) -> list[str]:
+    """x265 logs to stderr on its own (not through ffmpeg's -v): errors only."""
+    return ["-x265-params", "log-level=error"] if encoder == "libx265" else []
 
 
 def _field_args(info: VideoInfo, encoder: str) -> list[str]:
@@ -265,6 +282,7 @@ def _field_args(info: VideoInfo, encoder: str) -> list[str]:
 
 def format_warning(info: VideoInfo, opts: EncodeOptions, suffix: str) -> str | None:
     """Why the input's pixel format or field coding cannot be kept by this encoder, or None."""
+    opts = for_input(opts, info)
     mkv = suffix.lower() == ".mkv"
     encoder = _encoder(opts, mkv)
     wanted = plane_format(info.pix_fmt)
@@ -293,6 +311,7 @@ class FrameWriter:
     aspect ratio and field coding are the input's."""
 
     def __init__(self, path: str | Path, info: VideoInfo, opts: EncodeOptions, final_suffix: str):
+        opts = for_input(opts, info)
         mkv = final_suffix.lower() == ".mkv"
         video = _video_args(info, opts, mkv)
         # Frames come as the input's own planes where the encoder writes that format (decode

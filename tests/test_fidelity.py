@@ -112,3 +112,14 @@ def test_cause_line__ffmpegs_generic_closing_lines_skipped():
         "ffmpeg could not write the output: [matroska] Subtitle codec 94213 is not supported.")
     assert cause_line("Conversion failed!\n") == "Conversion failed!"  # nothing better: the line itself
     assert cause_line("") == ""
+
+
+@pytest.mark.parametrize("encoder, pix_fmt, codec", [("libx265", "yuv420p10le", "hevc"), ("libx264", "yuv422p", "h264")])
+def test_video__codec_auto__same_codec_depth_and_chroma(tmp_path, encoder, pix_fmt, codec):
+    src = tmp_path / "in.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=0.4", "-c:v", encoder, "-pix_fmt", pix_fmt,
+           *(["-x265-params", "log-level=error"] if encoder == "libx265" else []), src)
+    result = run("video", src, tmp_path / "out.mp4", "--passthrough")
+    assert result.exit_code == 0, result.output
+    out = probe(tmp_path / "out.mp4")
+    assert (out.codec, out.pix_fmt) == (codec, pix_fmt) and "warning" not in result.output
