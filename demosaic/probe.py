@@ -57,6 +57,7 @@ class VideoInfo:
     streams: tuple[StreamInfo, ...] = ()
     video_index: int = 0  # the restored stream's index in the file
     file_start: float = 0.0  # the file's start (s) as ffmpeg takes it: each input is moved to start at 0
+    hdr: "HdrInfo | None" = None  # HDR10 static metadata of an HDR (PQ/HLG) stream, where it has some
 
     @property
     def lossy(self) -> bool:
@@ -83,6 +84,43 @@ class VideoInfo:
     @property
     def subtitle_codecs(self) -> tuple[str, ...]:
         return tuple(s.codec for s in self.of_kind("subtitle"))
+
+
+@dataclass(frozen=True)
+class HdrInfo:
+    """HDR10 static metadata, in x265's units: mastering display primaries and white point
+    (0.00002), its luminance (0.0001 cd/m²); content light levels (cd/m²)."""
+
+    master_display: str | None  # "G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)"
+    max_cll: str | None  # "max_content,max_average"
+
+
+HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
+
+
+def hdr_info(path: str | Path, stream: int) -> HdrInfo | None:
+    """The first frame's mastering display and content light level side data, or None."""
+    out = run_tool([ffmpeg_binary("ffprobe"), "-v", "error", "-select_streams", str(stream), "-read_intervals",
+                    "%+#1", "-show_frames", "-show_entries", "frame=side_data_list", "-of", "json", file_arg(path)])
+    frames = json.loads(out or b"{}").get("frames", [])
+    side = {d.get("side_data_type"): d for f in frames[:1] for d in f.get("side_data_list", [])}
+
+    def units(value: str, per: int) -> int:
+        num, _, den = str(value).partition("/")
+        return round(int(num) * per / int(den or 1))
+
+    master = light = None
+    m = side.get("Mastering display metadata")
+    if m and "red_x" in m:
+        xy = {k: units(m[k], 50000) for k in ("red_x", "red_y", "green_x", "green_y", "blue_x", "blue_y",
+                                                  "white_point_x", "white_point_y")}
+        master = (f"G({xy['green_x']},{xy['green_y']})B({xy['blue_x']},{xy['blue_y']})R({xy['red_x']},{xy['red_y']})"
+                  f"WP({xy['white_point_x']},{xy['white_point_y']})"
+                  f"L({units(m['max_luminance'], 10000)},{units(m['min_luminance'], 10000)})")
+    c = side.get("Content light level metadata")
+    if c and "max_content" in c:
+        light = f"{c['max_content']},{c['max_average']}"
+    return HdrInfo(master, light) if master or light else None
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -115,6 +153,7 @@ def probe(path: str | Path) -> VideoInfo:
         codec=v.get("codec_name", ""), start_time=_seconds(v.get("start_time")) or 0.0,
         field_order=v.get("field_order") or "progressive", streams=streams, video_index=int(v.get("index", 0)),
         file_start=_seconds(parsed.get("format", {}).get("start_time")) or 0.0,
+        hdr=hdr_info(path, int(v.get("index", 0))) if v.get("color_transfer") in HDR_TRANSFERS else None,
     )
 
 

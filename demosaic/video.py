@@ -243,7 +243,7 @@ def _video_args(info: VideoInfo, opts: EncodeOptions, mkv: bool) -> list[str]:
         elif opts.lossless:
             video = ["-c:v", "libx264", "-qp", "0", "-preset", opts.preset]
         else:
-            video = ["-c:v", encoder, "-crf", str(opts.crf), "-preset", opts.preset, *_quiet(encoder)]
+            video = ["-c:v", encoder, "-crf", str(opts.crf), "-preset", opts.preset, *_x265(encoder, info)]
         return ["-vf", f"setsar={info.sar.replace(':', '/')}", *video, "-pix_fmt", planes.pix_fmt,
                 *_field_args(info, encoder), *_colour_tags(info, info.color_space)]
     space, rng = _matrix(info)
@@ -254,7 +254,7 @@ def _video_args(info: VideoInfo, opts: EncodeOptions, mkv: bool) -> list[str]:
         video = ["-c:v", "libx264rgb", "-qp", "0", "-preset", opts.preset, "-pix_fmt", "rgb24"]
     else:
         pix = "yuv444p" if odd else "yuv420p"  # 4:2:0 needs even sizes; keep them exact instead
-        video = ["-c:v", opts.codec, "-crf", str(opts.crf), "-preset", opts.preset, *_quiet(opts.codec), "-pix_fmt", pix]
+        video = ["-c:v", opts.codec, "-crf", str(opts.crf), "-preset", opts.preset, *_x265(opts.codec, info), "-pix_fmt", pix]
     scale = [] if opts.lossless else [
         "-vf", f"scale=out_color_matrix={space}:out_range={rng}:flags={SWS_FLAGS},setsar={info.sar.replace(':', '/')}"]
     # An RGB output has no YUV matrix: the source's matrix tag only applies to YUV outputs.
@@ -262,9 +262,16 @@ def _video_args(info: VideoInfo, opts: EncodeOptions, mkv: bool) -> list[str]:
     return [*scale, *video, *_field_args(info, video[1]), *tags]
 
 
-def _quiet(encoder: str) -> list[str]:
-    """x265 logs to stderr on its own (not through ffmpeg's -v): errors only."""
-    return ["-x265-params", "log-level=error"] if encoder == "libx265" else []
+def _x265(encoder: str, info: VideoInfo) -> list[str]:
+    """x265's own parameters: errors only in its log (it writes to stderr itself, not through
+    ffmpeg's -v), and the input's HDR10 metadata (mastering display, content light level)."""
+    if encoder != "libx265":
+        return []
+    params = ["log-level=error"]
+    if info.hdr is not None:
+        params += ["hdr10=1"] + ([f"master-display={info.hdr.master_display}"] if info.hdr.master_display else [])
+        params += [f"max-cll={info.hdr.max_cll}"] if info.hdr.max_cll else []
+    return ["-x265-params", ":".join(params)]
 
 
 def _field_args(info: VideoInfo, encoder: str) -> list[str]:
@@ -280,19 +287,23 @@ def _field_args(info: VideoInfo, encoder: str) -> list[str]:
     return order
 
 
-def format_warning(info: VideoInfo, opts: EncodeOptions, suffix: str) -> str | None:
-    """Why the input's pixel format or field coding cannot be kept by this encoder, or None."""
+def format_warnings(info: VideoInfo, opts: EncodeOptions, suffix: str) -> list[str]:
+    """What of the input's pixel format, field coding and HDR metadata this encoder cannot keep."""
     opts = for_input(opts, info)
     mkv = suffix.lower() == ".mkv"
     encoder = _encoder(opts, mkv)
     wanted = plane_format(info.pix_fmt)
+    warnings = []
     if wanted is not None and output_planes(info, opts, mkv) is None and (wanted.depth > 8 or wanted.sub_y == 1):
         why = "at an odd frame size" if wanted.pix_fmt in ENCODER_FORMATS.get(encoder, ()) else "(try --codec libx265 or ffv1)"
-        return (f"{info.pix_fmt} cannot be written by {encoder} {why}: "
-                f"written as 8-bit {'yuv444p' if info.width % 2 or info.height % 2 else 'yuv420p'}")
+        warnings.append(f"{info.pix_fmt} cannot be written by {encoder} {why}: "
+                        f"written as 8-bit {'yuv444p' if info.width % 2 or info.height % 2 else 'yuv420p'}")
     if info.interlaced and encoder == "libx265":
-        return f"interlaced input ({info.field_order}) is coded progressive by libx265 (try --codec libx264)"
-    return None
+        warnings.append(f"interlaced input ({info.field_order}) is coded progressive by libx265 (try --codec libx264)")
+    if info.hdr is not None and encoder != "libx265":
+        warnings.append(f"HDR10 mastering metadata is written by libx265 only: not kept by {encoder} "
+                        "(try --codec libx265)")
+    return warnings
 
 
 def _colour_tags(info: VideoInfo, space: str | None) -> list[str]:

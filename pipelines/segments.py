@@ -30,7 +30,7 @@ from demosaic.images import read_mask
 from demosaic.ffmpeg import ffmpeg_binary, file_arg
 from demosaic.mux import mux, video_timing
 from demosaic.probe import VideoInfo, probe
-from demosaic.video import EncodeOptions, FrameReader, FrameWriter, format_warning
+from demosaic.video import EncodeOptions, FrameReader, FrameWriter, format_warnings
 
 from .video import comment_tag, encoding, is_video_path, mask_frame_iter, open_mask_video
 
@@ -215,8 +215,7 @@ def join_video(jobs: list[SegmentJob], info: VideoInfo, warn=lambda m: None) -> 
     if not files:
         raise InputError(f"{src}: no frames could be decoded")
     tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
-    message = format_warning(info, EncodeOptions(**asdict(jobs[0].settings.encode)), dst.suffix)
-    if message:
+    for message in format_warnings(info, EncodeOptions(**asdict(jobs[0].settings.encode)), dst.suffix):
         warn(message)
     timing = video_timing(src, info, sum(r["frames"] for r in results), warn)  # variable frame rates kept
     try:

@@ -29,7 +29,7 @@ from demosaic.restore import Outcome, Restored
 from demosaic.temporal import MaskStabiliser
 from demosaic.mux import mux, video_timing
 from demosaic.probe import probe
-from demosaic.video import EncodeOptions, FrameReader, FrameWriter, format_warning
+from demosaic.video import EncodeOptions, FrameReader, FrameWriter, format_warnings
 
 _END = object()
 
@@ -250,8 +250,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     mask_video = mask_path is not None and is_video_path(mask_path)
     static_mask = read_mask(mask_path, (info.height, info.width)) if mask_path and not mask_video else None
     engine = engine or Engine(model_path, mode, detector)
-    message = format_warning(info, encode, dst.suffix)
-    if message:
+    for message in format_warnings(info, encode, dst.suffix):
         warn(message)
     tmp = partial_path(dst)
     video_only = dst.with_name(f".{dst.stem}.partial-video.mkv")

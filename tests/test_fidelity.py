@@ -123,3 +123,27 @@ def test_video__codec_auto__same_codec_depth_and_chroma(tmp_path, encoder, pix_f
     assert result.exit_code == 0, result.output
     out = probe(tmp_path / "out.mp4")
     assert (out.codec, out.pix_fmt) == (codec, pix_fmt) and "warning" not in result.output
+
+
+def test_video__hdr10_hevc__colour_tags_mastering_display_and_light_level_kept(tmp_path):
+    src, out = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    master = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=0.4", "-c:v", "libx265",
+           "-pix_fmt", "yuv420p10le", "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
+           "-x265-params", f"log-level=error:hdr10=1:master-display={master}:max-cll=1000,400", src)
+
+    def hdr(path):
+        frames = subprocess.run(["ffprobe", "-v", "error", "-read_intervals", "%+#1", "-show_frames", "-show_entries",
+                                 "frame=color_transfer,color_primaries,side_data_list", "-of", "json", str(path)],
+                                capture_output=True, text=True, check=True).stdout
+        return frames.replace(" ", "")
+
+    assert '"max_content":1000' in hdr(src) and '"red_x":"34000/50000"' in hdr(src)
+    result = run("video", src, out, "--passthrough")
+    assert result.exit_code == 0, result.output
+    a, b = probe(src), probe(out)
+    assert (b.codec, b.pix_fmt, b.color_transfer, b.color_primaries, b.color_space) == (
+        "hevc", "yuv420p10le", "smpte2084", "bt2020", "bt2020nc")
+    assert a.hdr == b.hdr and a.hdr.master_display == master and a.hdr.max_cll == "1000,400"
+    result = run("video", src, tmp_path / "x264.mp4", "--passthrough", "--codec", "libx264")
+    assert result.exit_code == 0 and "HDR10 mastering metadata" in result.output
