@@ -11,10 +11,11 @@ from pathlib import Path
 
 import click
 
-from demosaic import __version__
+from demosaic import __version__, quiet
 from demosaic.errors import DemosaicError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ banner is noise on a CLI
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ logging: errors only
+quiet.install()  # and its start-up banner, which that setting does not reach, off the output
 
 
 class DemosaicGroup(click.Group):

@@ -234,3 +234,32 @@ def test_detect__video__moving_pixelize__keyframes_follow_it(runner, tmp_path):
     assert np.mean([iou(m, t) for m, t in zip(masks["1"], truth)]) >= 0.8
     assert np.mean([iou(m, t) for m, t in zip(masks["8"], truth)]) >= 0.8
     assert np.mean([iou(a, b) for a, b in zip(masks["1"], masks["8"])]) >= 0.9
+
+
+def test_image__fresh_process__no_tensorflow_banner_on_the_output(tmp_path):
+    """TensorFlow prints its start-up notices from C++ whatever TF_CPP_MIN_LOG_LEVEL says; a
+    command's output has none of them (a new interpreter: this one has TensorFlow loaded)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    photo = smooth_image(np.random.default_rng(3), 48, 64)
+    cv2.imwrite(str(tmp_path / "in.png"), photo)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-m", "cli", "image", str(tmp_path / "in.png"), str(tmp_path / "out.png")],
+                          capture_output=True, text=True, env=env, cwd=Path(__file__).parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    for noise in ("absl", "oneDNN", "cpu_feature_guard", "port.cc"):
+        assert noise not in proc.stderr and noise not in proc.stdout
+
+
+def test_filtered_stderr__notices_dropped_other_lines_kept(capfd):
+    import os
+
+    from demosaic.quiet import filtered_stderr
+
+    with filtered_stderr():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                     b"I0000 00:00:1796546303.558843   24804 port.cc:153] oneDNN custom operations are on.\n"
+                     b"a real problem\n")
+    assert capfd.readouterr().err == "a real problem\n"
