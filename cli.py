@@ -5,6 +5,7 @@ usage answer instantly.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -56,41 +57,56 @@ def main(debug):
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov")
 
 
-def _detector_config(dilate: int):
-    """The detector the command's --detector and --dilate ask for; the learned segmenter's
-    model card is checked here, before anything loads TensorFlow."""
+def _detector_config(detector: str = "learned", dilate: int = 0, detect_every: int | None = None):
+    """The DetectorConfig the command's --detector, --dilate and --detect-every ask for; the
+    learned segmenter's model card is checked here, before anything loads TensorFlow."""
     from demosaic.artifact import DETECTOR_FORMAT, read_card
     from demosaic.detect import DEFAULT_SEGMENTER, DetectorConfig
 
-    learned = click.get_current_context().meta.get("detector", "learned") == "learned"
+    learned = detector == "learned"
     if learned:
         try:
             read_card(DEFAULT_SEGMENTER, DETECTOR_FORMAT)
         except DemosaicError as exc:
             raise click.UsageError(f"{exc} (or use --detector classical)")
-    every = click.get_current_context().meta.get("detect_every", DetectorConfig.keyframe_every)
+    every = DetectorConfig.keyframe_every if detect_every is None else detect_every
     return DetectorConfig(dilate=dilate, learned="default" if learned else "", keyframe_every=every)
 
 
-def _dilate(command):
-    """--dilate and --detector, for every command that detects."""
-    command = click.option("--detector", type=click.Choice(["learned", "classical"]), default="learned",
-                           show_default=True, expose_value=False,
-                           callback=lambda ctx, param, value: ctx.meta.__setitem__("detector", value),
-                           help="learned: the trained segmenter, its regions checked for a cell lattice, "
-                                "with the classical detector; classical: the classical detector alone (faster).")(command)
-    return click.option("--dilate", type=click.IntRange(0, 64), default=0, show_default=True,
-                        help="Grow the mask by this many px (feathered mosaic borders).")(command)
+def _detection(every: bool = False, dilate: bool = True):
+    """--detector and --dilate (and --detect-every for video), given to the command as one
+    parameter, `detector`: the DetectorConfig they make."""
+
+    def decorate(command):
+        @functools.wraps(command)
+        def run(*args, **kwargs):
+            kwargs["detector"] = _detector_config(kwargs.pop("detector_name"), kwargs.pop("dilate", 0),
+                                                  kwargs.pop("detect_every", None))
+            return command(*args, **kwargs)
+
+        options = [click.option("--detector", "detector_name", type=click.Choice(["learned", "classical"]),
+                                default="learned", show_default=True,
+                                help="learned: the trained segmenter, its regions checked for a cell lattice, with "
+                                     "the classical detector; classical: the classical detector alone (faster).")]
+        if dilate:
+            options.append(click.option("--dilate", type=click.IntRange(0, 64), default=0, show_default=True,
+                                        help="Grow the mask by this many px (feathered mosaic borders)."))
+        if every:
+            options.append(click.option(
+                # The default is DetectorConfig.keyframe_every's (not imported here: --help stays instant).
+                "--detect-every", type=click.IntRange(1, 250), default=8, show_default=True,
+                help="Video: detect in full every N-th frame; the frames between take those regions, moved as "
+                     "they moved, where both keyframes agree and each frame still shows them (else they are "
+                     "detected too). A mosaic shorter than N frames that starts and ends between keyframes is "
+                     "missed; 1: every frame."))
+        for option in reversed(options):
+            run = option(run)
+        return run
+
+    return decorate
+
 
 _overwrite = click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
-
-_detect_every = click.option(
-    # The default is DetectorConfig.keyframe_every's (not imported here: --help stays instant).
-    "--detect-every", type=click.IntRange(1, 250), default=8, show_default=True, expose_value=False,
-    callback=lambda ctx, param, value: ctx.meta.__setitem__("detect_every", value),
-    help="Video: detect in full every N-th frame; the frames between take those regions, moved as they "
-         "moved, where both keyframes agree and each frame still shows them (else they are detected too). "
-         "A mosaic shorter than N frames that starts and ends between keyframes is missed; 1: every frame.")
 
 
 def _restore_options(command):
@@ -105,7 +121,7 @@ def _restore_options(command):
                      help="guided: use the mosaic's cell colours; inpaint: the paper's pure inpainting."),
         click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="Model card (.json) or weights (.npz); default: the shipped model for --mode."),
-        _dilate, _overwrite,
+        _overwrite,
     ]):
         command = option(command)
     return command
@@ -118,10 +134,9 @@ def _restore_options(command):
               help="Also write the regions found (box, cell pitch, grid phase) as JSON.")
 @click.option("--overlay", "overlay_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the input with the mask drawn on it.")
-@_dilate
-@_detect_every
 @_overwrite
-def detect(src, dst, json_path, overlay_path, dilate, overwrite):
+@_detection(every=True)
+def detect(src, dst, json_path, overlay_path, overwrite, detector):
     """Find mosaics in IN; write the mask (255 = mosaic) to OUT.
 
     For an image, OUT is a PNG; for a video (OUT ending in .mkv, .mp4 or .mov), a lossless
@@ -143,18 +158,19 @@ def detect(src, dst, json_path, overlay_path, dilate, overwrite):
         from demosaic.probe import probe
 
         probe(src)  # an unreadable video fails here, before anything is written
-        summary = detect_video(src, dst, json_path, _detector_config(dilate))
+        summary = detect_video(src, dst, json_path, detector)
         click.echo(f"{summary['frames_with_mosaic']} of {summary['frames']} frames with mosaics "
                    f"({summary['frames_detected']} detected in full) -> {dst}")
         return
     read_picture(src)  # fail on unreadable input before doing anything
-    found = detect_image(src, dst, json_path, overlay_path, _detector_config(dilate))
+    found = detect_image(src, dst, json_path, overlay_path, detector)
     click.echo(f"{len(found.regions)} mosaic region(s), {int(found.mask.sum())} px -> {dst}")
 
 
 @main.command()
 @_restore_options
-def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
+@_detection()
+def image(src, dst, mask_path, mode, model_path, overwrite, detector):
     """Restore the mosaics in image IN and write OUT; pixels outside the mosaics are unchanged."""
     from demosaic.images import check_output, read_mask
     from demosaic.pictures import read_picture
@@ -165,7 +181,7 @@ def image(src, dst, mask_path, mode, model_path, dilate, overwrite):
     if mask_path is not None:
         read_mask(mask_path, shape)
     _check_model(mode, model_path)
-    summary = restore_image(src, dst, mask_path, model_path, mode, _detector_config(dilate),
+    summary = restore_image(src, dst, mask_path, model_path, mode, detector,
                             note=lambda m: click.echo(f"note: {m}", err=True))
     click.echo(f"restored {summary['restored_pixels']} px ({summary['mode']}) -> {dst}")
 
@@ -188,7 +204,6 @@ def _video_options(command):
         click.option("--batch-frames", type=click.IntRange(1, 256), default=8, show_default=True),
         click.option("--temporal-radius", type=click.IntRange(0, 30), default=2, show_default=True,
                      help="Masks are a majority vote over this many frames either side (0: per frame)."),
-        _detect_every,
         click.option("--ray", "ray_address", metavar="ADDRESS",
                      help="Run on Ray: 'local' starts one on this machine (loopback) and stops it after; "
                           "'auto' or an address joins a running cluster."),
@@ -203,24 +218,14 @@ def _video_options(command):
     return command
 
 
-def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, dilate, batch_frames, temporal_radius):
+def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, batch_frames, temporal_radius):
     from demosaic.video import EncodeOptions
     from pipelines.segments import Settings
 
     return Settings(model_path=str(model_path.absolute()) if model_path else None, mode=mode,
                     mask_path=str(mask_path.absolute()) if mask_path else None,
                     encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
-                    detector=_detector_config(dilate), batch_frames=batch_frames, temporal_radius=temporal_radius)
-
-
-def _executor(ray_address, workers, gpus_per_worker):
-    if not ray_address:
-        from pipelines.batch import LocalExecutor
-
-        return LocalExecutor()
-    from pipelines.ray_executor import RayExecutor, RayOptions
-
-    return RayExecutor(RayOptions(address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker))
+                    detector=detector, batch_frames=batch_frames, temporal_radius=temporal_radius)
 
 
 def _check_model(mode, model_path):
@@ -245,14 +250,15 @@ def _check_model(mode, model_path):
 @_video_options
 @click.option("--strict", is_flag=True, help="Fail (nothing written) when the input has damaged frames.")
 @click.option("--quiet", is_flag=True, help="No progress line (there is none when stderr is not a terminal).")
+@_detection(every=True)
 def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, passthrough, report_path, batch_frames,
-          temporal_radius, ray_address, workers, gpus_per_worker, segment_frames, strict, quiet, dilate, overwrite):
+          temporal_radius, ray_address, workers, gpus_per_worker, segment_frames, strict, quiet, overwrite, detector):
     """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""
     from demosaic.images import check_output
     from demosaic.restore import PASSTHROUGH
     from demosaic.probe import probe
-    from demosaic.video import EncodeOptions
-    from pipelines.video import progress_line, restore_video, write_report
+    from pipelines.run import restore_one
+    from pipelines.video import progress_line, write_report
 
     mode = PASSTHROUGH if passthrough else mode
     # Room for the encoded video and its muxed copy, each about the input's size at the default CRF.
@@ -269,36 +275,16 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, p
             read_mask(mask_path, (info.height, info.width))
     _check_model(mode, model_path)
     warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
-    if ray_address:
-        from pipelines.batch import run_batch
-        from pipelines.segments import done_marker
-
-        settings = _settings(mode, model_path, mask_path, codec, crf, preset, lossless, dilate, batch_frames,
-                             temporal_radius)
-        executor = _executor(ray_address, workers, gpus_per_worker)
-        try:
-            result = run_batch([(src, dst)], settings, executor, overwrite=True, segment_frames=segment_frames,
-                               warn=warn, log=lambda m: None if quiet else click.echo(m, err=True))
-        finally:
-            executor.close()
-        done_marker(dst).unlink(missing_ok=True)  # one video: no resume bookkeeping left behind
-        entry = result["videos"][0]
-        if entry["status"] != "done":
-            raise DemosaicError(f"{src}: {entry.get('error')}")
-        if strict and entry["damaged_input"]:
-            dst.unlink(missing_ok=True)
-            raise DemosaicError(f"{src}: damaged input (decoder errors); nothing written (--strict)")
-        report = {**entry, "executor": result["executor"], "seconds": {"wall": result["wall_seconds"]},
-                  "frames_per_second": round(entry["frames"] / result["wall_seconds"], 2)}
-    else:
-        report = restore_video(src, dst, model_path=model_path, mode=mode, mask_path=mask_path,
-                               encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
-                               detector=_detector_config(dilate), batch_frames=batch_frames,
-                               temporal_radius=temporal_radius, warn=warn, strict=strict,
-                               progress=None if quiet or not sys.stderr.isatty() else
-                               lambda *p: click.echo("\r" + progress_line(*p).ljust(48), err=True, nl=False))
-        if not quiet and sys.stderr.isatty():
-            click.echo("", err=True)
+    terminal = not quiet and sys.stderr.isatty()
+    report = restore_one(src, dst, _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector,
+                                             batch_frames, temporal_radius),
+                         ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
+                         segment_frames=segment_frames, strict=strict, warn=warn,
+                         log=lambda m: None if quiet else click.echo(m, err=True),
+                         progress=(lambda *p: click.echo("\r" + progress_line(*p).ljust(48), err=True, nl=False))
+                         if terminal else None)
+    if terminal and not ray_address:
+        click.echo("", err=True)
     if report_path is not None:
         write_report(report, report_path)
     click.echo(f"{report['frames']} frames, {report['frames_restored']} restored, "
@@ -316,12 +302,12 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, p
 @click.option("--mode", type=click.Choice(["guided", "inpaint"]), default="guided", show_default=True)
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Model card (.json) or weights (.npz); default: the shipped model for --mode.")
-@_dilate
 @click.option("--overwrite", is_flag=True, help="Redo outputs already finished.")
 @_video_options
-def batch(inputs, out_dir, suffix, mask_path, mode, model_path, dilate, overwrite, codec, crf, preset, lossless,
+@_detection(every=True)
+def batch(inputs, out_dir, suffix, mask_path, mode, model_path, overwrite, codec, crf, preset, lossless,
           passthrough, report_path, batch_frames, temporal_radius, ray_address, workers, gpus_per_worker,
-          segment_frames):
+          segment_frames, detector):
     """Restore many videos (files, folders, or manifest files listing one path per line).
 
     Re-running skips finished outputs and resumes unfinished ones segment by segment. Exit 0
@@ -329,6 +315,7 @@ def batch(inputs, out_dir, suffix, mask_path, mode, model_path, dilate, overwrit
     from demosaic.restore import PASSTHROUGH
     from demosaic.images import check_writable
     from pipelines.batch import find_inputs, output_for, run_batch
+    from pipelines.run import make_executor
     from pipelines.video import write_report
 
     mode = PASSTHROUGH if passthrough else mode
@@ -348,9 +335,9 @@ def batch(inputs, out_dir, suffix, mask_path, mode, model_path, dilate, overwrit
         raise click.BadParameter(f"{out_dir}: {exc.strerror}", param_hint="--out-dir")
     sizes = [v.stat().st_size for v in videos]
     check_writable(out_dir, needed=sum(sizes) + max(sizes))  # every output, and one video's muxed copy
-    settings = _settings(mode, model_path, mask_path, codec, crf, preset, lossless, dilate, batch_frames,
+    settings = _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, batch_frames,
                          temporal_radius)
-    executor = _executor(ray_address, workers, gpus_per_worker)
+    executor = make_executor(ray_address, workers, gpus_per_worker)
     try:
         result = run_batch([(v, output_for(v, out_dir, suffix)) for v in videos], settings, executor,
                            overwrite=overwrite, segment_frames=segment_frames,
@@ -450,8 +437,8 @@ def benchmark_model(sizes, batch, repeats, out_path):
 @click.option("--ray-workers", default="", help="Also through a local Ray with these worker counts, e.g. 1,2.")
 @click.option("--repeats", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
-@_detect_every
-def benchmark_video(src, ray_workers, repeats, out_path):
+@_detection(every=True, dilate=False)
+def benchmark_video(src, ray_workers, repeats, out_path, detector):
     """Per-stage and end-to-end frames/s of `demosaic video` on IN, and peak memory."""
     import tempfile
 
@@ -465,7 +452,7 @@ def benchmark_video(src, ray_workers, repeats, out_path):
         raise click.BadParameter("comma-separated integers", param_hint="--ray-workers")
     with tempfile.TemporaryDirectory(prefix="demosaic-bench-") as work:
         result = video_benchmark(src, Path(work), ray_workers=workers, repeats=repeats,
-                                 detector=_detector_config(0))
+                                 detector=detector)
     _write_json(result, out_path)
     click.echo(video_table(result))
 
@@ -477,8 +464,8 @@ def benchmark_video(src, ray_workers, repeats, out_path):
 @click.option("--cases", type=click.IntRange(1), default=2, show_default=True, help="Mosaic cases per photo.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the full results as JSON.")
-@_dilate
-def benchmark_detect(image_dirs, limit, cases, seed, out_path, dilate):
+@_detection()
+def benchmark_detect(image_dirs, limit, cases, seed, out_path, detector):
     """Mean IoU, precision and recall by cell size and H.264 CRF; false positives; grid error; frames/s."""
     from demosaic.data import evaluation_photos, find_images
     from pipelines import benchmark_detect as bench
@@ -487,7 +474,6 @@ def benchmark_detect(image_dirs, limit, cases, seed, out_path, dilate):
     photos = photos[:limit] if limit else photos
     if not photos:
         raise click.UsageError("no photos: install plasma-workspace-wallpapers or pass --images DIR")
-    detector = _detector_config(dilate)
     if detector.learned:
         import tensorflow as tf
 

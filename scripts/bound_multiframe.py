@@ -101,7 +101,7 @@ def bicubic_of_cells(decoded: np.ndarray, box: tuple[int, int, int, int], pitch:
 
 
 def run_case(scene: np.ndarray, kind: str, pitch: int, crf: int | None, radius: int, rng: np.random.Generator,
-             mu: float) -> dict:
+             mu: float, registered: bool = True) -> dict:
     n = 2 * radius + 1
     size = (WINDOW[0] + 2 * MARGIN, WINDOW[1] + 2 * MARGIN)
     path = camera_path(kind, n, rng)
@@ -125,7 +125,7 @@ def run_case(scene: np.ndarray, kind: str, pitch: int, crf: int | None, radius: 
     t0 = time.perf_counter()
     fused_known = fuse(observations, ref, prior, mu, shifts=known_shifts)
     t1 = time.perf_counter()
-    fused = fuse(observations, ref, prior, mu)
+    fused = fuse(observations, ref, prior, mu) if registered else fused_known
     t2 = time.perf_counter()
     path_error = float(np.mean(np.linalg.norm(np.array(fused.shifts) - np.array(known_shifts), axis=1)))
     return {"kind": kind, "pitch": pitch, "crf": crf, "frames": n,
@@ -145,6 +145,7 @@ def main():
     ap.add_argument("--crfs", default="none,20,23")
     ap.add_argument("--radius", type=int, default=8, help="frames either side of the reference")
     ap.add_argument("--mu", type=float, default=0.02)
+    ap.add_argument("--known-only", action="store_true", help="skip registration (for tuning mu)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     photos = (tuning_photos() if args.split == "tuning" else evaluation_photos())[:args.photos]
@@ -157,7 +158,8 @@ def main():
             for pitch in map(int, args.pitches.split(",")):
                 for crf in args.crfs.split(","):
                     rng = np.random.default_rng(1000 * i + pitch)
-                    row = run_case(scene, kind, pitch, None if crf == "none" else int(crf), args.radius, rng, args.mu)
+                    row = run_case(scene, kind, pitch, None if crf == "none" else int(crf), args.radius, rng, args.mu,
+                                   not args.known_only)
                     row["photo"] = photo.name if args.split == "tuning" else photo.parent.parent.parent.name
                     rows.append(row)
                     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}),
