@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -25,14 +24,12 @@ from demosaic.errors import DemosaicError, InputError
 from demosaic.images import read_mask
 from demosaic.keyframes import KeyframeDetector
 from demosaic.mosaic import GridArea
-from demosaic.restore import Outcome, Restored
 from demosaic.temporal import MaskStabiliser
 from demosaic.mux import mux, video_timing
 from demosaic.probe import probe
 from demosaic.video import EncodeOptions, FrameReader, FrameWriter, format_warnings
 
-_END = object()
-
+from . import stages
 
 def partial_path(dst: Path) -> Path:
     """The temporary name beside the target, same extension (so ffmpeg picks the same muxer)."""
@@ -74,167 +71,50 @@ class Engine:
         overlap: those frames only feed the temporal vote). `first_frame` is the video's frame 0,
         where a static mask's grid is estimated (a segment does not start there). `mask_frames`
         (bool H×W per frame, in step with `reader`) replaces detection: a user's mask video."""
-        decoded: queue.Queue = queue.Queue(maxsize=2 * batch_frames)
-        encoded: queue.Queue = queue.Queue(maxsize=2 * batch_frames)
-        errors: list[BaseException] = []
-        timing = {"decode": 0.0, "detect": 0.0, "restore": 0.0, "encode": 0.0}
-        stop = threading.Event()
-
+        flow = stages.Flow()
+        decoded, detected, encoded = (queue.Queue(maxsize=2 * batch_frames) for _ in range(3))
+        restoring = stages.Restoring(flow, self.restorer, encoded, skip, keep, progress, total)
         # On the planes path each frame's own planes wait here, by frame number, for the
         # encoder (only the RGB frame goes through detection and restoration); only frames
         # that will be written (not a segment's overlap) are kept.
-        planes: dict[int, object] = {}
-
-        def decode():
-            try:
-                t0 = time.perf_counter()
-                for n, item in enumerate(reader):
-                    timing["decode"] += time.perf_counter() - t0
-                    frame = item
-                    if reader.planes is not None:
-                        frame, own = item
-                        if n >= skip and (keep is None or n < skip + keep):
-                            planes[n] = own
-                    _put(decoded, frame, stop)
-                    if stop.is_set():
-                        return
-                    t0 = time.perf_counter()
-            except BaseException as exc:
-                errors.append(exc)
-                stop.set()
-            finally:
-                _put(decoded, _END, stop)
-
-        def encode_frames():
-            try:
-                while True:
-                    try:
-                        frame = encoded.get(timeout=0.1)
-                    except queue.Empty:
-                        if stop.is_set():
-                            return
-                        continue
-                    if frame is _END:
-                        return
-                    t0 = time.perf_counter()
-                    n, restored, original = frame
-                    if writer.planes is not None:
-                        writer.write(restored, original, planes.pop(n))
-                    else:
-                        writer.write(restored)
-                    timing["encode"] += time.perf_counter() - t0
-            except BaseException as exc:
-                errors.append(exc)
-                stop.set()
-
+        planes: dict | None = {} if reader.planes is not None else None
         # Detection gets one core beside the model's threads: OpenCV's own thread pool would
         # fight TensorFlow's for the same cores (measured on 2 cores: detection 2.3× slower).
         cv2.setNumThreads(1)
-        threads = [threading.Thread(target=decode, daemon=True), threading.Thread(target=encode_frames, daemon=True)]
-        for t in threads:
-            t.start()
-        counts = {"frames": 0, "restored": 0, "seen": 0, "outcome": Outcome()}
-        find, restorer = self.find, self.restorer
-        keyed = None
-        if restorer is None:
-            areas_of = _nothing
-        elif mask_frames is not None:
-            areas_of = MaskVideoAreas(find, mask_frames)
-        elif static_mask is not None:
-            areas_of = StaticMaskAreas(find, static_mask, first_frame)
-        else:
-            areas_of = None
-            keyed = KeyframeDetector.of_video(find, reader.info.lossy)
+        find, flush, keyed = self._areas(reader, static_mask, first_frame, mask_frames)
         # A given mask needs no vote; radius 0 turns the vote off.
-        given = static_mask is not None or mask_frames is not None or restorer is None
-        stabiliser = MaskStabiliser(temporal_radius) if not given and temporal_radius > 0 else None
-        started = time.perf_counter()
-
-        def restore_and_send(items):
-            # Overlap frames (before `skip`, after `keep`) only fed the vote: not restored, not written.
-            first = max(0, skip - counts["seen"])
-            last = len(items) if keep is None else max(first, min(len(items), skip + keep - counts["seen"]))
-            number = counts["seen"] + first  # the first kept item's frame number in the reader
-            counts["seen"] += len(items)
-            items = items[first:last]
-            if not items:
-                return
-            t0 = time.perf_counter()
-            frames = [f for f, _ in items]
-            out = ([Restored(f, Outcome()) for f in frames] if restorer is None
-                   else restorer.restore_frames(frames, [a for _, a in items]))
-            timing["restore"] += time.perf_counter() - t0
-            for k, r in enumerate(out):
-                counts["frames"] += 1
-                counts["restored"] += r.outcome.restored + r.outcome.guide > 0
-                counts["outcome"] += r.outcome
-                _put(encoded, (number + k, r.frame, frames[k]), stop)
-            if progress is not None:
-                progress(counts["frames"], total, time.perf_counter() - started)
-
-        def send(found, end=False):
-            ready = []
-            for frame, areas in found:
-                ready += stabiliser.push(frame, areas) if stabiliser else [(frame, areas)]
-            if end and stabiliser:
-                ready += stabiliser.flush()
-            for item in ready:
-                _put(detected, item, stop)
-
-        def detect_frames():
-            # Its own thread, so detection overlaps the model (OpenCV and NumPy release the GIL).
-            try:
-                while not stop.is_set():
-                    frame = decoded.get()
-                    if frame is _END:
-                        break
-                    t0 = time.perf_counter()
-                    if areas_of is not None:
-                        found = [(frame, areas_of(frame))]
-                    else:
-                        found = [(f, d.areas()) for f, d in keyed.push(frame)]
-                    send(found)
-                    timing["detect"] += time.perf_counter() - t0
-                if not stop.is_set():
-                    send([(f, d.areas()) for f, d in keyed.flush()] if areas_of is None else [], end=True)
-            except BaseException as exc:
-                errors.append(exc)
-                stop.set()
-            finally:
-                _put(detected, _END, stop)
-
-        detected: queue.Queue = queue.Queue(maxsize=2 * batch_frames)
-        threads.append(threading.Thread(target=detect_frames, daemon=True))
-        threads[-1].start()
+        given = static_mask is not None or mask_frames is not None or self.restorer is None
+        vote = MaskStabiliser(temporal_radius) if not given and temporal_radius > 0 else None
+        flow.start(lambda: stages.decode(flow, reader, decoded, planes, restoring.written),
+                   then=lambda: flow.put(decoded, stages.END))
+        encoder = flow.start(lambda: stages.encode(flow, encoded, writer, planes))
+        # Its own thread, so detection overlaps the model (OpenCV and NumPy release the GIL).
+        flow.start(lambda: stages.detect(flow, decoded, detected, find, flush, vote),
+                   then=lambda: flow.put(detected, stages.END))
         try:
-            pending: list = []  # (frame, areas) ready to restore, in order
-            while True:
-                try:
-                    item = detected.get(timeout=0.1)
-                except queue.Empty:
-                    if stop.is_set():  # a stage failed; its error is raised below
-                        break
-                    continue
-                if item is _END:
-                    break
-                pending.append(item)
-                if len(pending) >= batch_frames:
-                    restore_and_send(pending)
-                    pending = []
-            if pending and not errors:
-                restore_and_send(pending)
-            _put(encoded, _END, stop)
-            threads[1].join()
-            if errors:
-                raise errors[0]
+            restoring.run(detected, batch_frames)
+            encoder.join()
+            if flow.errors:
+                raise flow.errors[0]
         finally:
-            stop.set()
+            flow.stop.set()
             stderr = reader.close()
-        outcome = counts["outcome"]
-        return {"frames": counts["frames"], "frames_restored": counts["restored"], "regions": outcome.regions,
-                "fallbacks": {"guide": outcome.guide, "kept": outcome.kept},
+        return {"frames": restoring.frames, "frames_restored": restoring.restored, "regions": restoring.outcome.regions,
+                "fallbacks": {"guide": restoring.outcome.guide, "kept": restoring.outcome.kept},
                 "frames_detected": keyed.detected if keyed else 0,
-                "seconds": {k: round(v, 3) for k, v in timing.items()}, "decoder_messages": stderr.strip()}
+                "seconds": {k: round(v, 3) for k, v in flow.seconds.items()}, "decoder_messages": stderr.strip()}
+
+    def _areas(self, reader: FrameReader, static_mask, first_frame, mask_frames):
+        """(find, flush, keyframe detector or None): where each frame's areas come from."""
+        if self.restorer is None:
+            return (lambda frame: [(frame, [])]), list, None
+        if mask_frames is not None or static_mask is not None:
+            areas_of = (MaskVideoAreas(self.find, mask_frames) if mask_frames is not None
+                        else StaticMaskAreas(self.find, static_mask, first_frame))
+            return (lambda frame: [(frame, areas_of(frame))]), list, None
+        keyed = KeyframeDetector.of_video(self.find, reader.info.lossy)
+        return ((lambda frame: [(f, d.areas()) for f, d in keyed.push(frame)]),
+                (lambda: [(f, d.areas()) for f, d in keyed.flush()]), keyed)
 
 
 def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, mask_path: Path | None,
@@ -311,20 +191,6 @@ def comment_tag(card: dict) -> str:
     if card.get("name") == "passthrough":
         return "demosaic: passthrough (nothing restored)"
     return f"demosaic: restored with {card.get('name')} sha256={card.get('sha256')}"
-
-
-def _nothing(frame) -> list[GridArea]:
-    return []
-
-
-def _put(q: queue.Queue, item, stop: threading.Event) -> None:
-    """Put, unless the pipeline is stopping (then the item is dropped and nobody waits)."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue
 
 
 class StaticMaskAreas:

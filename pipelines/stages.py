@@ -1,0 +1,181 @@
+"""The stages of `demosaic video`, joined by bounded queues: decode → detect and vote →
+restore (in the caller's thread, a batch of frames at a time) → encode.
+
+Each stage reads its input until `END`, passes `END` on, and counts its busy seconds. A stage
+that fails records its error and sets the shared stop flag; every other stage then ends
+without waiting on a queue, and the caller raises the first error. Each stage is a plain
+function of its queues, testable with lists in and out.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from demosaic.restore import Outcome, Restored
+
+END = object()
+
+
+@dataclass
+class Flow:
+    """What the stages share: the stop flag, the errors, and busy seconds per stage."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    errors: list = field(default_factory=list)
+    seconds: dict = field(default_factory=lambda: {"decode": 0.0, "detect": 0.0, "restore": 0.0, "encode": 0.0})
+
+    def put(self, q: queue.Queue, item) -> None:
+        """Put, unless the pipeline is stopping (then the item is dropped and nobody waits)."""
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def get(self, q: queue.Queue):
+        """The next item, or END once the pipeline is stopping."""
+        while True:
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                if self.stop.is_set():
+                    return END
+
+    def start(self, body: Callable[[], None], then: Callable[[], None] = lambda: None) -> threading.Thread:
+        """Run `body` on a daemon thread; a failure is recorded and stops the pipeline; `then` always runs."""
+
+        def run():
+            try:
+                body()
+            except BaseException as exc:
+                self.errors.append(exc)
+                self.stop.set()
+            finally:
+                then()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
+
+    def timed(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] += now - since
+        return now
+
+
+def decode(flow: Flow, frames: Iterable, out: queue.Queue, planes: dict | None, kept: Callable[[int], bool]) -> None:
+    """Decoded frames into `out`. With `planes`, the reader yields (rgb, own planes): the rgb
+    frame goes on, and the planes of frames that will be written wait in `planes` by number."""
+    t0 = time.perf_counter()
+    for n, item in enumerate(frames):
+        flow.timed("decode", t0)
+        frame = item
+        if planes is not None:
+            frame, own = item
+            if kept(n):
+                planes[n] = own
+        flow.put(out, frame)
+        if flow.stop.is_set():
+            return
+        t0 = time.perf_counter()
+
+
+def detect(flow: Flow, inp: queue.Queue, out: queue.Queue, find: Callable, flush: Callable, vote) -> None:
+    """Frames from `inp` → (frame, areas) into `out`, in order. `find(frame)` gives the
+    (frame, areas) pairs that are ready (a keyframe detector holds frames back until the next
+    keyframe), `flush()` the rest at the end; `vote` (a MaskStabiliser or None) holds each
+    frame until the frames around it have been seen."""
+
+    def send(found, end=False):
+        ready = []
+        for frame, areas in found:
+            ready += vote.push(frame, areas) if vote else [(frame, areas)]
+        if end and vote:
+            ready += vote.flush()
+        for item in ready:
+            flow.put(out, item)
+
+    while not flow.stop.is_set():
+        frame = flow.get(inp)
+        if frame is END:
+            break
+        t0 = time.perf_counter()
+        send(find(frame))
+        flow.timed("detect", t0)
+    if not flow.stop.is_set():
+        send(flush(), end=True)
+
+
+def encode(flow: Flow, inp: queue.Queue, writer, planes: dict | None) -> None:
+    """(number, restored, as decoded) from `inp` into `writer`; on the planes path with the
+    frame's own planes."""
+    while True:
+        item = flow.get(inp)
+        if item is END:
+            return
+        t0 = time.perf_counter()
+        n, restored, original = item
+        if planes is not None:
+            writer.write(restored, original, planes.pop(n))
+        else:
+            writer.write(restored)
+        flow.timed("encode", t0)
+
+
+class Restoring:
+    """The caller's stage: (frame, areas) in batches → restored frames, numbered, to the encoder.
+
+    The first `skip` frames and any after `skip + keep` only fed the vote (a segment's
+    overlap): they are neither restored nor written."""
+
+    def __init__(self, flow: Flow, restorer, out: queue.Queue, skip: int = 0, keep: int | None = None,
+                 progress: Callable[[int, int | None, float], None] | None = None, total: int | None = None):
+        self.flow, self.restorer, self.out = flow, restorer, out
+        self.skip, self.keep, self.progress, self.total = skip, keep, progress, total
+        self.seen = self.frames = self.restored = 0
+        self.outcome = Outcome()
+        self.started = time.perf_counter()
+
+    def written(self, n: int) -> bool:
+        """Whether frame `n` of the reader is written (not overlap)."""
+        return n >= self.skip and (self.keep is None or n < self.skip + self.keep)
+
+    def batch(self, items: list) -> None:
+        first = max(0, self.skip - self.seen)
+        last = len(items) if self.keep is None else max(first, min(len(items), self.skip + self.keep - self.seen))
+        number = self.seen + first  # the first kept item's frame number in the reader
+        self.seen += len(items)
+        items = items[first:last]
+        if not items:
+            return
+        t0 = time.perf_counter()
+        frames = [f for f, _ in items]
+        out = ([Restored(f, Outcome()) for f in frames] if self.restorer is None
+               else self.restorer.restore_frames(frames, [a for _, a in items]))
+        self.flow.timed("restore", t0)
+        for k, r in enumerate(out):
+            self.frames += 1
+            self.restored += r.outcome.restored + r.outcome.guide > 0
+            self.outcome += r.outcome
+            self.flow.put(self.out, (number + k, r.frame, frames[k]))
+        if self.progress is not None:
+            self.progress(self.frames, self.total, time.perf_counter() - self.started)
+
+    def run(self, inp: queue.Queue, batch_frames: int) -> None:
+        """Every (frame, areas) from `inp`, `batch_frames` at a time, then END to the encoder."""
+        pending: list = []
+        while True:
+            item = self.flow.get(inp)
+            if item is END:
+                break
+            pending.append(item)
+            if len(pending) >= batch_frames:
+                self.batch(pending)
+                pending = []
+        if pending and not self.flow.errors:
+            self.batch(pending)
+        self.flow.put(self.out, END)

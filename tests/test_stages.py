@@ -1,0 +1,84 @@
+"""The video pipeline's stages one at a time, with plain queues and lists."""
+import queue
+
+import numpy as np
+
+from demosaic.restore import Outcome, Restored
+from pipelines import stages
+
+
+def drain(q: queue.Queue) -> list:
+    items = []
+    while True:
+        item = q.get(timeout=5)
+        if item is stages.END:
+            return items
+        items.append(item)
+
+
+def frames(n: int) -> list[np.ndarray]:
+    return [np.full((2, 2, 3), k, np.uint8) for k in range(n)]
+
+
+def test_decode__planes_kept_only_for_written_frames():
+    flow, out, planes = stages.Flow(), queue.Queue(), {}
+    items = [(f, f"planes {k}") for k, f in enumerate(frames(5))]
+    stages.decode(flow, items, out, planes, kept=lambda n: 1 <= n < 3)
+    out.put(stages.END)
+    assert [int(f[0, 0, 0]) for f in drain(out)] == [0, 1, 2, 3, 4]
+    assert planes == {1: "planes 1", 2: "planes 2"}
+
+
+def test_detect__held_back_frames_and_the_flush_come_out_in_order():
+    flow, inp, out = stages.Flow(), queue.Queue(), queue.Queue()
+    held = []
+
+    def find(frame):  # a keyframe detector: answers two frames at a time
+        held.append(frame)
+        if len(held) == 2:
+            ready = [(f, [int(f[0, 0, 0])]) for f in held]
+            held.clear()
+            return ready
+        return []
+
+    for f in frames(5):
+        inp.put(f)
+    inp.put(stages.END)
+    stages.detect(flow, inp, out, find, flush=lambda: [(f, ["flushed"]) for f in held], vote=None)
+    out.put(stages.END)
+    assert [a for _, a in drain(out)] == [[0], [1], [2], [3], ["flushed"]]
+
+
+class Doubler:
+    """A restorer that marks each frame it restores (×2) and says so in the outcome."""
+
+    def restore_frames(self, frames, areas):
+        return [Restored(f * 2, Outcome(regions=1, restored=1)) for f in frames]
+
+
+def test_restoring__overlap_frames_feed_nothing_kept_frames_numbered_in_order():
+    flow, inp, out = stages.Flow(), queue.Queue(), queue.Queue()
+    for f in frames(7):
+        inp.put((f, []))
+    inp.put(stages.END)
+    restoring = stages.Restoring(flow, Doubler(), out, skip=2, keep=3)
+    restoring.run(inp, batch_frames=2)
+    sent = drain(out)
+    assert [n for n, _, _ in sent] == [2, 3, 4]
+    assert all(int(r[0, 0, 0]) == 2 * n and int(o[0, 0, 0]) == n for n, r, o in sent)
+    assert (restoring.frames, restoring.restored, restoring.outcome.regions) == (3, 3, 3)
+    assert [restoring.written(n) for n in range(7)] == [False, False, True, True, True, False, False]
+
+
+def test_flow__a_failing_stage_stops_the_others_and_keeps_its_error():
+    flow, out = stages.Flow(), queue.Queue(maxsize=1)
+
+    def broken():
+        yield np.zeros((2, 2, 3), np.uint8)
+        raise OSError("pipe closed")
+
+    thread = flow.start(lambda: stages.decode(flow, broken(), out, None, kept=lambda n: True))
+    thread.join(timeout=5)
+    assert not thread.is_alive() and flow.stop.is_set()
+    assert [type(e) for e in flow.errors] == [OSError]
+    assert flow.get(queue.Queue()) is stages.END  # a stage waiting on a queue is released
