@@ -35,7 +35,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demosaic.config import DetectNetConfig, DetectTrainConfig, to_dict  # noqa: E402
 from demosaic.data import find_images, is_validation, load_images  # noqa: E402
 from demosaic.detect_training import CHUNK, _chunk_paths, _make_chunk, augment  # noqa: E402
-from pipelines.video import _put  # noqa: E402
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> None:
+    """Put, unless training is stopping (then the item is dropped and nobody waits)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
 
 
 def make_samples(args, deadline: float) -> int:
