@@ -1,10 +1,12 @@
 """Image files in and out: clear errors for bad input, atomic writes, nothing overwritten by accident."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -70,16 +72,24 @@ def check_writable(folder: Path, needed: int = 0) -> None:
         raise InputError(f"{folder}: {free / 1e6:.0f} MB free, about {needed / 1e6:.0f} MB needed")
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write RGB (H×W×3) or single-channel (H×W) uint8 atomically: a temporary file, then a rename."""
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary name beside `path`, with its suffix (so writers pick the same format), to
+    write in the block; renamed to `path` when the block ends, removed if it fails."""
     p = Path(path)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}.", suffix=p.suffix)
     os.close(fd)
-    os.unlink(tmp)  # cv2 creates the file again with the usual permissions
+    os.unlink(tmp)  # the writer creates the file again, with the usual permissions
     try:
-        data = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        if not cv2.imwrite(tmp, data):
-            raise DemosaicError(f"{p}: could not encode the image")
+        yield Path(tmp)
         os.replace(tmp, p)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write RGB (H×W×3) or single-channel (H×W) uint8 atomically."""
+    with atomic_output(path) as tmp:
+        data = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        if not cv2.imwrite(str(tmp), data):
+            raise DemosaicError(f"{path}: could not encode the image")

@@ -21,12 +21,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ExternalToolError
+from .errors import ExternalToolError, InputError
 from .ffmpeg import ffmpeg_binary, file_arg, run_tool
 from .probe import TEXT_SUBTITLES, StreamInfo, VideoInfo, frame_times
-
-MP4_LIKE = (".mp4", ".mov", ".m4v")
-
 
 @dataclass(frozen=True)
 class Timing:
@@ -90,42 +87,56 @@ def stream_args(info: VideoInfo, suffix: str, warn) -> list[str]:
     in the order mapped, which is how the per-stream options address them."""
     mkv = suffix == ".mkv"
     # Naming one stream's metadata source turns off ffmpeg's own per-stream copy: every
-    # stream's is named.
-    args = ["-map", "0:v:0", "-c:v", "copy", *_properties("v:0", _source_video(info))]
+    # stream's is named. The video is new: it gets the source's title and language and its
+    # dispositions, not tags that describe the old stream (Matroska's BPS, NUMBER_OF_FRAMES...).
+    video = _source_video(info)
+    args = ["-map", "0:v:0", "-c:v", "copy", "-map_metadata:s:v:0", "-1"]
+    if video is not None:
+        args += [a for k in ("title", "language") if getattr(video, k)
+                 for a in ("-metadata:s:v:0", f"{k}={getattr(video, k)}")]
+        args += _dispositions("v:0", video)
     if info.rotation:
         if mkv:
             warn(f"rotation {info.rotation}° cannot be stored in .mkv by this ffmpeg: the output plays unrotated "
                  "(use .mp4 or .mov)")
         else:
             args += ["-metadata:s:v:0", f"rotate={info.rotation % 360}"]  # ffprobe shows it as it was
-    out = {"video": 1, "audio": 0, "subtitle": 0}
-    for s in info.of_kind("audio"):
-        args += ["-map", f"1:{s.index}", f"-c:a:{out['audio']}", "copy", *_properties(f"a:{out['audio']}", s)]
-        out["audio"] += 1
-    subs = info.of_kind("subtitle")
-    if mkv or all(s.codec in TEXT_SUBTITLES for s in subs):
-        for s in subs:
-            codec = ("srt" if s.codec == "mov_text" else "copy") if mkv else "mov_text"
-            args += ["-map", f"1:{s.index}", f"-c:s:{out['subtitle']}", codec, *_properties(f"s:{out['subtitle']}", s)]
-            out["subtitle"] += 1
-    elif subs:
-        warn(f"{len(subs)} subtitle stream(s) ({', '.join(s.codec for s in subs)}) cannot go into {suffix}: "
-             "not kept (use .mkv)")
-    covers = [s for s in info.of_kind("video") if s.cover]
-    if covers and (mkv or suffix in MP4_LIKE):
-        for s in covers:
-            args += ["-map", f"1:{s.index}", f"-c:v:{out['video']}", "copy", *_properties(f"v:{out['video']}", s)]
-            out["video"] += 1
-    lost = [s for s in info.of_kind("video") if not s.cover] + [s for s in covers if not (mkv or suffix in MP4_LIKE)]
-    attachments = info.of_kind("attachment")
-    if mkv and attachments:
-        args += ["-map", "1:t", "-c:t", "copy"]
-    else:
-        lost += list(attachments)
+    out = {"v": 1, "a": 0, "s": 0, "t": 0}
+    lost: list[StreamInfo] = []
+
+    def keep(kind: str, stream: StreamInfo, codec: str = "copy") -> None:
+        spec = f"{kind}:{out[kind]}"
+        args.extend(["-map", f"1:{stream.index}", f"-c:{spec}", codec, *_properties(spec, stream)])
+        out[kind] += 1
+
+    for stream in info.of_kind("audio"):
+        keep("a", stream)
+    for stream in info.of_kind("subtitle"):
+        if mkv:  # Matroska takes every subtitle codec but MP4's own mov_text: that one becomes SRT
+            keep("s", stream, "srt" if stream.codec == "mov_text" else "copy")
+        elif stream.codec in TEXT_SUBTITLES:  # MP4 and MOV hold text as mov_text; bitmaps not at all
+            keep("s", stream, "mov_text")
+        else:
+            lost.append(stream)
+    for stream in info.of_kind("video"):
+        # Cover art: MP4 and MOV keep it as such; ffmpeg 5.1's Matroska muxer would make it
+        # a one-frame video track.
+        if stream.cover and not mkv:
+            keep("v", stream)
+        else:
+            lost.append(stream)
+    for stream in info.of_kind("attachment"):  # fonts for styled subtitles: Matroska only
+        if mkv:
+            keep("t", stream)
+        else:
+            lost.append(stream)
     # An MP4 chapter track (a data stream tagged "text") is made anew from the chapters.
     lost += [s for s in info.of_kind("data") if s.tag != "text"]
     if lost:
-        warn(f"{len(lost)} stream(s) not kept in {suffix}: " + ", ".join(f"#{s.index} {s.kind} {s.codec}" for s in lost))
+        warn(f"{len(lost)} stream(s) not kept in {suffix}: " + ", ".join(f"#{s.index} {s.kind} {s.codec}"
+                                                                         + (" (cover art)" if s.cover else "")
+                                                                         for s in lost)
+             + ("" if mkv else " (use .mkv)" if any(s.kind in ("subtitle", "attachment") for s in lost) else ""))
     return [*args, "-map_metadata", "1", "-map_chapters", "1"]
 
 
@@ -133,18 +144,26 @@ def _source_video(info: VideoInfo) -> StreamInfo | None:
     return next((s for s in info.streams if s.index == info.video_index), None)
 
 
-def _properties(spec: str, stream: StreamInfo | None) -> list[str]:
-    """Output stream `spec` gets the source stream's metadata (title, language...) and its
-    dispositions, set explicitly: without them ffmpeg marks the first stream of each kind
-    default (an SRT converted for MP4 would show unasked)."""
-    if stream is None:
-        return []
+def _properties(spec: str, stream: StreamInfo) -> list[str]:
+    """Output stream `spec` gets the source stream's metadata (title, language; an
+    attachment's file name and type) and its dispositions."""
+    return [f"-map_metadata:s:{spec}", f"1:s:{stream.index}", *_dispositions(spec, stream)]
+
+
+def _dispositions(spec: str, stream: StreamInfo) -> list[str]:
+    """The source stream's dispositions, set explicitly: without them ffmpeg marks the first
+    stream of each kind default (an SRT converted for MP4 would show unasked)."""
+    if spec.startswith("t:"):
+        return []  # attachments have none
     flags = [f for f in stream.disposition if f != "attached_pic" or spec.startswith("v:")]
-    return [f"-map_metadata:s:{spec}", f"1:s:{stream.index}", f"-disposition:{spec}", "+".join(flags) if flags else "0"]
+    return [f"-disposition:{spec}", "+".join(flags) if flags else "0"]
 
 
 def _concat_entry(path: Path) -> str:
-    """One line of an ffmpeg concat list; quotes in the name escaped as the format requires."""
+    """One line of an ffmpeg concat list; quotes in the name escaped as the format requires
+    (a line break would end the line: such names are refused)."""
+    if any(c in str(path) for c in "\r\n"):
+        raise InputError(f"{path!r}: a file name with a line break cannot be joined")
     return "file '" + file_arg(path).replace("'", "'\\''") + "'\n"
 
 

@@ -9,7 +9,6 @@ stored pixels; alpha is kept as it was.
 from __future__ import annotations
 
 import os
-import tempfile
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +17,7 @@ import cv2
 import numpy as np
 
 from .errors import DemosaicError, InputError
+from .images import atomic_output
 
 # JPEG's luminance table at quality 50 (ITU T.81 Annex K), in natural order, and the
 # zigzag order tables are stored in: the IJG library scales this table for its quality.
@@ -102,22 +102,14 @@ def read_picture(path: str | os.PathLike) -> Picture:
 
 
 def write_picture(path: str | os.PathLike, picture: Picture) -> None:
-    """Write atomically (a temporary file, then a rename), with the picture's metadata and
-    its file's writing parameters when the output has the input's format."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}.", suffix=p.suffix)
-    os.close(fd)
-    os.unlink(tmp)  # cv2 creates the file again with the usual permissions
-    try:
+    """Write atomically, with the picture's metadata and, when the output has the input's
+    format, its file's writing parameters."""
+    with atomic_output(path) as tmp:
         types = [t for t, _ in picture.metadata]
         chunks = [np.frombuffer(c, np.uint8) for _, c in picture.metadata]
-        params = list(picture.params) if p.suffix.lower() in picture.params_for else []
-        ok = cv2.imwriteWithMetadata(tmp, picture.pixels, types, chunks, params)
-        if not ok:
-            raise DemosaicError(f"{p}: could not encode the image")
-        os.replace(tmp, p)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        params = list(picture.params) if Path(path).suffix.lower() in picture.params_for else []
+        if not cv2.imwriteWithMetadata(str(tmp), picture.pixels, types, chunks, params):
+            raise DemosaicError(f"{path}: could not encode the image")
 
 
 def png_icc_profile(data: bytes) -> bytes | None:

@@ -123,6 +123,17 @@ def hdr_info(path: str | Path, stream: int) -> HdrInfo | None:
     return HdrInfo(master, light) if master or light else None
 
 
+def _hdr_or_none(path: str | Path, video: dict) -> HdrInfo | None:
+    """HDR10 metadata for a PQ/HLG stream; None otherwise, or where its first frame cannot be
+    read (the decoder will say why, in its place)."""
+    if video.get("color_transfer") not in HDR_TRANSFERS:
+        return None
+    try:
+        return hdr_info(path, int(video.get("index", 0)))
+    except ExternalToolError:
+        return None
+
+
 def probe(path: str | Path) -> VideoInfo:
     """ffprobe the file; InputError when it is missing, unreadable, or has no video stream."""
     if not Path(path).is_file():
@@ -153,7 +164,7 @@ def probe(path: str | Path) -> VideoInfo:
         codec=v.get("codec_name", ""), start_time=_seconds(v.get("start_time")) or 0.0,
         field_order=v.get("field_order") or "progressive", streams=streams, video_index=int(v.get("index", 0)),
         file_start=_seconds(parsed.get("format", {}).get("start_time")) or 0.0,
-        hdr=hdr_info(path, int(v.get("index", 0))) if v.get("color_transfer") in HDR_TRANSFERS else None,
+        hdr=_hdr_or_none(path, v),
     )
 
 

@@ -3,8 +3,8 @@
 Importing TensorFlow writes several lines to file descriptor 2 from C++ ("All log messages
 before absl::InitializeLog() is called...", "oneDNN custom operations are on...", the CPU
 feature notice), whatever TF_CPP_MIN_LOG_LEVEL says: they come before its logging is set up.
-`install()` adds an import hook that runs TensorFlow's own import with descriptor 2 caught in
-a temporary file, then passes on every line that is not one of those notices. Only the CLI
+`install()` adds an import hook that runs TensorFlow's own import with descriptor 2 going
+through a filter that passes on every line that is not one of those notices. Only the CLI
 installs it; the library never touches a process's descriptors on import.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import importlib.abc
 import importlib.machinery
 import os
 import re
+import subprocess
 import sys
-import tempfile
 
 # The notices TensorFlow prints while it loads, none of which asks anything of the user.
 NOISE = re.compile(
@@ -27,26 +27,33 @@ NOISE = re.compile(
     r"|.*TF-TRT Warning: Could not find TensorRT)")
 
 
+# The filter: its own process, so that what reached the pipe is still shown if this one
+# dies inside the block (a fatal TensorFlow message is followed by an abort).
+_FILTER = ("import re, sys\n"
+           "noise = re.compile(sys.argv[1])\n"
+           "for line in sys.stdin.buffer:\n"
+           "    if not noise.match(line.decode(errors='replace')):\n"
+           "        sys.stdout.buffer.write(line)\n"
+           "        sys.stdout.buffer.flush()\n")
+
+
 @contextlib.contextmanager
 def filtered_stderr():
-    """Descriptor 2 goes to a temporary file inside the block; afterwards every line of it
-    that is not `NOISE` is written to stderr, in order."""
+    """Inside the block, descriptor 2 goes through a filter process that passes on, as they
+    come, the lines that are not `NOISE`."""
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            caught.seek(0)
-            kept = [line for line in caught.read().decode(errors="replace").splitlines(keepends=True)
-                    if not NOISE.match(line)]
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
+    child = subprocess.Popen([sys.executable, "-S", "-c", _FILTER, NOISE.pattern], stdin=subprocess.PIPE,
+                             stdout=saved, stderr=saved)
+    os.dup2(child.stdin.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        child.stdin.close()
+        child.wait(timeout=30)
+        os.close(saved)
 
 
 class _QuietLoader(importlib.abc.Loader):

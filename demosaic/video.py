@@ -53,8 +53,9 @@ def read_frames(path: str | Path, every: int = 1, limit: int | None = None) -> I
     width, height = info.width, info.height
     frame_bytes = width * height * 3
     vf = [] if every == 1 else ["-vf", f"select=not(mod(n\\,{every}))", "-fps_mode", "passthrough"]
-    proc = subprocess.Popen([ffmpeg_binary(), "-v", "error", "-nostdin", "-i", file_arg(path), *vf,
-                             "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"],
+    # As stored (no autorotation: the probed size is the stored one), the restored stream only.
+    proc = subprocess.Popen([ffmpeg_binary(), "-v", "error", "-nostdin", "-noautorotate", "-i", file_arg(path),
+                             "-map", f"0:{info.video_index}", *vf, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     count = 0
     try:

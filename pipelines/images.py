@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from demosaic.detect import Detection, Detector, DetectorConfig
-from demosaic.images import read_mask, write_image
+from demosaic.images import atomic_output, read_mask, write_image
 from demosaic.pictures import Picture, read_picture, write_picture
 from demosaic.keyframes import KeyframeDetector
 from demosaic.mosaic import GridArea
@@ -110,11 +110,7 @@ def _unchanged(src: Path, dst: Path, picture: Picture) -> None:
     """Nothing restored: the input's own bytes where the format is the same (a lossy file is
     not coded again), else the picture in the output's format."""
     if src.suffix.lower() == dst.suffix.lower():
-        tmp = dst.with_name(f".{dst.name}.partial")
-        try:
+        with atomic_output(dst) as tmp:
             shutil.copyfile(src, tmp)
-            tmp.replace(dst)
-        finally:
-            tmp.unlink(missing_ok=True)
     else:
         write_picture(dst, picture)

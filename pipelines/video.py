@@ -1,10 +1,11 @@
 """`demosaic video`: decode → detect → restore → encode, in-process, with bounded queues.
 
-Decoding and encoding run in their own threads (ffmpeg does the work in its own
-processes); detection and the model run in the caller's thread in batches of frames, so
-the slowest stage sets the pace and at most a few batches of frames are held in memory.
-The output is written under a temporary name beside the target and renamed on success;
-on any failure or interrupt the temporary file is removed.
+Decoding, detection (with the vote) and encoding run in their own threads (ffmpeg does its
+work in its own processes); the model runs in the caller's thread on batches of frames
+(`stages.py`), so the slowest stage sets the pace and at most a few batches of frames are
+held in memory. The video is encoded alone under a temporary name, muxed with the input's
+other streams (`demosaic.mux`), and renamed on success; on any failure or interrupt the
+temporary files are removed.
 """
 from __future__ import annotations
 

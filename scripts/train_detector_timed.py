@@ -36,15 +36,7 @@ from demosaic.config import DetectNetConfig, DetectTrainConfig, to_dict  # noqa:
 from demosaic.data import find_images, is_validation, load_images  # noqa: E402
 from demosaic.detect_training import CHUNK, _chunk_paths, _make_chunk, augment  # noqa: E402
 
-
-def _put(q: queue.Queue, item, stop: threading.Event) -> None:
-    """Put, unless training is stopping (then the item is dropped and nobody waits)."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue
+from pipelines.stages import Flow  # noqa: E402
 
 
 def make_samples(args, deadline: float) -> int:
@@ -77,14 +69,14 @@ def load(out: Path, name: str, chunks: int):
                  for i in (0, 1))
 
 
-def batches(frames, labels, batch: int, seed: int, stop: threading.Event, depth: int = 6):
-    """Augmented batches (`augment`) made by two threads."""
+def batches(frames, labels, batch: int, seed: int, flow: Flow, depth: int = 6):
+    """Augmented batches (`augment`) made by two threads, until `flow.stop`."""
     q: queue.Queue = queue.Queue(depth)
 
     def fill(rng):
-        while not stop.is_set():
+        while not flow.stop.is_set():
             idx = np.sort(rng.integers(0, len(frames), batch))
-            _put(q, augment(rng, frames[idx], labels[idx][..., None]), stop)
+            flow.put(q, augment(rng, frames[idx], labels[idx][..., None]))
 
     for i in range(2):
         threading.Thread(target=fill, args=(np.random.default_rng([seed, i]),), daemon=True).start()
@@ -118,8 +110,8 @@ def train_one(args) -> None:
         _assign_weights(model, args.init, card)
     optimizer = keras.optimizers.Adam(args.lr)
     model.compile(optimizer=optimizer, loss=lambda y, z: masked_bce(y, z, args.border_weight))
-    stop = threading.Event()
-    feed = batches(frames, labels, args.batch, args.seed, stop)
+    flow = Flow()
+    feed = batches(frames, labels, args.batch, args.seed, flow)
     started = time.time()
     budget = args.deadline - started
     step, losses, history, last_export = 0, [], [], started
@@ -155,7 +147,7 @@ def train_one(args) -> None:
         if time.time() - last_export > args.export_every and time.time() < args.deadline:
             export(False)
             last_export = time.time()
-    stop.set()
+    flow.stop.set()
     export(True)
     log.close()
 

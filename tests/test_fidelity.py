@@ -147,3 +147,29 @@ def test_video__hdr10_hevc__colour_tags_mastering_display_and_light_level_kept(t
     assert a.hdr == b.hdr and a.hdr.master_display == master and a.hdr.max_cll == "1000,400"
     result = run("video", src, tmp_path / "x264.mp4", "--passthrough", "--codec", "libx264")
     assert result.exit_code == 0 and "HDR10 mastering metadata" in result.output
+
+
+def test_video__attachment_and_cover_art__kept_where_the_container_holds_them_else_warned(rich_clips, tmp_path):
+    font, cover = tmp_path / "font.ttf", tmp_path / "cover.png"
+    font.write_bytes(b"not really a font")
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", cover)
+    ffmpeg("-i", rich_clips / "rich.mkv", "-map", "0", "-c", "copy", "-attach", font,
+           "-metadata:s:t", "mimetype=application/x-truetype-font", tmp_path / "fonts.mkv")
+    ffmpeg("-i", rich_clips / "rich.mp4", "-i", cover, "-map", "0", "-map", "1", "-c", "copy",
+           "-disposition:v:1", "attached_pic", tmp_path / "cover.mp4")
+
+    def streams(path):
+        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name:stream_tags=filename,"
+                              "mimetype:stream_disposition=attached_pic", "-of", "csv=p=0", str(path)],
+                             capture_output=True, text=True, check=True).stdout
+        return [line for line in out.splitlines() if "attachment" in line or "png" in line]
+
+    result = run("video", tmp_path / "fonts.mkv", tmp_path / "fonts-out.mkv", "--passthrough")
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    assert streams(tmp_path / "fonts-out.mkv") == streams(tmp_path / "fonts.mkv") == [
+        "ttf,attachment,0,font.ttf,application/x-truetype-font"]
+    result = run("video", tmp_path / "cover.mp4", tmp_path / "cover-out.mp4", "--passthrough")
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    assert streams(tmp_path / "cover-out.mp4") == streams(tmp_path / "cover.mp4") == ["png,video,1"]
+    result = run("video", tmp_path / "cover.mp4", tmp_path / "cover-out.mkv", "--passthrough")
+    assert result.exit_code == 0 and "not kept in .mkv" in result.output and "cover art" in result.output

@@ -101,15 +101,38 @@ def test_register__finds_a_known_subpixel_shift_from_the_cells(rng):
     assert abs(found[0] - truth[0]) <= 0.25 and abs(found[1] - truth[1]) <= 0.25
 
 
-def test_fuse__no_relative_motion__no_better_than_one_frame_and_no_worse(rng):
+def test_fuse__no_relative_motion__many_frames_give_what_one_frame_gives(rng):
     """Frames that all see the scene at the same offset hold nothing one frame does not: the
-    fused cells explain the observed cells, and the picture stays at the prior."""
+    fused picture equals one frame's (the data term is the same, counted N times, against a
+    prior N times weaker), and its cells explain the observed cells."""
     scene = smooth_image(rng, 120, 120).astype(np.float32)
     size, box = (48, 56), (8, 8, 40, 48)
     cells = cells_over(size, box)
     frame = shifted(scene, 30, 30, size)
     obs = observe(pixelated(frame, cells), cells, cells < 0)
-    prior = pixelated(frame, cells).astype(np.float32)
-    one = fuse([obs], 0, prior, mu=0.05, shifts=[(0.0, 0.0)]).picture
-    many = fuse([obs] * 5, 2, prior, mu=0.05, shifts=[(0.0, 0.0)] * 5).picture
-    np.testing.assert_allclose(many, one, atol=1.0)
+    prior = (pixelated(frame, cells) + rng.normal(0, 8, frame.shape)).astype(np.float32)  # not yet consistent
+    one = fuse([obs], 0, prior, mu=0.05, iterations=200, shifts=[(0.0, 0.0)]).picture
+    many = fuse([obs] * 5, 2, prior, mu=0.25, iterations=200, shifts=[(0.0, 0.0)] * 5).picture
+    np.testing.assert_allclose(many, one, atol=0.5)
+    cell_means = observe(one, cells, np.zeros(size, bool)).means
+    np.testing.assert_allclose(cell_means, obs.means[:len(cell_means)], atol=1.0)
+    assert np.abs(one - prior).max() > 2  # the prior did move: the test is not the prior against itself
+
+
+def test_fuse__registered_from_the_cells_alone__known_shifts_found_and_detail_gained(rng):
+    scene = smooth_image(rng, 200, 200).astype(np.float32)
+    size, box = (64, 72), (12, 12, 52, 60)
+    cells = cells_over(size, box)
+    path = [(0.0, 0.0), (0.75, 1.5), (1.5, 3.25), (2.5, 4.5), (3.25, 6.0)]  # a pan, a little uneven
+    frames = [shifted(scene, 60 + dy, 60 + dx, size) for dy, dx in path]
+    observations = [observe(pixelated(f, cells), cells, cells < 0) for f in frames]
+    reference = 2
+    truth = frames[reference]
+    prior = pixelated(truth, cells).astype(np.float32)
+    fused = fuse(observations, reference, prior, mu=0.05, radius=3)
+    expected = [(dy - path[reference][0], dx - path[reference][1]) for dy, dx in path]
+    assert np.abs(np.array(fused.shifts) - np.array(expected)).max() <= 0.25
+    y0, x0, y1, x1 = box
+    err_prior = np.abs(prior - truth)[y0:y1, x0:x1].mean()
+    err_fused = np.abs(fused.picture - truth)[y0:y1, x0:x1].mean()
+    assert err_fused < 0.7 * err_prior
