@@ -68,7 +68,7 @@ def classical_regions(cfg: DetectorConfig, frame: np.ndarray, colour: np.ndarray
                 if voted:
                     continue
                 break
-            _, pixel_mask, claimed, (r0, c0) = found
+            pixel_mask, claimed, (r0, c0) = found.pixels, found.claimed, found.corner
             taken = np.zeros((height, width), np.uint8)
             taken[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]] = claimed
             taken = cv2.dilate(taken, np.ones((3, 3), np.uint8)).astype(bool)

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 
 from ..mosaic import Grid
+
+DEFAULT_SEGMENTER = Path(__file__).resolve().parents[2] / "models" / "demosaic-detect-v5.json"
 from .classical import classical_regions
 from .config import DetectorConfig
 from .evidence import abs_diffs, border_evidence, chroma_subsampled, colour_code, far_from, search_window
@@ -16,8 +18,6 @@ from .lattice import evidence_lattice
 from .learned import add_learned, drop_unsure
 from .refits import drop_remnants, merge_lattices, refit, split_lattices, split_unions
 from .regions import Detection, Region, mask_box, moved_region, tight_boxes
-
-DEFAULT_SEGMENTER = Path(__file__).resolve().parents[2] / "models" / "demosaic-detect-v5.json"
 
 
 class Detector:

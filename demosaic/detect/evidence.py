@@ -8,6 +8,11 @@ import numpy as np
 from .config import DetectorConfig
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """The segmenter's logits as probabilities (in the logits' dtype)."""
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
 def abs_diffs(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Max over channels of |horizontal| (H, W-1) and |vertical| (H-1, W) neighbour differences."""
     dx = cv2.absdiff(frame[:, 1:], frame[:, :-1]).reshape(frame.shape[0], frame.shape[1] - 1, -1)

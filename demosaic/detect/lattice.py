@@ -1,5 +1,6 @@
 """Lattices of a search area: from border evidence, from mean steps, from the border maps."""
 from __future__ import annotations
+from .evidence import sigmoid
 
 
 import cv2
@@ -53,7 +54,7 @@ def edge_lattice(cfg: DetectorConfig, edges: np.ndarray, rows: slice, cols: slic
         rows, cols = slice(rows.start - top, min(rows.stop + 1, height)), slice(cols.start - left, min(cols.stop + 1, width))
         part = np.pad(part, ((top, rows.stop - rows.start - top - part.shape[0]),
                              (left, cols.stop - cols.start - left - part.shape[1])))
-    prob = part[..., None] / (1.0 + np.exp(-edges[rows, cols]))
+    prob = part[..., None] * sigmoid(edges[rows, cols])  # part is 0 or 1: the same as dividing
     combs, full = [], []
     for axis, channel in ((0, 0), (1, 1)):  # column borders: summed down the rows
         a = prob[..., channel].sum(axis=axis)
@@ -85,7 +86,7 @@ def edge_lattice(cfg: DetectorConfig, edges: np.ndarray, rows: slice, cols: slic
 def edge_support(edges: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> float:
     """How much more the border maps see borders on `grid`'s cell edges than between them
     inside `part`: the difference of mean probability, averaged over both axes."""
-    prob = 1.0 / (1.0 + np.exp(-edges[rows, cols]))
+    prob = sigmoid(edges[rows, cols])
     support = []
     for channel, on in enumerate(on_edges(grid, rows, cols)):
         p, a, b = prob[..., channel], part & on, part & ~on
@@ -98,7 +99,7 @@ def rephased(edges: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.n
     support most inside `part` (`_edge_support`'s measure, which takes each axis's
     phase on its own); the other axes keep theirs. Coding can shift a comb's tooth by
     a pixel or more, and a lattice a pixel off fails the step check."""
-    prob = 1.0 / (1.0 + np.exp(-edges[rows, cols]))
+    prob = sigmoid(edges[rows, cols])
     origin = list(grid.origin)
     for axis, (start, stop) in enumerate(((cols.start, cols.stop), (rows.start, rows.stop))):
         pitch = grid.pitch[axis]

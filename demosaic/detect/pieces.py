@@ -7,7 +7,7 @@ import numpy as np
 from .combs import snap
 from .config import DetectorConfig
 from .evidence import FlatAreas, colour_code
-from .regions import Region, mask_box
+from .regions import Found, Region, mask_box
 
 
 def _piece_boxes(areas: FlatAreas, taken: np.ndarray, cfg: DetectorConfig):
@@ -62,11 +62,11 @@ def _box_around(pieces, boxes: tuple[np.ndarray, ...], shape: tuple[int, int], p
             min(int((x + w)[pieces].max()) + pad, shape[1]), min(int((y + h)[pieces].max()) + pad, shape[0]))
 
 
-def piece_region(mask: np.ndarray, rows: slice, cols: slice, pitch, origin, pieces: int):
-    """A piece path's find, as `_region` returns one: (region, pixel mask, claimed, window origin)."""
+def piece_region(mask: np.ndarray, rows: slice, cols: slice, pitch, origin, pieces: int) -> Found:
+    """A piece path's find over the window (rows, cols): its pixels are the cells it claims."""
     region = Region(mask_box(mask, rows, cols), (float(pitch[0]), float(pitch[1])), (float(origin[0]), float(origin[1])),
                     "mean", pieces, 1.0)
-    return region, mask, mask, (rows.start, cols.start)
+    return Found(region, mask, mask, (rows.start, cols.start))
 
 
 def _piece_lattices(links: list, ids: np.ndarray, boxes: tuple[np.ndarray, ...], cfg: DetectorConfig,

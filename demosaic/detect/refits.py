@@ -9,6 +9,7 @@ import numpy as np
 from ..mosaic import Grid
 from .combs import grid_line_error, multiple_of, same_lattice
 from .config import DetectorConfig
+from .evidence import sigmoid
 from .gridfit import coarser_grid, finer_grid, refine_grid, union_parts
 from .lattice import edge_lattice, local_support
 from .learned import flat_share
@@ -88,7 +89,7 @@ def split_lattices(cfg: DetectorConfig, edges: np.ndarray, labels: np.ndarray, r
     lattices are fitted to tiles of it and to the pixels where they do not see it; a
     lattice unlike the region's takes the pixels it is seen better around, and the rest
     of the region is refitted."""
-    prob = 1.0 / (1.0 + np.exp(-edges))
+    prob = sigmoid(edges)
     for k in range(len(regions)):
         region = regions[k]
         x0, y0, x1, y1 = region.bbox

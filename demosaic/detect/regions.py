@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -37,6 +37,15 @@ class Detection:
         if self.labels is None:
             return []
         return [GridArea(self.labels == i + 1, r.grid, r.mode) for i, r in enumerate(self.regions)]
+
+
+class Found(NamedTuple):
+    """One path's find over a window of the search's arrays."""
+
+    region: Region
+    pixels: np.ndarray  # bool (h, w): the region's pixels in the window
+    claimed: np.ndarray  # bool (h, w): the whole cells it covers (their evidence is spent)
+    corner: tuple[int, int]  # (row, column) of the window's first pixel
 
 
 def mask_box(mask: np.ndarray, rows: slice, cols: slice) -> tuple[int, int, int, int]:
@@ -93,16 +102,16 @@ def tight_boxes(labels: np.ndarray, regions: list, grown: int) -> list:
     return out
 
 
-def claim(labels: np.ndarray, regions: list, found) -> bool:
+def claim(labels: np.ndarray, regions: list, found: Found) -> bool:
     """Label a found region's new pixels and append it, unless most of it is labelled already
     (the same mosaic found again). Returns whether it was taken."""
-    region, pixel_mask, _, (r0, c0) = found
+    pixel_mask, (r0, c0) = found.pixels, found.corner
     view = labels[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]]
     fresh = pixel_mask & (view == 0)
     if fresh.sum() < 0.5 * pixel_mask.sum():
         return False
     view[fresh] = len(regions) + 1
-    regions.append(region)
+    regions.append(found.region)
     return True
 
 
