@@ -12,12 +12,12 @@ from ..mosaic import Grid
 DEFAULT_SEGMENTER = Path(__file__).resolve().parents[2] / "models" / "demosaic-detect-v5.json"
 from .classical import classical_regions
 from .config import DetectorConfig
-from .evidence import abs_diffs, border_evidence, chroma_subsampled, colour_code, far_from, search_window
+from .evidence import FrameEvidence, abs_diffs, border_evidence, chroma_subsampled, colour_code, far_from, frame_evidence
 from .exact import exact_footholds, exact_growth, uncompressed_regions
 from .lattice import evidence_lattice
 from .learned import add_learned, drop_unsure
 from .refits import drop_remnants, merge_lattices, refit, split_lattices, split_unions
-from .regions import Detection, Region, mask_box, moved_region, tight_boxes
+from .regions import Detection, RegionSet, mask_box, tight_boxes
 
 
 class Detector:
@@ -54,86 +54,58 @@ class Detector:
         cfg = self.cfg
         height, width = frame.shape[:2]
         if min(height, width) < 2 * cfg.min_pitch:
-            return Detection(np.zeros((height, width), bool), (), np.zeros((height, width), np.int32))
-        # Luma only: video stores chroma at half resolution (4:2:0), which blurs colour
-        # edges over two pixels, while luma keeps the cell borders sharp. Faster, too.
-        colour = frame
+            return _nothing(height, width)
+        maps = self._network(frame)
+        if maps is None:
+            return _nothing(height, width)
+        evidence = frame_evidence(cfg, frame, *maps)
+        # In the search window: the classical paths, then the network's regions.
+        found, exact = _classical(cfg, evidence)
+        if coded is None:
+            # Decoded 4:2:0 video shows one chroma value per 2×2 block (not looked at where
+            # the classical detector alone found nothing: nothing to tell).
+            coded = cfg.net_coded_chroma and bool(found.regions or cfg.learned) and chroma_subsampled(frame)
+        found = _uncompressed(found, exact, coded)
+        if cfg.learned:
+            found = _learned(cfg, evidence, found)
+            if cfg.exact_seed and not coded:
+                found = _exact_seeds(cfg, evidence, found, exact)
+            if cfg.net_region_score:
+                found = _unsure_dropped(cfg, evidence, found)
+        # Over the whole frame: exact growth, grid refits, splits and merges.
+        found = found.in_frame(evidence.rows, evidence.cols, (height, width))
+        if cfg.exact_growth and any(found.uncompressed):
+            found = _exact_grown(found, evidence.colour)
+        if cfg.refine_grid and found.regions:
+            found = _refitted(cfg, evidence, found)
+        if cfg.union_split and found.regions:
+            found = _unions_split(cfg, evidence, found)
+        if evidence.edges is not None and cfg.net_split and found.regions:
+            found = _lattices_split(cfg, evidence, found)
+        if cfg.merge_lattices and len(found.regions) > 1:
+            found = _merged(cfg, evidence, found)
+        if found.regions:
+            found = _remnants_dropped(cfg, found)
+        return _detection(cfg, found)
+
+    def _network(self, frame: np.ndarray) -> tuple | None:
+        """The segmenter's (logits, border maps, pixels blocked from the search), all None
+        without the segmenter; None where it proposes nothing."""
+        cfg = self.cfg
         logits, edges, blocked = None, None, None
         if cfg.learned:
-            out = self.segmenter(colour)
+            out = self.segmenter(frame)
             logits, edges = out[..., 0], (out[..., 1:] if out.shape[-1] == 3 else None)
             if cfg.net_gate:
                 # The classical search runs only near what the network proposes: it then
                 # verifies, fits grids and sharpens borders, and clean frames cost little.
                 near = (logits > cfg.net_gate_threshold).astype(np.uint8)
                 if not near.any():
-                    return Detection(np.zeros((height, width), bool), (), np.zeros((height, width), np.int32))
+                    return None
                 blocked = far_from(near, cfg.net_gate)
             if self.border_segmenter is not None:  # only for frames with proposals: most frames have none
-                edges = self.border_segmenter(colour)[..., 1:]
-        frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None]  # (H, W, 1)
-        dx, dy = abs_diffs(frame)
-        # The search runs in the box around what the gate leaves open, grown by a margin wider
-        # than any window it measures in (on most frames a small part of the frame); what
-        # follows it (exact growth, grid refits, splits, merges) sees the whole frame.
-        rows, cols = search_window((height, width), blocked, cfg.search_margin)
-        box = (rows, cols)
-        ev, eh = border_evidence(dx[rows, cols.start:cols.stop - 1], dy[rows.start:rows.stop - 1, cols], cfg)
-        luma, part_colour = np.ascontiguousarray(frame[box]), np.ascontiguousarray(colour[box])
-        part = np.zeros(luma.shape[:2], np.int32)
-        regions: list[Region] = []
-        # Where the frame's corner lies in the window the search looks at: a lattice phase
-        # no border fixes.
-        frame_origin = (-cols.start, -rows.start)
-        exact = classical_regions(cfg, luma, part_colour, ev, eh, None if blocked is None else blocked[box], part, regions,
-                                  frame_origin=frame_origin)
-        if coded is None:
-            # Decoded 4:2:0 video shows one chroma value per 2×2 block (not looked at where
-            # the classical detector alone found nothing: nothing to tell).
-            coded = cfg.net_coded_chroma and bool(regions or cfg.learned) and chroma_subsampled(colour)
-        closed = uncompressed_regions(part, regions, exact, coded)
-        if cfg.learned:
-            closed = add_learned(cfg, logits[box], None if edges is None else edges[box], luma, part_colour, ev, eh,
-                                 part, regions, closed, frame_origin=frame_origin)
-            if cfg.exact_seed and not coded:
-                closed += exact_footholds(cfg, logits[box], part_colour, exact, part, regions)
-            if cfg.net_region_score:
-                closed = drop_unsure(cfg, logits[box], part, regions, closed)
-        labels = np.zeros((height, width), np.int32)
-        labels[box] = part
-        regions = [moved_region(r, cols.start, rows.start) for r in regions]
-        if cfg.exact_growth and any(closed):
-            code = colour_code(colour)
-            for k, region in enumerate(regions, 1):
-                if closed[k]:
-                    grown = exact_growth(code, labels, k, region.grid, region.bbox)
-                    if grown.any():
-                        labels[grown] = k
-                        (x0, y0, x1, y1), (gx0, gy0, gx1, gy1) = region.bbox, mask_box(grown, slice(0, height), slice(0, width))
-                        pw, ph = region.pitch
-                        regions[k - 1] = replace(region, bbox=(min(x0, gx0), min(y0, gy0), max(x1, gx1), max(y1, gy1)),
-                                                 cells=region.cells + int(round(grown.sum() / (pw * ph))))
-        if cfg.refine_grid and regions:
-            for k, region in enumerate(regions):
-                x0, y0, x1, y1 = region.bbox
-                grid = refit(cfg, frame, (dx, dy), edges, labels[y0:y1, x0:x1] == k + 1, region.bbox, region.grid,
-                             not closed[k + 1])
-                regions[k] = replace(region, pitch=grid.pitch, origin=grid.origin)
-        if cfg.union_split and regions:
-            split_unions(cfg, frame, (dx, dy), edges, labels, regions, closed)
-        if edges is not None and cfg.net_split and regions:
-            split_lattices(cfg, edges, labels, regions)
-        if cfg.merge_lattices and len(regions) > 1:
-            labels, regions = merge_lattices(cfg, (dx, dy), labels, regions)
-        if regions:
-            labels, regions = drop_remnants(cfg, labels, regions)
-        mask = labels > 0
-        if cfg.dilate and mask.any():
-            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.dilate + 1,) * 2)
-            grown = cv2.dilate(labels.astype(np.float32), kernel).astype(np.int32)
-            labels = np.where(labels > 0, labels, grown)
-            mask = labels > 0
-        return Detection(mask, tuple(tight_boxes(labels, regions, cfg.dilate)), labels)
+                edges = self.border_segmenter(frame)[..., 1:]
+        return logits, edges, blocked
 
     def grid_in(self, frame: np.ndarray, mask: np.ndarray) -> Grid | None:
         """Estimate the cell grid of a mosaic whose extent is given (a user's mask)."""
@@ -149,3 +121,105 @@ class Detector:
 
 def detect(frame: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -> Detection:
     return Detector(cfg).detect(frame)
+
+
+# The stages as the detector joins them: each takes a RegionSet and returns a new one.
+
+def _nothing(height: int, width: int) -> Detection:
+    return Detection(np.zeros((height, width), bool), (), np.zeros((height, width), np.int32))
+
+
+def _classical(cfg: DetectorConfig, ev: FrameEvidence) -> tuple[RegionSet, np.ndarray]:
+    """The classical paths over the search window: the regions, and the exactly flat pixels (uint8)."""
+    labels, regions = np.zeros(ev.window_luma.shape[:2], np.int32), []
+    exact = classical_regions(cfg, ev.window_luma, ev.window_colour, ev.ev, ev.eh, ev.window(ev.blocked), labels,
+                              regions, frame_origin=ev.frame_origin)
+    return RegionSet(labels, tuple(regions), (False,) * len(regions)), exact
+
+
+def _uncompressed(found: RegionSet, exact: np.ndarray, coded: bool) -> RegionSet:
+    closed = uncompressed_regions(found.labels, list(found.regions), exact, coded)
+    return RegionSet.of(found.labels, found.regions, closed)
+
+
+def _learned(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet) -> RegionSet:
+    labels, regions, closed = found.unpacked()
+    closed = add_learned(cfg, ev.window(ev.logits), ev.window(ev.edges), ev.window_luma, ev.window_colour, ev.ev, ev.eh,
+                         labels, regions, closed, frame_origin=ev.frame_origin)
+    return RegionSet.of(labels, regions, closed)
+
+
+def _exact_seeds(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet, exact: np.ndarray) -> RegionSet:
+    labels, regions, closed = found.unpacked()
+    closed += exact_footholds(cfg, ev.window(ev.logits), ev.window_colour, exact, labels, regions)
+    return RegionSet.of(labels, regions, closed)
+
+
+def _unsure_dropped(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet) -> RegionSet:
+    labels, regions, closed = found.unpacked()
+    closed = drop_unsure(cfg, ev.window(ev.logits), labels, regions, closed)
+    return RegionSet.of(labels, regions, closed)
+
+
+def _exact_grown(found: RegionSet, colour: np.ndarray) -> RegionSet:
+    """Uncompressed regions take in the exact stepping cells they reach (`exact_growth`)."""
+    labels, regions, closed = found.unpacked()
+    height, width = labels.shape
+    code = colour_code(colour)
+    for k, region in enumerate(regions, 1):
+        if closed[k]:
+            grown = exact_growth(code, labels, k, region.grid, region.bbox)
+            if grown.any():
+                labels[grown] = k
+                (x0, y0, x1, y1), (gx0, gy0, gx1, gy1) = region.bbox, mask_box(grown, slice(0, height), slice(0, width))
+                pw, ph = region.pitch
+                regions[k - 1] = replace(region, bbox=(min(x0, gx0), min(y0, gy0), max(x1, gx1), max(y1, gy1)),
+                                         cells=region.cells + int(round(grown.sum() / (pw * ph))))
+    return RegionSet.of(labels, regions, closed)
+
+
+def _refitted(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet) -> RegionSet:
+    """Each region's lattice refitted to its own borders (`refit`)."""
+    regions = list(found.regions)
+    for k, region in enumerate(regions):
+        x0, y0, x1, y1 = region.bbox
+        grid = refit(cfg, ev.luma, ev.diffs, ev.edges, found.labels[y0:y1, x0:x1] == k + 1, region.bbox, region.grid,
+                     not found.uncompressed[k])
+        regions[k] = replace(region, pitch=grid.pitch, origin=grid.origin)
+    return replace(found, regions=tuple(regions))
+
+
+def _unions_split(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet) -> RegionSet:
+    labels, regions, closed = found.unpacked()
+    split_unions(cfg, ev.luma, ev.diffs, ev.edges, labels, regions, closed)
+    return RegionSet.of(labels, regions, closed)
+
+
+def _lattices_split(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet) -> RegionSet:
+    labels, regions, closed = found.unpacked()
+    split_lattices(cfg, ev.edges, labels, regions, closed)
+    return RegionSet.of(labels, regions, closed)
+
+
+def _merged(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet) -> RegionSet:
+    labels, regions, closed = found.unpacked()
+    labels, regions = merge_lattices(cfg, ev.diffs, labels, regions, closed)
+    return RegionSet.of(labels, regions, closed)
+
+
+def _remnants_dropped(cfg: DetectorConfig, found: RegionSet) -> RegionSet:
+    labels, regions, closed = found.unpacked()
+    labels, regions = drop_remnants(cfg, labels, regions, closed)
+    return RegionSet.of(labels, regions, closed)
+
+
+def _detection(cfg: DetectorConfig, found: RegionSet) -> Detection:
+    """The result: the labels grown by `dilate` (feathered edges), the boxes tight around them."""
+    labels = found.labels
+    mask = labels > 0
+    if cfg.dilate and mask.any():
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * cfg.dilate + 1,) * 2)
+        grown = cv2.dilate(labels.astype(np.float32), kernel).astype(np.int32)
+        labels = np.where(labels > 0, labels, grown)
+        mask = labels > 0
+    return Detection(mask, tuple(tight_boxes(labels, list(found.regions), cfg.dilate)), labels)

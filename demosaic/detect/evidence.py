@@ -1,10 +1,12 @@
 """Per-frame evidence: neighbour steps, border evidence, flat maps, the search window, the chroma test."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import cv2
 import numpy as np
+
 from .config import DetectorConfig
 
 
@@ -128,3 +130,55 @@ def colour_code(colour: np.ndarray) -> np.ndarray:
     """One int32 per RGB colour (exact)."""
     code = colour.astype(np.int32)
     return (code[..., 0] << 16) | (code[..., 1] << 8) | code[..., 2]
+
+
+@dataclass(frozen=True)
+class FrameEvidence:
+    """What the stages measure in, for one frame: the frame, its luma and steps, the
+    segmenter's maps, and the search window (the box around what the network's gate leaves
+    open, grown by `search_margin`) with the border evidence and copies of the frame there.
+    The window stages work in the window's coordinates; the frame's corner lies at
+    `frame_origin` there (a lattice phase no border fixes: most mosaics are aligned to it)."""
+
+    colour: np.ndarray  # (H, W, 3) uint8 RGB
+    luma: np.ndarray  # (H, W, 1) uint8
+    diffs: tuple[np.ndarray, np.ndarray]  # luma |steps|: (H, W-1) between columns, (H-1, W) between rows
+    logits: np.ndarray | None  # (H, W) the segmenter's mosaic logits; None: classical detector alone
+    edges: np.ndarray | None  # (H, W, 2) border-map logits (a cell's first/last column, row); None: none
+    blocked: np.ndarray | None  # bool (H, W): farther than `net_gate` from every proposal; None: nothing blocked
+    rows: slice  # the search window
+    cols: slice
+    ev: np.ndarray  # bool (h, w-1) vertical-border evidence in the window (`border_evidence`)
+    eh: np.ndarray  # bool (h-1, w) horizontal-border evidence
+    window_luma: np.ndarray  # (h, w, 1) contiguous
+    window_colour: np.ndarray  # (h, w, 3) contiguous
+
+    @property
+    def box(self) -> tuple[slice, slice]:
+        return self.rows, self.cols
+
+    @property
+    def frame_origin(self) -> tuple[int, int]:
+        """(x, y) of the frame's corner in the window's coordinates."""
+        return -self.cols.start, -self.rows.start
+
+    def window(self, a: np.ndarray | None) -> np.ndarray | None:
+        """`a` (H, W, ...) over the search window."""
+        return None if a is None else a[self.box]
+
+
+def frame_evidence(cfg: DetectorConfig, colour: np.ndarray, logits: np.ndarray | None = None,
+                   edges: np.ndarray | None = None, blocked: np.ndarray | None = None) -> FrameEvidence:
+    """The evidence of an RGB frame (H, W, 3 uint8), given the segmenter's maps."""
+    # Luma only: video stores chroma at half resolution (4:2:0), which blurs colour
+    # edges over two pixels, while luma keeps the cell borders sharp. Faster, too.
+    height, width = colour.shape[:2]
+    luma = cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY)[..., None]  # (H, W, 1)
+    dx, dy = abs_diffs(luma)
+    # The search runs in the box around what the gate leaves open, grown by a margin wider
+    # than any window it measures in (on most frames a small part of the frame); what
+    # follows it (exact growth, grid refits, splits, merges) sees the whole frame.
+    rows, cols = search_window((height, width), blocked, cfg.search_margin)
+    ev, eh = border_evidence(dx[rows, cols.start:cols.stop - 1], dy[rows.start:rows.stop - 1, cols], cfg)
+    return FrameEvidence(colour, luma, (dx, dy), logits, edges, blocked, rows, cols, ev, eh,
+                         np.ascontiguousarray(luma[rows, cols]), np.ascontiguousarray(colour[rows, cols]))

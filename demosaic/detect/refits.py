@@ -78,11 +78,11 @@ def split_unions(cfg: DetectorConfig, frame: np.ndarray, diff: tuple[np.ndarray,
             bx0, by0, bx1, by1 = bbox = mask_box(part, rows, cols)
             grids.append(refit(cfg, frame, diff, edges, part[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0], bbox,
                                      Grid((pitch[0], pitch[1]), (origin[0], origin[1])), not closed[k + 1]))
-        closed.append(closed[k + 1])
-        split_region(labels, regions, k, rows, cols, list(zip(parts, grids)))
+        split_region(labels, regions, k, rows, cols, list(zip(parts, grids)), closed)
 
 
-def split_lattices(cfg: DetectorConfig, edges: np.ndarray, labels: np.ndarray, regions: list) -> None:
+def split_lattices(cfg: DetectorConfig, edges: np.ndarray, labels: np.ndarray, regions: list,
+                   closed: list[bool] | None = None) -> None:
     """Split, in place, regions that hold two lattices: overlapping mosaics whose grids
     differ in phase (each aligned to its own corner) join into one region, and one grid
     cannot serve both. Where the border maps see the region's lattice less than surely,
@@ -138,11 +138,11 @@ def split_lattices(cfg: DetectorConfig, edges: np.ndarray, labels: np.ndarray, r
         grid = edge_lattice(cfg, edges, rows, cols, first)
         if grid is None or max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch):
             grid = region.grid
-        split_region(labels, regions, k, rows, cols, [(first, grid), (second, other)])
+        split_region(labels, regions, k, rows, cols, [(first, grid), (second, other)], closed)
 
 
 def merge_lattices(cfg: DetectorConfig, diff: tuple[np.ndarray, np.ndarray], labels: np.ndarray,
-                    regions: list) -> tuple[np.ndarray, list]:
+                   regions: list, closed: list[bool] | None = None) -> tuple[np.ndarray, list]:
     """Touching regions on one lattice become one region. The paths find a mosaic in
     pieces where its evidence breaks (a mosaic scaled after pixelation, whose borders
     blur unevenly, came out in three to ten pieces, each with its own fit). A smaller
@@ -184,6 +184,8 @@ def merge_lattices(cfg: DetectorConfig, diff: tuple[np.ndarray, np.ndarray], lab
     if all(into[k] == k for k in range(len(regions))):
         return labels, regions
     keep = [k for k in range(len(regions)) if into[k] == k]
+    if closed is not None:
+        closed[:] = [closed[0]] + [closed[k + 1] for k in keep]
     renumber = np.zeros(len(regions) + 1, np.int32)
     for new, k in enumerate(keep, 1):
         renumber[[j + 1 for j in range(len(regions)) if into[j] == k]] = new
@@ -202,7 +204,8 @@ def merge_lattices(cfg: DetectorConfig, diff: tuple[np.ndarray, np.ndarray], lab
     return labels, merged
 
 
-def drop_remnants(cfg: DetectorConfig, labels: np.ndarray, regions: list) -> tuple[np.ndarray, list]:
+def drop_remnants(cfg: DetectorConfig, labels: np.ndarray, regions: list,
+                  closed: list[bool] | None = None) -> tuple[np.ndarray, list]:
     """Regions left with less than half the pixels of the fewest cells a region may have
     (later regions took the rest of them) are gone; the others are numbered again."""
     counts = np.bincount(labels.ravel(), minlength=len(regions) + 1)[1:]
@@ -210,4 +213,8 @@ def drop_remnants(cfg: DetectorConfig, labels: np.ndarray, regions: list) -> tup
     for k, region in enumerate(regions):
         pw, ph = region.pitch
         keep.append(counts[k] >= 0.5 * fewest_cells(cfg, region.pitch) * pw * ph)
-    return (labels, regions) if all(keep) else keep_regions(labels, regions, keep)
+    if all(keep):
+        return labels, regions
+    if closed is not None:
+        closed[:] = [closed[0]] + [c for c, kept in zip(closed[1:], keep) if kept]
+    return keep_regions(labels, regions, keep)

@@ -39,6 +39,32 @@ class Detection:
         return [GridArea(self.labels == i + 1, r.grid, r.mode) for i, r in enumerate(self.regions)]
 
 
+@dataclass(frozen=True)
+class RegionSet:
+    """Found regions over an array (the search window, or the frame): a label map, the
+    regions, and per region whether it is an uncompressed mosaic (exact cells, exact
+    borders). The stages between search and result each take one and return a new one."""
+
+    labels: np.ndarray  # int32 (h, w): 1 + the region's index, 0 = none
+    regions: tuple[Region, ...] = ()
+    uncompressed: tuple[bool, ...] = ()  # by region
+
+    @classmethod
+    def of(cls, labels: np.ndarray, regions: Sequence[Region], closed: Sequence[bool]) -> "RegionSet":
+        """From the stages' working form: `closed` by label, label 0 (none) first."""
+        return cls(labels, tuple(regions), tuple(bool(c) for c in closed[1:]))
+
+    def unpacked(self) -> tuple[np.ndarray, list[Region], list[bool]]:
+        """A copy in the stages' working form (labels, regions, closed by label), theirs to edit."""
+        return self.labels.copy(), list(self.regions), [False, *self.uncompressed]
+
+    def in_frame(self, rows: slice, cols: slice, shape: tuple[int, int]) -> "RegionSet":
+        """Found over the window (rows, cols) of a frame of `shape` (H, W): in the frame's coordinates."""
+        labels = np.zeros(shape, np.int32)
+        labels[rows, cols] = self.labels
+        return replace(self, labels=labels, regions=tuple(moved_region(r, cols.start, rows.start) for r in self.regions))
+
+
 class Found(NamedTuple):
     """One path's find over a window of the search's arrays."""
 
@@ -56,9 +82,12 @@ def mask_box(mask: np.ndarray, rows: slice, cols: slice) -> tuple[int, int, int,
 
 
 def split_region(labels: np.ndarray, regions: list, k: int, rows: slice, cols: slice,
-                  parts: Sequence[tuple[np.ndarray, Grid]]) -> None:
+                 parts: Sequence[tuple[np.ndarray, Grid]], closed: list[bool] | None = None) -> None:
     """Region k (label k + 1) becomes two, in place: the first part, over the window (rows,
-    cols), keeps its label, the second is a new region at the end; each with its own grid."""
+    cols), keeps its label, the second is a new region at the end; each with its own grid.
+    `closed` (by label, whether each region is uncompressed), if given, grows with them."""
+    if closed is not None:
+        closed.append(closed[k + 1])
     for c, (part, grid) in enumerate(parts):
         label = k + 1 if c == 0 else len(regions) + 1
         labels[rows, cols][part] = label
