@@ -8,6 +8,9 @@ import numpy as np
 from ..mosaic import Grid, cell_sums
 
 
+WHOLE_CELL = 0.9  # a cell with this share of its pixels in a window (or region) counts as whole there (reason not recorded)
+
+
 def position_in_cell(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per pixel along one axis: pixels from its cell's first one, and to its cell's last one."""
     pos = np.arange(len(index))

@@ -16,6 +16,10 @@ from .pieces import coded_pieces, exact_pieces
 from .regions import claim
 
 
+COARSE_WINDOW, COARSE_SHARE = 3, 0.5  # evidence density's second scale: a window 3 times wider, at half the density (large cells leave a line every cell)
+TILE_FILL = 0.25  # a tile votes for a lattice where the candidate area fills this share of it (reason not recorded)
+
+
 def classical_regions(cfg: DetectorConfig, frame: np.ndarray, colour: np.ndarray, ev, eh, blocked: np.ndarray | None,
                labels: np.ndarray, regions: list,
         frame_origin: tuple[int, int] = (0, 0)) -> np.ndarray:
@@ -27,7 +31,7 @@ def classical_regions(cfg: DetectorConfig, frame: np.ndarray, colour: np.ndarray
     evidence[:-1] += eh
     # Two scales: small cells give dense evidence; 64 px cells only a line every 64 px.
     candidate = np.zeros((height, width), np.uint8)
-    for window, share in ((cfg.evidence_window, 1.0), (3 * cfg.evidence_window, 0.5)):
+    for window, share in ((cfg.evidence_window, 1.0), (COARSE_WINDOW * cfg.evidence_window, COARSE_SHARE)):
         density = cv2.boxFilter(evidence, -1, (window, window), borderType=cv2.BORDER_CONSTANT)
         candidate |= density >= cfg.min_evidence * share
     if blocked is not None:
@@ -107,7 +111,7 @@ def _tile_areas(cfg: DetectorConfig, ev, eh, rows: slice, cols: slice, inside: n
         for tx in range(cols.start, cols.stop, tile):
             r, c = slice(ty, min(ty + tile, rows.stop)), slice(tx, min(tx + tile, cols.stop))
             sub = inside[r.start - rows.start:r.stop - rows.start, c.start - cols.start:c.stop - cols.start]
-            if sub.mean() >= 0.25:
+            if sub.mean() >= TILE_FILL:
                 grid = evidence_lattice(cfg, ev, eh, r, c, sub, frame_origin)
                 if grid is not None:
                     votes.append((grid, r, c))

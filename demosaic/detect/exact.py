@@ -7,10 +7,18 @@ import cv2
 import numpy as np
 
 from ..mosaic import Grid
+from .cellstats import WHOLE_CELL
 from .cellstats import border_distance, fill_holes
 from .config import DetectorConfig
 from .evidence import colour_code
 from .regions import Region, fewest_cells, mask_box
+
+
+EXACT_SHARE = 0.9  # an uncompressed region's pixels (and probes) are exactly flat this often, of what its cells allow (reason for the slack not recorded)
+LARGE_CELL = 17  # px: cells this large can stay exact inside after coding (larger than a codec's 16 px blocks): the probe decides
+PROBE_INSET, PROBE_LEAST = 7, 16  # the probe: pixels second from a cell border, 3 px inside the region, 16 at least (reason not recorded)
+SEED_MIN_PITCH = 6  # px: finer than this, a smooth picture's levels fit a lattice too often
+SEED_INNER = ((SEED_MIN_PITCH - 2) / SEED_MIN_PITCH) ** 2  # the share of a 6 px cell exactly flat over 3×3: its inner 4×4
 
 
 def uncompressed(own: np.ndarray, exact: np.ndarray, grid: Grid, x0: int, y0: int) -> bool:
@@ -22,15 +30,15 @@ def uncompressed(own: np.ndarray, exact: np.ndarray, grid: Grid, x0: int, y0: in
     border decide (their 3×3 neighbourhood is still inside the cell; coding rings and blurs
     chroma there). `own` and `exact` cover the region's box, whose corner is (x0, y0)."""
     inner = max(1.0 - 2.0 / min(grid.pitch), 0.0) ** 2
-    if not own.any() or exact[own].mean() < 0.9 * inner:
+    if not own.any() or exact[own].mean() < EXACT_SHARE * inner:
         return False
-    if min(grid.pitch) < 17:
+    if min(grid.pitch) < LARGE_CELL:
         return True
     h, w = own.shape
     iy, ix = grid.cell_index(y0 + h, x0 + w)
     second = (border_distance(iy[y0:]) == 1)[:, None] | (border_distance(ix[x0:]) == 1)[None, :]
-    probe = second & cv2.erode(own.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-    return bool(probe.sum() >= 16 and exact[probe].mean() >= 0.9)
+    probe = second & cv2.erode(own.astype(np.uint8), np.ones((PROBE_INSET,) * 2, np.uint8)).astype(bool)
+    return bool(probe.sum() >= PROBE_LEAST and exact[probe].mean() >= EXACT_SHARE)
 
 
 def constant_cells(colour: np.ndarray, own: np.ndarray, grid: Grid, x0: int, y0: int) -> float:
@@ -44,7 +52,7 @@ def constant_cells(colour: np.ndarray, own: np.ndarray, grid: Grid, x0: int, y0:
     cid = iy[:, None] * (int(ix.max()) + 1) + ix[None, :]
     n = int(cid.max()) + 1
     size = np.bincount(cid.ravel(), minlength=n)
-    whole = (np.bincount(cid[own], minlength=n) == size) & (size >= 0.9 * grid.pitch[0] * grid.pitch[1])  # not cut by the box
+    whole = (np.bincount(cid[own], minlength=n) == size) & (size >= WHOLE_CELL * grid.pitch[0] * grid.pitch[1])  # not cut by the box
     breaks = np.zeros(n, np.int64)
     for step, ids in (((colour[:, 1:] != colour[:, :-1]).any(axis=-1) & (cid[:, 1:] == cid[:, :-1]), cid[:, 1:]),
                       ((colour[1:] != colour[:-1]).any(axis=-1) & (cid[1:] == cid[:-1]), cid[1:])):
@@ -152,8 +160,8 @@ def _seed_cells(code: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np
     `fewest` differ from a neighbour so: (how many cells differ so, bool (h, w) the pixels
     of those and of the exact cells they enclose)."""
     cells = _ExactCells.of(code, grid, rows, cols)
-    whole = cells.size >= 0.9 * grid.pitch[0] * grid.pitch[1]  # not cut by the frame (or window) edge
-    exact = cells.constant & whole & (cells.share(part) >= 0.9)
+    whole = cells.size >= WHOLE_CELL * grid.pitch[0] * grid.pitch[1]  # not cut by the frame (or window) edge
+    exact = cells.constant & whole & (cells.share(part) >= WHOLE_CELL)
     _, comp = cv2.connectedComponents(exact.astype(np.uint8), connectivity=4)
     seeds = np.bincount(comp[exact & cells.stepped], minlength=comp.max() + 1)
     seeds[0] = 0
@@ -207,9 +215,9 @@ def exact_footholds(cfg: DetectorConfig, logits: np.ndarray, colour: np.ndarray,
     `exact`: the frame's exactly flat pixels (3×3, every channel): a seed's cells hold
     their insides, so places with too few of them are passed over unmeasured."""
     height, width = labels.shape
-    least = cfg.exact_seed_cells * fewest_cells(cfg, (6, 6)) * 36  # px: the smallest seed (cells of 6 px and up)
+    least = cfg.exact_seed_cells * fewest_cells(cfg, (SEED_MIN_PITCH,) * 2) * SEED_MIN_PITCH ** 2  # px: the smallest seed (cells of 6 px and up)
     near = (logits > cfg.net_gate_threshold) & (labels == 0)
-    if np.count_nonzero(near & (exact > 0)) < least * (4 / 6) ** 2 / 2:
+    if np.count_nonzero(near & (exact > 0)) < least * SEED_INNER / 2:
         return []  # not enough exactly flat pixels near all the proposals for one seed
     count, comp, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
     added, code = [], None
@@ -221,7 +229,7 @@ def exact_footholds(cfg: DetectorConfig, logits: np.ndarray, colour: np.ndarray,
         rows, cols = slice(max(y - pad, 0), min(y + h + pad, height)), slice(max(x - pad, 0), min(x + w + pad, width))
         part = cv2.dilate((comp[rows, cols] == k).astype(np.uint8), np.ones((2 * pad + 1,) * 2, np.uint8)) > 0
         part &= labels[rows, cols] == 0
-        if part.sum() < least or np.count_nonzero(exact[rows, cols][part]) < least * (4 / 6) ** 2:
+        if part.sum() < least or np.count_nonzero(exact[rows, cols][part]) < least * SEED_INNER:
             continue
         if code is None:
             code = colour_code(colour)
@@ -256,7 +264,7 @@ def exact_seeds(cfg: DetectorConfig, code: np.ndarray, rows: slice, cols: slice,
     # picture's levels fit a lattice too often.
     pitches = [exact_runs(code, rows, cols, part, axis, cfg.min_pitch, cfg.max_pitch) for axis in (0, 1)]
     shapes = [(px, py) for px in pitches[0] for py in pitches[1]
-              if min(px, py) >= 6 and max(px, py) <= cfg.net_max_aspect * min(px, py)]
+              if min(px, py) >= SEED_MIN_PITCH and max(px, py) <= cfg.net_max_aspect * min(px, py)]
     found, left = [], part.copy()
     for _ in range(cfg.max_lattices):
         options = []

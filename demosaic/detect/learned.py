@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from ..mosaic import Grid, cell_sums
+from .cellstats import WHOLE_CELL
 from .cellstats import cell_stats, position_in_cell, steps_on_borders
 from .combs import same_lattice
 from .config import DetectorConfig
@@ -14,6 +15,11 @@ from .evidence import sigmoid
 from .exact import constant_cells
 from .lattice import edge_lattice, edge_support, evidence_lattice, rephased, soft_lattice
 from .regions import Region, keep_regions
+
+
+ALL_CONSTANT = 0.9  # share of an exact region's whole cells exactly one colour, borders included, that keeps it uncompressed against the network (reason for 0.9 over 1.0 not recorded)
+SECOND_CHOICE_MIN_PITCH = 6  # px: a lattice other than the flattest must have cells this large: under 6 px the step check passes, and coding blocks (JPEG's, scaled) are flat and seen as borders
+NEAR_TIE = 0.05  # lattices whose shares of flat cells lie this near the best tie (reason not recorded)
 
 
 def add_learned(cfg: DetectorConfig, logits: np.ndarray, edges: np.ndarray | None, luma: np.ndarray, colour: np.ndarray, ev, eh,
@@ -78,7 +84,7 @@ def add_learned(cfg: DetectorConfig, logits: np.ndarray, edges: np.ndarray | Non
                         x0, y0, x1, y1 = r.bbox
                         closed[label] = (np.count_nonzero(mine == label) < cfg.net_reopen * pw * ph
                                          or constant_cells(colour[y0:y1, x0:x1], labels[y0:y1, x0:x1] == label,
-                                                            r.grid, x0, y0) >= 0.9)
+                                                            r.grid, x0, y0) >= ALL_CONSTANT)
             grow[grow] = ~np.array(closed)[owner[idx[grow]]]
             near[grow] = owner[idx[grow]]
             for label in np.unique(near[grow]):
@@ -126,7 +132,7 @@ def _net_lattice(cfg: DetectorConfig, luma: np.ndarray, edges: np.ndarray | None
         tries = flat_ties(cfg, luma, grids, rows, cols, part, edges, frame_origin)[:max(1, cfg.net_tie_tries)]
         # A second choice must pass every check: the step check passes cells under
         # 6 px, and there coding blocks (JPEG's, scaled) are flat and seen as borders.
-        tries[1:] = [g for g in tries[1:] if min(g.pitch) >= 6]
+        tries[1:] = [g for g in tries[1:] if min(g.pitch) >= SECOND_CHOICE_MIN_PITCH]
     if first is not None:
         tries.insert(0, first)
     if edges is not None and cfg.net_rephase:
@@ -152,7 +158,7 @@ def whole_cells(cfg: DetectorConfig, luma: np.ndarray, grid: Grid, rows: slice, 
     cells lie (90 %) inside `part`."""
     _, std, cell_of, _ = cell_stats(luma, grid, rows, cols, cfg.margin_div)
     inside = np.bincount(cell_of.ravel(), weights=part.ravel(), minlength=std.size).reshape(std.shape)
-    return std, cell_of, inside >= 0.9 * grid.pitch[0] * grid.pitch[1]
+    return std, cell_of, inside >= WHOLE_CELL * grid.pitch[0] * grid.pitch[1]
 
 
 def flat_ties(cfg: DetectorConfig, luma: np.ndarray, grids: list, rows: slice, cols: slice, part: np.ndarray,
@@ -183,7 +189,7 @@ def flat_ties(cfg: DetectorConfig, luma: np.ndarray, grids: list, rows: slice, c
     if not scored:
         return [g for g in grids if g is not None][:1]
     best = max(v for v, _ in scored)
-    ties = [g for v, g in scored if v >= best - 0.05]
+    ties = [g for v, g in scored if v >= best - NEAR_TIE]
     if edges is not None and cfg.net_flattest_support:
         # Only for cells of 8 px and more (`net_split_pitch`): finer, the maps' choice of
         # phase let upscaled low-resolution video through as a mosaic.

@@ -17,6 +17,16 @@ from .regions import fewest_cells, keep_regions, mask_box, split_region
 from .steps import line_steps
 
 
+PART_LEAST_PX = 400.0  # px: the fewest pixels a part of a split region holds, about 20×20 (reason not recorded)
+SPLIT_LEAST_SHARE = 0.05  # ... and in a lattice split, this share of the region at least (reason not recorded)
+SUPPORT_CELLS, SUPPORT_PX = 1.5, (12, 96)  # local border support is taken over 1.5 cells, 12-96 px across (reason not recorded)
+TILE_CELLS, TILE_PX = 4, (48, 160)  # lattices are fitted to tiles of 4 cells, 48-160 px (reason not recorded)
+TILE_FILL = 0.25  # ... where the region fills this share of the tile (reason not recorded)
+MISFIT_OPEN = 5  # px: the opening that cleans the pixels the region's lattice misfits (reason not recorded)
+TOUCH_PX = 2  # px: regions this near each other touch, for a merge (reason not recorded)
+SAME_LINES_PX = 1.0  # px: lattices whose lines stay this near over a region serve it alike (grid_line_error's 1 px)
+
+
 def refit(cfg: DetectorConfig, frame: np.ndarray, diff: tuple[np.ndarray, np.ndarray], edges: np.ndarray | None,
            own: np.ndarray, bbox: tuple[int, int, int, int], grid: Grid, coded: bool) -> Grid:
     """A found region's lattice refitted: for a coded region, to the border maps' lines;
@@ -64,7 +74,7 @@ def split_unions(cfg: DetectorConfig, frame: np.ndarray, diff: tuple[np.ndarray,
         own = labels[y0:y1, x0:x1] == k + 1
         steps = (dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1])
         pw, ph = region.pitch
-        least = max(cfg.union_cells * 2 * pw * ph, 400.0)  # a part's cell: two of the found lattice's
+        least = max(cfg.union_cells * 2 * pw * ph, PART_LEAST_PX)  # a part's cell: two of the found lattice's
         found = union_parts(steps, own, region.grid, (x0, y0), cfg.union_split, least, cfg.max_pitch)
         if found is None:
             continue
@@ -96,23 +106,23 @@ def split_lattices(cfg: DetectorConfig, edges: np.ndarray, labels: np.ndarray, r
         rows, cols = slice(y0, y1), slice(x0, x1)
         own = labels[rows, cols] == k + 1
         pw, ph = region.pitch
-        least = max(pw * ph, 400.0, 0.05 * own.sum())
+        least = max(pw * ph, PART_LEAST_PX, SPLIT_LEAST_SHARE * own.sum())
         if own.sum() < 2 * least or min(pw, ph) < cfg.net_split_pitch:
             continue
-        window = int(np.clip(1.5 * max(pw, ph), 12, 96)) | 1
+        window = int(np.clip(SUPPORT_CELLS * max(pw, ph), *SUPPORT_PX)) | 1
         s1 = local_support(prob[rows, cols], own, region.grid, (x0, y0), window)
         whole = float(s1[own].mean())
         if whole >= cfg.net_split_sure:
             continue
         misfit = own & (s1 < cfg.net_split * whole)
-        misfit = cv2.morphologyEx(misfit.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)) > 0
+        misfit = cv2.morphologyEx(misfit.astype(np.uint8), cv2.MORPH_OPEN, np.ones((MISFIT_OPEN,) * 2, np.uint8)) > 0
         parts = [misfit] if misfit.sum() >= least else []
-        tile = int(np.clip(4 * max(pw, ph), 48, 160))
+        tile = int(np.clip(TILE_CELLS * max(pw, ph), *TILE_PX))
         for ty in range(0, own.shape[0], tile):
             for tx in range(0, own.shape[1], tile):
                 part = np.zeros_like(own)
                 part[ty:ty + tile, tx:tx + tile] = own[ty:ty + tile, tx:tx + tile]
-                if part.sum() >= max(least, 0.25 * tile * tile):
+                if part.sum() >= max(least, TILE_FILL * tile * tile):
                     parts.append(part)
         candidates = []
         for part in parts:
@@ -166,12 +176,12 @@ def merge_lattices(cfg: DetectorConfig, diff: tuple[np.ndarray, np.ndarray], lab
             if any(abs(pa / pb - 1) > cfg.merge_lattices for pa, pb in zip(ra.pitch, rb.pitch)):
                 continue
             x0, y0, x1, y1 = rb.bbox
-            rows, cols = slice(max(y0 - 2, 0), min(y1 + 2, height)), slice(max(x0 - 2, 0), min(x1 + 2, width))
+            rows, cols = slice(max(y0 - TOUCH_PX, 0), min(y1 + TOUCH_PX, height)), slice(max(x0 - TOUCH_PX, 0), min(x1 + TOUCH_PX, width))
             mine = labels[rows, cols] == b + 1
-            grown = cv2.dilate(mine.astype(np.uint8), kernel, iterations=2) > 0
+            grown = cv2.dilate(mine.astype(np.uint8), kernel, iterations=TOUCH_PX) > 0
             if not (grown & (np.isin(labels[rows, cols], [k + 1 for k in range(len(regions)) if into[k] == a]))).any():
                 continue  # not touching
-            if grid_line_error(ra.grid, rb.grid, rb.bbox) > 1.0:
+            if grid_line_error(ra.grid, rb.grid, rb.bbox) > SAME_LINES_PX:
                 # Lines apart: the larger one's must carry the smaller one's steps as well
                 # as its own do, along both axes (one lattice fitted better than the other).
                 box = (diff[0][rows, cols.start:cols.stop - 1], diff[1][rows.start:rows.stop - 1, cols])
