@@ -69,7 +69,8 @@ class Tolerances(NamedTuple):
     strip_std: float  # an edge cell (or a cut cell's strip) this flat is whole (one colour)
 
 
-UNFLAT_HALVING = 0.9  # under this share of flat cells in its own area, a lattice is tried at half the pitch (reason not recorded)
+# Under this share of flat cells in its own area, a lattice is tried at half the pitch (reason not recorded)
+UNFLAT_HALVING = 0.9
 EXACT_STD = 0.05  # levels: a cell's inner std under this is exactly flat (rounding only)
 NO_NOISE = 1e3  # the noise of a cell with no inner pixels: no step from it counts
 

@@ -8,7 +8,8 @@ import numpy as np
 from ..mosaic import Grid, cell_sums
 
 
-WHOLE_CELL = 0.9  # a cell with this share of its pixels in a window (or region) counts as whole there (reason not recorded)
+# A cell with this share of its pixels in a window (or region) counts as whole there (reason not recorded)
+WHOLE_CELL = 0.9
 
 
 def position_in_cell(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

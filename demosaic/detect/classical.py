@@ -16,13 +16,14 @@ from .pieces import coded_pieces, exact_pieces
 from .regions import claim
 
 
-COARSE_WINDOW, COARSE_SHARE = 3, 0.5  # evidence density's second scale: a window 3 times wider, at half the density (large cells leave a line every cell)
+# Evidence density's second scale: a window 3 times wider, at half the density (large cells leave a line every cell)
+COARSE_WINDOW, COARSE_SHARE = 3, 0.5
 TILE_FILL = 0.25  # a tile votes for a lattice where the candidate area fills this share of it (reason not recorded)
 
 
 def classical_regions(cfg: DetectorConfig, frame: np.ndarray, colour: np.ndarray, ev, eh, blocked: np.ndarray | None,
-               labels: np.ndarray, regions: list,
-        frame_origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+                      labels: np.ndarray, regions: list,
+                      frame_origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """The classical paths (see the module's doc), outside `blocked`: grow `labels` and
     `regions` in place. Returns the map of exactly flat pixels (uint8)."""
     height, width = labels.shape
@@ -103,7 +104,7 @@ def _taken(labels: np.ndarray, blocked: np.ndarray | None) -> np.ndarray:
 
 
 def _tile_areas(cfg: DetectorConfig, ev, eh, rows: slice, cols: slice, inside: np.ndarray,
-        frame_origin: tuple[int, int] = (0, 0)) -> list[np.ndarray]:
+                frame_origin: tuple[int, int] = (0, 0)) -> list[np.ndarray]:
     """Parts of a candidate area (bool, like `inside`), one per lattice that its tiles vote for."""
     tile = cfg.tile
     votes: list[tuple[Grid, slice, slice]] = []

@@ -14,11 +14,15 @@ from .evidence import colour_code
 from .regions import Region, fewest_cells, mask_box
 
 
-EXACT_SHARE = 0.9  # an uncompressed region's pixels (and probes) are exactly flat this often, of what its cells allow (reason for the slack not recorded)
-LARGE_CELL = 17  # px: cells this large can stay exact inside after coding (larger than a codec's 16 px blocks): the probe decides
-PROBE_INSET, PROBE_LEAST = 7, 16  # the probe: pixels second from a cell border, 3 px inside the region, 16 at least (reason not recorded)
+# An uncompressed region's pixels (and probes) are exactly flat this often, of what its cells allow (reason for the slack not recorded)
+EXACT_SHARE = 0.9
+# px: cells this large can stay exact inside after coding (larger than a codec's 16 px blocks): the probe decides
+LARGE_CELL = 17
+# The probe: pixels second from a cell border, 3 px inside the region, 16 at least (reason not recorded)
+PROBE_INSET, PROBE_LEAST = 7, 16
 SEED_MIN_PITCH = 6  # px: finer than this, a smooth picture's levels fit a lattice too often
-SEED_INNER = ((SEED_MIN_PITCH - 2) / SEED_MIN_PITCH) ** 2  # the share of a 6 px cell exactly flat over 3×3: its inner 4×4
+# The share of a 6 px cell exactly flat over 3×3: its inner 4×4
+SEED_INNER = ((SEED_MIN_PITCH - 2) / SEED_MIN_PITCH) ** 2
 
 
 def uncompressed(own: np.ndarray, exact: np.ndarray, grid: Grid, x0: int, y0: int) -> bool:
@@ -114,7 +118,7 @@ class _ExactCells(NamedTuple):
 
 
 def exact_growth(code: np.ndarray, labels: np.ndarray, label: int, grid: Grid, bbox: tuple[int, int, int, int],
-                  reach: tuple[int, ...] = (1, 8)) -> np.ndarray:
+                 reach: tuple[int, ...] = (1, 8)) -> np.ndarray:
     """Bool H×W: the whole cells of `grid` an uncompressed region (pixels `labels == label`,
     inside `bbox`) reaches through cells that are exactly one colour, border pixels
     included, and differ from a neighbouring such cell, none of them another region's.
@@ -172,7 +176,7 @@ def _seed_cells(code: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np
 
 
 def exact_runs(code: np.ndarray, rows: slice, cols: slice, part: np.ndarray, axis: int,
-                shortest: int, longest: int, most: int = 2) -> list[int]:
+               shortest: int, longest: int, most: int = 2) -> list[int]:
     """The commonest lengths (`shortest` to `longest` px, up to `most` of them) of the runs
     of one colour along `axis` (0: along rows) inside `part` of the window (rows, cols),
     between two changes: an uncompressed mosaic's cells, where neighbouring cells differ."""
@@ -188,7 +192,7 @@ def exact_runs(code: np.ndarray, rows: slice, cols: slice, part: np.ndarray, axi
 
 
 def exact_phases(code: np.ndarray, pitch: int, rows: slice, cols: slice, part: np.ndarray, axis: int,
-                  most: int = 2) -> list[int]:
+                 most: int = 2) -> list[int]:
     """The likeliest phases of an uncompressed mosaic's lattice of whole `pitch` along `axis`
     (0: x) inside `part` of the window (rows, cols): where most colour changes between
     neighbours inside it lie (in a mosaic each is a cell border), up to `most` of them
@@ -206,7 +210,7 @@ def exact_phases(code: np.ndarray, pitch: int, rows: slice, cols: slice, part: n
 
 
 def exact_footholds(cfg: DetectorConfig, logits: np.ndarray, colour: np.ndarray, exact: np.ndarray, labels: np.ndarray,
-                     regions: list) -> list[bool]:
+                    regions: list) -> list[bool]:
     """Uncompressed frames: faint mosaics (cells a level or two apart) where the network
     proposes a little (`net_gate_threshold`) but no region was found: the groups of exact
     cells stepping to each other there (`exact_seeds`) become regions, and exact growth
@@ -247,7 +251,7 @@ def exact_footholds(cfg: DetectorConfig, logits: np.ndarray, colour: np.ndarray,
 
 
 def exact_seeds(cfg: DetectorConfig, code: np.ndarray, rows: slice, cols: slice,
-                 part: np.ndarray) -> list[tuple[Grid, np.ndarray, int]]:
+                part: np.ndarray) -> list[tuple[Grid, np.ndarray, int]]:
     """Uncompressed mosaics in `part` of the box (rows, cols) too faint for the lattice
     evidence (cells a level or two apart): on a whole pitch, 6 px and up, read from the
     commonest one-colour runs (`exact_runs`), at a phase where many colour changes lie

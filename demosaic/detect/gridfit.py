@@ -12,8 +12,8 @@ from .steps import Steps, mean_steps, quarter_steps
 
 
 def finer_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
-                offset: tuple[int, int] = (0, 0), most: int = 6, share: float = 0.5,
-                min_pitch: float = 4.0, square_share: float = 0.0) -> Grid:
+               offset: tuple[int, int] = (0, 0), most: int = 6, share: float = 0.5,
+               min_pitch: float = 4.0, square_share: float = 0.0) -> Grid:
     """`grid`, or the finest lattice it is every k-th line of (k up to `most`, per axis) whose
     lines in between all carry steps too: at each j/k of the pitch, `share` of the step its
     own lines carry (`Steps.on_lines`), in the median quarter of the region and a third of
@@ -56,8 +56,8 @@ def finer_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid
 
 
 def coarser_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
-                  offset: tuple[int, int] = (0, 0), share: float = 0.25, max_pitch: float = 72.0,
-                  square_share: float = 0.0) -> Grid:
+                 offset: tuple[int, int] = (0, 0), share: float = 0.25, max_pitch: float = 72.0,
+                 square_share: float = 0.0) -> Grid:
     """`grid`, or the coarser lattice of every k-th of its lines (k = 2 or 3, per axis, again
     while it holds) where only those carry steps: the other lines carry at most `share` of
     their step (`Steps.on_lines`) in the median quarter of the region, and at most twice
@@ -139,8 +139,8 @@ def _parts_by_lines(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, axis:
 
 
 def union_parts(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
-                 offset: tuple[int, int], share: float, least: float,
-                 max_pitch: float) -> tuple[int, np.ndarray, np.ndarray] | None:
+                offset: tuple[int, int], share: float, least: float,
+                max_pitch: float) -> tuple[int, np.ndarray, np.ndarray] | None:
     """Two mosaics of one pitch P on lattices about P/2 apart, overlapping into one region,
     have lines every P/2 between them, and the fit takes that finer lattice for the whole
     region (two region-aligned mosaics side by side, or one aligned to the frame beside one
@@ -161,7 +161,7 @@ def union_parts(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gri
 
 
 def refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
-                 offset: tuple[int, int] = (0, 0)) -> Grid:
+                offset: tuple[int, int] = (0, 0)) -> Grid:
     """The lattice through a found region's own strong borders. Large cells give the first fit
     few lines, and coding blurs them: the steps across the whole region, averaged along each
     border, place every line inside it. The pitch (within ±20 %) comes from their spacings,

@@ -12,7 +12,7 @@ from .config import DetectorConfig
 
 
 def evidence_lattice(cfg: DetectorConfig, ev, eh, rows: slice, cols: slice, inside: np.ndarray,
-        frame_origin: tuple[int, int] = (0, 0)) -> Grid | None:
+                     frame_origin: tuple[int, int] = (0, 0)) -> Grid | None:
     """The cell grid whose borders the evidence inside (rows, cols) lines up on, or None."""
     ev_in = ev[rows, cols.start:min(cols.stop, ev.shape[1])] & inside[:, :min(cols.stop, ev.shape[1]) - cols.start]
     eh_in = eh[rows.start:min(rows.stop, eh.shape[0]), cols] & inside[:min(rows.stop, eh.shape[0]) - rows.start]
@@ -20,7 +20,7 @@ def evidence_lattice(cfg: DetectorConfig, ev, eh, rows: slice, cols: slice, insi
 
 
 def soft_lattice(cfg: DetectorConfig, luma: np.ndarray, rows: slice, cols: slice, inside: np.ndarray,
-        frame_origin: tuple[int, int] = (0, 0)) -> Grid | None:
+                 frame_origin: tuple[int, int] = (0, 0)) -> Grid | None:
     """The lattice of a region the network is sure of, where too few borders survived
     coding as clean evidence: the comb of the mean luma step across each column (row),
     above its local level. Too loose to find mosaics with (it finds lattices in coding
@@ -40,8 +40,8 @@ def soft_lattice(cfg: DetectorConfig, luma: np.ndarray, rows: slice, cols: slice
 
 
 def edge_lattice(cfg: DetectorConfig, edges: np.ndarray, rows: slice, cols: slice, part: np.ndarray,
-                  outline: bool = False,
-        frame_origin: tuple[int, int] = (0, 0)) -> Grid | None:
+                 outline: bool = False,
+                 frame_origin: tuple[int, int] = (0, 0)) -> Grid | None:
     """The lattice the segmenter's border maps line up on inside `part` of (rows, cols).
 
     Each map marks a cell's first and last column (row), so a border between pixels t
@@ -96,7 +96,7 @@ def edge_support(edges: np.ndarray, grid: Grid, rows: slice, cols: slice, part: 
 
 def rephased(edges: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray) -> Grid:
     """`grid` with, along each axis of whole-pixel pitch, the phase the border maps
-    support most inside `part` (`_edge_support`'s measure, which takes each axis's
+    support most inside `part` (`edge_support`'s measure, which takes each axis's
     phase on its own); the other axes keep theirs. Coding can shift a comb's tooth by
     a pixel or more, and a lattice a pixel off fails the step check."""
     prob = sigmoid(edges[rows, cols])

@@ -17,14 +17,16 @@ from .lattice import edge_lattice, edge_support, evidence_lattice, rephased, sof
 from .regions import Region, keep_regions
 
 
-ALL_CONSTANT = 0.9  # share of an exact region's whole cells exactly one colour, borders included, that keeps it uncompressed against the network (reason for 0.9 over 1.0 not recorded)
-SECOND_CHOICE_MIN_PITCH = 6  # px: a lattice other than the flattest must have cells this large: under 6 px the step check passes, and coding blocks (JPEG's, scaled) are flat and seen as borders
+# Share of an exact region's whole cells exactly one colour, borders included, that keeps it uncompressed against the network (reason for 0.9 over 1.0 not recorded)
+ALL_CONSTANT = 0.9
+# px: a lattice other than the flattest needs cells this large: under 6 px the step check passes, and coding blocks (JPEG's, scaled) are flat and seen as borders
+SECOND_CHOICE_MIN_PITCH = 6
 NEAR_TIE = 0.05  # lattices whose shares of flat cells lie this near the best tie (reason not recorded)
 
 
 def add_learned(cfg: DetectorConfig, logits: np.ndarray, edges: np.ndarray | None, luma: np.ndarray, colour: np.ndarray, ev, eh,
-                 labels: np.ndarray, regions: list, closed: list[bool],
-        frame_origin: tuple[int, int] = (0, 0)) -> list[bool]:
+                labels: np.ndarray, regions: list, closed: list[bool],
+                frame_origin: tuple[int, int] = (0, 0)) -> list[bool]:
     """Grow `labels`/`regions` in place by the segmenter's mosaic pixels; returns, by
     label (0 first), which regions are uncompressed (`closed`: which were, on entry).
 
@@ -36,7 +38,7 @@ def add_learned(cfg: DetectorConfig, logits: np.ndarray, edges: np.ndarray | Non
     (`net_join_ratio`). Coded regions first lose the pixels the network does not call
     mosaic. A component touching none becomes a region only if it is large and
     confident enough, a cell lattice is found in it and enough of its cells are a
-    mosaic's (`_cells_agree`): the classical evidence verifies the network."""
+    mosaic's (`cells_agree`): the classical evidence verifies the network."""
     closed = list(closed)
     mosaic = logits > cfg.net_threshold
     if cfg.net_trim:
@@ -119,10 +121,10 @@ def add_learned(cfg: DetectorConfig, logits: np.ndarray, edges: np.ndarray | Non
 
 def _net_lattice(cfg: DetectorConfig, luma: np.ndarray, edges: np.ndarray | None, ev, eh, rows: slice, cols: slice,
                  part: np.ndarray, first: Grid | None = None,
-        frame_origin: tuple[int, int] = (0, 0)) -> Grid | None:
+                 frame_origin: tuple[int, int] = (0, 0)) -> Grid | None:
     """The lattice of a network-only region (`part` of the box rows, cols) that passes
-    `_verified`, or None: `first` if given, then the combs' and border maps' grids,
-    flattest first (`_flat_ties`)."""
+    `verified`, or None: `first` if given, then the combs' and border maps' grids,
+    flattest first (`flat_ties`)."""
     inside = cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     tries = [evidence_lattice(cfg, ev, eh, rows, cols, inside, frame_origin)]
     if cfg.net_soft_lattice:
@@ -141,8 +143,8 @@ def _net_lattice(cfg: DetectorConfig, luma: np.ndarray, edges: np.ndarray | None
 
 
 def _better_phase(cfg: DetectorConfig, edges: np.ndarray, grid: Grid | None, rows: slice, cols: slice, part: np.ndarray,
-        frame_origin: tuple[int, int] = (0, 0)) -> Grid | None:
-    """`grid`, or its `_rephased` lattice if the border maps support that one
+                  frame_origin: tuple[int, int] = (0, 0)) -> Grid | None:
+    """`grid`, or its `rephased` lattice if the border maps support that one
     `net_rephase` more."""
     if grid is None:
         return None
@@ -162,8 +164,8 @@ def whole_cells(cfg: DetectorConfig, luma: np.ndarray, grid: Grid, rows: slice, 
 
 
 def flat_ties(cfg: DetectorConfig, luma: np.ndarray, grids: list, rows: slice, cols: slice, part: np.ndarray,
-               edges: np.ndarray | None = None,
-        frame_origin: tuple[int, int] = (0, 0)) -> list[Grid]:
+              edges: np.ndarray | None = None,
+              frame_origin: tuple[int, int] = (0, 0)) -> list[Grid]:
     """Of the combs' grids (at most `net_max_aspect` oblong) and their doubles and halves,
     the one whose whole cells inside `part` are flat most often; among near ties, the one
     the border maps `edges` support most (`net_flattest_support`), else the largest pitch
@@ -200,7 +202,7 @@ def flat_ties(cfg: DetectorConfig, luma: np.ndarray, grids: list, rows: slice, c
 
 
 def verified(cfg: DetectorConfig, luma: np.ndarray, edges: np.ndarray | None, grid: Grid | None,
-              rows: slice, cols: slice, part: np.ndarray) -> bool:
+             rows: slice, cols: slice, part: np.ndarray) -> bool:
     """Whether a network-only region holds a mosaic on `grid`: the border maps see its
     lattice (`net_edge_support`), its cells are not too oblong, and they agree; where the
     maps see it surely (`net_sure_support`), its luma steps need only not shun the cell
@@ -222,7 +224,7 @@ def flat_share(cfg: DetectorConfig, luma: np.ndarray, grid: Grid, rows: slice, c
 
 
 def cells_agree(cfg: DetectorConfig, luma: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.ndarray,
-                 sure: bool = False) -> bool:
+                sure: bool = False) -> bool:
     """Whether enough of the whole cells inside `part` (`net_flat_share`) are a mosaic's
     cells: flat inside, and not drifting from one side to the other; and whether the
     luma changes on their borders rather than anywhere (`net_step_share`)."""

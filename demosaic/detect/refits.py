@@ -19,7 +19,8 @@ from .steps import line_steps
 
 PART_LEAST_PX = 400.0  # px: the fewest pixels a part of a split region holds, about 20×20 (reason not recorded)
 SPLIT_LEAST_SHARE = 0.05  # ... and in a lattice split, this share of the region at least (reason not recorded)
-SUPPORT_CELLS, SUPPORT_PX = 1.5, (12, 96)  # local border support is taken over 1.5 cells, 12-96 px across (reason not recorded)
+# Local border support is taken over 1.5 cells, 12-96 px across (reason not recorded)
+SUPPORT_CELLS, SUPPORT_PX = 1.5, (12, 96)
 TILE_CELLS, TILE_PX = 4, (48, 160)  # lattices are fitted to tiles of 4 cells, 48-160 px (reason not recorded)
 TILE_FILL = 0.25  # ... where the region fills this share of the tile (reason not recorded)
 MISFIT_OPEN = 5  # px: the opening that cleans the pixels the region's lattice misfits (reason not recorded)
@@ -28,7 +29,7 @@ SAME_LINES_PX = 1.0  # px: lattices whose lines stay this near over a region ser
 
 
 def refit(cfg: DetectorConfig, frame: np.ndarray, diff: tuple[np.ndarray, np.ndarray], edges: np.ndarray | None,
-           own: np.ndarray, bbox: tuple[int, int, int, int], grid: Grid, coded: bool) -> Grid:
+          own: np.ndarray, bbox: tuple[int, int, int, int], grid: Grid, coded: bool) -> Grid:
     """A found region's lattice refitted: for a coded region, to the border maps' lines;
     else (or where the maps see none that serves), to its own strongest borders
     (`refine_grid`); then coarser or finer where the steps on its lines ask for it.
@@ -62,10 +63,10 @@ def refit(cfg: DetectorConfig, frame: np.ndarray, diff: tuple[np.ndarray, np.nda
 
 
 def split_unions(cfg: DetectorConfig, frame: np.ndarray, diff: tuple[np.ndarray, np.ndarray], edges: np.ndarray | None,
-                  labels: np.ndarray, regions: list, closed: list[bool]) -> None:
+                 labels: np.ndarray, regions: list, closed: list[bool]) -> None:
     """Split, in place, regions whose lattice is two overlapping mosaics' lines together
     (`union_parts`): each part takes every other line of it along that axis and is
-    refitted (`_refit`); `closed` (whether each label is an uncompressed region) grows
+    refitted (`refit`); `closed` (whether each label is an uncompressed region) grows
     with them."""
     dx, dy = diff
     for k in range(len(regions)):

@@ -51,7 +51,7 @@ class Steps(NamedTuple):
 
 
 def quarter_steps(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, axis: int,
-                   offset: tuple[int, int]) -> list[Steps]:
+                  offset: tuple[int, int]) -> list[Steps]:
     """The step profiles (`Steps`) along `axis` of each quarter of a region's box that has
     one: a lattice is judged per quarter, so that a second mosaic over part of the region
     does not speak for all of it."""
@@ -67,7 +67,7 @@ def quarter_steps(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, axis: i
 
 
 def line_steps(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid, axis: int,
-                offset: tuple[int, int] = (0, 0)) -> float | None:
+               offset: tuple[int, int] = (0, 0)) -> float | None:
     """The mean step across `grid`'s lines along `axis` (0: its columns' borders) inside
     `mask`, above the typical step there (`Steps.on_lines`). `diff`: the box's |steps|
     (`abs_diffs`), `offset`: the box's (x, y) in the frame."""
