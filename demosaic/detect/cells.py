@@ -13,6 +13,11 @@ from .lattice import evidence_lattice
 from .regions import Found, Region, fewest_cells, mask_box
 
 
+# Half the pitch is taken where its cells are clearly flatter: this share flat at least, and this much more than on
+# the found lattice (reason for the values not recorded)
+HALF_FLAT, HALF_GAIN = 0.75, 0.2
+
+
 def _halve(cfg: DetectorConfig, frame: np.ndarray, grid: Grid, rows: slice, cols: slice, full: float) -> Grid:
     """Coding can weaken every other border of a small-cell mosaic until the comb finds
     twice the pitch: where cells of half the pitch (same phase) are clearly flatter, they
@@ -27,7 +32,7 @@ def _halve(cfg: DetectorConfig, frame: np.ndarray, grid: Grid, rows: slice, cols
         means, std = cell_stats(frame, half, rows, cols, cfg.margin_div)[:2]
         std = std[np.isfinite(std)]
         share = float((std <= cfg.cell_std).mean()) if std.size else 0.0
-        if share < max(0.75, full + 0.2):
+        if share < max(HALF_FLAT, full + HALF_GAIN):
             continue
         # ... and the two halves of most cells differ by a real step: the halves of one
         # true cell (subsets, so a little flatter) do not.

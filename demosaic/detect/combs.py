@@ -10,6 +10,14 @@ from .config import DetectorConfig
 from .steps import Steps
 
 
+# The comb (`find_comb`); reasons not recorded beyond its docstring's:
+TOOTH_SHARE, TOOTH_LEAST = 0.2, 2.0  # a tooth: a local maximum of at least this share of the highest, and this weight
+ON_TOOTH = 0.75  # px: a tooth this near a lattice point sits on it
+EMPTY_PENALTY = 0.3  # each lattice point inside the teeth's span with no tooth costs this share of the mean tooth weight
+COMB_WEIGHT = 0.5  # a comb's lattice carries more than this share of the teeth's weight
+FIT_DRIFT = 0.5  # px: the least-squares pitch stays this near the searched one
+
+
 def find_teeth(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions (sub-pixel centroids) and weights of a profile's clear local maxima."""
     p = profile.astype(np.float64)
@@ -17,7 +25,7 @@ def find_teeth(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0), np.zeros(0)
     left = np.r_[-1.0, p[:-1]]
     right = np.r_[p[1:], -1.0]
-    peaks = np.flatnonzero((p >= left) & (p > right) & (p >= max(0.2 * p.max(), 2.0)))
+    peaks = np.flatnonzero((p >= left) & (p > right) & (p >= max(TOOTH_SHARE * p.max(), TOOTH_LEAST)))
     lo = np.maximum(peaks - 1, 0)
     hi = np.minimum(peaks + 1, len(p) - 1)
     w = p[lo] + p[peaks] + p[hi]
@@ -48,7 +56,7 @@ def find_comb(profile: np.ndarray, cfg: DetectorConfig, whole_pitch: float = 0.0
         r = pos[None, :] % p  # (P, T)
         d = np.abs(r[:, :, None] - r[:, None, :])  # (P, T, T): tooth i against phase of tooth j
         d = np.minimum(d, p[:, :, None] - d)
-        near = d <= 0.75
+        near = d <= ON_TOOTH
         on_weight = (near * w[None, :, None]).sum(axis=1)  # (P, T)
         j = np.argmax(on_weight, axis=1)  # best phase per pitch
         on = near[np.arange(len(pitches)), :, j]  # (P, T)
@@ -59,7 +67,7 @@ def find_comb(profile: np.ndarray, cfg: DetectorConfig, whole_pitch: float = 0.0
             steps = (np.diff(hit, axis=1) > 0) & np.isfinite(hit[:, 1:])
         distinct = np.isfinite(hit[:, 0]) + steps.sum(axis=1)  # lattice points with a tooth
         empty = np.maximum(np.floor(span / pitches) + 1 - distinct, 0)
-        value = on_weight[np.arange(len(pitches)), j] - 0.3 * mean_w * empty
+        value = on_weight[np.arange(len(pitches)), j] - EMPTY_PENALTY * mean_w * empty
         return list(zip(value, pitches, r[np.arange(len(pitches)), j]))
 
     # Whole pixels first, then quarter pixels around the best (scaled video).
@@ -71,14 +79,14 @@ def find_comb(profile: np.ndarray, cfg: DetectorConfig, whole_pitch: float = 0.0
     fine = scores(fine_p[(fine_p >= cfg.min_pitch) & (fine_p <= top)])
     best = max(fine + [best], key=lambda s: (s[0], s[1]))
     value, p, phase = best
-    if value <= 0.5 * w.sum():
+    if value <= COMB_WEIGHT * w.sum():
         return None
-    on = np.abs(((pos - phase + p / 2) % p) - p / 2) <= 0.75
+    on = np.abs(((pos - phase + p / 2) % p) - p / 2) <= ON_TOOTH
     if on.sum() < 3:
         return None
     index = np.round((pos[on] - phase) / p)
     pitch, first = np.polyfit(index, pos[on], 1)
-    if abs(pitch - p) > 0.5:
+    if abs(pitch - p) > FIT_DRIFT:
         return None
     whole = round(pitch)
     if abs(pitch - whole) <= whole_pitch:

@@ -8,19 +8,22 @@ import cv2
 import numpy as np
 
 from ..mosaic import Grid
-
-DEFAULT_SEGMENTER = Path(__file__).resolve().parents[2] / "models" / "demosaic-detect-v5.json"
 from .classical import classical_regions
 from .config import DetectorConfig
-from .evidence import FrameEvidence, abs_diffs, border_evidence, chroma_subsampled, colour_code, far_from, frame_evidence
+from .evidence import (FrameEvidence, abs_diffs, border_evidence, chroma_subsampled, colour_code, far_from,
+                       frame_evidence)
 from .exact import exact_footholds, exact_growth, uncompressed_regions
 from .lattice import evidence_lattice
 from .learned import add_learned, drop_unsure
 from .refits import drop_remnants, merge_lattices, refit, split_lattices, split_unions
 from .regions import Detection, RegionSet, mask_box, tight_boxes
 
+DEFAULT_SEGMENTER = Path(__file__).resolve().parents[2] / "models" / "demosaic-detect-v5.json"
+
 
 class Detector:
+    """Finds mosaics in frames (`detect`); loads the segmenter on first use and keeps it."""
+
     def __init__(self, cfg: DetectorConfig = DetectorConfig()):
         self.cfg = cfg
         self._segmenter = self._border_segmenter = None
@@ -129,11 +132,12 @@ def _nothing(height: int, width: int) -> Detection:
     return Detection(np.zeros((height, width), bool), (), np.zeros((height, width), np.int32))
 
 
-def _classical(cfg: DetectorConfig, ev: FrameEvidence) -> tuple[RegionSet, np.ndarray]:
+def _classical(cfg: DetectorConfig, evidence: FrameEvidence) -> tuple[RegionSet, np.ndarray]:
     """The classical paths over the search window: the regions, and the exactly flat pixels (uint8)."""
-    labels, regions = np.zeros(ev.window_luma.shape[:2], np.int32), []
-    exact = classical_regions(cfg, ev.window_luma, ev.window_colour, ev.ev, ev.eh, ev.window(ev.blocked), labels,
-                              regions, frame_origin=ev.frame_origin)
+    labels, regions = np.zeros(evidence.window_luma.shape[:2], np.int32), []
+    e = evidence
+    exact = classical_regions(cfg, e.window_luma, e.window_colour, e.ev, e.eh, e.window(e.blocked), labels, regions,
+                              frame_origin=e.frame_origin)
     return RegionSet(labels, tuple(regions), (False,) * len(regions)), exact
 
 
@@ -142,22 +146,23 @@ def _uncompressed(found: RegionSet, exact: np.ndarray, coded: bool) -> RegionSet
     return RegionSet.of(found.labels, found.regions, closed)
 
 
-def _learned(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet) -> RegionSet:
+def _learned(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet) -> RegionSet:
     labels, regions, closed = found.unpacked()
-    closed = add_learned(cfg, ev.window(ev.logits), ev.window(ev.edges), ev.window_luma, ev.window_colour, ev.ev, ev.eh,
-                         labels, regions, closed, frame_origin=ev.frame_origin)
+    e = evidence
+    closed = add_learned(cfg, e.window(e.logits), e.window(e.edges), e.window_luma, e.window_colour, e.ev, e.eh,
+                         labels, regions, closed, frame_origin=e.frame_origin)
     return RegionSet.of(labels, regions, closed)
 
 
-def _exact_seeds(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet, exact: np.ndarray) -> RegionSet:
+def _exact_seeds(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet, exact: np.ndarray) -> RegionSet:
     labels, regions, closed = found.unpacked()
-    closed += exact_footholds(cfg, ev.window(ev.logits), ev.window_colour, exact, labels, regions)
+    closed += exact_footholds(cfg, evidence.window(evidence.logits), evidence.window_colour, exact, labels, regions)
     return RegionSet.of(labels, regions, closed)
 
 
-def _unsure_dropped(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet) -> RegionSet:
+def _unsure_dropped(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet) -> RegionSet:
     labels, regions, closed = found.unpacked()
-    closed = drop_unsure(cfg, ev.window(ev.logits), labels, regions, closed)
+    closed = drop_unsure(cfg, evidence.window(evidence.logits), labels, regions, closed)
     return RegionSet.of(labels, regions, closed)
 
 
@@ -178,32 +183,33 @@ def _exact_grown(found: RegionSet, colour: np.ndarray) -> RegionSet:
     return RegionSet.of(labels, regions, closed)
 
 
-def _refitted(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet) -> RegionSet:
+def _refitted(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet) -> RegionSet:
     """Each region's lattice refitted to its own borders (`refit`)."""
     regions = list(found.regions)
     for k, region in enumerate(regions):
         x0, y0, x1, y1 = region.bbox
-        grid = refit(cfg, ev.luma, ev.diffs, ev.edges, found.labels[y0:y1, x0:x1] == k + 1, region.bbox, region.grid,
+        own = found.labels[y0:y1, x0:x1] == k + 1
+        grid = refit(cfg, evidence.luma, evidence.diffs, evidence.edges, own, region.bbox, region.grid,
                      not found.uncompressed[k])
         regions[k] = replace(region, pitch=grid.pitch, origin=grid.origin)
     return replace(found, regions=tuple(regions))
 
 
-def _unions_split(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet) -> RegionSet:
+def _unions_split(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet) -> RegionSet:
     labels, regions, closed = found.unpacked()
-    split_unions(cfg, ev.luma, ev.diffs, ev.edges, labels, regions, closed)
+    split_unions(cfg, evidence.luma, evidence.diffs, evidence.edges, labels, regions, closed)
     return RegionSet.of(labels, regions, closed)
 
 
-def _lattices_split(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet) -> RegionSet:
+def _lattices_split(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet) -> RegionSet:
     labels, regions, closed = found.unpacked()
-    split_lattices(cfg, ev.edges, labels, regions, closed)
+    split_lattices(cfg, evidence.edges, labels, regions, closed)
     return RegionSet.of(labels, regions, closed)
 
 
-def _merged(cfg: DetectorConfig, ev: FrameEvidence, found: RegionSet) -> RegionSet:
+def _merged(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet) -> RegionSet:
     labels, regions, closed = found.unpacked()
-    labels, regions = merge_lattices(cfg, ev.diffs, labels, regions, closed)
+    labels, regions = merge_lattices(cfg, evidence.diffs, labels, regions, closed)
     return RegionSet.of(labels, regions, closed)
 
 
