@@ -10,6 +10,14 @@ from .config import DetectorConfig
 from .evidence import FlatAreas
 
 
+# Reasons beyond `blob_lattices`' docstring not recorded:
+RECT_FILL = 0.75  # a flat core filling this share of its box is a rectangle (flat picture areas rarely are)
+SIZE_SLACK_PX, SIZE_SLACK = 2, 0.15  # rectangles of one size: within 2 px or 15 % of each other
+CHAIN_REACH, CHAIN_GAP_PX = 1.6, 10  # neighbours: centres within 1.6 times (size + 10 px), at most a cell gap apart
+SPACING_DISAGREE, SQUARE_RECT = 0.3, 0.8  # square rectangles whose two spacings differ by 30 %: one was measured across a gap
+ON_LATTICE_PX, ON_LATTICE = 1.5, 0.1  # a member's edge within 1.5 px or 10 % of the pitch of the lattice stays on it
+
+
 def blob_lattices(shape: tuple[int, int], maps: tuple[FlatAreas, FlatAreas], taken: np.ndarray, cfg: DetectorConfig):
     """(grid, box x0, y0, x1, y1) of groups of flat rectangles that sit on one lattice.
 
@@ -26,7 +34,7 @@ def blob_lattices(shape: tuple[int, int], maps: tuple[FlatAreas, FlatAreas], tak
         comp, stats = areas.core, areas.stats[1:].astype(np.float64)
         w, h, area = stats[:, 2], stats[:, 3], stats[:, 4]
         ok = ((w + 4 >= cfg.blob_min) & (h + 4 >= cfg.blob_min) & (w + 4 <= cfg.max_pitch) & (h + 4 <= cfg.max_pitch)
-              & (area >= 0.75 * w * h))
+              & (area >= RECT_FILL * w * h))
         ok &= np.bincount(comp[taken], minlength=len(ok) + 1)[1:] == 0  # flat rectangles of a region already found
         rects = stats[ok] + np.array([-2, -2, 4, 4, 0])
         if found and len(rects):  # the same cell found at both levels counts once
@@ -47,7 +55,8 @@ def blob_lattices(shape: tuple[int, int], maps: tuple[FlatAreas, FlatAreas], tak
         if used[i]:
             continue
         bw, bh = blobs[i, 2], blobs[i, 3]
-        similar = ~used & (np.abs(blobs[:, 2] - bw) <= max(2, 0.15 * bw)) & (np.abs(blobs[:, 3] - bh) <= max(2, 0.15 * bh))
+        similar = ~used & ((np.abs(blobs[:, 2] - bw) <= max(SIZE_SLACK_PX, SIZE_SLACK * bw))
+                            & (np.abs(blobs[:, 3] - bh) <= max(SIZE_SLACK_PX, SIZE_SLACK * bh)))
         if similar.sum() < cfg.min_blobs:
             continue
         # The seed's neighbours: similar rectangles chained to it, at most a cell gap apart.
@@ -55,8 +64,8 @@ def blob_lattices(shape: tuple[int, int], maps: tuple[FlatAreas, FlatAreas], tak
         near[i] = True
         while True:
             members = np.flatnonzero(near)
-            reach = (np.abs(cx[:, None] - cx[members][None]) <= 1.6 * (bw + 10)) & \
-                    (np.abs(cy[:, None] - cy[members][None]) <= 1.6 * (bh + 10))
+            reach = (np.abs(cx[:, None] - cx[members][None]) <= CHAIN_REACH * (bw + CHAIN_GAP_PX)) & \
+                    (np.abs(cy[:, None] - cy[members][None]) <= CHAIN_REACH * (bh + CHAIN_GAP_PX))
             grown = near | (similar & reach.any(axis=1))
             if grown.sum() == near.sum():
                 break
@@ -76,7 +85,7 @@ def blob_lattices(shape: tuple[int, int], maps: tuple[FlatAreas, FlatAreas], tak
             spacing = d[row] / steps
             spacing = spacing[(spacing >= size) & (spacing <= size + 10)]
             grid_axes.append(float(np.median(spacing)) if spacing.size else float(size + 2))
-        if abs(grid_axes[0] - grid_axes[1]) > 0.3 * max(grid_axes) and min(bw, bh) >= 0.8 * max(bw, bh):
+        if abs(grid_axes[0] - grid_axes[1]) > SPACING_DISAGREE * max(grid_axes) and min(bw, bh) >= SQUARE_RECT * max(bw, bh):
             grid_axes = [max(grid_axes)] * 2  # square rectangles: one spacing was measured across a gap
         # Phase: the members' cell edges, each from its centre; those off the lattice drop out.
         fitted = []
@@ -85,7 +94,7 @@ def blob_lattices(shape: tuple[int, int], maps: tuple[FlatAreas, FlatAreas], tak
             edge = c - (p - 1) / 2
             left = edge[i] % p
             off = (edge - left + p / 2) % p - p / 2
-            on &= np.abs(off) <= max(1.5, 0.1 * p)
+            on &= np.abs(off) <= max(ON_LATTICE_PX, ON_LATTICE * p)
             fitted.append((p, left))
         if on.sum() < cfg.min_blobs:
             continue

@@ -11,6 +11,13 @@ from .combs import find_teeth, snap, tooth_error
 from .steps import Steps, mean_steps, quarter_steps
 
 
+SQUARE_TOLERANCE = 0.04  # pitches within 4 % of each other make square cells (reason not recorded)
+WHOLE_PITCH = 0.05  # px: a pitch this near a whole one is whole (unscaled mosaics; `snap`'s tolerance)
+UNION_LINES, UNION_WINDOW_PX = 4, (16, 160)  # the union split judges each pixel over four lines of the finer lattice, 16-160 px
+STRONG_BORDER = 0.3  # a refit's lines: the borders with this share of the strongest one's mean step (reason not recorded)
+REFIT_GAIN_PX = 0.25  # px: a refit is kept where it passes this much closer to every line (reason not recorded)
+
+
 def finer_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
                offset: tuple[int, int] = (0, 0), most: int = 6, share: float = 0.5,
                min_pitch: float = 4.0, square_share: float = 0.0) -> Grid:
@@ -45,7 +52,7 @@ def finer_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid
         for least in {share, max(share, square_share)}:
             passing = [k for k, r in ratios.items() if r and np.median(r) >= least and min(r) >= least / 3]
             chosen[axis][least] = max(passing, default=1)
-    square = abs(grid.pitch[0] - grid.pitch[1]) <= 0.04 * max(grid.pitch)
+    square = abs(grid.pitch[0] - grid.pitch[1]) <= SQUARE_TOLERANCE * max(grid.pitch)
     loose = [c.get(share, 1) for c in chosen]
     for axis in (0, 1):
         k = loose[axis]
@@ -90,7 +97,7 @@ def coarser_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gr
                 if len(by_class) < 2:
                     continue  # one quarter's say is not enough
                 ratios = np.delete(by_class, best, axis=1).max(axis=1) / by_class[:, best]
-                square = abs(k * p - pitch[1 - axis]) <= 0.04 * pitch[1 - axis]
+                square = abs(k * p - pitch[1 - axis]) <= SQUARE_TOLERANCE * pitch[1 - axis]
                 most = max(share, square_share) if square else share
                 if np.median(ratios) <= most and ratios.max() <= 2 * most:
                     pitch[axis], origin[axis] = k * p, (o + best * p) % (k * p)
@@ -151,9 +158,9 @@ def union_parts(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gri
     Returns (axis, part on the even lines, part on the odd ones), or None."""
     for axis in (0, 1):
         p, o = grid.pitch[axis], grid.origin[axis]
-        if 2 * p > max_pitch or abs(p - round(p)) > 0.05:
+        if 2 * p > max_pitch or abs(p - round(p)) > WHOLE_PITCH:
             continue
-        window = int(np.clip(4 * p, 16, 160)) | 1  # four lines of the finer lattice
+        window = int(np.clip(UNION_LINES * p, *UNION_WINDOW_PX)) | 1
         parts = _parts_by_lines(diff, mask, axis, offset, [(2 * p, o), (2 * p, o + p)], window, share, least)
         if parts is not None:
             return (axis, *parts)
@@ -172,7 +179,7 @@ def refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gri
         profile, _ = mean_steps(d, mask, axis)
         pos, w = find_teeth(profile)
         pos = pos + offset[axis]
-        strong = pos[w >= 0.3 * w.max()] if w.size else pos
+        strong = pos[w >= STRONG_BORDER * w.max()] if w.size else pos
         if strong.size == 0:
             continue
         p0, o0 = pitch[axis], origin[axis]
@@ -187,7 +194,7 @@ def refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gri
         else:
             p, first = p0, strong[0]
         o = (first + 1) % p
-        if tooth_error(strong, p, o) + 0.25 < tooth_error(strong, p0, o0):
+        if tooth_error(strong, p, o) + REFIT_GAIN_PX < tooth_error(strong, p0, o0):
             pitch[axis], origin[axis] = float(p), float(o)
     px, py = snap(pitch[0]), snap(pitch[1])
     return Grid((px, py), (snap(origin[0]) % px, snap(origin[1]) % py))

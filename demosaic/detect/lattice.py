@@ -11,6 +11,10 @@ from .combs import combs_grid, find_comb, on_edges, one_tooth, outline_profile, 
 from .config import DetectorConfig
 
 
+MULTIPLE_PX = 1.5  # px: two teeth this near a whole multiple of the other axis's pitch are that lattice (reason not recorded)
+WHOLE_PITCH = 0.05  # px: only a pitch this near a whole one is rephased (`snap`'s tolerance)
+
+
 def evidence_lattice(cfg: DetectorConfig, ev, eh, rows: slice, cols: slice, inside: np.ndarray,
                      frame_origin: tuple[int, int] = (0, 0)) -> Grid | None:
     """The cell grid whose borders the evidence inside (rows, cols) lines up on, or None."""
@@ -78,7 +82,7 @@ def edge_lattice(cfg: DetectorConfig, edges: np.ndarray, rows: slice, cols: slic
         mine, other = combs[axis], combs[1 - axis]
         if not full[axis] and full[1 - axis] and mine is not None and mine[0] is not None:
             times = round(mine[0] / other[0])
-            if times >= 2 and abs(mine[0] - times * other[0]) <= 1.5:
+            if times >= 2 and abs(mine[0] - times * other[0]) <= MULTIPLE_PX:
                 combs[axis] = (other[0], mine[1])
     return combs_grid(*combs, rows, cols, frame_origin)
 
@@ -104,7 +108,7 @@ def rephased(edges: np.ndarray, grid: Grid, rows: slice, cols: slice, part: np.n
     for axis, (start, stop) in enumerate(((cols.start, cols.stop), (rows.start, rows.stop))):
         pitch = grid.pitch[axis]
         whole = round(pitch)
-        if abs(pitch - whole) > 0.05 or whole < 2:
+        if abs(pitch - whole) > WHOLE_PITCH or whole < 2:
             continue
         # Sums and pixel counts of the map over `part`, per column (axis 0) or row (1).
         sums = (prob[..., axis] * part).sum(axis=axis)

@@ -10,6 +10,10 @@ from .evidence import FlatAreas, colour_code
 from .regions import Found, Region, mask_box
 
 
+SHARP_SHARE = 0.9  # exact pieces are linked where this share of their common border jumps between two pixels (reason not recorded)
+SIDE_FILL = 0.7  # a coded piece's side is its last line it fills this much of along the overlap ("most of"; reason not recorded)
+
+
 def _piece_boxes(areas: FlatAreas, taken: np.ndarray, cfg: DetectorConfig):
     """Boxes of the flat pieces (whole, not shrunk) whose cores fit a cell of `blob_min` to
     `max_pitch` px, outside regions already found: (x, y, w, h per core label, ids of the
@@ -207,7 +211,7 @@ def exact_pieces(colour: np.ndarray, areas: FlatAreas, taken: np.ndarray, cfg: D
             rims = _code(colour[edge:edge + 2, lo:hi])
         both = seen_a & seen_b
         sharp = both & (rims[0] == value[a]) & (rims[1] == value[b])
-        if both.sum() >= side and sharp.sum() >= 0.9 * both.sum():
+        if both.sum() >= side and sharp.sum() >= SHARP_SHARE * both.sum():
             links.append((a, b, axis, edge + 1))
     for pieces, (px, py), (ox, oy) in _piece_lattices(links, ids, boxes, cfg):
         # A smooth rendered gradient is quantised into exactly flat bands one level apart
@@ -258,7 +262,7 @@ def coded_pieces(luma: np.ndarray, areas: FlatAreas, taken: np.ndarray, cfg: Det
         s1 = int(start[b]) + cfg.coded_gap
         band = comp[lo:hi, s0:s1] if axis == 1 else comp[s0:s1, lo:hi].T
         fill_a, fill_b = (band == a).mean(axis=0), (band == b).mean(axis=0)
-        side_a, side_b = np.flatnonzero(fill_a >= 0.7), np.flatnonzero(fill_b >= 0.7)
+        side_a, side_b = np.flatnonzero(fill_a >= SIDE_FILL), np.flatnonzero(fill_b >= SIDE_FILL)
         if not side_a.size or not side_b.size or side_b[0] - side_a[-1] > cfg.coded_gap + 1:
             continue
         g0, g1 = s0 + side_a[-1] + 1, s0 + side_b[0]  # the gap: [g0, g1)
