@@ -707,3 +707,31 @@ def test_drop_unsure__coded_regions_the_network_doubts_go():
 def test_median_rows__numpy_median(n):
     values = np.random.default_rng(n).integers(0, 256, (n, 3)).astype(np.float64)
     np.testing.assert_array_equal(median_rows(values), np.median(values, axis=0))
+
+
+def test_region_set__in_frame__labels_and_regions_move_with_the_window():
+    from demosaic.detect.regions import RegionSet
+
+    labels = np.zeros((4, 6), np.int32)
+    labels[1:3, 2:5] = 1
+    region = Region((2, 1, 5, 3), (3.0, 2.0), (2.0, 1.0), "mean", 1, 1.0)
+    found = RegionSet(labels, (region,), (True,)).in_frame(slice(10, 14), slice(20, 26), (30, 40))
+    assert found.labels.shape == (30, 40) and (found.labels == 1).sum() == 6
+    assert found.labels[11:13, 22:25].all()
+    assert found.regions[0].bbox == (22, 11, 25, 13) and found.regions[0].origin == (22.0, 11.0)
+    assert found.uncompressed == (True,)
+    working = found.unpacked()
+    working[0][...] = 0  # the working copy is the caller's to edit
+    assert (found.labels == 1).sum() == 6 and working[2] == [False, True]
+
+
+def test_frame_evidence__frame_corner_in_the_search_window():
+    from demosaic.detect.evidence import frame_evidence
+
+    frame = np.zeros((300, 400, 3), np.uint8)
+    blocked = np.ones((300, 400), bool)
+    blocked[150:160, 200:210] = False  # open: a 10 px box, the window that box grown by the margin
+    evidence = frame_evidence(DetectorConfig(search_margin=20), frame, blocked=blocked)
+    assert (evidence.rows, evidence.cols) == (slice(130, 180), slice(180, 230))
+    assert evidence.frame_origin == (-180, -130)
+    assert evidence.window_luma.shape == (50, 50, 1) and evidence.ev.shape == (50, 49)
