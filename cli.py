@@ -59,7 +59,7 @@ def _detector_config(dilate: int):
     """The detector the command's --detector and --dilate ask for; the learned segmenter's
     model card is checked here, before anything loads TensorFlow."""
     from demosaic.artifact import DETECTOR_FORMAT, read_card
-    from demosaic.detect import DEFAULT_SEGMENTER, DetectorConfig
+    from demosaic.detect import DEFAULT_SEGMENTER, DetectorConfig, KeyframeConfig
 
     learned = click.get_current_context().meta.get("detector", "learned") == "learned"
     if learned:
@@ -67,8 +67,8 @@ def _detector_config(dilate: int):
             read_card(DEFAULT_SEGMENTER, DETECTOR_FORMAT)
         except DemosaicError as exc:
             raise click.UsageError(f"{exc} (or use --detector classical)")
-    every = click.get_current_context().meta.get("detect_every", DetectorConfig.keyframe_every)
-    return DetectorConfig(dilate=dilate, learned="default" if learned else "", keyframe_every=every)
+    every = click.get_current_context().meta.get("detect_every", KeyframeConfig.every)
+    return DetectorConfig(dilate=dilate, learned="default" if learned else "", keyframes=KeyframeConfig(every=every))
 
 
 def _dilate(command):
@@ -84,7 +84,7 @@ def _dilate(command):
 _overwrite = click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 
 _detect_every = click.option(
-    # The default is DetectorConfig.keyframe_every's (not imported here: --help stays instant).
+    # The default is KeyframeConfig.every's (not imported here: --help stays instant).
     "--detect-every", type=click.IntRange(1, 250), default=8, show_default=True, expose_value=False,
     callback=lambda ctx, param, value: ctx.meta.__setitem__("detect_every", value),
     help="Video: detect in full every N-th frame; the frames between take those regions, moved as they "

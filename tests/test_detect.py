@@ -7,6 +7,7 @@ from conftest import smooth_image
 
 from demosaic.detect import DEFAULT_SEGMENTER, Detector, DetectorConfig, Region, grid_line_error, iou
 from demosaic.detect.cells import median_rows
+from demosaic.detect.config import ExactConfig, NetConfig
 from demosaic.detect.cellstats import steps_on_borders
 from demosaic.detect.combs import multiple_of, outline_profile
 from demosaic.detect.evidence import abs_diffs
@@ -310,7 +311,7 @@ def test_flattest__smooth_mosaic__the_border_maps_pick_the_lattice_among_flat_ti
     edges = np.stack([np.broadcast_to(np.where(cell_edges(w, 16, 0)[None, :], 5.0, -5.0), (h, w)),
                       np.broadcast_to(np.where(cell_edges(h, 16, 0)[:, None], 5.0, -5.0), (h, w))], axis=-1)
     part = np.ones((h, w), bool)
-    det = Detector(DetectorConfig(learned="", net_flattest_support=support))
+    det = Detector(DetectorConfig(learned="", net=NetConfig(flattest_support=support)))
     grid = flat_ties(det.cfg, luma, [Grid((16.0, 16.0), (0.0, 0.0))], slice(0, h), slice(0, w), part, edges)[0]
     assert grid.pitch == (expected, expected)
 
@@ -528,7 +529,7 @@ def test_detect__defocused_photo__the_network_does_not_carry_a_tiny_region_over_
     three flat pieces (0.1 % of the frame), and the network proposes a tenth of the frame
     around them. Joined to the pieces unchecked (ratio 0) it became an 11 % false region;
     checked as a network-only region must be, it is not a mosaic. (The network's doubt over
-    the joined region, `net_region_score`, would drop it too: off here, to see this check.)"""
+    the joined region, `net.region_score`, would drop it too: off here, to see this check.)"""
     from pathlib import Path
 
     from pipelines.benchmark_detect import fit_frame
@@ -538,7 +539,7 @@ def test_detect__defocused_photo__the_network_does_not_carry_a_tiny_region_over_
         pytest.skip("no shipped segmenter or no opencv-doc photos")
     photo = fit_frame(read_image(Path(LEUVEN)))
     blurred = np.clip(np.round(cv2.GaussianBlur(photo.astype(np.float32), (0, 0), 3)), 0, 255).astype(np.uint8)
-    found = Detector(DetectorConfig(net_join_ratio=join_ratio, net_region_score=0.0)).detect(blurred)
+    found = Detector(DetectorConfig(net=NetConfig(join_ratio=join_ratio, region_score=0.0))).detect(blurred)
     assert (found.mask.mean() < 0.01) == clean
 
 
@@ -587,7 +588,7 @@ def test_exact_seeds__known_lattice_and_cells():
     assert iou(pixels, truth) >= 0.95  # a few constant field cells beside it step to it too
     everywhere = np.ones((240, 320), bool)
     checked = exact_seeds(DetectorConfig(learned=""), code, rows, cols, everywhere)
-    unchecked = exact_seeds(DetectorConfig(learned="", exact_seed_chance=0.0, exact_seed_cells=1.0), 
+    unchecked = exact_seeds(DetectorConfig(learned="", exact=ExactConfig(seed_chance=0.0, seed_cells=1.0)), 
         code, rows, cols, everywhere)
     assert checked[0][0] == grid and len(unchecked) > len(checked)
 
@@ -609,7 +610,7 @@ def test_far_from__the_exact_distance_transform_over_the_frame():
 
 @pytest.mark.parametrize("crf", [None, 23])
 def test_detect__search_window__same_answer_as_searching_the_whole_frame(crf):
-    """The search runs in the box around what the gate leaves open (`search_margin`): on a
+    """The search runs in the box around what the gate leaves open (`net.search_margin`): on a
     large frame with small mosaics in one corner, the answer is the whole-frame search's,
     moved to frame coordinates."""
     if not DEFAULT_SEGMENTER.exists():
@@ -622,7 +623,7 @@ def test_detect__search_window__same_answer_as_searching_the_whole_frame(crf):
     if crf is not None:
         mosaic = h264_roundtrip(mosaic, crf)
     windowed = Detector(DetectorConfig()).detect(mosaic)
-    whole = Detector(DetectorConfig(search_margin=10_000)).detect(mosaic)
+    whole = Detector(DetectorConfig(net=NetConfig(search_margin=10_000))).detect(mosaic)
     assert iou(windowed.mask, truth) >= 0.8
     np.testing.assert_array_equal(windowed.labels, whole.labels)
     assert windowed.regions == whole.regions
@@ -685,7 +686,7 @@ def test_finer_grid__square_cells_split_one_way_only_when_sure(share, square_sha
 
 
 def test_drop_unsure__coded_regions_the_network_doubts_go():
-    """Coded regions over which the network's mean probability is under `net_region_score`
+    """Coded regions over which the network's mean probability is under `net.region_score`
     go and the rest are numbered again; uncompressed (`closed`) regions stay whatever it says."""
     labels = np.zeros((40, 90), np.int32)
     labels[5:25, 0:20], labels[5:25, 30:50], labels[5:25, 60:80] = 1, 2, 3
@@ -697,7 +698,7 @@ def test_drop_unsure__coded_regions_the_network_doubts_go():
                Region((30, 5, 50, 25), (5.0, 5.0), (0.0, 0.0), "mean", 16, 1.0),
                Region((60, 5, 80, 25), (5.0, 5.0), (0.0, 0.0), "mean", 16, 1.0)]
     before = labels.copy()
-    closed = drop_unsure(DetectorConfig(net_region_score=0.7), logits, labels, regions, [False, False, False, True])
+    closed = drop_unsure(DetectorConfig(net=NetConfig(region_score=0.7)), logits, labels, regions, [False, False, False, True])
     assert closed == [False, False, True]
     assert [r.bbox[0] for r in regions] == [30, 60]
     np.testing.assert_array_equal(labels, np.select([before == 2, before == 3], [1, 2], 0))
@@ -731,7 +732,7 @@ def test_frame_evidence__frame_corner_in_the_search_window():
     frame = np.zeros((300, 400, 3), np.uint8)
     blocked = np.ones((300, 400), bool)
     blocked[150:160, 200:210] = False  # open: a 10 px box, the window that box grown by the margin
-    evidence = frame_evidence(DetectorConfig(search_margin=20), frame, blocked=blocked)
+    evidence = frame_evidence(DetectorConfig(net=NetConfig(search_margin=20)), frame, blocked=blocked)
     assert (evidence.rows, evidence.cols) == (slice(130, 180), slice(180, 230))
     assert evidence.frame_origin == (-180, -130)
     assert evidence.window_luma.shape == (50, 50, 1) and evidence.ev.shape == (50, 49)

@@ -10,6 +10,7 @@ from conftest import smooth_image
 from demosaic.artifact import load_detector, save_detector
 from demosaic.config import DetectNetConfig
 from demosaic.detect import DEFAULT_SEGMENTER, Detector, DetectorConfig, grid_line_error, iou
+from demosaic.detect.config import NetConfig
 from demosaic.detect.lattice import edge_lattice, edge_support
 from demosaic.detect.learned import add_learned
 from demosaic.detect.refits import split_lattices
@@ -314,7 +315,7 @@ def test_edge_lattice__one_border_on_an_axis__fixes_its_phase():
     det = Detector(DetectorConfig(learned=""))
     found = edge_lattice(det.cfg, edges, slice(55, 105), slice(30, 230), part[55:105, 30:230])
     assert found is not None and grid_line_error(found, grid, (30, 55, 230, 105)) <= 1.0
-    off = edge_lattice(DetectorConfig(learned="", net_one_tooth=0),
+    off = edge_lattice(DetectorConfig(learned="", net=NetConfig(one_tooth=0)),
         edges, slice(55, 105), slice(30, 230), part[55:105, 30:230])
     assert off is not None and grid_line_error(off, grid, (30, 55, 230, 105)) > 5  # phase 0 instead
 
@@ -410,7 +411,7 @@ def test_add_learned__exact_region_the_network_outgrows__grows_when_told(reopen,
     logits[32:128, 32:224] = 5.0
     exact = np.ones((height, width), bool)
     none = np.zeros((height, width), bool)
-    det = Detector(DetectorConfig(learned="", net_reopen=reopen))
+    det = Detector(DetectorConfig(learned="", net=NetConfig(reopen=reopen)))
     colour = np.zeros((height, width, 3), np.uint8)
     if not uncompressed:
         colour[:, ::32] = 9  # each cell's first column a shade off: not exactly one colour, as coded cells

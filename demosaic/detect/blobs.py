@@ -21,7 +21,7 @@ ON_LATTICE_PX, ON_LATTICE = 1.5, 0.1  # a member's edge within 1.5 px or 10 % of
 def blob_lattices(shape: tuple[int, int], maps: tuple[FlatAreas, FlatAreas], taken: np.ndarray, cfg: DetectorConfig):
     """(grid, box x0, y0, x1, y1) of groups of flat rectangles that sit on one lattice.
 
-    A large mosaic cell's inside is a flat rectangle (3×3 range ≤ `blob_flat`, or 0), a little
+    A large mosaic cell's inside is a flat rectangle (3×3 range ≤ `pieces.blob_flat`, or 0), a little
     smaller than the cell; flat picture areas are rarely rectangles. Rectangles of about
     one size whose centres fall on one lattice make a candidate mosaic; its pitch is the
     spacing that puts most of them on the lattice, its phase their centres' median.
@@ -33,7 +33,7 @@ def blob_lattices(shape: tuple[int, int], maps: tuple[FlatAreas, FlatAreas], tak
     for areas in maps:
         comp, stats = areas.core, areas.stats[1:].astype(np.float64)
         w, h, area = stats[:, 2], stats[:, 3], stats[:, 4]
-        ok = ((w + 4 >= cfg.blob_min) & (h + 4 >= cfg.blob_min) & (w + 4 <= cfg.max_pitch) & (h + 4 <= cfg.max_pitch)
+        ok = ((w + 4 >= cfg.pieces.blob_min) & (h + 4 >= cfg.pieces.blob_min) & (w + 4 <= cfg.lattice.max_pitch) & (h + 4 <= cfg.lattice.max_pitch)
               & (area >= RECT_FILL * w * h))
         ok &= np.bincount(comp[taken], minlength=len(ok) + 1)[1:] == 0  # flat rectangles of a region already found
         rects = stats[ok] + np.array([-2, -2, 4, 4, 0])
@@ -45,7 +45,7 @@ def blob_lattices(shape: tuple[int, int], maps: tuple[FlatAreas, FlatAreas], tak
             rects = rects[~inside.any(axis=1)]
         found.append(rects)
     blobs = np.concatenate(found)
-    if len(blobs) < cfg.min_blobs:
+    if len(blobs) < cfg.pieces.min_blobs:
         return []
     cx = blobs[:, 0] + (blobs[:, 2] - 1) / 2
     cy = blobs[:, 1] + (blobs[:, 3] - 1) / 2
@@ -57,7 +57,7 @@ def blob_lattices(shape: tuple[int, int], maps: tuple[FlatAreas, FlatAreas], tak
         bw, bh = blobs[i, 2], blobs[i, 3]
         similar = ~used & ((np.abs(blobs[:, 2] - bw) <= max(SIZE_SLACK_PX, SIZE_SLACK * bw))
                             & (np.abs(blobs[:, 3] - bh) <= max(SIZE_SLACK_PX, SIZE_SLACK * bh)))
-        if similar.sum() < cfg.min_blobs:
+        if similar.sum() < cfg.pieces.min_blobs:
             continue
         # The seed's neighbours: similar rectangles chained to it, at most a cell gap apart.
         near = np.zeros(len(blobs), bool)
@@ -70,7 +70,7 @@ def blob_lattices(shape: tuple[int, int], maps: tuple[FlatAreas, FlatAreas], tak
             if grown.sum() == near.sum():
                 break
             near = grown
-        if near.sum() < cfg.min_blobs:
+        if near.sum() < cfg.pieces.min_blobs:
             continue
         # Pitch per axis: centre spacings of rectangles side by side in one row (column),
         # divided by the number of cells between them; their size + 2 where there are none.
@@ -96,7 +96,7 @@ def blob_lattices(shape: tuple[int, int], maps: tuple[FlatAreas, FlatAreas], tak
             off = (edge - left + p / 2) % p - p / 2
             on &= np.abs(off) <= max(ON_LATTICE_PX, ON_LATTICE * p)
             fitted.append((p, left))
-        if on.sum() < cfg.min_blobs:
+        if on.sum() < cfg.pieces.min_blobs:
             continue
         used |= near
         near = on

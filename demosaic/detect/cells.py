@@ -24,14 +24,14 @@ def _halve(cfg: DetectorConfig, frame: np.ndarray, grid: Grid, rows: slice, cols
     are the cells. `full`: the share of flat cells on `grid` over (rows, cols)."""
     height, width = frame.shape[:2]
     for axis in (0, 1):
-        if grid.pitch[axis] / 2 < max(cfg.min_pitch, 4):
+        if grid.pitch[axis] / 2 < max(cfg.lattice.min_pitch, 4):
             continue
         pitch = list(grid.pitch)
         pitch[axis] /= 2
         half = Grid(tuple(pitch), grid.origin)
-        means, std = cell_stats(frame, half, rows, cols, cfg.margin_div)[:2]
+        means, std = cell_stats(frame, half, rows, cols, cfg.cells.margin_div)[:2]
         std = std[np.isfinite(std)]
-        share = float((std <= cfg.cell_std).mean()) if std.size else 0.0
+        share = float((std <= cfg.cells.cell_std).mean()) if std.size else 0.0
         if share < max(HALF_FLAT, full + HALF_GAIN):
             continue
         # ... and the two halves of most cells differ by a real step: the halves of one
@@ -39,7 +39,7 @@ def _halve(cfg: DetectorConfig, frame: np.ndarray, grid: Grid, rows: slice, cols
         first = half.cell_index(height, width)[1 - axis][(cols, rows)[axis].start]
         m = np.moveaxis(means, 1 - axis, 0)[first % 2:]
         pairs = np.abs(m[0:len(m) - 1:2] - m[1::2]).max(axis=-1)
-        if pairs.size and np.median(pairs) >= cfg.min_jump:
+        if pairs.size and np.median(pairs) >= cfg.cells.min_jump:
             grid, full = half, share
     return grid
 
@@ -129,7 +129,7 @@ def _lattice_cells(cfg: DetectorConfig, frame, ev, eh, rows, cols, inside, grid:
         pad_x, pad_y = int(np.ceil(grid.pitch[0])), int(np.ceil(grid.pitch[1]))
         r = slice(max(rows.start - pad_y, 0), min(rows.stop + pad_y, height))
         c = slice(max(cols.start - pad_x, 0), min(cols.stop + pad_x, width))
-        means, std, labels, counts = cell_stats(frame, grid, r, c, cfg.margin_div)
+        means, std, labels, counts = cell_stats(frame, grid, r, c, cfg.cells.margin_div)
         if attempt:
             break
         # Mostly unflat cells in its own area: perhaps the comb found twice the pitch.
@@ -137,7 +137,7 @@ def _lattice_cells(cfg: DetectorConfig, frame, ev, eh, rows, cols, inside, grid:
         sub = std[iy[own[0].start] - iy[r.start]:iy[own[0].stop - 1] - iy[r.start] + 1,
                   ix[own[1].start] - ix[c.start]:ix[own[1].stop - 1] - ix[c.start] + 1]
         sub = sub[np.isfinite(sub)]
-        full = float((sub <= cfg.cell_std).mean()) if sub.size else 1.0
+        full = float((sub <= cfg.cells.cell_std).mean()) if sub.size else 1.0
         if full >= UNFLAT_HALVING:
             break
         half = _halve(cfg, frame, grid, *own, full)
@@ -150,11 +150,11 @@ def _lattice_cells(cfg: DetectorConfig, frame, ev, eh, rows, cols, inside, grid:
 def _cell_steps(cfg: DetectorConfig, cells: CellWindow, exact_flat: np.ndarray | None,
                 shape: tuple[int, int]) -> CellSteps:
     """Flat cells, and real steps between neighbours: a difference their noise cannot
-    explain (`min_jump` on top of it), or between two exactly flat cells any step of
-    `exact_jump` (`small_exact_jump` for cells up to `exact_jump_min_pitch`)."""
+    explain (`cells.min_jump` on top of it), or between two exactly flat cells any step of
+    `cells.exact_jump` (`cells.small_exact_jump` for cells up to `cells.exact_jump_min_pitch`)."""
     grid, std, labels, r, c = cells.grid, cells.std, cells.labels, cells.rows, cells.cols
     height, width = shape
-    flat = std <= cfg.cell_std
+    flat = std <= cfg.cells.cell_std
     # Two flat cells whose colours differ by more than their noise can explain: a real step.
     noise = np.where(np.isfinite(std), std, NO_NOISE)
     # Between two exactly flat cells (uncompressed mosaics) any step is real: natural
@@ -165,10 +165,10 @@ def _cell_steps(cfg: DetectorConfig, cells: CellWindow, exact_flat: np.ndarray |
     # two pixels in from each cell's border (one for tiny cells), where 3×3
     # neighbourhoods stay inside the cell even on a lattice a pixel off.
     exact = noise < EXACT_STD
-    if min(grid.pitch) >= cfg.exact_jump_min_pitch:
-        exact_need = cfg.exact_jump
+    if min(grid.pitch) >= cfg.cells.exact_jump_min_pitch:
+        exact_need = cfg.cells.exact_jump
     else:
-        exact_need = cfg.small_exact_jump
+        exact_need = cfg.cells.small_exact_jump
         if exact_flat is not None and exact.any():
             iy, ix = grid.cell_index(height, width)
             depth = 2 if min(grid.pitch) >= 6 else 1
@@ -176,8 +176,8 @@ def _cell_steps(cfg: DetectorConfig, cells: CellWindow, exact_flat: np.ndarray |
             off = np.bincount(labels.ravel(), weights=(deep & (exact_flat[r, c] == 0)).ravel(),
                               minlength=exact.size)
             exact &= off.reshape(exact.shape) == 0
-    need_x = np.where(exact[:, 1:] & exact[:, :-1], exact_need, cfg.min_jump + 2 * (noise[:, 1:] + noise[:, :-1]))
-    need_y = np.where(exact[1:] & exact[:-1], exact_need, cfg.min_jump + 2 * (noise[1:] + noise[:-1]))
+    need_x = np.where(exact[:, 1:] & exact[:, :-1], exact_need, cfg.cells.min_jump + 2 * (noise[:, 1:] + noise[:, :-1]))
+    need_y = np.where(exact[1:] & exact[:-1], exact_need, cfg.cells.min_jump + 2 * (noise[1:] + noise[:-1]))
     jump_x = np.abs(np.diff(cells.means, axis=1)).max(axis=2) >= need_x
     jump_y = np.abs(np.diff(cells.means, axis=0)).max(axis=2) >= need_y
     stepped = np.zeros_like(flat)
@@ -190,7 +190,7 @@ def _cell_steps(cfg: DetectorConfig, cells: CellWindow, exact_flat: np.ndarray |
 
 def _kept_cells(cfg: DetectorConfig, steps: CellSteps, grid: Grid) -> np.ndarray | None:
     """The groups of flat stepping cells (holes filled) that hold a region's fewest cells,
-    `min_step_share` of them stepping; None where too few cells are left."""
+    `cells.min_step_share` of them stepping; None where too few cells are left."""
     flat, stepped = steps.flat, steps.stepped
     cells = flat & stepped
     # Evidence is area: a few large flat cells weigh as much as many small ones.
@@ -201,7 +201,7 @@ def _kept_cells(cfg: DetectorConfig, steps: CellSteps, grid: Grid) -> np.ndarray
     for k in range(1, count):
         part = comp == k
         n_cells = int(part.sum())
-        if n_cells >= min_cells and (stepped & part).sum() >= cfg.min_step_share * n_cells:
+        if n_cells >= min_cells and (stepped & part).sum() >= cfg.cells.min_step_share * n_cells:
             keep |= part
     keep = fill_holes(keep)
     return None if keep.sum() < min_cells else keep
@@ -216,7 +216,7 @@ def _ruled_out(cfg: DetectorConfig, cells: CellWindow, steps: CellSteps, keep: n
     # steps both ways somewhere.
     sx = int((jump_x & keep[:, 1:] & keep[:, :-1]).sum())
     sy = int((jump_y & keep[1:] & keep[:-1]).sum())
-    if min(sx, sy) < cfg.axis_share * max(sx, sy) and max(sx, sy) >= cfg.axis_min:
+    if min(sx, sy) < cfg.cells.axis_share * max(sx, sy) and max(sx, sy) >= cfg.cells.axis_min:
         return True
     # The same mosaic again (another lattice vote over a region already found): stop
     # before the costly pixel cleanup.
@@ -234,7 +234,7 @@ def _tolerances(cfg: DetectorConfig, cells: CellWindow, keep: np.ndarray, colour
     # The region's own noise sets how exact the cleanup may be: an uncompressed mosaic's
     # cells are exactly flat, so only exactly flat cells and pixels may join it; after
     # coding the configured tolerances apply.
-    noise_level = float(np.median(std[keep & np.isfinite(std)])) if (keep & np.isfinite(std)).any() else cfg.cell_std
+    noise_level = float(np.median(std[keep & np.isfinite(std)])) if (keep & np.isfinite(std)).any() else cfg.cells.cell_std
     exact_region = noise_level < EXACT_STD
     if exact_region and colour is not None:
         # Exact in luma, and exact in every channel over whole cells, borders included:
@@ -244,20 +244,20 @@ def _tolerances(cfg: DetectorConfig, cells: CellWindow, keep: np.ndarray, colour
         s2, _ = cell_sums(rgb * rgb, labels, keep.size)
         var = (s2 / np.maximum(n, 1)[:, None] - (s1 / np.maximum(n, 1)[:, None]) ** 2).max(axis=1)
         exact_region = float(np.median(var.reshape(keep.shape)[keep])) < EXACT_STD ** 2
-    grow_std = min(cfg.grow_std, 0.05 + 1.5 * noise_level if exact_region else 0.3 + 1.5 * noise_level)
-    pixel_tolerance = min(cfg.pixel_tolerance, 0.5 + 3 * noise_level)
-    strip_std = min(cfg.cell_std, 0.05 + 3 * noise_level if exact_region else 0.5 + 3 * noise_level)
+    grow_std = min(cfg.cells.grow_std, 0.05 + 1.5 * noise_level if exact_region else 0.3 + 1.5 * noise_level)
+    pixel_tolerance = min(cfg.cells.pixel_tolerance, 0.5 + 3 * noise_level)
+    strip_std = min(cfg.cells.cell_std, 0.05 + 3 * noise_level if exact_region else 0.5 + 3 * noise_level)
     return Tolerances(exact_region, grow_std, pixel_tolerance, strip_std)
 
 
 def _grown(cfg: DetectorConfig, cells: CellWindow, steps: CellSteps, keep: np.ndarray, tol: Tolerances) -> np.ndarray:
     """`keep` with the very flat cells of the same colour next to it, a few cells deep
-    (`grow_px`, `grow_px_exact`): mosaic cells over flat image areas show no step to their
+    (`cells.grow_px`, `cells.grow_px_exact`): mosaic cells over flat image areas show no step to their
     neighbours."""
     very_flat = cells.std <= tol.grow_std
     same_x = ~steps.jump_x & very_flat[:, 1:] & very_flat[:, :-1]
     same_y = ~steps.jump_y & very_flat[1:] & very_flat[:-1]
-    depth = (cfg.grow_px_exact if tol.uncompressed else cfg.grow_px) / max(cells.grid.pitch)
+    depth = (cfg.cells.grow_px_exact if tol.uncompressed else cfg.cells.grow_px) / max(cells.grid.pitch)
     for _ in range(int(np.clip(round(depth), 1, 3))):
         grown = keep.copy()
         grown[:, 1:] |= keep[:, :-1] & same_x

@@ -95,7 +95,7 @@ def fill_holes(cells: np.ndarray) -> np.ndarray:
 
 
 def _flat_runs(luma: np.ndarray, flat: int) -> np.ndarray:
-    """Lengths (px) of the horizontal runs of neighbours within `flat` levels, 3 px or longer."""
+    """Lengths (px) of the horizontal runs of neighbours within `evidence.flat` levels, 3 px or longer."""
     same = np.abs(np.diff(luma.astype(np.int16), axis=1)) <= flat
     padded = np.pad(same, ((0, 0), (1, 1))).astype(np.int8)
     edges = np.diff(padded, axis=1)

@@ -32,9 +32,9 @@ def classical_regions(cfg: DetectorConfig, frame: np.ndarray, colour: np.ndarray
     evidence[:-1] += eh
     # Two scales: small cells give dense evidence; 64 px cells only a line every 64 px.
     candidate = np.zeros((height, width), np.uint8)
-    for window, share in ((cfg.evidence_window, 1.0), (COARSE_WINDOW * cfg.evidence_window, COARSE_SHARE)):
+    for window, share in ((cfg.evidence.window, 1.0), (COARSE_WINDOW * cfg.evidence.window, COARSE_SHARE)):
         density = cv2.boxFilter(evidence, -1, (window, window), borderType=cv2.BORDER_CONSTANT)
-        candidate |= density >= cfg.min_evidence * share
+        candidate |= density >= cfg.evidence.min_density * share
     if blocked is not None:
         candidate[blocked] = 0
     kernel = np.ones((3, 3), np.uint8)
@@ -43,7 +43,7 @@ def classical_regions(cfg: DetectorConfig, frame: np.ndarray, colour: np.ndarray
     count, comp, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
     for k in range(1, count):
         x, y, w, h, area = stats[k]
-        if area < (2 * cfg.min_pitch) ** 2:
+        if area < (2 * cfg.lattice.min_pitch) ** 2:
             continue
         rows, cols = slice(y, y + h), slice(x, x + w)
         inside = comp[rows, cols] == k
@@ -52,12 +52,12 @@ def classical_regions(cfg: DetectorConfig, frame: np.ndarray, colour: np.ndarray
         # With no votes (cells too big for a tile), the whole area is tried, strongest
         # lattice first, its evidence removed, again.
         voted = _tile_areas(cfg, ev, eh, rows, cols, inside, frame_origin)
-        for area_inside in voted or [inside] * cfg.max_lattices:
+        for area_inside in voted or [inside] * cfg.lattice.max_lattices:
             area = area_inside & inside
             if voted and area.any():  # the voting tiles' box, a tile wider each way: less to measure
                 ys, xs = np.flatnonzero(area.any(axis=1)), np.flatnonzero(area.any(axis=0))
-                sub_r = slice(max(ys[0] - cfg.tile, 0), min(ys[-1] + 1 + cfg.tile, h))
-                sub_c = slice(max(xs[0] - cfg.tile, 0), min(xs[-1] + 1 + cfg.tile, w))
+                sub_r = slice(max(ys[0] - cfg.lattice.tile, 0), min(ys[-1] + 1 + cfg.lattice.tile, h))
+                sub_c = slice(max(xs[0] - cfg.lattice.tile, 0), min(xs[-1] + 1 + cfg.lattice.tile, w))
                 found = candidate_region(cfg, frame, ev, eh, slice(y + sub_r.start, y + sub_r.stop),
                                      slice(x + sub_c.start, x + sub_c.stop), area[sub_r, sub_c],
                                      taken=_taken(labels, blocked), colour=colour, exact_flat=maps[1].flat, spread=spread,
@@ -106,7 +106,7 @@ def _taken(labels: np.ndarray, blocked: np.ndarray | None) -> np.ndarray:
 def _tile_areas(cfg: DetectorConfig, ev, eh, rows: slice, cols: slice, inside: np.ndarray,
                 frame_origin: tuple[int, int] = (0, 0)) -> list[np.ndarray]:
     """Parts of a candidate area (bool, like `inside`), one per lattice that its tiles vote for."""
-    tile = cfg.tile
+    tile = cfg.lattice.tile
     votes: list[tuple[Grid, slice, slice]] = []
     for ty in range(rows.start, rows.stop, tile):
         for tx in range(cols.start, cols.stop, tile):
@@ -126,7 +126,7 @@ def _tile_areas(cfg: DetectorConfig, ev, eh, rows: slice, cols: slice, inside: n
             clusters.append([vote])
     clusters.sort(key=len, reverse=True)
     areas = []
-    for cluster in clusters[:cfg.max_lattices]:
+    for cluster in clusters[:cfg.lattice.max_lattices]:
         area = np.zeros(inside.shape, np.uint8)
         for _, r, c in cluster:
             area[r.start - rows.start:r.stop - rows.start, c.start - cols.start:c.stop - cols.start] = 1

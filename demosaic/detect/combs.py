@@ -48,7 +48,7 @@ def find_comb(profile: np.ndarray, cfg: DetectorConfig, whole_pitch: float = 0.0
         return None
     span = pos.max() - pos.min()
     mean_w = w.mean()
-    top = min(cfg.max_pitch, span / 2)
+    top = min(cfg.lattice.max_pitch, span / 2)
 
     def scores(pitches: np.ndarray) -> list[tuple[float, float, float]]:
         """(score, pitch, phase) per candidate pitch, all pitches at once."""
@@ -71,12 +71,12 @@ def find_comb(profile: np.ndarray, cfg: DetectorConfig, whole_pitch: float = 0.0
         return list(zip(value, pitches, r[np.arange(len(pitches)), j]))
 
     # Whole pixels first, then quarter pixels around the best (scaled video).
-    coarse = scores(np.arange(cfg.min_pitch, np.floor(top) + 1, dtype=np.float64))
+    coarse = scores(np.arange(cfg.lattice.min_pitch, np.floor(top) + 1, dtype=np.float64))
     if not coarse:
         return None
     best = max(coarse, key=lambda s: (s[0], s[1]))
     fine_p = np.arange(best[1] - 0.75, best[1] + 0.76, 0.25)
-    fine = scores(fine_p[(fine_p >= cfg.min_pitch) & (fine_p <= top)])
+    fine = scores(fine_p[(fine_p >= cfg.lattice.min_pitch) & (fine_p <= top)])
     best = max(fine + [best], key=lambda s: (s[0], s[1]))
     value, p, phase = best
     if value <= COMB_WEIGHT * w.sum():
@@ -107,7 +107,7 @@ def two_teeth(profile: np.ndarray, cfg: DetectorConfig, min_pitch: float = 17.0)
         return None
     a, b = pos[np.argsort(w)[-2:]]
     pitch = abs(a - b)
-    return (float(pitch), float(a)) if min_pitch <= pitch <= cfg.max_pitch else None
+    return (float(pitch), float(a)) if min_pitch <= pitch <= cfg.lattice.max_pitch else None
 
 
 def one_tooth(profile: np.ndarray, least: float) -> tuple[None, float] | None:

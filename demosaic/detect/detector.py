@@ -56,7 +56,7 @@ class Detector:
             raise ValueError("detect expects an H×W×3 uint8 frame")
         cfg = self.cfg
         height, width = frame.shape[:2]
-        if min(height, width) < 2 * cfg.min_pitch:
+        if min(height, width) < 2 * cfg.lattice.min_pitch:
             return _nothing(height, width)
         maps = self._network(frame)
         if maps is None:
@@ -67,25 +67,25 @@ class Detector:
         if coded is None:
             # Decoded 4:2:0 video shows one chroma value per 2×2 block (not looked at where
             # the classical detector alone found nothing: nothing to tell).
-            coded = cfg.net_coded_chroma and bool(found.regions or cfg.learned) and chroma_subsampled(frame)
+            coded = cfg.net.coded_chroma and bool(found.regions or cfg.learned) and chroma_subsampled(frame)
         found = _uncompressed(found, exact, coded)
         if cfg.learned:
             found = _learned(cfg, evidence, found)
-            if cfg.exact_seed and not coded:
+            if cfg.exact.seed and not coded:
                 found = _exact_seeds(cfg, evidence, found, exact)
-            if cfg.net_region_score:
+            if cfg.net.region_score:
                 found = _unsure_dropped(cfg, evidence, found)
         # Over the whole frame: exact growth, grid refits, splits and merges.
         found = found.in_frame(evidence.rows, evidence.cols, (height, width))
-        if cfg.exact_growth and any(found.uncompressed):
+        if cfg.exact.growth and any(found.uncompressed):
             found = _exact_grown(found, evidence.colour)
-        if cfg.refine_grid and found.regions:
+        if cfg.refits.refine_grid and found.regions:
             found = _refitted(cfg, evidence, found)
-        if cfg.union_split and found.regions:
+        if cfg.refits.union_split and found.regions:
             found = _unions_split(cfg, evidence, found)
-        if evidence.edges is not None and cfg.net_split and found.regions:
+        if evidence.edges is not None and cfg.net.split and found.regions:
             found = _lattices_split(cfg, evidence, found)
-        if cfg.merge_lattices and len(found.regions) > 1:
+        if cfg.refits.merge_lattices and len(found.regions) > 1:
             found = _merged(cfg, evidence, found)
         if found.regions:
             found = _remnants_dropped(cfg, found)
@@ -99,13 +99,13 @@ class Detector:
         if cfg.learned:
             out = self.segmenter(frame)
             logits, edges = out[..., 0], (out[..., 1:] if out.shape[-1] == 3 else None)
-            if cfg.net_gate:
+            if cfg.net.gate:
                 # The classical search runs only near what the network proposes: it then
                 # verifies, fits grids and sharpens borders, and clean frames cost little.
-                near = (logits > cfg.net_gate_threshold).astype(np.uint8)
+                near = (logits > cfg.net.gate_threshold).astype(np.uint8)
                 if not near.any():
                     return None
-                blocked = far_from(near, cfg.net_gate)
+                blocked = far_from(near, cfg.net.gate)
             if self.border_segmenter is not None:  # only for frames with proposals: most frames have none
                 edges = self.border_segmenter(frame)[..., 1:]
         return logits, edges, blocked

@@ -31,17 +31,17 @@ def border_evidence(dx: np.ndarray, dy: np.ndarray, cfg: DetectorConfig) -> tupl
     # over smooth content: any step between exactly flat runs two pixels deep, which natural
     # images almost never show and which is how low-contrast mosaics are found at all.
     exact_x, exact_y = dx == 0, dy == 0
-    flat_x = dx <= cfg.flat
-    flat_y = dy <= cfg.flat
-    step_x = dx >= cfg.step
-    step_y = dy >= cfg.step
-    if cfg.exact_step:
+    flat_x = dx <= cfg.evidence.flat
+    flat_y = dy <= cfg.evidence.flat
+    step_x = dx >= cfg.evidence.step
+    step_y = dy >= cfg.evidence.step
+    if cfg.evidence.exact_step:
         deep_x = np.zeros_like(exact_x)
         deep_x[:, 2:-2] = exact_x[:, :-4] & exact_x[:, 1:-3] & exact_x[:, 3:-1] & exact_x[:, 4:]
         deep_y = np.zeros_like(exact_y)
         deep_y[2:-2] = exact_y[:-4] & exact_y[1:-3] & exact_y[3:-1] & exact_y[4:]
-        step_x |= (dx >= cfg.exact_step) & deep_x
-        step_y |= (dy >= cfg.exact_step) & deep_y
+        step_x |= (dx >= cfg.evidence.exact_step) & deep_x
+        step_y |= (dy >= cfg.evidence.exact_step) & deep_y
         flat_x |= exact_x
         flat_y |= exact_y
     ev = np.zeros_like(step_x)
@@ -70,12 +70,12 @@ def _flat_areas(flat: np.ndarray) -> FlatAreas:
 
 
 def flat_maps(spread: np.ndarray, colour: np.ndarray, cfg: DetectorConfig) -> tuple[FlatAreas, FlatAreas]:
-    """(flat within `blob_flat` luma levels over 3×3, exactly flat in every channel over 3×3);
+    """(flat within `pieces.blob_flat` luma levels over 3×3, exactly flat in every channel over 3×3);
     `spread`: the luma's 3×3 range."""
     kernel = np.ones((3, 3), np.uint8)
     rgb = cv2.absdiff(cv2.dilate(colour, kernel), cv2.erode(colour, kernel))
     exact = ((rgb[..., 0] | rgb[..., 1] | rgb[..., 2]) == 0).astype(np.uint8)
-    return _flat_areas((spread <= cfg.blob_flat).astype(np.uint8)), _flat_areas(exact)
+    return _flat_areas((spread <= cfg.pieces.blob_flat).astype(np.uint8)), _flat_areas(exact)
 
 
 def search_window(shape: tuple[int, int], blocked: np.ndarray | None, margin: int) -> tuple[slice, slice]:
@@ -135,7 +135,7 @@ def colour_code(colour: np.ndarray) -> np.ndarray:
 class FrameEvidence:
     """What the stages measure in, for one frame: the frame, its luma and steps, the
     segmenter's maps, and the search window (the box around what the network's gate leaves
-    open, grown by `search_margin`) with the border evidence and copies of the frame there.
+    open, grown by `net.search_margin`) with the border evidence and copies of the frame there.
     The window stages work in the window's coordinates; the frame's corner lies at
     `frame_origin` there (a lattice phase no border fixes: most mosaics are aligned to it)."""
 
@@ -144,7 +144,7 @@ class FrameEvidence:
     diffs: tuple[np.ndarray, np.ndarray]  # luma |steps|: (H, W-1) between columns, (H-1, W) between rows
     logits: np.ndarray | None  # (H, W) the segmenter's mosaic logits; None: classical detector alone
     edges: np.ndarray | None  # (H, W, 2) border-map logits (a cell's first/last column, row); None: none
-    blocked: np.ndarray | None  # bool (H, W): farther than `net_gate` from every proposal; None: nothing blocked
+    blocked: np.ndarray | None  # bool (H, W): farther than `net.gate` from every proposal; None: nothing blocked
     rows: slice  # the search window
     cols: slice
     ev: np.ndarray  # bool (h, w-1) vertical-border evidence in the window (`border_evidence`)
@@ -177,7 +177,7 @@ def frame_evidence(cfg: DetectorConfig, colour: np.ndarray, logits: np.ndarray |
     # The search runs in the box around what the gate leaves open, grown by a margin wider
     # than any window it measures in (on most frames a small part of the frame); what
     # follows it (exact growth, grid refits, splits, merges) sees the whole frame.
-    rows, cols = search_window((height, width), blocked, cfg.search_margin)
+    rows, cols = search_window((height, width), blocked, cfg.net.search_margin)
     ev, eh = border_evidence(dx[rows, cols.start:cols.stop - 1], dy[rows.start:rows.stop - 1, cols], cfg)
     return FrameEvidence(colour, luma, (dx, dy), logits, edges, blocked, rows, cols, ev, eh,
                          np.ascontiguousarray(luma[rows, cols]), np.ascontiguousarray(colour[rows, cols]))

@@ -212,20 +212,20 @@ def exact_phases(code: np.ndarray, pitch: int, rows: slice, cols: slice, part: n
 def exact_footholds(cfg: DetectorConfig, logits: np.ndarray, colour: np.ndarray, exact: np.ndarray, labels: np.ndarray,
                     regions: list) -> list[bool]:
     """Uncompressed frames: faint mosaics (cells a level or two apart) where the network
-    proposes a little (`net_gate_threshold`) but no region was found: the groups of exact
+    proposes a little (`net.gate_threshold`) but no region was found: the groups of exact
     cells stepping to each other there (`exact_seeds`) become regions, and exact growth
     (`exact_growth`) then follows their cells beyond the proposals. Appends to `labels`
     and `regions` in place; returns their closed flags (all True: uncompressed).
     `exact`: the frame's exactly flat pixels (3×3, every channel): a seed's cells hold
     their insides, so places with too few of them are passed over unmeasured."""
     height, width = labels.shape
-    least = cfg.exact_seed_cells * fewest_cells(cfg, (SEED_MIN_PITCH,) * 2) * SEED_MIN_PITCH ** 2  # px: the smallest seed (cells of 6 px and up)
-    near = (logits > cfg.net_gate_threshold) & (labels == 0)
+    least = cfg.exact.seed_cells * fewest_cells(cfg, (SEED_MIN_PITCH,) * 2) * SEED_MIN_PITCH ** 2  # px: the smallest seed (cells of 6 px and up)
+    near = (logits > cfg.net.gate_threshold) & (labels == 0)
     if np.count_nonzero(near & (exact > 0)) < least * SEED_INNER / 2:
         return []  # not enough exactly flat pixels near all the proposals for one seed
     count, comp, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
     added, code = [], None
-    pad = 2 * cfg.min_pitch
+    pad = 2 * cfg.lattice.min_pitch
     for k in range(1, count):
         x, y, w, h, area = stats[k]
         if (w + 2 * pad) * (h + 2 * pad) < least:
@@ -258,19 +258,19 @@ def exact_seeds(cfg: DetectorConfig, code: np.ndarray, rows: slice, cols: slice,
     (`exact_phases`), groups of whole exact cells stepping to each other
     (`_seed_cells`). A picture's flat areas are exact cells too, but with no step
     between them; a smooth picture changes along its contours, not along cell borders,
-    yet here and there its levels fit a lattice: a seed needs `exact_seed_chance` times
+    yet here and there its levels fit a lattice: a seed needs `exact.seed_chance` times
     the stepping cells a lattice half a cell off finds in the same place, plus
-    `exact_seed_cells` times a region's fewest cells. Up to `max_lattices` mosaics, the
+    `exact.seed_cells` times a region's fewest cells. Up to `lattice.max_lattices` mosaics, the
     largest first (of lattices covering about as much, the coarsest). Returns (grid,
     the pixels of its cells in the box, how many of them step) for each."""
     # Pitches per axis: the commonest runs of one colour between changes (a cell, where
     # neighbouring cells differ; two where they do not). Finer than 6 px, a smooth
     # picture's levels fit a lattice too often.
-    pitches = [exact_runs(code, rows, cols, part, axis, cfg.min_pitch, cfg.max_pitch) for axis in (0, 1)]
+    pitches = [exact_runs(code, rows, cols, part, axis, cfg.lattice.min_pitch, cfg.lattice.max_pitch) for axis in (0, 1)]
     shapes = [(px, py) for px in pitches[0] for py in pitches[1]
-              if min(px, py) >= SEED_MIN_PITCH and max(px, py) <= cfg.net_max_aspect * min(px, py)]
+              if min(px, py) >= SEED_MIN_PITCH and max(px, py) <= cfg.net.max_aspect * min(px, py)]
     found, left = [], part.copy()
-    for _ in range(cfg.max_lattices):
+    for _ in range(cfg.lattice.max_lattices):
         options = []
         for pitch in shapes:
             phases = [exact_phases(code, pitch[a], rows, cols, left, a) for a in (0, 1)]
@@ -293,7 +293,7 @@ def exact_seeds(cfg: DetectorConfig, code: np.ndarray, rows: slice, cols: slice,
         chance = max(_seed_cells(code, Grid(grid.pitch, ((ox + dx) % px, (oy + dy) % py)), rows, cols, pixels,
                                  fewest_cells(cfg, grid.pitch))[0]
                      for dx, dy in ((px // 2, 0), (0, py // 2), (px // 2, py // 2)))
-        if stepped - cfg.exact_seed_chance * chance < cfg.exact_seed_cells * fewest_cells(cfg, grid.pitch):
+        if stepped - cfg.exact.seed_chance * chance < cfg.exact.seed_cells * fewest_cells(cfg, grid.pitch):
             break
         found.append((grid, pixels, stepped))
         left &= ~pixels

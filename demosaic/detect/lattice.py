@@ -34,7 +34,7 @@ def soft_lattice(cfg: DetectorConfig, luma: np.ndarray, rows: slice, cols: slice
     dy = np.abs(np.diff(block, axis=0)) * (inside[1:] & inside[:-1])
     combs = []
     for profile in (dx.sum(axis=0), dy.sum(axis=1)):
-        if profile.size < 3 * cfg.min_pitch:
+        if profile.size < 3 * cfg.lattice.min_pitch:
             combs.append(None)
             continue
         level = np.convolve(profile, np.ones(9) / 9, mode="same")
@@ -65,16 +65,16 @@ def edge_lattice(cfg: DetectorConfig, edges: np.ndarray, rows: slice, cols: slic
         between = np.minimum(a[:-1], a[1:])
         if outline:
             between = between + outline_profile(prob[..., channel], part, axis)
-        long_enough = between.size >= 3 * cfg.min_pitch
-        comb = find_comb(between, cfg, cfg.net_whole_pitch) if long_enough else None
-        if comb is not None and cfg.coarser_grid:
-            comb = sparser_comb(between, comb, cfg.coarser_grid)
+        long_enough = between.size >= 3 * cfg.lattice.min_pitch
+        comb = find_comb(between, cfg, cfg.net.whole_pitch) if long_enough else None
+        if comb is not None and cfg.refits.coarser_grid:
+            comb = sparser_comb(between, comb, cfg.refits.coarser_grid)
         full.append(comb is not None)
         if comb is None and long_enough:
             comb = two_teeth(between, cfg)
-        if comb is None and cfg.net_one_tooth and between.size:
+        if comb is None and cfg.net.one_tooth and between.size:
             # A border crossing a good part of the region, seen surely.
-            comb = one_tooth(between, cfg.net_one_tooth * part.sum(axis=axis).max())
+            comb = one_tooth(between, cfg.net.one_tooth * part.sum(axis=axis).max())
         combs.append(comb)
     for axis in (0, 1):
         # Two teeth a whole number of the other axis's (full comb's) pitches apart are

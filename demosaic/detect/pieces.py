@@ -15,15 +15,15 @@ SIDE_FILL = 0.7  # a coded piece's side is its last line it fills this much of a
 
 
 def _piece_boxes(areas: FlatAreas, taken: np.ndarray, cfg: DetectorConfig):
-    """Boxes of the flat pieces (whole, not shrunk) whose cores fit a cell of `blob_min` to
-    `max_pitch` px, outside regions already found: (x, y, w, h per core label, ids of the
+    """Boxes of the flat pieces (whole, not shrunk) whose cores fit a cell of `pieces.blob_min` to
+    `lattice.max_pitch` px, outside regions already found: (x, y, w, h per core label, ids of the
     pieces), or None if fewer than three."""
     x, y, w, h = (areas.stats[:, i].astype(np.int64) for i in range(4))
     height, width = areas.core.shape
     x0, y0 = np.maximum(x - 2, 0), np.maximum(y - 2, 0)  # the core's box, grown back
     x, y, w, h = x0, y0, np.minimum(x + w + 2, width) - x0, np.minimum(y + h + 2, height) - y0
-    side = cfg.blob_min - 2
-    usable = (w >= side) & (h >= side) & (w <= cfg.max_pitch) & (h <= cfg.max_pitch)
+    side = cfg.pieces.blob_min - 2
+    usable = (w >= side) & (h >= side) & (w <= cfg.lattice.max_pitch) & (h <= cfg.lattice.max_pitch)
     usable[0] = False
     if taken.any():
         usable[np.bincount(areas.core[taken], minlength=len(usable)) > 0] = False  # bincount: unique's hash is slow on a frame
@@ -135,7 +135,7 @@ def _piece_lattices(links: list, ids: np.ndarray, boxes: tuple[np.ndarray, ...],
                 px = py = max(px, _reach(bx, x[pieces], w[pieces]), _reach(by, y[pieces], h[pieces]))
             ox, oy = bx % px, by % py
         # A codec's flat blocks (8 or 16 px) meet on sharp borders too.
-        if min(px, py) < cfg.exact_jump_min_pitch:
+        if min(px, py) < cfg.cells.exact_jump_min_pitch:
             continue
         yield pieces, (snap(px), snap(py)), (snap(ox), snap(oy))
 
@@ -192,7 +192,7 @@ def exact_pieces(colour: np.ndarray, areas: FlatAreas, taken: np.ndarray, cfg: D
     x, y, w, h, ids = found
     boxes = (x, y, w, h)
     count = len(areas.stats)
-    side = cfg.blob_min - 2
+    side = cfg.pieces.blob_min - 2
     piece_rgb = _sample(colour, areas, ids).astype(np.int32)
     value = _code(piece_rgb)  # pieces are flat in every channel at once
     pairs = [pair for pair in _facing_pairs(ids, boxes, (2, 2), side) if value[pair[0]] != value[pair[1]]]
@@ -216,7 +216,7 @@ def exact_pieces(colour: np.ndarray, areas: FlatAreas, taken: np.ndarray, cfg: D
     for pieces, (px, py), (ox, oy) in _piece_lattices(links, ids, boxes, cfg):
         # A smooth rendered gradient is quantised into exactly flat bands one level apart
         # (blocky after JPEG): a mosaic over a picture shows some larger step.
-        if max(np.abs(piece_rgb[a] - piece_rgb[b]).max() for a, b, _, _ in links if a in pieces) < cfg.exact_step:
+        if max(np.abs(piece_rgb[a] - piece_rgb[b]).max() for a, b, _, _ in links if a in pieces) < cfg.evidence.exact_step:
             continue
         x0, y0, x1, y1 = _box_around(pieces, boxes, (height, width), 1)
         r, c = slice(y0, y1), slice(x0, x1)
@@ -234,9 +234,9 @@ def exact_pieces(colour: np.ndarray, areas: FlatAreas, taken: np.ndarray, cfg: D
 
 def coded_pieces(luma: np.ndarray, areas: FlatAreas, taken: np.ndarray, cfg: DetectorConfig):
     """The coded counterpart of `exact_pieces`: after H.264 a large cell's inside is flat
-    within a level or two (3×3 luma range ≤ `blob_flat`) and its borders are blurred over
+    within a level or two (3×3 luma range ≤ `pieces.blob_flat`) and its borders are blurred over
     a few pixels. Two pieces are linked when they face each other across a gap of 2 to
-    `coded_gap` px, along straight sides, with a clear step between them; the border sits in
+    `pieces.coded_gap` px, along straight sides, with a clear step between them; the border sits in
     the middle of the gap. The region is the pieces, the gaps between linked pieces, and
     each piece's ring of pixels near its level. Yields (region, pixel mask, claimed, origin)."""
     height, width = luma.shape
@@ -245,25 +245,25 @@ def coded_pieces(luma: np.ndarray, areas: FlatAreas, taken: np.ndarray, cfg: Det
         return
     x, y, w, h, ids = found
     boxes = (x, y, w, h)
-    side = cfg.blob_min - 2
+    side = cfg.pieces.blob_min - 2
     level = _sample(luma.astype(np.float64), areas, ids)
-    pairs = [pair for pair in _facing_pairs(ids, boxes, (1, cfg.coded_gap), side)
-             if abs(level[pair[0]] - level[pair[1]]) >= cfg.step]
+    pairs = [pair for pair in _facing_pairs(ids, boxes, (1, cfg.pieces.coded_gap), side)
+             if abs(level[pair[0]] - level[pair[1]]) >= cfg.evidence.step]
     if len(pairs) < 2:
         return
     comp = _piece_labels(areas, ids, _box_around([i for pair in pairs for i in pair[:2]], boxes, (height, width),
-                                                 cfg.coded_gap + 3))
+                                                 cfg.pieces.coded_gap + 3))
     links, gaps = [], []
     for a, b, lo, hi, axis in pairs:
         start, size = (x, w) if axis == 1 else (y, h)
         # Coded sides are ragged: each piece's side is its last line (first, for b) that
         # it fills along most of the overlap; the border is the largest mean step between.
-        s0 = max(int(start[a] + size[a]) - cfg.coded_gap, 0)
-        s1 = int(start[b]) + cfg.coded_gap
+        s0 = max(int(start[a] + size[a]) - cfg.pieces.coded_gap, 0)
+        s1 = int(start[b]) + cfg.pieces.coded_gap
         band = comp[lo:hi, s0:s1] if axis == 1 else comp[s0:s1, lo:hi].T
         fill_a, fill_b = (band == a).mean(axis=0), (band == b).mean(axis=0)
         side_a, side_b = np.flatnonzero(fill_a >= SIDE_FILL), np.flatnonzero(fill_b >= SIDE_FILL)
-        if not side_a.size or not side_b.size or side_b[0] - side_a[-1] > cfg.coded_gap + 1:
+        if not side_a.size or not side_b.size or side_b[0] - side_a[-1] > cfg.pieces.coded_gap + 1:
             continue
         g0, g1 = s0 + side_a[-1] + 1, s0 + side_b[0]  # the gap: [g0, g1)
         strip = luma[lo:hi, g0 - 1:g1 + 1] if axis == 1 else luma[g0 - 1:g1 + 1, lo:hi].T
@@ -288,6 +288,6 @@ def coded_pieces(luma: np.ndarray, areas: FlatAreas, taken: np.ndarray, cfg: Det
         # The ring: pixels a little way out from a piece, still near its level.
         piece = np.where(member, sub, 0).astype(np.float32)
         near = cv2.dilate(piece, np.ones((5, 5), np.uint8)).astype(np.int64)
-        ring = (near > 0) & ~mask & (np.abs(luma[r, c] - level[near]) <= 2 * cfg.blob_flat)
+        ring = (near > 0) & ~mask & (np.abs(luma[r, c] - level[near]) <= 2 * cfg.pieces.blob_flat)
         mask |= ring
         yield piece_region(mask, r, c, (px, py), (ox, oy), len(pieces))

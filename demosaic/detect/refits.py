@@ -37,28 +37,28 @@ def refit(cfg: DetectorConfig, frame: np.ndarray, diff: tuple[np.ndarray, np.nda
     x0, y0, x1, y1 = bbox
     box = (slice(y0, y1), slice(x0, x1))
     found = None
-    if edges is not None and cfg.net_edge_refine and coded:
+    if edges is not None and cfg.net.edge_refine and coded:
         # Coded regions: the border maps place the lines where coding blurred the steps
         # (uncompressed ones keep their exact fit).
-        found = edge_lattice(cfg, edges, box[0], box[1], own, cfg.net_edge_outline)
-        if found is not None and max(found.pitch) > cfg.net_max_aspect * min(found.pitch):
+        found = edge_lattice(cfg, edges, box[0], box[1], own, cfg.net.edge_outline)
+        if found is not None and max(found.pitch) > cfg.net.max_aspect * min(found.pitch):
             found = None
-        if found is not None and cfg.net_edge_multiple and multiple_of(found, grid):
+        if found is not None and cfg.net.edge_multiple and multiple_of(found, grid):
             # The maps' comb on every other line: taken only if the cells stay as flat on
             # it (a mosaic's half cells are flat too, but its double cells hold four
             # colours; scaled video blurs the maps more than the steps).
             coarse, fine = (flat_share(cfg, frame, g, box[0], box[1], own) for g in (found, grid))
-            if coarse < fine - cfg.net_edge_multiple:
+            if coarse < fine - cfg.net.edge_multiple:
                 found = None
     steps = (diff[0][y0:y1, x0:x1 - 1], diff[1][y0:y1 - 1, x0:x1])  # the box's
     if found is None:
         found = refine_grid(steps, own, grid, (x0, y0))
-    if cfg.coarser_grid:
-        found = coarser_grid(steps, own, found, (x0, y0), share=cfg.coarser_grid, max_pitch=cfg.max_pitch,
-                              square_share=cfg.coarser_square)
-    if cfg.finer_grid:
-        found = finer_grid(steps, own, found, (x0, y0), share=cfg.finer_grid, min_pitch=cfg.min_pitch,
-                            square_share=cfg.finer_square)
+    if cfg.refits.coarser_grid:
+        found = coarser_grid(steps, own, found, (x0, y0), share=cfg.refits.coarser_grid, max_pitch=cfg.lattice.max_pitch,
+                              square_share=cfg.refits.coarser_square)
+    if cfg.refits.finer_grid:
+        found = finer_grid(steps, own, found, (x0, y0), share=cfg.refits.finer_grid, min_pitch=cfg.lattice.min_pitch,
+                            square_share=cfg.refits.finer_square)
     return found
 
 
@@ -75,8 +75,8 @@ def split_unions(cfg: DetectorConfig, frame: np.ndarray, diff: tuple[np.ndarray,
         own = labels[y0:y1, x0:x1] == k + 1
         steps = (dx[y0:y1, x0:x1 - 1], dy[y0:y1 - 1, x0:x1])
         pw, ph = region.pitch
-        least = max(cfg.union_cells * 2 * pw * ph, PART_LEAST_PX)  # a part's cell: two of the found lattice's
-        found = union_parts(steps, own, region.grid, (x0, y0), cfg.union_split, least, cfg.max_pitch)
+        least = max(cfg.refits.union_cells * 2 * pw * ph, PART_LEAST_PX)  # a part's cell: two of the found lattice's
+        found = union_parts(steps, own, region.grid, (x0, y0), cfg.refits.union_split, least, cfg.lattice.max_pitch)
         if found is None:
             continue
         axis, *parts = found
@@ -108,14 +108,14 @@ def split_lattices(cfg: DetectorConfig, edges: np.ndarray, labels: np.ndarray, r
         own = labels[rows, cols] == k + 1
         pw, ph = region.pitch
         least = max(pw * ph, PART_LEAST_PX, SPLIT_LEAST_SHARE * own.sum())
-        if own.sum() < 2 * least or min(pw, ph) < cfg.net_split_pitch:
+        if own.sum() < 2 * least or min(pw, ph) < cfg.net.split_pitch:
             continue
         window = int(np.clip(SUPPORT_CELLS * max(pw, ph), *SUPPORT_PX)) | 1
         s1 = local_support(prob[rows, cols], own, region.grid, (x0, y0), window)
         whole = float(s1[own].mean())
-        if whole >= cfg.net_split_sure:
+        if whole >= cfg.net.split_sure:
             continue
-        misfit = own & (s1 < cfg.net_split * whole)
+        misfit = own & (s1 < cfg.net.split * whole)
         misfit = cv2.morphologyEx(misfit.astype(np.uint8), cv2.MORPH_OPEN, np.ones((MISFIT_OPEN,) * 2, np.uint8)) > 0
         parts = [misfit] if misfit.sum() >= least else []
         tile = int(np.clip(TILE_CELLS * max(pw, ph), *TILE_PX))
@@ -128,8 +128,8 @@ def split_lattices(cfg: DetectorConfig, edges: np.ndarray, labels: np.ndarray, r
         candidates = []
         for part in parts:
             other = edge_lattice(cfg, edges, rows, cols, part)
-            if (other is None or same_lattice(other, region.grid) or min(other.pitch) < cfg.net_split_pitch
-                    or max(other.pitch) > cfg.net_max_aspect * min(other.pitch)
+            if (other is None or same_lattice(other, region.grid) or min(other.pitch) < cfg.net.split_pitch
+                    or max(other.pitch) > cfg.net.max_aspect * min(other.pitch)
                     or any(same_lattice(other, c) for c in candidates)):
                 continue
             candidates.append(other)
@@ -141,13 +141,13 @@ def split_lattices(cfg: DetectorConfig, edges: np.ndarray, labels: np.ndarray, r
             if second.sum() < least or first.sum() < least:
                 continue
             gain = float((s2 - s1)[second].mean())
-            if gain >= cfg.net_split_gain and (best is None or gain * second.sum() > best[0]):
+            if gain >= cfg.net.split_gain and (best is None or gain * second.sum() > best[0]):
                 best = (gain * second.sum(), other, first, second)
         if best is None:
             continue
         _, other, first, second = best
         grid = edge_lattice(cfg, edges, rows, cols, first)
-        if grid is None or max(grid.pitch) > cfg.net_max_aspect * min(grid.pitch):
+        if grid is None or max(grid.pitch) > cfg.net.max_aspect * min(grid.pitch):
             grid = region.grid
         split_region(labels, regions, k, rows, cols, [(first, grid), (second, other)], closed)
 
@@ -158,8 +158,8 @@ def merge_lattices(cfg: DetectorConfig, diff: tuple[np.ndarray, np.ndarray], lab
     pieces where its evidence breaks (a mosaic scaled after pixelation, whose borders
     blur unevenly, came out in three to ten pieces, each with its own fit). A smaller
     region joins a larger one it touches if their pitches agree (within
-    `merge_lattices`) and the larger one's lattice serves it: its lines stay within a
-    pixel of the smaller one's over it, or carry its steps as well (`merge_steps`). The
+    `refits.merge_lattices`) and the larger one's lattice serves it: its lines stay within a
+    pixel of the smaller one's over it, or carry its steps as well (`refits.merge_steps`). The
     merged region keeps the larger one's lattice: refitted to the borders of all of
     it, 64 px cells came out at 63 where a piece's borders were off."""
     height, width = labels.shape
@@ -174,7 +174,7 @@ def merge_lattices(cfg: DetectorConfig, diff: tuple[np.ndarray, np.ndarray], lab
             if into[b] != b:
                 continue
             ra, rb = regions[a], regions[b]
-            if any(abs(pa / pb - 1) > cfg.merge_lattices for pa, pb in zip(ra.pitch, rb.pitch)):
+            if any(abs(pa / pb - 1) > cfg.refits.merge_lattices for pa, pb in zip(ra.pitch, rb.pitch)):
                 continue
             x0, y0, x1, y1 = rb.bbox
             rows, cols = slice(max(y0 - TOUCH_PX, 0), min(y1 + TOUCH_PX, height)), slice(max(x0 - TOUCH_PX, 0), min(x1 + TOUCH_PX, width))
@@ -189,7 +189,7 @@ def merge_lattices(cfg: DetectorConfig, diff: tuple[np.ndarray, np.ndarray], lab
                 corner = (cols.start, rows.start)
                 theirs = [line_steps(box, mine, ra.grid, axis, corner) for axis in (0, 1)]
                 ours = [line_steps(box, mine, rb.grid, axis, corner) for axis in (0, 1)]
-                if any(t is None or o is None or o <= 0 or t < cfg.merge_steps * o for t, o in zip(theirs, ours)):
+                if any(t is None or o is None or o <= 0 or t < cfg.refits.merge_steps * o for t, o in zip(theirs, ours)):
                     continue
             into[b] = a
     if all(into[k] == k for k in range(len(regions))):

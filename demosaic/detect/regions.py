@@ -145,9 +145,9 @@ def claim(labels: np.ndarray, regions: list, found: Found) -> bool:
 
 
 def fewest_cells(cfg: DetectorConfig, pitch: tuple[float, float]) -> int:
-    """The fewest mosaic cells a region of this pitch needs (`min_cells`; fewer for cells over
+    """The fewest mosaic cells a region of this pitch needs (`cells.min_cells`; fewer for cells over
     16 px: the same area)."""
-    return int(np.clip(round(cfg.min_cells * (16 / max(pitch)) ** 2), 2, cfg.min_cells))
+    return int(np.clip(round(cfg.cells.min_cells * (16 / max(pitch)) ** 2), 2, cfg.cells.min_cells))
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
