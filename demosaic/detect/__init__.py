@@ -14,5 +14,5 @@ from .evidence import border_evidence
 from .regions import Detection, Region, iou
 
 __all__ = ["DEFAULT_SEGMENTER", "CellConfig", "Detection", "Detector", "DetectorConfig", "EvidenceConfig", "ExactConfig",
-           "KeyframeConfig", "LatticeConfig", "NetConfig", "PieceConfig", "RefitConfig", "Region", "border_evidence", "detect",
-           "grid_line_error", "iou", "window_cells"]
+           "KeyframeConfig", "LatticeConfig", "NetConfig", "PieceConfig", "RefitConfig", "Region", "border_evidence",
+           "detect", "grid_line_error", "iou", "window_cells"]

@@ -33,7 +33,8 @@ def blob_lattices(shape: tuple[int, int], maps: tuple[FlatAreas, FlatAreas], tak
     for areas in maps:
         comp, stats = areas.core, areas.stats[1:].astype(np.float64)
         w, h, area = stats[:, 2], stats[:, 3], stats[:, 4]
-        ok = ((w + 4 >= cfg.pieces.blob_min) & (h + 4 >= cfg.pieces.blob_min) & (w + 4 <= cfg.lattice.max_pitch) & (h + 4 <= cfg.lattice.max_pitch)
+        ok = ((w + 4 >= cfg.pieces.blob_min) & (h + 4 >= cfg.pieces.blob_min)
+              & (w + 4 <= cfg.lattice.max_pitch) & (h + 4 <= cfg.lattice.max_pitch)
               & (area >= RECT_FILL * w * h))
         ok &= np.bincount(comp[taken], minlength=len(ok) + 1)[1:] == 0  # flat rectangles of a region already found
         rects = stats[ok] + np.array([-2, -2, 4, 4, 0])
