@@ -62,7 +62,7 @@ def _detector_config(detector: str = "learned", dilate: int = 0, detect_every: i
     """The DetectorConfig the command's --detector, --dilate and --detect-every ask for; the
     learned segmenter's model card is checked here, before anything loads TensorFlow."""
     from demosaic.artifact import DETECTOR_FORMAT, read_card
-    from demosaic.detect import DEFAULT_SEGMENTER, DetectorConfig
+    from demosaic.detect import DEFAULT_SEGMENTER, DetectorConfig, KeyframeConfig
 
     learned = detector == "learned"
     if learned:
@@ -70,8 +70,8 @@ def _detector_config(detector: str = "learned", dilate: int = 0, detect_every: i
             read_card(DEFAULT_SEGMENTER, DETECTOR_FORMAT)
         except DemosaicError as exc:
             raise click.UsageError(f"{exc} (or use --detector classical)")
-    every = DetectorConfig.keyframe_every if detect_every is None else detect_every
-    return DetectorConfig(dilate=dilate, learned="default" if learned else "", keyframe_every=every)
+    every = KeyframeConfig.every if detect_every is None else detect_every
+    return DetectorConfig(dilate=dilate, learned="default" if learned else "", keyframes=KeyframeConfig(every=every))
 
 
 def _detection(every: bool = False, dilate: bool = True):
@@ -94,7 +94,7 @@ def _detection(every: bool = False, dilate: bool = True):
                                         help="Grow the mask by this many px (feathered mosaic borders)."))
         if every:
             options.append(click.option(
-                # The default is DetectorConfig.keyframe_every's (not imported here: --help stays instant).
+                # The default is KeyframeConfig.every's (not imported here: --help stays instant).
                 "--detect-every", type=click.IntRange(1, 250), default=8, show_default=True,
                 help="Video: detect in full every N-th frame; the frames between take those regions, moved as "
                      "they moved, where both keyframes agree and each frame still shows them (else they are "

@@ -8,11 +8,11 @@ how they moved from one keyframe to the next (with their grid, or over the frame
 grid), when
 
 - both keyframes found the same mosaics: each region, moved, overlaps its counterpart by
-  `keyframe_iou` on the same lattice, and neither keyframe has a region the other lacks;
+  `keyframes.iou` on the same lattice, and neither keyframe has a region the other lacks;
 - in each frame between, those regions still look like the mosaic they were: their whole
   cells, and those along each of their four edges, are still flat about as often as on the
-  keyframe (`keyframe_flat_drop`), and the cells just outside each edge have not turned
-  flat the way the region's own cells are (`keyframe_outside_rise`: a mosaic that grew, or
+  keyframe (`keyframes.flat_drop`), and the cells just outside each edge have not turned
+  flat the way the region's own cells are (`keyframes.outside_rise`: a mosaic that grew, or
   moved other than the keyframes say).
 
 Otherwise the middle frame is detected too and both halves are judged the same way, so a
@@ -30,7 +30,9 @@ from typing import Callable, NamedTuple
 import cv2
 import numpy as np
 
-from .detect import Detection, DetectorConfig, _cell_stats, _same_lattice, iou, window_cells
+from .detect import Detection, DetectorConfig, iou, window_cells
+from .detect.cellstats import cell_stats
+from .detect.combs import same_lattice
 from .mosaic import Grid, cell_sums
 
 
@@ -51,13 +53,13 @@ def _luma(frame: np.ndarray) -> np.ndarray:
 
 
 def _flat(luma: np.ndarray, cells: _Cells, region, cfg: DetectorConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Per cell: flat as a mosaic's cells are after coding (`net_cell_std`), and flat as this
+    """Per cell: flat as a mosaic's cells are after coding (`net.cell_std`), and flat as this
     region's own cells are in this frame (twice their median spread, at least 1 level: natural
     content around a region, noisy or smooth, rarely is; the mosaic grown into it is)."""
-    _, std, _, _ = _cell_stats(luma, region.grid, cells.rows, cells.cols)
+    _, std, _, _ = cell_stats(luma, region.grid, cells.rows, cells.cols)
     std = std.ravel()
-    own = 2 * float(np.median(std[cells.inside])) if cells.inside.any() else cfg.net_cell_std
-    return std <= cfg.net_cell_std, std <= max(1.0, min(own, cfg.net_cell_std))
+    own = 2 * float(np.median(std[cells.inside])) if cells.inside.any() else cfg.net.cell_std
+    return std <= cfg.net.cell_std, std <= max(1.0, min(own, cfg.net.cell_std))
 
 
 def _share(flat: np.ndarray, cells: np.ndarray) -> float:
@@ -72,7 +74,7 @@ def _region_cells(luma: np.ndarray, detection: Detection, k: int) -> _Cells:
     pw, ph = region.pitch
     rows = slice(max(0, int(y0 - 2 * ph)), min(height, int(np.ceil(y1 + 2 * ph))))
     cols = slice(max(0, int(x0 - 2 * pw)), min(width, int(np.ceil(x1 + 2 * pw))))
-    _, _, labels, shape = window_cells(region.grid, (height, width), rows, cols)  # numbered as `_cell_stats` does
+    _, _, labels, shape = window_cells(region.grid, (height, width), rows, cols)  # numbered as `cell_stats` does
     counts = np.bincount(labels.ravel(), minlength=shape[0] * shape[1]).reshape(shape)
     own = cell_sums(np.ones(labels.shape + (1,)), labels, counts.size,
                     weights=detection.labels[rows, cols] == k + 1)[0][:, 0].reshape(counts.shape)
@@ -156,7 +158,7 @@ def motion(a: Detection, b: Detection, min_iou: float) -> list[list[Move]] | Non
         other = b.regions[j]
         dx, dy, fit = _best_shift(own, theirs)
         options = []  # (overlap, move)
-        if _same_lattice(region.grid, other.grid):
+        if same_lattice(region.grid, other.grid):
             # A mosaic on the frame's grid (or one that stayed) ...
             options.append((fit, Move(dx, dy, False)))
             # ... or one whose grid moved with it by whole cells: a multiple of the pitch,
@@ -170,7 +172,7 @@ def motion(a: Detection, b: Detection, min_iou: float) -> list[list[Move]] | Non
             gx, gy = (int(round(d + p * round((c - d) / p)))
                       for c, d, p in ((dx, other.origin[0] - region.origin[0], region.pitch[0]),
                                       (dy, other.origin[1] - region.origin[1], region.pitch[1])))
-            if _same_lattice(Grid(region.pitch, (region.origin[0] + gx, region.origin[1] + gy)), other.grid):
+            if same_lattice(Grid(region.pitch, (region.origin[0] + gx, region.origin[1] + gy)), other.grid):
                 options.append((iou(_shift(own, gx, gy), theirs), Move(gx, gy, True)))
         options = sorted((o for o in options if o[0] >= min_iou), key=lambda o: -o[0])
         if not options:
@@ -215,7 +217,7 @@ class KeyframeDetector:
         """For the frames of one video, with `detector` (a `Detector`) and its keyframe setting."""
         # Frames of a lossy video hold no uncompressed mosaic (grey ones cannot show it).
         coded = lossy or None
-        return cls(lambda frame: detector.detect(frame, coded=coded), detector.cfg, detector.cfg.keyframe_every)
+        return cls(lambda frame: detector.detect(frame, coded=coded), detector.cfg, detector.cfg.keyframes.every)
 
     def push(self, frame: np.ndarray) -> list[tuple[np.ndarray, Detection]]:
         if self._key is None:
@@ -241,7 +243,7 @@ class KeyframeDetector:
     def _fill(self, lo, between: list[np.ndarray], hi) -> list[tuple[np.ndarray, Detection]]:
         if not between:
             return []
-        options = motion(lo[1], hi[1], self.cfg.keyframe_iou)
+        options = motion(lo[1], hi[1], self.cfg.keyframes.iou)
         if options is not None:
             span = len(between) + 1
             # The likelier move of every region, then the other where a region has two.
@@ -267,7 +269,7 @@ class KeyframeDetector:
             for k, (region, ref) in enumerate(zip(guess.regions, refs)):
                 cells = ref if guess is detection else _region_cells(luma, guess, k)
                 flat, like = _flat(luma, cells, region, cfg)
-                drop, rise = cfg.keyframe_flat_drop, cfg.keyframe_outside_rise
+                drop, rise = cfg.keyframes.flat_drop, cfg.keyframes.outside_rise
                 if any(part.any() and _share(flat, part) < was - drop
                        for part, was in zip((cells.inside,) + cells.edges, (ref.flat_inside,) + ref.flat_edges)):
                     return False

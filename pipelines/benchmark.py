@@ -120,7 +120,7 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
     stages = {k: round(frames / v, 2) if v else None for k, v in best["seconds"].items() if k != "wall"}
     result = {"input": str(src), "size": f"{info.width}x{info.height}", "frames": frames,
               "frames_restored": best["frames_restored"], "cores": os.cpu_count(),
-              "detect_every": detector.keyframe_every, "frames_detected": best["frames_detected"],
+              "detect_every": detector.keyframes.every, "frames_detected": best["frames_detected"],
               "in_process": {"stage_frames_per_second": stages, "end_to_end_fps": best["frames_per_second"],
                              "wall_seconds": best["seconds"]["wall"]}}
     slowest = min(v for v in stages.values() if v)

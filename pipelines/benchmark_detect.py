@@ -50,7 +50,7 @@ class DetectBenchmarkConfig:
     mpeg4_every: int = 3
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     # Video: mosaics that stay, move and flash by on real footage, through H.264 as one
-    # stream, detected on every frame and on keyframes (`keyframe_every`). Frames 600- of
+    # stream, detected on every frame and on keyframes (`keyframes.every`). Frames 600- of
     # vtest.avi: the keyframe settings were chosen on frames 300-399 only.
     video: str | None = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
     video_start: int = 600

@@ -49,7 +49,7 @@ def detect_image(src: Path, dst: Path, json_path: Path | None, overlay_path: Pat
 
 def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConfig) -> dict:
     """A mask video (255 = mosaic), frame for frame, and optionally the regions per frame
-    (detected in full on keyframes: `cfg.keyframe_every`)."""
+    (detected in full on keyframes: `cfg.keyframes.every`)."""
     from demosaic.probe import probe
     from demosaic.video import read_frames, write_gray_video
 

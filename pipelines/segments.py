@@ -173,7 +173,7 @@ def restore_segment(engine, job: SegmentJob) -> dict:
     if s.mask_path is None:
         # Detection runs on keyframes counted from the video's frame 0: start the segment on
         # one and end it on one, so every frame gets the answer the whole video would give.
-        every = s.detector.keyframe_every
+        every = s.detector.keyframes.every
         lo = lo // every * every
         hi = None if hi is None else -(-(hi - 1) // every) * every + 1
     mask_video = s.mask_path is not None and is_video_path(Path(s.mask_path))

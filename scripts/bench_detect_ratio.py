@@ -1,12 +1,15 @@
 """Detector speed against an earlier revision, as a ratio: the same frames, the two detectors
 interleaved, OpenCV on one thread, median ms per frame. Ratios hold on a shared machine where
-absolute frames/s move ±10 % between runs.
+absolute frames/s move ±10 % between runs. (`scripts/check_detect_identity.py` gives a ratio
+too, on the detection benchmark's cases, with each detector in a process of its own.)
 
     python scripts/bench_detect_ratio.py REV [--classical]  # REV: a git revision of this repo, e.g. fa4dc90
                                                            # --classical: both detectors without the segmenter
 """
 from __future__ import annotations
 
+import atexit
+import importlib
 import importlib.util
 import statistics
 import subprocess
@@ -31,36 +34,20 @@ PHOTOS = Path("/usr/share/backgrounds/mate/nature")  # training-side photos, not
 CLIP = ROOT / "benchmarks" / "vtest-mosaic.mkv"
 
 
-def _import_source(name: str, source: str, folder: Path):
-    path = folder / f"{name}_then.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"demosaic.{name}_then", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def load_revision(rev: str):
-    """demosaic/detect.py as it was at `rev`, imported as its own module, with the segmenter's
-    code (demosaic/detect_net.py) as it was then too."""
-    def show(name):
-        return subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:demosaic/{name}.py"],
-                              check=True, capture_output=True, text=True).stdout
-
-    folder = Path(tempfile.mkdtemp())
-    _import_source("detect_net", show("detect_net"), folder)
-    module = _import_source("detect", show("detect").replace("from .detect_net import", "from .detect_net_then import"),
-                            folder)
-    for name in ("DEFAULT_SEGMENTER", "DEFAULT_BORDERS"):  # the model cards it names, as they were at `rev`
-        if hasattr(module, name):
-            card = getattr(module, name)
-            for suffix in (".json", ".npz"):
-                data = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:models/{card.stem}{suffix}"],
-                                      check=True, capture_output=True).stdout
-                (folder / f"{card.stem}{suffix}").write_bytes(data)
-            setattr(module, name, folder / card.name)
-    return module
+    """`demosaic.detect` as it was at `rev` (a module then, or a package), imported from a
+    temporary git worktree of that revision as part of a package of its own
+    (`demosaic_then`), with the model cards it names as they were then. The worktree is
+    removed when this process ends."""
+    tree = Path(tempfile.mkdtemp()) / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), rev], check=True)
+    atexit.register(subprocess.run, ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    spec = importlib.util.spec_from_file_location("demosaic_then", tree / "demosaic" / "__init__.py",
+                                                  submodule_search_locations=[str(tree / "demosaic")])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = package  # its dataclasses look their modules up
+    spec.loader.exec_module(package)
+    return importlib.import_module("demosaic_then.detect")
 
 
 def frame_sets() -> dict[str, list[np.ndarray]]:

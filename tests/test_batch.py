@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from demosaic.detect import DetectorConfig
+from demosaic.detect import DetectorConfig, KeyframeConfig
 from demosaic.probe import probe
 from demosaic.video import EncodeOptions, read_frames
 from pipelines.batch import LocalExecutor, find_inputs, run_batch
@@ -46,7 +46,7 @@ class Counting(LocalExecutor):
 
 def settings(every=8):
     return Settings(model_path=None, mode="guided", mask_path=None, encode=EncodeOptions(lossless=True),
-                    detector=DetectorConfig(keyframe_every=every))
+                    detector=DetectorConfig(keyframes=KeyframeConfig(every=every)))
 
 
 def test_plan_segments__cover_every_frame_once():

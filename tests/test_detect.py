@@ -5,8 +5,16 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from demosaic.detect import (DEFAULT_SEGMENTER, Detector, DetectorConfig, _abs_diffs, _coarser_grid, _finer_grid, _multiple_of,
-                             _median_rows, _outline_profile, _steps_on_borders, _union_parts, Region, grid_line_error, iou)
+from demosaic.detect import DEFAULT_SEGMENTER, Detector, DetectorConfig, Region, grid_line_error, iou
+from demosaic.detect.cells import median_rows
+from demosaic.detect.config import ExactConfig, NetConfig
+from demosaic.detect.cellstats import steps_on_borders
+from demosaic.detect.combs import multiple_of, outline_profile
+from demosaic.detect.evidence import abs_diffs
+from demosaic.detect.exact import exact_seeds
+from demosaic.detect.gridfit import coarser_grid, finer_grid, union_parts
+from demosaic.detect.lattice import rephased
+from demosaic.detect.learned import drop_unsure, flat_ties, steps_needed
 from demosaic.mosaic import Grid, MosaicRegion, pixelate
 from demosaic.video import h264_roundtrip
 
@@ -232,12 +240,12 @@ def test_steps_on_borders__mosaic_against_shaded_stripes():
     part = np.ones((120, 144), bool)
     smooth = cv2.cvtColor(smooth_image(np.random.default_rng(3), 120, 144), cv2.COLOR_RGB2GRAY)
     mosaic = smooth.reshape(10, 12, 12, 12).mean(axis=(1, 3)).repeat(12, 0).repeat(12, 1)
-    assert _steps_on_borders(mosaic, grid.pitch, iy, ix, part) >= 3.0  # chance: 3 lines of 12
+    assert steps_on_borders(mosaic, grid.pitch, iy, ix, part) >= 3.0  # chance: 3 lines of 12
     yy, xx = np.mgrid[0:120, 0:144]
     stripes = np.floor(np.where((xx // 12) % 2 == 0, 80.0, 110.0) + 0.3 * yy)  # steps every 3-4 rows
-    assert _steps_on_borders(stripes, grid.pitch, iy, ix, part) < 1.2  # columns fine, rows at chance
+    assert steps_on_borders(stripes, grid.pitch, iy, ix, part) < 1.2  # columns fine, rows at chance
     fine = Grid((4.0, 4.0), (0.0, 0.0))  # cells under 6 px: too few lines between borders to tell
-    assert _steps_on_borders(stripes, fine.pitch, *fine.cell_index(120, 144), part) == np.inf
+    assert steps_on_borders(stripes, fine.pitch, *fine.cell_index(120, 144), part) == np.inf
 
 
 def test_outline_profile__only_the_inside_pixel_counts_where_the_part_ends():
@@ -246,12 +254,12 @@ def test_outline_profile__only_the_inside_pixel_counts_where_the_part_ends():
     prob = rng.uniform(0, 1, (6, 10))
     part = np.zeros((6, 10), bool)
     part[1:5, 2:8] = True
-    columns = _outline_profile(prob, part, 0)  # per gap between columns t and t+1
+    columns = outline_profile(prob, part, 0)  # per gap between columns t and t+1
     expected = np.zeros(9)
     expected[1] = prob[1:5, 2].sum()  # entering the part: its first column
     expected[7] = prob[1:5, 7].sum()  # leaving it: its last column
     np.testing.assert_allclose(columns, expected)
-    rows = _outline_profile(prob, part, 1)
+    rows = outline_profile(prob, part, 1)
     expected = np.zeros(5)
     expected[0], expected[4] = prob[1, 2:8].sum(), prob[4, 2:8].sum()
     np.testing.assert_allclose(rows, expected)
@@ -303,8 +311,8 @@ def test_flattest__smooth_mosaic__the_border_maps_pick_the_lattice_among_flat_ti
     edges = np.stack([np.broadcast_to(np.where(cell_edges(w, 16, 0)[None, :], 5.0, -5.0), (h, w)),
                       np.broadcast_to(np.where(cell_edges(h, 16, 0)[:, None], 5.0, -5.0), (h, w))], axis=-1)
     part = np.ones((h, w), bool)
-    det = Detector(DetectorConfig(learned="", net_flattest_support=support))
-    grid = det._flat_ties(luma, [Grid((16.0, 16.0), (0.0, 0.0))], slice(0, h), slice(0, w), part, edges)[0]
+    det = Detector(DetectorConfig(learned="", net=NetConfig(flattest_support=support)))
+    grid = flat_ties(det.cfg, luma, [Grid((16.0, 16.0), (0.0, 0.0))], slice(0, h), slice(0, w), part, edges)[0]
     assert grid.pitch == (expected, expected)
 
 
@@ -313,7 +321,7 @@ def test_steps_needed__fine_cells_need_less_above_chance(pitch, needed):
     # Three lines of a 6 px cell lie within a pixel of a border: even a perfect mosaic's
     # steps stand at only twice chance there; 12 % of the way from chance to all of them.
     det = Detector(DetectorConfig(learned=""))
-    assert det._steps_needed(Grid((pitch, pitch), (0.0, 0.0))) == pytest.approx(needed)
+    assert steps_needed(det.cfg, Grid((pitch, pitch), (0.0, 0.0))) == pytest.approx(needed)
 
 
 @pytest.mark.parametrize("coarse, fine, expected", [
@@ -323,7 +331,7 @@ def test_steps_needed__fine_cells_need_less_above_chance(pitch, needed):
     ((16.0, 16.0), (16.2, 16.0), False),      # the same lattice, not a multiple
 ])
 def test_multiple_of__known_pairs(coarse, fine, expected):
-    assert _multiple_of(Grid(coarse, (0.0, 0.0)), Grid(fine, (0.0, 0.0))) is expected
+    assert multiple_of(Grid(coarse, (0.0, 0.0)), Grid(fine, (0.0, 0.0))) is expected
 
 
 @pytest.mark.parametrize("cell, fitted, expected", [(10, 30.0, 10.0), (10, 20.0, 10.0), (30, 30.0, 30.0), (12, 12.0, 12.0)])
@@ -331,8 +339,8 @@ def test_finer_grid__steps_between_the_lines_split_the_cells(photo, cell, fitted
     # A mosaic of `cell` px seen on a lattice of `fitted` px: if the lines between carry
     # steps too, the cells are finer; inside a true cell there is none.
     mosaic, truth = pixelate(photo, [MosaicRegion("rect", ((0, 0), (300, 240)), (cell, cell))])
-    dx, dy = _abs_diffs(cv2.cvtColor(mosaic, cv2.COLOR_RGB2GRAY)[..., None])
-    grid = _finer_grid((dx, dy), truth, Grid((fitted, fitted), (0.0, 0.0)))
+    dx, dy = abs_diffs(cv2.cvtColor(mosaic, cv2.COLOR_RGB2GRAY)[..., None])
+    grid = finer_grid((dx, dy), truth, Grid((fitted, fitted), (0.0, 0.0)))
     assert grid.pitch == pytest.approx((expected, expected))
 
 
@@ -423,13 +431,13 @@ def test_union_parts__steps_on_even_lines_left_odd_lines_right():
         if (x % 16 == 0) == (x < w // 2):
             dx[:, x - 1] = 20
     mask = np.ones((h, w), bool)
-    axis, even, odd = _union_parts((dx, dy), mask, Grid((8.0, 8.0), (0.0, 0.0)), (0, 0), 0.1, 400, 72)
+    axis, even, odd = union_parts((dx, dy), mask, Grid((8.0, 8.0), (0.0, 0.0)), (0, 0), 0.1, 400, 72)
     assert axis == 0
     assert even[:, :w // 2 - 16].all() and odd[:, w // 2 + 16:].all()
     assert not (even & odd).any() and (even | odd).all()
     # Steps on every line: one lattice, no split.
     dx[:, lines - 1] = 20
-    assert _union_parts((dx, dy), mask, Grid((8.0, 8.0), (0.0, 0.0)), (0, 0), 0.1, 400, 72) is None
+    assert union_parts((dx, dy), mask, Grid((8.0, 8.0), (0.0, 0.0)), (0, 0), 0.1, 400, 72) is None
 
 
 @pytest.mark.parametrize("cell, fitted, expected", [
@@ -441,8 +449,8 @@ def test_union_parts__steps_on_even_lines_left_odd_lines_right():
 def test_coarser_grid__no_step_through_the_middle_of_a_cell(photo, cell, fitted, expected):
     region = MosaicRegion("rect", ((4, 12), (300, 236)), cell, align="region")  # lines at x = 4 + k cell
     mosaic, truth = pixelate(photo, [region])
-    dx, dy = _abs_diffs(cv2.cvtColor(mosaic, cv2.COLOR_RGB2GRAY)[..., None])
-    grid = _coarser_grid((dx, dy), truth, Grid(fitted, (4.0 % fitted[0], 12.0 % fitted[1])))
+    dx, dy = abs_diffs(cv2.cvtColor(mosaic, cv2.COLOR_RGB2GRAY)[..., None])
+    grid = coarser_grid((dx, dy), truth, Grid(fitted, (4.0 % fitted[0], 12.0 % fitted[1])))
     assert grid.pitch == pytest.approx(expected)
     assert grid_line_error(grid, region.grid(), (4, 12, 300, 236)) <= 1.0
 
@@ -454,11 +462,11 @@ def test_coarser_grid__no_step_through_the_middle_of_a_cell(photo, cell, fitted,
     (20, (20.0, 9.0), (20.0, 9.0)),    # right already
 ])
 def test_sparser_comb__few_teeth_fit_half_the_pitch_too(teeth, comb, expected):
-    from demosaic.detect import _sparser_comb
+    from demosaic.detect.combs import sparser_comb
 
     profile = np.full(160, 2.0)
     profile[9::teeth] = 50.0
-    assert _sparser_comb(profile, comb) == pytest.approx(expected)
+    assert sparser_comb(profile, comb) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1), (2, 2), (3, 40), (40, 3)])
@@ -467,8 +475,8 @@ def test_lattice_checks__boxes_too_small_to_tell__keep_the_grid(shape):
     h, w = shape
     diff = (np.zeros((h, w - 1), np.uint8), np.zeros((h - 1, w), np.uint8))
     grid = Grid((8.0, 8.0), (0.0, 0.0))
-    assert _finer_grid(diff, np.ones(shape, bool), grid) == grid
-    assert _coarser_grid(diff, np.ones(shape, bool), grid) == grid
+    assert finer_grid(diff, np.ones(shape, bool), grid) == grid
+    assert coarser_grid(diff, np.ones(shape, bool), grid) == grid
 
 
 def _sky_beside(photo: np.ndarray, slope: float, column: int) -> np.ndarray:
@@ -496,7 +504,8 @@ def test_exact_growth__known_cells():
     """Against cells counted by hand: from the labelled left part of an 8 px mosaic over a
     sky, growth takes the other whole cells of the mosaic, not the flat patch beside it (no
     step between its cells), not another region's cells, and not the sky."""
-    from demosaic.detect import _colour_code, _exact_growth
+    from demosaic.detect.evidence import colour_code
+    from demosaic.detect.exact import exact_growth
 
     sky = _sky_beside(np.zeros((240, 320, 3), np.uint8), 0.15, 0)
     sky[40:200, 243:296] = 77  # a flat patch, its cells exact but all one colour
@@ -505,10 +514,10 @@ def test_exact_growth__known_cells():
     labels = np.zeros((240, 320), np.int32)
     labels[40:200, 48:96] = 1
     labels[40:80, 200:240] = 2  # another region's cells
-    grown = _exact_growth(_colour_code(mosaic), labels, 1, region.grid(), (48, 40, 96, 200))
+    grown = exact_growth(colour_code(mosaic), labels, 1, region.grid(), (48, 40, 96, 200))
     expected = truth & (labels == 0)
     assert (grown == expected).all()
-    assert not _exact_growth(_colour_code(sky), labels, 1, region.grid(), (48, 40, 96, 200)).any()  # no mosaic: the sky's cells are not exact
+    assert not exact_growth(colour_code(sky), labels, 1, region.grid(), (48, 40, 96, 200)).any()  # no mosaic: the sky's cells are not exact
 
 
 LEUVEN = "/usr/share/doc/opencv-doc/examples/data/leuvenA.jpg"
@@ -520,7 +529,7 @@ def test_detect__defocused_photo__the_network_does_not_carry_a_tiny_region_over_
     three flat pieces (0.1 % of the frame), and the network proposes a tenth of the frame
     around them. Joined to the pieces unchecked (ratio 0) it became an 11 % false region;
     checked as a network-only region must be, it is not a mosaic. (The network's doubt over
-    the joined region, `net_region_score`, would drop it too: off here, to see this check.)"""
+    the joined region, `net.region_score`, would drop it too: off here, to see this check.)"""
     from pathlib import Path
 
     from pipelines.benchmark_detect import fit_frame
@@ -530,7 +539,7 @@ def test_detect__defocused_photo__the_network_does_not_carry_a_tiny_region_over_
         pytest.skip("no shipped segmenter or no opencv-doc photos")
     photo = fit_frame(read_image(Path(LEUVEN)))
     blurred = np.clip(np.round(cv2.GaussianBlur(photo.astype(np.float32), (0, 0), 3)), 0, 255).astype(np.uint8)
-    found = Detector(DetectorConfig(net_join_ratio=join_ratio, net_region_score=0.0)).detect(blurred)
+    found = Detector(DetectorConfig(net=NetConfig(join_ratio=join_ratio, region_score=0.0))).detect(blurred)
     assert (found.mask.mean() < 0.01) == clean
 
 
@@ -561,24 +570,25 @@ def test_exact_seeds__known_lattice_and_cells():
     is the mosaic's cells on its lattice. Over the whole frame the field's own levels fit
     a lattice here and there too: the chance and size checks drop most of those (the
     network's proposals keep the search near mosaics in the first place)."""
-    from demosaic.detect import _colour_code, _exact_phases, _exact_runs
+    from demosaic.detect.evidence import colour_code
+    from demosaic.detect.exact import exact_phases, exact_runs
 
     field = _faint_field(3, span=10)
     region = MosaicRegion("rect", ((35, 29), (235, 189)), (8, 8), align="region")  # cells from x 35, y 29
     mosaic, truth = pixelate(field, [region])
-    code, rows, cols = _colour_code(mosaic), slice(0, 240), slice(0, 320)
-    assert _exact_runs(code, rows, cols, truth, 0, 4, 72)[0] == 8
-    assert _exact_phases(code, 8, rows, cols, truth, 0)[0] == 35 % 8
-    assert _exact_phases(code, 8, rows, cols, truth, 1)[0] == 29 % 8
+    code, rows, cols = colour_code(mosaic), slice(0, 240), slice(0, 320)
+    assert exact_runs(code, rows, cols, truth, 0, 4, 72)[0] == 8
+    assert exact_phases(code, 8, rows, cols, truth, 0)[0] == 35 % 8
+    assert exact_phases(code, 8, rows, cols, truth, 1)[0] == 29 % 8
     proposed = cv2.dilate(truth.astype(np.uint8), np.ones((17, 17), np.uint8)) > 0
-    seeds = Detector(DetectorConfig(learned=""))._exact_seeds(code, rows, cols, proposed)
+    seeds = exact_seeds(DetectorConfig(learned=""), code, rows, cols, proposed)
     assert len(seeds) == 1
     grid, pixels, _ = seeds[0]
     assert grid == Grid((8.0, 8.0), (3.0, 5.0))
     assert iou(pixels, truth) >= 0.95  # a few constant field cells beside it step to it too
     everywhere = np.ones((240, 320), bool)
-    checked = Detector(DetectorConfig(learned=""))._exact_seeds(code, rows, cols, everywhere)
-    unchecked = Detector(DetectorConfig(learned="", exact_seed_chance=0.0, exact_seed_cells=1.0))._exact_seeds(
+    checked = exact_seeds(DetectorConfig(learned=""), code, rows, cols, everywhere)
+    unchecked = exact_seeds(DetectorConfig(learned="", exact=ExactConfig(seed_chance=0.0, seed_cells=1.0)), 
         code, rows, cols, everywhere)
     assert checked[0][0] == grid and len(unchecked) > len(checked)
 
@@ -586,7 +596,7 @@ def test_exact_seeds__known_lattice_and_cells():
 def test_far_from__the_exact_distance_transform_over_the_frame():
     """The gate's distance, measured in the box around the proposals only, against OpenCV's
     over the whole frame."""
-    from demosaic.detect import _far_from
+    from demosaic.detect.evidence import far_from
 
     rng = np.random.default_rng(5)
     for _ in range(20):
@@ -595,12 +605,12 @@ def test_far_from__the_exact_distance_transform_over_the_frame():
             y, x = rng.integers(0, near.shape[0]), rng.integers(0, near.shape[1])
             near[y:y + rng.integers(1, 20), x:x + rng.integers(1, 20)] = 1
         exact = cv2.distanceTransform(1 - near, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > 12.0
-        np.testing.assert_array_equal(_far_from(near, 12.0), exact if near.any() else np.ones(near.shape, bool))
+        np.testing.assert_array_equal(far_from(near, 12.0), exact if near.any() else np.ones(near.shape, bool))
 
 
 @pytest.mark.parametrize("crf", [None, 23])
 def test_detect__search_window__same_answer_as_searching_the_whole_frame(crf):
-    """The search runs in the box around what the gate leaves open (`search_margin`): on a
+    """The search runs in the box around what the gate leaves open (`net.search_margin`): on a
     large frame with small mosaics in one corner, the answer is the whole-frame search's,
     moved to frame coordinates."""
     if not DEFAULT_SEGMENTER.exists():
@@ -613,7 +623,7 @@ def test_detect__search_window__same_answer_as_searching_the_whole_frame(crf):
     if crf is not None:
         mosaic = h264_roundtrip(mosaic, crf)
     windowed = Detector(DetectorConfig()).detect(mosaic)
-    whole = Detector(DetectorConfig(search_margin=10_000)).detect(mosaic)
+    whole = Detector(DetectorConfig(net=NetConfig(search_margin=10_000))).detect(mosaic)
     assert iou(windowed.mask, truth) >= 0.8
     np.testing.assert_array_equal(windowed.labels, whole.labels)
     assert windowed.regions == whole.regions
@@ -635,9 +645,9 @@ def test_rephased__takes_the_phase_the_border_maps_mark():
     rows, cols = slice(30, 170), slice(40, 230)
     yy, xx = np.mgrid[rows, cols]
     part = ((xx - 135) / 90.0) ** 2 + ((yy - 100) / 65.0) ** 2 <= 1
-    found = Detector._rephased(edges, Grid((7.0, 9.0), (0.0, 0.0)), rows, cols, part)
+    found = rephased(edges, Grid((7.0, 9.0), (0.0, 0.0)), rows, cols, part)
     assert found.pitch == truth.pitch and found.origin == truth.origin
-    kept = Detector._rephased(edges, Grid((7.4, 9.0), (1.5, 0.0)), rows, cols, part)
+    kept = rephased(edges, Grid((7.4, 9.0), (1.5, 0.0)), rows, cols, part)
     assert kept.origin == (1.5, 5.0)
 
 
@@ -660,7 +670,7 @@ def _steps_with_middles(share: float, height: int = 200, width: int = 240) -> tu
 ])
 def test_coarser_grid__square_cells_allow_more_between(share, square_share, expected):
     diff = _steps_with_middles(share)
-    grid = _coarser_grid(diff, np.ones((200, 240), bool), Grid((5.0, 10.0), (0.0, 0.0)), square_share=square_share)
+    grid = coarser_grid(diff, np.ones((200, 240), bool), Grid((5.0, 10.0), (0.0, 0.0)), square_share=square_share)
     assert grid.pitch == pytest.approx(expected)
 
 
@@ -671,12 +681,12 @@ def test_coarser_grid__square_cells_allow_more_between(share, square_share, expe
 ])
 def test_finer_grid__square_cells_split_one_way_only_when_sure(share, square_share, expected):
     diff = _steps_with_middles(share)
-    grid = _finer_grid(diff, np.ones((200, 240), bool), Grid((10.0, 10.0), (0.0, 0.0)), square_share=square_share)
+    grid = finer_grid(diff, np.ones((200, 240), bool), Grid((10.0, 10.0), (0.0, 0.0)), square_share=square_share)
     assert grid.pitch == pytest.approx(expected)
 
 
 def test_drop_unsure__coded_regions_the_network_doubts_go():
-    """Coded regions over which the network's mean probability is under `net_region_score`
+    """Coded regions over which the network's mean probability is under `net.region_score`
     go and the rest are numbered again; uncompressed (`closed`) regions stay whatever it says."""
     labels = np.zeros((40, 90), np.int32)
     labels[5:25, 0:20], labels[5:25, 30:50], labels[5:25, 60:80] = 1, 2, 3
@@ -688,7 +698,7 @@ def test_drop_unsure__coded_regions_the_network_doubts_go():
                Region((30, 5, 50, 25), (5.0, 5.0), (0.0, 0.0), "mean", 16, 1.0),
                Region((60, 5, 80, 25), (5.0, 5.0), (0.0, 0.0), "mean", 16, 1.0)]
     before = labels.copy()
-    closed = Detector(DetectorConfig(net_region_score=0.7))._drop_unsure(logits, labels, regions, [False, False, False, True])
+    closed = drop_unsure(DetectorConfig(net=NetConfig(region_score=0.7)), logits, labels, regions, [False, False, False, True])
     assert closed == [False, False, True]
     assert [r.bbox[0] for r in regions] == [30, 60]
     np.testing.assert_array_equal(labels, np.select([before == 2, before == 3], [1, 2], 0))
@@ -697,4 +707,32 @@ def test_drop_unsure__coded_regions_the_network_doubts_go():
 @pytest.mark.parametrize("n", [1, 2, 3, 8, 23, 64])
 def test_median_rows__numpy_median(n):
     values = np.random.default_rng(n).integers(0, 256, (n, 3)).astype(np.float64)
-    np.testing.assert_array_equal(_median_rows(values), np.median(values, axis=0))
+    np.testing.assert_array_equal(median_rows(values), np.median(values, axis=0))
+
+
+def test_region_set__in_frame__labels_and_regions_move_with_the_window():
+    from demosaic.detect.regions import RegionSet
+
+    labels = np.zeros((4, 6), np.int32)
+    labels[1:3, 2:5] = 1
+    region = Region((2, 1, 5, 3), (3.0, 2.0), (2.0, 1.0), "mean", 1, 1.0)
+    found = RegionSet(labels, (region,), (True,)).in_frame(slice(10, 14), slice(20, 26), (30, 40))
+    assert found.labels.shape == (30, 40) and (found.labels == 1).sum() == 6
+    assert found.labels[11:13, 22:25].all()
+    assert found.regions[0].bbox == (22, 11, 25, 13) and found.regions[0].origin == (22.0, 11.0)
+    assert found.uncompressed == (True,)
+    working = found.unpacked()
+    working[0][...] = 0  # the working copy is the caller's to edit
+    assert (found.labels == 1).sum() == 6 and working[2] == [False, True]
+
+
+def test_frame_evidence__frame_corner_in_the_search_window():
+    from demosaic.detect.evidence import frame_evidence
+
+    frame = np.zeros((300, 400, 3), np.uint8)
+    blocked = np.ones((300, 400), bool)
+    blocked[150:160, 200:210] = False  # open: a 10 px box, the window that box grown by the margin
+    evidence = frame_evidence(DetectorConfig(net=NetConfig(search_margin=20)), frame, blocked=blocked)
+    assert (evidence.rows, evidence.cols) == (slice(130, 180), slice(180, 230))
+    assert evidence.frame_origin == (-180, -130)
+    assert evidence.window_luma.shape == (50, 50, 1) and evidence.ev.shape == (50, 49)

@@ -10,6 +10,10 @@ from conftest import smooth_image
 from demosaic.artifact import load_detector, save_detector
 from demosaic.config import DetectNetConfig
 from demosaic.detect import DEFAULT_SEGMENTER, Detector, DetectorConfig, grid_line_error, iou
+from demosaic.detect.config import NetConfig
+from demosaic.detect.lattice import edge_lattice, edge_support
+from demosaic.detect.learned import add_learned
+from demosaic.detect.refits import split_lattices
 from demosaic.detect_training import (CLASS, COLUMN_EDGE, FOCUS_CELL, IGNORE, MOSAIC, ROW_EDGE, _coded_clip,
                                       _mosaic_sample, make_samples, masked_bce, scores, swap_edges)
 from demosaic.errors import ModelError
@@ -291,12 +295,12 @@ def test_edge_lattice__recovers_the_grid_from_border_maps(pitch, origin):
     part = MosaicRegion("ellipse", ((30, 20), (230, 170)), (8, 8)).rasterise(200, 260)
     edges = _border_logits(200, 260, grid, part, np.random.default_rng(0))
     det = Detector(DetectorConfig(learned=""))
-    found = det._edge_lattice(edges, slice(20, 170), slice(30, 230), part[20:170, 30:230])
+    found = edge_lattice(det.cfg, edges, slice(20, 170), slice(30, 230), part[20:170, 30:230])
     assert found is not None and grid_line_error(found, grid, (30, 20, 230, 170)) <= 1.0
     # Border support: high on the true lattice, none on one shifted by half a cell.
     everywhere = (slice(0, 200), slice(0, 260), part)
     shifted = Grid(pitch, (origin[0] + pitch[0] / 2, origin[1] + pitch[1] / 2))
-    assert det._edge_support(edges, grid, *everywhere) > 0.5 > 0.1 > det._edge_support(edges, shifted, *everywhere)
+    assert edge_support(edges, grid, *everywhere) > 0.5 > 0.1 > edge_support(edges, shifted, *everywhere)
 
 
 def test_edge_lattice__one_border_on_an_axis__fixes_its_phase():
@@ -309,9 +313,9 @@ def test_edge_lattice__one_border_on_an_axis__fixes_its_phase():
     part[55:105, 30:230] = True  # rows 55-104: one border, between rows 68 and 69
     edges = _border_logits(200, 260, grid, part, np.random.default_rng(1))
     det = Detector(DetectorConfig(learned=""))
-    found = det._edge_lattice(edges, slice(55, 105), slice(30, 230), part[55:105, 30:230])
+    found = edge_lattice(det.cfg, edges, slice(55, 105), slice(30, 230), part[55:105, 30:230])
     assert found is not None and grid_line_error(found, grid, (30, 55, 230, 105)) <= 1.0
-    off = Detector(DetectorConfig(learned="", net_one_tooth=0))._edge_lattice(
+    off = edge_lattice(DetectorConfig(learned="", net=NetConfig(one_tooth=0)),
         edges, slice(55, 105), slice(30, 230), part[55:105, 30:230])
     assert off is not None and grid_line_error(off, grid, (30, 55, 230, 105)) > 5  # phase 0 instead
 
@@ -328,20 +332,20 @@ def test_edge_lattice__two_teeth_a_multiple_apart__take_the_other_axis_pitch():
     rows = np.arange(200)
     edges[..., 1][(np.abs(rows - 96) <= 1) | (np.abs(rows - 95) <= 1), :] = -4.0  # the border at 96 unseen
     det = Detector(DetectorConfig(learned=""))
-    found = det._edge_lattice(edges, slice(40, 150), slice(20, 240), part[40:150, 20:240])
+    found = edge_lattice(det.cfg, edges, slice(40, 150), slice(20, 240), part[40:150, 20:240])
     assert found is not None and found.pitch[1] == pytest.approx(32.0, abs=0.5)
     assert grid_line_error(found, grid, (20, 40, 240, 150)) <= 1.0
 
 
 def test_local_support__matches_a_numpy_window_reference():
-    from demosaic.detect import _local_support
+    from demosaic.detect.lattice import local_support
     from demosaic.mosaic import Grid
 
     rng = np.random.default_rng(3)
     prob = rng.random((30, 40, 2)).astype(np.float32)
     own = rng.random((30, 40)) < 0.7
     grid, corner, window = Grid((6.0, 5.0), (2.0, 1.0)), (11, 7), 7
-    got = _local_support(prob, own, grid, corner, window)
+    got = local_support(prob, own, grid, corner, window)
     on = [cell_edges(corner[0] + 40, 6.0, 2.0)[corner[0]:][None, :].repeat(30, 0),
           cell_edges(corner[1] + 30, 5.0, 1.0)[corner[1]:][:, None].repeat(40, 1)]
     r = window // 2
@@ -372,7 +376,7 @@ def test_split_lattices__two_overlapping_mosaics__get_a_grid_each():
     edges = np.where(seam[..., None], _border_logits(240, 320, right, part, rng), _border_logits(240, 320, left, part, rng))
     labels = part.astype(np.int32)
     regions = [Region((32, 32, 288, 208), left.pitch, left.origin, "mean", 176, 1.0)]
-    Detector(DetectorConfig(learned=""))._split_lattices(edges, labels, regions)
+    split_lattices(DetectorConfig(learned=""), edges, labels, regions)
     assert len(regions) == 2 and set(np.unique(labels)) == {0, 1, 2}
     assert (labels > 0).sum() == part.sum()  # the mask is unchanged; only its labels split
     for truth, side in ((left, ~seam), (right, seam)):
@@ -383,7 +387,7 @@ def test_split_lattices__two_overlapping_mosaics__get_a_grid_each():
     # One lattice throughout: nothing to split.
     edges = _border_logits(240, 320, left, part, rng)
     labels, regions = part.astype(np.int32), [Region((32, 32, 288, 208), left.pitch, left.origin, "mean", 176, 1.0)]
-    Detector(DetectorConfig(learned=""))._split_lattices(edges, labels, regions)
+    split_lattices(DetectorConfig(learned=""), edges, labels, regions)
     assert len(regions) == 1 and labels.max() == 1
 
 
@@ -396,7 +400,8 @@ def test_add_learned__exact_region_the_network_outgrows__grows_when_told(reopen,
     reopening is off or asks for more cells than that, or its cells are exactly one colour to
     their borders (an uncompressed mosaic: its exact borders stand against the network's).
     In a frame decoded from lossy video (`coded`) no region is uncompressed: it grows."""
-    from demosaic.detect import Region, _uncompressed_regions
+    from demosaic.detect import Region
+    from demosaic.detect.exact import uncompressed_regions
 
     height = width = 256
     labels = np.zeros((height, width), np.int32)
@@ -406,12 +411,12 @@ def test_add_learned__exact_region_the_network_outgrows__grows_when_told(reopen,
     logits[32:128, 32:224] = 5.0
     exact = np.ones((height, width), bool)
     none = np.zeros((height, width), bool)
-    det = Detector(DetectorConfig(learned="", net_reopen=reopen))
+    det = Detector(DetectorConfig(learned="", net=NetConfig(reopen=reopen)))
     colour = np.zeros((height, width, 3), np.uint8)
     if not uncompressed:
         colour[:, ::32] = 9  # each cell's first column a shade off: not exactly one colour, as coded cells
-    closed = det._add_learned(logits, None, colour[..., :1], colour, none, none, labels, regions,
-                              _uncompressed_regions(labels, regions, exact, coded))
+    closed = add_learned(det.cfg, logits, None, colour[..., :1], colour, none, none, labels, regions,
+                              uncompressed_regions(labels, regions, exact, coded))
     assert closed == [False, not grows]
     assert (labels == 1).sum() == 96 * (192 if grows else 96)
     assert regions[0].bbox == ((32, 32, 224, 128) if grows else (32, 32, 128, 128))
@@ -421,7 +426,7 @@ def test_comb__near_whole_pitch__whole_where_it_fits_the_teeth():
     """Four blurred borders of a 32 px lattice, each off by up to ±0.4 px: the least-squares
     pitch is fractional and drifts, the whole pitch fits every tooth within a pixel. A scaled
     lattice (12.2 px over 12 borders) drifts 2.4 px on a whole pitch, so it stays fractional."""
-    from demosaic.detect import _comb
+    from demosaic.detect.combs import find_comb
 
     cfg = DetectorConfig()
     teeth = [(np.array([10.0, 42.0, 74.0, 106.0]) + np.array([0.4, -0.3, 0.2, -0.4]), 140),
@@ -431,8 +436,8 @@ def test_comb__near_whole_pitch__whole_where_it_fits_the_teeth():
         for t in pos:  # a tooth as two pixels sharing its weight, centroid at t
             i = int(np.floor(t))
             profile[i], profile[i + 1] = 10 * (1 - (t - i)), 10 * (t - i)
-        fractional = _comb(profile, cfg)
-        whole = _comb(profile, cfg, whole_pitch=0.25)
+        fractional = find_comb(profile, cfg)
+        whole = find_comb(profile, cfg, whole_pitch=0.25)
         if k == 0:
             assert fractional[0] != 32.0 and whole[0] == 32.0
             assert np.abs((pos - whole[1]) - 32 * np.round((pos - whole[1]) / 32)).max() <= 1.0
@@ -445,20 +450,20 @@ def test_chroma_subsampled__decoded_video_only():
     and a grey frame cannot tell (no colour texture)."""
     import cv2
 
-    from demosaic.detect import _chroma_subsampled
+    from demosaic.detect.evidence import chroma_subsampled
     from demosaic.video import h264_roundtrip
 
     rng = np.random.default_rng(5)
     photo = smooth_image(rng, 240, 320)
-    assert not _chroma_subsampled(photo)
-    assert _chroma_subsampled(h264_roundtrip(photo, 23))
+    assert not chroma_subsampled(photo)
+    assert chroma_subsampled(h264_roundtrip(photo, 23))
     grey = np.repeat(photo.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
-    assert not _chroma_subsampled(h264_roundtrip(grey, 23))
+    assert not chroma_subsampled(h264_roundtrip(grey, 23))
     # The same test on a NumPy 4:2:0 frame: chroma averaged over 2×2 blocks and repeated.
     ycc = cv2.cvtColor(photo, cv2.COLOR_RGB2YCrCb).astype(np.float64)
     chroma = ycc[..., 1:].reshape(120, 2, 160, 2, 2).mean(axis=(1, 3))
     ycc[..., 1:] = np.repeat(np.repeat(chroma, 2, axis=0), 2, axis=1)
-    assert _chroma_subsampled(cv2.cvtColor(np.round(ycc).astype(np.uint8), cv2.COLOR_YCrCb2RGB))
+    assert chroma_subsampled(cv2.cvtColor(np.round(ycc).astype(np.uint8), cv2.COLOR_YCrCb2RGB))
 
 
 @pytest.mark.parametrize("flags, fast", [

@@ -14,7 +14,7 @@ H, W = 240, 320
 
 def run(frames, every):
     detector = Detector(CFG)
-    keyed = KeyframeDetector(detector.detect, replace(CFG, keyframe_every=every), every)
+    keyed = KeyframeDetector(detector.detect, replace(CFG, keyframes=replace(CFG.keyframes, every=every)), every)
     out = []
     for f in frames:
         out += keyed.push(f)
