@@ -21,7 +21,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ExternalToolError, InputError
+from .errors import ExternalToolError, InputError, cause_line
 from .ffmpeg import ffmpeg_binary, file_arg, run_tool
 from .probe import TEXT_SUBTITLES, StreamInfo, VideoInfo, frame_times
 
@@ -79,6 +79,24 @@ def mux(videos: list[Path], source: str | Path, dst: str | Path, info: VideoInfo
     finally:
         for p in (listing, joined, timed):
             p.unlink(missing_ok=True)
+
+
+def check_streams(source: str | Path, dst: str | Path, info: VideoInfo) -> None:
+    """Mux a tenth of a second of `source`'s streams the way `mux` will, into a scratch file
+    beside `dst` (a tiny H.264 video standing in for the restored one): a stream the output
+    container refuses (PCM audio in MP4, say) fails here, before any work, with ffmpeg's
+    reason, not after the whole video was restored. InputError then."""
+    dst = Path(dst)
+    scratch = dst.with_name(f".{dst.stem}.streams-check{dst.suffix}")
+    try:
+        run_tool([ffmpeg_binary(), "-v", "error", "-y", "-f", "lavfi", "-i", "color=size=64x64:duration=0.1",
+                  "-i", file_arg(source), *stream_args(info, dst.suffix.lower(), lambda message: None),
+                  "-c:v:0", "libx264", "-t", "0.1", file_arg(scratch)], what="ffmpeg")
+    except ExternalToolError as exc:
+        raise InputError(f"{source}: its streams cannot all go into {dst.suffix} ({cause_line(exc.stderr)}); "
+                         "try .mkv") from None
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 def stream_args(info: VideoInfo, suffix: str, warn) -> list[str]:

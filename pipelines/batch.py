@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from demosaic.errors import DemosaicError, InputError
+from demosaic.mux import check_streams
 from demosaic.probe import VideoInfo, probe
 
 from .segments import (SEGMENT_FRAMES, SegmentJob, Settings, done_marker, is_finished, join_video, parts_dir,
@@ -124,6 +125,7 @@ def run_batch(pairs: Sequence[tuple[Path, Path]], settings: Settings, executor, 
                 continue
             if v.dst.exists() and not overwrite and not done_marker(v.dst).exists():
                 raise InputError(f"{v.dst} exists (not made by this batch); use --overwrite")
+            check_streams(src, v.dst, v.info)  # a stream the container refuses fails now, not after the work
             done_marker(v.dst).unlink(missing_ok=True)
             if overwrite:
                 shutil.rmtree(parts_dir(v.dst), ignore_errors=True)

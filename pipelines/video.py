@@ -26,7 +26,7 @@ from demosaic.images import read_mask
 from demosaic.keyframes import KeyframeDetector
 from demosaic.mosaic import GridArea
 from demosaic.temporal import MaskStabiliser
-from demosaic.mux import mux, video_timing
+from demosaic.mux import check_streams, mux, video_timing
 from demosaic.probe import probe
 from demosaic.video import EncodeOptions, FrameReader, FrameWriter, format_warnings
 
@@ -128,6 +128,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     A damaged input is decoded as far as ffmpeg can (its errors are warned about and counted in
     the report); with `strict` it is an error and nothing is written."""
     info = probe(src)
+    check_streams(src, dst, info)  # a stream the container refuses fails now, not after the work
     mask_video = mask_path is not None and is_video_path(mask_path)
     static_mask = read_mask(mask_path, (info.height, info.width)) if mask_path and not mask_video else None
     engine = engine or Engine(model_path, mode, detector)

@@ -173,3 +173,15 @@ def test_video__attachment_and_cover_art__kept_where_the_container_holds_them_el
     assert streams(tmp_path / "cover-out.mp4") == streams(tmp_path / "cover.mp4") == ["png,video,1"]
     result = run("video", tmp_path / "cover.mp4", tmp_path / "cover-out.mkv", "--passthrough")
     assert result.exit_code == 0 and "not kept in .mkv" in result.output and "cover art" in result.output
+
+
+def test_video__a_stream_the_container_refuses__exit_2_before_any_work_mkv_takes_it(tmp_path):
+    src = tmp_path / "pcm.mov"  # PCM audio: QuickTime and Matroska hold it, MP4 does not
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4",
+           "-c:v", "libx264", "-c:a", "pcm_s16le", src)
+    result = run("video", src, tmp_path / "out.mp4", "--passthrough")
+    assert result.exit_code == 2 and "cannot all go into .mp4" in result.output and "pcm_s16le" in result.output
+    assert list(tmp_path.iterdir()) == [src]  # nothing written, no scratch left
+    result = run("video", src, tmp_path / "out.mkv", "--passthrough")
+    assert result.exit_code == 0, result.output
+    assert [s.codec for s in probe(tmp_path / "out.mkv").of_kind("audio")] == ["pcm_s16le"]
