@@ -175,13 +175,14 @@ def image(src, dst, mask_path, mode, model_path, overwrite, detector):
     """Restore the mosaics in image IN and write OUT; pixels outside the mosaics are unchanged."""
     from demosaic.images import check_output, read_mask
     from demosaic.pictures import read_picture
+    from demosaic.restore import check_model
     from pipelines.images import restore_image
 
     check_output(dst, overwrite, (src, mask_path))
     shape = read_picture(src).pixels.shape[:2]  # validate everything before TensorFlow loads
     if mask_path is not None:
         read_mask(mask_path, shape)
-    _check_model(mode, model_path)
+    check_model(mode, model_path)
     summary = restore_image(src, dst, mask_path, model_path, mode, detector,
                             note=lambda m: click.echo(f"note: {m}", err=True))
     click.echo(f"restored {summary['restored_pixels']} px ({summary['mode']}) -> {dst}")
@@ -229,23 +230,6 @@ def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detecto
                     detector=detector, batch_frames=batch_frames, temporal_radius=temporal_radius)
 
 
-def _check_model(mode, model_path):
-    """Read the model card before any work starts (and before TensorFlow loads): a model the
-    user named that is missing or unreadable is bad input (exit 2); a broken shipped one, exit 1."""
-    from demosaic.artifact import read_card
-    from demosaic.errors import InputError, ModelError
-    from demosaic.restore import PASSTHROUGH, default_model_path
-
-    if mode == PASSTHROUGH:
-        return
-    try:
-        read_card(model_path or default_model_path(mode))
-    except ModelError as exc:
-        if model_path is not None:
-            raise InputError(str(exc)) from None
-        raise
-
-
 @main.command()
 @_restore_options
 @_video_options
@@ -256,7 +240,7 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, p
           temporal_radius, ray_address, workers, gpus_per_worker, segment_frames, strict, quiet, overwrite, detector):
     """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""
     from demosaic.images import check_output
-    from demosaic.restore import PASSTHROUGH
+    from demosaic.restore import PASSTHROUGH, check_model
     from demosaic.probe import probe
     from pipelines.run import restore_one
     from pipelines.video import progress_line, write_report
@@ -274,7 +258,7 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, p
             from demosaic.images import read_mask
 
             read_mask(mask_path, (info.height, info.width))
-    _check_model(mode, model_path)
+    check_model(mode, model_path)
     warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
     terminal = not quiet and sys.stderr.isatty()
     report = restore_one(src, dst, _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector,
@@ -313,8 +297,8 @@ def batch(inputs, out_dir, suffix, mask_path, mode, model_path, overwrite, codec
 
     Re-running skips finished outputs and resumes unfinished ones segment by segment. Exit 0
     when every input was restored, 1 when some failed (the others are still written)."""
-    from demosaic.restore import PASSTHROUGH
     from demosaic.images import check_writable
+    from demosaic.restore import PASSTHROUGH, check_model
     from pipelines.batch import find_inputs, output_for, run_batch
     from pipelines.run import make_executor
     from pipelines.video import write_report
@@ -329,7 +313,7 @@ def batch(inputs, out_dir, suffix, mask_path, mode, model_path, overwrite, codec
         raise click.BadParameter("no videos found", param_hint="INPUT")
     if mask_path is not None and not mask_path.is_file():
         raise click.BadParameter(f"{mask_path}: no such file", param_hint="--mask")
-    _check_model(mode, model_path)
+    check_model(mode, model_path)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -374,6 +358,7 @@ def batch(inputs, out_dir, suffix, mask_path, mode, model_path, overwrite, codec
 def evaluate(image_dirs, out_dir, cells, limit, seed, model_path, pure_model, paper, crf, overwrite):
     """Restoration quality (PSNR, SSIM, LPIPS) of every method on photos with synthetic mosaics."""
     from demosaic.data import evaluation_photos, find_images
+    from demosaic.restore import check_model
     from pipelines.evaluate import EvalConfig, evaluate as run_evaluation
 
     try:
@@ -389,7 +374,7 @@ def evaluate(image_dirs, out_dir, cells, limit, seed, model_path, pure_model, pa
     if not photos:
         raise click.UsageError("no photos: install plasma-workspace-wallpapers or pass --images DIR")
     for m, mode in ((model_path, "guided"), (pure_model, "inpaint")):
-        _check_model(mode, m)
+        check_model(mode, m)
     result = run_evaluation(photos, out_dir, EvalConfig(cells=cell_sizes, seed=seed, paper_protocol=paper, crf=crf),
                             model_path, pure_model,
                             progress=lambda m: click.echo(m, err=True) if sys.stderr.isatty() else None)
@@ -406,15 +391,6 @@ def benchmark():
     """Measure speed and detection quality: detect, model, video."""
 
 
-def _write_json(result: dict, path: Path | None) -> None:
-    if path is not None:
-        import json
-
-        from demosaic.artifact import atomic_write_bytes
-
-        atomic_write_bytes(path, (json.dumps(result, indent=1) + "\n").encode())
-
-
 @benchmark.command("model")
 @click.option("--sizes", default="128,256,512", show_default=True, help="Square input sizes, comma-separated.")
 @click.option("--batch", type=click.IntRange(1, 64), default=4, show_default=True, help="Batch at 128² and 256² (1 above).")
@@ -426,10 +402,11 @@ def benchmark_model(sizes, batch, repeats, out_path):
         size_list = tuple(int(v) for v in sizes.split(","))
     except ValueError:
         raise click.BadParameter("comma-separated integers", param_hint="--sizes")
-    from pipelines.benchmark import model_benchmark, model_table
+    from pipelines.benchmark import model_benchmark, model_table, write_json
 
     result = model_benchmark(size_list, batch, repeats)
-    _write_json(result, out_path)
+    if out_path is not None:
+        write_json(result, out_path)
     click.echo(model_table(result))
 
 
@@ -444,7 +421,7 @@ def benchmark_video(src, ray_workers, repeats, out_path, detector):
     import tempfile
 
     from demosaic.probe import probe
-    from pipelines.benchmark import video_benchmark, video_table
+    from pipelines.benchmark import video_benchmark, video_table, write_json
 
     probe(src)
     try:
@@ -454,7 +431,8 @@ def benchmark_video(src, ray_workers, repeats, out_path, detector):
     with tempfile.TemporaryDirectory(prefix="demosaic-bench-") as work:
         result = video_benchmark(src, Path(work), ray_workers=workers, repeats=repeats,
                                  detector=detector)
-    _write_json(result, out_path)
+    if out_path is not None:
+        write_json(result, out_path)
     click.echo(video_table(result))
 
 
@@ -470,24 +448,19 @@ def benchmark_detect(image_dirs, limit, cases, seed, out_path, detector):
     """Mean IoU, precision and recall by cell size and H.264 CRF; false positives; grid error; frames/s."""
     from demosaic.data import evaluation_photos, find_images
     from pipelines import benchmark_detect as bench
+    from pipelines.benchmark import write_json
 
     photos = find_images(image_dirs) if image_dirs else evaluation_photos()
     photos = photos[:limit] if limit else photos
     if not photos:
         raise click.UsageError("no photos: install plasma-workspace-wallpapers or pass --images DIR")
-    if detector.learned:
-        import tensorflow as tf
-
-        try:  # one core, as for the classical detector; possible only before TensorFlow's first op
-            tf.config.threading.set_intra_op_parallelism_threads(1)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:
-            click.echo("note: TensorFlow was already running: the speed is not one core's", err=True)
+    if detector.learned and not bench.network_on_one_core():
+        click.echo("note: TensorFlow was already running: the speed is not one core's", err=True)
     result = bench.run(photos, bench.DetectBenchmarkConfig(cases_per_photo=cases, seed=seed,
                                                           detector=detector),
                        progress=lambda m: click.echo(m, err=True) if sys.stderr.isatty() else None)
     if out_path is not None:
-        bench.write_json(result, out_path)
+        write_json(result, out_path)
     click.echo(bench.table(result))
 
 

@@ -32,6 +32,22 @@ def default_model_path(mode: str = "guided") -> Path:
     return MODELS_DIR / f"{DEFAULT_MODELS[mode]}.json"
 
 
+def check_model(mode: str, model_path: Path | str | None) -> None:
+    """Read the model card before any work starts (and before TensorFlow loads): a model the
+    user named that is missing or unreadable is bad input (InputError, exit 2); a broken
+    shipped one, ModelError (exit 1)."""
+    from .artifact import read_card
+
+    if mode == PASSTHROUGH:
+        return
+    try:
+        read_card(model_path or default_model_path(mode))
+    except ModelError as exc:
+        if model_path is not None:
+            raise InputError(str(exc)) from None
+        raise
+
+
 class Box(NamedTuple):
     y0: int
     x0: int

@@ -180,3 +180,12 @@ def video_table(result: dict) -> str:
     m = result["peak_memory"]
     lines.append(f"peak memory in-process: python {m['python_mb']} MB, largest ffmpeg child {m['largest_child_mb']} MB")
     return "\n".join(lines)
+
+
+def write_json(result: dict, path: Path) -> None:
+    """A benchmark's results as JSON, written atomically."""
+    import json
+
+    from demosaic.artifact import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(result, indent=1) + "\n").encode())

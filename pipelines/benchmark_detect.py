@@ -11,7 +11,6 @@ Scaled cases: the mosaic made on a smaller or larger frame, then the whole frame
 """
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
@@ -437,5 +436,14 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_json(result: dict, path: Path) -> None:
-    path.write_text(json.dumps(result, indent=1) + "\n")
+def network_on_one_core() -> bool:
+    """TensorFlow on one core, as the classical detector runs; False where it is already
+    running (then it cannot be changed, and the figures are not one core's)."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        return True
+    except RuntimeError:
+        return False
