@@ -144,37 +144,45 @@ def solve(observations: list[Observation], shifts: list[tuple[float, float]], pr
 
 def register(x: np.ndarray, obs: Observation, around: tuple[float, float], radius: int) -> tuple[float, float]:
     """The shift (dy, dx) within `radius` px of `around` at which X's means best explain
-    `obs`: every whole-pixel shift, then sub-pixel (a parabola through each axis's
-    neighbours, then a quarter-pixel check around it)."""
+    `obs`: whole-pixel shifts two apart, then every whole shift around the best of them (the
+    error varies over a cell's width: box averages are smooth), then sub-pixel (a parabola
+    through each axis's neighbours, then a quarter-pixel check around it)."""
     cy, cx = round(around[0]), round(around[1])
-    best, score = (float(cy), float(cx)), None
-    errors = {}
-    for dy in range(cy - radius, cy + radius + 1):
-        for dx in range(cx - radius, cx + radius + 1):
-            e = _Frame(obs, (dy, dx)).error(x) if _usable(obs, (dy, dx)) else np.inf
-            errors[(dy, dx)] = e
-            if score is None or e < score:
-                best, score = (float(dy), float(dx)), e
+    errors: dict[tuple[int, int], float] = {}
+
+    def error(dy: int, dx: int) -> float:
+        if (dy, dx) not in errors:
+            errors[(dy, dx)] = _score(x, obs, (dy, dx))
+        return errors[(dy, dx)]
+
+    coarse = [(dy, dx) for dy in range(cy - radius, cy + radius + 1, 2) for dx in range(cx - radius, cx + radius + 1, 2)]
+    gy, gx = min(coarse, key=lambda s: error(*s))
+    fine = [(dy, dx) for dy in range(gy - 1, gy + 2) for dx in range(gx - 1, gx + 2)
+            if abs(dy - cy) <= radius and abs(dx - cx) <= radius]
+    by, bx = min(fine, key=lambda s: error(*s))
+    score = errors[(by, bx)]
     if not np.isfinite(score):
-        return best
-    by, bx = int(best[0]), int(best[1])
+        return float(cy), float(cx)
 
     def vertex(minus, centre, plus):
         curve = minus - 2 * centre + plus
         return 0.0 if not np.isfinite(curve) or curve <= 0 else float(np.clip((minus - plus) / (2 * curve), -0.5, 0.5))
 
-    fy = vertex(errors.get((by - 1, bx), np.inf), score, errors.get((by + 1, bx), np.inf))
-    fx = vertex(errors.get((by, bx - 1), np.inf), score, errors.get((by, bx + 1), np.inf))
+    fy = vertex(error(by - 1, bx), score, error(by + 1, bx))
+    fx = vertex(error(by, bx - 1), score, error(by, bx + 1))
     centre = (by + fy, bx + fx)
     candidates = [(centre[0] + sy * 0.25, centre[1] + sx * 0.25) for sy in (-1, 0, 1) for sx in (-1, 0, 1)]
-    scored = [(_Frame(obs, c).error(x), c) for c in candidates if _usable(obs, c)]
-    return min(scored)[1] if scored else best
+    scored = [(e, c) for c in candidates if np.isfinite(e := _score(x, obs, c))]
+    return min(scored)[1] if scored else (float(by), float(bx))
 
 
-def _usable(obs: Observation, shift: tuple[float, float], least: float = 0.5) -> bool:
-    """Whether at this shift at least `least` of the observed cells' pixels read inside the canvas."""
+def _score(x: np.ndarray, obs: Observation, shift: tuple[float, float], least: float = 0.5) -> float:
+    """`_Frame.error` at this shift; inf where under `least` of the observed pixels' labels
+    read wholly inside the canvas (too little of the frame to judge by)."""
     f = _Frame(obs, shift)
-    return f.pixels.sum() >= least * (obs.labels >= 0).sum()
+    if f.pixels.sum() < least * (obs.labels >= 0).sum():
+        return np.inf
+    return f.error(x)
 
 
 @dataclass(frozen=True)
