@@ -127,7 +127,7 @@ def load_model(path: str | os.PathLike):
 
     card = read_card(path)
     model = build_model(from_dict(UNetConfig, card["config"]))
-    _assign_weights(model, path, card)
+    assign_weights(model, path, card)
     return model, card
 
 
@@ -137,11 +137,12 @@ def load_detector(path: str | os.PathLike):
 
     card = read_card(path, DETECTOR_FORMAT)
     model = build(from_dict(DetectNetConfig, card["config"]))
-    _assign_weights(model, path, card)
+    assign_weights(model, path, card)
     return model, card
 
 
-def _assign_weights(model, path: str | os.PathLike, card: dict) -> None:
+def assign_weights(model, path: str | os.PathLike, card: dict) -> None:
+    """Load the weights file beside model card `card` into `model`, after checking its SHA-256."""
     weights_path, _ = model_paths(path)
     if not weights_path.exists():
         raise ModelError(f"{weights_path}: weights file missing")

@@ -26,7 +26,8 @@ BLOCK = 4  # space-to-depth factor of the input
 MULTIPLE = 2 * BLOCK  # frame sides are padded to this (one stride-2 layer below the blocks)
 
 
-def _space_to_depth(x, block: int):
+def space_to_depth(x, block: int):
+    """(B, H, W, C) → (B, H/block, W/block, C·block²): each block's pixels as channels."""
     from keras import ops
     b, h, w, c = ops.shape(x)
     x = ops.reshape(x, (b, h // block, block, w // block, block, c))
@@ -34,7 +35,8 @@ def _space_to_depth(x, block: int):
     return ops.reshape(x, (b, h // block, w // block, block * block * c))
 
 
-def _depth_to_space(x, block: int):
+def depth_to_space(x, block: int):
+    """The inverse of `space_to_depth`."""
     from keras import ops
     b, h, w, c = ops.shape(x)
     x = ops.reshape(x, (b, h, w, block, block, c // (block * block)))
@@ -65,7 +67,7 @@ def build(cfg: DetectNetConfig = DetectNetConfig()):
     from keras import layers
 
     frames = keras.Input((None, None, 3), name="frames")
-    x = layers.Lambda(lambda f: _space_to_depth(_features(f), BLOCK), name="blocks")(frames)  # (B, H/4, W/4, 112)
+    x = layers.Lambda(lambda f: space_to_depth(_features(f), BLOCK), name="blocks")(frames)  # (B, H/4, W/4, 112)
     x = layers.Conv2D(cfg.width, 1, activation="relu", name="reduce")(x)
     fine = layers.Conv2D(cfg.width, 3, padding="same", activation="relu", name="fine")(x)  # (B, H/4, W/4, w)
     c = layers.Conv2D(cfg.context_width, 3, strides=2, padding="same", activation="relu", name="down")(fine)
@@ -76,11 +78,11 @@ def build(cfg: DetectNetConfig = DetectNetConfig()):
     merged = layers.Concatenate(name="merge")([fine, up])
     x = layers.Conv2D(cfg.width, 1, activation="relu", name="head")(merged)
     x = layers.Conv2D(BLOCK * BLOCK, 1, name="logits_blocks")(x)  # (B, H/4, W/4, 16)
-    logits = layers.Lambda(lambda t: _depth_to_space(t, BLOCK), name="logits")(x)  # (B, H, W, 1)
+    logits = layers.Lambda(lambda t: depth_to_space(t, BLOCK), name="logits")(x)  # (B, H, W, 1)
     if cfg.borders:  # a head of their own: the borders do not take the mask's last layer
         e = layers.Conv2D(cfg.width, 1, activation="relu", name="edge_head")(merged)
         e = layers.Conv2D(BLOCK * BLOCK * 2, 1, name="edge_blocks")(e)  # (B, H/4, W/4, 32)
-        e = layers.Lambda(lambda t: _depth_to_space(t, BLOCK), name="edges")(e)  # (B, H, W, 2)
+        e = layers.Lambda(lambda t: depth_to_space(t, BLOCK), name="edges")(e)  # (B, H, W, 2)
         logits = layers.Concatenate(name="outputs")([logits, e])
     return keras.Model(frames, logits, name="detect_net")
 

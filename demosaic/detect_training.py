@@ -66,7 +66,8 @@ def _negative(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _mosaic_sample(rng: np.random.Generator, photo: np.ndarray, size: int, max_cell: int = 64):
+def mosaic_sample(rng: np.random.Generator, photo: np.ndarray, size: int, max_cell: int = 64):
+    """One training sample from `photo`: a `size`² crop with synthesised mosaics, and its targets."""
     scale = rng.uniform(0.7, 1.3) if rng.random() < 0.1 else 1.0  # scaled after pixelation: fractional pitch
     side = int(round(size / scale))
     crop = random_crop(rng, photo, min(side, min(photo.shape[:2])))
@@ -129,7 +130,7 @@ def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,
         if focus > 0 and rng.random() < focus:
             photo = photos[int(rng.integers(len(photos)))]
             if rng.random() < 0.75:
-                frames[i], masks[i] = _mosaic_sample(rng, photo, size, FOCUS_CELL)
+                frames[i], masks[i] = mosaic_sample(rng, photo, size, FOCUS_CELL)
                 coding.append(("libx264", int(rng.integers(FOCUS_CRFS[0], FOCUS_CRFS[1] + 1)),
                                str(rng.choice(["veryfast", "medium"])), 1.0))
             else:
@@ -137,7 +138,7 @@ def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,
                 coding.append((str(rng.choice(OLD_CODECS)), int(rng.integers(OLD_QSCALES[0], OLD_QSCALES[1] + 1)), "", 1.0))
             continue
         if rng.random() < mosaic_share:
-            frames[i], masks[i] = _mosaic_sample(rng, photos[int(rng.integers(len(photos)))], size)
+            frames[i], masks[i] = mosaic_sample(rng, photos[int(rng.integers(len(photos)))], size)
         elif rng.random() < 0.15:
             frames[i] = _negative(rng, size)
         else:
@@ -162,18 +163,18 @@ def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,
         idx = [i for i, c in enumerate(coding) if c == key]
         codec, quality, preset, shrink = key
         if shrink == 1.0:
-            frames[idx] = _coded_clip(frames[idx], codec, quality, preset)
+            frames[idx] = coded_clip(frames[idx], codec, quality, preset)
             continue
         small = 4 * int(round(size / shrink / 4))  # Cinepak codes 4×4 blocks
         clip = np.stack([cv2.resize(f, (small, small), interpolation=cv2.INTER_AREA) for f in frames[idx]])
-        clip = _coded_clip(clip, codec, quality, preset)
+        clip = coded_clip(clip, codec, quality, preset)
         for i, f in zip(idx, clip):
             how = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST)[int(rng.integers(4))]
             frames[i] = cv2.resize(f, (size, size), interpolation=how)
     return frames, masks
 
 
-def _coded_clip(frames: np.ndarray, codec: str, quality: int, preset: str) -> np.ndarray:
+def coded_clip(frames: np.ndarray, codec: str, quality: int, preset: str) -> np.ndarray:
     """(N, H, W, 3) RGB frames through a codec as one clip, and back: libx264 at CRF
     `quality` (yuv420p), mpeg4, mpeg2video or mjpeg at qscale `quality` (4:2:0), or Cinepak
     (its own RGB VQ)."""
@@ -189,14 +190,17 @@ def _coded_clip(frames: np.ndarray, codec: str, quality: int, preset: str) -> np
     return np.frombuffer(decoded, np.uint8).reshape(n, h, w, 3)
 
 
-def _chunk_paths(out: Path, name: str, k: int) -> tuple[Path, Path]:
+def chunk_paths(out: Path, name: str, k: int) -> tuple[Path, Path]:
+    """(frames, targets) .npy files of sample chunk `k` of `name` ("train" or "val") in `out`."""
     return out / f"{name}-{k:04d}-frames.npy", out / f"{name}-{k:04d}-targets.npy"
 
 
-def _make_chunk(out: Path, name: str, k: int, photos, count: int, seed: int, crop: int, focus: float = 0.0) -> None:
+def make_chunk(out: Path, name: str, k: int, photos, count: int, seed: int, crop: int, focus: float = 0.0) -> None:
+    """Synthesise chunk `k` of `count` samples (seeded by `seed`, `k` and the split) into
+    `chunk_paths`; the frames file is written last, so its presence marks the chunk done."""
     rng = np.random.default_rng([seed, k, 0 if name == "train" else 1])
     frames, labels = make_samples(rng, photos, count, crop, focus=focus)
-    for path, array in zip(_chunk_paths(out, name, k)[::-1], (labels, frames)):  # frames last: they mark it done
+    for path, array in zip(chunk_paths(out, name, k)[::-1], (labels, frames)):  # frames last: they mark it done
         tmp = path.with_name(path.name + ".tmp.npy")
         np.save(tmp, array)
         tmp.replace(path)
@@ -209,15 +213,15 @@ def _chunks(out: Path, name: str, photos, count: int, seed: int, crop: int, log)
 
     out.mkdir(parents=True, exist_ok=True)
     sizes = [min(CHUNK, count - k) for k in range(0, count, CHUNK)]
-    todo = [k for k in range(len(sizes)) if not all(p.exists() for p in _chunk_paths(out, name, k))]
+    todo = [k for k in range(len(sizes)) if not all(p.exists() for p in chunk_paths(out, name, k))]
     if todo:
         with ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) as pool:
-            jobs = [pool.submit(_make_chunk, out, name, k, photos, sizes[k], seed, crop) for k in todo]
+            jobs = [pool.submit(make_chunk, out, name, k, photos, sizes[k], seed, crop) for k in todo]
             for done, job in enumerate(as_completed(jobs), 1):
                 job.result()
                 log(f"{name} samples: chunk {done}/{len(todo)} made")
-    frames = [np.load(_chunk_paths(out, name, k)[0], allow_pickle=False) for k in range(len(sizes))]
-    labels = [np.load(_chunk_paths(out, name, k)[1], allow_pickle=False) for k in range(len(sizes))]
+    frames = [np.load(chunk_paths(out, name, k)[0], allow_pickle=False) for k in range(len(sizes))]
+    labels = [np.load(chunk_paths(out, name, k)[1], allow_pickle=False) for k in range(len(sizes))]
     return np.concatenate(frames), np.concatenate(labels)
 
 

@@ -99,7 +99,7 @@ def _reference(luma: np.ndarray, detection: Detection, k: int, cfg: DetectorConf
                           flat_outside=tuple(_share(like, o) for o in cells.outside))
 
 
-def _shift(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
+def shift_mask(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
     """`a` moved right by dx and down by dy, zeros where nothing moved in."""
     out = np.zeros_like(a)
     h, w = a.shape[:2]
@@ -114,7 +114,7 @@ def _best_shift(a: np.ndarray, b: np.ndarray, search: int = 2) -> tuple[int, int
     about), the nearest of equals; and that IoU."""
     (ya, xa), (yb, xb) = (np.argwhere(m).mean(axis=0) for m in (a, b))
     cx, cy = int(round(xb - xa)), int(round(yb - ya))
-    ys, xs = np.nonzero(a | _shift(b, -cx, -cy))  # both, in a's place: the window to compare in
+    ys, xs = np.nonzero(a | shift_mask(b, -cx, -cy))  # both, in a's place: the window to compare in
     pad = search + 1
     y0, x0 = max(0, ys.min() - pad), max(0, xs.min() - pad)
     y1, x1 = min(a.shape[0], ys.max() + pad + 1), min(a.shape[1], xs.max() + pad + 1)
@@ -126,7 +126,7 @@ def _best_shift(a: np.ndarray, b: np.ndarray, search: int = 2) -> tuple[int, int
         dx, dy = cx + ox, cy + oy
         there = b[max(0, y0 + dy):y1 + dy, max(0, x0 + dx):x1 + dx]
         # Near the frame's edge the window may reach out of it: then the whole masks.
-        score = iou(window, there) if there.shape == window.shape else iou(_shift(a, dx, dy), b)
+        score = iou(window, there) if there.shape == window.shape else iou(shift_mask(a, dx, dy), b)
         if score > best[2]:
             best = (dx, dy, score)
     return best
@@ -165,7 +165,7 @@ def motion(a: Detection, b: Detection, min_iou: float) -> list[list[Move]] | Non
             # which the masks' edges (a few px off after coding) may not say.
             gx, gy = (int(round(p * round(d / p))) for d, p in ((dx, region.pitch[0]), (dy, region.pitch[1])))
             if (gx, gy) != (0, 0) and (gx, gy) != (dx, dy):
-                options.append((iou(_shift(own, gx, gy), theirs), Move(gx, gy, True)))
+                options.append((iou(shift_mask(own, gx, gy), theirs), Move(gx, gy, True)))
         else:
             # A mosaic whose grid moved with it: the move is its lattice's, modulo the pitch;
             # the masks say which multiple.
@@ -173,7 +173,7 @@ def motion(a: Detection, b: Detection, min_iou: float) -> list[list[Move]] | Non
                       for c, d, p in ((dx, other.origin[0] - region.origin[0], region.pitch[0]),
                                       (dy, other.origin[1] - region.origin[1], region.pitch[1])))
             if same_lattice(Grid(region.pitch, (region.origin[0] + gx, region.origin[1] + gy)), other.grid):
-                options.append((iou(_shift(own, gx, gy), theirs), Move(gx, gy, True)))
+                options.append((iou(shift_mask(own, gx, gy), theirs), Move(gx, gy, True)))
         options = sorted((o for o in options if o[0] >= min_iou), key=lambda o: -o[0])
         if not options:
             return None
@@ -191,7 +191,7 @@ def moved(detection: Detection, moves: list[Move], fraction: float) -> Detection
     labels = np.zeros_like(detection.labels)
     regions = []
     for k, (region, (dx, dy, with_grid)) in enumerate(zip(detection.regions, steps)):
-        labels[_shift(detection.labels == k + 1, dx, dy)] = k + 1
+        labels[shift_mask(detection.labels == k + 1, dx, dy)] = k + 1
         x0, y0, x1, y1 = region.bbox
         origin = (region.origin[0] + dx, region.origin[1] + dy) if with_grid else region.origin
         regions.append(replace(region, bbox=(min(max(x0 + dx, 0), width), min(max(y0 + dy, 0), height),

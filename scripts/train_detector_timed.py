@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from demosaic.config import DetectNetConfig, DetectTrainConfig, to_dict  # noqa: E402
 from demosaic.data import find_images, is_validation, load_images  # noqa: E402
-from demosaic.detect_training import CHUNK, _chunk_paths, _make_chunk, augment  # noqa: E402
+from demosaic.detect_training import CHUNK, chunk_paths, make_chunk, augment  # noqa: E402
 
 from pipelines.stages import Flow  # noqa: E402
 
@@ -50,22 +50,22 @@ def make_samples(args, deadline: float) -> int:
     out = Path(args.out) / "samples"
     out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(os.cpu_count()) as pool:
-        val_job = pool.submit(_make_chunk, out, "val", 0, val, args.val_samples, args.seed, args.crop)
-        jobs = [pool.submit(_make_chunk, out, "train", k, train, CHUNK, args.seed, args.crop, args.focus)
+        val_job = pool.submit(make_chunk, out, "val", 0, val, args.val_samples, args.seed, args.crop)
+        jobs = [pool.submit(make_chunk, out, "train", k, train, CHUNK, args.seed, args.crop, args.focus)
                 for k in range(args.samples // CHUNK)]
         wait(jobs, timeout=max(deadline - time.time(), 1))
         for job in jobs:
             job.cancel()
         val_job.result()
     done = 0
-    while all(p.exists() for p in _chunk_paths(out, "train", done)):
+    while all(p.exists() for p in chunk_paths(out, "train", done)):
         done += 1
     return done
 
 
 def load(out: Path, name: str, chunks: int):
     """All chunks in memory, copied once (mapped, then concatenated)."""
-    return tuple(np.concatenate([np.load(_chunk_paths(out, name, k)[i], mmap_mode="r") for k in range(chunks)])
+    return tuple(np.concatenate([np.load(chunk_paths(out, name, k)[i], mmap_mode="r") for k in range(chunks)])
                  for i in (0, 1))
 
 
@@ -102,12 +102,12 @@ def train_one(args) -> None:
     keras.utils.set_random_seed(args.seed)
     model = build(net)
     if args.init:  # go on from an exported detector of this shape
-        from demosaic.artifact import DETECTOR_FORMAT, _assign_weights, read_card
+        from demosaic.artifact import DETECTOR_FORMAT, assign_weights, read_card
         from demosaic.config import from_dict
         card = read_card(args.init, DETECTOR_FORMAT)
         if from_dict(DetectNetConfig, card["config"]) != net:
             raise SystemExit(f"{args.init}: another shape than {net}")
-        _assign_weights(model, args.init, card)
+        assign_weights(model, args.init, card)
     optimizer = keras.optimizers.Adam(args.lr)
     model.compile(optimizer=optimizer, loss=lambda y, z: masked_bce(y, z, args.border_weight))
     flow = Flow()

@@ -14,22 +14,22 @@ from demosaic.detect.config import NetConfig
 from demosaic.detect.lattice import edge_lattice, edge_support
 from demosaic.detect.learned import add_learned
 from demosaic.detect.refits import split_lattices
-from demosaic.detect_training import (CLASS, COLUMN_EDGE, FOCUS_CELL, IGNORE, MOSAIC, ROW_EDGE, _coded_clip,
-                                      _mosaic_sample, make_samples, masked_bce, scores, swap_edges)
+from demosaic.detect_training import (CLASS, COLUMN_EDGE, FOCUS_CELL, IGNORE, MOSAIC, ROW_EDGE, coded_clip,
+                                      mosaic_sample, make_samples, masked_bce, scores, swap_edges)
 from demosaic.errors import ModelError
 from demosaic.mosaic import MosaicRegion, cell_edges, pixelate
 from demosaic.video import h264_roundtrip
 
 
 def test_space_to_depth__numpy_layout_and_inverse():
-    from demosaic.detect_net import _depth_to_space, _space_to_depth
+    from demosaic.detect_net import depth_to_space, space_to_depth
 
     x = np.arange(2 * 8 * 12 * 3, dtype=np.float32).reshape(2, 8, 12, 3)
-    packed = np.asarray(_space_to_depth(x, 4))
+    packed = np.asarray(space_to_depth(x, 4))
     assert packed.shape == (2, 2, 3, 48)
     # Block (1, 2) of image 1 holds its 4×4 pixels row by row, channels innermost.
     np.testing.assert_array_equal(packed[1, 1, 2], x[1, 4:8, 8:12].reshape(-1))
-    np.testing.assert_array_equal(np.asarray(_depth_to_space(packed, 4)), x)
+    np.testing.assert_array_equal(np.asarray(depth_to_space(packed, 4)), x)
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +96,12 @@ def test_load_detector__tampered_weights_or_wrong_card__refused(tiny_detector, t
 def test_mosaic_sample__labels__mosaic_where_visible_ignore_where_flat():
     rng = np.random.default_rng(3)
     textured = smooth_image(np.random.default_rng(4), 256, 256)
-    frame, label = _mosaic_sample(rng, textured, 128)
+    frame, label = mosaic_sample(rng, textured, 128)
     cls = label & CLASS
     assert frame.shape == (128, 128, 3) and label.shape == (128, 128)
     assert (cls == MOSAIC).mean() > 0.03 and (cls == IGNORE).mean() < 0.2 * (cls > 0).mean()
     flat = np.full((256, 256, 3), 90, np.uint8)  # a mosaic over a flat area changes nothing: no one can see it
-    frame, label = _mosaic_sample(np.random.default_rng(3), flat, 128)
+    frame, label = mosaic_sample(np.random.default_rng(3), flat, 128)
     assert ((label & CLASS) == MOSAIC).sum() == 0 and ((label & CLASS) == IGNORE).sum() > 0
     np.testing.assert_array_equal(frame, 90)
 
@@ -122,7 +122,7 @@ def test_mosaic_sample__border_bits_sit_on_the_cells_steps():
     textured = smooth_image(np.random.default_rng(12), 256, 256)
     checked, on_edges = 0, 0
     for _ in range(12):
-        frame, label = _mosaic_sample(rng, textured, 128)
+        frame, label = mosaic_sample(rng, textured, 128)
         mosaic = (label & CLASS) == MOSAIC
         for axis, bit in ((1, COLUMN_EDGE), (0, ROW_EDGE)):
             step = np.abs(np.diff(frame.astype(int), axis=axis)).max(axis=-1) > 0
@@ -175,7 +175,7 @@ def test_coded_clip__old_dct_codecs_leave_8x8_blocks(codec):
     # A gentle ramp: at qscale 31 each 8×8 block keeps only its mean, so the ramp turns to steps.
     ramp = np.tile(np.linspace(40, 90, 64, dtype=np.float32)[None, :, None], (64, 1, 3))
     frames = np.stack([ramp, ramp.transpose(1, 0, 2)]).astype(np.uint8)
-    coded = _coded_clip(frames, codec, 31, "").astype(np.float32)
+    coded = coded_clip(frames, codec, 31, "").astype(np.float32)
     assert coded.shape == frames.shape
     steps = np.abs(np.diff(coded[0].mean(axis=-1), axis=1)).mean(axis=0)  # mean step between columns x, x+1
     at_blocks = steps[7::8]  # between columns 8k-1 and 8k

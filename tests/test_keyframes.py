@@ -5,7 +5,7 @@ import pytest
 from conftest import smooth_image
 
 from demosaic.detect import Detector, DetectorConfig, grid_line_error, iou
-from demosaic.keyframes import KeyframeDetector, _shift
+from demosaic.keyframes import KeyframeDetector, shift_mask
 from demosaic.mosaic import MosaicRegion, pixelate
 
 CFG = DetectorConfig(learned="")  # the classical detector: exact on uncompressed frames, and fast
@@ -95,7 +95,7 @@ def test_shift__matches_numpy_roll_with_zeros(dx, dy):
         for x in range(9):
             if 0 <= y - dy < 7 and 0 <= x - dx < 9:
                 expected[y, x] = a[y - dy, x - dx]
-    np.testing.assert_array_equal(_shift(a, dx, dy), expected)
+    np.testing.assert_array_equal(shift_mask(a, dx, dy), expected)
 
 
 def test_keyframes__mosaic_moving_over_a_fixed_grid__moved_between_keyframes():
