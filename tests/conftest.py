@@ -2,8 +2,27 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import subprocess
+
 import numpy as np
 import pytest
+
+
+def ffmpeg(*args) -> None:
+    """Run ffmpeg quietly (errors only, overwriting), every argument as a string; fail the test on error."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
+
+
+def audio_md5(path) -> bytes:
+    """ffmpeg's MD5 of the file's audio packets, stream-copied: equal only when copied bit for bit."""
+    return subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a", "-c", "copy", "-f", "md5", "-"],
+                          capture_output=True, check=True).stdout
+
+
+def pixelize(x: int, y: int, w: int, h: int, cell: int) -> str:
+    """A filter graph that pixelates the w×h box at (x, y) with ffmpeg's own pixelize (crop,
+    pixelize, overlay): a real mosaic made by another tool than this project."""
+    return f"split[a][b];[b]crop={w}:{h}:{x}:{y},pixelize=width={cell}:height={cell}[p];[a][p]overlay={x}:{y}"
 
 
 def smooth_image(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -42,13 +61,7 @@ def rich_clips(tmp_path_factory):
     """An MP4 and an MKV made by ffmpeg with what a de-mosaic pass must keep: the video
     starting 0.5 s after the audio, two audio tracks with titles, languages and dispositions,
     a forced subtitle track with its title, chapters, and (MP4) a 90° display matrix."""
-    import subprocess
-
     d = tmp_path_factory.mktemp("rich")
-
-    def ffmpeg(*args):
-        subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
-
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x112:rate=25:duration=2", "-c:v", "libx264", "-crf", "18",
            "-pix_fmt", "yuv420p", d / "v.mkv")
     (d / "subs.srt").write_text("1\n00:00:00,600 --> 00:00:01,500\nhello there\n")
@@ -73,7 +86,6 @@ def stream_properties():
     (per stream: kind, disposition flags, title, language; each stream's start against the
     first audio stream; the display-matrix rotation; the chapters' titles; the subtitles' text)."""
     import json
-    import subprocess
 
     def properties(path) -> dict:
         out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_chapters", "-of", "json", str(path)],

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from conftest import ffmpeg, pixelize
 from cli import main
 from demosaic.detect import DetectorConfig, KeyframeConfig
 from demosaic.probe import probe
@@ -14,11 +15,8 @@ from pipelines.batch import LocalExecutor, find_inputs, run_batch
 from pipelines.segments import Settings, plan_segments, restore_segment, video_jobs
 
 pytestmark = pytest.mark.slow
-PIXELIZE = "split[a][b];[b]crop=64:48:16:16,pixelize=width=8:height=8[p];[a][p]overlay=16:16"
+PIXELIZE = pixelize(16, 16, 64, 48, 8)
 
-
-def ffmpeg(*args):
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
 
 
 @pytest.fixture(scope="module")

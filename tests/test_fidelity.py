@@ -5,6 +5,7 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
+from conftest import ffmpeg
 from cli import main
 from demosaic.errors import ExternalToolError, InputError, cause_line
 from demosaic.images import check_writable
@@ -13,9 +14,6 @@ from demosaic.probe import probe
 pytestmark = pytest.mark.slow
 FRAME = 0.04  # one frame at 25 fps: the tolerance on a stream's start
 
-
-def ffmpeg(*args):
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
 
 
 def run(*args):

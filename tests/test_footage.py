@@ -8,14 +8,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from conftest import ffmpeg
 from cli import main
 from pipelines.evaluate_video import FootageCase, make_clips, opencv_clip
 
 pytestmark = pytest.mark.slow
 
-
-def ffmpeg(*args):
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
 
 
 def video(*args):

@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from conftest import audio_md5, ffmpeg, pixelize
 from cli import main
 from demosaic.video import read_frames
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-PIXELIZE = "split[a][b];[b]crop=96:64:48:32,pixelize=width=16:height=16[p];[a][p]overlay=48:32"
+PIXELIZE = pixelize(48, 32, 96, 64, 16)
 
 
 def free_port() -> int:
@@ -56,9 +57,6 @@ def cluster(tmp_path_factory):
                 os.environ[k] = v
 
 
-def ffmpeg(*args):
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
-
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
@@ -72,10 +70,6 @@ def clip(tmp_path_factory):
 def frames(path):
     return np.stack(list(read_frames(path))).astype(np.int16)
 
-
-def audio_md5(path):
-    return subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a", "-c", "copy", "-f", "md5", "-"],
-                          capture_output=True, check=True).stdout
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from conftest import audio_md5, ffmpeg, pixelize
 from cli import main
 from demosaic.probe import probe
 from demosaic.video import read_frames
@@ -15,11 +16,8 @@ from demosaic.video import read_frames
 pytestmark = pytest.mark.slow
 PATCH = (slice(32, 96), slice(48, 144))  # rows, cols of the pixelized patch (16 px grid, frame-aligned)
 NOISY = "testsrc2=size={size}:rate=10:duration=1,noise=alls=12:allf=t:all_seed=5"
-PIXELIZE = "split[a][b];[b]crop=96:64:48:32,pixelize=width=16:height=16[p];[a][p]overlay=48:32"
+PIXELIZE = pixelize(48, 32, 96, 64, 16)
 
-
-def ffmpeg(*args):
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +44,6 @@ def clips(tmp_path_factory):
 def run(*args):
     return CliRunner().invoke(main, ["video", *map(str, args)])
 
-
-def audio_md5(path):
-    return subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a", "-c", "copy", "-f", "md5", "-"],
-                          capture_output=True, check=True).stdout
 
 
 def test_video__lossless_with_mask__frames_audio_and_outside_pixels_kept_mosaic_improved(clips, tmp_path):
