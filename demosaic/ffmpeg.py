@@ -24,10 +24,11 @@ def file_arg(path: str | Path) -> str:
     return "file:" + str(Path(path).absolute())
 
 
-def run_tool(args: list[str], data: bytes | None = None, what: str | None = None) -> bytes:
+def run_tool(args: list[str], data: bytes | None = None, what: str | None = None,
+             timeout: float | None = None) -> bytes:
     """Run a tool to completion; its stdout, or ExternalToolError with its stderr
-    (`what` failed: the cause line)."""
-    proc = subprocess.run(args, input=data, capture_output=True)
+    (`what` failed: the cause line). `timeout` (s): subprocess.TimeoutExpired after it."""
+    proc = subprocess.run(args, input=data, capture_output=True, timeout=timeout)
     if proc.returncode != 0:
         raise ExternalToolError(what or f"{Path(args[0]).name} failed", proc.stderr.decode(errors="replace"))
     return proc.stdout

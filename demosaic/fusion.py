@@ -151,14 +151,15 @@ def register(x: np.ndarray, obs: Observation, around: tuple[float, float], radiu
     errors: dict[tuple[int, int], float] = {}
 
     def error(dy: int, dx: int) -> float:
+        if abs(dy - cy) > radius or abs(dx - cx) > radius:
+            return np.inf  # the search stays within `radius`
         if (dy, dx) not in errors:
             errors[(dy, dx)] = _score(x, obs, (dy, dx))
         return errors[(dy, dx)]
 
     coarse = [(dy, dx) for dy in range(cy - radius, cy + radius + 1, 2) for dx in range(cx - radius, cx + radius + 1, 2)]
     gy, gx = min(coarse, key=lambda s: error(*s))
-    fine = [(dy, dx) for dy in range(gy - 1, gy + 2) for dx in range(gx - 1, gx + 2)
-            if abs(dy - cy) <= radius and abs(dx - cx) <= radius]
+    fine = [(dy, dx) for dy in range(gy - 1, gy + 2) for dx in range(gx - 1, gx + 2)]
     by, bx = min(fine, key=lambda s: error(*s))
     score = errors[(by, bx)]
     if not np.isfinite(score):
@@ -172,6 +173,7 @@ def register(x: np.ndarray, obs: Observation, around: tuple[float, float], radiu
     fx = vertex(error(by, bx - 1), score, error(by, bx + 1))
     centre = (by + fy, bx + fx)
     candidates = [(centre[0] + sy * 0.25, centre[1] + sx * 0.25) for sy in (-1, 0, 1) for sx in (-1, 0, 1)]
+    candidates = [c for c in candidates if abs(c[0] - cy) <= radius and abs(c[1] - cx) <= radius]
     scored = [(e, c) for c in candidates if np.isfinite(e := _score(x, obs, c))]
     return min(scored)[1] if scored else (float(by), float(bx))
 

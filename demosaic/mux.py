@@ -16,6 +16,7 @@ What the output container cannot hold is named in one warning each.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -81,38 +82,53 @@ def mux(videos: list[Path], source: str | Path, dst: str | Path, info: VideoInfo
             p.unlink(missing_ok=True)
 
 
+# ffmpeg's words when a container refuses a stream (a codec it has no tag for, a subtitle
+# format it cannot hold); any other failure of the trial is not the streams' fault.
+_REFUSED = re.compile(r"tag for codec|not currently supported in container|codec .* is not supported|"
+                      r"incorrect codec parameters|Subtitle codec|Attachment", re.IGNORECASE)
+CHECK_SECONDS = 10.0  # a trial still running after this has written its header: the streams fit
+
+
 def check_streams(source: str | Path, dst: str | Path, info: VideoInfo) -> None:
     """Mux a tenth of a second of `source`'s streams the way `mux` will, into a scratch file
-    beside `dst` (a tiny H.264 video standing in for the restored one): a stream the output
-    container refuses (PCM audio in MP4, say) fails here, before any work, with ffmpeg's
-    reason, not after the whole video was restored. InputError then."""
+    beside `dst` (a tiny MPEG-4 video, ffmpeg's own encoder, standing in for the restored
+    one): a stream the output container refuses (PCM audio in MP4, say) fails here, before
+    any work, with ffmpeg's reason (InputError), not after the whole video was restored.
+    A sparse stream (cover art, late subtitles) can keep ffmpeg reading the source: a trial
+    past `CHECK_SECONDS` has written its header, so it passes."""
     dst = Path(dst)
     scratch = dst.with_name(f".{dst.stem}.streams-check{dst.suffix}")
     try:
         run_tool([ffmpeg_binary(), "-v", "error", "-y", "-f", "lavfi", "-i", "color=size=64x64:duration=0.1",
-                  "-i", file_arg(source), *stream_args(info, dst.suffix.lower(), lambda message: None),
-                  "-c:v:0", "libx264", "-t", "0.1", file_arg(scratch)], what="ffmpeg")
+                  "-i", file_arg(source), *stream_args(info, dst.suffix.lower(), lambda message: None, video="mpeg4"),
+                  "-t", "0.1", file_arg(scratch)], what="ffmpeg could not try the output's streams",
+                 timeout=CHECK_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
     except ExternalToolError as exc:
-        raise InputError(f"{source}: its streams cannot all go into {dst.suffix} ({cause_line(exc.stderr)}); "
-                         "try .mkv") from None
+        cause = cause_line(exc.stderr)
+        if not _REFUSED.search(exc.stderr):
+            raise
+        raise InputError(f"{source}: its streams cannot all go into {dst.suffix} ({cause}); try .mkv") from None
     finally:
         scratch.unlink(missing_ok=True)
 
 
-def stream_args(info: VideoInfo, suffix: str, warn) -> list[str]:
-    """ffmpeg's output options for input 0 (the restored video) and input 1 (the source):
-    which streams go in, how, and with what properties. Output streams are numbered per kind
-    in the order mapped, which is how the per-stream options address them."""
+def stream_args(info: VideoInfo, suffix: str, warn, video: str = "copy") -> list[str]:
+    """ffmpeg's output options for input 0 (the restored video, `video` its codec option:
+    copied) and input 1 (the source): which streams go in, how, and with what properties.
+    Output streams are numbered per kind in the order mapped, which is how the per-stream
+    options address them."""
     mkv = suffix == ".mkv"
     # Naming one stream's metadata source turns off ffmpeg's own per-stream copy: every
     # stream's is named. The video is new: it gets the source's title and language and its
     # dispositions, not tags that describe the old stream (Matroska's BPS, NUMBER_OF_FRAMES...).
-    video = _source_video(info)
-    args = ["-map", "0:v:0", "-c:v", "copy", "-map_metadata:s:v:0", "-1"]
-    if video is not None:
-        args += [a for k in ("title", "language") if getattr(video, k)
-                 for a in ("-metadata:s:v:0", f"{k}={getattr(video, k)}")]
-        args += _dispositions("v:0", video)
+    original = _source_video(info)
+    args = ["-map", "0:v:0", "-c:v:0", video, "-map_metadata:s:v:0", "-1"]
+    if original is not None:
+        args += [a for k in ("title", "language") if getattr(original, k)
+                 for a in ("-metadata:s:v:0", f"{k}={getattr(original, k)}")]
+        args += _dispositions("v:0", original)
     if info.rotation:
         if mkv:
             warn(f"rotation {info.rotation}° cannot be stored in .mkv by this ffmpeg: the output plays unrotated "

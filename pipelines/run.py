@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 from demosaic.errors import DemosaicError
+from demosaic.mux import check_streams
+from demosaic.probe import probe
 from .batch import LocalExecutor, run_batch
 from .segments import Settings, done_marker
 from .video import restore_video
@@ -33,6 +35,7 @@ def restore_one(src: Path, dst: Path, settings: Settings, *, ray_address: str | 
                              encode=settings.encode, detector=settings.detector,
                              batch_frames=settings.batch_frames, temporal_radius=settings.temporal_radius,
                              warn=warn, strict=strict, progress=progress)
+    check_streams(src, dst, probe(src))  # before Ray starts: a stream the container refuses is bad input (exit 2)
     executor = make_executor(ray_address, workers, gpus_per_worker)
     try:
         result = run_batch([(src, dst)], settings, executor, overwrite=True, segment_frames=segment_frames,

@@ -18,7 +18,6 @@ pytestmark = pytest.mark.slow
 PIXELIZE = pixelize(16, 16, 64, 48, 8)
 
 
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     d = tmp_path_factory.mktemp("batch")

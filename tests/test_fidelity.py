@@ -15,7 +15,6 @@ pytestmark = pytest.mark.slow
 FRAME = 0.04  # one frame at 25 fps: the tolerance on a stream's start
 
 
-
 def run(*args):
     return CliRunner().invoke(main, list(map(str, args)))
 

@@ -15,7 +15,6 @@ from pipelines.evaluate_video import FootageCase, make_clips, opencv_clip
 pytestmark = pytest.mark.slow
 
 
-
 def video(*args):
     result = CliRunner().invoke(main, ["video", *map(str, args)])
     assert result.exit_code == 0, result.output

@@ -89,16 +89,28 @@ def test_fuse__lines_finer_than_a_cell__come_back_from_moving_frames():
     assert modulation(fused) > 0.5 * modulation(truth)
 
 
-def test_register__finds_a_known_subpixel_shift_from_the_cells(rng):
+@pytest.mark.parametrize("truth, radius", [((1.5, -2.25), 4), ((-1.0, 0.75), 1), ((2.75, 3.0), 3)])
+def test_register__finds_a_known_subpixel_shift_from_the_cells(rng, truth, radius):
     scene = smooth_image(rng, 160, 160).astype(np.float32)
     size, box = (72, 80), (16, 16, 56, 64)
     cells = cells_over(size, box)
-    truth = (1.5, -2.25)
     ref = shifted(scene, 40, 40, size)
     other = shifted(scene, 40 + truth[0], 40 + truth[1], size)
     x = solve([observe(ref, cells, cells < 0)], [(0.0, 0.0)], ref, mu=1.0)
-    found = register(x, observe(pixelated(other, cells), cells, cells < 0), (0.0, 0.0), radius=4)
+    found = register(x, observe(pixelated(other, cells), cells, cells < 0), (0.0, 0.0), radius=radius)
     assert abs(found[0] - truth[0]) <= 0.25 and abs(found[1] - truth[1]) <= 0.25
+    assert max(abs(found[0]), abs(found[1])) <= radius  # never past the search radius
+
+
+def test_register__truth_past_the_radius__stays_within_it(rng):
+    scene = smooth_image(rng, 160, 160).astype(np.float32)
+    size, box = (72, 80), (16, 16, 56, 64)
+    cells = cells_over(size, box)
+    ref = shifted(scene, 40, 40, size)
+    x = solve([observe(ref, cells, cells < 0)], [(0.0, 0.0)], ref, mu=1.0)
+    other = shifted(scene, 40 - 1.0, 40 + 2.5, size)
+    found = register(x, observe(pixelated(other, cells), cells, cells < 0), (0.0, 0.0), radius=1)
+    assert max(abs(found[0]), abs(found[1])) <= 1
 
 
 def test_fuse__no_relative_motion__many_frames_give_what_one_frame_gives(rng):

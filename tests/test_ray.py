@@ -57,7 +57,6 @@ def cluster(tmp_path_factory):
                 os.environ[k] = v
 
 
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     """30 frames with a frame-aligned 16 px mosaic and a FLAC audio track."""
@@ -69,7 +68,6 @@ def clip(tmp_path_factory):
 
 def frames(path):
     return np.stack(list(read_frames(path))).astype(np.int16)
-
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +100,16 @@ def test_ray__streams_timing_and_properties_kept(cluster, rich_clips, stream_pro
     kept, before = stream_properties(out), stream_properties(rich_clips / "rich.mp4")
     assert kept["streams"] == before["streams"] and kept["offsets"] == pytest.approx(before["offsets"], abs=0.04)
     assert (kept["rotation"], kept["chapters"], kept["subtitle_text"]) == ([90], ["One", "Two"], ["hello there"])
+
+
+def test_ray__a_stream_the_container_refuses__exit_2_before_ray_starts_work(cluster, tmp_path):
+    src = tmp_path / "pcm.mov"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4",
+           "-c:v", "libx264", "-c:a", "pcm_s16le", src)
+    result = CliRunner().invoke(main, ["video", str(src), str(tmp_path / "out.mp4"), "--passthrough",
+                                       "--ray", cluster["address"], "--workers", "1"])
+    assert result.exit_code == 2 and "cannot all go into .mp4" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pcm.mov"]
 
 
 def test_ray__worker_dies_mid_job__segment_retried_no_frame_lost(cluster, clip, reference, tmp_path):

@@ -19,7 +19,6 @@ NOISY = "testsrc2=size={size}:rate=10:duration=1,noise=alls=12:allf=t:all_seed=5
 PIXELIZE = pixelize(48, 32, 96, 64, 16)
 
 
-
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     d = tmp_path_factory.mktemp("clips")
@@ -43,7 +42,6 @@ def clips(tmp_path_factory):
 
 def run(*args):
     return CliRunner().invoke(main, ["video", *map(str, args)])
-
 
 
 def test_video__lossless_with_mask__frames_audio_and_outside_pixels_kept_mosaic_improved(clips, tmp_path):
