@@ -7,7 +7,7 @@ setup(
     description="Find pixelation mosaics in video and restore what lies under them (P-Conv U-Net).",
     python_requires=">=3.10",
     packages=find_packages(include=["demosaic", "demosaic.*", "pipelines", "pipelines.*"]),
-    py_modules=["cli"],
+    py_modules=["cli", "cli_train"],
     # Versions tested on Debian 12, Python 3.11, 2 CPU cores. TensorFlow comes from an
     # extra so a GPU node can take the CUDA build: `.[cpu]` (the default in scripts/setup.sh)
     # or `.[gpu]`; both provide the same `tensorflow` module.

@@ -262,4 +262,7 @@ def progress_line(done: int, total: int | None, seconds: float) -> str:
 
 
 def write_report(report: dict, path: Path) -> None:
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    """`--report`: the run's summary as JSON, written atomically (as benchmark results are)."""
+    from demosaic.artifact import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(report, indent=2) + "\n").encode())
