@@ -207,6 +207,9 @@ def _video_options(command):
         click.option("--batch-frames", type=click.IntRange(1, 256), default=8, show_default=True),
         click.option("--temporal-radius", type=click.IntRange(0, 30), default=2, show_default=True,
                      help="Masks are a majority vote over this many frames either side (0: per frame)."),
+        click.option("--fuse-radius", type=click.IntRange(0, 15), default=0, show_default=True,
+                     help="Solve each mosaic from this many frames either side, where the picture moves "
+                          "against its cells (0: each frame alone). Slower; see BENCHMARKS.md."),
         click.option("--ray", "ray_address", metavar="ADDRESS",
                      help="Run on Ray: 'local' starts one on this machine (loopback) and stops it after; "
                           "'auto' or an address joins a running cluster."),
@@ -221,14 +224,16 @@ def _video_options(command):
     return command
 
 
-def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, batch_frames, temporal_radius):
+def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, batch_frames, temporal_radius,
+              fuse_radius):
     from demosaic.video import EncodeOptions
     from pipelines.segments import Settings
 
     return Settings(model_path=str(model_path.absolute()) if model_path else None, mode=mode,
                     mask_path=str(mask_path.absolute()) if mask_path else None,
                     encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
-                    detector=detector, batch_frames=batch_frames, temporal_radius=temporal_radius)
+                    detector=detector, batch_frames=batch_frames, temporal_radius=temporal_radius,
+                    fuse_radius=fuse_radius)
 
 
 @main.command()
@@ -238,7 +243,8 @@ def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detecto
 @click.option("--quiet", is_flag=True, help="No progress line (there is none when stderr is not a terminal).")
 @_detection(every=True)
 def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, passthrough, report_path, batch_frames,
-          temporal_radius, ray_address, workers, gpus_per_worker, segment_frames, strict, quiet, overwrite, detector):
+          temporal_radius, fuse_radius, ray_address, workers, gpus_per_worker, segment_frames, strict, quiet, overwrite,
+          detector):
     """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""
     from demosaic.images import check_output
     from demosaic.restore import PASSTHROUGH, check_model
@@ -263,7 +269,7 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, p
     warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
     terminal = not quiet and sys.stderr.isatty()
     report = restore_one(src, dst, _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector,
-                                             batch_frames, temporal_radius),
+                                             batch_frames, temporal_radius, fuse_radius),
                          ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
                          segment_frames=segment_frames, strict=strict, warn=warn,
                          log=lambda m: None if quiet else click.echo(m, err=True),
@@ -292,7 +298,7 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, p
 @_video_options
 @_detection(every=True)
 def batch(inputs, out_dir, suffix, mask_path, mode, model_path, overwrite, codec, crf, preset, lossless,
-          passthrough, report_path, batch_frames, temporal_radius, ray_address, workers, gpus_per_worker,
+          passthrough, report_path, batch_frames, temporal_radius, fuse_radius, ray_address, workers, gpus_per_worker,
           segment_frames, detector):
     """Restore many videos (files, folders, or manifest files listing one path per line).
 
@@ -322,7 +328,7 @@ def batch(inputs, out_dir, suffix, mask_path, mode, model_path, overwrite, codec
     sizes = [v.stat().st_size for v in videos]
     check_writable(out_dir, needed=sum(sizes) + max(sizes))  # every output, and one video's muxed copy
     settings = _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, batch_frames,
-                         temporal_radius)
+                         temporal_radius, fuse_radius)
     executor = make_executor(ray_address, workers, gpus_per_worker)
     try:
         result = run_batch([(v, output_for(v, out_dir, suffix)) for v in videos], settings, executor,

@@ -33,6 +33,8 @@ class Observation:
     labels: np.ndarray  # (h, w) int32: label of each patch pixel (a cell, or a clean pixel); -1 unused
     means: np.ndarray  # (n, C) float32: each label's observed mean
     counts: np.ndarray  # (n,) float32: pixels per label
+    cells: int = 0  # labels 0 .. cells-1 are mosaic cells, the rest single clean pixels
+    weights: np.ndarray | None = None  # (n,) float32: each label's trust (None: all 1; robust re-solves lower outliers')
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -55,7 +57,7 @@ def observe(patch: np.ndarray, cells: np.ndarray, known: np.ndarray) -> Observat
     counts = np.bincount(labels[used], minlength=n).astype(np.float32)
     means = np.stack([np.bincount(labels[used], patch[..., c][used], minlength=n) for c in range(patch.shape[2])],
                      axis=1) / counts[:, None]
-    return Observation(labels, means.astype(np.float32), counts)
+    return Observation(labels, means.astype(np.float32), counts, len(ids))
 
 
 def sample(x: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
@@ -98,12 +100,24 @@ class _Frame:
         """Each valid label's value on each of its pixels, then back onto the canvas."""
         h, w = self.obs.shape
         g = np.zeros((h, w, channels), np.float32)
+        if self.obs.weights is not None:
+            per_label = per_label * self.obs.weights[:, None]
         g[self.pixels] = per_label[self.obs.labels[self.pixels]]
         return spread_back(g, self.shift)
 
-    def error(self, x: np.ndarray) -> float:
-        """Mean squared difference per pixel between X's means and the observed ones."""
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        """(n,) the largest channel's |X's mean − the observed mean| per label; NaN where the
+        label does not read wholly inside the canvas."""
+        r = np.abs(self.means(x) - self.obs.means).max(axis=1)
+        return np.where(self.valid, r, np.nan)
+
+    def error(self, x: np.ndarray, cap: float | None = None) -> float:
+        """Mean squared difference per pixel between X's means and the observed ones; with
+        `cap` (levels), each difference counts at most that much: a part of the picture that
+        moves on its own (a person crossing a still scene) then cannot outvote the rest."""
         d = self.means(x) - self.obs.means
+        if cap is not None:
+            d = np.minimum(np.abs(d), cap)
         c = self.obs.counts * self.valid
         return float((c[:, None] * d * d).sum() / max(c.sum() * d.shape[1], 1.0))
 
@@ -142,7 +156,8 @@ def solve(observations: list[Observation], shifts: list[tuple[float, float]], pr
     return x
 
 
-def register(x: np.ndarray, obs: Observation, around: tuple[float, float], radius: int) -> tuple[float, float]:
+def register(x: np.ndarray, obs: Observation, around: tuple[float, float], radius: int,
+             cap: float | None = None) -> tuple[float, float]:
     """The shift (dy, dx) within `radius` px of `around` at which X's means best explain
     `obs`: whole-pixel shifts two apart, then every whole shift around the best of them (the
     error varies over a cell's width: box averages are smooth), then sub-pixel (a parabola
@@ -154,7 +169,7 @@ def register(x: np.ndarray, obs: Observation, around: tuple[float, float], radiu
         if abs(dy - cy) > radius or abs(dx - cx) > radius:
             return np.inf  # the search stays within `radius`
         if (dy, dx) not in errors:
-            errors[(dy, dx)] = _score(x, obs, (dy, dx))
+            errors[(dy, dx)] = _score(x, obs, (dy, dx), cap=cap)
         return errors[(dy, dx)]
 
     coarse = [(dy, dx) for dy in range(cy - radius, cy + radius + 1, 2) for dx in range(cx - radius, cx + radius + 1, 2)]
@@ -174,17 +189,24 @@ def register(x: np.ndarray, obs: Observation, around: tuple[float, float], radiu
     centre = (by + fy, bx + fx)
     candidates = [(centre[0] + sy * 0.25, centre[1] + sx * 0.25) for sy in (-1, 0, 1) for sx in (-1, 0, 1)]
     candidates = [c for c in candidates if abs(c[0] - cy) <= radius and abs(c[1] - cx) <= radius]
-    scored = [(e, c) for c in candidates if np.isfinite(e := _score(x, obs, c))]
+    scored = [(e, c) for c in candidates if np.isfinite(e := _score(x, obs, c, cap=cap))]
     return min(scored)[1] if scored else (float(by), float(bx))
 
 
-def _score(x: np.ndarray, obs: Observation, shift: tuple[float, float], least: float = 0.5) -> float:
+def _score(x: np.ndarray, obs: Observation, shift: tuple[float, float], least: float = 0.5,
+           cap: float | None = None) -> float:
     """`_Frame.error` at this shift; inf where under `least` of the observed pixels' labels
     read wholly inside the canvas (too little of the frame to judge by)."""
     f = _Frame(obs, shift)
     if f.pixels.sum() < least * (obs.labels >= 0).sum():
         return np.inf
-    return f.error(x)
+    return f.error(x, cap)
+
+
+def label_residuals(x: np.ndarray, obs: Observation, shift: tuple[float, float]) -> np.ndarray:
+    """(n,) per label of `obs`: how far X's mean over it at `shift` is from the observed mean
+    (the largest channel's difference); NaN for labels that read outside the canvas."""
+    return _Frame(obs, shift).residuals(x)
 
 
 @dataclass(frozen=True)
@@ -194,13 +216,13 @@ class Fused:
 
 
 def fuse(observations: list[Observation], reference: int, prior: np.ndarray, mu: float, radius: int = 8,
-         iterations: int = 30, shifts: list[tuple[float, float]] | None = None) -> Fused:
+         iterations: int = 30, shifts: list[tuple[float, float]] | None = None, cap: float | None = None) -> Fused:
     """The hidden picture in frame `reference`'s coordinates, from every observation.
 
     With `shifts` given (known motion), one solve. Otherwise each frame, nearest the reference
     first, is registered against the estimate so far (around its neighbour's shift, moved on
     by the neighbour's own step) and joins it; then every frame is registered again against
-    the full estimate, and X is solved once more."""
+    the full estimate, and X is solved once more. `cap`: see `_Frame.error`."""
     if shifts is not None:
         return Fused(solve(observations, shifts, prior, mu, iterations), tuple(shifts))
     n = len(observations)
@@ -212,8 +234,8 @@ def fuse(observations: list[Observation], reference: int, prior: np.ndarray, mu:
         near = found[t - step]
         before = found.get(t - 2 * step, near)
         guess = (2 * near[0] - before[0], 2 * near[1] - before[1])
-        found[t] = register(x, observations[t], guess, radius)
+        found[t] = register(x, observations[t], guess, radius, cap)
         ids = sorted(found)
         x = solve([observations[i] for i in ids], [found[i] for i in ids], prior, mu, max(iterations // 3, 5), x)
-    final = [found[t] if t == reference else register(x, observations[t], found[t], 1) for t in range(n)]
+    final = [found[t] if t == reference else register(x, observations[t], found[t], 1, cap) for t in range(n)]
     return Fused(solve(observations, final, prior, mu, iterations, x), tuple(final))

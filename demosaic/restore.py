@@ -17,6 +17,7 @@ from .config import SafetyConfig
 from .errors import InputError, ModelError
 from .mosaic import Bounds, Grid, GridArea, cell_colour_guide, enforce_cell_means
 from .safety import Guarded, guard_frame, passes_check
+from .video_fusion import FusionConfig, Window, fuse_region
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODELS = {"guided": "demosaic-guided-small-v3", "inpaint": "demosaic-pure-small-v0"}
@@ -86,14 +87,26 @@ class Outcome(NamedTuple):
     restored: int = 0  # restored by the model
     guide: int = 0  # restored by the guide: the model's result failed the last check
     kept: int = 0  # left as they came: grid unfit, flat graphics, no grid, or both results failed the check
+    fused: int = 0  # of `restored`, restored from the picture fused from neighbouring frames
 
     def __add__(self, other: "Outcome") -> "Outcome":  # type: ignore[override]
         return Outcome(*(a + b for a, b in zip(self, other)))
 
 
+class TrackFusion(NamedTuple):
+    """What fusion did for one region on one frame (`--fuse-radius`)."""
+
+    track: int
+    frames: int  # frames fused
+    cells: int  # the region's whole cells
+    fused_cells: int  # of them, those that took the fused picture (before the last check)
+    used: bool  # the fused result passed the last check and was written
+
+
 class Restored(NamedTuple):
     frame: np.ndarray  # uint8 RGB
     outcome: Outcome
+    fusion: tuple[TrackFusion, ...] = ()
 
 
 class Restorer:
@@ -144,11 +157,18 @@ class Restorer:
     def restore_many(self, frames: Sequence[np.ndarray], areas: Sequence[Sequence[GridArea]]) -> list[np.ndarray]:
         return [r.frame for r in self.restore_frames(frames, areas)]
 
-    def restore_frames(self, frames: Sequence[np.ndarray], areas: Sequence[Sequence[GridArea]]) -> list[Restored]:
+    def restore_frames(self, frames: Sequence[np.ndarray], areas: Sequence[Sequence[GridArea]],
+                       windows: Sequence[Window] | None = None, fusion: FusionConfig | None = None) -> list[Restored]:
         """Restore several frames, batching equal-sized crops across them. Each frame's guards,
         guide and consistency step (NumPy and OpenCV, which release the GIL) run on a thread
-        pool: on the video benchmark's frames 57 against 71 ms a frame on 2 cores."""
+        pool: on the video benchmark's frames 57 against 71 ms a frame on 2 cores.
+
+        With `windows` (from a `video_fusion.Fuser` given this restorer's `safety`) and
+        `fusion`, each region is first tried as fused from its window's frames, with the
+        model's output as the prior; the frames' guards come from the windows."""
         def guard(i) -> Guarded | None:
+            if windows is not None:
+                return windows[i].seen.guarded
             return guard_frame(frames[i], areas[i], self.safety) if self.safety is not None and areas[i] else None
 
         guarded = list(self._pool.map(guard, range(len(frames))))
@@ -180,41 +200,58 @@ class Restorer:
             sl = (slice(box.y0, box.y1), slice(box.x0, box.x1))
             composite[i][sl][crop_mask] = out[crop_mask] * 255.0
 
-        def consistent(i) -> Outcome:
+        def consistent(i) -> tuple[Outcome, tuple[TrackFusion, ...]]:
             g = guarded[i]
             given, done = len(areas[i]), len(todo[i])
             if not masks[i].any():
-                return Outcome(given, 0, 0, given)
+                return Outcome(given, 0, 0, given), ()
             if not self.consistency:
                 results[i][masks[i]] = _to_uint8(composite[i][masks[i]])
-                return Outcome(given, done, 0, given - done)
+                return Outcome(given, done, 0, given - done), ()
             if g is None:
                 kept = enforce_cell_means(composite[i], frames[i], todo[i])
                 results[i][masks[i]] = _to_uint8(kept[masks[i]])
-                return Outcome(given, done, 0, given - done)
-            return self._checked(frames[i], composite[i], guides[i], g, results[i])
+                return Outcome(given, done, 0, given - done), ()
+            window = windows[i] if windows is not None and fusion is not None and fusion.radius > 0 else None
+            return self._checked(frames[i], composite[i], guides[i], g, results[i], window, fusion)
 
-        outcomes = list(self._pool.map(consistent, range(len(frames))))
-        return [Restored(r, o) for r, o in zip(results, outcomes)]
+        done = list(self._pool.map(consistent, range(len(frames))))
+        return [Restored(r, o, f) for r, (o, f) in zip(results, done)]
 
     def _checked(self, frame: np.ndarray, composite: np.ndarray, guide: np.ndarray, g: Guarded,
-                 result: np.ndarray) -> Outcome:
-        """The bounded consistency step and the last check, region by region: the model's
-        result, else the guide's, else the region as it came. Writes into `result`."""
-        restored = via_guide = 0
-        for area in g.areas:
+                 result: np.ndarray, window: Window | None = None,
+                 fusion: FusionConfig | None = None) -> tuple[Outcome, tuple[TrackFusion, ...]]:
+        """The bounded consistency step and the last check, region by region: the fused
+        picture (with a window), else the model's result, else the guide's, else the region
+        as it came. Writes into `result`."""
+        restored = via_guide = via_fusion = 0
+        tracks = []
+        for n, area in enumerate(g.areas):
             # On the region's box (two cells around it: every cell it touches and the ring the
             # smooth step reads), not the frame: the step and the check copy what they get.
             sl, local = _around(area)
             bounds = Bounds(g.bounds.lo[sl], g.bounds.hi[sl])
-            for k, candidate in enumerate((composite, guide)):
+            candidates = [composite, guide]
+            fused = fuse_region(window, n, composite, fusion) if window is not None else None
+            if fused is not None and fused.fused_cells:
+                picture = composite.copy()
+                picture[fused.slices] = fused.picture
+                candidates.insert(0, picture)
+            used = False
+            for k, candidate in enumerate(candidates):
                 fixed = enforce_cell_means(candidate[sl], frame[sl], [local], bounds=bounds)
                 if passes_check(fixed, frame[sl], local, bounds, self.safety):
                     result[sl][local.mask] = _to_uint8(fixed[local.mask])
-                    restored += k == 0
-                    via_guide += k == 1
+                    role = k - (len(candidates) - 2)  # -1 fused, 0 the model, 1 the guide
+                    restored += role <= 0
+                    via_fusion += role < 0
+                    via_guide += role == 1
+                    used = role < 0
                     break
-        return Outcome(g.regions, restored, via_guide, g.regions - restored - via_guide)
+            if fused is not None:
+                tracks.append(TrackFusion(window.seen.tracks[n], fused.frames, fused.cells, fused.fused_cells, used))
+        outcome = Outcome(g.regions, restored, via_guide, g.regions - restored - via_guide, via_fusion)
+        return outcome, tuple(tracks)
 
     def _run(self, jobs) -> list[np.ndarray]:
         """Model outputs (h, w, 3) float in [0, 1]-ish for each job, batched by crop shape."""

@@ -17,14 +17,23 @@ import numpy as np
 from .mosaic import GridArea
 
 
-def _signature(frame: np.ndarray) -> np.ndarray:
+# Mean |difference| of consecutive thumbnails (levels) that marks a new scene.
+CUT_THRESHOLD = 30.0
+
+
+def signature(frame: np.ndarray) -> np.ndarray:
     """A tiny grey thumbnail: cheap to compare, blind to noise."""
     grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     return cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
+def is_cut(before: np.ndarray | None, after: np.ndarray, threshold: float = CUT_THRESHOLD) -> bool:
+    """Whether two consecutive frames' signatures belong to different scenes."""
+    return before is not None and float(np.abs(after - before).mean()) > threshold
+
+
 class MaskStabiliser:
-    def __init__(self, radius: int = 2, cut_threshold: float = 30.0):
+    def __init__(self, radius: int = 2, cut_threshold: float = CUT_THRESHOLD):
         self.radius = radius  # the window is 2·radius + 1 frames
         self.cut_threshold = cut_threshold  # mean |Δ| of the thumbnails (levels) that marks a new scene
         self._frames: deque = deque()  # (frame, areas, scene id)
@@ -35,10 +44,10 @@ class MaskStabiliser:
 
     def push(self, frame: np.ndarray, areas: Sequence[GridArea]) -> list[tuple[np.ndarray, list[GridArea]]]:
         """Add a frame and its detections; returns the frames now ready, with stable areas."""
-        signature = _signature(frame)
-        if self._last_signature is not None and np.abs(signature - self._last_signature).mean() > self.cut_threshold:
+        sig = signature(frame)
+        if is_cut(self._last_signature, sig, self.cut_threshold):
             self._scene += 1
-        self._last_signature = signature
+        self._last_signature = sig
         self._frames.append((frame, list(areas), self._scene))
         ready = []
         while self._emitted + self.radius < self._first + len(self._frames):

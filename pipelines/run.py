@@ -9,6 +9,7 @@ from typing import Callable
 from demosaic.errors import DemosaicError
 from demosaic.mux import check_streams
 from demosaic.probe import probe
+from demosaic.video_fusion import FusionConfig
 from .batch import LocalExecutor, run_batch
 from .segments import Settings, done_marker
 from .video import restore_video
@@ -34,6 +35,7 @@ def restore_one(src: Path, dst: Path, settings: Settings, *, ray_address: str | 
                              mode=settings.mode, mask_path=Path(settings.mask_path) if settings.mask_path else None,
                              encode=settings.encode, detector=settings.detector,
                              batch_frames=settings.batch_frames, temporal_radius=settings.temporal_radius,
+                             fusion=FusionConfig(radius=settings.fuse_radius),
                              warn=warn, strict=strict, progress=progress)
     check_streams(src, dst, probe(src))  # before Ray starts: a stream the container refuses is bad input (exit 2)
     executor = make_executor(ray_address, workers, gpus_per_worker)

@@ -2,9 +2,9 @@
 make a batch resumable.
 
 A long video is cut by frame index (ffmpeg's trim filter counts decoded frames; no container
-seeking). Each segment decodes `temporal_radius` frames either side of its own, so the
-temporal vote of every written frame sees the same window as in one piece; those overlap
-frames are not written. Segments are video-only Matroska files encoded as the final output
+seeking). Each segment decodes `temporal_radius` (plus `fuse_radius`) frames either side of
+its own, so the temporal vote (and the fusion window) of every written frame sees the same
+frames as in one piece; those overlap frames are not written. Segments are video-only Matroska files encoded as the final output
 would be, joined by stream copy (the concat demuxer), and the input's audio, subtitles and
 metadata are muxed once at the end. Matroska joins cleanly: every segment starts with a
 key frame and carries its own timestamps from zero.
@@ -27,6 +27,7 @@ from pathlib import Path
 from demosaic.detect import DetectorConfig
 from demosaic.errors import InputError
 from demosaic.images import read_mask
+from demosaic.video_fusion import FusionConfig
 from demosaic.ffmpeg import ffmpeg_binary, file_arg
 from demosaic.mux import mux, video_timing
 from demosaic.probe import VideoInfo, probe
@@ -48,6 +49,7 @@ class Settings:
     detector: DetectorConfig
     batch_frames: int = 8
     temporal_radius: int = 2
+    fuse_radius: int = 0  # multi-frame fusion (demosaic.video_fusion): frames either side
 
     def digest(self) -> str:
         from demosaic.restore import PASSTHROUGH, default_model_path
@@ -168,8 +170,11 @@ def restore_segment(engine, job: SegmentJob) -> dict:
             pass
     src, info, s = Path(job.src), probe(job.src), job.settings
     radius = s.temporal_radius if s.mask_path is None else 0
-    lo = max(0, job.start - radius)
-    hi = None if job.stop is None else job.stop + radius
+    # A written frame's fusion window reaches `fuse_radius` frames out, and each of those
+    # frames' masks the vote's radius further.
+    reach = radius + s.fuse_radius
+    lo = max(0, job.start - reach)
+    hi = None if job.stop is None else job.stop + reach
     if s.mask_path is None:
         # Detection runs on keyframes counted from the video's frame 0: start the segment on
         # one and end it on one, so every frame gets the answer the whole video would give.
@@ -191,6 +196,7 @@ def restore_segment(engine, job: SegmentJob) -> dict:
         result = engine.process(FrameReader(src, info, lo, hi, planes=writer.planes), writer, static_mask=static_mask, first_frame=first,
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 batch_frames=s.batch_frames, temporal_radius=radius, skip=job.start - lo,
+                                fusion=FusionConfig(radius=s.fuse_radius),
                                 keep=None if job.stop is None else job.stop - job.start)
         if result["frames"]:
             writer.finish()

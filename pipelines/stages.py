@@ -84,11 +84,32 @@ def decode(flow: Flow, frames: Iterable, out: queue.Queue, planes: dict | None, 
         t0 = time.perf_counter()
 
 
+class Held:
+    """Steps that each hold frames back until they have seen the frames around them (the
+    temporal vote, then fusion's windows), as one `push`/`flush`: each step's output is the
+    next one's input, and a step's items are (frame, areas, ...)."""
+
+    def __init__(self, *steps):
+        self.steps = [s for s in steps if s is not None]
+
+    def push(self, frame, areas) -> list:
+        items = [(frame, areas)]
+        for step in self.steps:
+            items = [out for item in items for out in step.push(*item[:2])]
+        return items
+
+    def flush(self) -> list:
+        items: list = []
+        for step in self.steps:
+            items = [out for item in items for out in step.push(*item[:2])] + step.flush()
+        return items
+
+
 def detect(flow: Flow, inp: queue.Queue, out: queue.Queue, find: Callable, flush: Callable, vote) -> None:
-    """Frames from `inp` → (frame, areas) into `out`, in order. `find(frame)` gives the
-    (frame, areas) pairs that are ready (a keyframe detector holds frames back until the next
-    keyframe), `flush()` the rest at the end; `vote` (a MaskStabiliser or None) holds each
-    frame until the frames around it have been seen."""
+    """Frames from `inp` → (frame, areas[, window]) into `out`, in order. `find(frame)` gives
+    the (frame, areas) pairs that are ready (a keyframe detector holds frames back until the
+    next keyframe), `flush()` the rest at the end; `vote` (a MaskStabiliser, a `Held` chain,
+    or None) holds each frame until the frames around it have been seen."""
 
     def send(found, end=False):
         ready = []
@@ -133,11 +154,15 @@ class Restoring:
     overlap): they are neither restored nor written."""
 
     def __init__(self, flow: Flow, restorer, out: queue.Queue, skip: int = 0, keep: int | None = None,
-                 progress: Callable[[int, int | None, float], None] | None = None, total: int | None = None):
+                 progress: Callable[[int, int | None, float], None] | None = None, total: int | None = None,
+                 fusion=None):
+        """`fusion`: the FusionConfig items with windows are restored with."""
         self.flow, self.restorer, self.out = flow, restorer, out
         self.skip, self.keep, self.progress, self.total = skip, keep, progress, total
+        self.fusion = fusion
         self.seen = self.frames = self.restored = 0
         self.outcome = Outcome()
+        self.tracks: dict[int, dict] = {}  # per fused track: regions, frames fused, cells, cells fused, used
         self.started = time.perf_counter()
 
     def written(self, n: int) -> bool:
@@ -153,14 +178,28 @@ class Restoring:
         if not items:
             return
         t0 = time.perf_counter()
-        frames = [f for f, _ in items]
-        out = ([Restored(f, Outcome()) for f in frames] if self.restorer is None
-               else self.restorer.restore_frames(frames, [a for _, a in items]))
+        frames = [item[0] for item in items]
+        windows = [item[2] for item in items] if all(len(item) > 2 for item in items) else None
+        areas = [item[1] for item in items]
+        if self.restorer is None:
+            out = [Restored(f, Outcome()) for f in frames]
+        elif windows is None:
+            out = self.restorer.restore_frames(frames, areas)
+        else:
+            out = self.restorer.restore_frames(frames, areas, windows, self.fusion)
         self.flow.timed("restore", t0)
         for k, r in enumerate(out):
             self.frames += 1
             self.restored += r.outcome.restored + r.outcome.guide > 0
             self.outcome += r.outcome
+            for f in r.fusion:
+                t = self.tracks.setdefault(f.track, {"regions": 0, "frames_fused": 0, "cells": 0, "cells_fused": 0,
+                                                     "written_fused": 0})
+                t["regions"] += 1
+                t["frames_fused"] += f.frames
+                t["cells"] += f.cells
+                t["cells_fused"] += f.fused_cells if f.used else 0
+                t["written_fused"] += f.used
             self.flow.put(self.out, (number + k, r.frame, frames[k]))
         if self.progress is not None:
             self.progress(self.frames, self.total, time.perf_counter() - self.started)

@@ -26,6 +26,7 @@ from demosaic.images import read_mask
 from demosaic.keyframes import KeyframeDetector
 from demosaic.mosaic import GridArea
 from demosaic.temporal import MaskStabiliser
+from demosaic.video_fusion import FusionConfig, Fuser
 from demosaic.mux import check_streams, mux, video_timing
 from demosaic.probe import probe
 from demosaic.video import EncodeOptions, FrameReader, FrameWriter, format_warnings
@@ -64,17 +65,22 @@ class Engine:
 
     def process(self, reader: FrameReader, writer: FrameWriter, *, static_mask=None, first_frame=None, mask_frames=None,
                 batch_frames: int = 8, temporal_radius: int = 2, skip: int = 0, keep: int | None = None,
-                progress: Callable[[int, int | None, float], None] | None = None, total: int | None = None) -> dict:
+                progress: Callable[[int, int | None, float], None] | None = None, total: int | None = None,
+                fusion: FusionConfig = FusionConfig()) -> dict:
         """Frames from `reader` → detect → stabilise → restore in batches → `writer`, with decoding
         and encoding on their own threads and bounded queues between the stages.
 
         The first `skip` restored frames are not written and at most `keep` are (a segment's
         overlap: those frames only feed the temporal vote). `first_frame` is the video's frame 0,
         where a static mask's grid is estimated (a segment does not start there). `mask_frames`
-        (bool H×W per frame, in step with `reader`) replaces detection: a user's mask video."""
+        (bool H×W per frame, in step with `reader`) replaces detection: a user's mask video.
+        `fusion` (radius > 0): each region is solved from the frames within ±radius of its own
+        (`demosaic.video_fusion`; needs the restorer's guards)."""
         flow = stages.Flow()
         decoded, detected, encoded = (queue.Queue(maxsize=2 * batch_frames) for _ in range(3))
-        restoring = stages.Restoring(flow, self.restorer, encoded, skip, keep, progress, total)
+        fusing = fusion.radius > 0 and self.restorer is not None and self.restorer.safety is not None
+        restoring = stages.Restoring(flow, self.restorer, encoded, skip, keep, progress, total,
+                                     fusion if fusing else None)
         # On the planes path each frame's own planes wait here, by frame number, for the
         # encoder (only the RGB frame goes through detection and restoration); only frames
         # that will be written (not a segment's overlap) are kept.
@@ -86,6 +92,8 @@ class Engine:
         # A given mask needs no vote; radius 0 turns the vote off.
         given = static_mask is not None or mask_frames is not None or self.restorer is None
         vote = MaskStabiliser(temporal_radius) if not given and temporal_radius > 0 else None
+        if fusing:
+            vote = stages.Held(vote, Fuser(fusion, self.restorer.safety))
         flow.start(lambda: stages.decode(flow, reader, decoded, planes, restoring.written),
                    then=lambda: flow.put(decoded, stages.END))
         encoder = flow.start(lambda: stages.encode(flow, encoded, writer, planes))
@@ -103,6 +111,7 @@ class Engine:
         return {"frames": restoring.frames, "frames_restored": restoring.restored, "regions": restoring.outcome.regions,
                 "fallbacks": {"guide": restoring.outcome.guide, "kept": restoring.outcome.kept},
                 "frames_detected": keyed.detected if keyed else 0,
+                "fusion": fusion_report(fusion.radius if fusing else 0, restoring.outcome.fused, restoring.tracks),
                 "seconds": {k: round(v, 3) for k, v in flow.seconds.items()}, "decoder_messages": stderr.strip()}
 
     def _areas(self, reader: FrameReader, static_mask, first_frame, mask_frames):
@@ -122,7 +131,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
                   encode: EncodeOptions, detector: DetectorConfig, batch_frames: int = 8, temporal_radius: int = 2,
                   warn: Callable[[str], None] = lambda m: None,
                   progress: Callable[[int, int | None, float], None] | None = None,
-                  engine: Engine | None = None, strict: bool = False) -> dict:
+                  engine: Engine | None = None, strict: bool = False, fusion: FusionConfig = FusionConfig()) -> dict:
     """Restore one video in this process; the output appears under `dst` only when complete.
 
     A damaged input is decoded as far as ffmpeg can (its errors are warned about and counted in
@@ -143,7 +152,8 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
         reader = FrameReader(src, info, planes=writer.planes)
         result = engine.process(reader, writer, static_mask=static_mask, batch_frames=batch_frames,
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
-                                temporal_radius=temporal_radius, progress=progress, total=info.frames)
+                                temporal_radius=temporal_radius, progress=progress, total=info.frames,
+                                fusion=fusion)
         if result["frames"] == 0:
             messages = result["decoder_messages"]
             reason = messages.splitlines()[-1] if messages else "empty"
@@ -164,7 +174,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     frames = result["frames"]
     return {"input": str(src), "output": str(dst), "frames": frames, "frames_restored": result["frames_restored"],
             "regions": result["regions"], "fallbacks": result["fallbacks"], "frames_detected": result["frames_detected"],
-            "temporal_radius": 0 if mask_path else temporal_radius,
+            "temporal_radius": 0 if mask_path else temporal_radius, "fusion": result["fusion"],
             "model": card.get("name"), "model_sha256": card.get("sha256"),
             "seconds": result["seconds"] | {"wall": round(wall, 3)},
             "frames_per_second": round(frames / wall, 2) if wall else None,
@@ -186,6 +196,16 @@ def encoding(writer: FrameWriter, *partial: Path, closing: FrameReader | None = 
     finally:
         if closing is not None:
             closing.close()
+
+
+def fusion_report(radius: int, regions: int, tracks: dict[int, dict]) -> dict:
+    """The report's fusion part: the radius, the regions written from a fused picture, and per
+    track the regions tried, the mean frames fused and the share of cells that took it."""
+    return {"radius": radius, "regions_fused": regions,
+            "tracks": [{"track": k, "regions": t["regions"], "regions_fused": t["written_fused"],
+                        "frames_fused_mean": round(t["frames_fused"] / t["regions"], 2),
+                        "cells_fused_share": round(t["cells_fused"] / max(t["cells"], 1), 3)}
+                       for k, t in sorted(tracks.items())]}
 
 
 def comment_tag(card: dict) -> str:

@@ -18,6 +18,7 @@ from demosaic.config import SafetyConfig  # noqa: E402
 from demosaic.detect import DetectorConfig  # noqa: E402
 from demosaic.restore import PASSTHROUGH  # noqa: E402
 from demosaic.video import EncodeOptions  # noqa: E402
+from demosaic.video_fusion import FusionConfig  # noqa: E402
 from pipelines.evaluate_video import default_cases, evaluate_footage, table, write_results  # noqa: E402
 from pipelines.video import Engine, restore_video  # noqa: E402
 
@@ -29,6 +30,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=0, help="frames per case (0: the cases' own)")
     ap.add_argument("--only", default="", help="run only cases whose name contains this")
     ap.add_argument("--no-safety", action="store_true", help="the restorer without its guards (for comparison)")
+    ap.add_argument("--fuse-radius", type=int, default=0, help="restore with multi-frame fusion (demosaic video --fuse-radius)")
+    ap.add_argument("--fusion", default="", help="FusionConfig fields to change, e.g. tolerance=2,search=4")
     ap.add_argument("--safety", default="", help="SafetyConfig fields to change, e.g. bound_margin=20,flat_ratio=3")
     args = ap.parse_args()
     cases = [c for c in default_cases(args.split) if args.only in c.name]
@@ -39,13 +42,17 @@ def main() -> None:
     safety = SafetyConfig(**{k: (int if types[k] in (int, "int") else float)(v)
                              for k, v in (kv.split("=") for kv in args.safety.split(",") if kv)})
 
+    kinds = {f.name: f.type for f in dataclasses.fields(FusionConfig)}
+    fusion = FusionConfig(radius=args.fuse_radius, **{k: (int if kinds[k] in (int, "int") else float)(v)
+                                                      for k, v in (kv.split("=") for kv in args.fusion.split(",") if kv)})
+
     def restore(src, dst, passthrough):
         mode = PASSTHROUGH if passthrough else "guided"
         if mode not in engines:
             engines[mode] = Engine(None, mode, DetectorConfig(learned="default"),
                                    safety=None if args.no_safety else safety)
         return restore_video(src, dst, model_path=None, mode=mode, mask_path=None, encode=EncodeOptions(),
-                             detector=DetectorConfig(learned="default"), engine=engines[mode])
+                             detector=DetectorConfig(learned="default"), engine=engines[mode], fusion=fusion)
 
     results = evaluate_footage(cases, restore, log=lambda m: print(m, flush=True))
     write_results(results, args.out)

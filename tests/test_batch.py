@@ -137,6 +137,7 @@ def test_settings_digest__changes_with_anything_that_changes_pixels(tmp_path):
     assert a.digest() == settings().digest()
     assert a.digest() != Settings(**{**a.__dict__, "encode": EncodeOptions(crf=23)}).digest()
     assert a.digest() != Settings(**{**a.__dict__, "temporal_radius": 3}).digest()
+    assert a.digest() != Settings(**{**a.__dict__, "fuse_radius": 2}).digest()
     model = tmp_path / "m.json"
     model.write_text("{}")
     before = Settings(**{**a.__dict__, "model_path": str(model)}).digest()
@@ -179,3 +180,25 @@ def test_batch__variable_frame_rate__segments_joined_with_every_timestamp(tmp_pa
     out = tmp_path / "out" / "vfr.mp4"
     assert times(out) == pytest.approx(times(vfr), abs=0.002) and len(times(out)) == 20
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".vfr.mp4.done.json", "vfr.mp4"]
+
+
+def test_batch__fusion_over_segments__same_frames_as_one_piece(tmp_path):
+    """With --fuse-radius, each segment decodes the vote's radius plus the fusion radius of
+    overlap: a panning clip under a frame-fixed mosaic, cut into 6-frame segments, comes out
+    as the whole video's run does, and that run did fuse."""
+    src = tmp_path / "pan.mp4"
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=256x128:rate=10:duration=2,crop=128:96:'floor(n*1.5)':16,{PIXELIZE}",
+           "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(src))
+    dst = tmp_path / "a.mkv"
+    fused = Settings(**{**settings(every=4).__dict__, "fuse_radius": 2})
+    report = run_batch([(src, dst)], fused, LocalExecutor(), segment_frames=6)
+    assert report["videos"][0]["status"] == "done"
+    whole, log = tmp_path / "whole.mkv", tmp_path / "whole.json"
+    result = CliRunner().invoke(main, ["video", str(src), str(whole), "--lossless", "--detect-every", "4",
+                                       "--fuse-radius", "2", "--report", str(log)])
+    assert result.exit_code == 0, result.output
+    fusion = json.loads(log.read_text())["fusion"]
+    assert fusion["radius"] == 2 and fusion["tracks"], fusion
+    a = np.stack(list(read_frames(whole))).astype(int)
+    b = np.stack(list(read_frames(dst))).astype(int)
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1

@@ -1,0 +1,244 @@
+"""Video-native restoration (issue #9): each frame's mosaic region solved from the frames
+around it, where the picture moves against the cell grid.
+
+Two parts, one on each side of the model:
+
+- `Fuser`, a pipeline stage after the temporal vote: it guards each frame's regions (the
+  verified cells of `demosaic.safety`), links them into tracks (`demosaic.tracks`), ends the
+  window at a scene cut, and hands each frame on with its `Window`: the frames within ±R of
+  it in the same shot. A frame's window depends only on those frames (and the vote's), so a
+  segment that decodes R plus the vote radius of overlap sees the same windows as one run.
+- `fuse_region`, called by the restorer once the model has run: the region's hidden picture
+  is solved from every window frame's whole verified cells and the clean pixels around them
+  (`demosaic.fusion`: box model, least squares, each frame registered against the running
+  estimate), with the model's output as the prior. One robust re-solve lowers the weight of
+  cells that disagree with the rest (an occluder, a part that moves on its own). A cell of
+  the frame takes the fused picture only where it explains that frame's own cell within the
+  region's residual level; elsewhere it keeps the single-frame result. The restorer then
+  runs the same bounded step and last check on it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+
+import cv2
+import numpy as np
+
+from .config import SafetyConfig
+from .fusion import Observation, fuse, label_residuals, observe, sample, solve
+from .mosaic import Grid, GridArea
+from .safety import Guarded, guard_frame
+from .temporal import is_cut, signature
+from .tracks import Tracker
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """How `demosaic video --fuse-radius R` solves regions from their neighbouring frames."""
+
+    radius: int = 0  # frames either side (0: every frame alone, as before)
+    mu: float = 0.25  # the prior's weight (chosen on the bound's tuning split: BENCHMARKS.md)
+    iterations: int = 30  # conjugate-gradient steps of the final solve
+    search: int = 6  # px a frame's content may move against its neighbour's
+    tolerance: float = 3.0  # a cell keeps the fused picture while its residual is within this × the region's median
+    floor: float = 2.0  # levels: residuals below this always pass (coding noise of a cell mean)
+    gain: float = 0.5  # ... or where its worst residual is at most this share of the single-frame result's
+    cap: float = 12.0  # levels: the most one cell's difference counts in registration (a robust score)
+
+    def __post_init__(self):
+        if self.radius < 0:
+            raise ValueError(f"fusion radius must be >= 0, got {self.radius}")
+
+
+class Seen(NamedTuple):
+    """One frame as fusion sees it."""
+
+    frame: np.ndarray  # uint8 RGB as decoded
+    areas: tuple[GridArea, ...]  # every area given (their pixels are never clean evidence)
+    guarded: Guarded | None  # the verified regions (None: no guards, nothing to fuse)
+    tracks: tuple[int, ...]  # the track of each guarded area
+    shot: int  # increases at every scene cut
+
+
+class Window(NamedTuple):
+    """A frame and its neighbours within ±R in the same shot, in frame order."""
+
+    frames: tuple[Seen, ...]
+    centre: int  # this frame's index in `frames`
+
+    @property
+    def seen(self) -> Seen:
+        return self.frames[self.centre]
+
+
+class Fuser:
+    """The stage: (frame, areas) in, in order → (frame, areas, Window) out, R frames later."""
+
+    def __init__(self, cfg: FusionConfig, safety: SafetyConfig | None):
+        self.cfg, self.safety = cfg, safety
+        self._tracker = Tracker()
+        self._seen: list[Seen] = []  # the last 2R+1 frames
+        self._done = 0  # frames of `_seen` already handed on
+        self._shot = 0
+        self._signature: np.ndarray | None = None
+
+    def push(self, frame: np.ndarray, areas: Sequence[GridArea]) -> list[tuple[np.ndarray, list[GridArea], Window]]:
+        sig = signature(frame)
+        cut = is_cut(self._signature, sig)  # the temporal vote's own test
+        self._signature = sig
+        self._shot += cut
+        guarded = guard_frame(frame, areas, self.safety) if self.safety is not None and areas else None
+        tracked = self._tracker.push(guarded.areas if guarded else [], cut)
+        self._seen.append(Seen(frame, tuple(areas), guarded, tuple(t.track for t in tracked), self._shot))
+        return self._ready(final=False)
+
+    def flush(self) -> list[tuple[np.ndarray, list[GridArea], Window]]:
+        return self._ready(final=True)
+
+    def _ready(self, final: bool) -> list[tuple[np.ndarray, list[GridArea], Window]]:
+        r, out = self.cfg.radius, []
+        while self._done < len(self._seen):
+            t = self._done
+            later = self._seen[t + 1:t + r + 1]
+            if not final and len(later) < r and all(s.shot == self._seen[t].shot for s in later):
+                break  # wait for the frames after it (a cut ends the wait)
+            shot = self._seen[t].shot
+            lo = max(0, t - r)
+            ids = [i for i in range(lo, min(len(self._seen), t + r + 1)) if self._seen[i].shot == shot]
+            window = Window(tuple(self._seen[i] for i in ids), ids.index(t))
+            out.append((self._seen[t].frame, list(self._seen[t].areas), window))
+            self._done += 1
+        drop = max(0, self._done - r)
+        self._seen, self._done = self._seen[drop:], self._done - drop
+        return out
+
+
+class FusedRegion(NamedTuple):
+    """One region's fused picture, ready to go through the bounded step and last check."""
+
+    slices: tuple[slice, slice]  # the canvas, in frame coordinates
+    picture: np.ndarray  # (h, w, C) float: fused where accepted, the prior elsewhere
+    frames: int  # frames fused
+    cells: int  # the region's whole cells on this frame
+    fused_cells: int  # of them, those that took the fused picture
+
+
+def _canvas(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
+
+
+def whole_cells(area: GridArea, sl: tuple[slice, slice]) -> np.ndarray:
+    """(h, w) int over the canvas `sl`: the cell of each pixel of the area's whole cells (every
+    pixel of the cell masked, none on the canvas's edge), -1 elsewhere. A cell the mask cuts
+    holds the mean of an unknown part (cut-cell conventions differ): it is not evidence."""
+    mask = area.mask[sl]
+    h, w = mask.shape
+    (pw, ph), (ox, oy) = area.grid.pitch, area.grid.origin
+    iy, ix = Grid(area.grid.pitch, (ox - sl[1].start, oy - sl[0].start)).cell_index(h, w)
+    iy, ix = iy - iy.min(), ix - ix.min()
+    labels = iy[:, None] * (ix.max() + 1) + ix[None, :]
+    n = int(labels.max()) + 1
+    total = np.bincount(labels.ravel(), minlength=n)
+    inside = np.bincount(labels[mask], minlength=n)
+    edge = np.zeros(n, bool)
+    for strip in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        edge[strip] = True
+    whole = (inside == total) & (total > 0) & ~edge
+    return np.where(whole[labels], labels, -1).astype(np.int32)
+
+
+def _observation(seen: Seen, area: GridArea, sl: tuple[slice, slice]) -> Observation:
+    cells = whole_cells(area, sl)
+    near = np.zeros(seen.frame.shape[:2], np.uint8)
+    for a in seen.areas:
+        near |= a.mask.view(np.uint8)
+    # Pixels next to any mosaic carry its colour after chroma subsampling and coding.
+    near = cv2.dilate(near, np.ones((7, 7), np.uint8))[sl] > 0
+    return observe(seen.frame[sl], cells, ~near)
+
+
+def new_phases(area: GridArea, others: Sequence[GridArea], shifts: Sequence[tuple[float, float]],
+               tolerance: float = 0.25) -> bool:
+    """Whether any frame's cells sample the picture at another offset than `area`'s: frame s
+    shows the picture moved by its shift, so its lattice lies at (its origin + shift) in the
+    reference's picture; a lattice within `tolerance` px of the reference's, modulo the
+    pitch, only repeats the same cell means (a mosaic that moves exactly with its content)."""
+    (pw, ph), (ox, oy) = area.grid.pitch, area.grid.origin
+    for a, (dy, dx) in zip(others, shifts):
+        for offset, pitch in ((a.grid.origin[0] + dx - ox, pw), (a.grid.origin[1] + dy - oy, ph)):
+            off = offset - round(offset / pitch) * pitch
+            if abs(off) > tolerance:
+                return True
+    return False
+
+
+def residual_map(x: np.ndarray, obs: Observation, shift: tuple[float, float]) -> np.ndarray:
+    """(h, w) on the canvas: each of the observation's cells' residual (`label_residuals`)
+    on the canvas pixels it covers at `shift`; 0 where it has no cell."""
+    r = np.nan_to_num(label_residuals(x, obs, shift), nan=0.0)
+    cells = (obs.labels >= 0) & (obs.labels < obs.cells)
+    img = np.zeros((*obs.shape, 1), np.float32)
+    img[cells, 0] = r[obs.labels[cells]]
+    return sample(img, (-shift[0], -shift[1]))[..., 0]
+
+
+def fuse_region(window: Window, k: int, prior: np.ndarray, cfg: FusionConfig) -> FusedRegion | None:
+    """Guarded area `k` of the window's frame solved from every window frame that shows its
+    track; `prior` is the single-frame result over the whole frame (float). None where fewer
+    than two frames show it, or the area has no whole cell."""
+    seen = window.seen
+    area = seen.guarded.areas[k]
+    track = seen.tracks[k]
+    shows = []  # (Seen, its area of this track)
+    for s in window.frames:
+        j = s.tracks.index(track) if s.guarded is not None and track in s.tracks else -1
+        if j >= 0:
+            shows.append((s, s.guarded.areas[j]))
+    if len(shows) < 2:
+        return None
+    margin = int(np.ceil(max(area.grid.pitch))) + cfg.search
+    sl = _canvas(area.mask, margin)
+    obs = [_observation(s, a, sl) for s, a in shows]
+    centre = next(i for i, (s, _) in enumerate(shows) if s is seen)
+    cells = whole_cells(area, sl)
+    n_cells = len(np.unique(cells[cells >= 0]))
+    if not n_cells:
+        return None
+    p = np.asarray(prior[sl], np.float32)
+    fused = fuse(obs, centre, p, cfg.mu, radius=cfg.search, iterations=cfg.iterations, cap=cfg.cap)
+    x, shifts = fused.picture, fused.shifts
+    if not new_phases(area, [a for _, a in shows], shifts):
+        return None  # every frame shows the same cells of the same picture: nothing to gain
+    # One robust re-solve: a cell that disagrees with the rest (an occluder, a part that moves
+    # on its own) loses weight as (tolerance·σ / residual)², σ the cells' robust residual scale.
+    res = [label_residuals(x, o, s) for o, s in zip(obs, shifts)]
+    pooled = np.concatenate([r[:o.cells][np.isfinite(r[:o.cells])] for r, o in zip(res, obs)])
+    sigma = max(cfg.floor, 1.4826 * float(np.median(pooled))) if pooled.size else cfg.floor
+    limit = cfg.tolerance * sigma
+    weighted = [dataclasses.replace(o, weights=np.minimum(1.0, (limit / np.maximum(np.nan_to_num(r, nan=0.0), 1e-6)) ** 2)
+                                    .astype(np.float32)) for o, r in zip(obs, res)]
+    x = solve(weighted, list(shifts), p, cfg.mu, cfg.iterations, start=x)
+    # Per cell of this frame: the fused picture only where it explains every fused frame's
+    # cells that cover the cell (a cell no other frame agrees on keeps the single-frame result).
+    # Residuals grow with the picture's own contrast (sub-pixel sampling, the prior's pull), so
+    # a cell also passes where the fused picture explains the frames clearly better than the
+    # single-frame result does (`gain`× smaller worst residual).
+    worst = np.zeros(p.shape[:2], np.float32)
+    single = np.zeros(p.shape[:2], np.float32)
+    for o, shift in zip(obs, shifts):
+        worst = np.maximum(worst, residual_map(x, o, shift))
+        single = np.maximum(single, residual_map(p, o, shift))
+    labels = obs[centre].labels
+    cell = (labels >= 0) & (labels < obs[centre].cells)
+    fails = (worst > limit) & (worst > cfg.gain * single)
+    bad = np.bincount(labels[cell], weights=fails[cell], minlength=obs[centre].cells) > 0
+    take = cell & ~bad[np.clip(labels, 0, len(bad) - 1)]
+    picture = p.copy()
+    picture[take] = x[take]
+    fused_cells = len(np.unique(labels[take]))
+    return FusedRegion(sl, picture, len(shows), n_cells, fused_cells)
