@@ -20,6 +20,7 @@ with what the frame shows.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -87,23 +88,22 @@ class _Frame:
         broken = np.bincount(obs.labels[used & ~inside], minlength=n) > 0
         self.valid = ~broken  # (n,)
         self.pixels = used & self.valid[np.maximum(obs.labels, 0)]  # (h, w): pixels of valid labels
+        # Each pixel's row in a label table whose last row is zero: `spread` is one gather.
+        self._gather = np.where(self.pixels, obs.labels, n).astype(np.intp)
+        self._labels = obs.labels[self.pixels]
 
     def means(self, x: np.ndarray) -> np.ndarray:
         """(n, C) the mean of X over each label at this shift (garbage for invalid labels)."""
-        s = sample(x, self.shift)
-        lab = self.obs.labels[self.pixels]
+        s = sample(x, self.shift)[self.pixels]
         n = len(self.obs.counts)
-        sums = np.stack([np.bincount(lab, s[..., c][self.pixels], minlength=n) for c in range(x.shape[2])], axis=1)
+        sums = np.stack([np.bincount(self._labels, s[:, c], minlength=n) for c in range(x.shape[2])], axis=1)
         return sums / self.obs.counts[:, None]
 
     def spread(self, per_label: np.ndarray, channels: int) -> np.ndarray:
         """Each valid label's value on each of its pixels, then back onto the canvas."""
-        h, w = self.obs.shape
-        g = np.zeros((h, w, channels), np.float32)
-        if self.obs.weights is not None:
-            per_label = per_label * self.obs.weights[:, None]
-        g[self.pixels] = per_label[self.obs.labels[self.pixels]]
-        return spread_back(g, self.shift)
+        table = np.zeros((len(self.obs.counts) + 1, channels), np.float32)
+        table[:-1] = per_label if self.obs.weights is None else per_label * self.obs.weights[:, None]
+        return spread_back(table[self._gather], self.shift)
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
         """(n,) the largest channel's |X's mean − the observed mean| per label; NaN where the
@@ -209,6 +209,10 @@ def label_residuals(x: np.ndarray, obs: Observation, shift: tuple[float, float])
     return _Frame(obs, shift).residuals(x)
 
 
+def _grey(x: np.ndarray) -> np.ndarray:
+    return x.mean(axis=2, keepdims=True)
+
+
 @dataclass(frozen=True)
 class Fused:
     picture: np.ndarray  # (h, w, C) the canvas
@@ -216,26 +220,33 @@ class Fused:
 
 
 def fuse(observations: list[Observation], reference: int, prior: np.ndarray, mu: float, radius: int = 8,
-         iterations: int = 30, shifts: list[tuple[float, float]] | None = None, cap: float | None = None) -> Fused:
+         iterations: int = 30, shifts: list[tuple[float, float]] | None = None, cap: float | None = None,
+         step_iterations: int | None = None, grey: bool = False) -> Fused:
     """The hidden picture in frame `reference`'s coordinates, from every observation.
 
     With `shifts` given (known motion), one solve. Otherwise each frame, nearest the reference
     first, is registered against the estimate so far (around its neighbour's shift, moved on
     by the neighbour's own step) and joins it; then every frame is registered again against
-    the full estimate, and X is solved once more. `cap`: see `_Frame.error`."""
+    the full estimate, and X is solved once more. `cap`: see `_Frame.error`;
+    `step_iterations`: of each solve as a frame joins (default a third of `iterations`);
+    `grey`: register on the channels' mean (a third of the work; colour rarely moves alone)."""
     if shifts is not None:
         return Fused(solve(observations, shifts, prior, mu, iterations), tuple(shifts))
     n = len(observations)
     found: dict[int, tuple[float, float]] = {reference: (0.0, 0.0)}
     x = solve([observations[reference]], [(0.0, 0.0)], prior, mu, iterations)
+    seen = [dataclasses.replace(o, means=o.means.mean(axis=1, keepdims=True)) for o in observations] if grey \
+        else observations
     order = sorted(range(n), key=lambda t: (abs(t - reference), t))[1:]
     for t in order:
         step = 1 if t > reference else -1
         near = found[t - step]
         before = found.get(t - 2 * step, near)
         guess = (2 * near[0] - before[0], 2 * near[1] - before[1])
-        found[t] = register(x, observations[t], guess, radius, cap)
+        found[t] = register(_grey(x) if grey else x, seen[t], guess, radius, cap)
         ids = sorted(found)
-        x = solve([observations[i] for i in ids], [found[i] for i in ids], prior, mu, max(iterations // 3, 5), x)
-    final = [found[t] if t == reference else register(x, observations[t], found[t], 1, cap) for t in range(n)]
+        step = max(iterations // 3, 5) if step_iterations is None else step_iterations
+        x = solve([observations[i] for i in ids], [found[i] for i in ids], prior, mu, step, x)
+    gx = _grey(x) if grey else x
+    final = [found[t] if t == reference else register(gx, seen[t], found[t], 1, cap) for t in range(n)]
     return Fused(solve(observations, final, prior, mu, iterations, x), tuple(final))

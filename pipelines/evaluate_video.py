@@ -49,10 +49,13 @@ class FootageCase:
     velocity: tuple[float, float] = (0.0, 0.0)  # px per frame (x, y); the cells move with the region
     crf: int = 20
     split: str = "tuning"  # "tuning" or "evaluation": never tune on the second
+    # px per frame (x, y) of a camera pan: the clean clip is a window moving across the source
+    # (whole px a frame, ffmpeg's floor), under a mosaic fixed in the frame.
+    pan: tuple[float, float] = (0.0, 0.0)
 
     @property
     def name(self) -> str:
-        moving = "moving" if any(self.velocity) else "still"
+        moving = "pan" if any(self.pan) else "moving" if any(self.velocity) else "still"
         return f"{Path(self.clip).stem}@{self.start}-c{self.cell}-{moving}-crf{self.crf}"
 
     def position(self, n: int) -> tuple[int, int]:
@@ -77,8 +80,9 @@ def opencv_clip(name: str) -> str:
 
 def default_cases(split: str) -> list[FootageCase]:
     """The tuning footage (tree.avi, vtest.avi frames 0–399) or the evaluation footage
-    (vtest.avi frames 400–794, Megamind.avi), each with a frame-aligned still 8 px mosaic and a
-    10/16 px region-aligned moving one, at CRF 20 and 23."""
+    (vtest.avi frames 400–794, Megamind.avi), each with a frame-aligned still 8 px mosaic, a
+    10/16 px region-aligned moving one, and an 8/16 px frame-fixed one under a camera pan
+    (1.5 px a frame across, 0.5 down), at CRF 20 and 23."""
     cases = []
     if split == "tuning":
         clips = [("vtest.avi", 0, (240, 160, 160, 128)), ("tree.avi", 0, (48, 40, 96, 80))]
@@ -91,6 +95,9 @@ def default_cases(split: str) -> list[FootageCase]:
             moving = (box[0] - 29, box[1] + 3, box[2] - 2, box[3] - 4)
             cases.append(FootageCase(path, start, 60, 10, moving, velocity=(0.9, -0.3), crf=crf, split=split))
             cases.append(FootageCase(path, start, 60, 16, box, velocity=(-0.6, 0.4), crf=crf, split=split))
+            panned = (max(16, box[0] - 48), box[1] - 16, box[2], box[3])  # the window is 90 × 30 px smaller
+            for cell in (8, 16):
+                cases.append(FootageCase(path, start, 60, cell, panned, pan=(1.5, 0.5), crf=crf, split=split))
     return cases
 
 
@@ -98,10 +105,11 @@ def make_clips(case: FootageCase, work: Path) -> tuple[Path, Path]:
     """(clean.mp4, mosaic.mp4) for a case, both made by ffmpeg alone."""
     clean, mosaic = work / "clean.mp4", work / "mosaic.mp4"
     info = probe(case.clip)
-    w, h = info.width // 2 * 2, info.height // 2 * 2
+    reach = [math.floor(p * (case.frames - 1)) for p in case.pan]  # how far the window travels
+    w, h = (info.width - reach[0]) // 2 * 2, (info.height - reach[1]) // 2 * 2
     _ffmpeg(["-i", file_arg(case.clip), "-vf",
              f"trim=start_frame={case.start}:end_frame={case.start + case.frames},setpts=PTS-STARTPTS,"
-             f"crop={w}:{h}:0:0", "-fps_mode", "passthrough", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", file_arg(clean)])
+             f"crop={w}:{h}:'floor({case.pan[0]}*n)':'floor({case.pan[1]}*n)'", "-fps_mode", "passthrough", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", file_arg(clean)])
     x0, y0, bw, bh = case.box
     vx, vy = case.velocity
     px, py = f"floor({x0}+{vx}*n)", f"floor({y0}+{vy}*n)"
@@ -171,7 +179,7 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
     finite_outside = [v for v in outside if np.isfinite(v)]
     return {
         "case": case.name, "split": case.split, "cell": case.cell, "crf": case.crf,
-        "moving": bool(any(case.velocity)), "frames": n,
+        "moving": bool(any(case.velocity)), "pan": bool(any(case.pan)), "frames": n,
         "gain_db_mean": round(float(gains_a.mean()), 3),
         "gain_db_worst": round(float(gains_a.min()), 3),
         "worst_frame": int(gains_a.argmin()),
