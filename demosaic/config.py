@@ -71,6 +71,30 @@ class DetectTrainConfig:
 
 
 @dataclass(frozen=True)
+class FusionConfig:
+    """How `demosaic video --fuse-radius R` solves regions from their neighbouring frames."""
+
+    radius: int = 0  # frames either side (0: every frame alone, as before)
+    mu: float = 0.25  # the prior's weight (chosen on the bound's tuning split: BENCHMARKS.md)
+    # Conjugate-gradient steps: of the final solve, of each solve while frames join (the
+    # running estimate registration scores against), of the robust re-solve (warm-started).
+    # Measured on the tuning footage (vtest, 10 px moving mosaic, R 6): 30/10/30 gain +0.50 dB
+    # over the guide at 3.4 s a region, 20/3/10 +0.49 at 1.9 s.
+    iterations: int = 20
+    step_iterations: int = 3
+    robust_iterations: int = 10
+    search: int = 4  # px a frame's content may move beyond its neighbours' pace (3: −0.06 dB there)
+    tolerance: float = 3.0  # a cell keeps the fused picture while its residual is within this × the region's median
+    floor: float = 2.0  # levels: residuals below this always pass (coding noise of a cell mean)
+    gain: float = 0.5  # ... or where its worst residual is at most this share of the single-frame result's
+    cap: float = 12.0  # levels: the most one cell's difference counts in registration (a robust score)
+
+    def __post_init__(self):
+        if self.radius < 0:
+            raise ValueError(f"fusion radius must be >= 0, got {self.radius}")
+
+
+@dataclass(frozen=True)
 class SafetyConfig:
     """The restore side's guards (demosaic.safety): which cells are restored, how far a pixel
     may move, and when a region stays as it came."""

@@ -13,11 +13,11 @@ from typing import NamedTuple, Sequence
 import cv2
 import numpy as np
 
-from .config import SafetyConfig
+from .config import FusionConfig, SafetyConfig
 from .errors import InputError, ModelError
 from .mosaic import Bounds, Grid, GridArea, cell_colour_guide, enforce_cell_means
 from .safety import Guarded, guard_frame, passes_check
-from .video_fusion import FusionConfig, Window, fuse_region
+from .video_fusion import Window, fuse_region
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODELS = {"guided": "demosaic-guided-small-v3", "inpaint": "demosaic-pure-small-v0"}
@@ -168,7 +168,7 @@ class Restorer:
         model's output as the prior; the frames' guards come from the windows."""
         def guard(i) -> Guarded | None:
             if windows is not None:
-                return windows[i].seen.guarded
+                return windows[i].guarded
             return guard_frame(frames[i], areas[i], self.safety) if self.safety is not None and areas[i] else None
 
         guarded = list(self._pool.map(guard, range(len(frames))))
@@ -231,15 +231,13 @@ class Restorer:
             # smooth step reads), not the frame: the step and the check copy what they get.
             sl, local = _around(area)
             bounds = Bounds(g.bounds.lo[sl], g.bounds.hi[sl])
-            candidates = [composite, guide]
+            candidates = [composite[sl], guide[sl]]
             fused = fuse_region(window, n, composite, fusion) if window is not None else None
             if fused is not None and fused.fused_cells:
-                picture = composite.copy()
-                picture[fused.slices] = fused.picture
-                candidates.insert(0, picture)
+                candidates.insert(0, _pasted(composite[sl], sl, fused.picture, fused.slices))
             used = False
             for k, candidate in enumerate(candidates):
-                fixed = enforce_cell_means(candidate[sl], frame[sl], [local], bounds=bounds)
+                fixed = enforce_cell_means(candidate, frame[sl], [local], bounds=bounds)
                 if passes_check(fixed, frame[sl], local, bounds, self.safety):
                     result[sl][local.mask] = _to_uint8(fixed[local.mask])
                     role = k - (len(candidates) - 2)  # -1 fused, 0 the model, 1 the guide
@@ -282,6 +280,17 @@ def _around(area: GridArea) -> tuple[tuple[slice, slice], GridArea]:
     y0, x0 = max(0, int(ys[0] - 2 * ph - 1)), max(0, int(xs[0] - 2 * pw - 1))
     sl = (slice(y0, int(ys[-1] + 2 * ph + 2)), slice(x0, int(xs[-1] + 2 * pw + 2)))
     return sl, area._replace(mask=area.mask[sl], grid=Grid(area.grid.pitch, (ox - x0, oy - y0)))
+
+
+def _pasted(base: np.ndarray, at: tuple[slice, slice], patch: np.ndarray, where: tuple[slice, slice]) -> np.ndarray:
+    """A copy of `base` (the frame's slice `at`) with `patch` (the frame's slice `where`) over it."""
+    out = base.copy()
+    y0, y1 = max(at[0].start, where[0].start), min(at[0].stop, where[0].stop)
+    x0, x1 = max(at[1].start, where[1].start), min(at[1].stop, where[1].stop)
+    if y0 < y1 and x0 < x1:
+        out[y0 - at[0].start:y1 - at[0].start, x0 - at[1].start:x1 - at[1].start] = \
+            patch[y0 - where[0].start:y1 - where[0].start, x0 - where[1].start:x1 - where[1].start]
+    return out
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:

@@ -20,42 +20,17 @@ Two parts, one on each side of the model:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
 import cv2
 import numpy as np
 
-from .config import SafetyConfig
+from .config import FusionConfig, SafetyConfig
 from .fusion import Observation, fuse, label_residuals, observe, sample, solve
 from .mosaic import Grid, GridArea
 from .safety import Guarded, guard_frame
-from .temporal import is_cut, signature
+from .temporal import CUT_THRESHOLD, is_cut, signature
 from .tracks import Tracker
-
-
-@dataclass(frozen=True)
-class FusionConfig:
-    """How `demosaic video --fuse-radius R` solves regions from their neighbouring frames."""
-
-    radius: int = 0  # frames either side (0: every frame alone, as before)
-    mu: float = 0.25  # the prior's weight (chosen on the bound's tuning split: BENCHMARKS.md)
-    # Conjugate-gradient steps: of the final solve, of each solve while frames join (the
-    # running estimate registration scores against), of the robust re-solve (warm-started).
-    # Measured on the tuning footage (vtest, 10 px moving mosaic, R 6): 30/10/30 gain +0.50 dB
-    # over the guide at 3.4 s a region, 20/3/10 +0.49 at 1.9 s.
-    iterations: int = 20
-    step_iterations: int = 3
-    robust_iterations: int = 10
-    search: int = 4  # px a frame's content may move beyond its neighbours' pace (3: −0.06 dB there)
-    tolerance: float = 3.0  # a cell keeps the fused picture while its residual is within this × the region's median
-    floor: float = 2.0  # levels: residuals below this always pass (coding noise of a cell mean)
-    gain: float = 0.5  # ... or where its worst residual is at most this share of the single-frame result's
-    cap: float = 12.0  # levels: the most one cell's difference counts in registration (a robust score)
-
-    def __post_init__(self):
-        if self.radius < 0:
-            raise ValueError(f"fusion radius must be >= 0, got {self.radius}")
 
 
 class Seen(NamedTuple):
@@ -63,8 +38,8 @@ class Seen(NamedTuple):
 
     frame: np.ndarray  # uint8 RGB as decoded
     areas: tuple[GridArea, ...]  # every area given (their pixels are never clean evidence)
-    guarded: Guarded | None  # the verified regions (None: no guards, nothing to fuse)
-    tracks: tuple[int, ...]  # the track of each guarded area
+    regions: tuple[GridArea, ...]  # the verified regions (`safety.guard_frame`'s areas)
+    tracks: tuple[int, ...]  # the track of each region
     shot: int  # increases at every scene cut
 
 
@@ -73,6 +48,7 @@ class Window(NamedTuple):
 
     frames: tuple[Seen, ...]
     centre: int  # this frame's index in `frames`
+    guarded: Guarded | None  # this frame's guards, bounds included (kept for this frame only: they are frame-sized)
 
     @property
     def seen(self) -> Seen:
@@ -82,22 +58,26 @@ class Window(NamedTuple):
 class Fuser:
     """The stage: (frame, areas) in, in order → (frame, areas, Window) out, R frames later."""
 
-    def __init__(self, cfg: FusionConfig, safety: SafetyConfig | None):
-        self.cfg, self.safety = cfg, safety
+    def __init__(self, cfg: FusionConfig, safety: SafetyConfig | None, cut_threshold: float = CUT_THRESHOLD):
+        """`cut_threshold`: the temporal vote's, so both see the same shots."""
+        self.cfg, self.safety, self.cut_threshold = cfg, safety, cut_threshold
         self._tracker = Tracker()
         self._seen: list[Seen] = []  # the last 2R+1 frames
+        self._guards: list[Guarded | None] = []  # each waiting frame's guards, in step with `_seen`
         self._done = 0  # frames of `_seen` already handed on
         self._shot = 0
         self._signature: np.ndarray | None = None
 
     def push(self, frame: np.ndarray, areas: Sequence[GridArea]) -> list[tuple[np.ndarray, list[GridArea], Window]]:
         sig = signature(frame)
-        cut = is_cut(self._signature, sig)  # the temporal vote's own test
+        cut = is_cut(self._signature, sig, self.cut_threshold)
         self._signature = sig
         self._shot += cut
         guarded = guard_frame(frame, areas, self.safety) if self.safety is not None and areas else None
-        tracked = self._tracker.push(guarded.areas if guarded else [], cut)
-        self._seen.append(Seen(frame, tuple(areas), guarded, tuple(t.track for t in tracked), self._shot))
+        regions = tuple(guarded.areas) if guarded else ()
+        tracked = self._tracker.push(list(regions), cut)
+        self._seen.append(Seen(frame, tuple(areas), regions, tuple(t.track for t in tracked), self._shot))
+        self._guards.append(guarded)
         return self._ready(final=False)
 
     def flush(self) -> list[tuple[np.ndarray, list[GridArea], Window]]:
@@ -113,11 +93,12 @@ class Fuser:
             shot = self._seen[t].shot
             lo = max(0, t - r)
             ids = [i for i in range(lo, min(len(self._seen), t + r + 1)) if self._seen[i].shot == shot]
-            window = Window(tuple(self._seen[i] for i in ids), ids.index(t))
+            window = Window(tuple(self._seen[i] for i in ids), ids.index(t), self._guards[t])
             out.append((self._seen[t].frame, list(self._seen[t].areas), window))
+            self._guards[t] = None  # handed on with its window
             self._done += 1
         drop = max(0, self._done - r)
-        self._seen, self._done = self._seen[drop:], self._done - drop
+        self._seen, self._guards, self._done = self._seen[drop:], self._guards[drop:], self._done - drop
         return out
 
 
@@ -158,18 +139,29 @@ def whole_cells(area: GridArea, sl: tuple[slice, slice]) -> np.ndarray:
     return np.where(whole[labels], labels, -1).astype(np.int32)
 
 
+# Clean pixels this close to any mosaic are not evidence: chroma subsampling and coding carry
+# the mosaic's colour into them.
+BLEED = 3
+
+
 def _observation(seen: Seen, area: GridArea, sl: tuple[slice, slice]) -> Observation:
-    cells = whole_cells(area, sl)
-    near = np.zeros(seen.frame.shape[:2], np.uint8)
+    h, w = seen.frame.shape[:2]
+    y0, x0 = max(0, sl[0].start - BLEED), max(0, sl[1].start - BLEED)
+    around = (slice(y0, min(h, sl[0].stop + BLEED)), slice(x0, min(w, sl[1].stop + BLEED)))
+    near = np.zeros((around[0].stop - y0, around[1].stop - x0), np.uint8)
     for a in seen.areas:
-        near |= a.mask.view(np.uint8)
-    # Pixels next to any mosaic carry its colour after chroma subsampling and coding.
-    near = cv2.dilate(near, np.ones((7, 7), np.uint8))[sl] > 0
-    return observe(seen.frame[sl], cells, ~near)
+        near |= a.mask[around].view(np.uint8)
+    near = cv2.dilate(near, np.ones((2 * BLEED + 1, 2 * BLEED + 1), np.uint8))
+    inner = (slice(sl[0].start - y0, sl[0].stop - y0), slice(sl[1].start - x0, sl[1].stop - x0))
+    return observe(seen.frame[sl], whole_cells(area, sl), near[inner] == 0)
+
+
+# Lattices closer than this (px, modulo the pitch) sample the same cell means.
+SAME_PHASE = 0.25
 
 
 def new_phases(area: GridArea, others: Sequence[GridArea], shifts: Sequence[tuple[float, float]],
-               tolerance: float = 0.25) -> bool:
+               tolerance: float = SAME_PHASE) -> bool:
     """Whether any frame's cells sample the picture at another offset than `area`'s: frame s
     shows the picture moved by its shift, so its lattice lies at (its origin + shift) in the
     reference's picture; a lattice within `tolerance` px of the reference's, modulo the
@@ -198,28 +190,27 @@ def fuse_region(window: Window, k: int, prior: np.ndarray, cfg: FusionConfig) ->
     track; `prior` is the single-frame result over the whole frame (float). None where fewer
     than two frames show it, or the area has no whole cell."""
     seen = window.seen
-    area = seen.guarded.areas[k]
+    area = seen.regions[k]
+    if area.grid is None or area.mode != "mean":  # the box model is of mean cells
+        return None
     track = seen.tracks[k]
-    shows = []  # (Seen, its area of this track)
-    for s in window.frames:
-        j = s.tracks.index(track) if s.guarded is not None and track in s.tracks else -1
-        if j >= 0:
-            shows.append((s, s.guarded.areas[j]))
+    shows = [(s, s.regions[s.tracks.index(track)]) for s in window.frames if track in s.tracks]
     if len(shows) < 2:
         return None
     margin = int(np.ceil(max(area.grid.pitch))) + cfg.search
     sl = _canvas(area.mask, margin)
-    obs = [_observation(s, a, sl) for s, a in shows]
-    centre = next(i for i, (s, _) in enumerate(shows) if s is seen)
     cells = whole_cells(area, sl)
     n_cells = len(np.unique(cells[cells >= 0]))
     if not n_cells:
         return None
+    obs = [_observation(s, a, sl) for s, a in shows]
+    centre = next(i for i, (s, _) in enumerate(shows) if s is seen)
     p = np.asarray(prior[sl], np.float32)
     fused = fuse(obs, centre, p, cfg.mu, radius=cfg.search, iterations=cfg.iterations, cap=cfg.cap,
                  step_iterations=cfg.step_iterations, grey=True)
     x, shifts = fused.picture, fused.shifts
-    if not new_phases(area, [a for _, a in shows], shifts):
+    # Only frames with cells of their own can bring new cell means.
+    if not new_phases(area, [a for (_, a), o in zip(shows, obs) if o.cells], [d for d, o in zip(shifts, obs) if o.cells]):
         return None  # every frame shows the same cells of the same picture: nothing to gain
     # One robust re-solve: a cell that disagrees with the rest (an occluder, a part that moves
     # on its own) loses weight as (tolerance·σ / residual)², σ the cells' robust residual scale.

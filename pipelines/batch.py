@@ -165,7 +165,7 @@ def run_batch(pairs: Sequence[tuple[Path, Path]], settings: Settings, executor, 
             entry.update(status="skipped (already done)")
         elif v.summary:
             entry.update(status="done", **{k: v.summary[k] for k in ("segments", "frames", "frames_restored",
-                                                                       "regions", "damaged_input")})
+                                                                       "regions", "fusion", "damaged_input")})
         else:
             entry.update(status="failed", error="not finished")
         entries.append(entry)

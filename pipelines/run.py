@@ -9,7 +9,7 @@ from typing import Callable
 from demosaic.errors import DemosaicError
 from demosaic.mux import check_streams
 from demosaic.probe import probe
-from demosaic.video_fusion import FusionConfig
+from demosaic.config import FusionConfig
 from .batch import LocalExecutor, run_batch
 from .segments import Settings, done_marker
 from .video import restore_video

@@ -27,7 +27,7 @@ from pathlib import Path
 from demosaic.detect import DetectorConfig
 from demosaic.errors import InputError
 from demosaic.images import read_mask
-from demosaic.video_fusion import FusionConfig
+from demosaic.config import FusionConfig
 from demosaic.ffmpeg import ffmpeg_binary, file_arg
 from demosaic.mux import mux, video_timing
 from demosaic.probe import VideoInfo, probe
@@ -55,6 +55,8 @@ class Settings:
         from demosaic.restore import PASSTHROUGH, default_model_path
 
         data = asdict(self)
+        if not self.fuse_radius:  # as before fusion existed: finished batches stay finished
+            del data["fuse_radius"]
         if self.mode != PASSTHROUGH:  # a new shipped model: new outputs
             model = Path(self.model_path) if self.model_path else default_model_path(self.mode)
             data["model_card_sha256"] = _file_sha256(model.with_suffix(".json"))
@@ -239,6 +241,9 @@ def join_video(jobs: list[SegmentJob], info: VideoInfo, warn=lambda m: None) -> 
                "regions": sum(r["regions"] for r in results),
                "fallbacks": {k: sum(r.get("fallbacks", {}).get(k, 0) for r in results) for k in ("guide", "kept")},
                "frames_detected": sum(r.get("frames_detected", 0) for r in results), "worker_seconds": seconds,
+               # Track numbers restart in every segment: the totals only.
+               "fusion": {"radius": max((r.get("fusion", {}).get("radius", 0) for r in results), default=0),
+                          "regions_fused": sum(r.get("fusion", {}).get("regions_fused", 0) for r in results)},
                "model": model, "model_sha256": sha,
                "damaged_input": any(r["decoder_messages"] for r in results)}
     marker = done_marker(dst)

@@ -26,7 +26,8 @@ from demosaic.images import read_mask
 from demosaic.keyframes import KeyframeDetector
 from demosaic.mosaic import GridArea
 from demosaic.temporal import MaskStabiliser
-from demosaic.video_fusion import FusionConfig, Fuser
+from demosaic.config import FusionConfig
+from demosaic.video_fusion import Fuser
 from demosaic.mux import check_streams, mux, video_timing
 from demosaic.probe import probe
 from demosaic.video import EncodeOptions, FrameReader, FrameWriter, format_warnings

@@ -18,7 +18,7 @@ from demosaic.config import SafetyConfig  # noqa: E402
 from demosaic.detect import DetectorConfig  # noqa: E402
 from demosaic.restore import PASSTHROUGH  # noqa: E402
 from demosaic.video import EncodeOptions  # noqa: E402
-from demosaic.video_fusion import FusionConfig  # noqa: E402
+from demosaic.config import FusionConfig  # noqa: E402
 from pipelines.evaluate_video import default_cases, evaluate_footage, table, write_results  # noqa: E402
 from pipelines.video import Engine, restore_video  # noqa: E402
 

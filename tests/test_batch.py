@@ -198,7 +198,9 @@ def test_batch__fusion_over_segments__same_frames_as_one_piece(tmp_path):
                                        "--fuse-radius", "2", "--report", str(log)])
     assert result.exit_code == 0, result.output
     fusion = json.loads(log.read_text())["fusion"]
-    assert fusion["radius"] == 2 and fusion["tracks"], fusion
+    assert fusion["radius"] == 2 and fusion["regions_fused"] > 0, fusion
+    segmented = report["videos"][0]["fusion"]
+    assert segmented == {"radius": 2, "regions_fused": fusion["regions_fused"]}, (segmented, fusion)
     a = np.stack(list(read_frames(whole))).astype(int)
     b = np.stack(list(read_frames(dst))).astype(int)
     assert a.shape == b.shape and np.abs(a - b).max() <= 1

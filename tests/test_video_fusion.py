@@ -6,7 +6,8 @@ import pytest
 
 from demosaic.config import SafetyConfig
 from demosaic.mosaic import Grid, GridArea, cell_colour_guide, pixelate_areas
-from demosaic.video_fusion import Fuser, FusionConfig, fuse_region
+from demosaic.config import FusionConfig
+from demosaic.video_fusion import Fuser, fuse_region
 
 H, W = 160, 224
 BOX = (40, 48, 80, 112)  # y, x, height, width of the mosaic on every frame
@@ -80,7 +81,7 @@ def test_pan_under_a_frame_fixed_grid__lines_finer_than_a_cell_come_back():
     frames, clean, areas = panned(steps)
     out = run(frames, areas, FusionConfig(radius=6))
     frame, _, window = out[6]
-    guarded = window.seen.guarded
+    guarded = window.guarded
     guide = cell_colour_guide(frame, guarded.areas).astype(np.float32)
     fused = fuse_region(window, 0, guide, FusionConfig(radius=6))
     assert fused is not None and fused.frames == 13
@@ -105,22 +106,28 @@ def test_mosaic_moving_with_its_content__nothing_fused():
         areas.append([a])
     out = run(frames, areas, FusionConfig(radius=2))
     frame, _, window = out[2]
-    guide = cell_colour_guide(frame, window.seen.guarded.areas).astype(np.float32)
-    assert len(window.frames) == 5
+    guide = cell_colour_guide(frame, window.guarded.areas).astype(np.float32)
+    assert len(window.frames) == 5 and len({s.tracks for s in window.frames}) == 1  # one track throughout
     assert fuse_region(window, 0, guide, FusionConfig(radius=2)) is None
+    # The same frames with the mosaic held still while the picture moves: new phases, fused.
+    still = [pixelate_areas(np.roll(wide, 3 * t, axis=1)[:, :W], [mosaic_area()])[0] for t in range(5)]
+    frame, _, window = run(still, [[mosaic_area()]] * 5, FusionConfig(radius=2))[2]
+    guide = cell_colour_guide(frame, window.guarded.areas).astype(np.float32)
+    assert fuse_region(window, 0, guide, FusionConfig(radius=2)) is not None
 
 
 def test_scene_cut__window_stops_at_it():
     """Frames 0-3 of one picture, 4-7 of another: no window holds frames of both."""
     a, b = scene(W, seed=1), scene(W, seed=2) // 4  # a dark new scene
-    frames = [a] * 4 + [b] * 4
+    frames = [np.roll(a, t, axis=1) for t in range(4)] + [np.roll(b, t, axis=1) for t in range(4)]
     out = run(frames, [[mosaic_area()]] * 8, FusionConfig(radius=3))
     assert len(out) == 8
     for n, (frame, _, window) in enumerate(out):
         assert frame is frames[n]
         lo, hi = (0, 4) if n < 4 else (4, 8)
-        assert len(window.frames) == min(hi, n + 4) - max(lo, n - 3)
-        assert all(s.frame is frames[lo] for s in window.frames)
+        members = list(range(max(lo, n - 3), min(hi, n + 4)))
+        assert [s.frame is frames[m] for s, m in zip(window.frames, members)] == [True] * len(members)
+        assert len(window.frames) == len(members) and window.frames[window.centre].frame is frame
 
 
 def test_window__frame_order_and_radius():
@@ -148,7 +155,7 @@ def test_occluder_in_other_frames__no_ghost():
         frames[t] = pixelate_areas(c, areas[t])[0]
     out = run(frames, areas, FusionConfig(radius=3))
     frame, _, window = out[3]
-    guide = cell_colour_guide(frame, window.seen.guarded.areas).astype(np.float32)
+    guide = cell_colour_guide(frame, window.guarded.areas).astype(np.float32)
     fused = fuse_region(window, 0, guide, FusionConfig(radius=3))
     assert fused is not None
     picture = guide.copy()
