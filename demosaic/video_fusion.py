@@ -30,7 +30,7 @@ from .fusion import Observation, fuse, label_residuals, observe, sample, solve
 from .mosaic import Grid, GridArea
 from .safety import Guarded, guard_frame
 from .temporal import CUT_THRESHOLD, is_cut, signature
-from .tracks import Tracker
+from .tracks import Box, Tracker
 
 
 class Seen(NamedTuple):
@@ -113,10 +113,11 @@ class FusedRegion(NamedTuple):
 
 
 def _canvas(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    """The mask's box grown by `margin` px, within the frame."""
+    box = Box.of(mask)
     h, w = mask.shape
-    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
-            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
+    return (slice(max(0, box.y0 - margin), min(h, box.y1 + margin)),
+            slice(max(0, box.x0 - margin), min(w, box.x1 + margin)))
 
 
 def whole_cells(area: GridArea, sl: tuple[slice, slice]) -> np.ndarray:

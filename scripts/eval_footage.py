@@ -23,6 +23,13 @@ from pipelines.evaluate_video import default_cases, evaluate_footage, table, wri
 from pipelines.video import Engine, restore_video  # noqa: E402
 
 
+def with_fields(cls, text: str, **given):
+    """`cls` with the fields of "name=value,name=value" (ints and floats) and `given` set."""
+    kinds = {f.name: f.type for f in dataclasses.fields(cls)}
+    pairs = (kv.split("=") for kv in text.split(",") if kv)
+    return cls(**given, **{k: (int if kinds[k] in (int, "int") else float)(v) for k, v in pairs})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", choices=["tuning", "evaluation"], default="tuning")
@@ -38,13 +45,8 @@ def main() -> None:
     if args.frames:
         cases = [dataclasses.replace(c, frames=args.frames) for c in cases]
     engines: dict = {}
-    types = {f.name: f.type for f in dataclasses.fields(SafetyConfig)}
-    safety = SafetyConfig(**{k: (int if types[k] in (int, "int") else float)(v)
-                             for k, v in (kv.split("=") for kv in args.safety.split(",") if kv)})
-
-    kinds = {f.name: f.type for f in dataclasses.fields(FusionConfig)}
-    fusion = FusionConfig(radius=args.fuse_radius, **{k: (int if kinds[k] in (int, "int") else float)(v)
-                                                      for k, v in (kv.split("=") for kv in args.fusion.split(",") if kv)})
+    safety = with_fields(SafetyConfig, args.safety)
+    fusion = with_fields(FusionConfig, args.fusion, radius=args.fuse_radius)
 
     def restore(src, dst, passthrough):
         mode = PASSTHROUGH if passthrough else "guided"
