@@ -84,9 +84,9 @@ class FusionConfig:
     step_iterations: int = 3
     robust_iterations: int = 10
     search: int = 4  # px a frame's content may move beyond its neighbours' pace (3: −0.06 dB there)
-    tolerance: float = 3.0  # a cell keeps the fused picture while its residual is within this × the region's median
-    floor: float = 2.0  # levels: residuals below this always pass (coding noise of a cell mean)
-    gain: float = 0.5  # ... or where its worst residual is at most this share of the single-frame result's
+    tolerance: float = 4.0  # a cell keeps the fused picture while its residuals are within this × the region's noise
+    floor: float = 2.0  # levels: the least noise assumed (an uncompressed mosaic's cells spread 0)
+    gain: float = 0.5  # ... or, on every frame, at most this share of the single-frame result's
     cap: float = 12.0  # levels: the most one cell's difference counts in registration (a robust score)
 
     def __post_init__(self):

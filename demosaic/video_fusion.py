@@ -176,6 +176,23 @@ def new_phases(area: GridArea, others: Sequence[GridArea], shifts: Sequence[tupl
     return False
 
 
+def cell_noise(patch: np.ndarray, obs: Observation) -> float:
+    """The median over the observation's cells of their pixels' spread (standard deviation,
+    the largest channel's) in `patch`, the frame it was made from."""
+    cell = (obs.labels >= 0) & (obs.labels < obs.cells)
+    if not obs.cells or not cell.any():
+        return 0.0
+    lab = obs.labels[cell]
+    px = np.asarray(patch, np.float64)[cell]
+    n = np.bincount(lab, minlength=obs.cells).astype(np.float64)
+    spread = []
+    for c in range(px.shape[1]):
+        m = np.bincount(lab, px[:, c], minlength=obs.cells) / np.maximum(n, 1)
+        m2 = np.bincount(lab, px[:, c] ** 2, minlength=obs.cells) / np.maximum(n, 1)
+        spread.append(np.sqrt(np.maximum(m2 - m * m, 0.0)))
+    return float(np.median(np.max(spread, axis=0)[n > 0]))
+
+
 def residual_map(x: np.ndarray, obs: Observation, shift: tuple[float, float]) -> np.ndarray:
     """(h, w) on the canvas: each of the observation's cells' residual (`label_residuals`)
     on the canvas pixels it covers at `shift`; 0 where it has no cell."""
@@ -213,28 +230,31 @@ def fuse_region(window: Window, k: int, prior: np.ndarray, cfg: FusionConfig) ->
     # Only frames with cells of their own can bring new cell means.
     if not new_phases(area, [a for (_, a), o in zip(shows, obs) if o.cells], [d for d, o in zip(shifts, obs) if o.cells]):
         return None  # every frame shows the same cells of the same picture: nothing to gain
+    # The region's noise: how far a mosaic cell's own pixels spread around its colour on this
+    # frame (coding). A fused picture that is right explains every frame's cells within a few
+    # times that; one that mixes parts moving apart does not.
+    limit = cfg.tolerance * max(cfg.floor, cell_noise(seen.frame[sl], obs[centre]))
     # One robust re-solve: a cell that disagrees with the rest (an occluder, a part that moves
-    # on its own) loses weight as (tolerance·σ / residual)², σ the cells' robust residual scale.
+    # on its own) loses weight as (limit / residual)².
     res = [label_residuals(x, o, s) for o, s in zip(obs, shifts)]
-    pooled = np.concatenate([r[:o.cells][np.isfinite(r[:o.cells])] for r, o in zip(res, obs)])
-    sigma = max(cfg.floor, 1.4826 * float(np.median(pooled))) if pooled.size else cfg.floor
-    limit = cfg.tolerance * sigma
     weighted = [dataclasses.replace(o, weights=np.minimum(1.0, (limit / np.maximum(np.nan_to_num(r, nan=0.0), 1e-6)) ** 2)
                                     .astype(np.float32)) for o, r in zip(obs, res)]
     x = solve(weighted, list(shifts), p, cfg.mu, cfg.robust_iterations, start=x)
-    # Per cell of this frame: the fused picture only where it explains every fused frame's
-    # cells that cover the cell (a cell no other frame agrees on keeps the single-frame result).
-    # Residuals grow with the picture's own contrast (sub-pixel sampling, the prior's pull), so
-    # a cell also passes where the fused picture explains the frames clearly better than the
-    # single-frame result does (`gain`× smaller worst residual).
-    worst = np.zeros(p.shape[:2], np.float32)
-    single = np.zeros(p.shape[:2], np.float32)
+    res = [label_residuals(x, o, s) for o, s in zip(obs, shifts)]
+    pooled = np.concatenate([r[:o.cells][np.isfinite(r[:o.cells])] for r, o in zip(res, obs)])
+    if not pooled.size or float(np.median(pooled)) > limit:
+        return None  # the frames disagree over most of the region: no motion of ours explains them
+    # Per cell of this frame: the fused picture only where, on every fused frame, it explains
+    # the cells that cover the cell within the limit, or clearly better than the single-frame
+    # result does (`gain`× its residual: residuals grow with the picture's own contrast, from
+    # sub-pixel sampling and the prior's pull). A cell no other frame agrees on keeps the
+    # single-frame result.
+    fails = np.zeros(p.shape[:2], bool)
     for o, shift in zip(obs, shifts):
-        worst = np.maximum(worst, residual_map(x, o, shift))
-        single = np.maximum(single, residual_map(p, o, shift))
+        fused_r, single_r = residual_map(x, o, shift), residual_map(p, o, shift)
+        fails |= (fused_r > limit) & (fused_r > cfg.gain * single_r)
     labels = obs[centre].labels
     cell = (labels >= 0) & (labels < obs[centre].cells)
-    fails = (worst > limit) & (worst > cfg.gain * single)
     bad = np.bincount(labels[cell], weights=fails[cell], minlength=obs[centre].cells) > 0
     take = cell & ~bad[np.clip(labels, 0, len(bad) - 1)]
     picture = p.copy()

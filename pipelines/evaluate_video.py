@@ -21,7 +21,7 @@ import json
 import math
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -56,7 +56,7 @@ class FootageCase:
     @property
     def name(self) -> str:
         moving = "pan" if any(self.pan) else "moving" if any(self.velocity) else "still"
-        return f"{Path(self.clip).stem}@{self.start}-c{self.cell}-{moving}-crf{self.crf}"
+        return f"{Path(self.clip.replace(':', '')).stem}@{self.start}-c{self.cell}-{moving}-crf{self.crf}"
 
     def position(self, n: int) -> tuple[int, int]:
         """The region's top-left corner on frame n (ffmpeg evaluates the same floor())."""
@@ -98,12 +98,60 @@ def default_cases(split: str) -> list[FootageCase]:
             panned = (max(16, box[0] - 48), box[1] - 16, box[2], box[3])  # the window is 90 × 30 px smaller
             for cell in (8, 16):
                 cases.append(FootageCase(path, start, 60, cell, panned, pan=(1.5, 0.5), crf=crf, split=split))
+    if split == "tuning":  # motion no single shift explains (`write_layers_clip`), at CRF 20
+        for seed in (0, 1):
+            for cell in (8, 16):
+                cases.append(FootageCase(f"{LAYERS}{seed}", 0, 60, cell, (224, 160, 192, 160), crf=20, split=split))
     return cases
+
+
+# A clip made by `write_layers_clip` (with the seed after it), not a file.
+LAYERS = "layers:"
+LAYER_PHOTOS = ("/usr/share/backgrounds/mate/nature/Garden.jpg", "/usr/share/backgrounds/mate/nature/LadyBird.jpg",
+                "/usr/share/backgrounds/mate/nature/Dune.jpg", "/usr/share/backgrounds/mate/nature/FreshFlower.jpg")
+
+
+def write_layers_clip(out: Path, seed: int = 0, frames: int = 60, size: tuple[int, int] = (640, 480)) -> Path:
+    """A 25 fps lossless clip (FFV1) of two tuning photos (mate-backgrounds): one pans behind
+    (0.7-1.4 px a frame, sub-pixel), a 200×150 patch of the other moves 1.5-2.5 px a frame
+    another way and turns 0.4° a frame in front. Motion no single shift explains, the kind a
+    film has and the tuning clips (still cameras) lack."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    back_path, front_path = (LAYER_PHOTOS[i] for i in rng.choice(len(LAYER_PHOTOS), 2, replace=False))
+    back = cv2.cvtColor(cv2.imread(back_path), cv2.COLOR_BGR2RGB)
+    back = cv2.resize(back, (w + 160, int((w + 160) * back.shape[0] / back.shape[1])), interpolation=cv2.INTER_AREA)
+    front = cv2.cvtColor(cv2.imread(front_path), cv2.COLOR_BGR2RGB)
+    front = cv2.resize(front, (400, int(400 * front.shape[0] / front.shape[1])), interpolation=cv2.INTER_AREA)
+    patch = front[:150, :200]
+    pan = rng.uniform(0.7, 1.4) * np.array([np.cos(a := rng.uniform(0, 2 * np.pi)), np.sin(a)])
+    move = rng.uniform(1.5, 2.5) * np.array([np.cos(b := a + rng.uniform(2.0, 4.3)), np.sin(b)])
+    proc = subprocess.Popen([ffmpeg_binary(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+                             "-r", "25", "-i", "-", "-c:v", "ffv1", file_arg(out)], stdin=subprocess.PIPE)
+    for n in range(frames):
+        ox, oy = 80 + pan[0] * n - 40, 40 + pan[1] * n - 20
+        m = np.float32([[1, 0, -ox], [0, 1, -oy]])
+        frame = cv2.warpAffine(back, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        cx, cy = w / 2 - 60 + move[0] * n, h / 2 - 20 + move[1] * n
+        rot = cv2.getRotationMatrix2D((100, 75), 0.4 * n, 1.0)
+        rot[:, 2] += (cx - 100, cy - 75)
+        layer = cv2.warpAffine(patch, rot, (w, h), flags=cv2.INTER_CUBIC)
+        inside = cv2.warpAffine(np.ones(patch.shape[:2], np.float32), rot, (w, h)) > 0.5
+        frame[inside] = layer[inside]
+        proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+    proc.stdin.close()
+    if proc.wait():
+        raise RuntimeError(f"ffmpeg could not write {out}")
+    return out
 
 
 def make_clips(case: FootageCase, work: Path) -> tuple[Path, Path]:
     """(clean.mp4, mosaic.mp4) for a case, both made by ffmpeg alone."""
     clean, mosaic = work / "clean.mp4", work / "mosaic.mp4"
+    if case.clip.startswith(LAYERS):
+        case = replace(case, clip=str(write_layers_clip(work / "layers.mkv", int(case.clip[len(LAYERS):]), case.frames)))
     info = probe(case.clip)
     reach = [math.floor(p * (case.frames - 1)) for p in case.pan]  # how far the window travels
     w, h = (info.width - reach[0]) // 2 * 2, (info.height - reach[1]) // 2 * 2
