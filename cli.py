@@ -421,9 +421,11 @@ def benchmark_model(sizes, batch, repeats, out_path):
 @click.argument("src", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--ray-workers", default="", help="Also through a local Ray with these worker counts, e.g. 1,2.")
 @click.option("--repeats", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--fuse-radius", type=click.IntRange(0, 15), default=0, show_default=True,
+              help="Also the single-frame path against fusion at this radius, in turn (--repeats each): CPU a frame.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
 @_detection(every=True, dilate=False)
-def benchmark_video(src, ray_workers, repeats, out_path, detector):
+def benchmark_video(src, ray_workers, repeats, fuse_radius, out_path, detector):
     """Per-stage and end-to-end frames/s of `demosaic video` on IN, and peak memory."""
     import tempfile
 
@@ -437,7 +439,7 @@ def benchmark_video(src, ray_workers, repeats, out_path, detector):
         raise click.BadParameter("comma-separated integers", param_hint="--ray-workers")
     with tempfile.TemporaryDirectory(prefix="demosaic-bench-") as work:
         result = video_benchmark(src, Path(work), ray_workers=workers, repeats=repeats,
-                                 detector=detector)
+                                 detector=detector, fuse_radius=fuse_radius)
     if out_path is not None:
         write_json(result, out_path)
     click.echo(video_table(result))

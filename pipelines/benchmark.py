@@ -94,10 +94,13 @@ def peak_rss_mb() -> dict:
 
 
 def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, lossless: bool = False,
-                    detector=None) -> dict:
+                    detector=None, fuse_radius: int = 0) -> dict:
     """In-process `restore_video` on `src` (per-stage figures), then, for each N in
     `ray_workers`, the same through a local Ray with N CPU workers (segments of 1/N of the video).
-    `detector`: a DetectorConfig (default: the default one)."""
+    `detector`: a DetectorConfig (default: the default one). With `fuse_radius`, the
+    single-frame path and fusion at that radius run in turn, `repeats` times each: their
+    CPU seconds a frame (this process's, every thread) and restore-stage seconds a frame,
+    medians, and the ratios."""
     from demosaic.detect import DetectorConfig
     from demosaic.probe import probe
     from demosaic.video import EncodeOptions
@@ -125,6 +128,8 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
                              "wall_seconds": best["seconds"]["wall"]}}
     slowest = min(v for v in stages.values() if v)
     result["in_process"]["end_to_end_over_slowest_stage"] = round(slowest / best["frames_per_second"], 3)
+    if fuse_radius:
+        result["fusion"] = _fusion_cost(src, work, engine, opts, detector, fuse_radius, repeats)
     result["peak_memory"] = peak_rss_mb()  # before Ray starts: its workers are child processes too
     if ray_workers:
         from .batch import run_batch
@@ -163,6 +168,30 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
     return result
 
 
+def _fusion_cost(src: Path, work: Path, engine, opts, detector, radius: int, repeats: int) -> dict:
+    """Single-frame and fused runs in turn on one engine: medians of CPU and restore seconds a frame."""
+    from demosaic.config import FusionConfig
+    from pipelines.video import restore_video
+
+    cost: dict = {0: [], radius: []}
+    for i in range(repeats):
+        for r in (0, radius):
+            dst = work / f"fuse-{r}-{i}.mkv"
+            cpu = time.process_time()
+            run = restore_video(src, dst, model_path=None, mode="guided", mask_path=None, encode=opts,
+                                detector=detector, engine=engine, fusion=FusionConfig(radius=r))
+            frames = max(run["frames"], 1)
+            cost[r].append(((time.process_time() - cpu) / frames, run["seconds"]["restore"] / frames,
+                            run["fusion"]["regions_fused"]))
+            dst.unlink(missing_ok=True)
+    single = [float(np.median([c[k] for c in cost[0]])) for k in range(2)]
+    fused = [float(np.median([c[k] for c in cost[radius]])) for k in range(2)]
+    return {"radius": radius, "runs_each": repeats, "regions_fused": cost[radius][-1][2],
+            "cpu_ms_per_frame": {"single": round(1000 * single[0], 1), "fused": round(1000 * fused[0], 1)},
+            "restore_ms_per_frame": {"single": round(1000 * single[1], 1), "fused": round(1000 * fused[1], 1)},
+            "cpu_ratio": round(fused[0] / single[0], 2), "restore_ratio": round(fused[1] / single[1], 2)}
+
+
 def video_table(result: dict) -> str:
     ip = result["in_process"]
     every = result.get("detect_every", 1)
@@ -177,6 +206,13 @@ def video_table(result: dict) -> str:
         lines.append(f"ray, {r['workers']} CPU worker(s): {r['end_to_end_fps']} frames/s, {r['wall_seconds']} s wall "
                      f"(in-process {ip['wall_seconds']} s; x{r['speedup_vs_in_process']}), "
                      f"{r['extra_ms_per_frame_vs_in_process']} ms/frame extra, startup {r['startup_seconds']} s")
+    if "fusion" in result:
+        f = result["fusion"]
+        lines.append(f"fusion ±{f['radius']} against single frames ({f['runs_each']} runs each, medians): CPU "
+                     f"{f['cpu_ms_per_frame']['single']} → {f['cpu_ms_per_frame']['fused']} ms/frame "
+                     f"(x{f['cpu_ratio']}), restore stage {f['restore_ms_per_frame']['single']} → "
+                     f"{f['restore_ms_per_frame']['fused']} ms/frame (x{f['restore_ratio']}), "
+                     f"{f['regions_fused']} regions fused")
     m = result["peak_memory"]
     lines.append(f"peak memory in-process: python {m['python_mb']} MB, largest ffmpeg child {m['largest_child_mb']} MB")
     return "\n".join(lines)

@@ -36,3 +36,21 @@ def test_benchmark_video__stages_and_end_to_end(tmp_path):
     assert set(stages) == {"decode", "detect", "restore", "encode"}
     assert data["in_process"]["end_to_end_fps"] <= min(v for v in stages.values() if v) * 1.05
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4", "v.json"]
+
+
+def test_benchmark_video__fusion_cost_against_single_frames(tmp_path):
+    """--fuse-radius: both paths run in turn, and the ratios are those of the figures shown."""
+    clip = tmp_path / "c.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=256x128:rate=10:duration=1,crop=128:96:'floor(n*1.5)':16,split[a][b];"
+                    "[b]crop=64:48:16:16,pixelize=width=8:height=8[p];[a][p]overlay=16:16", "-c:v", "libx264",
+                    str(clip)], check=True)
+    out = tmp_path / "v.json"
+    result = CliRunner().invoke(main, ["benchmark", "video", str(clip), "--fuse-radius", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    f = json.loads(out.read_text())["fusion"]
+    assert f["radius"] == 2 and f["runs_each"] == 1 and f["regions_fused"] > 0
+    cpu, restore = f["cpu_ms_per_frame"], f["restore_ms_per_frame"]
+    assert f["cpu_ratio"] == pytest.approx(cpu["fused"] / cpu["single"], rel=0.02)
+    assert f["restore_ratio"] == pytest.approx(restore["fused"] / restore["single"], rel=0.02)
+    assert "fusion ±2" in result.output
