@@ -114,9 +114,9 @@ def test_restore_frames__grid_half_a_cell_off__region_kept_as_it_came(model_path
     observed, mask = pixelate(frame, [region])
     restorer = Restorer(model_path)
     wrong = region.area(64, 96)._replace(grid=region.grid().__class__((8, 8), (4, 4)))
-    (out, outcome), = restorer.restore_frames([observed], [[wrong]])
-    assert outcome == (1, 0, 0, 1)
+    (out, outcome, _), = restorer.restore_frames([observed], [[wrong]])
+    assert outcome == (1, 0, 0, 1, 0)
     np.testing.assert_array_equal(out, observed)
-    (out, outcome), = restorer.restore_frames([observed], [[region.area(64, 96)]])
+    (out, outcome, _), = restorer.restore_frames([observed], [[region.area(64, 96)]])
     assert outcome.regions == 1 and outcome.restored + outcome.guide == 1
     assert (out != observed).any()
