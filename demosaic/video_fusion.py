@@ -126,7 +126,7 @@ def whole_cells(area: GridArea, sl: tuple[slice, slice]) -> np.ndarray:
     holds the mean of an unknown part (cut-cell conventions differ): it is not evidence."""
     mask = area.mask[sl]
     h, w = mask.shape
-    (pw, ph), (ox, oy) = area.grid.pitch, area.grid.origin
+    ox, oy = area.grid.origin
     iy, ix = Grid(area.grid.pitch, (ox - sl[1].start, oy - sl[0].start)).cell_index(h, w)
     iy, ix = iy - iy.min(), ix - ix.min()
     labels = iy[:, None] * (ix.max() + 1) + ix[None, :]
