@@ -11,11 +11,13 @@ Two parts, one on each side of the model:
 - `fuse_region`, called by the restorer once the model has run: the region's hidden picture
   is solved from every window frame's whole verified cells and the clean pixels around them
   (`demosaic.fusion`: box model, least squares, each frame registered against the running
-  estimate), with the model's output as the prior. One robust re-solve lowers the weight of
-  cells that disagree with the rest (an occluder, a part that moves on its own). A cell of
-  the frame takes the fused picture only where it explains that frame's own cell within the
-  region's residual level; elsewhere it keeps the single-frame result. The restorer then
-  runs the same bounded step and last check on it.
+  estimate), with the model's output as the prior. The limit of what the data may leave
+  unexplained is the region's coding noise (the spread of its cells' own pixels). One robust
+  re-solve lowers the weight of cells beyond it (an occluder, a part that moves on its own);
+  a region whose frames disagree over most of it is not fused. A cell of the frame takes the
+  fused picture only where, on every fused frame, it explains the cells covering it within
+  the limit (or at most `gain` of the single-frame result's residual); elsewhere it keeps
+  the single-frame result. The restorer then runs the same bounded step and last check on it.
 """
 from __future__ import annotations
 

@@ -189,7 +189,8 @@ def _fusion_cost(src: Path, work: Path, engine, opts, detector, radius: int, rep
     return {"radius": radius, "runs_each": repeats, "regions_fused": cost[radius][-1][2],
             "cpu_ms_per_frame": {"single": round(1000 * single[0], 1), "fused": round(1000 * fused[0], 1)},
             "restore_ms_per_frame": {"single": round(1000 * single[1], 1), "fused": round(1000 * fused[1], 1)},
-            "cpu_ratio": round(fused[0] / single[0], 2), "restore_ratio": round(fused[1] / single[1], 2)}
+            "cpu_ratio": round(fused[0] / max(single[0], 1e-9), 2),
+            "restore_ratio": round(fused[1] / single[1], 2) if single[1] else None}
 
 
 def video_table(result: dict) -> str:

@@ -120,6 +120,9 @@ def write_layers_clip(out: Path, seed: int = 0, frames: int = 60, size: tuple[in
 
     rng = np.random.default_rng(seed)
     w, h = size
+    missing = [p for p in LAYER_PHOTOS if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]}: the layers clips need mate-backgrounds (apt-get install mate-backgrounds)")
     back_path, front_path = (LAYER_PHOTOS[i] for i in rng.choice(len(LAYER_PHOTOS), 2, replace=False))
     back = cv2.cvtColor(cv2.imread(back_path), cv2.COLOR_BGR2RGB)
     back = cv2.resize(back, (w + 160, int((w + 160) * back.shape[0] / back.shape[1])), interpolation=cv2.INTER_AREA)
@@ -140,8 +143,14 @@ def write_layers_clip(out: Path, seed: int = 0, frames: int = 60, size: tuple[in
         layer = cv2.warpAffine(patch, rot, (w, h), flags=cv2.INTER_CUBIC)
         inside = cv2.warpAffine(np.ones(patch.shape[:2], np.float32), rot, (w, h)) > 0.5
         frame[inside] = layer[inside]
-        proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-    proc.stdin.close()
+        try:
+            proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:
+            break  # ffmpeg stopped: its exit status says why
+    try:
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
     if proc.wait():
         raise RuntimeError(f"ffmpeg could not write {out}")
     return out
