@@ -25,16 +25,19 @@ def vgg_weights(source, dest):
 
 
 _TRAIN, _MASKS, _DETECT = TrainConfig(), MaskConfig(), DetectTrainConfig()  # the commands' defaults
+# Options both training commands take.
+_DATA = click.option("--data", "data", multiple=True, type=click.Path(exists=True),
+                     help="Image file or folder; repeatable. Default: the offline photos "
+                          "(opencv-doc, mate-backgrounds, scikit-image).")
+_MODEL_OUT = click.option("--model-out", type=click.Path(dir_okay=False),
+                          help="Where to export the final model (NAME or NAME.npz). Default: OUT/model.")
 
 
 @click.command()
-@click.option("--data", "data", multiple=True, type=click.Path(exists=True),
-              help="Image file or folder; repeatable. Default: the offline photos "
-                   "(opencv-doc, mate-backgrounds, scikit-image).")
+@_DATA
 @click.option("--out", default=_TRAIN.out, show_default=True, type=click.Path(file_okay=False),
               help="Run folder: checkpoints, TensorBoard logs, validation curve. Re-run to resume.")
-@click.option("--model-out", type=click.Path(dir_okay=False),
-              help="Where to export the final model (NAME or NAME.npz). Default: OUT/model.")
+@_MODEL_OUT
 @click.option("--arch", type=click.Choice(["pconv_unet", "pconv_ed7"]), default="pconv_unet", show_default=True)
 @click.option("--pure", is_flag=True, help="Pure inpainting (the paper's model): no mosaic guide.")
 @click.option("--guide-encoder/--no-guide-encoder", default=True, show_default=True,
@@ -107,13 +110,10 @@ def train(data, out, model_out, arch, pure, guide_encoder, depth, base_channels,
 
 
 @click.command("train-detector")
-@click.option("--data", "data", multiple=True, type=click.Path(exists=True),
-              help="Image file or folder; repeatable. Default: the offline photos "
-                   "(opencv-doc, mate-backgrounds, scikit-image).")
+@_DATA
 @click.option("--out", default=_DETECT.out, show_default=True, type=click.Path(file_okay=False),
               help="Run folder: samples, checkpoint. Re-run to resume.")
-@click.option("--model-out", type=click.Path(dir_okay=False),
-              help="Where to export the final model (NAME or NAME.npz). Default: OUT/model.")
+@_MODEL_OUT
 @click.option("--samples", type=click.IntRange(1), default=_DETECT.samples, show_default=True,
               help="Training samples synthesised (once, stored in OUT/samples: about 260 KB each).")
 @click.option("--val-samples", type=click.IntRange(1), default=_DETECT.val_samples, show_default=True)

@@ -21,6 +21,7 @@ with what the frame shows.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -88,9 +89,13 @@ class _Frame:
         broken = np.bincount(obs.labels[used & ~inside], minlength=n) > 0
         self.valid = ~broken  # (n,)
         self.pixels = used & self.valid[np.maximum(obs.labels, 0)]  # (h, w): pixels of valid labels
-        # Each pixel's row in a label table whose last row is zero: `spread` is one gather.
-        self._gather = np.where(self.pixels, obs.labels, n).astype(np.intp)
         self._labels = obs.labels[self.pixels]
+
+    @functools.cached_property
+    def _gather(self) -> np.ndarray:
+        """Each pixel's row in a label table whose last row is zero: `spread` is one gather.
+        Built on first use (the solves'), not for every shift registration scores."""
+        return np.where(self.pixels, self.obs.labels, len(self.obs.counts)).astype(np.intp)
 
     def means(self, x: np.ndarray) -> np.ndarray:
         """(n, C) the mean of X over each label at this shift (garbage for invalid labels)."""

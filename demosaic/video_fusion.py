@@ -219,12 +219,11 @@ def fuse_region(window: Window, k: int, prior: np.ndarray, cfg: FusionConfig) ->
         return None
     margin = int(np.ceil(max(area.grid.pitch))) + cfg.search
     sl = _canvas(area.mask, margin)
-    cells = whole_cells(area, sl)
-    n_cells = len(np.unique(cells[cells >= 0]))
-    if not n_cells:
-        return None
-    obs = [_observation(s, a, sl) for s, a in shows]
     centre = next(i for i, (s, _) in enumerate(shows) if s is seen)
+    own = _observation(seen, area, sl)
+    if not own.cells:
+        return None  # no whole cell on this frame: nothing to fuse into
+    obs = [own if i == centre else _observation(s, a, sl) for i, (s, a) in enumerate(shows)]
     p = np.asarray(prior[sl], np.float32)
     fused = fuse(obs, centre, p, cfg.mu, radius=cfg.search, iterations=cfg.iterations, cap=cfg.cap,
                  step_iterations=cfg.step_iterations, grey=True)
@@ -262,4 +261,4 @@ def fuse_region(window: Window, k: int, prior: np.ndarray, cfg: FusionConfig) ->
     picture = p.copy()
     picture[take] = x[take]
     fused_cells = len(np.unique(labels[take]))
-    return FusedRegion(sl, picture, len(shows), n_cells, fused_cells)
+    return FusedRegion(sl, picture, len(shows), own.cells, fused_cells)
