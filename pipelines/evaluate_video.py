@@ -169,7 +169,11 @@ def make_clips(case: FootageCase, work: Path) -> tuple[Path, Path]:
              f"crop={w}:{h}:'floor({case.pan[0]}*n)':'floor({case.pan[1]}*n)'", "-fps_mode", "passthrough", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", file_arg(clean)])
     x0, y0, bw, bh = case.box
     vx, vy = case.velocity
-    px, py = f"floor({x0}+{vx}*n)", f"floor({y0}+{vy}*n)"
+    # Frame n from its timestamp, in both filters: ffmpeg 5.1's overlay counts `n` from 1 where
+    # crop counts from 0 (measured), which put each frame's cells one frame's motion away from
+    # the content they average. The clean clip starts at 0 and has a constant rate.
+    n = f"round(t*{probe(clean).rate})"
+    px, py = f"floor({x0}+{vx}*{n})", f"floor({y0}+{vy}*{n})"
     # pixelize on RGB: on yuv420p it would round cell sizes down to even and halve the chroma cells.
     # All in RGB: on yuv420p, crop and overlay would round positions, and pixelize cell sizes, to even.
     graph = (f"[0:v]format=gbrp,split[a][b];[b]crop={bw}:{bh}:'{px}':'{py}',pixelize=w={case.cell}:h={case.cell}[p];"
