@@ -18,6 +18,42 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
+STEP_FLOOR = 0.1  # levels added to both means: a flat picture reads 1, a flat mosaic cell ~100× its border step
+
+
+def border_step_ratio(image: np.ndarray, mask: np.ndarray, pitch: tuple[float, float],
+                      origin: tuple[float, float]) -> float:
+    """Mean |step| between neighbours on either side of a cell border, over mean |step| between
+    neighbours inside one cell (channel mean; only pairs with both pixels in `mask`). The
+    cells are those of a lattice with `pitch` (x, y) and `origin` (x, y). A mosaic is far above
+    1 (flat cells, steps at their borders); most pictures are near 1 (the lattice means nothing
+    to them). `STEP_FLOOR` is added to both means."""
+    img = image.astype(np.float64)
+    img = img.mean(axis=2) if img.ndim == 3 else img
+    h, w = img.shape
+    across, inside = [], []
+    for axis, n, step, start in ((1, w, pitch[0], origin[0]), (0, h, pitch[1], origin[1])):
+        cell = np.floor((np.arange(n) - start) / step)
+        border = cell[1:] != cell[:-1]
+        diff = np.abs(np.diff(img, axis=axis))
+        both = mask[:, 1:] & mask[:, :-1] if axis == 1 else mask[1:] & mask[:-1]
+        border = np.broadcast_to(border[None, :] if axis == 1 else border[:, None], both.shape)
+        across.append(diff[both & border])
+        inside.append(diff[both & ~border])
+    a, i = np.concatenate(across), np.concatenate(inside)
+    if not a.size or not i.size:
+        raise ValueError("the mask holds no pair of neighbours across, or inside, a cell border")
+    return float((a.mean() + STEP_FLOOR) / (i.mean() + STEP_FLOOR))
+
+
+def grid_visibility(image: np.ndarray, truth: np.ndarray, mask: np.ndarray, pitch: tuple[float, float],
+                    origin: tuple[float, float]) -> float:
+    """How visible a lattice is in `image` against `truth`: their `border_step_ratio`s divided.
+    1.0 is natural; a mosaic is far above it; a restoration that leaves the cells' borders
+    showing is above it."""
+    return border_step_ratio(image, mask, pitch, origin) / border_step_ratio(truth, mask, pitch, origin)
+
+
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean SSIM: 11×11 Gaussian window (σ 1.5), K1 0.01, K2 0.03, L 255, per channel then averaged."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2

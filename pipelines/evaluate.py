@@ -25,7 +25,7 @@ import numpy as np
 
 from demosaic.images import read_image, write_image
 from demosaic.masks import random_strokes
-from demosaic.metrics import LPIPS, bounding_box, psnr, ssim
+from demosaic.metrics import LPIPS, bounding_box, grid_visibility, psnr, ssim
 from demosaic.mosaic import MosaicRegion, cell_colour_guide, cell_mean_error, pixelate
 from demosaic.video import h264_roundtrip
 
@@ -122,10 +122,12 @@ def evaluate(photos: Sequence[Path], out_dir: Path, cfg: EvalConfig = EvalConfig
             areas = [region.area(h, w)._replace(trusted=True)]  # the true mask, as a user's would be
             box = bounding_box(mask)
             results = methods.run(observed, areas, mask, coded=True if cfg.crf is not None else None)
+            grid = areas[0].grid
             for name, restored in results.items():
                 rows.append({"photo": path.name, "cell": cell, "method": name,
                              "psnr": psnr(restored, photo, mask), "ssim": ssim(restored[box], photo[box]),
                              "lpips": lpips(restored[box], photo[box]),
+                             "grid_visibility": grid_visibility(restored, photo, mask, grid.pitch, grid.origin),
                              "cell_mean_error": cell_mean_error(restored, observed, areas, changed_only=True)})
             if n < cfg.crops and cell == cfg.cells[len(cfg.cells) // 2]:
                 crops.append(_side_by_side(photo, results, box, path.name))
@@ -167,8 +169,9 @@ def _summarise(rows, cells) -> dict:
     summary: dict = {}
     for r in rows:
         summary.setdefault(r["method"], {}).setdefault(str(r["cell"]), []).append(r)
-    return {m: {c: {k: float(np.mean([r[k] for r in rs])) for k in ("psnr", "ssim", "lpips")}
-                | {"cell_mean_error_max": float(max(r["cell_mean_error"] for r in rs)), "n": len(rs)}
+    return {m: {c: {k: float(np.mean([r[k] for r in rs])) for k in ("psnr", "ssim", "lpips", "grid_visibility")}
+                | {"cell_mean_error_max": float(max(r["cell_mean_error"] for r in rs)),
+                   "grid_visibility_max": float(max(r["grid_visibility"] for r in rs)), "n": len(rs)}
                 for c, rs in by_cell.items()} for m, by_cell in summary.items()}
 
 
@@ -228,6 +231,15 @@ def report_markdown(result: dict, crops: int) -> str:
             lines.append(f"| {method} | " + " | ".join(f"{by_cell[str(c)][metric]:.4f}" if metric != "psnr"
                                                       else f"{by_cell[str(c)][metric]:.2f}" for c in cells) + " |")
         lines.append("")
+    lines += ["## Grid visibility (1.0 is natural)", "",
+              "Mean |step| between neighbours across the mosaic's cell borders over mean |step| inside its "
+              "cells, over the mosaic's pixels, divided by the same ratio in the original: mean over the "
+              "photos (worst photo). Above 1 the cell grid shows; the mosaic is far above.", "",
+              "| method | " + " | ".join(f"cell {c}" for c in cells) + " |", "|---|" + "---:|" * len(cells)]
+    for method, by_cell in s.items():
+        lines.append(f"| {method} | " + " | ".join(
+            f"{by_cell[str(c)]['grid_visibility']:.2f} ({by_cell[str(c)]['grid_visibility_max']:.2f})" for c in cells) + " |")
+    lines.append("")
     lines += ["## Cell means: largest error over all cells (levels, 0-255)", "",
               "How far a whole cell's mean (visible part of a cut cell included) lies from the colour the "
               "mosaic shows for it, worst cell of all photos, over the cells each method changed (a cell "

@@ -12,7 +12,9 @@ reference a restorer should beat.
 Figures per case (over the true mosaic, per frame): region PSNR gain over passthrough, the
 share of frames worse by more than 0.05 dB, the worst frame, outlier pixels (> 80 levels off
 the clean frame in any channel, over the true region grown by one cell, where border streaks
-show; counted against the region's own pixels), the temporal error (mean |(out_t − out_t−1) − (clean_t − clean_t−1)| inside the true
+show; counted against the region's own pixels), grid visibility (`metrics.grid_visibility`:
+steps across the true cells' borders over steps inside them, against the clean frame's; 1.0 is
+natural), the temporal error (mean |(out_t − out_t−1) − (clean_t − clean_t−1)| inside the true
 mask) and what changed outside the true region grown by one cell (PSNR against passthrough).
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from demosaic.metrics import psnr
+from demosaic.metrics import grid_visibility, psnr
 from demosaic.mosaic import Grid, GridArea, cell_colour_guide
 from demosaic.ffmpeg import ffmpeg_binary, file_arg
 from demosaic.probe import probe
@@ -165,13 +167,14 @@ def make_clips(case: FootageCase, work: Path) -> tuple[Path, Path]:
     reach = [math.floor(p * (case.frames - 1)) for p in case.pan]  # how far the window travels
     w, h = (info.width - reach[0]) // 2 * 2, (info.height - reach[1]) // 2 * 2
     _ffmpeg(["-i", file_arg(case.clip), "-vf",
-             f"trim=start_frame={case.start}:end_frame={case.start + case.frames},setpts=PTS-STARTPTS,"
+             f"trim=start_frame={case.start}:end_frame={case.start + case.frames},settb=AVTB,setpts=N/FRAME_RATE/TB,"
              f"crop={w}:{h}:'floor({case.pan[0]}*n)':'floor({case.pan[1]}*n)'", "-fps_mode", "passthrough", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", file_arg(clean)])
     x0, y0, bw, bh = case.box
     vx, vy = case.velocity
     # Frame n from its timestamp, in both filters: ffmpeg 5.1's overlay counts `n` from 1 where
     # crop counts from 0 (measured), which put each frame's cells one frame's motion away from
-    # the content they average. The clean clip starts at 0 and has a constant rate.
+    # the content they average. The clean clip's timestamps are renumbered n / rate above, so
+    # a source with gaps in its timestamps (tree.avi has them) cannot shift the count.
     n = f"round(t*{probe(clean).rate})"
     px, py = f"floor({x0}+{vx}*{n})", f"floor({y0}+{vy}*{n})"
     # pixelize on RGB: on yuv420p it would round cell sizes down to even and halve the chroma cells.
@@ -217,6 +220,7 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
                          f"restored {len(restored)}")
     gains, bicubic_gains, outliers, bicubic_outliers, outside = [], [], [], [], []
     temporal = {"restored": [], "passthrough": []}
+    visibility = {"restored": [], "bicubic": [], "passthrough": []}
     region_px = 0
     for i in range(n):
         area = case.area(i, h, w)
@@ -229,6 +233,8 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
         off_b = np.abs(bicubic.astype(np.int16) - clean[i]).max(axis=2)
         bicubic_outliers.append(int((off_b[ring] > OUTLIER_LEVELS).sum()))
         region_px += int(area.mask.sum())
+        for key, video in (("restored", restored[i]), ("bicubic", bicubic), ("passthrough", passthrough[i])):
+            visibility[key].append(grid_visibility(video, clean[i], area.mask, area.grid.pitch, area.grid.origin))
         outside.append(psnr(restored[i], passthrough[i], ~ring))
         both = area.mask & case.area(i - 1, h, w).mask if i else None
         if both is not None and both.any():
@@ -251,6 +257,9 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
         "bicubic_outlier_share": round(sum(bicubic_outliers) / max(region_px, 1), 5),
         "temporal_error": round(float(np.mean(temporal["restored"])), 3) if temporal["restored"] else None,
         "temporal_error_passthrough": round(float(np.mean(temporal["passthrough"])), 3) if temporal["passthrough"] else None,
+        "grid_visibility": round(float(np.mean(visibility["restored"])), 3),
+        "grid_visibility_bicubic": round(float(np.mean(visibility["bicubic"])), 3),
+        "grid_visibility_passthrough": round(float(np.mean(visibility["passthrough"])), 3),
         "outside_psnr_min": round(min(finite_outside), 2) if finite_outside else None,
         "outside_frames_changed": int(sum(np.isfinite(v) for v in outside)),
         "gains_db": [round(float(g), 3) for g in gains],
@@ -298,17 +307,20 @@ def summary_line(r: dict) -> str:
             f"worse {100 * r['frames_worse_share']:5.1f} %  worst {r['gain_db_worst']:+6.2f}  "
             f"outliers {100 * r['outlier_share']:.3f} % (bicubic {100 * r['bicubic_outlier_share']:.3f})  "
             f"temporal {r['temporal_error']} (pass {r['temporal_error_passthrough']})  "
+            f"grid {r['grid_visibility']} (bicubic {r['grid_visibility_bicubic']}, pass {r['grid_visibility_passthrough']})  "
             f"outside min {r['outside_psnr_min']} dB")
 
 
 def table(results: list[dict]) -> str:
     head = ("| case | split | gain dB | bicubic dB | frames worse | worst dB | frames < −0.5 dB | outliers % "
-            "| bicubic outliers % | temporal (passthrough) | outside PSNR min |\n"
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+            "| bicubic outliers % | temporal (passthrough) | grid visibility (bicubic; passthrough) "
+            "| outside PSNR min |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
     rows = [f"| {r['case']} | {r['split']} | {r['gain_db_mean']:+.2f} | {r['bicubic_gain_db_mean']:+.2f} | "
             f"{100 * r['frames_worse_share']:.1f} % | {r['gain_db_worst']:+.2f} | {r['frames_worse_0_5db']} | "
             f"{100 * r['outlier_share']:.3f} | {100 * r['bicubic_outlier_share']:.3f} | "
-            f"{r['temporal_error']} ({r['temporal_error_passthrough']}) | {r['outside_psnr_min']} |"
+            f"{r['temporal_error']} ({r['temporal_error_passthrough']}) | {r['grid_visibility']:.2f} "
+            f"({r['grid_visibility_bicubic']:.2f}; {r['grid_visibility_passthrough']:.1f}) | {r['outside_psnr_min']} |"
             for r in results]
     return head + "\n".join(rows) + "\n"
 

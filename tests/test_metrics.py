@@ -6,7 +6,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from demosaic.metrics import LPIPS, psnr, ssim
+import cv2
+
+from demosaic.metrics import LPIPS, STEP_FLOOR, border_step_ratio, grid_visibility, psnr, ssim
+from demosaic.mosaic import Grid, GridArea, cell_colour_guide, pixelate_areas
 
 
 def test_psnr__known_values():
@@ -18,6 +21,29 @@ def test_psnr__known_values():
     mask = np.zeros((4, 4), bool)
     mask[0, 0] = True  # MSE over that pixel's 3 values = 255² / 3
     assert psnr(a, b, mask) == pytest.approx(10 * np.log10(3))
+
+
+def test_border_step_ratio__hand_computed():
+    # Rows [0 1 5 6] twice, 2 px cells: across the border one step of 4 a row; inside, steps of
+    # 1, 1 a row and the four vertical steps of 0 (both rows are in one cell): mean 0.5.
+    image = np.array([[0, 1, 5, 6], [0, 1, 5, 6]], np.float64)
+    assert border_step_ratio(image, np.ones((2, 4), bool), (2.0, 2.0), (0.0, 0.0)) == pytest.approx((4 + STEP_FLOOR) / (0.5 + STEP_FLOOR))
+    # The lattice moved by one pixel: the steps of 4 are inside cells now (with the four 0s), the 1s across.
+    assert border_step_ratio(image, np.ones((2, 4), bool), (2.0, 2.0), (1.0, 0.0)) == pytest.approx((1 + STEP_FLOOR) / (8 / 6 + STEP_FLOOR))
+
+
+def test_grid_visibility__truth_is_one_mosaic_far_above_bicubic_between(rng):
+    truth = cv2.GaussianBlur(rng.uniform(0, 255, (96, 128, 3)), (0, 0), 3).astype(np.uint8)
+    mask = np.zeros((96, 128), bool)
+    mask[16:80, 16:112] = True
+    area = GridArea(mask, Grid((8.0, 8.0), (16.0, 16.0)))
+    mosaic, _ = pixelate_areas(truth, [area])
+    bicubic = np.clip(np.rint(cell_colour_guide(mosaic, [area])), 0, 255).astype(np.uint8)
+    vis = {name: grid_visibility(img, truth, mask, (8.0, 8.0), (16.0, 16.0))
+           for name, img in (("truth", truth), ("mosaic", mosaic), ("bicubic", bicubic))}
+    assert vis["truth"] == pytest.approx(1.0)
+    assert vis["mosaic"] > 20
+    assert 0.5 < vis["bicubic"] < 2.0, vis
 
 
 def test_ssim__identical_is_one_and_noise_lowers_it(rng):
