@@ -15,6 +15,7 @@ import numpy as np
 
 from .config import FusionConfig, SafetyConfig
 from .errors import InputError, ModelError
+from .inpaint import fill_coarse_to_fine
 from .mosaic import Bounds, Grid, GridArea, cell_colour_guide, enforce_cell_means
 from .safety import Guarded, guard_frame, passes_check
 from .video_fusion import Window, fuse_region
@@ -136,7 +137,8 @@ class Restorer:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             threads = min(8, cores)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="restore")
-        # Pure inpainting reproduces the paper: it does not use the cell colours at all.
+        # Pure inpainting reproduces the paper: it does not use the cell colours at all (and
+        # has no consistency step, whatever `consistency` says).
         self.consistency = self.guided if consistency is None else consistency
         self.safety = safety if self.guided and self.consistency else None
 
@@ -184,8 +186,14 @@ class Restorer:
                 mask |= a.mask
             masks.append(mask)
 
+        if not self.guided:  # the paper's pure inpainting: no cells; coarse to fine across wide holes
+            restored = [len(todo[i]) if masks[i].any() else 0 for i in range(len(frames))]
+            return [Restored(fill_coarse_to_fine(frames[i], masks[i], self._fill),
+                             Outcome(len(areas[i]), restored[i], 0, len(areas[i]) - restored[i]))
+                    for i in range(len(frames))]
+
         def guide(i):
-            return cell_colour_guide(frames[i], todo[i]) if self.guided and masks[i].any() else None
+            return cell_colour_guide(frames[i], todo[i]) if masks[i].any() else None
 
         guides = list(self._pool.map(guide, range(len(frames))))
         for i, frame_guide in enumerate(guides):
@@ -250,6 +258,16 @@ class Restorer:
                 tracks.append(TrackFusion(window.seen.tracks[n], fused.frames, fused.cells, fused.fused_cells, used))
         outcome = Outcome(g.regions, restored, via_guide, g.regions - restored - via_guide, via_fusion)
         return outcome, tuple(tracks)
+
+    def _fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """`image` with the network's output in `hole` (one pass, over crops around it)."""
+        out = image.copy()
+        boxes = plan_crops(hole, self.multiple, self.margin)
+        slices = [(slice(b.y0, b.y1), slice(b.x0, b.x1)) for b in boxes]
+        jobs = [(0, box, image[sl], hole[sl], None) for box, sl in zip(boxes, slices)]
+        for sl, (_, _, _, crop_hole, _), result in zip(slices, jobs, self._run(jobs)):
+            out[sl][crop_hole] = _to_uint8(result[crop_hole] * 255.0)
+        return out
 
     def _run(self, jobs) -> list[np.ndarray]:
         """Model outputs (h, w, 3) float in [0, 1]-ish for each job, batched by crop shape."""
