@@ -354,32 +354,91 @@ def _cell_targets(image: np.ndarray, observed: np.ndarray, area: GridArea, pad_c
 SMOOTH_TOLERANCE = 0.05  # levels: back-projection stops once no cell needs more than this
 
 
+class _Tent(NamedTuple):
+    """Bilinear interpolation between cell centres over a window, one axis at a time: each
+    pixel row (column) takes `w0` of cell row `i0` and 1 - `w0` of `i0` + 1 (edges replicated)."""
+
+    i0y: np.ndarray  # (h,) int
+    i1y: np.ndarray
+    w0y: np.ndarray  # (h,) float
+    i0x: np.ndarray  # (w,)
+    i1x: np.ndarray
+    w0x: np.ndarray
+
+
+def _tent(grid: Grid, win: _CellWindow) -> _Tent:
+    def axis(start: int, stop: int, pitch: float, origin: float, first: int, n: int):
+        u = (np.arange(start, stop) + 0.5 - origin) / pitch - 0.5 - first  # position among cell centres
+        i0 = np.floor(u).astype(np.int64)
+        frac = u - i0
+        return np.clip(i0, 0, n - 1), np.clip(i0 + 1, 0, n - 1), 1.0 - frac
+
+    ys = axis(win.rows.start, win.rows.stop, grid.pitch[1], grid.origin[1], win.first[0], win.shape[0])
+    xs = axis(win.cols.start, win.cols.stop, grid.pitch[0], grid.origin[0], win.first[1], win.shape[1])
+    return _Tent(*ys, *xs)
+
+
+def _tent_field(values: np.ndarray, tent: _Tent, shape: tuple[int, int]) -> np.ndarray:
+    """(h, w, C): per-cell `values` (n, C) interpolated bilinearly over the window."""
+    v = values.reshape(shape[0], shape[1], -1)
+    rows = tent.w0y[:, None, None] * v[tent.i0y] + (1 - tent.w0y)[:, None, None] * v[tent.i1y]
+    return tent.w0x[None, :, None] * rows[:, tent.i0x] + (1 - tent.w0x)[None, :, None] * rows[:, tent.i1x]
+
+
+def _tent_response(t: _CellTargets, tent: _Tent) -> np.ndarray:
+    """(n, 3, 3): how much cell j's mean moves per unit of the tent value at the cell (dy, dx)
+    from it (the field moves the masked pixels only). A pixel of cell row r interpolates cell
+    rows r - 1 .. r + 1 only, so a 3×3 stencil per cell holds the whole operator."""
+    ncy, ncx = t.win.shape
+    cy, cx = t.win.labels[:, :1] // ncx, t.win.labels[:1, :] % ncx  # (h, 1), (1, w)
+    response = np.zeros(t.n * 9)
+    for iy, wy in ((tent.i0y, tent.w0y), (tent.i1y, 1 - tent.w0y)):
+        for ix, wx in ((tent.i0x, tent.w0x), (tent.i1x, 1 - tent.w0x)):
+            weight = wy[:, None] * wx[None, :] * t.inside
+            index = (t.win.labels * 3 + (iy[:, None] - cy + 1)) * 3 + (ix[None, :] - cx + 1)
+            response += np.bincount(index.ravel(), weight.ravel(), minlength=t.n * 9)
+    return response.reshape(t.n, 3, 3) / np.maximum(t.counts, 1)[:, None, None]
+
+
+def _apply_response(response: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(n, C): each cell's mean change when the tent carries `values` (n, C)."""
+    v = np.pad(values.reshape(shape[0], shape[1], -1), ((1, 1), (1, 1), (0, 0)))
+    r = response.reshape(shape[0], shape[1], 3, 3, 1)
+    out = sum(r[:, :, dy, dx] * v[dy:dy + shape[0], dx:dx + shape[1]] for dy in range(3) for dx in range(3))
+    return out.reshape(values.shape)
+
+
 def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, rounds: int,
                        bounds: Bounds | None = None) -> None:
     """Move `out`'s masked pixels (in place) to the observed cell means with a smooth field
     rather than a constant per cell, so no cell edges are drawn in.
 
-    Each round interpolates every cell's remaining offset bilinearly between cell centres
-    (zero in the unmasked cells around the area) and adds it: iterative back-projection, run
-    until no cell is off by more than `SMOOTH_TOLERANCE` or `rounds` are done. Bilinear: the
-    cell average of a tent between cell centres keeps 1/4 to 1 of any pattern of offsets, so
-    the rounds converge. Only cells at least half inside the area take part: a cut cell with
-    a few masked pixels would scale its offset by its size over theirs and spread that to its
-    neighbours (measured: one ellipse at 24 px cells lost 4.5 dB that way); the exact step
-    after this one settles those cells.
+    The field is a tent: values at the cell centres, interpolated bilinearly. Each round adds
+    every cell's remaining offset to its value (zero in the unmasked cells around the area):
+    iterative back-projection, run on the cells (the response of every cell's mean to its
+    3×3 neighbours' values is computed once) until no cell is off by more than
+    `SMOOTH_TOLERANCE` or `rounds` are done; then the field is drawn once. Bilinear: the cell
+    average of a tent keeps 1/4 to 1 of any pattern of offsets, so the rounds converge. Only
+    cells at least half inside the area take part: a cut cell with a few masked pixels would
+    scale its offset by its size over theirs and spread that to its neighbours (measured: one
+    ellipse at 24 px cells lost 4.5 dB that way); the exact step after this one settles them.
     """
     t = _cell_targets(out, observed, area, pad_cells=1)
     if t is None:
         return
     share = np.where(2 * t.in_counts >= t.counts, t.counts / np.maximum(t.in_counts, 1), 0.0)[:, None]
+    sums, _ = cell_sums(t.block, t.win.labels, t.n)
+    gap = t.colour - sums / np.maximum(t.counts, 1)[:, None]  # (n, C) each cell's mean is off by
+    tent = _tent(area.grid, t.win)
+    response = _tent_response(t, tent)
+    values = np.zeros_like(gap)
     for _ in range(rounds):
-        sums, _ = cell_sums(t.block, t.win.labels, t.n)
         # The change each masked pixel of a cell needs on average for the cell to reach its colour.
-        need = (t.colour - sums / np.maximum(t.counts, 1)[:, None]) * share
+        need = (gap - _apply_response(response, values, t.win.shape)) * share
         if np.abs(need).max() <= SMOOTH_TOLERANCE:
             break
-        field = _interpolate_cells(need, area.grid, t.win, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
-        t.block[t.inside] += field[t.inside]
+        values += need
+    t.block[t.inside] += _tent_field(values, tent, t.win.shape)[t.inside]
     lo, hi = _pixel_bounds(t, bounds)
     t.block[t.inside] = np.clip(t.block[t.inside], lo, hi)  # what clipping takes, the exact step redistributes
 
