@@ -423,10 +423,13 @@ def benchmark_model(sizes, batch, repeats, out_path):
 @click.option("--repeats", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--fuse-radius", type=click.IntRange(0, 15), default=0, show_default=True,
               help="Also the single-frame path against fusion at this radius, in turn (--repeats each): CPU a frame.")
+@click.option("--sizes", default="", help="Also end-to-end frames/s on IN scaled to these sizes, e.g. 768x576,1280x720.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
 @_detection(every=True, dilate=False)
-def benchmark_video(src, ray_workers, repeats, fuse_radius, out_path, detector):
-    """Per-stage and end-to-end frames/s of `demosaic video` on IN, and peak memory."""
+def benchmark_video(src, ray_workers, repeats, fuse_radius, sizes, out_path, detector):
+    """Per-stage and end-to-end frames/s of `demosaic video` on IN, its wall time against a
+    plain ffmpeg transcode with the same encoder settings (with start-up and without), and
+    peak memory."""
     import tempfile
 
     from demosaic.probe import probe
@@ -437,9 +440,15 @@ def benchmark_video(src, ray_workers, repeats, fuse_radius, out_path, detector):
         workers = tuple(int(v) for v in ray_workers.split(",") if v)
     except ValueError:
         raise click.BadParameter("comma-separated integers", param_hint="--ray-workers")
+    try:
+        size_list = tuple(tuple(int(v) for v in s.split("x")) for s in sizes.split(",") if s)
+    except ValueError:
+        raise click.BadParameter("comma-separated WIDTHxHEIGHT", param_hint="--sizes")
+    if any(len(s) != 2 or min(s) < 16 or s[0] % 2 or s[1] % 2 for s in size_list):
+        raise click.BadParameter("comma-separated WIDTHxHEIGHT, even, at least 16", param_hint="--sizes")
     with tempfile.TemporaryDirectory(prefix="demosaic-bench-") as work:
         result = video_benchmark(src, Path(work), ray_workers=workers, repeats=repeats,
-                                 detector=detector, fuse_radius=fuse_radius)
+                                 detector=detector, fuse_radius=fuse_radius, sizes=size_list)
     if out_path is not None:
         write_json(result, out_path)
     click.echo(video_table(result))

@@ -4,14 +4,17 @@ model: images/s and achieved GFLOP/s of each architecture's forward pass (infere
   product's hot path) at several sizes, next to this machine's own peak measured in the
   same run: the median GFLOP/s of a large float32 matmul through TensorFlow.
 video: per-stage throughput (decode, detect, restore, encode: frames/s of the time each
-  stage was busy) and end to end, with peak memory; optionally the same through Ray with
-  N workers, for the Ray overhead per frame.
+  stage was busy) and end to end, with peak memory; the wall time against a plain ffmpeg
+  transcode with the same encoder settings, with start-up and without; optionally frames/s
+  at other sizes, and the same through Ray with N workers, for the Ray overhead per frame.
 """
 from __future__ import annotations
 
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -94,9 +97,12 @@ def peak_rss_mb() -> dict:
 
 
 def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, lossless: bool = False,
-                    detector=None, fuse_radius: int = 0) -> dict:
-    """In-process `restore_video` on `src` (per-stage figures), then, for each N in
-    `ray_workers`, the same through a local Ray with N CPU workers (segments of 1/N of the video).
+                    detector=None, fuse_radius: int = 0, sizes: tuple[tuple[int, int], ...] = ()) -> dict:
+    """In-process `restore_video` on `src` (per-stage figures); the same against a plain ffmpeg
+    transcode with the same encoder settings, in turn, with start-up counted (a fresh
+    `demosaic video` process) and without (the in-process runs), medians of `repeats`; for
+    each (width, height) in `sizes`, end-to-end frames/s on the clip scaled to it; then, for
+    each N in `ray_workers`, the same through a local Ray with N CPU workers (segments of 1/N of the video).
     `detector`: a DetectorConfig (default: the default one). With `fuse_radius`, the
     single-frame path and fusion at that radius run in turn, `repeats` times each: their
     CPU seconds a frame (this process's, every thread) and restore-stage seconds a frame,
@@ -128,6 +134,10 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
                              "wall_seconds": best["seconds"]["wall"]}}
     slowest = min(v for v in stages.values() if v)
     result["in_process"]["end_to_end_over_slowest_stage"] = round(slowest / best["frames_per_second"], 3)
+    result["against_transcode"] = _against_transcode(src, work, opts, info, detector, repeats,
+                                                     [r["seconds"]["wall"] for r in runs])
+    for size in sizes:
+        result.setdefault("sizes", []).append(_at_size(src, work, engine, opts, detector, size))
     if fuse_radius:
         result["fusion"] = _fusion_cost(src, work, engine, opts, detector, fuse_radius, repeats)
     result["peak_memory"] = peak_rss_mb()  # before Ray starts: its workers are child processes too
@@ -168,6 +178,56 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
     return result
 
 
+def _against_transcode(src: Path, work: Path, opts, info, detector, repeats: int, in_process: list[float]) -> dict:
+    """Wall seconds of a plain transcode (`ffmpeg -i IN -c:v ENC -crf N -preset P -c:a copy OUT`,
+    the encoder settings `demosaic video` uses) and of a fresh `demosaic video` process, in
+    turn, `repeats` times each; medians, and the ratios with and without start-up."""
+    from demosaic.ffmpeg import ffmpeg_binary, file_arg
+    from demosaic.video import for_input
+
+    enc = for_input(opts, info)
+    video = ["-c:v", "libx264", "-qp", "0"] if enc.lossless else ["-c:v", enc.codec, "-crf", str(enc.crf)]
+    transcode = [ffmpeg_binary(), "-v", "error", "-nostdin", "-y", "-i", file_arg(src), *video,
+                 "-preset", enc.preset, "-c:a", "copy", file_arg(work / "plain.mkv")]
+    command = [sys.executable, "-c", "from cli import main; main()", "video", "--overwrite",
+               "--detector", "learned" if detector.learned else "classical",
+               "--detect-every", str(detector.keyframes.every), *(["--lossless"] if opts.lossless else []),
+               "--", str(src), str(work / "fresh.mkv")]
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    plain, fresh = [], []
+    for _ in range(repeats):
+        for times, cmd in ((plain, transcode), (fresh, command)):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, env=env)
+            times.append(time.perf_counter() - t0)
+    for name in ("plain.mkv", "fresh.mkv"):
+        (work / name).unlink(missing_ok=True)
+    plain_s, fresh_s, warm_s = (float(np.median(t)) for t in (plain, fresh, in_process))
+    return {"transcode": " ".join(["ffmpeg", "-i", "IN", *video, "-preset", enc.preset, "-c:a", "copy", "OUT"]),
+            "runs_each": repeats, "transcode_seconds": round(plain_s, 2),
+            "demosaic_seconds_with_startup": round(fresh_s, 2), "demosaic_seconds_in_process": round(warm_s, 2),
+            "ratio_with_startup": round(fresh_s / plain_s, 2), "ratio_without_startup": round(warm_s / plain_s, 2)}
+
+
+def _at_size(src: Path, work: Path, engine, opts, detector, size: tuple[int, int]) -> dict:
+    """End-to-end frames/s of `restore_video` on `src` scaled to `size` (coded at CRF 18)."""
+    from demosaic.ffmpeg import ffmpeg_binary, file_arg
+    from pipelines.video import restore_video
+
+    scaled, dst = work / f"scaled-{size[0]}x{size[1]}.mkv", work / "scaled-out.mkv"
+    subprocess.run([ffmpeg_binary(), "-v", "error", "-nostdin", "-y", "-i", file_arg(src), "-vf",
+                    f"scale={size[0]}:{size[1]}", "-c:v", "libx264", "-crf", "18", "-an", file_arg(scaled)],
+                   check=True, capture_output=True)
+    try:
+        run = restore_video(scaled, dst, model_path=None, mode="guided", mask_path=None, encode=opts,
+                            detector=detector, engine=engine)
+    finally:
+        scaled.unlink(missing_ok=True)
+        dst.unlink(missing_ok=True)
+    return {"size": f"{size[0]}x{size[1]}", "frames": run["frames"], "end_to_end_fps": run["frames_per_second"]}
+
+
 def _fusion_cost(src: Path, work: Path, engine, opts, detector, radius: int, repeats: int) -> dict:
     """Single-frame and fused runs in turn on one engine: medians of CPU and restore seconds a frame."""
     from demosaic.config import FusionConfig
@@ -203,6 +263,13 @@ def video_table(result: dict) -> str:
              "stage frames/s (busy time): " + ", ".join(f"{k} {v}" for k, v in ip["stage_frames_per_second"].items()),
              f"end to end: {ip['end_to_end_fps']} frames/s ({ip['end_to_end_over_slowest_stage']}x the slowest "
              f"stage's time)"]
+    t = result.get("against_transcode")
+    if t:
+        lines.append(f"against a plain transcode ({t['transcode']}: {t['transcode_seconds']} s, median of "
+                     f"{t['runs_each']}): x{t['ratio_with_startup']} with start-up ({t['demosaic_seconds_with_startup']} s, "
+                     f"a fresh process), x{t['ratio_without_startup']} without ({t['demosaic_seconds_in_process']} s)")
+    for s in result.get("sizes", []):
+        lines.append(f"at {s['size']}: {s['end_to_end_fps']} frames/s end to end ({s['frames']} frames)")
     for r in result.get("ray", []):
         lines.append(f"ray, {r['workers']} CPU worker(s): {r['end_to_end_fps']} frames/s, {r['wall_seconds']} s wall "
                      f"(in-process {ip['wall_seconds']} s; x{r['speedup_vs_in_process']}), "

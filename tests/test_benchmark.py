@@ -28,13 +28,21 @@ def test_benchmark_video__stages_and_end_to_end(tmp_path):
                     "testsrc2=size=128x96:rate=10:duration=1,split[a][b];[b]crop=64:48:16:16,pixelize=width=8:height=8[p];"
                     "[a][p]overlay=16:16", "-c:v", "libx264", str(clip)], check=True)
     out = tmp_path / "v.json"
-    result = CliRunner().invoke(main, ["benchmark", "video", str(clip), "--out", str(out)])
+    result = CliRunner().invoke(main, ["benchmark", "video", str(clip), "--sizes", "160x120", "--out", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["frames"] == 10
     stages = data["in_process"]["stage_frames_per_second"]
     assert set(stages) == {"decode", "detect", "restore", "encode"}
     assert data["in_process"]["end_to_end_fps"] <= min(v for v in stages.values() if v) * 1.05
+    t = data["against_transcode"]
+    assert t["transcode"] == "ffmpeg -i IN -c:v libx264 -crf 18 -preset medium -c:a copy OUT"
+    assert t["ratio_with_startup"] == pytest.approx(t["demosaic_seconds_with_startup"] / t["transcode_seconds"], rel=0.05)
+    assert t["ratio_without_startup"] == pytest.approx(t["demosaic_seconds_in_process"] / t["transcode_seconds"], rel=0.05)
+    # A fresh process pays the imports and the model load that the in-process runs do not.
+    assert t["demosaic_seconds_with_startup"] > t["demosaic_seconds_in_process"]
+    assert [s["size"] for s in data["sizes"]] == ["160x120"] and data["sizes"][0]["frames"] == 10
+    assert "against a plain transcode" in result.output and "at 160x120" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4", "v.json"]
 
 
