@@ -66,6 +66,8 @@ _MODEL_OUT = click.option("--model-out", type=click.Path(dir_okay=False),
               help="Start from this model's weights (a card of the same config), e.g. to fine-tune the shipped one.")
 @click.option("--jpeg-prob", type=click.FloatRange(0, 1), default=_MASKS.jpeg_prob, show_default=True,
               help="Share of training mosaics JPEG-compressed (quality 60-95), standing in for video coding.")
+@click.option("--h264-prob", type=click.FloatRange(0, 1), default=_MASKS.h264_prob, show_default=True,
+              help="Share of training mosaics coded with H.264 instead (libx264, CRF 18-30), as video arrives.")
 @click.option("--max-area", type=click.FloatRange(0.05, 0.9), default=_MASKS.max_area, show_default=True,
               help="Largest share of a training crop that its mosaic regions cover.")
 @click.option("--seed", type=int, default=_TRAIN.seed, show_default=True)
@@ -75,8 +77,8 @@ _MODEL_OUT = click.option("--model-out", type=click.Path(dir_okay=False),
 @click.option("--vgg-weights", "vgg_path", type=click.Path(exists=True, dir_okay=False),
               help="Your own VGG16 features weights file (default: the converted ImageNet weights).")
 def train(data, out, model_out, arch, pure, guide_encoder, depth, base_channels, max_channels, crop, batch, steps,
-          finetune_steps, lr, finetune_lr, pixel_only_steps, consistency_loss, init_from, jpeg_prob, max_area, seed,
-          val_every, val_samples, checkpoint_every, vgg_path):
+          finetune_steps, lr, finetune_lr, pixel_only_steps, consistency_loss, init_from, jpeg_prob, h264_prob, max_area,
+          seed, val_every, val_samples, checkpoint_every, vgg_path):
     """Train the P-Conv U-Net with the paper's six-term loss; resumes from OUT's checkpoint."""
     from demosaic.config import UNetConfig
     from demosaic.data import default_training_sources
@@ -89,10 +91,12 @@ def train(data, out, model_out, arch, pure, guide_encoder, depth, base_channels,
         raise click.UsageError(str(exc))
     if crop % model.size_multiple:
         raise click.BadParameter(f"must be a multiple of {model.size_multiple} for this depth", param_hint="--crop")
+    if jpeg_prob + h264_prob > 1:
+        raise click.BadParameter("--jpeg-prob and --h264-prob add up to more than 1", param_hint="--h264-prob")
     sources = tuple(data) or tuple(default_training_sources())
     if not sources:
         raise click.UsageError("no training photos found; pass --data DIR")
-    cfg = TrainConfig(data=sources, out=out, model=model, masks=MaskConfig(jpeg_prob=jpeg_prob, max_area=max_area), crop=crop,
+    cfg = TrainConfig(data=sources, out=out, model=model, masks=MaskConfig(jpeg_prob=jpeg_prob, h264_prob=h264_prob, max_area=max_area), crop=crop,
                       batch=batch, steps=steps,
                       finetune_steps=finetune_steps, lr=lr, finetune_lr=finetune_lr,
                       pixel_only_steps=pixel_only_steps, seed=seed, val_every=val_every,

@@ -143,6 +143,10 @@ class MaskConfig:
     region_aligned: float = 0.3  # share of regions whose grid starts at their own corner, not the frame's
     jpeg_prob: float = 0.5  # compress the observed image, standing in for video coding noise
     jpeg_quality: tuple[int, int] = (60, 95)
+    # Code the observed image with H.264 instead (libx264, yuv420p, a CRF in this range), as
+    # video arrives: a share of the samples after the JPEG share. Needs an even crop size.
+    h264_prob: float = 0.0
+    h264_crf: tuple[int, int] = (18, 30)
     stroke_prob: float = 0.25  # share of samples with irregular stroke/blob holes (the paper's masks)
 
 

@@ -126,13 +126,24 @@ def jpeg(rng: np.random.Generator, image: np.ndarray, quality: tuple[int, int]) 
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
 
 
+def h264(rng: np.random.Generator, image: np.ndarray, crf: tuple[int, int]) -> np.ndarray:
+    """`image` through libx264 at a CRF drawn from `crf` (yuv420p: even sizes only)."""
+    from .video import h264_roundtrip
+
+    return h264_roundtrip(image, int(rng.integers(crf[0], crf[1] + 1)))
+
+
 def make_sample(rng: np.random.Generator, gt: np.ndarray, cfg: MaskConfig, guided: bool) -> dict:
     """One training sample in the model contract's form (float32, [0, 1])."""
     h, w = gt.shape[:2]
     areas = random_areas(rng, h, w, cfg)
     observed, hole = pixelate_areas(gt, areas)
-    if guided and rng.random() < cfg.jpeg_prob:
-        observed = jpeg(rng, observed, cfg.jpeg_quality)
+    if guided:
+        coding = rng.random()
+        if coding < cfg.jpeg_prob:
+            observed = jpeg(rng, observed, cfg.jpeg_quality)
+        elif coding < cfg.jpeg_prob + cfg.h264_prob:
+            observed = h264(rng, observed, cfg.h264_crf)
     sample = {
         "image": (observed if guided else gt).astype(np.float32) / 255.0,
         "valid": (~hole).astype(np.float32)[..., None],

@@ -141,3 +141,21 @@ def test_train__init_from_a_model__then_through_the_consistency_step(photo_dir, 
     with pytest.raises(InputError, match="another config"):
         Trainer(config(photo_dir, tmp_path / "c", model=UNetConfig(depth=3, base_channels=4, max_channels=8),
                        init_from=str(card)), log=lambda m: None)
+
+
+def test_make_sample__h264__the_observed_image_is_the_mosaic_through_libx264(rng):
+    """--h264-prob: the same sample as without coding, its observed image through libx264 at
+    the drawn CRF (an independent round trip here)."""
+    from conftest import smooth_image
+    from demosaic.config import MaskConfig
+    from demosaic.data import make_sample
+    from demosaic.video import h264_roundtrip
+
+    gt = smooth_image(rng, 64, 96)
+    plain = make_sample(np.random.default_rng(7), gt, MaskConfig(jpeg_prob=0.0), guided=True)
+    coded = make_sample(np.random.default_rng(7), gt, MaskConfig(jpeg_prob=0.0, h264_prob=1.0, h264_crf=(28, 28)),
+                        guided=True)
+    np.testing.assert_array_equal(plain["valid"], coded["valid"])
+    mosaic = np.rint(plain["image"] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(np.rint(coded["image"] * 255).astype(np.uint8), h264_roundtrip(mosaic, 28))
+    assert np.abs(coded["image"] - plain["image"]).max() > 2 / 255  # the codec did change it
