@@ -1,4 +1,5 @@
-"""Pixelation mosaics: the one synthesiser, the cell-colour guide, and the cell-mean consistency step.
+"""Pixelation mosaics: the one synthesiser, the cell lattice and its windows, and the cell-colour guide
+(the consistency step that uses them is `demosaic.consistency`).
 
 A mosaic cell is not a hole: it holds the mean (sometimes min, max or one sampled pixel)
 of what it covers. Everything here works on a `Grid` (the cell lattice) and a boolean
@@ -119,7 +120,7 @@ class MosaicRegion:
         return GridArea(self.rasterise(height, width), self.grid(), self.mode)
 
 
-class _CellWindow(NamedTuple):
+class CellWindow(NamedTuple):
     """The rows/cols covering every cell that touches an area, and each pixel's cell label there."""
 
     rows: slice
@@ -129,7 +130,7 @@ class _CellWindow(NamedTuple):
     first: tuple[int, int]  # cell index (row, col) of the window's first cell
 
 
-def _cell_window(area_mask: np.ndarray, grid: Grid, pad_cells: int = 0) -> _CellWindow | None:
+def cell_window(area_mask: np.ndarray, grid: Grid, pad_cells: int = 0) -> CellWindow | None:
     height, width = area_mask.shape
     iy, ix = grid.cell_index(height, width)
     rows = np.flatnonzero(area_mask.any(axis=1))
@@ -144,7 +145,7 @@ def _cell_window(area_mask: np.ndarray, grid: Grid, pad_cells: int = 0) -> _Cell
     cy0, cx0 = iy[r[0]], ix[c[0]]  # padding may have been cut by the frame edge
     ncy, ncx = iy[r[-1]] - cy0 + 1, ix[c[-1]] - cx0 + 1
     labels = (iy[rows_s] - cy0)[:, None] * ncx + (ix[cols_s] - cx0)[None, :]
-    return _CellWindow(rows_s, cols_s, labels, (int(ncy), int(ncx)), (int(cy0), int(cx0)))
+    return CellWindow(rows_s, cols_s, labels, (int(ncy), int(ncx)), (int(cy0), int(cx0)))
 
 
 def cell_sums(values: np.ndarray, labels: np.ndarray, n: int, weights: np.ndarray | None = None):
@@ -200,7 +201,7 @@ def pixelate_areas(image: np.ndarray, areas: Sequence[GridArea]) -> tuple[np.nda
     out = image.copy()
     mask = np.zeros(image.shape[:2], bool)
     for area in areas:
-        win = _cell_window(area.mask, area.grid)
+        win = cell_window(area.mask, area.grid)
         if win is None:
             continue
         n = win.shape[0] * win.shape[1]
@@ -212,7 +213,7 @@ def pixelate_areas(image: np.ndarray, areas: Sequence[GridArea]) -> tuple[np.nda
     return out, mask
 
 
-def _observed_cell_colours(observed: np.ndarray, mask: np.ndarray, win: _CellWindow):
+def observed_cell_colours(observed: np.ndarray, mask: np.ndarray, win: CellWindow):
     """(n, C) colour each cell shows: its masked pixels' mean, or the plain mean where unmasked."""
     n = win.shape[0] * win.shape[1]
     obs = observed[win.rows, win.cols].astype(np.float64)
@@ -265,11 +266,11 @@ def channel_absdiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def cell_stats(observed: np.ndarray, area: GridArea, pad_cells: int = 1, texture: bool = True) -> CellStats | None:
     """What each cell touching `area` (and `pad_cells` rings of cells around it) shows
     (`texture` False: roughness left at 0, half the time)."""
-    win = _cell_window(area.mask, area.grid, pad_cells)
+    win = cell_window(area.mask, area.grid, pad_cells)
     if win is None:
         return None
     n = win.shape[0] * win.shape[1]
-    colour, in_counts = _observed_cell_colours(observed, area.mask, win)
+    colour, in_counts = observed_cell_colours(observed, area.mask, win)
     obs = observed[win.rows, win.cols].astype(np.float64)
     inside = area.mask[win.rows, win.cols]
     sq, _ = cell_sums(obs * obs, win.labels, n, weights=inside)
@@ -289,7 +290,7 @@ def cell_stats(observed: np.ndarray, area: GridArea, pad_cells: int = 1, texture
     return CellStats(win.rows, win.cols, win.labels, win.shape, colour, spread, roughness, in_counts, counts)
 
 
-def _interpolate_cells(values: np.ndarray, grid: Grid, win: _CellWindow, interpolation: int,
+def _interpolate_cells(values: np.ndarray, grid: Grid, win: CellWindow, interpolation: int,
                        border: int) -> np.ndarray:
     """(h, w, C) float32 over the window: per-cell values (n, C) placed at the cells' centres
     and interpolated between them with a cv2.remap kernel."""
@@ -318,20 +319,20 @@ def cell_colour_guide(observed: np.ndarray, areas: Sequence[GridArea], interpola
     guide = observed.astype(np.float32)
     height, width = observed.shape[:2]
     for area in areas:
-        win = _cell_window(area.mask, area.grid, pad_cells=1)
+        win = cell_window(area.mask, area.grid, pad_cells=1)
         if win is None:
             continue
-        colour, _ = _observed_cell_colours(observed, area.mask, win)
+        colour, _ = observed_cell_colours(observed, area.mask, win)
         interp = _interpolate_cells(colour, area.grid, win, interpolation, cv2.BORDER_REPLICATE)
         inside = area.mask[win.rows, win.cols]
         guide[win.rows, win.cols][inside] = interp[inside]
     return np.clip(guide, 0, 255)
 
 
-class _CellTargets(NamedTuple):
+class CellTargets(NamedTuple):
     """One area's cells over an image: the window, each cell's observed colour, and the pixels."""
 
-    win: _CellWindow
+    win: CellWindow
     n: int  # cells in the window
     colour: np.ndarray  # (n, C) the colour each cell shows in the observed image
     in_counts: np.ndarray  # (n,) masked pixels per cell
@@ -340,264 +341,12 @@ class _CellTargets(NamedTuple):
     inside: np.ndarray  # (h, w) bool, the area's pixels in the window
 
 
-def _cell_targets(image: np.ndarray, observed: np.ndarray, area: GridArea, pad_cells: int = 0) -> _CellTargets | None:
-    win = _cell_window(area.mask, area.grid, pad_cells)
+def cell_targets(image: np.ndarray, observed: np.ndarray, area: GridArea, pad_cells: int = 0) -> CellTargets | None:
+    win = cell_window(area.mask, area.grid, pad_cells)
     if win is None:
         return None
     n = win.shape[0] * win.shape[1]
-    colour, in_counts = _observed_cell_colours(observed, area.mask, win)
+    colour, in_counts = observed_cell_colours(observed, area.mask, win)
     block = image[win.rows, win.cols]
     _, counts = cell_sums(block[..., :1], win.labels, n)
-    return _CellTargets(win, n, colour, in_counts, counts, block, area.mask[win.rows, win.cols])
-
-
-SMOOTH_TOLERANCE = 0.05  # levels: back-projection stops once no cell needs more than this
-
-
-class _Tent(NamedTuple):
-    """Bilinear interpolation between cell centres over a window, one axis at a time: each
-    pixel row (column) takes `w0` of cell row `i0` and 1 - `w0` of `i0` + 1 (edges replicated)."""
-
-    i0y: np.ndarray  # (h,) int
-    i1y: np.ndarray
-    w0y: np.ndarray  # (h,) float
-    i0x: np.ndarray  # (w,)
-    i1x: np.ndarray
-    w0x: np.ndarray
-
-
-def _tent(grid: Grid, win: _CellWindow) -> _Tent:
-    def axis(start: int, stop: int, pitch: float, origin: float, first: int, n: int):
-        u = (np.arange(start, stop) + 0.5 - origin) / pitch - 0.5 - first  # position among cell centres
-        i0 = np.floor(u).astype(np.int64)
-        frac = u - i0
-        return np.clip(i0, 0, n - 1), np.clip(i0 + 1, 0, n - 1), 1.0 - frac
-
-    ys = axis(win.rows.start, win.rows.stop, grid.pitch[1], grid.origin[1], win.first[0], win.shape[0])
-    xs = axis(win.cols.start, win.cols.stop, grid.pitch[0], grid.origin[0], win.first[1], win.shape[1])
-    return _Tent(*ys, *xs)
-
-
-def _tent_field(values: np.ndarray, tent: _Tent, shape: tuple[int, int]) -> np.ndarray:
-    """(h, w, C): per-cell `values` (n, C) interpolated bilinearly over the window."""
-    v = values.reshape(shape[0], shape[1], -1)
-    rows = tent.w0y[:, None, None] * v[tent.i0y] + (1 - tent.w0y)[:, None, None] * v[tent.i1y]
-    return tent.w0x[None, :, None] * rows[:, tent.i0x] + (1 - tent.w0x)[None, :, None] * rows[:, tent.i1x]
-
-
-def _tent_response(t: _CellTargets, tent: _Tent) -> np.ndarray:
-    """(n, 3, 3): how much cell j's mean moves per unit of the tent value at the cell (dy, dx)
-    from it (the field moves the masked pixels only). A pixel of cell row r interpolates cell
-    rows r - 1 .. r + 1 only, so a 3×3 stencil per cell holds the whole operator."""
-    ncy, ncx = t.win.shape
-    cy, cx = t.win.labels[:, :1] // ncx, t.win.labels[:1, :] % ncx  # (h, 1), (1, w)
-    response = np.zeros(t.n * 9)
-    for iy, wy in ((tent.i0y, tent.w0y), (tent.i1y, 1 - tent.w0y)):
-        for ix, wx in ((tent.i0x, tent.w0x), (tent.i1x, 1 - tent.w0x)):
-            weight = wy[:, None] * wx[None, :] * t.inside
-            index = (t.win.labels * 3 + (iy[:, None] - cy + 1)) * 3 + (ix[None, :] - cx + 1)
-            response += np.bincount(index.ravel(), weight.ravel(), minlength=t.n * 9)
-    return response.reshape(t.n, 3, 3) / np.maximum(t.counts, 1)[:, None, None]
-
-
-def _apply_response(response: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(n, C): each cell's mean change when the tent carries `values` (n, C)."""
-    v = np.pad(values.reshape(shape[0], shape[1], -1), ((1, 1), (1, 1), (0, 0)))
-    r = response.reshape(shape[0], shape[1], 3, 3, 1)
-    out = sum(r[:, :, dy, dx] * v[dy:dy + shape[0], dx:dx + shape[1]] for dy in range(3) for dx in range(3))
-    return out.reshape(values.shape)
-
-
-def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, rounds: int,
-                       bounds: Bounds | None = None) -> None:
-    """Move `out`'s masked pixels (in place) to the observed cell means with a smooth field
-    rather than a constant per cell, so no cell edges are drawn in.
-
-    The field is a tent: values at the cell centres, interpolated bilinearly. Each round adds
-    every cell's remaining offset to its value (zero in the unmasked cells around the area):
-    iterative back-projection, run on the cells (the response of every cell's mean to its
-    3×3 neighbours' values is computed once) until no cell is off by more than
-    `SMOOTH_TOLERANCE` or `rounds` are done; then the field is drawn once. Bilinear: the cell
-    average of a tent keeps 1/4 to 1 of any pattern of offsets, so the rounds converge. Only
-    cells at least half inside the area take part: a cut cell with a few masked pixels would
-    scale its offset by its size over theirs and spread that to its neighbours (measured: one
-    ellipse at 24 px cells lost 4.5 dB that way); the exact step after this one settles them.
-    """
-    t = _cell_targets(out, observed, area, pad_cells=1)
-    if t is None:
-        return
-    share = np.where(2 * t.in_counts >= t.counts, t.counts / np.maximum(t.in_counts, 1), 0.0)[:, None]
-    sums, _ = cell_sums(t.block, t.win.labels, t.n)
-    gap = t.colour - sums / np.maximum(t.counts, 1)[:, None]  # (n, C) each cell's mean is off by
-    tent = _tent(area.grid, t.win)
-    response = _tent_response(t, tent)
-    values = np.zeros_like(gap)
-    for _ in range(rounds):
-        # The change each masked pixel of a cell needs on average for the cell to reach its colour.
-        need = (gap - _apply_response(response, values, t.win.shape)) * share
-        if np.abs(need).max() <= SMOOTH_TOLERANCE:
-            break
-        values += need
-    t.block[t.inside] += _tent_field(values, tent, t.win.shape)[t.inside]
-    lo, hi = _pixel_bounds(t, bounds)
-    t.block[t.inside] = np.clip(t.block[t.inside], lo, hi)  # what clipping takes, the exact step redistributes
-
-
-def _tent_weights(t: _CellTargets, pitch: tuple[float, float]) -> np.ndarray:
-    """(h, w) weights for the exact step's share of a cell's remaining offset: small next to
-    a border with another masked cell, rising to 1 half a cell away, so that what is left
-    after the smooth step draws no edge between masked cells. Borders with unmasked pixels
-    do not count: the offset has to go somewhere."""
-    labels = np.where(t.inside, t.win.labels, -1)
-    edge = np.zeros(labels.shape, bool)
-    for a, b in (((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
-                 ((slice(1, None), slice(None)), (slice(None, -1), slice(None)))):
-        differs = (labels[a] != labels[b]) & (labels[a] >= 0) & (labels[b] >= 0)
-        edge[a] |= differs
-        edge[b] |= differs
-    dist = cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, 3)
-    return np.clip((dist + 0.5) / (min(pitch) / 2), 0.05, 1.0)
-
-
-class Bounds(NamedTuple):
-    """Per-pixel limits (H×W×C float) the consistency step may not push a restored pixel past."""
-
-    lo: np.ndarray
-    hi: np.ndarray
-
-
-def _pixel_bounds(t: _CellTargets, bounds: Bounds | None) -> tuple[np.ndarray | float, np.ndarray | float]:
-    """(lo, hi) of the area's pixels in the window, (k, C) arrays, or the 8-bit range."""
-    if bounds is None:
-        return 0.0, 255.0
-    return bounds.lo[t.win.rows, t.win.cols][t.inside], bounds.hi[t.win.rows, t.win.cols][t.inside]
-
-
-def _target_sums(t: _CellTargets, fixed: np.ndarray, bounds: Bounds | None) -> np.ndarray:
-    """(n, C) the sum each cell's pixels must reach; `fixed` (n, C): each cell's unmasked sum.
-
-    A whole cell: its observed colour times its size. A cut cell (part of it outside the
-    area) has two conventions in the wild: the synthesiser and editors pixelate the whole
-    frame and mask the result, so the cut cell shows the mean of the *whole* cell, whose
-    visible part is still there; ffmpeg's crop + pixelize shows the mean of the in-crop part
-    only. Without bounds the first holds. With bounds, a cut cell follows the first only
-    where the mean it implies for the masked part lies within what the bounds allow, and
-    the second otherwise: a mask that reaches past a mosaic (detected, dilated) must not
-    have its real pixels' colour forced into the masked ones as streaks."""
-    whole = t.colour * t.counts[:, None]
-    if bounds is None:
-        return whole
-    lo_sum, _ = cell_sums(bounds.lo[t.win.rows, t.win.cols], t.win.labels, t.n, weights=t.inside)
-    hi_sum, _ = cell_sums(bounds.hi[t.win.rows, t.win.cols], t.win.labels, t.n, weights=t.inside)
-    fits = (whole - fixed >= lo_sum) & (whole - fixed <= hi_sum)  # (n, C): channel by channel
-    return np.where(fits, whole, t.colour * t.in_counts[:, None] + fixed)
-
-
-def enforce_cell_means(
-    restored: np.ndarray, observed: np.ndarray, areas: Sequence[GridArea], max_iter: int = 32,
-    smooth_rounds: int = 30, bounds: Bounds | None = None,
-) -> np.ndarray:
-    """Shift restored pixels so each mean-mode cell's mean equals the colour it was observed with.
-
-    `restored` is the composite (H×W×C, float or uint8): restored inside the areas,
-    unchanged outside. Only masked pixels move. A whole cell's mean (visible part of a
-    cut cell included) must equal the observed cell colour; where clipping to [0, 255]
-    stops a pixel, the remainder goes to the cell's other masked pixels. Returns float32.
-
-    The correction is smooth first (up to `smooth_rounds` of back-projection, see
-    `_smooth_correction`); then an exact step takes up what is left, each cell's remainder
-    shared out in a tent that is near zero at its borders with other masked cells
-    (`_tent_weights`). A constant per cell would draw the cell grid: on held-out training
-    photos its grid visibility (`metrics.grid_visibility`) was 3.5–5.4 at 16–24 px cells,
-    against 1.2 for the network's own output.
-
-    With `bounds` no pixel leaves [lo, hi] (instead of [0, 255]): where an exact mean would
-    need a pixel past them, the cell stays approximate (see `_target_sums` for cut cells).
-    """
-    out = restored.astype(np.float64).copy()
-    for area in areas:
-        if area.mode != "mean":
-            continue
-        if smooth_rounds:
-            _smooth_correction(out, observed, area, smooth_rounds, bounds)
-        t = _cell_targets(out, observed, area)
-        if t is None:
-            continue
-        win, n, block, inside, all_counts = t.win, t.n, t.block, t.inside, t.counts
-        fixed, _ = cell_sums(block, win.labels, n, weights=~inside)  # visible parts of cut cells
-        target = _target_sums(t, fixed, bounds)  # the sum each cell must reach
-        lab = win.labels[inside]
-        tent = _tent_weights(t, area.grid.pitch)[inside][:, None]
-        lo, hi = _pixel_bounds(t, bounds)
-        pix = np.clip(block[inside], lo, hi)  # (k, C) the pixels free to move
-        for _ in range(max_iter):
-            current = fixed + np.stack(
-                [np.bincount(lab, weights=pix[:, ch], minlength=n) for ch in range(pix.shape[1])],
-                axis=-1)
-            deficit = target - current  # (n, C)
-            # Pixels that can still move in the needed direction share the deficit by their tent weight.
-            d = deficit[lab]
-            free = np.where(d > 0, pix < hi, pix > lo) * tent
-            w_free = np.stack([np.bincount(lab, weights=free[:, ch], minlength=n)
-                               for ch in range(pix.shape[1])], axis=-1)
-            # Done when every cell is on target or has no pixel left that can move (clipped).
-            if np.all((np.abs(deficit) <= 1e-6 * np.maximum(all_counts, 1)[:, None]) | (w_free == 0)):
-                break
-            step = deficit / np.maximum(w_free, 1e-12)
-            pix = np.clip(pix + free * step[lab], lo, hi)
-        block[inside] = pix
-    return out.astype(np.float32)
-
-
-def cell_means(image: np.ndarray, area: GridArea) -> tuple[np.ndarray, np.ndarray]:
-    """(means (n, C), counts (n,)) of `image` over the whole cells touching `area` (for checks)."""
-    win = _cell_window(area.mask, area.grid)
-    if win is None:
-        return np.zeros((0, image.shape[-1])), np.zeros(0)
-    n = win.shape[0] * win.shape[1]
-    sums, counts = cell_sums(image[win.rows, win.cols].astype(np.float64), win.labels, n)
-    keep = counts > 0
-    return sums[keep] / counts[keep][:, None], counts[keep]
-
-
-def cell_errors(restored: np.ndarray, observed: np.ndarray, area: GridArea, bounds: Bounds | None = None) -> np.ndarray:
-    """|sum of each cell of `restored` − the sum it must have| (levels, largest channel),
-    one value per masked cell, with `enforce_cell_means`' targets: the re-pixelated result
-    against the observed cells, as the shift the cell's masked pixels would still need (a
-    cut cell's whole-cell error times its size over its masked part). Mean-mode areas only."""
-    if area.mode != "mean":
-        return np.zeros(0)
-    t = _cell_targets(restored.astype(np.float64), observed, area)
-    if t is None:
-        return np.zeros(0)
-    sums, _ = cell_sums(t.block, t.win.labels, t.n)
-    # Per masked pixel: the shift the cell's masked pixels would still need.
-    fixed, _ = cell_sums(t.block, t.win.labels, t.n, weights=~t.inside)
-    error = np.abs(sums - _target_sums(t, fixed, bounds)) / np.maximum(t.in_counts, 1)[:, None]
-    return error[t.in_counts > 0].max(axis=1)
-
-
-def cell_mean_error(restored: np.ndarray, observed: np.ndarray, areas: Sequence[GridArea],
-                    changed_only: bool = False) -> float:
-    """Largest |whole-cell mean of `restored` − the cell's observed colour| (levels, any channel)
-    over the mean-mode cells whose colour the masked pixels can reach in [0, 255] (with
-    `changed_only`, over the cells with a masked pixel `restored` changed: a cell the
-    restorer kept as the mosaic is not its error)."""
-    worst = 0.0
-    for area in areas:
-        if area.mode != "mean":
-            continue
-        t = _cell_targets(restored.astype(np.float64), observed, area)
-        if t is None:
-            continue
-        sums, _ = cell_sums(t.block, t.win.labels, t.n)
-        fixed, _ = cell_sums(t.block, t.win.labels, t.n, weights=~t.inside)
-        target = t.colour * t.counts[:, None]
-        reachable = (t.in_counts[:, None] > 0) & (target >= fixed) & (target <= fixed + 255 * t.in_counts[:, None])
-        error = np.abs(sums / np.maximum(t.counts, 1)[:, None] - t.colour)
-        if changed_only:
-            moved = np.any(restored[t.win.rows, t.win.cols] != observed[t.win.rows, t.win.cols], axis=-1) & t.inside
-            reachable &= (np.bincount(t.win.labels[moved], minlength=t.n) > 0)[:, None]
-        worst = max(worst, float(error[reachable].max(initial=0.0)))
-    return worst
-
+    return CellTargets(win, n, colour, in_counts, counts, block, area.mask[win.rows, win.cols])

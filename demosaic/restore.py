@@ -16,7 +16,8 @@ import numpy as np
 from .config import FusionConfig, SafetyConfig
 from .errors import InputError, ModelError
 from .inpaint import fill_coarse_to_fine
-from .mosaic import Bounds, Grid, GridArea, cell_colour_guide, enforce_cell_means
+from .consistency import Bounds, enforce_cell_means
+from .mosaic import Grid, GridArea, cell_colour_guide
 from .safety import Guarded, guard_frame, passes_check
 from .video_fusion import Window, fuse_region
 

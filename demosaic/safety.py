@@ -23,7 +23,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .config import SafetyConfig
-from .mosaic import NEIGHBOURS, Bounds, Grid, GridArea, cell_errors, cell_stats, channel_absdiff
+from .consistency import Bounds, cell_errors
+from .mosaic import NEIGHBOURS, Grid, GridArea, cell_stats, channel_absdiff
 
 
 class Verified(NamedTuple):

@@ -26,7 +26,8 @@ import numpy as np
 from demosaic.images import read_image, write_image
 from demosaic.masks import random_strokes
 from demosaic.metrics import LPIPS, bounding_box, grid_visibility, psnr, ssim
-from demosaic.mosaic import MosaicRegion, cell_colour_guide, cell_mean_error, pixelate
+from demosaic.consistency import cell_mean_error
+from demosaic.mosaic import MosaicRegion, cell_colour_guide, pixelate
 from demosaic.video import h264_roundtrip
 
 METHODS = ("mosaic", "bicubic", "lanczos", "telea", "pconv (pure)", "guided", "guided (detected)")

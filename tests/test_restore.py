@@ -7,7 +7,8 @@ from conftest import smooth_image
 from demosaic.artifact import load_model, save_model
 from demosaic.config import UNetConfig
 from demosaic.errors import ModelError
-from demosaic.mosaic import MosaicRegion, cell_means, pixelate
+from demosaic.consistency import cell_means
+from demosaic.mosaic import MosaicRegion, pixelate
 from demosaic.restore import Restorer, plan_crops
 from demosaic.unet import build_model
 

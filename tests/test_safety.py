@@ -4,7 +4,8 @@ import pytest
 
 from conftest import smooth_image
 from demosaic.config import SafetyConfig
-from demosaic.mosaic import Bounds, Grid, GridArea, MosaicRegion, enforce_cell_means, pixelate
+from demosaic.consistency import Bounds, enforce_cell_means
+from demosaic.mosaic import Grid, GridArea, MosaicRegion, pixelate
 from demosaic.safety import colour_variety, guard_frame, verify_region
 
 CFG = SafetyConfig()
