@@ -119,6 +119,9 @@ def _restore_options(command):
         click.option("--mask", "mask_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="A mask image (nonzero = mosaic) instead of detection, or for video also a mask "
                           "video of the same size (one mask per frame); the cell grid is estimated inside it."),
+        click.option("--exclude", "exclude_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="A mask image (nonzero = keep out) of pixels never restored, whatever is found there: "
+                          "logos, captions, graphics."),
         click.option("--mode", type=click.Choice(["guided", "inpaint"]), default="guided", show_default=True,
                      help="guided: use the mosaic's cell colours; inpaint: the paper's pure inpainting."),
         click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -172,20 +175,21 @@ def detect(src, dst, json_path, overlay_path, overwrite, detector):
 @main.command()
 @_restore_options
 @_detection()
-def image(src, dst, mask_path, mode, model_path, overwrite, detector):
+def image(src, dst, mask_path, exclude_path, mode, model_path, overwrite, detector):
     """Restore the mosaics in image IN and write OUT; pixels outside the mosaics are unchanged."""
     from demosaic.images import check_output, read_mask
     from demosaic.pictures import read_picture
     from demosaic.restore import check_model
     from pipelines.images import restore_image
 
-    check_output(dst, overwrite, (src, mask_path))
+    check_output(dst, overwrite, (src, mask_path, exclude_path))
     shape = read_picture(src).pixels.shape[:2]  # validate everything before TensorFlow loads
-    if mask_path is not None:
-        read_mask(mask_path, shape)
+    for path in (mask_path, exclude_path):
+        if path is not None:
+            read_mask(path, shape)
     check_model(mode, model_path)
     summary = restore_image(src, dst, mask_path, model_path, mode, detector,
-                            note=lambda m: click.echo(f"note: {m}", err=True))
+                            note=lambda m: click.echo(f"note: {m}", err=True), exclude_path=exclude_path)
     click.echo(f"restored {summary['restored_pixels']} px ({summary['mode']}) -> {dst}")
 
 
@@ -225,7 +229,7 @@ def _video_options(command):
 
 
 def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, batch_frames, temporal_radius,
-              fuse_radius):
+              fuse_radius, exclude_path=None):
     from demosaic.video import EncodeOptions
     from pipelines.segments import Settings
 
@@ -233,7 +237,7 @@ def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detecto
                     mask_path=str(mask_path.absolute()) if mask_path else None,
                     encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
                     detector=detector, batch_frames=batch_frames, temporal_radius=temporal_radius,
-                    fuse_radius=fuse_radius)
+                    fuse_radius=fuse_radius, exclude_path=str(exclude_path.absolute()) if exclude_path else None)
 
 
 @main.command()
@@ -242,7 +246,7 @@ def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detecto
 @click.option("--strict", is_flag=True, help="Fail (nothing written) when the input has damaged frames.")
 @click.option("--quiet", is_flag=True, help="No progress line (there is none when stderr is not a terminal).")
 @_detection(every=True)
-def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, passthrough, report_path, batch_frames,
+def video(src, dst, mask_path, exclude_path, mode, model_path, codec, crf, preset, lossless, passthrough, report_path, batch_frames,
           temporal_radius, fuse_radius, ray_address, workers, gpus_per_worker, segment_frames, strict, quiet, overwrite,
           detector):
     """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""
@@ -265,11 +269,15 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, p
             from demosaic.images import read_mask
 
             read_mask(mask_path, (info.height, info.width))
+    if exclude_path is not None:
+        from demosaic.images import read_mask
+
+        read_mask(exclude_path, (info.height, info.width))
     check_model(mode, model_path)
     warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
     terminal = not quiet and sys.stderr.isatty()
     report = restore_one(src, dst, _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector,
-                                             batch_frames, temporal_radius, fuse_radius),
+                                             batch_frames, temporal_radius, fuse_radius, exclude_path),
                          ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
                          segment_frames=segment_frames, strict=strict, warn=warn,
                          log=lambda m: None if quiet else click.echo(m, err=True),
@@ -291,13 +299,15 @@ def video(src, dst, mask_path, mode, model_path, codec, crf, preset, lossless, p
               help="Output container (default: the input's where it is one of these, else .mkv).")
 @click.option("--mask", "mask_path", type=click.Path(dir_okay=False, path_type=Path),
               help="One static mask image for every input (they must share its size).")
+@click.option("--exclude", "exclude_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="One mask image (nonzero = keep out) of pixels never restored in any input (they must share its size).")
 @click.option("--mode", type=click.Choice(["guided", "inpaint"]), default="guided", show_default=True)
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Model card (.json) or weights (.npz); default: the shipped model for --mode.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs already finished.")
 @_video_options
 @_detection(every=True)
-def batch(inputs, out_dir, suffix, mask_path, mode, model_path, overwrite, codec, crf, preset, lossless,
+def batch(inputs, out_dir, suffix, mask_path, exclude_path, mode, model_path, overwrite, codec, crf, preset, lossless,
           passthrough, report_path, batch_frames, temporal_radius, fuse_radius, ray_address, workers, gpus_per_worker,
           segment_frames, detector):
     """Restore many videos (files, folders, or manifest files listing one path per line).
@@ -318,8 +328,9 @@ def batch(inputs, out_dir, suffix, mask_path, mode, model_path, overwrite, codec
     videos = find_inputs(inputs)
     if not videos:
         raise click.BadParameter("no videos found", param_hint="INPUT")
-    if mask_path is not None and not mask_path.is_file():
-        raise click.BadParameter(f"{mask_path}: no such file", param_hint="--mask")
+    for path, hint in ((mask_path, "--mask"), (exclude_path, "--exclude")):
+        if path is not None and not path.is_file():
+            raise click.BadParameter(f"{path}: no such file", param_hint=hint)
     check_model(mode, model_path)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -328,7 +339,7 @@ def batch(inputs, out_dir, suffix, mask_path, mode, model_path, overwrite, codec
     sizes = [v.stat().st_size for v in videos]
     check_writable(out_dir, needed=sum(sizes) + max(sizes))  # every output, and one video's muxed copy
     settings = _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, batch_frames,
-                         temporal_radius, fuse_radius)
+                         temporal_radius, fuse_radius, exclude_path)
     executor = make_executor(ray_address, workers, gpus_per_worker)
     try:
         result = run_batch([(v, output_for(v, out_dir, suffix)) for v in videos], settings, executor,

@@ -66,6 +66,16 @@ class GridArea(NamedTuple):
     trusted: bool = False  # the user's own mask (or the truth): a mosaic for sure, not doubted as graphics
 
 
+def without(areas: Sequence[GridArea], excluded: np.ndarray | None) -> list[GridArea]:
+    """`areas` with the `excluded` pixels (bool H×W: a user's --exclude) taken out of their
+    masks; an area left empty is dropped. The grids stay: cells the exclusion cuts are cut
+    cells, whose excluded part is kept as it came."""
+    if excluded is None:
+        return list(areas)
+    out = [a._replace(mask=a.mask & ~excluded) for a in areas]
+    return [a for a in out if a.mask.any()]
+
+
 @dataclass(frozen=True)
 class MosaicRegion:
     """One pixelated region for the synthesiser.

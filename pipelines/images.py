@@ -14,7 +14,7 @@ from demosaic.detect import Detection, Detector, DetectorConfig
 from demosaic.images import atomic_output, read_mask, write_image
 from demosaic.pictures import Picture, read_picture, write_picture
 from demosaic.keyframes import KeyframeDetector
-from demosaic.mosaic import GridArea
+from demosaic.mosaic import GridArea, without
 
 
 def detection_json(detection: Detection) -> dict:
@@ -74,7 +74,7 @@ def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConf
 
 
 def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path | None, mode: str,
-                  cfg: DetectorConfig, note: Callable[[str], None]) -> dict:
+                  cfg: DetectorConfig, note: Callable[[str], None], exclude_path: Path | None = None) -> dict:
     """Detect (or take the mask and estimate its grid), restore, write. Returns a summary.
     The output keeps the input's depth, channels, alpha, metadata and (same format) quality;
     with nothing restored and the same format it is a copy of the input's bytes."""
@@ -95,6 +95,8 @@ def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path
         areas = [GridArea(mask, grid, trusted=True)]
     else:
         areas = detector.detect(image).areas()
+    if exclude_path is not None:
+        areas = without(areas, read_mask(exclude_path, image.shape[:2]))
     if not any(a.mask.any() for a in areas):
         note("no mosaic found: the output is the input unchanged")
         _unchanged(src, dst, picture)

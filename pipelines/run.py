@@ -36,6 +36,7 @@ def restore_one(src: Path, dst: Path, settings: Settings, *, ray_address: str | 
                              encode=settings.encode, detector=settings.detector,
                              batch_frames=settings.batch_frames, temporal_radius=settings.temporal_radius,
                              fusion=FusionConfig(radius=settings.fuse_radius),
+                             exclude_path=Path(settings.exclude_path) if settings.exclude_path else None,
                              warn=warn, strict=strict, progress=progress)
     check_streams(src, dst, probe(src))  # before Ray starts: a stream the container refuses is bad input (exit 2)
     executor = make_executor(ray_address, workers, gpus_per_worker)

@@ -50,6 +50,7 @@ class Settings:
     batch_frames: int = 8
     temporal_radius: int = 2
     fuse_radius: int = 0  # multi-frame fusion (demosaic.video_fusion): frames either side
+    exclude_path: str | None = None  # a mask of pixels never restored (--exclude)
 
     def digest(self) -> str:
         from demosaic.restore import PASSTHROUGH, default_model_path
@@ -57,6 +58,10 @@ class Settings:
         data = asdict(self)
         if not self.fuse_radius:  # as before fusion existed: finished batches stay finished
             del data["fuse_radius"]
+        if not self.exclude_path:  # likewise
+            del data["exclude_path"]
+        else:
+            data["exclude_sha256"] = _file_sha256(Path(self.exclude_path))
         if self.mode != PASSTHROUGH:  # a new shipped model: new outputs
             model = Path(self.model_path) if self.model_path else default_model_path(self.mode)
             data["model_card_sha256"] = _file_sha256(model.with_suffix(".json"))
@@ -186,6 +191,7 @@ def restore_segment(engine, job: SegmentJob) -> dict:
     mask_video = s.mask_path is not None and is_video_path(Path(s.mask_path))
     static_mask = read_mask(Path(s.mask_path), (info.height, info.width)) if s.mask_path and not mask_video else None
     mask_reader = open_mask_video(Path(s.mask_path), info, lo, hi) if mask_video else None
+    exclude = read_mask(Path(s.exclude_path), (info.height, info.width)) if s.exclude_path else None
     first = None
     if static_mask is not None and job.start > 0:
         head = FrameReader(src, info, 0, 1)
@@ -198,7 +204,7 @@ def restore_segment(engine, job: SegmentJob) -> dict:
         result = engine.process(FrameReader(src, info, lo, hi, planes=writer.planes), writer, static_mask=static_mask, first_frame=first,
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 batch_frames=s.batch_frames, temporal_radius=radius, skip=job.start - lo,
-                                fusion=FusionConfig(radius=s.fuse_radius),
+                                fusion=FusionConfig(radius=s.fuse_radius), exclude=exclude,
                                 keep=None if job.stop is None else job.stop - job.start)
         if result["frames"]:
             writer.finish()

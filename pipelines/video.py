@@ -24,7 +24,7 @@ from demosaic.detect import Detector, DetectorConfig
 from demosaic.errors import DemosaicError, InputError
 from demosaic.images import read_mask
 from demosaic.keyframes import KeyframeDetector
-from demosaic.mosaic import GridArea
+from demosaic.mosaic import GridArea, without
 from demosaic.temporal import MaskStabiliser
 from demosaic.config import FusionConfig
 from demosaic.video_fusion import Fuser
@@ -67,7 +67,7 @@ class Engine:
     def process(self, reader: FrameReader, writer: FrameWriter, *, static_mask=None, first_frame=None, mask_frames=None,
                 batch_frames: int = 8, temporal_radius: int = 2, skip: int = 0, keep: int | None = None,
                 progress: Callable[[int, int | None, float], None] | None = None, total: int | None = None,
-                fusion: FusionConfig = FusionConfig()) -> dict:
+                fusion: FusionConfig = FusionConfig(), exclude: np.ndarray | None = None) -> dict:
         """Frames from `reader` → detect → stabilise → restore in batches → `writer`, with decoding
         and encoding on their own threads and bounded queues between the stages.
 
@@ -76,7 +76,8 @@ class Engine:
         where a static mask's grid is estimated (a segment does not start there). `mask_frames`
         (bool H×W per frame, in step with `reader`) replaces detection: a user's mask video.
         `fusion` (radius > 0): each region is solved from the frames within ±radius of its own
-        (`demosaic.video_fusion`; needs the restorer's guards)."""
+        (`demosaic.video_fusion`; needs the restorer's guards). `exclude` (bool H×W): pixels
+        no region may touch, taken out of every frame's areas before the vote."""
         flow = stages.Flow()
         decoded, detected, encoded = (queue.Queue(maxsize=2 * batch_frames) for _ in range(3))
         fusing = fusion.radius > 0 and self.restorer is not None and self.restorer.safety is not None
@@ -90,6 +91,10 @@ class Engine:
         # fight TensorFlow's for the same cores (measured on 2 cores: detection 2.3× slower).
         cv2.setNumThreads(1)
         find, flush, keyed = self._areas(reader, static_mask, first_frame, mask_frames)
+        if exclude is not None:
+            found, flushed = find, flush
+            find = lambda frame: [(f, without(a, exclude)) for f, a in found(frame)]  # noqa: E731
+            flush = lambda: [(f, without(a, exclude)) for f, a in flushed()]  # noqa: E731
         # A given mask needs no vote; radius 0 turns the vote off.
         given = static_mask is not None or mask_frames is not None or self.restorer is None
         vote = MaskStabiliser(temporal_radius) if not given and temporal_radius > 0 else None
@@ -132,7 +137,8 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
                   encode: EncodeOptions, detector: DetectorConfig, batch_frames: int = 8, temporal_radius: int = 2,
                   warn: Callable[[str], None] = lambda m: None,
                   progress: Callable[[int, int | None, float], None] | None = None,
-                  engine: Engine | None = None, strict: bool = False, fusion: FusionConfig = FusionConfig()) -> dict:
+                  engine: Engine | None = None, strict: bool = False, fusion: FusionConfig = FusionConfig(),
+                  exclude_path: Path | None = None) -> dict:
     """Restore one video in this process; the output appears under `dst` only when complete.
 
     A damaged input is decoded as far as ffmpeg can (its errors are warned about and counted in
@@ -141,6 +147,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     check_streams(src, dst, info)  # a stream the container refuses fails now, not after the work
     mask_video = mask_path is not None and is_video_path(mask_path)
     static_mask = read_mask(mask_path, (info.height, info.width)) if mask_path and not mask_video else None
+    exclude = read_mask(exclude_path, (info.height, info.width)) if exclude_path else None
     engine = engine or Engine(model_path, mode, detector)
     for message in format_warnings(info, encode, dst.suffix):
         warn(message)
@@ -154,7 +161,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
         result = engine.process(reader, writer, static_mask=static_mask, batch_frames=batch_frames,
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 temporal_radius=temporal_radius, progress=progress, total=info.frames,
-                                fusion=fusion)
+                                fusion=fusion, exclude=exclude)
         if result["frames"] == 0:
             messages = result["decoder_messages"]
             reason = messages.splitlines()[-1] if messages else "empty"

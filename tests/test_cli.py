@@ -112,6 +112,37 @@ def test_image__detected_mosaic__restored_and_outside_unchanged(runner, mosaic_p
     np.testing.assert_array_equal(after[~truth], before[~truth])
 
 
+def test_image__exclude_over_half_the_mosaic__that_half_unchanged(runner, mosaic_png, tiny_models, tmp_path):
+    src, truth = mosaic_png
+    keep_out = np.zeros(truth.shape, np.uint8)
+    keep_out[:, 96:] = 255  # the mosaic's right half (x 96-159) and everything beside it
+    exclude, out = tmp_path / "exclude.png", tmp_path / "restored.png"
+    cv2.imwrite(str(exclude), keep_out)
+    result = runner.invoke(main, ["image", str(src), str(out), "--model", str(tiny_models[0]),
+                                  "--exclude", str(exclude)])
+    assert result.exit_code == 0, result.output
+    before, after = cv2.imread(str(src)), cv2.imread(str(out))
+    np.testing.assert_array_equal(after[keep_out > 0], before[keep_out > 0])
+    assert (after[truth & (keep_out == 0)] != before[truth & (keep_out == 0)]).any()  # the rest was restored
+
+
+def test_image__exclude_over_the_whole_mosaic__output_is_the_input(runner, mosaic_png, tmp_path):
+    src, truth = mosaic_png
+    exclude, out = tmp_path / "exclude.png", tmp_path / "restored.png"
+    cv2.imwrite(str(exclude), truth.astype(np.uint8) * 255)
+    result = runner.invoke(main, ["image", str(src), str(out), "--exclude", str(exclude)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == src.read_bytes()
+
+
+def test_image__exclude_of_the_wrong_size__exit_2_nothing_written(runner, mosaic_png, tmp_path):
+    src, _ = mosaic_png
+    exclude, out = tmp_path / "exclude.png", tmp_path / "restored.png"
+    cv2.imwrite(str(exclude), np.zeros((10, 10), np.uint8))
+    result = runner.invoke(main, ["image", str(src), str(out), "--exclude", str(exclude)])
+    assert result.exit_code == 2 and len(error_lines(result)) == 1 and not out.exists()
+
+
 def test_image__mask_without_a_grid__kept_as_it_is_and_says_so(runner, tiny_models, tmp_path):
     photo = smooth_image(np.random.default_rng(4), 64, 64)
     src, mask_path, out = tmp_path / "in.png", tmp_path / "mask.png", tmp_path / "out.png"

@@ -92,6 +92,19 @@ def test_video__mask_half_a_cell_too_big__outside_the_mosaic_matches_passthrough
     assert (luma_out[:, ~outside] != luma_ref[:, ~outside]).any()  # the mosaic itself was restored
 
 
+def test_video__exclude_over_half_the_mosaic__that_half_matches_passthrough(patch_clip, tmp_path):
+    keep_out = np.zeros((128, 192), np.uint8)
+    keep_out[:, 96:] = 255  # the patch's right half (x 96-143) and everything right of it
+    cv2.imwrite(str(tmp_path / "exclude.png"), keep_out)
+    video(patch_clip, tmp_path / "out.mkv", "--lossless", "--exclude", tmp_path / "exclude.png")
+    video(patch_clip, tmp_path / "pass.mkv", "--lossless", "--passthrough")
+    out = decoded(tmp_path / "out.mkv", "yuv420p").reshape(10, -1)[:, :128 * 192].reshape(10, 128, 192)
+    ref = decoded(tmp_path / "pass.mkv", "yuv420p").reshape(10, -1)[:, :128 * 192].reshape(10, 128, 192)
+    # Luma beside the exclusion's edge may share a chroma block with restored pixels: 2 px margin.
+    np.testing.assert_array_equal(out[:, :, 98:], ref[:, :, 98:])
+    assert (out[:, 32:96, 48:94] != ref[:, 32:96, 48:94]).any()  # the left half was restored
+
+
 def test_video__mask_over_flat_content__equals_passthrough(tmp_path):
     """No cells to measure a grid on: the masked area is kept, the output is passthrough's."""
     ffmpeg("-f", "lavfi", "-i", "color=c=0x507090:size=128x96:rate=10:duration=0.5", "-c:v", "libx264",
