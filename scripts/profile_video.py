@@ -1,0 +1,102 @@
+"""Where `demosaic video` spends its time: a sampling profile (py-spy) of one whole run,
+every thread, idle samples included, grouped by stage.
+
+    pip install py-spy
+    python scripts/profile_video.py [--clip CLIP] [--out DIR] [--rate 100]
+
+The clip (made when missing, as issue #11 describes it): 400 frames of opencv-doc's
+vtest.avi (768×576) with a 160×160 region pixelated at 16 px moving across it, coded with
+libx264 at CRF 18. Each sample is one thread's stack at one instant; a thread's samples are
+put in the first group whose pattern its stack contains, from the innermost frame out, so
+the table says, for each thread, where it was (running, or waiting for a queue, a pipe or
+the GIL). `--gil` samples only the thread holding the GIL instead.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# (group, substrings of a frame "function (file:line)"), innermost match wins.
+GROUPS = [
+    ("model (TensorFlow)", ("_infer", "tensorflow", "keras")),
+    ("guide", ("cell_colour_guide",)),
+    ("guards", ("guard_frame", "verify_region")),
+    ("consistency + last check", ("enforce_cell_means", "passes_check", "cell_errors")),
+    ("fusion", ("fuse_region", "video_fusion")),
+    ("detection, full frame", ("detect (demosaic/detect/detector.py",)),
+    ("keyframes: following", ("keyframes.py",)),
+    ("temporal vote", ("temporal.py",)),
+    ("decode (pipe read)", ("FrameReader", "video.py:read", "_read_exact")),
+    ("encode (pipe write)", ("FrameWriter", "write (demosaic/video.py")),
+    ("planes (YUV ↔ RGB)", ("planes.py",)),
+    ("restore: crops, composite", ("restore.py",)),
+    ("queue waits", ("queue.py",)),
+    ("thread-pool idle", ("thread.py:_worker", "concurrent/futures")),
+    ("start-up: imports", ("_find_and_load", "<module>")),
+    ("mux", ("mux.py",)),
+]
+
+
+def make_clip(path: Path) -> None:
+    vtest = subprocess.run(["dpkg", "-L", "opencv-doc"], capture_output=True, text=True).stdout.split()
+    src = next(p for p in vtest if p.endswith("vtest.avi"))
+    # The region's corner moves from (40, 100) to (568, 316) over 400 frames; frame n from its timestamp.
+    x, y = "floor(40+1.32*round(t*10))", "floor(100+0.54*round(t*10))"
+    graph = (f"[0:v]format=gbrp,split[a][b];[b]crop=160:160:'{x}':'{y}',pixelize=w=16:h=16[p];"
+             f"[a][p]overlay=x='{x}':y='{y}':eval=frame:format=gbrp,format=yuv420p")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", src, "-frames:v", "400", "-filter_complex", graph,
+                    "-c:v", "libx264", "-crf", "18", str(path)], check=True)
+
+
+def group_of(stack: str) -> str:
+    frames = stack.split(";")
+    for frame in reversed(frames):
+        for name, patterns in GROUPS:
+            if any(p in frame for p in patterns):
+                return name
+    return "other"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clip", type=Path, default=ROOT / "benchmarks" / "speed-clip.mkv")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "profile")
+    ap.add_argument("--rate", type=int, default=100, help="samples a second")
+    ap.add_argument("--gil", action="store_true", help="only the thread holding the GIL")
+    args = ap.parse_args()
+    if not args.clip.exists():
+        make_clip(args.clip)
+    args.out.mkdir(parents=True, exist_ok=True)
+    raw = args.out / ("py-spy-gil.txt" if args.gil else "py-spy.txt")
+    out = args.out / "out.mkv"
+    cmd = ["py-spy", "record", "--format", "raw", "--threads", "-r", str(args.rate), "-o", str(raw),
+           *(["--gil"] if args.gil else ["--idle"]), "--", sys.executable, "-c", "from cli import main; main()",
+           "video", "--overwrite", "--quiet", "--", str(args.clip), str(out)]
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    out.unlink(missing_ok=True)
+    by_thread: dict = collections.defaultdict(collections.Counter)
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        thread = stack.split(";", 1)[0]
+        by_thread[thread][group_of(stack)] += int(count)
+    total = sum(sum(c.values()) for c in by_thread.values())
+    lines = [f"{args.clip.name}: {total} samples at {args.rate}/s over every thread"
+             + (" holding the GIL" if args.gil else ", idle included"), ""]
+    for thread, counts in sorted(by_thread.items(), key=lambda kv: -sum(kv[1].values())):
+        n = sum(counts.values())
+        lines.append(f"{thread}: {n} samples ({n / args.rate:.1f} s)")
+        for name, c in counts.most_common():
+            lines.append(f"  {name:28s} {c / n:6.1%}  ({c / args.rate:.1f} s)")
+    text = "\n".join(lines) + "\n"
+    (args.out / ("profile-gil.txt" if args.gil else "profile.txt")).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
