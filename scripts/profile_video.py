@@ -22,9 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# A stack through the segmenter is detection's, whatever runs inside it.
+SEGMENTER = ("detection: segmenter network", ("detect_net.py",))
 # (group, substrings of a frame "function (file:line)"), innermost match wins.
 GROUPS = [
-    ("model (TensorFlow)", ("_infer", "tensorflow", "keras")),
+    ("restore: the model", ("_infer", "tensorflow", "keras")),
     ("guide", ("cell_colour_guide",)),
     ("guards", ("guard_frame", "verify_region")),
     ("consistency + last check", ("enforce_cell_means", "passes_check", "cell_errors")),
@@ -37,7 +39,7 @@ GROUPS = [
     ("planes (YUV ↔ RGB)", ("planes.py",)),
     ("restore: crops, composite", ("restore.py",)),
     ("queue waits", ("queue.py",)),
-    ("thread-pool idle", ("thread.py:_worker", "concurrent/futures")),
+    ("waiting for the thread pool", ("thread.py:_worker", "concurrent/futures", "_base.py")),
     ("start-up: imports", ("_find_and_load", "<module>")),
     ("mux", ("mux.py",)),
 ]
@@ -55,6 +57,8 @@ def make_clip(path: Path) -> None:
 
 
 def group_of(stack: str) -> str:
+    if any(p in stack for p in SEGMENTER[1]):
+        return SEGMENTER[0]
     frames = stack.split(";")
     for frame in reversed(frames):
         for name, patterns in GROUPS:
