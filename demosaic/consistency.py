@@ -80,8 +80,11 @@ def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, ro
     every cell's remaining offset to its value (zero in the unmasked cells around the area):
     iterative back-projection, run on the cells (the response of every cell's mean to its
     3×3 neighbours' values is computed once) until no cell is off by more than
-    `SMOOTH_TOLERANCE` or `rounds` are done; then the field is drawn once. Bilinear: the cell
-    average of a tent keeps 1/4 to 1 of any pattern of offsets, so the rounds converge. Only
+    `SMOOTH_TOLERANCE` or `rounds` are done; then the field is drawn once. Bilinear: inside
+    the area the cell average of a tent keeps 1/4 to 1 of any pattern of offsets, so the rounds
+    converge (at 0.75 a round at worst); a cell that a frame edge or a sub-pixel pitch cuts can
+    converge far slower (0.98), and what the rounds leave there the exact step settles. (Solving
+    exactly instead, by least squares, needs wild values there: ±80 levels for a 1-level gap.) Only
     cells at least half inside the area take part: a cut cell with a few masked pixels would
     scale its offset by its size over theirs and spread that to its neighbours (measured: one
     ellipse at 24 px cells lost 4.5 dB that way); the exact step after this one settles them.
@@ -91,7 +94,10 @@ def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, ro
         return
     share = np.where(2 * t.in_counts >= t.counts, t.counts / np.maximum(t.in_counts, 1), 0.0)[:, None]
     sums, _ = cell_sums(t.block, t.win.labels, t.n)
-    gap = t.colour - sums / np.maximum(t.counts, 1)[:, None]  # (n, C) each cell's mean is off by
+    fixed, _ = cell_sums(t.block, t.win.labels, t.n, weights=~t.inside)
+    # (n, C) how far each cell's mean is from where the exact step will put it (with bounds, a
+    # cut cell may follow ffmpeg's convention: `_target_sums`).
+    gap = (_target_sums(t, fixed, bounds) - sums) / np.maximum(t.counts, 1)[:, None]
     tent = _tent(area.grid, t.win)
     response = _tent_response(t, tent)
     values = np.zeros_like(gap)

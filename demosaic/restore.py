@@ -189,7 +189,7 @@ class Restorer:
 
         if not self.guided:  # the paper's pure inpainting: no cells; coarse to fine across wide holes
             restored = [len(todo[i]) if masks[i].any() else 0 for i in range(len(frames))]
-            return [Restored(fill_coarse_to_fine(frames[i], masks[i], self._fill),
+            return [Restored(fill_coarse_to_fine(frames[i], masks[i], self.fill_once),
                              Outcome(len(areas[i]), restored[i], 0, len(areas[i]) - restored[i]))
                     for i in range(len(frames))]
 
@@ -260,8 +260,9 @@ class Restorer:
         outcome = Outcome(g.regions, restored, via_guide, g.regions - restored - via_guide, via_fusion)
         return outcome, tuple(tracks)
 
-    def _fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        """`image` with the network's output in `hole` (one pass, over crops around it)."""
+    def fill_once(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """`image` with the network's output in `hole`, one pass over crops around it (pure
+        inpainting goes through `inpaint.fill_coarse_to_fine`, which calls this per level)."""
         out = image.copy()
         boxes = plan_crops(hole, self.multiple, self.margin)
         slices = [(slice(b.y0, b.y1), slice(b.x0, b.x1)) for b in boxes]

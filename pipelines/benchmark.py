@@ -199,15 +199,25 @@ def _against_transcode(src: Path, work: Path, opts, info, detector, repeats: int
     for _ in range(repeats):
         for times, cmd in ((plain, transcode), (fresh, command)):
             t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, capture_output=True, env=env)
+            _run_tool(cmd, env)
             times.append(time.perf_counter() - t0)
     for name in ("plain.mkv", "fresh.mkv"):
         (work / name).unlink(missing_ok=True)
     plain_s, fresh_s, warm_s = (float(np.median(t)) for t in (plain, fresh, in_process))
     return {"transcode": " ".join(["ffmpeg", "-i", "IN", *video, "-preset", enc.preset, "-c:a", "copy", "OUT"]),
-            "runs_each": repeats, "transcode_seconds": round(plain_s, 2),
-            "demosaic_seconds_with_startup": round(fresh_s, 2), "demosaic_seconds_in_process": round(warm_s, 2),
-            "ratio_with_startup": round(fresh_s / plain_s, 2), "ratio_without_startup": round(warm_s / plain_s, 2)}
+            "runs_each": repeats, "transcode_seconds": round(plain_s, 3),
+            "demosaic_seconds_with_startup": round(fresh_s, 3), "demosaic_seconds_in_process": round(warm_s, 3),
+            "ratio_with_startup": round(fresh_s / plain_s, 3), "ratio_without_startup": round(warm_s / plain_s, 3)}
+
+
+def _run_tool(cmd: list[str], env: dict | None = None) -> None:
+    """Run a command the benchmark times; its failure is a DemosaicError with its cause line."""
+    from demosaic.errors import DemosaicError, cause_line
+
+    proc = subprocess.run(cmd, capture_output=True, env=env)
+    if proc.returncode != 0:
+        raise DemosaicError(f"benchmark: {Path(cmd[0]).name} failed: "
+                            f"{cause_line(proc.stderr.decode(errors='replace')) or proc.returncode}")
 
 
 def _at_size(src: Path, work: Path, engine, opts, detector, size: tuple[int, int]) -> dict:
@@ -216,9 +226,8 @@ def _at_size(src: Path, work: Path, engine, opts, detector, size: tuple[int, int
     from pipelines.video import restore_video
 
     scaled, dst = work / f"scaled-{size[0]}x{size[1]}.mkv", work / "scaled-out.mkv"
-    subprocess.run([ffmpeg_binary(), "-v", "error", "-nostdin", "-y", "-i", file_arg(src), "-vf",
-                    f"scale={size[0]}:{size[1]}", "-c:v", "libx264", "-crf", "18", "-an", file_arg(scaled)],
-                   check=True, capture_output=True)
+    _run_tool([ffmpeg_binary(), "-v", "error", "-nostdin", "-y", "-i", file_arg(src), "-vf",
+               f"scale={size[0]}:{size[1]}", "-c:v", "libx264", "-crf", "18", "-an", file_arg(scaled)])
     try:
         run = restore_video(scaled, dst, model_path=None, mode="guided", mask_path=None, encode=opts,
                             detector=detector, engine=engine)

@@ -3,7 +3,7 @@ the evaluation wallpapers): region PSNR of pure inpainting, coarse to fine at ea
 against one pass of the network (the old path) and Telea, over `demosaic evaluate`'s mosaic
 regions (5-25 % of the photo, rectangles and ellipses).
 
-    python scripts/tune_inpaint_reach.py [--photos 12] [--reach 16,32,48,64]
+    python scripts/tune_inpaint_reach.py [--photos 12] [--reach 8,16,32,64]
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from pipelines.evaluate import fit, random_region  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=int, default=12)
-    ap.add_argument("--reach", default="16,32,48,64")
+    ap.add_argument("--reach", default="8,16,32,64")
     args = ap.parse_args()
     reaches = [int(r) for r in args.reach.split(",")]
     photos = [p for p in find_images(default_training_sources()) if is_validation(p)]
@@ -42,9 +42,9 @@ def main() -> None:
         region = random_region(rng, h, w, 16)
         observed, hole = pixelate(photo, [region])
         results = {"telea": cv2.inpaint(observed, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA),
-                   "one pass": pure._fill(observed, hole)}
+                   "one pass": pure.fill_once(observed, hole)}
         for reach in reaches:
-            results[f"reach {reach}"] = fill_coarse_to_fine(observed, hole, pure._fill, reach=reach)
+            results[f"reach {reach}"] = fill_coarse_to_fine(observed, hole, pure.fill_once, reach=reach)
         for name, out in results.items():
             scores.setdefault(name, []).append(psnr(out, photo, hole))
     print(f"{len(images)} tuning photos, one region each (cells 16), region PSNR dB:")

@@ -1,4 +1,5 @@
 """The consistency step (`demosaic.consistency`) against NumPy references and grid visibility."""
+import cv2
 import numpy as np
 import pytest
 
@@ -34,6 +35,7 @@ def test_enforce_cell_means__restores_observed_cell_colours(rng):
             checked += int(reachable.sum())
     assert checked > 60
 
+
 def test_enforce_cell_means__clipping__redistributes_the_remainder():
     observed = np.full((8, 8, 3), 250, np.uint8)
     mask = np.ones((8, 8), bool)
@@ -44,6 +46,7 @@ def test_enforce_cell_means__clipping__redistributes_the_remainder():
     assert fixed.max() <= 255 and abs(fixed.mean() - 250) < 1e-4
     np.testing.assert_allclose(fixed[:4], 255.0)
 
+
 def test_enforce_cell_means__impossible_target__clips_at_255():
     original = np.zeros((8, 8, 3), np.uint8)
     observed = original.copy()
@@ -53,6 +56,7 @@ def test_enforce_cell_means__impossible_target__clips_at_255():
     fixed = enforce_cell_means(original.astype(float), observed, [GridArea(mask, Grid((8, 8)))])
     np.testing.assert_allclose(fixed[mask], 255.0)
     np.testing.assert_array_equal(fixed[~mask], 0)
+
 
 @pytest.mark.parametrize("pitch", [8, 16, 24])
 def test_enforce_cell_means__corrected_exactly_without_drawing_the_grid(pitch):
@@ -75,6 +79,7 @@ def test_enforce_cell_means__corrected_exactly_without_drawing_the_grid(pitch):
     assert ours < given + 0.15 and theirs > 2 * ours, (given, ours, theirs)
     assert np.abs(fixed - original).mean() <= 1.02 * np.abs(constant - original).mean()
 
+
 def test_enforce_cell_means__a_cut_cell_off_by_coding__does_not_move_its_neighbours(rng):
     """A cut cell with 2 of its 16 columns masked: coding moved its colour by 12 levels. Scaled
     by 16/2 and spread over its neighbours, that offset would move the whole cells' pixels by up
@@ -93,6 +98,7 @@ def test_enforce_cell_means__a_cut_cell_off_by_coding__does_not_move_its_neighbo
     np.testing.assert_allclose(a[:, :32], b[:, :32], atol=1e-3)
     assert np.abs(a[16:32, 32:34] - b[16:32, 32:34]).max() > 1  # the cut cell itself follows its colour
 
+
 def test_cell_mean_error__numpy_reference(rng):
     original = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     area = GridArea(np.ones((32, 32), bool), Grid((8, 8)))
@@ -101,3 +107,31 @@ def test_cell_mean_error__numpy_reference(rng):
     restored[8:16, 16:24, 1] += 3.0  # one cell's green mean off by 3 levels
     assert cell_mean_error(restored, observed, [area]) == pytest.approx(3.0)
     assert cell_mean_error(enforce_cell_means(restored, observed, [area]), observed, [area]) < 1e-4  # float32
+
+
+@pytest.mark.parametrize("pitch,origin", [((8.0, 8.0), (0.0, 0.0)), ((7.5, 6.25), (3.3, 1.7))])
+def test_smooth_step_alone__whole_cells_reach_their_colour(pitch, origin):
+    """The smooth step works on the cells (each cell's response to its neighbours, computed
+    once) and draws its field once: with no exact step after it (max_iter=0), the inner cells'
+    means must still reach their colours, which they only do if the two agree. The area runs
+    off the frame's left edge; the pitch is sub-pixel. (Cells on the edges converge slower;
+    the exact step settles them.)"""
+    from conftest import smooth_image
+
+    original = (30 + 0.75 * smooth_image(np.random.default_rng(5), 90, 120)).astype(np.uint8)
+    mask = np.zeros((90, 120), bool)
+    mask[10:80, :100] = True
+    area = GridArea(mask, Grid(pitch, origin))
+    observed, _ = pixelate_areas(original, [area])
+    guess = cell_colour_guide(observed, [area])
+    smooth = enforce_cell_means(guess, observed, [area], max_iter=0)
+    iy, ix = area.grid.cell_index(90, 120)
+    ok = 0
+    for cy in np.unique(iy):
+        for cx in np.unique(ix):
+            cell = (iy[:, None] == cy) & (ix[None, :] == cx)
+            ring = cv2.dilate(cell.astype(np.uint8), np.ones((2 * 8 + 1, 2 * 8 + 1), np.uint8)).astype(bool)
+            if cell.any() and (mask | ~ring).all() and not (ring[:, 0].any() or ring[:, -1].any()):
+                np.testing.assert_allclose(smooth[cell].mean(0), observed[cell][0], atol=0.1)
+                ok += 1
+    assert ok > 20

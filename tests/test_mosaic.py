@@ -3,7 +3,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from demosaic.mosaic import Grid, GridArea, MosaicRegion, cell_colour_guide, pixelate, pixelate_areas
+from demosaic.mosaic import Grid, GridArea, MosaicRegion, cell_colour_guide, pixelate, pixelate_areas, without
 
 
 def block_reduce(image, cell, fn):
@@ -117,3 +117,17 @@ def test_pixelate_areas__irregular_mask__pixelates_only_the_mask(rng):
     np.testing.assert_array_equal(out[~mask], image[~mask])
     ref = np.rint(image[4:8, 4:8].reshape(-1, 3).mean(0))
     np.testing.assert_array_equal(out[5, 4], ref)
+
+
+def test_without__excluded_pixels_leave_every_area_and_empty_areas_go():
+    a = np.zeros((8, 8), bool)
+    a[0:4, 0:4] = True
+    b = np.zeros((8, 8), bool)
+    b[5:8, 5:8] = True
+    excluded = np.zeros((8, 8), bool)
+    excluded[0:2, :] = True
+    excluded[5:8, 5:8] = True
+    out = without([GridArea(a, Grid((2, 2))), GridArea(b, Grid((2, 2)))], excluded)
+    assert len(out) == 1 and out[0].grid == Grid((2, 2))
+    np.testing.assert_array_equal(out[0].mask, a & ~excluded)
+    assert without([GridArea(a, Grid((2, 2)))], None)[0].mask is a
