@@ -18,7 +18,7 @@ import numpy as np
 Fill = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (image H×W×3 uint8, hole H×W bool) -> filled uint8
 
 # px from known pixels the network fills at each level. On the 10 held-out training photos of
-# scripts/tune_inpaint_reach.py (one 16 px mosaic region each, region PSNR): one pass 8.37 dB,
+# scripts/tune_inpaint_reach.py (benchmarks/inpaint-reach.txt; one 16 px region each, region PSNR): one pass 8.37 dB,
 # reach 8 / 16 / 32 / 64: 12.07 / 11.95 / 11.67 / 10.26 dB (Telea 14.53). 8 and 16 tie; 16 needs
 # one level fewer.
 REACH = 16
