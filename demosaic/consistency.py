@@ -177,7 +177,7 @@ def enforce_cell_means(
     `_smooth_correction`); then an exact step takes up what is left, each cell's remainder
     shared out by weights near zero at its borders with other masked cells
     (`_remainder_weights`). A constant per cell would draw the cell grid: on held-out training
-    photos its grid visibility (`metrics.grid_visibility`) was 3.5–5.4 at 16–24 px cells,
+    photos its grid visibility (`metrics.grid_visibility`) was 3.3–5.4 at 16–24 px cells,
     against 1.2 for the network's own output.
 
     With `bounds` no pixel leaves [lo, hi] (instead of [0, 255]): where an exact mean would
