@@ -169,22 +169,29 @@ def make_clips(case: FootageCase, work: Path) -> tuple[Path, Path]:
     _ffmpeg(["-i", file_arg(case.clip), "-vf",
              f"trim=start_frame={case.start}:end_frame={case.start + case.frames},settb=AVTB,setpts=N/FRAME_RATE/TB,"
              f"crop={w}:{h}:'floor({case.pan[0]}*n)':'floor({case.pan[1]}*n)'", "-fps_mode", "passthrough", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", file_arg(clean)])
-    x0, y0, bw, bh = case.box
-    vx, vy = case.velocity
-    # Frame n from its timestamp, in both filters: ffmpeg 5.1's overlay counts `n` from 1 where
-    # crop counts from 0 (measured), which put each frame's cells one frame's motion away from
-    # the content they average. The clean clip's timestamps are renumbered n / rate above, so
-    # a source with gaps in its timestamps (tree.avi has them) cannot shift the count.
-    n = f"round(t*{probe(clean).rate})"
-    px, py = f"floor({x0}+{vx}*{n})", f"floor({y0}+{vy}*{n})"
-    # pixelize on RGB: on yuv420p it would round cell sizes down to even and halve the chroma cells.
-    # All in RGB: on yuv420p, crop and overlay would round positions, and pixelize cell sizes, to even.
-    graph = (f"[0:v]format=gbrp,split[a][b];[b]crop={bw}:{bh}:'{px}':'{py}',pixelize=w={case.cell}:h={case.cell}[p];"
-             f"[a][p]overlay=x='{px}':y='{py}':eval=frame:format=gbrp,format=yuv420p")
+    # The clean clip's timestamps are renumbered n / rate above, so a source with gaps in its
+    # timestamps (tree.avi has them) cannot shift the moving mosaic's frame count.
+    graph = moving_pixelize_graph(case.box, case.velocity, case.cell, probe(clean).rate)
     _ffmpeg(["-i", file_arg(clean), "-filter_complex", graph, "-fps_mode", "passthrough", "-c:v", "libx264",
              "-crf", str(case.crf),
              file_arg(mosaic)])
     return clean, mosaic
+
+
+def moving_pixelize_graph(box: tuple[int, int, int, int], velocity: tuple[float, float], cell: int,
+                          rate: str) -> str:
+    """An ffmpeg filter graph that pixelates `box` (x, y, width, height at frame 0) moving
+    `velocity` px a frame, with cells aligned to the box, on a clip of constant `rate`.
+
+    Frame n from its timestamp, in both filters: ffmpeg 5.1's overlay counts `n` from 1 where
+    crop counts from 0 (measured), which put each frame's cells one frame's motion away from
+    the content they average. All in RGB: on yuv420p, crop and overlay would round positions,
+    and pixelize cell sizes, to even, and pixelize would halve the chroma cells."""
+    x0, y0, bw, bh = box
+    n = f"round(t*{rate})"
+    px, py = f"floor({x0}+{velocity[0]}*{n})", f"floor({y0}+{velocity[1]}*{n})"
+    return (f"[0:v]format=gbrp,split[a][b];[b]crop={bw}:{bh}:'{px}':'{py}',pixelize=w={cell}:h={cell}[p];"
+            f"[a][p]overlay=x='{px}':y='{py}':eval=frame:format=gbrp,format=yuv420p")
 
 
 def _ffmpeg(args: list[str]) -> None:

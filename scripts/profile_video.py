@@ -48,10 +48,10 @@ GROUPS = [
 def make_clip(path: Path) -> None:
     vtest = subprocess.run(["dpkg", "-L", "opencv-doc"], capture_output=True, text=True).stdout.split()
     src = next(p for p in vtest if p.endswith("vtest.avi"))
-    # The region's corner moves from (40, 100) to (568, 316) over 400 frames; frame n from its timestamp.
-    x, y = "floor(40+1.32*round(t*10))", "floor(100+0.54*round(t*10))"
-    graph = (f"[0:v]format=gbrp,split[a][b];[b]crop=160:160:'{x}':'{y}',pixelize=w=16:h=16[p];"
-             f"[a][p]overlay=x='{x}':y='{y}':eval=frame:format=gbrp,format=yuv420p")
+    from pipelines.evaluate_video import moving_pixelize_graph
+
+    # The region's corner moves from (40, 100) to (568, 316) over 400 frames (vtest.avi: 10 frames/s).
+    graph = moving_pixelize_graph((40, 100, 160, 160), (1.32, 0.54), 16, "10")
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", src, "-frames:v", "400", "-filter_complex", graph,
                     "-c:v", "libx264", "-crf", "18", str(path)], check=True)
 
