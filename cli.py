@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from demosaic import __version__, quiet
+from demosaic.config import KeyframeConfig
 from demosaic.errors import DemosaicError
 
 from cli_train import train, train_detector, vgg_weights
@@ -59,11 +60,11 @@ def main(debug):
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov")
 
 
-def _detector_config(detector: str = "learned", dilate: int = 0, detect_every: int | None = None):
-    """The DetectorConfig the command's --detector, --dilate and --detect-every ask for; the
-    learned segmenter's model card is checked here, before anything loads TensorFlow."""
+def _detector_config(detector: str = "learned", dilate: int = 0):
+    """The DetectorConfig the command's --detector and --dilate ask for; the learned
+    segmenter's model card is checked here, before anything loads TensorFlow."""
     from demosaic.artifact import DETECTOR_FORMAT, read_card
-    from demosaic.detect import DEFAULT_SEGMENTER, DetectorConfig, KeyframeConfig
+    from demosaic.detect import DEFAULT_SEGMENTER, DetectorConfig
 
     learned = detector == "learned"
     if learned:
@@ -71,19 +72,20 @@ def _detector_config(detector: str = "learned", dilate: int = 0, detect_every: i
             read_card(DEFAULT_SEGMENTER, DETECTOR_FORMAT)
         except DemosaicError as exc:
             raise click.UsageError(f"{exc} (or use --detector classical)")
-    every = KeyframeConfig.every if detect_every is None else detect_every
-    return DetectorConfig(dilate=dilate, learned="default" if learned else "", keyframes=KeyframeConfig(every=every))
+    return DetectorConfig(dilate=dilate, learned="default" if learned else "")
 
 
 def _detection(every: bool = False, dilate: bool = True):
-    """--detector and --dilate (and --detect-every for video), given to the command as one
-    parameter, `detector`: the DetectorConfig they make."""
+    """--detector and --dilate, given to the command as one parameter, `detector`: the
+    DetectorConfig they make; for video also --detect-every, given as `keyframes`: a
+    KeyframeConfig (a video setting, not the detector's)."""
 
     def decorate(command):
         @functools.wraps(command)
         def run(*args, **kwargs):
-            kwargs["detector"] = _detector_config(kwargs.pop("detector_name"), kwargs.pop("dilate", 0),
-                                                  kwargs.pop("detect_every", None))
+            kwargs["detector"] = _detector_config(kwargs.pop("detector_name"), kwargs.pop("dilate", 0))
+            if every:
+                kwargs["keyframes"] = KeyframeConfig(every=kwargs.pop("detect_every"))
             return command(*args, **kwargs)
 
         options = [click.option("--detector", "detector_name", type=click.Choice(["learned", "classical"]),
@@ -95,8 +97,7 @@ def _detection(every: bool = False, dilate: bool = True):
                                         help="Grow the mask by this many px (feathered mosaic borders)."))
         if every:
             options.append(click.option(
-                # The default is KeyframeConfig.every's (not imported here: --help stays instant).
-                "--detect-every", type=click.IntRange(1, 250), default=8, show_default=True,
+                "--detect-every", type=click.IntRange(1, 250), default=KeyframeConfig.every, show_default=True,
                 help="Video: detect in full every N-th frame; the frames between take those regions, moved as "
                      "they moved, where both keyframes agree and each frame still shows them (else they are "
                      "detected too). A mosaic shorter than N frames that starts and ends between keyframes is "
@@ -141,7 +142,7 @@ def _restore_options(command):
               help="Also write the input with the mask drawn on it.")
 @_overwrite
 @_detection(every=True)
-def detect(src, dst, json_path, overlay_path, overwrite, detector):
+def detect(src, dst, json_path, overlay_path, overwrite, detector, keyframes):
     """Find mosaics in IN; write the mask (255 = mosaic) to OUT.
 
     For an image, OUT is a PNG; for a video (OUT ending in .mkv, .mp4 or .mov), a lossless
@@ -163,7 +164,7 @@ def detect(src, dst, json_path, overlay_path, overwrite, detector):
         from demosaic.probe import probe
 
         probe(src)  # an unreadable video fails here, before anything is written
-        summary = detect_video(src, dst, json_path, detector)
+        summary = detect_video(src, dst, json_path, detector, keyframes)
         click.echo(f"{summary['frames_with_mosaic']} of {summary['frames']} frames with mosaics "
                    f"({summary['frames_detected']} detected in full) -> {dst}")
         return
@@ -228,15 +229,15 @@ def _video_options(command):
     return command
 
 
-def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, batch_frames, temporal_radius,
-              fuse_radius, exclude_path=None):
+def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, keyframes, batch_frames,
+              temporal_radius, fuse_radius, exclude_path=None):
     from demosaic.video import EncodeOptions
     from pipelines.segments import Settings
 
     return Settings(model_path=str(model_path.absolute()) if model_path else None, mode=mode,
                     mask_path=str(mask_path.absolute()) if mask_path else None,
                     encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
-                    detector=detector, batch_frames=batch_frames, temporal_radius=temporal_radius,
+                    detector=detector, keyframes=keyframes, batch_frames=batch_frames, temporal_radius=temporal_radius,
                     fuse_radius=fuse_radius, exclude_path=str(exclude_path.absolute()) if exclude_path else None)
 
 
@@ -248,7 +249,7 @@ def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detecto
 @_detection(every=True)
 def video(src, dst, mask_path, exclude_path, mode, model_path, codec, crf, preset, lossless, passthrough, report_path, batch_frames,
           temporal_radius, fuse_radius, ray_address, workers, gpus_per_worker, segment_frames, strict, quiet, overwrite,
-          detector):
+          detector, keyframes):
     """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""
     from demosaic.images import check_output
     from demosaic.restore import PASSTHROUGH, check_model
@@ -277,7 +278,7 @@ def video(src, dst, mask_path, exclude_path, mode, model_path, codec, crf, prese
     warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
     terminal = not quiet and sys.stderr.isatty()
     report = restore_one(src, dst, _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector,
-                                             batch_frames, temporal_radius, fuse_radius, exclude_path),
+                                             keyframes, batch_frames, temporal_radius, fuse_radius, exclude_path),
                          ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
                          segment_frames=segment_frames, strict=strict, warn=warn,
                          log=lambda m: None if quiet else click.echo(m, err=True),
@@ -309,7 +310,7 @@ def video(src, dst, mask_path, exclude_path, mode, model_path, codec, crf, prese
 @_detection(every=True)
 def batch(inputs, out_dir, suffix, mask_path, exclude_path, mode, model_path, overwrite, codec, crf, preset, lossless,
           passthrough, report_path, batch_frames, temporal_radius, fuse_radius, ray_address, workers, gpus_per_worker,
-          segment_frames, detector):
+          segment_frames, detector, keyframes):
     """Restore many videos (files, folders, or manifest files listing one path per line).
 
     Re-running skips finished outputs and resumes unfinished ones segment by segment. Exit 0
@@ -338,8 +339,8 @@ def batch(inputs, out_dir, suffix, mask_path, exclude_path, mode, model_path, ov
         raise click.BadParameter(f"{out_dir}: {exc.strerror}", param_hint="--out-dir")
     sizes = [v.stat().st_size for v in videos]
     check_writable(out_dir, needed=sum(sizes) + max(sizes))  # every output, and one video's muxed copy
-    settings = _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, batch_frames,
-                         temporal_radius, fuse_radius, exclude_path)
+    settings = _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, keyframes,
+                         batch_frames, temporal_radius, fuse_radius, exclude_path)
     executor = make_executor(ray_address, workers, gpus_per_worker)
     try:
         result = run_batch([(v, output_for(v, out_dir, suffix)) for v in videos], settings, executor,
@@ -437,7 +438,7 @@ def benchmark_model(sizes, batch, repeats, out_path):
 @click.option("--sizes", default="", help="Also end-to-end frames/s on IN scaled to these sizes, e.g. 768x576,1280x720.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
 @_detection(every=True, dilate=False)
-def benchmark_video(src, ray_workers, repeats, fuse_radius, sizes, out_path, detector):
+def benchmark_video(src, ray_workers, repeats, fuse_radius, sizes, out_path, detector, keyframes):
     """Per-stage and end-to-end frames/s of `demosaic video` on IN, its wall time against a
     plain ffmpeg transcode with the same encoder settings (with start-up and without), and
     peak memory."""
@@ -459,7 +460,8 @@ def benchmark_video(src, ray_workers, repeats, fuse_radius, sizes, out_path, det
         raise click.BadParameter("comma-separated WIDTHxHEIGHT, even, at least 16", param_hint="--sizes")
     with tempfile.TemporaryDirectory(prefix="demosaic-bench-") as work:
         result = video_benchmark(src, Path(work), ray_workers=workers, repeats=repeats,
-                                 detector=detector, fuse_radius=fuse_radius, sizes=size_list)
+                                 detector=detector, keyframes=keyframes, fuse_radius=fuse_radius,
+                                 sizes=size_list)
     if out_path is not None:
         write_json(result, out_path)
     click.echo(video_table(result))

@@ -71,6 +71,18 @@ class DetectTrainConfig:
 
 
 @dataclass(frozen=True)
+class KeyframeConfig:
+    """How video is detected (`demosaic.keyframes`): full detection on every `every`-th frame;
+    the frames between take the keyframe's regions if both keyframes agree and the regions
+    still hold. A video setting: the detector itself sees one frame at a time."""
+
+    every: int = 8  # 1: every frame (`--detect-every`)
+    iou: float = 0.8  # each region, moved, overlaps its match on the next keyframe at least this much
+    flat_drop: float = 0.2  # a region's whole cells (all; along each edge) flat: at most this share fewer than on the keyframe
+    outside_rise: float = 0.2  # the cells just outside each edge flat like its own: at most this share more
+
+
+@dataclass(frozen=True)
 class FusionConfig:
     """How `demosaic video --fuse-radius R` solves regions from their neighbouring frames."""
 

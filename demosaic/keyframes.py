@@ -8,11 +8,11 @@ how they moved from one keyframe to the next (with their grid, or over the frame
 grid), when
 
 - both keyframes found the same mosaics: each region, moved, overlaps its counterpart by
-  `keyframes.iou` on the same lattice, and neither keyframe has a region the other lacks;
+  `KeyframeConfig.iou` on the same lattice, and neither keyframe has a region the other lacks;
 - in each frame between, those regions still look like the mosaic they were: their whole
   cells, and those along each of their four edges, are still flat about as often as on the
-  keyframe (`keyframes.flat_drop`), and the cells just outside each edge have not turned
-  flat the way the region's own cells are (`keyframes.outside_rise`: a mosaic that grew, or
+  keyframe (`KeyframeConfig.flat_drop`), and the cells just outside each edge have not turned
+  flat the way the region's own cells are (`KeyframeConfig.outside_rise`: a mosaic that grew, or
   moved other than the keyframes say).
 
 Otherwise the middle frame is detected too and both halves are judged the same way, so a
@@ -30,6 +30,7 @@ from typing import Callable, NamedTuple
 import cv2
 import numpy as np
 
+from .config import KeyframeConfig
 from .detect import Detection, DetectorConfig, iou, window_cells
 from .detect.cellstats import cell_stats
 from .detect.combs import same_lattice
@@ -202,22 +203,23 @@ def moved(detection: Detection, moves: list[Move], fraction: float) -> Detection
 
 class KeyframeDetector:
     """Feeds frames in order; hands them back in order with a `Detection` each, up to
-    `every` frames late (the frames since the last keyframe wait for the next)."""
+    `keyframes.every` frames late (the frames since the last keyframe wait for the next).
+    `cfg` is the detector's own (what counts as a flat cell)."""
 
-    def __init__(self, detect: Callable[[np.ndarray], Detection], cfg: DetectorConfig, every: int):
-        if every < 1:
-            raise ValueError("every must be at least 1")
-        self.detect, self.cfg, self.every = detect, cfg, every
+    def __init__(self, detect: Callable[[np.ndarray], Detection], cfg: DetectorConfig,
+                 keyframes: KeyframeConfig = KeyframeConfig()):
+        self.detect, self.cfg, self.keyframes = detect, cfg, keyframes
+        self.every = keyframes.every
         self._key: tuple[np.ndarray, Detection] | None = None  # the last keyframe, already handed back
         self._pending: list[np.ndarray] = []
         self.detected = 0  # frames detected in full (the rest took a keyframe's regions)
 
     @classmethod
-    def of_video(cls, detector, lossy: bool) -> "KeyframeDetector":
-        """For the frames of one video, with `detector` (a `Detector`) and its keyframe setting."""
+    def of_video(cls, detector, lossy: bool, keyframes: KeyframeConfig = KeyframeConfig()) -> "KeyframeDetector":
+        """For the frames of one video, with `detector` (a `Detector`)."""
         # Frames of a lossy video hold no uncompressed mosaic (grey ones cannot show it).
         coded = lossy or None
-        return cls(lambda frame: detector.detect(frame, coded=coded), detector.cfg, detector.cfg.keyframes.every)
+        return cls(lambda frame: detector.detect(frame, coded=coded), detector.cfg, keyframes)
 
     def push(self, frame: np.ndarray) -> list[tuple[np.ndarray, Detection]]:
         if self._key is None:
@@ -243,7 +245,7 @@ class KeyframeDetector:
     def _fill(self, lo, between: list[np.ndarray], hi) -> list[tuple[np.ndarray, Detection]]:
         if not between:
             return []
-        options = motion(lo[1], hi[1], self.cfg.keyframes.iou)
+        options = motion(lo[1], hi[1], self.keyframes.iou)
         if options is not None:
             span = len(between) + 1
             # The likelier move of every region, then the other where a region has two.
@@ -269,7 +271,7 @@ class KeyframeDetector:
             for k, (region, ref) in enumerate(zip(guess.regions, refs)):
                 cells = ref if guess is detection else _region_cells(luma, guess, k)
                 flat, like = _flat(luma, cells, region, cfg)
-                drop, rise = cfg.keyframes.flat_drop, cfg.keyframes.outside_rise
+                drop, rise = self.keyframes.flat_drop, self.keyframes.outside_rise
                 if any(part.any() and _share(flat, part) < was - drop
                        for part, was in zip((cells.inside,) + cells.edges, (ref.flat_inside,) + ref.flat_edges)):
                     return False

@@ -97,16 +97,18 @@ def peak_rss_mb() -> dict:
 
 
 def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, lossless: bool = False,
-                    detector=None, fuse_radius: int = 0, sizes: tuple[tuple[int, int], ...] = ()) -> dict:
+                    detector=None, keyframes=None, fuse_radius: int = 0,
+                    sizes: tuple[tuple[int, int], ...] = ()) -> dict:
     """In-process `restore_video` on `src` (per-stage figures); the same against a plain ffmpeg
     transcode with the same encoder settings, in turn, with start-up counted (a fresh
     `demosaic video` process) and without (the in-process runs), medians of `repeats`; for
     each (width, height) in `sizes`, end-to-end frames/s on the clip scaled to it; then, for
     each N in `ray_workers`, the same through a local Ray with N CPU workers (segments of 1/N of the video).
-    `detector`: a DetectorConfig (default: the default one). With `fuse_radius`, the
-    single-frame path and fusion at that radius run in turn, `repeats` times each: their
-    CPU seconds a frame (this process's, every thread) and restore-stage seconds a frame,
-    medians, and the ratios."""
+    `detector`, `keyframes`: a DetectorConfig and a KeyframeConfig (default: the default
+    ones). With `fuse_radius`, the single-frame path and fusion at that radius run in turn,
+    `repeats` times each: their CPU seconds a frame (this process's, every thread) and
+    restore-stage seconds a frame, medians, and the ratios."""
+    from demosaic.config import KeyframeConfig
     from demosaic.detect import DetectorConfig
     from demosaic.probe import probe
     from demosaic.video import EncodeOptions
@@ -117,29 +119,30 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
     info = probe(src)
     opts = EncodeOptions(lossless=lossless)
     detector = detector or DetectorConfig()
+    keyframes = keyframes or KeyframeConfig()
     engine = Engine(None, "guided", detector)
     runs = []
     for i in range(repeats):
         dst = work / f"bench-{i}.mkv"
         runs.append(restore_video(src, dst, model_path=None, mode="guided", mask_path=None, encode=opts,
-                                  detector=detector, engine=engine))
+                                  detector=detector, engine=engine, keyframes=keyframes))
         dst.unlink(missing_ok=True)
     best = min(runs, key=lambda r: r["seconds"]["wall"])
     frames = best["frames"]
     stages = {k: round(frames / v, 2) if v else None for k, v in best["seconds"].items() if k != "wall"}
     result = {"input": str(src), "size": f"{info.width}x{info.height}", "frames": frames,
               "frames_restored": best["frames_restored"], "cores": os.cpu_count(),
-              "detect_every": detector.keyframes.every, "frames_detected": best["frames_detected"],
+              "detect_every": keyframes.every, "frames_detected": best["frames_detected"],
               "in_process": {"stage_frames_per_second": stages, "end_to_end_fps": best["frames_per_second"],
                              "wall_seconds": best["seconds"]["wall"]}}
     slowest = min(v for v in stages.values() if v)
     result["in_process"]["end_to_end_over_slowest_stage"] = round(slowest / best["frames_per_second"], 3)
-    result["against_transcode"] = _against_transcode(src, work, opts, info, detector, repeats,
+    result["against_transcode"] = _against_transcode(src, work, opts, info, detector, keyframes, repeats,
                                                      [r["seconds"]["wall"] for r in runs])
     for size in sizes:
-        result.setdefault("sizes", []).append(_at_size(src, work, engine, opts, detector, size))
+        result.setdefault("sizes", []).append(_at_size(src, work, engine, opts, detector, keyframes, size))
     if fuse_radius:
-        result["fusion"] = _fusion_cost(src, work, engine, opts, detector, fuse_radius, repeats)
+        result["fusion"] = _fusion_cost(src, work, engine, opts, detector, keyframes, fuse_radius, repeats)
     result["peak_memory"] = peak_rss_mb()  # before Ray starts: its workers are child processes too
     if ray_workers:
         from .batch import run_batch
@@ -156,7 +159,7 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
             try:
                 ray.get([a.where.remote() for a in executor.actors])  # started, TensorFlow imported
                 startup = time.perf_counter() - t0
-                settings = Settings(None, "guided", None, opts, detector)
+                settings = Settings(None, "guided", None, opts, detector, keyframes=keyframes)
                 dst = work / f"ray-{n}.mkv"
                 t0 = time.perf_counter()
                 report = run_batch([(src, dst)], settings, executor, overwrite=True,
@@ -178,7 +181,8 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
     return result
 
 
-def _against_transcode(src: Path, work: Path, opts, info, detector, repeats: int, in_process: list[float]) -> dict:
+def _against_transcode(src: Path, work: Path, opts, info, detector, keyframes, repeats: int,
+                       in_process: list[float]) -> dict:
     """Wall seconds of a plain transcode (`ffmpeg -i IN -c:v ENC -crf N -preset P -c:a copy OUT`,
     the encoder settings `demosaic video` uses) and of a fresh `demosaic video` process, in
     turn, `repeats` times each; medians, and the ratios with and without start-up."""
@@ -191,7 +195,7 @@ def _against_transcode(src: Path, work: Path, opts, info, detector, repeats: int
                  "-preset", enc.preset, "-c:a", "copy", file_arg(work / "plain.mkv")]
     command = [sys.executable, "-c", "from cli import main; main()", "video", "--overwrite",
                "--detector", "learned" if detector.learned else "classical",
-               "--detect-every", str(detector.keyframes.every), *(["--lossless"] if opts.lossless else []),
+               "--detect-every", str(keyframes.every), *(["--lossless"] if opts.lossless else []),
                "--", str(src), str(work / "fresh.mkv")]
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
@@ -220,7 +224,7 @@ def _run_tool(cmd: list[str], env: dict | None = None) -> None:
                             f"{cause_line(proc.stderr.decode(errors='replace')) or proc.returncode}")
 
 
-def _at_size(src: Path, work: Path, engine, opts, detector, size: tuple[int, int]) -> dict:
+def _at_size(src: Path, work: Path, engine, opts, detector, keyframes, size: tuple[int, int]) -> dict:
     """End-to-end frames/s of `restore_video` on `src` scaled to `size` (coded at CRF 18)."""
     from demosaic.ffmpeg import ffmpeg_binary, file_arg
     from pipelines.video import restore_video
@@ -230,14 +234,14 @@ def _at_size(src: Path, work: Path, engine, opts, detector, size: tuple[int, int
                f"scale={size[0]}:{size[1]}", "-c:v", "libx264", "-crf", "18", "-an", file_arg(scaled)])
     try:
         run = restore_video(scaled, dst, model_path=None, mode="guided", mask_path=None, encode=opts,
-                            detector=detector, engine=engine)
+                            detector=detector, engine=engine, keyframes=keyframes)
     finally:
         scaled.unlink(missing_ok=True)
         dst.unlink(missing_ok=True)
     return {"size": f"{size[0]}x{size[1]}", "frames": run["frames"], "end_to_end_fps": run["frames_per_second"]}
 
 
-def _fusion_cost(src: Path, work: Path, engine, opts, detector, radius: int, repeats: int) -> dict:
+def _fusion_cost(src: Path, work: Path, engine, opts, detector, keyframes, radius: int, repeats: int) -> dict:
     """Single-frame and fused runs in turn on one engine: medians of CPU and restore seconds a frame."""
     from demosaic.config import FusionConfig
     from pipelines.video import restore_video
@@ -248,7 +252,8 @@ def _fusion_cost(src: Path, work: Path, engine, opts, detector, radius: int, rep
             dst = work / f"fuse-{r}-{i}.mkv"
             cpu = time.process_time()
             run = restore_video(src, dst, model_path=None, mode="guided", mask_path=None, encode=opts,
-                                detector=detector, engine=engine, fusion=FusionConfig(radius=r))
+                                detector=detector, engine=engine, fusion=FusionConfig(radius=r),
+                                keyframes=keyframes)
             frames = max(run["frames"], 1)
             cost[r].append(((time.process_time() - cpu) / frames, run["seconds"]["restore"] / frames,
                             run["fusion"]["regions_fused"]))

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from demosaic.config import MaskConfig
+from demosaic.config import KeyframeConfig, MaskConfig
 from demosaic.detect import Detector, DetectorConfig, grid_line_error, iou
 from demosaic.images import read_image
 from demosaic.masks import random_regions
@@ -317,7 +317,8 @@ def _video_scores(coded, truths, parts, cfg: DetectBenchmarkConfig, detector: De
     runs, reference = {}, None
     try:
         for every in cfg.video_every:
-            keyed = KeyframeDetector(lambda f: detector.detect(f, coded=True), cfg.detector, every)
+            keyed = KeyframeDetector(lambda f: detector.detect(f, coded=True), cfg.detector,
+                                     KeyframeConfig(every=every))
             t0 = time.perf_counter()
             found = [d for f in coded for _, d in keyed.push(f)] + [d for _, d in keyed.flush()]
             seconds = time.perf_counter() - t0

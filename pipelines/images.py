@@ -10,6 +10,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from demosaic.config import KeyframeConfig
 from demosaic.detect import Detection, Detector, DetectorConfig
 from demosaic.images import atomic_output, read_mask, write_image
 from demosaic.pictures import Picture, read_picture, write_picture
@@ -47,14 +48,15 @@ def detect_image(src: Path, dst: Path, json_path: Path | None, overlay_path: Pat
     return detection
 
 
-def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConfig) -> dict:
+def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConfig,
+                 keyframes: KeyframeConfig = KeyframeConfig()) -> dict:
     """A mask video (255 = mosaic), frame for frame, and optionally the regions per frame
-    (detected in full on keyframes: `cfg.keyframes.every`)."""
+    (detected in full on keyframes: `keyframes.every`)."""
     from demosaic.probe import probe
     from demosaic.video import read_frames, write_gray_video
 
     info = probe(src)
-    keyed = KeyframeDetector.of_video(Detector(cfg), info.lossy)
+    keyed = KeyframeDetector.of_video(Detector(cfg), info.lossy, keyframes)
     per_frame = []
 
     def masks():

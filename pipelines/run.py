@@ -35,7 +35,7 @@ def restore_one(src: Path, dst: Path, settings: Settings, *, ray_address: str | 
                              mode=settings.mode, mask_path=Path(settings.mask_path) if settings.mask_path else None,
                              encode=settings.encode, detector=settings.detector,
                              batch_frames=settings.batch_frames, temporal_radius=settings.temporal_radius,
-                             fusion=FusionConfig(radius=settings.fuse_radius),
+                             fusion=FusionConfig(radius=settings.fuse_radius), keyframes=settings.keyframes,
                              exclude_path=Path(settings.exclude_path) if settings.exclude_path else None,
                              warn=warn, strict=strict, progress=progress)
     check_streams(src, dst, probe(src))  # before Ray starts: a stream the container refuses is bad input (exit 2)

@@ -24,10 +24,10 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from demosaic.config import FusionConfig, KeyframeConfig
 from demosaic.detect import DetectorConfig
 from demosaic.errors import InputError
 from demosaic.images import read_mask
-from demosaic.config import FusionConfig
 from demosaic.ffmpeg import ffmpeg_binary, file_arg
 from demosaic.mux import mux, video_timing
 from demosaic.probe import VideoInfo, probe
@@ -51,11 +51,15 @@ class Settings:
     temporal_radius: int = 2
     fuse_radius: int = 0  # multi-frame fusion (demosaic.video_fusion): frames either side
     exclude_path: str | None = None  # a mask of pixels never restored (--exclude)
+    keyframes: KeyframeConfig = KeyframeConfig()  # how often detection runs in full (--detect-every)
 
     def digest(self) -> str:
         from demosaic.restore import PASSTHROUGH, default_model_path
 
         data = asdict(self)
+        # Where the keyframe settings were before they left DetectorConfig: the same
+        # settings keep the same digest, so finished batches stay finished.
+        data["detector"]["keyframes"] = data.pop("keyframes")
         if not self.fuse_radius:  # as before fusion existed: finished batches stay finished
             del data["fuse_radius"]
         if not self.exclude_path:  # likewise
@@ -185,7 +189,7 @@ def restore_segment(engine, job: SegmentJob) -> dict:
     if s.mask_path is None:
         # Detection runs on keyframes counted from the video's frame 0: start the segment on
         # one and end it on one, so every frame gets the answer the whole video would give.
-        every = s.detector.keyframes.every
+        every = s.keyframes.every
         lo = lo // every * every
         hi = None if hi is None else -(-(hi - 1) // every) * every + 1
     mask_video = s.mask_path is not None and is_video_path(Path(s.mask_path))
@@ -204,7 +208,7 @@ def restore_segment(engine, job: SegmentJob) -> dict:
         result = engine.process(FrameReader(src, info, lo, hi, planes=writer.planes), writer, static_mask=static_mask, first_frame=first,
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 batch_frames=s.batch_frames, temporal_radius=radius, skip=job.start - lo,
-                                fusion=FusionConfig(radius=s.fuse_radius), exclude=exclude,
+                                fusion=FusionConfig(radius=s.fuse_radius), exclude=exclude, keyframes=s.keyframes,
                                 keep=None if job.stop is None else job.stop - job.start)
         if result["frames"]:
             writer.finish()

@@ -19,14 +19,13 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
-from demosaic.config import SafetyConfig
+from demosaic.config import FusionConfig, KeyframeConfig, SafetyConfig
 from demosaic.detect import Detector, DetectorConfig
 from demosaic.errors import DemosaicError, InputError
 from demosaic.images import read_mask
 from demosaic.keyframes import KeyframeDetector
 from demosaic.mosaic import GridArea, without
 from demosaic.temporal import MaskStabiliser
-from demosaic.config import FusionConfig
 from demosaic.video_fusion import Fuser
 from demosaic.mux import check_streams, mux, video_timing
 from demosaic.probe import probe
@@ -67,7 +66,8 @@ class Engine:
     def process(self, reader: FrameReader, writer: FrameWriter, *, static_mask=None, first_frame=None, mask_frames=None,
                 batch_frames: int = 8, temporal_radius: int = 2, skip: int = 0, keep: int | None = None,
                 progress: Callable[[int, int | None, float], None] | None = None, total: int | None = None,
-                fusion: FusionConfig = FusionConfig(), exclude: np.ndarray | None = None) -> dict:
+                fusion: FusionConfig = FusionConfig(), exclude: np.ndarray | None = None,
+                keyframes: KeyframeConfig = KeyframeConfig()) -> dict:
         """Frames from `reader` → detect → stabilise → restore in batches → `writer`, with decoding
         and encoding on their own threads and bounded queues between the stages.
 
@@ -77,7 +77,8 @@ class Engine:
         (bool H×W per frame, in step with `reader`) replaces detection: a user's mask video.
         `fusion` (radius > 0): each region is solved from the frames within ±radius of its own
         (`demosaic.video_fusion`; needs the restorer's guards). `exclude` (bool H×W): pixels
-        no region may touch, taken out of every frame's areas before the vote."""
+        no region may touch, taken out of every frame's areas before the vote. `keyframes`: how
+        often detection runs in full (`demosaic.keyframes`)."""
         flow = stages.Flow()
         decoded, detected, encoded = (queue.Queue(maxsize=2 * batch_frames) for _ in range(3))
         fusing = fusion.radius > 0 and self.restorer is not None and self.restorer.safety is not None
@@ -90,7 +91,7 @@ class Engine:
         # Detection gets one core beside the model's threads: OpenCV's own thread pool would
         # fight TensorFlow's for the same cores (measured on 2 cores: detection 2.3× slower).
         cv2.setNumThreads(1)
-        find, flush, keyed = self._areas(reader, static_mask, first_frame, mask_frames)
+        find, flush, keyed = self._areas(reader, static_mask, first_frame, mask_frames, keyframes)
         if exclude is not None:
             found, flushed = find, flush
             find = lambda frame: [(f, without(a, exclude)) for f, a in found(frame)]  # noqa: E731
@@ -120,7 +121,7 @@ class Engine:
                 "fusion": fusion_report(fusion.radius if fusing else 0, restoring.outcome.fused, restoring.tracks),
                 "seconds": {k: round(v, 3) for k, v in flow.seconds.items()}, "decoder_messages": stderr.strip()}
 
-    def _areas(self, reader: FrameReader, static_mask, first_frame, mask_frames):
+    def _areas(self, reader: FrameReader, static_mask, first_frame, mask_frames, keyframes: KeyframeConfig):
         """(find, flush, keyframe detector or None): where each frame's areas come from."""
         if self.restorer is None:
             return (lambda frame: [(frame, [])]), list, None
@@ -128,7 +129,7 @@ class Engine:
             areas_of = (MaskVideoAreas(self.find, mask_frames) if mask_frames is not None
                         else StaticMaskAreas(self.find, static_mask, first_frame))
             return (lambda frame: [(frame, areas_of(frame))]), list, None
-        keyed = KeyframeDetector.of_video(self.find, reader.info.lossy)
+        keyed = KeyframeDetector.of_video(self.find, reader.info.lossy, keyframes)
         return ((lambda frame: [(f, d.areas()) for f, d in keyed.push(frame)]),
                 (lambda: [(f, d.areas()) for f, d in keyed.flush()]), keyed)
 
@@ -138,7 +139,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
                   warn: Callable[[str], None] = lambda m: None,
                   progress: Callable[[int, int | None, float], None] | None = None,
                   engine: Engine | None = None, strict: bool = False, fusion: FusionConfig = FusionConfig(),
-                  exclude_path: Path | None = None) -> dict:
+                  exclude_path: Path | None = None, keyframes: KeyframeConfig = KeyframeConfig()) -> dict:
     """Restore one video in this process; the output appears under `dst` only when complete.
 
     A damaged input is decoded as far as ffmpeg can (its errors are warned about and counted in
@@ -161,7 +162,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
         result = engine.process(reader, writer, static_mask=static_mask, batch_frames=batch_frames,
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 temporal_radius=temporal_radius, progress=progress, total=info.frames,
-                                fusion=fusion, exclude=exclude)
+                                fusion=fusion, exclude=exclude, keyframes=keyframes)
         if result["frames"] == 0:
             messages = result["decoder_messages"]
             reason = messages.splitlines()[-1] if messages else "empty"

@@ -150,6 +150,12 @@ def worker(tree: str, cases_path: str, out_path: str, export: bool) -> None:
 
     from demosaic.detect import Detector, DetectorConfig
     from demosaic.keyframes import KeyframeDetector
+    try:  # the keyframe settings' own class (a revision before it took `every` alone)
+        from demosaic.config import KeyframeConfig
+
+        keyframes = lambda every: KeyframeConfig(every=every)  # noqa: E731
+    except ImportError:
+        keyframes = lambda every: every  # noqa: E731
 
     cv2.setNumThreads(1)
     tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -164,7 +170,7 @@ def worker(tree: str, cases_path: str, out_path: str, export: bool) -> None:
         t0 = time.perf_counter()
         if case.get("clip"):
             learned = detectors["learned"]
-            keyed = KeyframeDetector(lambda f: learned.detect(f, coded=True), learned.cfg, case["every"])
+            keyed = KeyframeDetector(lambda f: learned.detect(f, coded=True), learned.cfg, keyframes(case["every"]))
             found = [d for f in frames for _, d in keyed.push(f)] + [d for _, d in keyed.flush()]
         else:
             found = [detectors[case["detector"]].detect(frames, coded=case["coded"])]

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from conftest import ffmpeg, pixelize
 from cli import main
-from demosaic.detect import DetectorConfig, KeyframeConfig
+from demosaic.config import KeyframeConfig
+from demosaic.detect import DetectorConfig
 from demosaic.probe import probe
 from demosaic.video import EncodeOptions, read_frames
 from pipelines.batch import LocalExecutor, find_inputs, run_batch
@@ -43,7 +44,7 @@ class Counting(LocalExecutor):
 
 def settings(every=8):
     return Settings(model_path=None, mode="guided", mask_path=None, encode=EncodeOptions(lossless=True),
-                    detector=DetectorConfig(keyframes=KeyframeConfig(every=every)))
+                    detector=DetectorConfig(), keyframes=KeyframeConfig(every=every))
 
 
 def test_plan_segments__cover_every_frame_once():

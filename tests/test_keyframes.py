@@ -1,9 +1,8 @@
-from dataclasses import replace
-
 import numpy as np
 import pytest
 from conftest import smooth_image
 
+from demosaic.config import KeyframeConfig
 from demosaic.detect import Detector, DetectorConfig, grid_line_error, iou
 from demosaic.keyframes import KeyframeDetector, shift_mask
 from demosaic.mosaic import MosaicRegion, pixelate
@@ -14,7 +13,7 @@ H, W = 240, 320
 
 def run(frames, every):
     detector = Detector(CFG)
-    keyed = KeyframeDetector(detector.detect, replace(CFG, keyframes=replace(CFG.keyframes, every=every)), every)
+    keyed = KeyframeDetector(detector.detect, CFG, KeyframeConfig(every=every))
     out = []
     for f in frames:
         out += keyed.push(f)

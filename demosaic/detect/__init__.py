@@ -7,12 +7,12 @@ border evidence, flat maps), `classical` (the search over a window: `lattice`, `
 """
 from .cellstats import window_cells
 from .combs import grid_line_error
-from .config import (CellConfig, DetectorConfig, EvidenceConfig, ExactConfig, KeyframeConfig, LatticeConfig, NetConfig,
+from .config import (CellConfig, DetectorConfig, EvidenceConfig, ExactConfig, LatticeConfig, NetConfig,
                      PieceConfig, RefitConfig)
 from .detector import DEFAULT_SEGMENTER, Detector, detect
 from .evidence import border_evidence
 from .regions import Detection, Region, iou
 
 __all__ = ["DEFAULT_SEGMENTER", "CellConfig", "Detection", "Detector", "DetectorConfig", "EvidenceConfig", "ExactConfig",
-           "KeyframeConfig", "LatticeConfig", "NetConfig", "PieceConfig", "RefitConfig", "Region", "border_evidence",
+           "LatticeConfig", "NetConfig", "PieceConfig", "RefitConfig", "Region", "border_evidence",
            "detect", "grid_line_error", "iou", "window_cells"]

@@ -123,17 +123,6 @@ class NetConfig:
 
 
 @dataclass(frozen=True)
-class KeyframeConfig:
-    """Video (`demosaic.keyframes`): full detection on every `every`-th frame; the frames between take the
-    keyframe's regions if both keyframes agree and the regions still hold."""
-
-    every: int = 8  # 1: every frame (`demosaic ... --detect-every`)
-    iou: float = 0.8  # each region, moved, overlaps its match on the next keyframe at least this much
-    flat_drop: float = 0.2  # a region's whole cells (all; along each edge) flat: at most this share fewer than on the keyframe
-    outside_rise: float = 0.2  # the cells just outside each edge flat like its own: at most this share more
-
-
-@dataclass(frozen=True)
 class DetectorConfig:
     """Every setting of the detector, by stage."""
 
@@ -152,4 +141,3 @@ class DetectorConfig:
     exact: ExactConfig = field(default_factory=ExactConfig)
     refits: RefitConfig = field(default_factory=RefitConfig)
     net: NetConfig = field(default_factory=NetConfig)
-    keyframes: KeyframeConfig = field(default_factory=KeyframeConfig)
