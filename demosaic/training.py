@@ -101,7 +101,9 @@ class Trainer:
         self.optimizer.build(self.model.trainable_variables)
         self._steps = {}
 
-    def _compiled_step(self, use_vgg: bool):
+    def train_step(self, use_vgg: bool):
+        """The compiled training step (batch dict -> its loss terms, weights updated), with the
+        VGG terms or the pixel terms only; built once per kind."""
         import tensorflow as tf
 
         from .losses import loss_terms, total_loss
@@ -131,7 +133,8 @@ class Trainer:
         self._steps[use_vgg] = step
         return step
 
-    def _batch(self, step: int) -> dict:
+    def batch(self, step: int) -> dict:
+        """Training step `step`'s batch (NumPy arrays by input name), the same for every run of this config."""
         c = self.cfg
         return make_batch(self.train_images, c.seed, step, c.batch, c.crop, c.masks, c.model.guided)
 
@@ -205,10 +208,10 @@ class Trainer:
         started = time.monotonic() - self.wall
         try:
             with checkpoint_on_interrupt(self):
-                for step, batch in prefetch(self._batch, range(self.step, c.total_steps)):
+                for step, batch in prefetch(self.batch, range(self.step, c.total_steps)):
                     if phase(c, step) != self.phase:
                         self._build_optimizer(phase(c, step))
-                    logs = self._compiled_step(step >= c.pixel_only_steps)(batch)
+                    logs = self.train_step(step >= c.pixel_only_steps)(batch)
                     self.step = step + 1
                     self.wall = time.monotonic() - started
                     logs = {k: float(v) for k, v in logs.items()}

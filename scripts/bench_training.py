@@ -38,13 +38,13 @@ def main():
         cfg = TrainConfig(data=tuple(default_training_sources()), out="/tmp/bench_training", model=model_cfg,
                           crop=size, batch=args.batch)
         trainer = Trainer(cfg, log=lambda m: None)
-        batch = {k: tf.constant(v) for k, v in trainer._batch(0).items()}
+        batch = {k: tf.constant(v) for k, v in trainer.batch(0).items()}
         t0 = time.perf_counter()
         for _ in range(args.repeats):
-            trainer._batch(1)
+            trainer.batch(1)
         data_s = (time.perf_counter() - t0) / args.repeats
         for use_vgg in (False, True):
-            step = trainer._compiled_step(use_vgg)
+            step = trainer.train_step(use_vgg)
             for _ in range(2):
                 step(batch)["loss"].numpy()
             times = []

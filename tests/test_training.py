@@ -119,7 +119,7 @@ def test_train__finetune_phase__freezes_encoder_batchnorm(photo_dir, tmp_path):
     # Phase 1 moved the statistics; to check phase 2 froze them, run one more phase-2 step.
     frozen = {l.name: np.asarray(l.moving_mean).copy() for l in encoder_batchnorms(trainer.model)}
     import tensorflow as tf
-    trainer._compiled_step(False)({k: tf.constant(v) for k, v in trainer._batch(99).items()})
+    trainer.train_step(False)({k: tf.constant(v) for k, v in trainer.batch(99).items()})
     for l in encoder_batchnorms(trainer.model):
         np.testing.assert_array_equal(np.asarray(l.moving_mean), frozen[l.name])
     assert any(not np.array_equal(frozen[n], before[n]) for n in before)

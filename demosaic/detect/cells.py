@@ -17,6 +17,24 @@ from .regions import Found, Region, fewest_cells, mask_box
 # the found lattice (reason for the values not recorded)
 HALF_FLAT, HALF_GAIN = 0.75, 0.2
 
+# The cleanup's tolerances follow the region's own noise (the kept cells' median spread, in
+# levels): a floor plus a multiple of it, each capped by its `cells.*` setting. A region
+# whose cells are exactly flat (uncompressed) starts from a lower floor, so only exactly
+# flat cells and pixels join it (4f88544, d020e32; the values' reasons not recorded).
+GROW_FLOOR, GROW_FLOOR_EXACT, GROW_NOISE = 0.3, 0.05, 1.5  # very flat cells the region grows by
+PIXEL_FLOOR, PIXEL_NOISE = 0.5, 3  # an edge pixel's distance from its cell's colour
+STRIP_FLOOR, STRIP_FLOOR_EXACT, STRIP_NOISE = 0.5, 0.05, 3  # a cut cell's strip's spread
+
+# A cut cell's colour is read from the strip along its cut side, one pixel in (coding smears
+# the border itself) where the cell is at least this many px across, else on the border.
+STRIP_INSET_FROM = 5
+# The strip holds the colour if at least this share of its pixels are within the pixel
+# tolerance or this many strip spreads of it (a corner cell's strip may end in picture).
+STRIP_INLIERS, STRIP_INLIER_SPREADS = 0.5, 2
+# The cut part: pixels within the pixel tolerance or 3 strip spreads + 1 level of its colour,
+# connected to the strip (reason for the values not recorded).
+PART_SPREADS, PART_FLOOR = 3, 1
+
 
 def _halve(cfg: DetectorConfig, frame: np.ndarray, grid: Grid, rows: slice, cols: slice, full: float) -> Grid:
     """Coding can weaken every other border of a small-cell mosaic until the comb finds
@@ -244,9 +262,10 @@ def _tolerances(cfg: DetectorConfig, cells: CellWindow, keep: np.ndarray, colour
         s2, _ = cell_sums(rgb * rgb, labels, keep.size)
         var = (s2 / np.maximum(n, 1)[:, None] - (s1 / np.maximum(n, 1)[:, None]) ** 2).max(axis=1)
         exact_region = float(np.median(var.reshape(keep.shape)[keep])) < EXACT_STD ** 2
-    grow_std = min(cfg.cells.grow_std, 0.05 + 1.5 * noise_level if exact_region else 0.3 + 1.5 * noise_level)
-    pixel_tolerance = min(cfg.cells.pixel_tolerance, 0.5 + 3 * noise_level)
-    strip_std = min(cfg.cells.cell_std, 0.05 + 3 * noise_level if exact_region else 0.5 + 3 * noise_level)
+    grow_floor, strip_floor = (GROW_FLOOR_EXACT, STRIP_FLOOR_EXACT) if exact_region else (GROW_FLOOR, STRIP_FLOOR)
+    grow_std = min(cfg.cells.grow_std, grow_floor + GROW_NOISE * noise_level)
+    pixel_tolerance = min(cfg.cells.pixel_tolerance, PIXEL_FLOOR + PIXEL_NOISE * noise_level)
+    strip_std = min(cfg.cells.cell_std, strip_floor + STRIP_NOISE * noise_level)
     return Tolerances(exact_region, grow_std, pixel_tolerance, strip_std)
 
 
@@ -346,14 +365,14 @@ def _cut_cell(cell: np.ndarray, kept: tuple[bool, bool, bool, bool], strip_std: 
         if not has:
             continue
         across = h if side in ("up", "down") else w
-        for depth in ((1, 0) if across >= 5 else (0,)):
+        for depth in ((1, 0) if across >= STRIP_INSET_FROM else (0,)):
             line = {"up": (slice(depth, depth + 1), slice(None)), "down": (slice(h - 1 - depth, h - depth), slice(None)),
                     "left": (slice(None), slice(depth, depth + 1)), "right": (slice(None), slice(w - 1 - depth, w - depth))}[side]
             strip = c[line].reshape(-1, c.shape[-1])
             colour = median_rows(strip)
             # A corner cell is cut on two sides: its strip may end in picture pixels.
-            inliers = np.abs(strip - colour).max(axis=1) <= max(pixel_tolerance, 2 * strip_std)
-            if inliers.mean() < 0.5:
+            inliers = np.abs(strip - colour).max(axis=1) <= max(pixel_tolerance, STRIP_INLIER_SPREADS * strip_std)
+            if inliers.mean() < STRIP_INLIERS:
                 continue
             spread = float(strip[inliers].std(axis=0).max())
             if best is None or spread < best[0]:
@@ -361,7 +380,7 @@ def _cut_cell(cell: np.ndarray, kept: tuple[bool, bool, bool, bool], strip_std: 
     if best is None or best[0] > strip_std:
         return None
     spread, line, colour = best
-    close = (np.abs(c - colour).max(axis=2) <= max(pixel_tolerance, 3 * spread + 1)).astype(np.uint8)
+    close = (np.abs(c - colour).max(axis=2) <= max(pixel_tolerance, PART_SPREADS * spread + PART_FLOOR)).astype(np.uint8)
     _, comp = cv2.connectedComponents(close, connectivity=4)
     touching = np.unique(comp[line][close[line] > 0])
     return np.isin(comp, touching[touching > 0])

@@ -10,6 +10,11 @@ from ..mosaic import Grid, cell_sums
 
 # A cell with this share of its pixels in a window (or region) counts as whole there (reason not recorded)
 WHOLE_CELL = 0.9
+# A finer lattice fitted to a large-cell mosaic: at least this many flat runs, and this share of
+# their length in runs over this many pitches long (reason for the values not recorded)
+LONG_RUNS_LEAST, LONG_RUN_PITCHES, LONG_RUN_SHARE = 8, 2.5, 0.5
+# Two tones: each cluster's own range at most this share of the gap between them (reason not recorded)
+TONE_SPREAD = 0.4
 
 
 def position_in_cell(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +114,7 @@ def too_fine(luma: np.ndarray, grid: Grid, flat: int) -> bool:
     a finer one fitted to a large-cell mosaic (its cells are flat, its steps on true borders)."""
     for block, pitch in ((luma, grid.pitch[0]), (luma.T, grid.pitch[1])):
         runs = _flat_runs(block, flat)
-        if runs.size >= 8 and runs[runs > 2.5 * pitch].sum() >= 0.5 * runs.sum():
+        if runs.size >= LONG_RUNS_LEAST and runs[runs > LONG_RUN_PITCHES * pitch].sum() >= LONG_RUN_SHARE * runs.sum():
             return True
     return False
 
@@ -124,4 +129,4 @@ def two_tone(values: np.ndarray, gap: float = 60.0) -> bool:
     low, high = v[:cut], v[cut:]
     between = v[cut] - v[cut - 1]
     return bool(between >= gap and min(cut, v.size - cut) >= v.size / 4
-                and max(np.ptp(low), np.ptp(high)) <= 0.4 * between)
+                and max(np.ptp(low), np.ptp(high)) <= TONE_SPREAD * between)

@@ -16,6 +16,9 @@ ON_TOOTH = 0.75  # px: a tooth this near a lattice point sits on it
 EMPTY_PENALTY = 0.3  # each lattice point inside the teeth's span with no tooth costs this share of the mean tooth weight
 COMB_WEIGHT = 0.5  # a comb's lattice carries more than this share of the teeth's weight
 FIT_DRIFT = 0.5  # px: the least-squares pitch stays this near the searched one
+SNAP_PX = 0.05  # px: fits of unscaled mosaics land this near whole pixels
+SAME_PITCH_PX, SAME_PHASE_PX = 0.5, 1.5  # two grids are one lattice within these (coding moves a fit's phase a pixel)
+FINE_STEP, FINE_REACH = 0.25, 0.75  # px: scaled video's pitches are searched in quarter pixels, ±3 of them around the best whole one
 
 
 def find_teeth(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +78,7 @@ def find_comb(profile: np.ndarray, cfg: DetectorConfig, whole_pitch: float = 0.0
     if not coarse:
         return None
     best = max(coarse, key=lambda s: (s[0], s[1]))
-    fine_p = np.arange(best[1] - 0.75, best[1] + 0.76, 0.25)
+    fine_p = np.arange(best[1] - FINE_REACH, best[1] + (FINE_REACH + 0.01), FINE_STEP)
     fine = scores(fine_p[(fine_p >= cfg.lattice.min_pitch) & (fine_p <= top)])
     best = max(fine + [best], key=lambda s: (s[0], s[1]))
     value, p, phase = best
@@ -161,7 +164,7 @@ def combs_grid(comb_x, comb_y, rows: slice, cols: slice, frame_origin: tuple[int
 def snap(v: float) -> float:
     """Fits of unscaled mosaics land within a hair of whole pixels: make them whole."""
     r = round(v)
-    return float(r) if abs(v - r) < 0.05 else float(v)
+    return float(r) if abs(v - r) < SNAP_PX else float(v)
 
 
 def same_lattice(a: Grid, b: Grid, frame_origin: tuple[int, int] = (0, 0)) -> bool:
@@ -170,11 +173,11 @@ def same_lattice(a: Grid, b: Grid, frame_origin: tuple[int, int] = (0, 0)) -> bo
     are a window's): where pitches differ a little, the answer depends on where."""
     for axis in (0, 1):
         pa, pb = a.pitch[axis], b.pitch[axis]
-        if abs(pa - pb) > 0.5:
+        if abs(pa - pb) > SAME_PITCH_PX:
             return False
         f = frame_origin[axis]
         d = abs((a.origin[axis] - f) % pa - (b.origin[axis] - f) % pb) % pa
-        if min(d, pa - d) > 1.5:
+        if min(d, pa - d) > SAME_PHASE_PX:
             return False
     return True
 

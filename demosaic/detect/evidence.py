@@ -9,6 +9,11 @@ import numpy as np
 from .config import DetectorConfig
 
 
+# 4:2:0 chroma: the mean step between 2×2 blocks at least this (levels; below it the frame has no
+# colour texture to tell by), and the step inside them under this share of it (reason not recorded)
+CHROMA_STEPS_LEAST, CHROMA_INSIDE_SHARE = 0.05, 0.3
+
+
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     """The segmenter's logits as probabilities (in the logits' dtype)."""
     return 1.0 / (1.0 + np.exp(-logits))
@@ -122,7 +127,7 @@ def chroma_subsampled(colour: np.ndarray) -> bool:
     top = ycc[:, 0]
     inside = np.abs(top[:, 0::2] - top[:, 1::2]).mean() + np.abs(ycc[:, 0] - ycc[:, 1]).mean()
     between = np.abs(top[:, 1:-1:2] - top[:, 2::2]).mean() + np.abs(ycc[:, 1] - ycc[:, 2]).mean()
-    return bool(between >= 0.05 and inside < 0.3 * between)
+    return bool(between >= CHROMA_STEPS_LEAST and inside < CHROMA_INSIDE_SHARE * between)
 
 
 def colour_code(colour: np.ndarray) -> np.ndarray:

@@ -23,6 +23,9 @@ PROBE_INSET, PROBE_LEAST = 7, 16
 SEED_MIN_PITCH = 6  # px: finer than this, a smooth picture's levels fit a lattice too often
 # The share of a 6 px cell exactly flat over 3×3: its inner 4×4
 SEED_INNER = ((SEED_MIN_PITCH - 2) / SEED_MIN_PITCH) ** 2
+# Half cells of a mosaic are exact too: of the lattices covering at least this share of the
+# most pixels any covers, the coarsest is taken (reason for the value not recorded)
+COVER_SHARE = 0.95
 
 
 def uncompressed(own: np.ndarray, exact: np.ndarray, grid: Grid, x0: int, y0: int) -> bool:
@@ -284,7 +287,7 @@ def exact_seeds(cfg: DetectorConfig, code: np.ndarray, rows: slice, cols: slice,
             break
         # Half cells of a mosaic are exact too: of lattices covering about as much, the coarsest.
         most = max(o[0] for o in options)
-        _, _, grid, pixels, stepped = max((o for o in options if o[0] >= 0.95 * most), key=lambda o: (o[1], o[0]))
+        _, _, grid, pixels, stepped = max((o for o in options if o[0] >= COVER_SHARE * most), key=lambda o: (o[1], o[0]))
         # Chance: over smooth content, where a level changes every few pixels, a lattice
         # half a cell off finds about as many exact cells stepping to each other in the
         # same place; over a mosaic, its cells straddle the true ones.

@@ -16,6 +16,7 @@ WHOLE_PITCH = 0.05  # px: a pitch this near a whole one is whole (unscaled mosai
 UNION_LINES, UNION_WINDOW_PX = 4, (16, 160)  # the union split judges each pixel over four lines of the finer lattice, 16-160 px
 STRONG_BORDER = 0.3  # a refit's lines: the borders with this share of the strongest one's mean step (reason not recorded)
 REFIT_GAIN_PX = 0.25  # px: a refit is kept where it passes this much closer to every line (reason not recorded)
+REFIT_GAP = 0.2  # a refit's strong borders: every gap within this share of the pitch of a whole number of cells (reason not recorded)
 
 
 def finer_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Grid,
@@ -186,7 +187,7 @@ def refine_grid(diff: tuple[np.ndarray, np.ndarray], mask: np.ndarray, grid: Gri
         if strong.size >= 2:
             gaps = np.diff(strong)
             n = np.round(gaps / p0)
-            ok = (n >= 1) & (np.abs(gaps / np.maximum(n, 1) - p0) <= 0.2 * p0)
+            ok = (n >= 1) & (np.abs(gaps / np.maximum(n, 1) - p0) <= REFIT_GAP * p0)
             if not ok.all():
                 continue  # borders off any lattice near this pitch: leave it
             index = np.r_[0, np.cumsum(n)]

@@ -12,6 +12,7 @@ from .regions import Found, Region, mask_box
 
 SHARP_SHARE = 0.9  # exact pieces are linked where this share of their common border jumps between two pixels (reason not recorded)
 SIDE_FILL = 0.7  # a coded piece's side is its last line it fills this much of along the overlap ("most of"; reason not recorded)
+BORDER_DRIFT = 0.02  # pieces' borders sit on one lattice within this share of the widest step, or 2 slack (reason not recorded)
 
 
 def _piece_boxes(areas: FlatAreas, taken: np.ndarray, cfg: DetectorConfig):
@@ -108,7 +109,7 @@ def _piece_lattices(links: list, ids: np.ndarray, boxes: tuple[np.ndarray, ...],
             if steps.size:
                 pitch = float(steps.min())
                 n = np.round(steps / pitch)
-                if pitch < extent - 2 * slack or np.any(np.abs(steps - n * pitch) > max(0.02 * steps.max(), 2 * slack)):
+                if pitch < extent - 2 * slack or np.any(np.abs(steps - n * pitch) > max(BORDER_DRIFT * steps.max(), 2 * slack)):
                     break  # borders off one lattice, or a piece larger than a cell: not a mosaic
                 if n.max() > 1:  # least squares over all borders: the sub-pixel pitch
                     pitch = float(np.polyfit(np.r_[0, np.cumsum(n)], lines, 1)[0])

@@ -7,6 +7,10 @@ import numpy as np
 
 from ..mosaic import Grid
 
+# A column (row) pair counts where at least this share of the most pixels of any pair do (a
+# box's ragged ends hold too few to judge; reason for the value not recorded)
+COUNTED_SHARE = 0.25
+
 
 def mean_steps(d: np.ndarray, mask: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     """The mean step `d` (a box's |differences| along `axis`, 0: between columns) across each
@@ -14,7 +18,7 @@ def mean_steps(d: np.ndarray, mask: np.ndarray, axis: int) -> tuple[np.ndarray, 
     and which pairs count."""
     both = (mask[:, 1:] & mask[:, :-1]) if axis == 0 else (mask[1:] & mask[:-1])
     weight = both.sum(axis=axis)
-    counted = weight >= max(0.25 * weight.max(initial=0), 2)  # a box one pixel across has no pair
+    counted = weight >= max(COUNTED_SHARE * weight.max(initial=0), 2)  # a box one pixel across has no pair
     return np.where(counted, (d * both).sum(axis=axis) / np.maximum(weight, 1), 0.0), counted
 
 
