@@ -698,10 +698,14 @@ def test_drop_unsure__coded_regions_the_network_doubts_go():
                Region((30, 5, 50, 25), (5.0, 5.0), (0.0, 0.0), "mean", 16, 1.0),
                Region((60, 5, 80, 25), (5.0, 5.0), (0.0, 0.0), "mean", 16, 1.0)]
     before = labels.copy()
-    closed = drop_unsure(DetectorConfig(net=NetConfig(region_score=0.7)), logits, labels, regions, [False, False, False, True])
+    got, kept, closed = drop_unsure(DetectorConfig(net=NetConfig(region_score=0.7)), logits, labels, regions,
+                                    [False, False, False, True])
     assert closed == [False, False, True]
-    assert [r.bbox[0] for r in regions] == [30, 60]
-    np.testing.assert_array_equal(labels, np.select([before == 2, before == 3], [1, 2], 0))
+    assert [r.bbox[0] for r in kept] == [30, 60]
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, np.select([before == 2, before == 3], [1, 2], 0))
+    np.testing.assert_array_equal(labels, before)  # what it was given is left as it was
+    assert len(regions) == 3
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 8, 23, 64])

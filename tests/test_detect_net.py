@@ -374,9 +374,11 @@ def test_split_lattices__two_overlapping_mosaics__get_a_grid_each():
     seam = np.zeros_like(part)
     seam[:, 160:] = True
     edges = np.where(seam[..., None], _border_logits(240, 320, right, part, rng), _border_logits(240, 320, left, part, rng))
-    labels = part.astype(np.int32)
-    regions = [Region((32, 32, 288, 208), left.pitch, left.origin, "mean", 176, 1.0)]
-    split_lattices(DetectorConfig(learned=""), edges, labels, regions)
+    given = part.astype(np.int32)
+    given_regions = [Region((32, 32, 288, 208), left.pitch, left.origin, "mean", 176, 1.0)]
+    labels, regions, closed = split_lattices(DetectorConfig(learned=""), edges, given, given_regions)
+    assert closed is None
+    assert len(given_regions) == 1 and (given == part).all()  # what it was given is left as it was
     assert len(regions) == 2 and set(np.unique(labels)) == {0, 1, 2}
     assert (labels > 0).sum() == part.sum()  # the mask is unchanged; only its labels split
     for truth, side in ((left, ~seam), (right, seam)):
@@ -387,7 +389,7 @@ def test_split_lattices__two_overlapping_mosaics__get_a_grid_each():
     # One lattice throughout: nothing to split.
     edges = _border_logits(240, 320, left, part, rng)
     labels, regions = part.astype(np.int32), [Region((32, 32, 288, 208), left.pitch, left.origin, "mean", 176, 1.0)]
-    split_lattices(DetectorConfig(learned=""), edges, labels, regions)
+    labels, regions, _ = split_lattices(DetectorConfig(learned=""), edges, labels, regions)
     assert len(regions) == 1 and labels.max() == 1
 
 
@@ -415,8 +417,11 @@ def test_add_learned__exact_region_the_network_outgrows__grows_when_told(reopen,
     colour = np.zeros((height, width, 3), np.uint8)
     if not uncompressed:
         colour[:, ::32] = 9  # each cell's first column a shade off: not exactly one colour, as coded cells
-    closed = add_learned(det.cfg, logits, None, colour[..., :1], colour, none, none, labels, regions,
-                              uncompressed_regions(labels, regions, exact, coded))
+    given, given_regions = labels.copy(), list(regions)
+    labels, regions, closed = add_learned(det.cfg, logits, None, colour[..., :1], colour, none, none, labels, regions,
+                                          uncompressed_regions(labels, regions, exact, coded))
+    assert (given == 1).sum() == 96 * 96 and given_regions[0].bbox == (32, 32, 128, 128)  # left as they were
+    assert labels.dtype == np.int32
     assert closed == [False, not grows]
     assert (labels == 1).sum() == 96 * (192 if grows else 96)
     assert regions[0].bbox == ((32, 32, 224, 128) if grows else (32, 32, 128, 128))

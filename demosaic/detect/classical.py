@@ -1,6 +1,7 @@
 """The classical search over a window: candidate areas, tile votes, the piece and blob paths."""
 from __future__ import annotations
 
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -13,7 +14,7 @@ from .config import DetectorConfig
 from .evidence import flat_maps
 from .lattice import evidence_lattice
 from .pieces import coded_pieces, exact_pieces
-from .regions import claim
+from .regions import Region, claim
 
 
 # Evidence density's second scale: a window 3 times wider, at half the density (large cells leave a line every cell)
@@ -22,10 +23,12 @@ TILE_FILL = 0.25  # a tile votes for a lattice where the candidate area fills th
 
 
 def classical_regions(cfg: DetectorConfig, frame: np.ndarray, colour: np.ndarray, ev, eh, blocked: np.ndarray | None,
-                      labels: np.ndarray, regions: list,
-                      frame_origin: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """The classical paths (see the module's doc), outside `blocked`: grow `labels` and
-    `regions` in place. Returns the map of exactly flat pixels (uint8)."""
+                      labels: np.ndarray, regions: Sequence[Region],
+                      frame_origin: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, list[Region], np.ndarray]:
+    """The classical paths (see the module's doc), outside `blocked`: `labels` and `regions`
+    grown by what they find (new ones; those given are left as they are), and the map of
+    exactly flat pixels (uint8)."""
+    labels, regions = labels.copy(), list(regions)
     height, width = labels.shape
     evidence = np.zeros((height, width), np.float32)
     evidence[:, :-1] += ev
@@ -95,7 +98,7 @@ def classical_regions(cfg: DetectorConfig, frame: np.ndarray, colour: np.ndarray
             claim(labels, regions, found)
     for found in coded_pieces(frame[..., 0], maps[0], _taken(labels, blocked), cfg):
         claim(labels, regions, found)
-    return maps[1].flat
+    return labels, regions, maps[1].flat
 
 
 def _taken(labels: np.ndarray, blocked: np.ndarray | None) -> np.ndarray:

@@ -126,7 +126,8 @@ def detect(frame: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -> Detecti
     return Detector(cfg).detect(frame)
 
 
-# The stages as the detector joins them: each takes a RegionSet and returns a new one.
+# The stages as the detector joins them: each takes a RegionSet and returns a new one
+# (the stage functions they call leave what they are given as it is and return new values).
 
 def _nothing(height: int, width: int) -> Detection:
     return Detection(np.zeros((height, width), bool), (), np.zeros((height, width), np.int32))
@@ -134,10 +135,10 @@ def _nothing(height: int, width: int) -> Detection:
 
 def _classical(cfg: DetectorConfig, evidence: FrameEvidence) -> tuple[RegionSet, np.ndarray]:
     """The classical paths over the search window: the regions, and the exactly flat pixels (uint8)."""
-    labels, regions = np.zeros(evidence.window_luma.shape[:2], np.int32), []
     e = evidence
-    exact = classical_regions(cfg, e.window_luma, e.window_colour, e.ev, e.eh, e.window(e.blocked), labels, regions,
-                              frame_origin=e.frame_origin)
+    labels, regions, exact = classical_regions(cfg, e.window_luma, e.window_colour, e.ev, e.eh, e.window(e.blocked),
+                                               np.zeros(e.window_luma.shape[:2], np.int32), [],
+                                               frame_origin=e.frame_origin)
     return RegionSet(labels, tuple(regions), (False,) * len(regions)), exact
 
 
@@ -147,22 +148,22 @@ def _uncompressed(found: RegionSet, exact: np.ndarray, coded: bool) -> RegionSet
 
 
 def _learned(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet) -> RegionSet:
-    labels, regions, closed = found.unpacked()
     e = evidence
-    closed = add_learned(cfg, e.window(e.logits), e.window(e.edges), e.window_luma, e.window_colour, e.ev, e.eh,
-                         labels, regions, closed, frame_origin=e.frame_origin)
+    labels, regions, closed = add_learned(cfg, e.window(e.logits), e.window(e.edges), e.window_luma, e.window_colour,
+                                          e.ev, e.eh, found.labels, found.regions, found.closed,
+                                          frame_origin=e.frame_origin)
     return RegionSet.of(labels, regions, closed)
 
 
 def _exact_seeds(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet, exact: np.ndarray) -> RegionSet:
-    labels, regions, closed = found.unpacked()
-    closed += exact_footholds(cfg, evidence.window(evidence.logits), evidence.window_colour, exact, labels, regions)
+    labels, regions, closed = exact_footholds(cfg, evidence.window(evidence.logits), evidence.window_colour, exact,
+                                              found.labels, found.regions, found.closed)
     return RegionSet.of(labels, regions, closed)
 
 
 def _unsure_dropped(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet) -> RegionSet:
-    labels, regions, closed = found.unpacked()
-    closed = drop_unsure(cfg, evidence.window(evidence.logits), labels, regions, closed)
+    labels, regions, closed = drop_unsure(cfg, evidence.window(evidence.logits), found.labels, found.regions,
+                                          found.closed)
     return RegionSet.of(labels, regions, closed)
 
 
@@ -196,26 +197,23 @@ def _refitted(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet) ->
 
 
 def _unions_split(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet) -> RegionSet:
-    labels, regions, closed = found.unpacked()
-    split_unions(cfg, evidence.luma, evidence.diffs, evidence.edges, labels, regions, closed)
+    labels, regions, closed = split_unions(cfg, evidence.luma, evidence.diffs, evidence.edges, found.labels,
+                                           found.regions, found.closed)
     return RegionSet.of(labels, regions, closed)
 
 
 def _lattices_split(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet) -> RegionSet:
-    labels, regions, closed = found.unpacked()
-    split_lattices(cfg, evidence.edges, labels, regions, closed)
+    labels, regions, closed = split_lattices(cfg, evidence.edges, found.labels, found.regions, found.closed)
     return RegionSet.of(labels, regions, closed)
 
 
 def _merged(cfg: DetectorConfig, evidence: FrameEvidence, found: RegionSet) -> RegionSet:
-    labels, regions, closed = found.unpacked()
-    labels, regions = merge_lattices(cfg, evidence.diffs, labels, regions, closed)
+    labels, regions, closed = merge_lattices(cfg, evidence.diffs, found.labels, found.regions, found.closed)
     return RegionSet.of(labels, regions, closed)
 
 
 def _remnants_dropped(cfg: DetectorConfig, found: RegionSet) -> RegionSet:
-    labels, regions, closed = found.unpacked()
-    labels, regions = drop_remnants(cfg, labels, regions, closed)
+    labels, regions, closed = drop_remnants(cfg, found.labels, found.regions, found.closed)
     return RegionSet.of(labels, regions, closed)
 
 

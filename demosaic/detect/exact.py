@@ -1,7 +1,7 @@
 """Uncompressed mosaics: which regions are, exact growth, and seeds where the network proposes a little."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -213,21 +213,24 @@ def exact_phases(code: np.ndarray, pitch: int, rows: slice, cols: slice, part: n
 
 
 def exact_footholds(cfg: DetectorConfig, logits: np.ndarray, colour: np.ndarray, exact: np.ndarray, labels: np.ndarray,
-                    regions: list) -> list[bool]:
+                    regions: Sequence[Region], closed: Sequence[bool]) -> tuple[np.ndarray, list[Region], list[bool]]:
     """Uncompressed frames: faint mosaics (cells a level or two apart) where the network
     proposes a little (`net.gate_threshold`) but no region was found: the groups of exact
     cells stepping to each other there (`exact_seeds`) become regions, and exact growth
-    (`exact_growth`) then follows their cells beyond the proposals. Appends to `labels`
-    and `regions` in place; returns their closed flags (all True: uncompressed).
+    (`exact_growth`) then follows their cells beyond the proposals. Returns `labels`,
+    `regions` and `closed` (by label) with them added (closed: uncompressed); new values,
+    those given are left as they are.
     `exact`: the frame's exactly flat pixels (3×3, every channel): a seed's cells hold
     their insides, so places with too few of them are passed over unmeasured."""
+    # Working copies, edited in place below (later seeds leave earlier ones' pixels alone).
+    labels, regions, closed = labels.copy(), list(regions), list(closed)
     height, width = labels.shape
     least = cfg.exact.seed_cells * fewest_cells(cfg, (SEED_MIN_PITCH,) * 2) * SEED_MIN_PITCH ** 2  # px: the smallest seed (cells of 6 px and up)
     near = (logits > cfg.net.gate_threshold) & (labels == 0)
     if np.count_nonzero(near & (exact > 0)) < least * SEED_INNER / 2:
-        return []  # not enough exactly flat pixels near all the proposals for one seed
+        return labels, regions, closed  # not enough exactly flat pixels near all the proposals for one seed
     count, comp, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
-    added, code = [], None
+    code = None
     pad = 2 * cfg.lattice.min_pitch
     for k in range(1, count):
         x, y, w, h, area = stats[k]
@@ -249,8 +252,8 @@ def exact_footholds(cfg: DetectorConfig, logits: np.ndarray, colour: np.ndarray,
             cells = max(1, int(round(pixels.sum() / (grid.pitch[0] * grid.pitch[1]))))
             regions.append(Region(mask_box(pixels, rows, cols), grid.pitch, grid.origin, "mean", cells,
                                   min(1.0, stepped / cells)))
-            added.append(True)
-    return added
+            closed.append(True)
+    return labels, regions, closed
 
 
 def exact_seeds(cfg: DetectorConfig, code: np.ndarray, rows: slice, cols: slice,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -25,10 +26,11 @@ NEAR_TIE = 0.05  # lattices whose shares of flat cells lie this near the best ti
 
 
 def add_learned(cfg: DetectorConfig, logits: np.ndarray, edges: np.ndarray | None, luma: np.ndarray, colour: np.ndarray, ev, eh,
-                labels: np.ndarray, regions: list, closed: list[bool],
-                frame_origin: tuple[int, int] = (0, 0)) -> list[bool]:
-    """Grow `labels`/`regions` in place by the segmenter's mosaic pixels; returns, by
-    label (0 first), which regions are uncompressed (`closed`: which were, on entry).
+                labels: np.ndarray, regions: Sequence[Region], closed: Sequence[bool],
+                frame_origin: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, list[Region], list[bool]]:
+    """`labels`/`regions` grown by the segmenter's mosaic pixels, and by label (0 first)
+    which regions are uncompressed (`closed`: which were, on entry); new values, those
+    given are left as they are.
 
     A segmenter component touching found regions joins them, pixel by pixel to the
     nearest one (their grids hold), except uncompressed regions (exactly flat in every
@@ -39,7 +41,8 @@ def add_learned(cfg: DetectorConfig, logits: np.ndarray, edges: np.ndarray | Non
     mosaic. A component touching none becomes a region only if it is large and
     confident enough, a cell lattice is found in it and enough of its cells are a
     mosaic's (`cells_agree`): the classical evidence verifies the network."""
-    closed = list(closed)
+    # Working copies, edited in place below (later components see earlier ones' pixels).
+    labels, regions, closed = labels.copy(), list(regions), list(closed)
     mosaic = logits > cfg.net.threshold
     if cfg.net.trim:
         # Coded regions keep only what the network calls mosaic: after coding it draws
@@ -113,10 +116,10 @@ def add_learned(cfg: DetectorConfig, logits: np.ndarray, edges: np.ndarray | Non
     present[0] = False
     if not present[1:].all():
         new_label = np.cumsum(present) * present
-        labels[...] = new_label[labels]
-        regions[:] = [r for r, p in zip(regions, present[1:]) if p]
+        labels = new_label[labels].astype(np.int32)
+        regions = [r for r, p in zip(regions, present[1:]) if p]
         closed = [False] + [c for c, p in zip(closed[1:], present[1:]) if p]
-    return closed
+    return labels, regions, closed
 
 
 def _net_lattice(cfg: DetectorConfig, luma: np.ndarray, edges: np.ndarray | None, ev, eh, rows: slice, cols: slice,
@@ -260,9 +263,11 @@ def steps_needed(cfg: DetectorConfig, grid: Grid) -> float:
     return min(cfg.net.step_share, 1.0 + cfg.net.step_excess * (min(grid.pitch) / 3.0 - 1.0))
 
 
-def drop_unsure(cfg: DetectorConfig, logits: np.ndarray, labels: np.ndarray, regions: list, closed: list[bool]) -> list[bool]:
+def drop_unsure(cfg: DetectorConfig, logits: np.ndarray, labels: np.ndarray, regions: Sequence[Region],
+                closed: Sequence[bool]) -> tuple[np.ndarray, list[Region], list[bool]]:
     """Coded regions (not `closed`) over whose pixels the network's mean probability of
-    mosaic is under `net.region_score` go, in place; returns `closed` for those left.
+    mosaic is under `net.region_score` go: returns the labels, regions and `closed` left
+    (new values; those given are left as they are).
 
     An old codec without a deblocking filter (MPEG-4 Part 2, MPEG-2, MJPEG) leaves flat
     8×8 blocks over smooth content: a lattice of flat cells, which the classical paths
@@ -270,13 +275,13 @@ def drop_unsure(cfg: DetectorConfig, logits: np.ndarray, labels: np.ndarray, reg
     the network is sure (mean probability 0.8–1.0 on the tuning set), over such blocks
     it mostly is not (under 0.7 for 82 % of those false pixels)."""
     if not regions:
-        return closed
+        return labels.copy(), list(regions), list(closed)
     prob = sigmoid(logits)
     sums = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=len(regions) + 1)
     counts = np.bincount(labels.ravel(), minlength=len(regions) + 1)
     keep = [closed[k] or counts[k] == 0 or sums[k] / counts[k] >= cfg.net.region_score
             for k in range(1, len(regions) + 1)]
     if all(keep):
-        return closed
-    labels[...], regions[:] = keep_regions(labels, regions, keep)
-    return [False] + [c for c, k in zip(closed[1:], keep) if k]
+        return labels.copy(), list(regions), list(closed)
+    labels, regions = keep_regions(labels, list(regions), keep)
+    return labels, regions, [False] + [c for c, k in zip(closed[1:], keep) if k]

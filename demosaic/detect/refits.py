@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -13,7 +14,7 @@ from .evidence import sigmoid
 from .gridfit import coarser_grid, finer_grid, refine_grid, union_parts
 from .lattice import edge_lattice, local_support
 from .learned import flat_share
-from .regions import fewest_cells, keep_regions, mask_box, split_region
+from .regions import Region, fewest_cells, keep_regions, mask_box, split_region
 from .steps import line_steps
 
 
@@ -63,11 +64,15 @@ def refit(cfg: DetectorConfig, frame: np.ndarray, diff: tuple[np.ndarray, np.nda
 
 
 def split_unions(cfg: DetectorConfig, frame: np.ndarray, diff: tuple[np.ndarray, np.ndarray], edges: np.ndarray | None,
-                 labels: np.ndarray, regions: list, closed: list[bool]) -> None:
-    """Split, in place, regions whose lattice is two overlapping mosaics' lines together
-    (`union_parts`): each part takes every other line of it along that axis and is
-    refitted (`refit`); `closed` (whether each label is an uncompressed region) grows
-    with them."""
+                 labels: np.ndarray, regions: Sequence[Region],
+                 closed: Sequence[bool]) -> tuple[np.ndarray, list[Region], list[bool]]:
+    """Regions whose lattice is two overlapping mosaics' lines together (`union_parts`)
+    split: each part takes every other line of it along that axis and is refitted
+    (`refit`); `closed` (whether each label is an uncompressed region) grows with them.
+    Returns the labels, regions and closed after the splits (new values; those given are
+    left as they are)."""
+    # Working copies, split in place below (a later region sees the labels earlier splits left).
+    labels, regions, closed = labels.copy(), list(regions), list(closed)
     dx, dy = diff
     for k in range(len(regions)):
         region = regions[k]
@@ -90,16 +95,21 @@ def split_unions(cfg: DetectorConfig, frame: np.ndarray, diff: tuple[np.ndarray,
             grids.append(refit(cfg, frame, diff, edges, part[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0], bbox,
                                      Grid((pitch[0], pitch[1]), (origin[0], origin[1])), not closed[k + 1]))
         split_region(labels, regions, k, rows, cols, list(zip(parts, grids)), closed)
+    return labels, regions, closed
 
 
-def split_lattices(cfg: DetectorConfig, edges: np.ndarray, labels: np.ndarray, regions: list,
-                   closed: list[bool] | None = None) -> None:
-    """Split, in place, regions that hold two lattices: overlapping mosaics whose grids
-    differ in phase (each aligned to its own corner) join into one region, and one grid
-    cannot serve both. Where the border maps see the region's lattice less than surely,
+def split_lattices(cfg: DetectorConfig, edges: np.ndarray, labels: np.ndarray, regions: Sequence[Region],
+                   closed: Sequence[bool] | None = None) -> tuple[np.ndarray, list[Region], list[bool] | None]:
+    """Regions that hold two lattices split: overlapping mosaics whose grids differ in
+    phase (each aligned to its own corner) join into one region, and one grid cannot
+    serve both. Where the border maps see the region's lattice less than surely,
     lattices are fitted to tiles of it and to the pixels where they do not see it; a
     lattice unlike the region's takes the pixels it is seen better around, and the rest
-    of the region is refitted."""
+    of the region is refitted. Returns the labels, regions and `closed` (None if not
+    given) after the splits (new values; those given are left as they are)."""
+    # Working copies, split in place below (a later region sees the labels earlier splits left).
+    labels, regions = labels.copy(), list(regions)
+    closed = None if closed is None else list(closed)
     prob = sigmoid(edges)
     for k in range(len(regions)):
         region = regions[k]
@@ -150,10 +160,12 @@ def split_lattices(cfg: DetectorConfig, edges: np.ndarray, labels: np.ndarray, r
         if grid is None or max(grid.pitch) > cfg.net.max_aspect * min(grid.pitch):
             grid = region.grid
         split_region(labels, regions, k, rows, cols, [(first, grid), (second, other)], closed)
+    return labels, regions, closed
 
 
 def merge_lattices(cfg: DetectorConfig, diff: tuple[np.ndarray, np.ndarray], labels: np.ndarray,
-                   regions: list, closed: list[bool] | None = None) -> tuple[np.ndarray, list]:
+                   regions: Sequence[Region],
+                   closed: Sequence[bool] | None = None) -> tuple[np.ndarray, list[Region], list[bool] | None]:
     """Touching regions on one lattice become one region. The paths find a mosaic in
     pieces where its evidence breaks (a mosaic scaled after pixelation, whose borders
     blur unevenly, came out in three to ten pieces, each with its own fit). A smaller
@@ -161,7 +173,10 @@ def merge_lattices(cfg: DetectorConfig, diff: tuple[np.ndarray, np.ndarray], lab
     `refits.merge_lattices`) and the larger one's lattice serves it: its lines stay within a
     pixel of the smaller one's over it, or carry its steps as well (`refits.merge_steps`). The
     merged region keeps the larger one's lattice: refitted to the borders of all of
-    it, 64 px cells came out at 63 where a piece's borders were off."""
+    it, 64 px cells came out at 63 where a piece's borders were off. Returns the labels,
+    regions and `closed` (None if not given) after the merges (new values; those given
+    are left as they are)."""
+    regions, closed = list(regions), None if closed is None else list(closed)
     height, width = labels.shape
     counts = np.bincount(labels.ravel(), minlength=len(regions) + 1)[1:]
     order = sorted(range(len(regions)), key=lambda k: -counts[k])
@@ -193,10 +208,10 @@ def merge_lattices(cfg: DetectorConfig, diff: tuple[np.ndarray, np.ndarray], lab
                     continue
             into[b] = a
     if all(into[k] == k for k in range(len(regions))):
-        return labels, regions
+        return labels.copy(), regions, closed
     keep = [k for k in range(len(regions)) if into[k] == k]
     if closed is not None:
-        closed[:] = [closed[0]] + [closed[k + 1] for k in keep]
+        closed = [closed[0]] + [closed[k + 1] for k in keep]
     renumber = np.zeros(len(regions) + 1, np.int32)
     for new, k in enumerate(keep, 1):
         renumber[[j + 1 for j in range(len(regions)) if into[j] == k]] = new
@@ -212,20 +227,24 @@ def merge_lattices(cfg: DetectorConfig, diff: tuple[np.ndarray, np.ndarray], lab
             y1 = max(regions[j].bbox[3] for j in members)
             region = replace(region, bbox=(x0, y0, x1, y1), cells=sum(regions[j].cells for j in members))
         merged.append(region)
-    return labels, merged
+    return labels, merged, closed
 
 
-def drop_remnants(cfg: DetectorConfig, labels: np.ndarray, regions: list,
-                  closed: list[bool] | None = None) -> tuple[np.ndarray, list]:
+def drop_remnants(cfg: DetectorConfig, labels: np.ndarray, regions: Sequence[Region],
+                  closed: Sequence[bool] | None = None) -> tuple[np.ndarray, list[Region], list[bool] | None]:
     """Regions left with less than half the pixels of the fewest cells a region may have
-    (later regions took the rest of them) are gone; the others are numbered again."""
+    (later regions took the rest of them) are gone; the others are numbered again.
+    Returns the labels, regions and `closed` (None if not given) left (new values; those
+    given are left as they are)."""
+    regions, closed = list(regions), None if closed is None else list(closed)
     counts = np.bincount(labels.ravel(), minlength=len(regions) + 1)[1:]
     keep = []
     for k, region in enumerate(regions):
         pw, ph = region.pitch
         keep.append(counts[k] >= 0.5 * fewest_cells(cfg, region.pitch) * pw * ph)
     if all(keep):
-        return labels, regions
+        return labels.copy(), regions, closed
     if closed is not None:
-        closed[:] = [closed[0]] + [c for c, kept in zip(closed[1:], keep) if kept]
-    return keep_regions(labels, regions, keep)
+        closed = [closed[0]] + [c for c, kept in zip(closed[1:], keep) if kept]
+    labels, regions = keep_regions(labels, regions, keep)
+    return labels, regions, closed

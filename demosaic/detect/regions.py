@@ -54,9 +54,14 @@ class RegionSet:
         """From the stages' working form: `closed` by label, label 0 (none) first."""
         return cls(labels, tuple(regions), tuple(bool(c) for c in closed[1:]))
 
+    @property
+    def closed(self) -> list[bool]:
+        """`uncompressed` by label, label 0 (none) first: the stages' working form."""
+        return [False, *self.uncompressed]
+
     def unpacked(self) -> tuple[np.ndarray, list[Region], list[bool]]:
         """A copy in the stages' working form (labels, regions, closed by label), theirs to edit."""
-        return self.labels.copy(), list(self.regions), [False, *self.uncompressed]
+        return self.labels.copy(), list(self.regions), self.closed
 
     def in_frame(self, rows: slice, cols: slice, shape: tuple[int, int]) -> "RegionSet":
         """Found over the window (rows, cols) of a frame of `shape` (H, W): in the frame's coordinates."""
@@ -85,7 +90,9 @@ def split_region(labels: np.ndarray, regions: list, k: int, rows: slice, cols: s
                  parts: Sequence[tuple[np.ndarray, Grid]], closed: list[bool] | None = None) -> None:
     """Region k (label k + 1) becomes two, in place: the first part, over the window (rows,
     cols), keeps its label, the second is a new region at the end; each with its own grid.
-    `closed` (by label, whether each region is uncompressed), if given, grows with them."""
+    `closed` (by label, whether each region is uncompressed), if given, grows with them.
+    A helper of the split stages: it writes into `labels`, `regions` and `closed`, which
+    must be the stage's own working copies, never what the stage was given."""
     if closed is not None:
         closed.append(closed[k + 1])
     for c, (part, grid) in enumerate(parts):
@@ -133,7 +140,9 @@ def tight_boxes(labels: np.ndarray, regions: list, grown: int) -> list:
 
 def claim(labels: np.ndarray, regions: list, found: Found) -> bool:
     """Label a found region's new pixels and append it, unless most of it is labelled already
-    (the same mosaic found again). Returns whether it was taken."""
+    (the same mosaic found again). Returns whether it was taken. A helper of
+    `classical_regions`: it writes into `labels` and `regions`, which must be the stage's own
+    working copies, never what the stage was given."""
     pixel_mask, (r0, c0) = found.pixels, found.corner
     view = labels[r0:r0 + pixel_mask.shape[0], c0:c0 + pixel_mask.shape[1]]
     fresh = pixel_mask & (view == 0)
