@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
+from demosaic import fields
 from demosaic.config import FusionConfig, KeyframeConfig, SafetyConfig
 from demosaic.detect import Detector, DetectorConfig
 from demosaic.errors import DemosaicError, InputError
@@ -82,7 +83,9 @@ class Engine:
         flow = stages.Flow()
         decoded, detected, encoded = (queue.Queue(maxsize=2 * batch_frames) for _ in range(3))
         fusing = fusion.radius > 0 and self.restorer is not None and self.restorer.safety is not None
-        restoring = stages.Restoring(flow, self.restorer, encoded, skip, keep, progress, total,
+        by_field = reader.info.interlaced and self.restorer is not None
+        restorer = fields.FieldRestorer(self.restorer) if by_field else self.restorer
+        restoring = stages.Restoring(flow, restorer, encoded, skip, keep, progress, total,
                                      fusion if fusing else None)
         # On the planes path each frame's own planes wait here, by frame number, for the
         # encoder (only the RGB frame goes through detection and restoration); only frames
@@ -91,16 +94,38 @@ class Engine:
         # Detection gets one core beside the model's threads: OpenCV's own thread pool would
         # fight TensorFlow's for the same cores (measured on 2 cores: detection 2.3× slower).
         cv2.setNumThreads(1)
-        find, flush, keyed = self._areas(reader, static_mask, first_frame, mask_frames, keyframes)
-        if exclude is not None:
-            found, flushed = find, flush
-            find = lambda frame: [(f, without(a, exclude)) for f, a in found(frame)]  # noqa: E731
-            flush = lambda: [(f, without(a, exclude)) for f, a in flushed()]  # noqa: E731
         # A given mask needs no vote; radius 0 turns the vote off.
         given = static_mask is not None or mask_frames is not None or self.restorer is None
-        vote = MaskStabiliser(temporal_radius) if not given and temporal_radius > 0 else None
-        if fusing:
-            vote = stages.Held(vote, Fuser(fusion, self.restorer.safety))
+        voting = not given and temporal_radius > 0
+
+        def lane(static, first, masks, out):
+            """The areas (and the vote, and fusion's windows) of one picture stream: the
+            frames, or one field of each frame."""
+            find, flush, keyed = self._areas(reader, static, first, masks, keyframes)
+            if out is not None:
+                found, flushed = find, flush
+                find = lambda frame: [(f, without(a, out)) for f, a in found(frame)]  # noqa: E731
+                flush = lambda: [(f, without(a, out)) for f, a in flushed()]  # noqa: E731
+            vote = MaskStabiliser(temporal_radius) if voting else None
+            if fusing:
+                vote = stages.Held(vote, Fuser(fusion, self.restorer.safety))
+            return find, flush, keyed, vote
+
+        if by_field:
+            # Interlaced: a lane per field (demosaic.fields), each with its own detection,
+            # vote and tracks; the restorer restores each lane's fields and weaves them.
+            halves = [None, None] if static_mask is None else list(fields.split(static_mask))
+            firsts = [None, None] if first_frame is None else list(fields.split(first_frame))
+            masks = [None, None] if mask_frames is None else list(fields.split_masks(iter(mask_frames)))
+            outs = [None, None] if exclude is None else list(fields.split(exclude))
+            lanes = [lane(halves[p], firsts[p], masks[p], outs[p]) for p in (0, 1)]
+            finding = fields.Lanes(*(fields.Step(lambda f, _, find=ln[0]: find(f), ln[1]) for ln in lanes))
+            find, flush = finding.push, finding.flush
+            keyed = [ln[2] for ln in lanes if ln[2] is not None]
+            vote = fields.Lanes(*(fields.Step(ln[3].push, ln[3].flush) for ln in lanes)) if lanes[0][3] else None
+        else:
+            find, flush, one, vote = lane(static_mask, first_frame, mask_frames, exclude)
+            keyed = [one] if one is not None else []
         flow.start(lambda: stages.decode(flow, reader, decoded, planes, restoring.written),
                    then=lambda: flow.put(decoded, stages.END))
         encoder = flow.start(lambda: stages.encode(flow, encoded, writer, planes))
@@ -117,7 +142,7 @@ class Engine:
             stderr = reader.close()
         return {"frames": restoring.frames, "frames_restored": restoring.restored, "regions": restoring.outcome.regions,
                 "fallbacks": {"guide": restoring.outcome.guide, "kept": restoring.outcome.kept},
-                "frames_detected": keyed.detected if keyed else 0,
+                "frames_detected": sum(k.detected for k in keyed),
                 "fusion": fusion_report(fusion.radius if fusing else 0, restoring.outcome.fused, restoring.tracks),
                 "seconds": {k: round(v, 3) for k, v in flow.seconds.items()}, "decoder_messages": stderr.strip()}
 
