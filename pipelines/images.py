@@ -10,6 +10,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from demosaic import fields
 from demosaic.config import KeyframeConfig
 from demosaic.detect import Detection, Detector, DetectorConfig
 from demosaic.images import atomic_output, read_mask, write_image
@@ -51,28 +52,40 @@ def detect_image(src: Path, dst: Path, json_path: Path | None, overlay_path: Pat
 def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConfig,
                  keyframes: KeyframeConfig = KeyframeConfig()) -> dict:
     """A mask video (255 = mosaic), frame for frame, and optionally the regions per frame
-    (detected in full on keyframes: `keyframes.every`)."""
+    (detected in full on keyframes: `keyframes.every`). Interlaced video is detected field
+    by field, as `demosaic video` restores it: each frame's regions are given per field
+    (`fields`: `top`, `bottom`, in the field's own rows)."""
     from demosaic.probe import probe
     from demosaic.video import read_frames, write_gray_video
 
     info = probe(src)
-    keyed = KeyframeDetector.of_video(Detector(cfg), info.lossy, keyframes)
+    detector = Detector(cfg)
+    keyed = [KeyframeDetector.of_video(detector, info.lossy, keyframes) for _ in range(2 if info.interlaced else 1)]
+    if info.interlaced:  # field by field, as `demosaic video` restores it (demosaic.fields)
+        follow = fields.Lanes(*(fields.Step(lambda f, _, k=k: k.push(f), k.flush) for k in keyed))
+        push, flush = follow.push, follow.flush
+    else:
+        push, flush = keyed[0].push, keyed[0].flush
     per_frame = []
+
+    def mask_of(found) -> np.ndarray:
+        if isinstance(found, fields.Fields):  # the regions are in each field's rows
+            per_frame.append({"mosaic_pixels": sum(int(d.mask.sum()) for d in found),
+                              "fields": {"top": detection_json(found.top), "bottom": detection_json(found.bottom)}})
+            return fields.weave(found.top.mask, found.bottom.mask).astype(np.uint8) * 255
+        per_frame.append(detection_json(found))
+        return found.mask.astype(np.uint8) * 255
 
     def masks():
         for frame in read_frames(src):
-            for _, found in keyed.push(frame):
-                per_frame.append(detection_json(found))
-                yield found.mask.astype(np.uint8) * 255
-        for _, found in keyed.flush():
-            per_frame.append(detection_json(found))
-            yield found.mask.astype(np.uint8) * 255
+            yield from (mask_of(found) for _, found in push(frame))
+        yield from (mask_of(found) for _, found in flush())
 
     frames = write_gray_video(dst, masks(), info.width, info.height, info.rate)
     if json_path is not None:
         json_path.write_text(json.dumps({"frames": per_frame}) + "\n")
     return {"frames": frames, "frames_with_mosaic": sum(f["mosaic_pixels"] > 0 for f in per_frame),
-            "frames_detected": keyed.detected}
+            "frames_detected": sum(k.detected for k in keyed)}
 
 
 def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path | None, mode: str,

@@ -114,3 +114,23 @@ def test_batch__interlaced_over_segments__same_frames_as_one_piece(interlaced, t
     flags = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "frame=interlaced_frame", "-of", "csv=p=0",
                             str(dst)], capture_output=True, text=True, check=True).stdout.split()
     assert flags and all(f.strip(",") == "1" for f in flags)
+
+
+def test_detect__interlaced__mask_video_of_both_fields_and_regions_per_field(interlaced, tmp_path):
+    """`demosaic detect` finds the mosaic laid on each field, as `video` does: each field's
+    region in its own rows, within a cell of the box, and the mask video both fields woven."""
+    src, masks, found = interlaced / "mosaic.mp4", tmp_path / "m.mkv", tmp_path / "m.json"
+    result = CliRunner().invoke(main, ["detect", str(src), str(masks), "--json", str(found)])
+    assert result.exit_code == 0, result.output
+    frames = json.loads(found.read_text())["frames"]
+    assert len(frames) == 16 and all(set(f["fields"]) == {"top", "bottom"} for f in frames)
+    x, y, w, h = BOX
+    for f in frames[2:-2]:  # the vote's edges aside, each field finds the box in its own rows
+        for part in f["fields"].values():
+            (x0, y0, x1, y1), = [r["bbox"] for r in part["regions"]]
+            assert abs(x0 - x) <= 16 and abs(x1 - (x + w)) <= 16 and abs(y0 - y // 2) <= 8 and abs(y1 - (y + h) // 2) <= 8
+    mask = np.stack(list(read_frames(masks)))[..., 0] > 127
+    inside, near = np.zeros(mask.shape[1:], bool), np.zeros(mask.shape[1:], bool)
+    inside[y:y + h, x:x + w] = True
+    near[y - 16:y + h + 16, x - 16:x + w + 16] = True  # a cell around it
+    assert mask[:, inside].mean() > 0.9 and not mask[:, ~near].any()
