@@ -133,6 +133,41 @@ class SafetyConfig:
 
 
 @dataclass(frozen=True)
+class TileConfig:
+    """Large frames in bounded memory (demosaic.tiles): above `above` pixels a frame is detected
+    tile by tile and restored crop by crop around its regions, the network run tile by tile."""
+
+    # Whole-frame detection and restoration take about 140 bytes a pixel over the ~0.6 GB of
+    # Python, TensorFlow and the models (measured: a 4000×3000 photo, 2.3 GB peak; 8000×6000,
+    # 7.4 GB), so frames up to 10 MP stay within about 2 GB whole; 4K video frames (8.3 and
+    # 8.8 MP) stay whole, their output as before.
+    above: int = 10_000_000
+    # px; detection tiles at most this side: an 8000×6000 photo takes 5×4 tiles of 1805×1692,
+    # each detected within 0.4 GB (and, measured, in less time than the whole frame: 6 against 23 s)
+    size: int = 2048
+    # px; neighbouring detection tiles share at least this: every pixel a tile owns has 128 px of
+    # context each way, more than the segmenter's reach (~120 px) and the widest window a
+    # detection stage measures in (evidence 99 px)
+    overlap: int = 256
+    # px; the network runs on boxes larger than this squared in tiles of this side at most
+    # (restoring a 1400×1100 px mosaic: 0.58 GB, against 1.76 GB with the network run whole) ...
+    model_size: int = 512
+    # ... overlapping by this (a multiple of the network's 32): its reach is about 140 px across
+    # (models/README.md), so each pixel a tile owns sees 64 px or more each way. Measured: on a
+    # 700×550 px mosaic 0.9 % of its pixels one level off the whole box's output, on 1400×1100
+    # 1.5 % up to 3 levels; region PSNR the same to 0.001 dB
+    model_overlap: int = 128
+
+    def __post_init__(self):
+        if not 0 <= self.overlap < self.size or not 0 <= self.model_overlap < self.model_size:
+            raise ValueError("tile overlaps must be at least 0 and less than the tile sizes")
+
+    def splits(self, shape: tuple[int, ...]) -> bool:
+        """Whether a frame of this shape (H, W, ...) is large: detected and restored in pieces."""
+        return shape[0] * shape[1] > self.above
+
+
+@dataclass(frozen=True)
 class LossWeights:
     """The paper's eq. 7: L_valid + 6 L_hole + 0.05 L_perc + 120 (L_style_out + L_style_comp) + 0.1 L_tv."""
 

@@ -14,10 +14,12 @@ the region. The consistency step uses exactly that relation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Sequence
+from typing import Callable, Literal, NamedTuple, Sequence
 
 import cv2
 import numpy as np
+
+from .tiles import group_boxes
 
 Shape = Literal["rect", "ellipse", "polygon"]
 Align = Literal["frame", "region"]
@@ -45,6 +47,11 @@ class Grid:
         ix = np.floor((np.arange(width) - ox) / pw + 1e-6).astype(np.int64)
         return iy, ix
 
+    def moved(self, dx: float, dy: float) -> "Grid":
+        """The same lattice in coordinates whose origin lies at (-dx, -dy): (dx, dy) added to
+        its position (a crop starting at (x0, y0): moved(-x0, -y0))."""
+        return Grid(self.pitch, (self.origin[0] + dx, self.origin[1] + dy))
+
 
 def cell_edges(n: int, pitch: float, origin: float, scale: float = 1.0) -> np.ndarray:
     """Bool (n,): pixels that are the first or last of their cell along an axis of lattice
@@ -64,6 +71,43 @@ class GridArea(NamedTuple):
     grid: Grid | None
     mode: str = "mean"
     trusted: bool = False  # the user's own mask (or the truth): a mosaic for sure, not doubted as graphics
+
+
+class AreaCrop(NamedTuple):
+    """Areas over a crop of a frame (rows, cols), their masks and grids in the crop's
+    coordinates: how a large frame's areas are restored, a crop at a time, without a mask the
+    frame's size for each (`area_crops`, `detect.Detection.crops`)."""
+
+    rows: slice
+    cols: slice
+    areas: tuple[GridArea, ...]
+
+    def without(self, excluded: np.ndarray | None) -> "AreaCrop":
+        """`without` over the crop: `excluded` is the frame's (bool H×W)."""
+        if excluded is None:
+            return self
+        return self._replace(areas=tuple(without(self.areas, excluded[self.rows, self.cols])))
+
+
+def area_crops(areas: Sequence[GridArea], reach: Callable[[Grid | None], int]) -> list[AreaCrop]:
+    """Frame-sized areas as crops: each area's box grown by `reach(grid)` (px), areas whose
+    grown boxes overlap in one crop (`tiles.group_boxes`); areas with no pixels dropped."""
+    boxes, kept = [], []
+    for area in areas:
+        rows, cols = np.flatnonzero(area.mask.any(axis=1)), np.flatnonzero(area.mask.any(axis=0))
+        if rows.size:
+            boxes.append((int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1))
+            kept.append(area)
+    if not kept:
+        return []
+    groups = group_boxes(boxes, [reach(a.grid) for a in kept], kept[0].mask.shape)
+    return [AreaCrop(g.rows, g.cols, tuple(cropped(kept[k], g.rows, g.cols) for k in g.members)) for g in groups]
+
+
+def cropped(area: GridArea, rows: slice, cols: slice) -> GridArea:
+    """A frame's area over the crop (rows, cols), in the crop's coordinates."""
+    grid = None if area.grid is None else area.grid.moved(-cols.start, -rows.start)
+    return area._replace(mask=area.mask[rows, cols], grid=grid)
 
 
 def without(areas: Sequence[GridArea], excluded: np.ndarray | None) -> list[GridArea]:

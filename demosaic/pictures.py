@@ -12,6 +12,7 @@ import os
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterable
 
 import cv2
 import numpy as np
@@ -52,7 +53,11 @@ class Picture:
     @property
     def rgb(self) -> np.ndarray:
         """8-bit RGB (H×W×3), what the detector and the restorer see."""
-        c = self.colour
+        return self.rgb_in(slice(None), slice(None))
+
+    def rgb_in(self, rows: slice, cols: slice) -> np.ndarray:
+        """`rgb` over (rows, cols) only."""
+        c = self.colour[rows, cols]
         if c.dtype == np.uint16:
             c = ((c.astype(np.uint32) + 128) // 257).astype(np.uint8)
         return np.repeat(c[..., None], 3, axis=2) if c.ndim == 2 else cv2.cvtColor(c, cv2.COLOR_BGR2RGB)
@@ -60,20 +65,23 @@ class Picture:
     def with_rgb(self, restored: np.ndarray) -> "Picture":
         """A new picture where the pixels that `restored` (8-bit RGB) changed against `rgb` are
         written in the stored depth and channels; every other pixel and alpha as they were."""
-        changed = np.any(restored != self.rgb, axis=2)
-        colour = self.colour.copy()
-        if colour.ndim == 2:
-            values = cv2.cvtColor(restored, cv2.COLOR_RGB2GRAY)[changed]
-        else:
-            values = restored[changed][:, ::-1]
-        colour[changed] = values.astype(colour.dtype) * (257 if colour.dtype == np.uint16 else 1)
+        return self.with_rgb_in([(slice(None), slice(None), restored)])
+
+    def with_rgb_in(self, crops: Iterable[tuple[slice, slice, np.ndarray]]) -> "Picture":
+        """`with_rgb` crop by crop: (rows, cols, 8-bit RGB over them), no array the picture's
+        size but the new pixels. Where crops overlap, each writes only what it changed."""
         pixels = self.pixels.copy()
         if pixels.ndim == 2:
-            pixels = colour
-        elif self.grey:
-            pixels[..., 0] = colour
+            colour = pixels
         else:
-            pixels[..., :3] = colour
+            colour = pixels[..., 0] if self.grey else pixels[..., :3]  # a view: writes go into `pixels`
+        for rows, cols, restored in crops:
+            changed = np.any(restored != self.rgb_in(rows, cols), axis=2)
+            if colour.ndim == 2:
+                values = cv2.cvtColor(restored, cv2.COLOR_RGB2GRAY)[changed]
+            else:
+                values = restored[changed][:, ::-1]
+            colour[rows, cols][changed] = values.astype(colour.dtype) * (257 if colour.dtype == np.uint16 else 1)
         return replace(self, pixels=pixels)
 
 

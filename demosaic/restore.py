@@ -13,12 +13,13 @@ from typing import NamedTuple, Sequence
 import cv2
 import numpy as np
 
-from .config import FusionConfig, SafetyConfig
+from .config import FusionConfig, SafetyConfig, TileConfig
 from .errors import InputError, ModelError
 from .inpaint import fill_coarse_to_fine
 from .consistency import Bounds, enforce_cell_means
-from .mosaic import Grid, GridArea, cell_colour_guide
+from .mosaic import AreaCrop, Grid, GridArea, cell_colour_guide
 from .safety import Guarded, guard_frame, passes_check
+from .tiles import plan_tiles
 from .video_fusion import Window, fuse_region
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
@@ -111,6 +112,15 @@ class Restored(NamedTuple):
     fusion: tuple[TrackFusion, ...] = ()
 
 
+class RestoredCrop(NamedTuple):
+    """One crop of a large frame, restored (`Restorer.restore_crops`)."""
+
+    rows: slice
+    cols: slice
+    pixels: np.ndarray  # uint8 RGB over (rows, cols): the input there, its areas restored
+    outcome: Outcome
+
+
 class Restorer:
     """Holds one model; `restore(frame, areas)` returns the restored frame (uint8 RGB)."""
 
@@ -157,14 +167,37 @@ class Restorer:
     def restore(self, frame: np.ndarray, areas: Sequence[GridArea]) -> np.ndarray:
         return self.restore_many([frame], [areas])[0]
 
+    def reach(self, grid: Grid | None) -> int:
+        """px around an area that restoring it reads: two cells (the guards' and the guide's ring
+        of cells, the box of the bounded step and the last check) and a cell to spare, plus
+        the network's crop margin grown to its size multiple. A crop that holds this much
+        around its areas restores them as the whole frame would (`restore_crops`)."""
+        cells = 0 if grid is None else int(np.ceil(max(grid.pitch)))
+        return 3 * cells + self.margin + self.multiple + 2
+
+    def restore_crops(self, frame: np.ndarray, crops: Sequence[AreaCrop], tiles: TileConfig) -> list[RestoredCrop]:
+        """A large frame's areas restored a crop at a time (crops reaching `reach` around their
+        areas, as `Detection.crops` and `mosaic.area_crops` make them), the network run tile by
+        tile over boxes wider than `tiles.model_size`: nothing the frame's size is made. Each
+        crop comes back whole, for the caller to write the pixels that changed. Memory grows
+        with the largest crop (about 220 bytes a pixel of it), not with the frame."""
+        out = []
+        for crop in crops:
+            done = self.restore_frames([np.ascontiguousarray(frame[crop.rows, crop.cols])], [list(crop.areas)],
+                                       tiles=tiles)[0]
+            out.append(RestoredCrop(crop.rows, crop.cols, done.frame, done.outcome))
+        return out
+
     def restore_many(self, frames: Sequence[np.ndarray], areas: Sequence[Sequence[GridArea]]) -> list[np.ndarray]:
         return [r.frame for r in self.restore_frames(frames, areas)]
 
     def restore_frames(self, frames: Sequence[np.ndarray], areas: Sequence[Sequence[GridArea]],
-                       windows: Sequence[Window] | None = None, fusion: FusionConfig | None = None) -> list[Restored]:
+                       windows: Sequence[Window] | None = None, fusion: FusionConfig | None = None,
+                       tiles: TileConfig | None = None) -> list[Restored]:
         """Restore several frames, batching equal-sized crops across them. Each frame's guards,
         guide and consistency step (NumPy and OpenCV, which release the GIL) run on a thread
-        pool: on the video benchmark's frames 57 against 71 ms a frame on 2 cores.
+        pool: on the video benchmark's frames 57 against 71 ms a frame on 2 cores. With
+        `tiles`, the network's memory is bounded (`_run`).
 
         With `windows` (from a `video_fusion.Fuser` given this restorer's `safety`) and
         `fusion`, each region is first tried as fused from its window's frames, with the
@@ -203,7 +236,7 @@ class Restorer:
             for box in plan_crops(masks[i], self.multiple, self.margin):
                 sl = (slice(box.y0, box.y1), slice(box.x0, box.x1))
                 jobs.append((i, box, frames[i][sl], masks[i][sl], None if frame_guide is None else frame_guide[sl]))
-        outputs = self._run(jobs)
+        outputs = self._run(jobs, tiles)
         composite = [r.astype(np.float32) for r in results]
         for (i, box, _, crop_mask, _), out in zip(jobs, outputs):
             sl = (slice(box.y0, box.y1), slice(box.x0, box.x1))
@@ -271,26 +304,53 @@ class Restorer:
             out[sl][crop_hole] = _to_uint8(result[crop_hole] * 255.0)
         return out
 
-    def _run(self, jobs) -> list[np.ndarray]:
-        """Model outputs (h, w, 3) float in [0, 1]-ish for each job, batched by crop shape."""
+    def _run(self, jobs, tiles: TileConfig | None = None) -> list[np.ndarray]:
+        """Model outputs (h, w, 3) float in [0, 1]-ish for each job, batched by crop shape. With
+        `tiles`, a batch holds at most `tiles.model_size`² pixels, and a crop wider than that
+        runs tile by tile (`_tiled`)."""
         outputs: list = [None] * len(jobs)
         by_shape: dict = {}
         for j, job in enumerate(jobs):
             by_shape.setdefault(job[2].shape[:2], []).append(j)
         for shape, idx in by_shape.items():
             ph, pw = (-(-s // self.multiple) * self.multiple for s in shape)  # frames smaller than the multiple
-            for start in range(0, len(idx), self.batch_size):
-                chunk = idx[start:start + self.batch_size]
-                batch = {
-                    "image": np.stack([_pad(jobs[j][2] / 255.0, ph, pw) for j in chunk]).astype(np.float32),
-                    "valid": np.stack([_pad((~jobs[j][3])[..., None], ph, pw, 1.0) for j in chunk]).astype(np.float32),
-                }
-                if self.guided:
-                    batch["guide"] = np.stack([_pad(jobs[j][4] / 255.0, ph, pw) for j in chunk]).astype(np.float32)
-                out = np.asarray(self._infer(batch))
+            batch_size = self.batch_size
+            if tiles is not None:
+                batch_size = min(batch_size, max(1, tiles.model_size ** 2 // (ph * pw)))
+            for start in range(0, len(idx), batch_size):
+                chunk = idx[start:start + batch_size]
+                batch = self._batch([jobs[j] for j in chunk], ph, pw)
+                if tiles is not None and ph * pw > tiles.model_size ** 2:
+                    out = self._tiled(batch, tiles)[None]
+                else:
+                    out = np.asarray(self._infer(batch))
                 for k, j in enumerate(chunk):
                     outputs[j] = out[k, :shape[0], :shape[1]]
         return outputs
+
+    def _batch(self, jobs, height: int, width: int) -> dict[str, np.ndarray]:
+        """The network's inputs for jobs of one crop shape, padded to (height, width)."""
+        batch = {
+            "image": np.stack([_pad(job[2] / 255.0, height, width) for job in jobs]).astype(np.float32),
+            "valid": np.stack([_pad((~job[3])[..., None], height, width, 1.0) for job in jobs]).astype(np.float32),
+        }
+        if self.guided:
+            batch["guide"] = np.stack([_pad(job[4] / 255.0, height, width) for job in jobs]).astype(np.float32)
+        return batch
+
+    def _tiled(self, batch: dict[str, np.ndarray], tiles: TileConfig) -> np.ndarray:
+        """The output (H, W, 3) for a batch of one crop, the network run on overlapping tiles of
+        `tiles.model_size` px at most, each tile's output kept where it owns the pixels
+        (`tiles.Tile.core`). Tiles start on multiples of the network's size multiple, so its
+        strides and the guide's pooling fall where they fall over the whole crop: a pixel that
+        the network's reach keeps inside its tile comes out as from the whole crop."""
+        _, height, width, _ = batch["image"].shape
+        out = np.empty((height, width, 3), np.float32)
+        for tile in plan_tiles((height, width), tiles.model_size, tiles.model_overlap, self.multiple):
+            rows, cols = tile.box
+            part = np.asarray(self._infer({k: np.ascontiguousarray(v[:, rows, cols]) for k, v in batch.items()}))
+            out[tile.core] = part[0][tile.core_in_tile]
+        return out
 
 
 def _around(area: GridArea) -> tuple[tuple[slice, slice], GridArea]:

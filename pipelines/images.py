@@ -5,18 +5,21 @@ import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
 
 from demosaic import fields
-from demosaic.config import KeyframeConfig
+from demosaic.config import KeyframeConfig, TileConfig
 from demosaic.detect import Detection, Detector, DetectorConfig
 from demosaic.images import atomic_output, read_mask, write_image
 from demosaic.pictures import Picture, read_picture, write_picture
 from demosaic.keyframes import KeyframeDetector
-from demosaic.mosaic import GridArea, without
+from demosaic.mosaic import AreaCrop, GridArea, area_crops, without
+
+if TYPE_CHECKING:  # imported where it is used, as the restoring functions do
+    from demosaic.restore import Restorer
 
 
 def detection_json(detection: Detection) -> dict:
@@ -38,9 +41,9 @@ def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def detect_image(src: Path, dst: Path, json_path: Path | None, overlay_path: Path | None,
-                 cfg: DetectorConfig) -> Detection:
+                 cfg: DetectorConfig, tiles: TileConfig = TileConfig()) -> Detection:
     image = read_picture(src).rgb  # the stored layout: the mask fits `demosaic image --mask`
-    detection = Detector(cfg).detect(image)
+    detection = Detector(cfg, tiles).detect(image)
     write_image(dst, detection.mask.astype(np.uint8) * 255)
     if json_path is not None:
         json_path.write_text(json.dumps(detection_json(detection), indent=2) + "\n")
@@ -89,15 +92,19 @@ def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConf
 
 
 def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path | None, mode: str,
-                  cfg: DetectorConfig, note: Callable[[str], None], exclude_path: Path | None = None) -> dict:
+                  cfg: DetectorConfig, note: Callable[[str], None], exclude_path: Path | None = None,
+                  tiles: TileConfig = TileConfig()) -> dict:
     """Detect (or take the mask and estimate its grid), restore, write. Returns a summary.
     The output keeps the input's depth, channels, alpha, metadata and (same format) quality;
-    with nothing restored and the same format it is a copy of the input's bytes."""
+    with nothing restored and the same format it is a copy of the input's bytes. A picture
+    above `tiles.above` pixels is detected tile by tile and restored crop by crop around its
+    regions (`demosaic.tiles`), so that its memory stays bounded."""
     from demosaic.restore import Restorer
 
     picture = read_picture(src)
     image = picture.rgb
-    detector = Detector(cfg)
+    detector = Detector(cfg, tiles)
+    areas = None  # None: detect them
     if mask_path is not None:
         mask = read_mask(mask_path, image.shape[:2])
         grid = detector.grid_in(image, mask)
@@ -108,10 +115,12 @@ def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path
             _unchanged(src, dst, picture)
             return {"restored_pixels": 0, "mode": mode}
         areas = [GridArea(mask, grid, trusted=True)]
-    else:
+    excluded = None if exclude_path is None else read_mask(exclude_path, image.shape[:2])
+    if tiles.splits(image.shape):
+        return _restore_large(src, dst, picture, image, detector, areas, excluded, model_path, mode, tiles, note)
+    if areas is None:
         areas = detector.detect(image).areas()
-    if exclude_path is not None:
-        areas = without(areas, read_mask(exclude_path, image.shape[:2]))
+    areas = without(areas, excluded)
     if not any(a.mask.any() for a in areas):
         note("no mosaic found: the output is the input unchanged")
         _unchanged(src, dst, picture)
@@ -121,6 +130,41 @@ def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path
     write_picture(dst, picture.with_rgb(restored))
     return {"restored_pixels": int(np.any(restored != image, axis=2).sum()), "mode": mode,
             "model": restorer.card.get("name"), "grids": [None if a.grid is None else asdict(a.grid) for a in areas]}
+
+
+def _restore_large(src: Path, dst: Path, picture: Picture, image: np.ndarray, detector: Detector,
+                   areas: list[GridArea] | None, excluded: np.ndarray | None, model_path: Path | None, mode: str,
+                   tiles: TileConfig, note: Callable[[str], None]) -> dict:
+    """`restore_image` for a large picture: its areas (None: detected) restored crop by crop and
+    written into the picture's own pixels, with no frame-sized copy between."""
+    restorer, crops = _large_crops(image, detector, areas, excluded, model_path, mode)
+    if not crops:
+        note("no mosaic found: the output is the input unchanged")
+        _unchanged(src, dst, picture)
+        return {"restored_pixels": 0, "mode": mode}
+    restored = restorer.restore_crops(image, crops, tiles)
+    write_picture(dst, picture.with_rgb_in([(r.rows, r.cols, r.pixels) for r in restored]))
+    changed = sum(int(np.any(r.pixels != image[r.rows, r.cols], axis=2).sum()) for r in restored)
+    grids = [None if a.grid is None else asdict(a.grid.moved(c.cols.start, c.rows.start)) for c in crops for a in c.areas]
+    return {"restored_pixels": changed, "mode": mode, "model": restorer.card.get("name"), "grids": grids}
+
+
+def _large_crops(image: np.ndarray, detector: Detector, areas: list[GridArea] | None, excluded: np.ndarray | None,
+                 model_path: Path | None, mode: str) -> tuple[Restorer | None, list[AreaCrop]]:
+    """(the restorer, the areas as crops around them) for a large picture; (None, []) without
+    any. The detection's frame-sized labels are gone when it returns."""
+    from demosaic.restore import Restorer
+
+    detection = None
+    if areas is None:
+        detection = detector.detect(image)
+        if not detection.regions:
+            return None, []
+    elif not any(a.mask.any() for a in areas):
+        return None, []
+    restorer = Restorer.for_mode(mode, model_path)
+    crops = detection.crops(restorer.reach) if detection is not None else area_crops(areas, restorer.reach)
+    return restorer, [c for c in (c.without(excluded) for c in crops) if c.areas]
 
 
 def _unchanged(src: Path, dst: Path, picture: Picture) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..config import TileConfig
 from ..mosaic import Grid
 from .classical import classical_regions
 from .config import DetectorConfig
@@ -17,15 +18,17 @@ from .lattice import evidence_lattice
 from .learned import add_learned, drop_unsure
 from .refits import drop_remnants, merge_lattices, refit, split_lattices, split_unions
 from .regions import Detection, RegionSet, mask_box, tight_boxes
+from .tiled import detect_tiled
 
 DEFAULT_SEGMENTER = Path(__file__).resolve().parents[2] / "models" / "demosaic-detect-v5.json"
 
 
 class Detector:
-    """Finds mosaics in frames (`detect`); loads the segmenter on first use and keeps it."""
+    """Finds mosaics in frames (`detect`); loads the segmenter on first use and keeps it.
+    Frames above `tiles.above` pixels are detected tile by tile (`detect.tiled`)."""
 
-    def __init__(self, cfg: DetectorConfig = DetectorConfig()):
-        self.cfg = cfg
+    def __init__(self, cfg: DetectorConfig = DetectorConfig(), tiles: TileConfig = TileConfig()):
+        self.cfg, self.tiles = cfg, tiles
         self._segmenter = self._border_segmenter = None
 
     @property
@@ -54,6 +57,13 @@ class Detector:
         an uncompressed mosaic, however exact its cells); None: tell from its chroma."""
         if frame.dtype != np.uint8 or frame.ndim != 3:
             raise ValueError("detect expects an H×W×3 uint8 frame")
+        if self.tiles.splits(frame.shape):
+            if coded is None:  # told once, from the whole frame's chroma, for every tile
+                coded = self.cfg.net.coded_chroma and chroma_subsampled(frame)
+            return detect_tiled(self._detect_whole, frame, self.tiles, self.cfg, coded)
+        return self._detect_whole(frame, coded)
+
+    def _detect_whole(self, frame: np.ndarray, coded: bool | None) -> Detection:
         cfg = self.cfg
         height, width = frame.shape[:2]
         if min(height, width) < 2 * cfg.lattice.min_pitch:

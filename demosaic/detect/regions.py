@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from ..mosaic import Grid, GridArea
+from ..mosaic import AreaCrop, Grid, GridArea
+from ..tiles import group_boxes
 from .config import DetectorConfig
 
 
@@ -37,6 +38,17 @@ class Detection:
         if self.labels is None:
             return []
         return [GridArea(self.labels == i + 1, r.grid, r.mode) for i, r in enumerate(self.regions)]
+
+    def crops(self, reach: Callable[[Grid | None], int]) -> list[AreaCrop]:
+        """The areas as crops (`mosaic.AreaCrop`), each region's box grown by `reach(grid)` px,
+        regions whose grown boxes overlap in one crop: no mask the frame's size per region."""
+        if self.labels is None:
+            return []
+        groups = group_boxes([r.bbox for r in self.regions], [reach(r.grid) for r in self.regions], self.mask.shape)
+        return [AreaCrop(g.rows, g.cols, tuple(GridArea(self.labels[g.rows, g.cols] == k + 1,
+                                                        self.regions[k].grid.moved(-g.cols.start, -g.rows.start),
+                                                        self.regions[k].mode) for k in g.members))
+                for g in groups]
 
 
 @dataclass(frozen=True)
