@@ -1,15 +1,15 @@
 """An image file kept as it came: depth, channels, alpha, metadata and the file's own quality.
 
 The detector and the restorer work on 8-bit RGB. A `Picture` holds the file's pixels as
-stored (grey, BGR or BGRA; 8 or 16 bits; EXIF orientation not applied, so the layout and
-its orientation tag travel together), its EXIF, XMP and ICC chunks, and, for lossy files,
-the quality to write it back at. Only pixels the restorer changed are written into the
-stored pixels; alpha is kept as it was.
+stored (grey, grey+alpha, BGR or BGRA; 8 or 16 bits; EXIF orientation not applied, so the
+layout and its orientation tag travel together), its EXIF, XMP and ICC chunks, and, for lossy
+files, the quality to write it back at. Only pixels the restorer changed are written into the
+stored pixels; alpha is kept as it was. A grey+alpha PNG, which OpenCV reads as BGRA and
+cannot write, is read as grey+alpha and written by `demosaic.png`.
 """
 from __future__ import annotations
 
 import os
-import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
@@ -17,6 +17,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from . import png
 from .errors import DemosaicError, InputError
 from .images import atomic_output
 
@@ -98,11 +99,13 @@ def read_picture(path: str | os.PathLike) -> Picture:
         raise InputError(f"{p}: {pixels.dtype} samples are not supported (8 or 16 bits)")
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[..., 0]
+    data = p.read_bytes()
+    if pixels.ndim == 3 and pixels.shape[2] == 4 and png.colour_type(data) == png.GREY_ALPHA:
+        pixels = np.ascontiguousarray(pixels[..., [0, 3]])  # OpenCV's BGRA of a grey+alpha file: B = G = R
     metadata = tuple((int(t), np.asarray(c, np.uint8).tobytes())
                      for t, c in zip(() if types is None else types, () if chunks is None else chunks))
-    data = p.read_bytes()
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and not any(t == cv2.IMAGE_METADATA_ICCP for t, _ in metadata):
-        profile = png_icc_profile(data)  # OpenCV 5.0 writes a PNG's profile but cannot read it back
+    if data[:8] == png.SIGNATURE and not any(t == cv2.IMAGE_METADATA_ICCP for t, _ in metadata):
+        profile = png.icc_profile(data)  # OpenCV 5.0 writes a PNG's profile but cannot read it back
         if profile is not None:
             metadata += ((cv2.IMAGE_METADATA_ICCP, profile),)
     kinds = {b"\xff\xd8": (".jpg", ".jpeg"), b"RIFF": (".webp",)}
@@ -111,30 +114,25 @@ def read_picture(path: str | os.PathLike) -> Picture:
 
 def write_picture(path: str | os.PathLike, picture: Picture) -> None:
     """Write atomically, with the picture's metadata and, when the output has the input's
-    format, its file's writing parameters."""
+    format, its file's writing parameters. Grey+alpha stays grey+alpha in a PNG (written by
+    `demosaic.png`); other formats take it as BGRA, as OpenCV writes a grey+alpha file it read."""
+    types = [t for t, _ in picture.metadata]
+    chunks = [np.frombuffer(c, np.uint8) for _, c in picture.metadata]
+    pixels = picture.pixels
+    grey_alpha = pixels.ndim == 3 and pixels.shape[2] == 2
     with atomic_output(path) as tmp:
-        types = [t for t, _ in picture.metadata]
-        chunks = [np.frombuffer(c, np.uint8) for _, c in picture.metadata]
+        if grey_alpha and Path(path).suffix.lower() == ".png":
+            # The metadata chunks OpenCV makes, from a one-pixel grey picture of the same depth.
+            ok, made = cv2.imencodeWithMetadata(".png", pixels[:1, :1, 0], types, chunks, [])
+            if not ok:
+                raise DemosaicError(f"{path}: could not encode the image's metadata")
+            tmp.write_bytes(png.encode_grey_alpha(pixels, png.ancillary(made.tobytes())))
+            return
+        if grey_alpha:
+            pixels = cv2.merge([pixels[..., 0], pixels[..., 0], pixels[..., 0], pixels[..., 1]])
         params = list(picture.params) if Path(path).suffix.lower() in picture.params_for else []
-        if not cv2.imwriteWithMetadata(str(tmp), picture.pixels, types, chunks, params):
+        if not cv2.imwriteWithMetadata(str(tmp), pixels, types, chunks, params):
             raise DemosaicError(f"{path}: could not encode the image")
-
-
-def png_icc_profile(data: bytes) -> bytes | None:
-    """The ICC profile in a PNG's iCCP chunk (name, NUL, method 0, zlib data), or None."""
-    i = 8
-    while i + 8 <= len(data):
-        length, kind = int.from_bytes(data[i:i + 4], "big"), data[i + 4:i + 8]
-        if kind == b"iCCP":
-            body = data[i + 8:i + 8 + length]
-            try:
-                return zlib.decompress(body[body.index(b"\0") + 2:])
-            except (ValueError, zlib.error):
-                return None
-        if kind == b"IDAT":
-            return None  # iCCP comes before the image data
-        i += 12 + length
-    return None
 
 
 def _params(data: bytes, path: Path) -> tuple[int, ...]:

@@ -61,6 +61,40 @@ def test_image__rgba_png__alpha_kept_outside_pixels_bit_identical(photo, tmp_pat
     assert diff[BOX].mean() > 0.5 and not diff[outside()].any()
 
 
+def grey_alpha_png(grey: np.ndarray, alpha: np.ndarray, icc: bytes | None = None) -> bytes:
+    """A grey+alpha PNG (IHDR colour type 4, 8 or 16 bits) made with zlib alone, no filters:
+    independent of OpenCV and of the code under test; with an iCCP chunk if `icc` is given."""
+    height, width = grey.shape
+    raw = np.dstack([grey, alpha]).astype(grey.dtype.newbyteorder(">")).view(np.uint8).reshape(height, -1)
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8 * grey.dtype.itemsize, 4, 0, 0, 0)
+    rows = b"".join(b"\0" + row.tobytes() for row in raw)  # filter type 0 on every row
+    profile = b"" if icc is None else chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + profile + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_image__grey_alpha_png__stays_grey_alpha_alpha_and_outside_bit_identical(photo, tmp_path, dtype):
+    rgb, mask = photo
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(dtype)
+    alpha = np.tile(np.linspace(0, 255, rgb.shape[1]), (rgb.shape[0], 1)).astype(dtype)
+    if dtype == np.uint16:
+        grey, alpha = grey * 257 + 3, alpha * 257 + 5  # low bits an 8-bit path would lose
+    (tmp_path / "in.png").write_bytes(grey_alpha_png(grey, alpha))
+    restore(tmp_path / "in.png", tmp_path / "out.png", "--mask", mask)
+    data = (tmp_path / "out.png").read_bytes()
+    assert data[12:16] == b"IHDR" and (data[24], data[25]) == (8 * grey.itemsize, 4)  # bit depth, grey+alpha
+    out = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)  # libpng gives grey+alpha as BGRA
+    assert out.dtype == dtype and np.array_equal(out[..., 3], alpha)
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 0], out[..., 2])
+    assert np.array_equal(out[..., 0][outside()], grey[outside()])
+    assert (out[..., 0][BOX] != grey[BOX]).mean() > 0.5
+
+
 def test_image__16_bit_png__stays_16_bit_outside_bit_identical(photo, tmp_path):
     rgb, mask = photo
     deep = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257 + 3  # low bits an 8-bit path would lose
@@ -131,6 +165,16 @@ def iccp_chunk(path) -> bytes | None:
             return zlib.decompress(body[body.index(b"\0") + 2:])
         i += 12 + n
     return None
+
+
+def test_picture__grey_alpha_png_with_icc_profile__written_back_as_it_came(tmp_path):
+    grey, alpha = np.full((8, 12), 90, np.uint8), np.arange(96, dtype=np.uint8).reshape(8, 12)
+    src, out = tmp_path / "in.png", tmp_path / "out.png"
+    src.write_bytes(grey_alpha_png(grey, alpha, icc_profile()))
+    write_picture(out, read_picture(src))
+    assert out.read_bytes()[25] == 4 and iccp_chunk(out) == icc_profile()
+    back = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(back[..., 0], grey) and np.array_equal(back[..., 3], alpha)
 
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg"])
