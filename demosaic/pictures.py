@@ -52,6 +52,19 @@ class Picture:
         return self.pixels[..., 0] if self.grey else self.pixels[..., :3]
 
     @property
+    def alpha(self) -> np.ndarray | None:
+        """The alpha channel as stored (H×W), or None."""
+        if self.pixels.ndim == 2 or self.pixels.shape[2] in (1, 3):
+            return None
+        return self.pixels[..., -1]
+
+    def with_alpha(self, alpha: np.ndarray) -> "Picture":
+        """A new picture with `alpha` (H×W, the stored depth) as its alpha channel."""
+        pixels = self.pixels.copy()
+        pixels[..., -1] = alpha
+        return replace(self, pixels=pixels)
+
+    @property
     def rgb(self) -> np.ndarray:
         """8-bit RGB (H×W×3), what the detector and the restorer see."""
         return self.rgb_in(slice(None), slice(None))

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from demosaic import fields
+from demosaic.alpha import restore_alpha
 from demosaic.config import KeyframeConfig, TileConfig
 from demosaic.detect import Detection, Detector, DetectorConfig
 from demosaic.images import atomic_output, read_mask, write_image
@@ -127,8 +128,12 @@ def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path
         return {"restored_pixels": 0, "mode": mode}
     restorer = Restorer.for_mode(mode, model_path)
     restored = restorer.restore(image, areas)
-    write_picture(dst, picture.with_rgb(restored))
-    return {"restored_pixels": int(np.any(restored != image, axis=2).sum()), "mode": mode,
+    changed = np.any(restored != image, axis=2)
+    out = picture.with_rgb(restored)
+    if picture.alpha is not None:  # pixelated with its colour: restored where the colour was
+        out = out.with_alpha(restore_alpha(picture.alpha, areas, changed))
+    write_picture(dst, out)
+    return {"restored_pixels": int(changed.sum()), "mode": mode,
             "model": restorer.card.get("name"), "grids": [None if a.grid is None else asdict(a.grid) for a in areas]}
 
 
@@ -143,7 +148,14 @@ def _restore_large(src: Path, dst: Path, picture: Picture, image: np.ndarray, de
         _unchanged(src, dst, picture)
         return {"restored_pixels": 0, "mode": mode}
     restored = restorer.restore_crops(image, crops, tiles)
-    write_picture(dst, picture.with_rgb_in([(r.rows, r.cols, r.pixels) for r in restored]))
+    out = picture.with_rgb_in([(r.rows, r.cols, r.pixels) for r in restored])
+    if picture.alpha is not None:  # as `restore_image`, crop by crop
+        alpha = picture.alpha.copy()
+        for crop, r in zip(crops, restored):
+            changed = np.any(r.pixels != image[r.rows, r.cols], axis=2)
+            alpha[r.rows, r.cols] = restore_alpha(alpha[r.rows, r.cols], crop.areas, changed)
+        out = out.with_alpha(alpha)
+    write_picture(dst, out)
     changed = sum(int(np.any(r.pixels != image[r.rows, r.cols], axis=2).sum()) for r in restored)
     grids = [None if a.grid is None else asdict(a.grid.moved(c.cols.start, c.rows.start)) for c in crops for a in c.areas]
     return {"restored_pixels": changed, "mode": mode, "model": restorer.card.get("name"), "grids": grids}

@@ -61,6 +61,46 @@ def test_image__rgba_png__alpha_kept_outside_pixels_bit_identical(photo, tmp_pat
     assert diff[BOX].mean() > 0.5 and not diff[outside()].any()
 
 
+@pytest.mark.parametrize("large", [False, True])
+def test_image__rgba_png_pixelated_alpha__restored_with_its_colour(rng, tmp_path, large):
+    """A cut-out (a soft disc of alpha) pixelated with its colour, as a tool that pixelates
+    RGBA does: the alpha comes back closer to the clean one than the pixelated cells are,
+    each cell's mean still the alpha it showed, and the alpha outside untouched; also on the
+    large-picture path (crop by crop; its threshold lowered to this picture)."""
+    from conftest import smooth_image
+
+    image = smooth_image(rng, 96, 128)
+    yy, xx = np.mgrid[:96, :128]
+    disc = ((yy - 48) ** 2 + (xx - 64) ** 2 < 26 ** 2).astype(np.float32) * 255
+    clean_alpha = cv2.GaussianBlur(disc, (0, 0), 3).round().astype(np.uint8)
+    bgra = np.dstack([cv2.cvtColor(image, cv2.COLOR_RGB2BGR), clean_alpha])
+    cells = cv2.resize(bgra[BOX], (4, 4), interpolation=cv2.INTER_AREA)
+    pixelated = bgra.copy()
+    pixelated[BOX] = cv2.resize(cells, (64, 64), interpolation=cv2.INTER_NEAREST)
+    cv2.imwrite(str(tmp_path / "in.png"), pixelated)
+    mask = np.zeros((96, 128), np.uint8)
+    mask[BOX] = 255
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    if large:
+        from demosaic.config import TileConfig
+        from demosaic.detect import DetectorConfig
+        from pipelines.images import restore_image
+
+        restore_image(tmp_path / "in.png", tmp_path / "out.png", tmp_path / "mask.png", None, "guided",
+                      DetectorConfig(), note=print, tiles=TileConfig(above=1000))
+    else:
+        restore(tmp_path / "in.png", tmp_path / "out.png", "--mask", tmp_path / "mask.png")
+    out = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)[..., 3]
+
+    def psnr(a):
+        return 10 * np.log10(255 ** 2 / np.mean((a[BOX].astype(float) - clean_alpha[BOX]) ** 2))
+
+    assert psnr(out) > psnr(pixelated[..., 3]) + 2, (psnr(out), psnr(pixelated[..., 3]))
+    block_means = out[BOX].astype(float).reshape(4, 16, 4, 16).mean(axis=(1, 3))
+    assert np.abs(block_means - cells[..., 3]).max() <= 1.0
+    assert np.array_equal(out[outside()], pixelated[..., 3][outside()])
+
+
 def grey_alpha_png(grey: np.ndarray, alpha: np.ndarray, icc: bytes | None = None) -> bytes:
     """A grey+alpha PNG (IHDR colour type 4, 8 or 16 bits) made with zlib alone, no filters:
     independent of OpenCV and of the code under test; with an iCCP chunk if `icc` is given."""
