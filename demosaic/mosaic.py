@@ -81,6 +81,9 @@ class AreaCrop(NamedTuple):
     rows: slice
     cols: slice
     areas: tuple[GridArea, ...]
+    # A piece of a larger mosaic (`area_pieces`): its areas reach past it to the crop's edges,
+    # so that it is restored as the whole would be, and only these pixels are kept (None: all).
+    keep: np.ndarray | None = None
 
     def without(self, excluded: np.ndarray | None) -> "AreaCrop":
         """`without` over the crop: `excluded` is the frame's (bool H×W)."""
@@ -102,6 +105,51 @@ def area_crops(areas: Sequence[GridArea], reach: Callable[[Grid | None], int]) -
         return []
     groups = group_boxes(boxes, [reach(a.grid) for a in kept], kept[0].mask.shape)
     return [AreaCrop(g.rows, g.cols, tuple(cropped(kept[k], g.rows, g.cols) for k in g.members)) for g in groups]
+
+
+def area_pieces(crop: AreaCrop, side: int, reach: Callable[[Grid | None], int]) -> list[AreaCrop]:
+    """`crop` as pieces of at most about `side` px of mosaic each way, each grown by
+    `reach(grid)`, so that restoring a huge mosaic takes memory for a piece at a time; `[crop]`
+    where none of its areas is larger. A piece is a block of whole cells of one area (its
+    grid's cells, `side // pitch` of them each way), its `keep`; the piece's area is the whole
+    area over the piece's crop, so that the network, the guide and the consistency step see
+    the mosaic around the block as the whole would, and what they do past the block, within
+    `reach` of the crop's edge, is not kept."""
+    height, width = crop.rows.stop - crop.rows.start, crop.cols.stop - crop.cols.start
+
+    def box(mask: np.ndarray) -> tuple[int, int, int, int]:
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+    def large(area: GridArea) -> bool:
+        r0, r1, c0, c1 = box(area.mask)
+        return area.grid is not None and max(r1 - r0, c1 - c0) > side
+
+    if not any(large(a) for a in crop.areas if a.mask.any()):
+        return [crop]
+    out = []
+    for area in crop.areas:
+        if not area.mask.any():
+            continue
+        parts = [area.mask]
+        if large(area):
+            iy, ix = area.grid.cell_index(height, width)
+            by = iy // max(1, int(side // area.grid.pitch[1]))
+            bx = ix // max(1, int(side // area.grid.pitch[0]))
+            parts = [area.mask & (by == j)[:, None] & (bx == i)[None, :]
+                     for j in np.unique(by) for i in np.unique(bx)]
+        grow = reach(area.grid)
+        for part in parts:
+            if not part.any():
+                continue
+            r0, r1, c0, c1 = box(part)
+            rows, cols = slice(max(0, r0 - grow), min(height, r1 + grow)), slice(max(0, c0 - grow), min(width, c1 + grow))
+            piece = cropped(area, rows, cols)
+            out.append(AreaCrop(slice(crop.rows.start + rows.start, crop.rows.start + rows.stop),
+                                slice(crop.cols.start + cols.start, crop.cols.start + cols.stop),
+                                (piece._replace(mask=piece.mask.copy()),),  # not views of crop-sized masks
+                                None if part is area.mask else part[rows, cols].copy()))
+    return out
 
 
 def cropped(area: GridArea, rows: slice, cols: slice) -> GridArea:

@@ -17,7 +17,7 @@ from .config import FusionConfig, SafetyConfig, TileConfig
 from .errors import InputError, ModelError
 from .inpaint import fill_coarse_to_fine
 from .consistency import Bounds, enforce_cell_means
-from .mosaic import AreaCrop, Grid, GridArea, cell_colour_guide
+from .mosaic import AreaCrop, Grid, GridArea, area_pieces, cell_colour_guide
 from .safety import Guarded, guard_frame, passes_check
 from .tiles import plan_tiles
 from .video_fusion import Window, fuse_region
@@ -119,6 +119,7 @@ class RestoredCrop(NamedTuple):
     cols: slice
     pixels: np.ndarray  # uint8 RGB over (rows, cols): the input there, its areas restored
     outcome: Outcome
+    areas: tuple[GridArea, ...] = ()  # what was restored, in the crop's coordinates
 
 
 class Restorer:
@@ -179,13 +180,18 @@ class Restorer:
         """A large frame's areas restored a crop at a time (crops reaching `reach` around their
         areas, as `Detection.crops` and `mosaic.area_crops` make them), the network run tile by
         tile over boxes wider than `tiles.model_size`: nothing the frame's size is made. Each
-        crop comes back whole, for the caller to write the pixels that changed. Memory grows
-        with the largest crop (about 220 bytes a pixel of it), not with the frame."""
+        crop comes back whole, for the caller to write the pixels that changed. A mosaic larger
+        than `tiles.area_size` is restored in blocks of whole cells (`mosaic.area_pieces`), so
+        memory grows with a block (about 220 bytes a pixel of it), not with the mosaic or the frame."""
         out = []
-        for crop in crops:
+        for crop in (piece for c in crops for piece in area_pieces(c, tiles.area_size, self.reach)):
             done = self.restore_frames([np.ascontiguousarray(frame[crop.rows, crop.cols])], [list(crop.areas)],
                                        tiles=tiles)[0]
-            out.append(RestoredCrop(crop.rows, crop.cols, done.frame, done.outcome))
+            pixels, areas = done.frame, crop.areas
+            if crop.keep is not None:  # a piece of a larger mosaic: its own block only
+                pixels = np.where(crop.keep[..., None], done.frame, frame[crop.rows, crop.cols])
+                areas = tuple(a._replace(mask=a.mask & crop.keep) for a in crop.areas)
+            out.append(RestoredCrop(crop.rows, crop.cols, pixels, done.outcome, areas))
         return out
 
     def restore_many(self, frames: Sequence[np.ndarray], areas: Sequence[Sequence[GridArea]]) -> list[np.ndarray]:

@@ -105,3 +105,59 @@ def test_image__tiled__mosaics_across_tile_borders_restored_everything_else_bit_
         inside = region.rasterise(*truth.shape)
         assert region_psnr(out, clean, inside) > region_psnr(mosaic, clean, inside) + 0.3
     assert summary["restored_pixels"] == int(np.any(out != mosaic, axis=2).sum())
+
+
+def test_area_pieces__whole_cells_of_each_area_in_exactly_one_piece_within_reach():
+    from demosaic.mosaic import AreaCrop, Grid, GridArea, area_pieces
+
+    mask = np.zeros((300, 400), bool)
+    mask[40:260, 30:370] = True  # 220 × 340 px of 16 px cells from (6, 8)
+    grid = Grid((16.0, 16.0), (6.0, 8.0))
+    crop = AreaCrop(slice(100, 400), slice(50, 450), (GridArea(mask, grid),))
+    pieces = area_pieces(crop, 96, lambda g: 20)
+    assert len(pieces) > 4
+    owner = np.zeros(mask.shape, int)
+    iy, ix = grid.cell_index(*mask.shape)
+    for p in pieces:
+        (area,) = p.areas
+        rows, cols = slice(p.rows.start - 100, p.rows.stop - 100), slice(p.cols.start - 50, p.cols.stop - 50)
+        assert rows.start >= 0 and cols.start >= 0 and rows.stop <= 300 and cols.stop <= 400
+        assert np.array_equal(area.mask, mask[rows, cols])  # the whole area over the piece's crop ...
+        assert not (p.keep & ~area.mask).any()  # ... of which the piece keeps its block
+        owner[rows, cols] += p.keep
+        cy, cx = np.nonzero(p.keep)
+        cells_y, cells_x = np.unique(iy[cy + rows.start]), np.unique(ix[cx + cols.start])
+        assert len(cells_y) <= 96 // 16 and len(cells_x) <= 96 // 16  # at most `side` px of cells
+        # whole cells: every pixel of those cells inside the mask is in this piece
+        ours = mask[rows, cols] & np.isin(iy[rows], cells_y)[:, None] & np.isin(ix[cols], cells_x)[None, :]
+        assert np.array_equal(ours, p.keep)
+        r0, r1 = cy.min(), cy.max() + 1
+        assert r0 == min(20, rows.start + r0) and rows.stop - (rows.start + r1) in (20, 300 - rows.start - r1)  # grown by the reach
+        assert area.grid == grid.moved(-cols.start, -rows.start)
+    assert np.array_equal(owner, mask.astype(int))  # each mosaic pixel in exactly one piece
+    small = AreaCrop(slice(0, 300), slice(0, 400), (GridArea(mask, grid),))
+    assert area_pieces(small, 512, lambda g: 20) == [small]  # no larger than `side`: the crop itself
+
+
+def test_image__mosaic_larger_than_area_size__restored_in_blocks_as_well_as_whole(across_tiles, detector_config,
+                                                                                 tmp_path):
+    """Blocks of whole cells (`area_size` lowered to 64 px: the 160 px mosaics in nine pieces)
+    restore each mosaic about as well as one crop does, and change nothing outside them."""
+    from dataclasses import replace
+
+    from pipelines.images import restore_image
+
+    clean, mosaic, truth = across_tiles
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), mosaic[..., ::-1])
+    outs = {}
+    for name, tiles in (("whole", SMALL_TILES), ("blocks", replace(SMALL_TILES, area_size=64))):
+        restore_image(src, tmp_path / f"{name}.png", None, None, "guided", detector_config, note=print, tiles=tiles)
+        outs[name] = cv2.imread(str(tmp_path / f"{name}.png"))[..., ::-1]
+    near = cv2.dilate(truth.astype(np.uint8), np.ones((17, 17), np.uint8)) > 0  # as the test above
+    assert np.array_equal(outs["blocks"][~near], mosaic[~near])
+    assert not np.array_equal(outs["blocks"], outs["whole"])  # the blocks really took another path
+    for region in MOSAICS:
+        inside = region.rasterise(*truth.shape)
+        blocks, whole = region_psnr(outs["blocks"], clean, inside), region_psnr(outs["whole"], clean, inside)
+        assert blocks > region_psnr(mosaic, clean, inside) + 0.3 and abs(blocks - whole) < 0.3, (blocks, whole)
