@@ -297,3 +297,28 @@ def test_filtered_stderr__notices_dropped_other_lines_kept(capfd):
                      b"I0000 00:00:1796546303.558843   24804 port.cc:153] oneDNN custom operations are on.\n"
                      b"a real problem\n")
     assert capfd.readouterr().err == "a real problem\n"
+
+
+def test_image__one_mask_over_two_mosaics_of_other_lattices__each_part_its_own_grid(runner, tmp_path):
+    """A user's mask over two mosaics (16 px on the frame's lattice, 8 px on the region's own):
+    each connected part gets the grid measured inside it, so each comes out closer to the
+    clean picture than its mosaic. One grid for the whole mask left the second 0.56 dB worse
+    than its mosaic."""
+    clean = smooth_image(np.random.default_rng(21), 360, 480)
+    regions = [MosaicRegion("rect", ((96, 112), (256, 256)), (16, 16)),
+               MosaicRegion("ellipse", ((260, 40), (420, 200)), (8, 8), align="region")]
+    mosaic, truth = pixelate(clean, regions)
+    cv2.imwrite(str(tmp_path / "in.png"), mosaic[..., ::-1])
+    cv2.imwrite(str(tmp_path / "mask.png"), truth.astype(np.uint8) * 255)
+    result = runner.invoke(main, ["image", str(tmp_path / "in.png"), str(tmp_path / "out.png"),
+                                  "--mask", str(tmp_path / "mask.png")])
+    assert result.exit_code == 0, result.output
+    out = cv2.imread(str(tmp_path / "out.png"))[..., ::-1]
+
+    def psnr(a, inside):
+        return 10 * np.log10(255 ** 2 / np.mean((a[inside].astype(float) - clean[inside]) ** 2))
+
+    for region in regions:
+        inside = region.rasterise(*truth.shape)
+        assert psnr(out, inside) > psnr(mosaic, inside) + 0.3, (region.shape, psnr(out, inside), psnr(mosaic, inside))
+    assert np.array_equal(out[~truth], mosaic[~truth])

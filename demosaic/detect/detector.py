@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from ..config import TileConfig
-from ..mosaic import Grid
+from ..mosaic import Grid, GridArea
 from .classical import classical_regions
 from .config import DetectorConfig
 from .evidence import (FrameEvidence, abs_diffs, border_evidence, chroma_subsampled, colour_code, far_from,
@@ -130,6 +130,19 @@ class Detector:
         rows, cols = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
         inside = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8))[rows, cols].astype(bool)
         return evidence_lattice(self.cfg, ev, eh, rows, cols, inside)
+
+    def areas_in(self, frame: np.ndarray, mask: np.ndarray, fallback: Grid | None = None) -> list[GridArea]:
+        """A user's mask as trusted areas: each connected part with the grid estimated inside
+        it, or where none is found there (a part too small or too smooth to measure) the
+        whole mask's, else `fallback`. One grid for the whole mask misfits where it covers two
+        mosaics of different lattices: measured on two such mosaics (16 px frame-aligned, 8 px
+        region-aligned) the second came out 0.56 dB worse than its mosaic."""
+        whole = self.grid_in(frame, mask) or fallback
+        count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+        if count <= 2:
+            return [GridArea(mask, whole, trusted=True)]
+        parts = (labels == k for k in range(1, count))
+        return [GridArea(part, self.grid_in(frame, part) or whole, trusted=True) for part in parts]
 
 
 def detect(frame: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -> Detection:
