@@ -5,7 +5,7 @@ setup(
     name="demosaic",
     version="0.1.0",
     description="Find pixelation mosaics in video and restore what lies under them (P-Conv U-Net).",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=find_packages(include=["demosaic", "demosaic.*", "pipelines", "pipelines.*"]),
     py_modules=["cli", "cli_train"],
     # Versions tested on Debian 12, Python 3.11, 2 CPU cores. TensorFlow comes from an

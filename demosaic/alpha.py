@@ -19,28 +19,33 @@ import numpy as np
 from .consistency import enforce_cell_means
 from .mosaic import GridArea, cell_colour_guide, cell_stats
 
-# An area's alpha is pixelated where at least this share of its whole cells is flat (spread
-# at most ALPHA_FLAT levels on the 8-bit scale: a lossless file's pixelated alpha spreads 0,
-# a picture's own alpha edge spreads tens of levels).
-ALPHA_FLAT = 1.0
+# An area's alpha is pixelated where at least this share of its whole cells is exactly flat
+# at the stored depth (alpha is stored losslessly: PNG, TIFF, WebP's alpha plane; a pixelated
+# one is one value a cell, while a fade or a soft edge of the picture's own varies inside
+# cells: a fade of 10 levels over 128 px already does under 16 px cells) ...
 FLAT_SHARE = 0.9
+# Exactly flat, as the cells' spread reads it (a standard deviation from sums: rounding leaves
+# under 0.001 on a flat cell of 16-bit values; one pixel a unit off in a 16 × 16 cell reads 0.06).
+FLAT_SPREAD = 0.01
 # ... and its cells differ: a uniform alpha (most RGBA pictures: opaque) holds nothing to restore.
-CELLS_DIFFER = 2.0  # levels between its lowest and highest cell
+CELLS_DIFFER = 2.0  # levels on the 8-bit scale between its lowest and highest cell
 
 
 def pixelated(alpha: np.ndarray, area: GridArea) -> bool:
-    """Whether `alpha` (H×W, 0–255 float) is pixelated on `area`'s grid over its whole cells."""
+    """Whether `alpha` (H×W, as stored: uint8 or uint16) is pixelated on `area`'s grid over
+    its whole cells."""
     if area.grid is None or not area.mask.any():
         return False
-    stats = cell_stats(alpha[..., None], area, pad_cells=0, texture=False)
+    stats = cell_stats(alpha.astype(np.float64)[..., None], area, pad_cells=0, texture=False)
     if stats is None:
         return False
     whole = (stats.in_counts > 0) & (stats.in_counts == stats.counts)
     if not whole.any():
         return False
     values = stats.colour[whole, 0]
-    flat = float((stats.spread[whole] <= ALPHA_FLAT).mean())
-    return flat >= FLAT_SHARE and float(values.max() - values.min()) >= CELLS_DIFFER
+    flat = float((stats.spread[whole] < FLAT_SPREAD).mean())
+    scale = 257.0 if alpha.dtype == np.uint16 else 1.0
+    return flat >= FLAT_SHARE and float(values.max() - values.min()) >= CELLS_DIFFER * scale
 
 
 def restore_alpha(alpha: np.ndarray, areas: Sequence[GridArea], restored: np.ndarray) -> np.ndarray:
@@ -50,7 +55,7 @@ def restore_alpha(alpha: np.ndarray, areas: Sequence[GridArea], restored: np.nda
     scale = 257.0 if alpha.dtype == np.uint16 else 1.0
     level = alpha.astype(np.float32) / scale  # the 8-bit scale the guide and the steps work on
     todo = [GridArea(a.mask & restored, a.grid, a.mode, a.trusted) for a in areas
-            if a.grid is not None and (a.mask & restored).any() and pixelated(level, a)]
+            if a.grid is not None and (a.mask & restored).any() and pixelated(alpha, a)]
     if not todo:
         return alpha.copy()
     observed = level[..., None]

@@ -81,10 +81,13 @@ class Picture:
         written in the stored depth and channels; every other pixel and alpha as they were."""
         return self.with_rgb_in([(slice(None), slice(None), restored)])
 
-    def with_rgb_in(self, crops: Iterable[tuple[slice, slice, np.ndarray]]) -> "Picture":
+    def with_rgb_in(self, crops: Iterable[tuple[slice, slice, np.ndarray]], alpha: np.ndarray | None = None) -> "Picture":
         """`with_rgb` crop by crop: (rows, cols, 8-bit RGB over them), no array the picture's
-        size but the new pixels. Where crops overlap, each writes only what it changed."""
+        size but the new pixels. Where crops overlap, each writes only what it changed. With
+        `alpha` (H×W, the stored depth), that as the alpha channel."""
         pixels = self.pixels.copy()
+        if alpha is not None:
+            pixels[..., -1] = alpha
         if pixels.ndim == 2:
             colour = pixels
         else:

@@ -19,7 +19,7 @@ from demosaic.mux import check_streams
 from demosaic.probe import VideoInfo, probe
 
 from .segments import (SEGMENT_FRAMES, SegmentJob, Settings, done_marker, is_finished, join_video, parts_dir,
-                       restore_segment, video_jobs)
+                       restore_segment, video_digest, video_jobs)
 
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".wmv", ".flv")
 OUTPUT_SUFFIXES = (".mkv", ".mp4", ".mov")
@@ -120,7 +120,7 @@ def run_batch(pairs: Sequence[tuple[Path, Path]], settings: Settings, executor, 
             v.info = probe(src)
             if v.dst.resolve() == src.resolve():
                 raise InputError("output would replace the input")
-            if is_finished(src, v.dst, digest) and not overwrite:
+            if is_finished(src, v.dst, video_digest(digest, v.info)) and not overwrite:
                 v.skipped = True
                 continue
             if v.dst.exists() and not overwrite and not done_marker(v.dst).exists():
@@ -129,7 +129,7 @@ def run_batch(pairs: Sequence[tuple[Path, Path]], settings: Settings, executor, 
             done_marker(v.dst).unlink(missing_ok=True)
             if overwrite:
                 shutil.rmtree(parts_dir(v.dst), ignore_errors=True)
-            v.jobs = video_jobs(src, v.dst, v.info, settings, segment_frames, fail_flag, digest)
+            v.jobs = video_jobs(src, v.dst, v.info, settings, segment_frames, fail_flag, video_digest(digest, v.info))
         except DemosaicError as exc:
             v.error = str(exc)
     by_path = {j.path: v for v in videos for j in v.jobs}

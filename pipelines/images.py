@@ -89,7 +89,7 @@ def detect_video(src: Path, dst: Path, json_path: Path | None, cfg: DetectorConf
     if json_path is not None:
         json_path.write_text(json.dumps({"frames": per_frame}) + "\n")
     return {"frames": frames, "frames_with_mosaic": sum(f["mosaic_pixels"] > 0 for f in per_frame),
-            "frames_detected": sum(k.detected for k in keyed)}
+            "frames_detected": max(k.detected for k in keyed)}  # per frame: a field lane's count
 
 
 def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path | None, mode: str,
@@ -108,14 +108,13 @@ def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path
     areas = None  # None: detect them
     if mask_path is not None:
         mask = read_mask(mask_path, image.shape[:2])
-        grid = detector.grid_in(image, mask)
-        if grid is None and mode == "guided":
+        areas = detector.areas_in(image, mask)
+        if all(a.grid is None for a in areas) and mode == "guided":
             # No cells to take evidence from (nearly flat content): the mosaic's own pixels are
             # the best fill there is. Pure inpainting would fill it from outside, far worse.
             note("no cell grid found inside the mask: the masked area is kept as it is")
             _unchanged(src, dst, picture)
             return {"restored_pixels": 0, "mode": mode}
-        areas = [GridArea(mask, grid, trusted=True)]
     excluded = None if exclude_path is None else read_mask(exclude_path, image.shape[:2])
     if tiles.splits(image.shape):
         return _restore_large(src, dst, picture, image, detector, areas, excluded, model_path, mode, tiles, note)
@@ -148,15 +147,14 @@ def _restore_large(src: Path, dst: Path, picture: Picture, image: np.ndarray, de
         _unchanged(src, dst, picture)
         return {"restored_pixels": 0, "mode": mode}
     restored = restorer.restore_crops(image, crops, tiles)
-    out = picture.with_rgb_in([(r.rows, r.cols, r.pixels) for r in restored])
+    changes = [np.any(r.pixels != image[r.rows, r.cols], axis=2) for r in restored]
+    alpha = None
     if picture.alpha is not None:  # as `restore_image`, crop by crop
         alpha = picture.alpha.copy()
-        for crop, r in zip(crops, restored):
-            changed = np.any(r.pixels != image[r.rows, r.cols], axis=2)
-            alpha[r.rows, r.cols] = restore_alpha(alpha[r.rows, r.cols], crop.areas, changed)
-        out = out.with_alpha(alpha)
-    write_picture(dst, out)
-    changed = sum(int(np.any(r.pixels != image[r.rows, r.cols], axis=2).sum()) for r in restored)
+        for r, changed in zip(restored, changes):
+            alpha[r.rows, r.cols] = restore_alpha(alpha[r.rows, r.cols], r.areas, changed)
+    write_picture(dst, picture.with_rgb_in([(r.rows, r.cols, r.pixels) for r in restored], alpha))
+    changed = sum(int(c.sum()) for c in changes)
     grids = [None if a.grid is None else asdict(a.grid.moved(c.cols.start, c.rows.start)) for c in crops for a in c.areas]
     return {"restored_pixels": changed, "mode": mode, "model": restorer.card.get("name"), "grids": grids}
 

@@ -141,6 +141,13 @@ def input_identity(src: Path) -> dict:
     return {"input": str(src.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def video_digest(digest: str, info: VideoInfo) -> str:
+    """The settings' digest as one video's markers carry it: an interlaced video is restored
+    field by field (demosaic.fields), which it was not when earlier markers were written, so
+    its digest says so; a progressive video's is the settings' own."""
+    return f"{digest}-fields" if info.interlaced else digest
+
+
 def is_finished(src: Path, dst: Path, digest: str) -> bool:
     try:
         marker = json.loads(done_marker(dst).read_text())
@@ -153,7 +160,7 @@ def video_jobs(src: Path, dst: Path, info: VideoInfo, settings: Settings, segmen
                fail_flag: str | None = None, digest: str | None = None) -> list[SegmentJob]:
     """The segments of one video; their work folder is created here. A folder left by other
     settings or another input is cleared first."""
-    digest = digest or settings.digest()
+    digest = digest or video_digest(settings.digest(), info)
     work = parts_dir(dst)
     identity = {"source": input_identity(src), "digest": digest}
     stamp = work / "job.json"

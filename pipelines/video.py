@@ -142,7 +142,8 @@ class Engine:
             stderr = reader.close()
         return {"frames": restoring.frames, "frames_restored": restoring.restored, "regions": restoring.outcome.regions,
                 "fallbacks": {"guide": restoring.outcome.guide, "kept": restoring.outcome.kept},
-                "frames_detected": sum(k.detected for k in keyed),
+                # Per frame: a field lane's count (the lanes follow one keyframe schedule).
+                "frames_detected": max((k.detected for k in keyed), default=0),
                 "fusion": fusion_report(fusion.radius if fusing else 0, restoring.outcome.fused, restoring.tracks),
                 "seconds": {k: round(v, 3) for k, v in flow.seconds.items()}, "decoder_messages": stderr.strip()}
 
@@ -250,29 +251,31 @@ def comment_tag(card: dict) -> str:
 
 
 class StaticMaskAreas:
-    """The user's static mask as areas for every frame, its grid estimated once from the first frame."""
+    """The user's static mask as areas for every frame, each part's grid estimated once from
+    the first frame (`Detector.areas_in`)."""
 
     def __init__(self, find: Detector, mask, first_frame=None):
         self.find, self.mask = find, mask
         self.first_frame = first_frame  # the video's frame 0 when the frames given start later
-        self.grid = None
-        self.estimated = False
+        self.areas: list[GridArea] | None = None
 
     def __call__(self, frame) -> list[GridArea]:
-        if not self.estimated:
+        if self.areas is None:
             reference = frame if self.first_frame is None else self.first_frame
-            self.grid, self.estimated = self.find.grid_in(reference, self.mask), True
+            self.areas = self.find.areas_in(reference, self.mask)
         # Without a grid a guided restorer keeps the area as it came (counted as kept).
-        return [GridArea(self.mask, self.grid, trusted=True)]
+        return self.areas
 
 
 class MaskVideoAreas:
-    """The user's mask video, one mask per frame; the grid is estimated again only when the
-    mask changes, and a frame where none is found keeps the last one found."""
+    """The user's mask video, one mask per frame; the grids (one per part of the mask,
+    `Detector.areas_in`) are estimated again only when the mask changes, and a part where none
+    is found takes the last grid found."""
 
     def __init__(self, find: Detector, masks: Iterator[np.ndarray]):
         self.find, self.masks = find, masks
         self.previous, self.grid = None, None
+        self.areas: list[GridArea] = []
 
     def __call__(self, frame) -> list[GridArea]:
         mask = next(self.masks, None)
@@ -281,9 +284,10 @@ class MaskVideoAreas:
         if not mask.any():
             return []
         if self.previous is None or not np.array_equal(mask, self.previous):
-            self.grid = self.find.grid_in(frame, mask) or self.grid
+            self.areas = self.find.areas_in(frame, mask, fallback=self.grid)
+            self.grid = next((a.grid for a in self.areas if a.grid is not None), self.grid)
             self.previous = mask
-        return [GridArea(mask, self.grid, trusted=True)]
+        return self.areas
 
 
 MASK_VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".webm", ".m4v")

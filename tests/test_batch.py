@@ -152,6 +152,21 @@ def test_settings_digest__changes_with_anything_that_changes_pixels(tmp_path):
     assert Settings(**{**a.__dict__, "model_path": str(model)}).digest() != before
 
 
+def test_settings_digest__keyframes_count_and_interlaced_videos_say_so(inputs):
+    """--detect-every changes what is detected, so the digest; an interlaced video's markers
+    carry that it is restored field by field (its older markers no longer match)."""
+    from dataclasses import replace as _with
+
+    from pipelines.segments import video_digest
+
+    a = settings()
+    assert a.digest() != settings(every=4).digest()
+    info = probe(inputs / "a.mp4")
+    assert not info.interlaced
+    assert video_digest(a.digest(), info) == a.digest()
+    assert video_digest(a.digest(), _with(info, field_order="tt")) != a.digest()
+
+
 def test_batch__static_mask_over_segments__same_frames_as_one_piece(inputs, tmp_path):
     """Every segment takes the mask's grid from the video's frame 0, as the one-piece path does."""
     import cv2

@@ -101,6 +101,21 @@ def test_image__rgba_png_pixelated_alpha__restored_with_its_colour(rng, tmp_path
     assert np.array_equal(out[outside()], pixelated[..., 3][outside()])
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_image__smooth_alpha_over_a_mosaic__kept_bit_for_bit(photo, tmp_path, dtype):
+    """An alpha of the picture's own (a gentle fade) over a mosaic of the colour is not a
+    pixelated alpha: its cells vary inside, so it stays exactly as it came."""
+    rgb, mask = photo
+    top = 65535 if dtype == np.uint16 else 255
+    fade = np.tile(np.linspace(top, top * 0.96, rgb.shape[1]), (rgb.shape[0], 1)).round().astype(dtype)
+    colour = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(dtype) * (257 if dtype == np.uint16 else 1)
+    cv2.imwrite(str(tmp_path / "in.png"), np.dstack([colour, fade]))
+    restore(tmp_path / "in.png", tmp_path / "out.png", "--mask", mask)
+    out = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == dtype and np.array_equal(out[..., 3], fade)
+    assert changed(out[..., :3], colour)[BOX].mean() > 0.5  # the colour was restored
+
+
 def grey_alpha_png(grey: np.ndarray, alpha: np.ndarray, icc: bytes | None = None) -> bytes:
     """A grey+alpha PNG (IHDR colour type 4, 8 or 16 bits) made with zlib alone, no filters:
     independent of OpenCV and of the code under test; with an iCCP chunk if `icc` is given."""

@@ -21,10 +21,9 @@ from ..config import TileConfig
 from ..tiles import Tile, plan_tiles
 from .combs import grid_line_error
 from .config import DetectorConfig
+from .refits import SAME_LINES_PX, TOUCH_PX  # pieces join as `refits.merge_lattices` merges regions
 from .regions import Detection, Region, moved_region
 
-TOUCH_PX = 2  # px: pieces this near each other touch (as `refits.merge_lattices` takes them)
-SAME_LINES_PX = 1.0  # px: lattices whose lines stay this near where both pieces lie are one (`grid_line_error`'s pixel)
 
 Detect = Callable[[np.ndarray, "bool | None"], Detection]  # (frame, coded) -> its detection
 
