@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import ExternalToolError
+from .errors import ExternalToolError, InputError
 from .ffmpeg import ffmpeg_binary, file_arg, run_tool
 from .planes import PlaneFormat, Planes, paste_changed, plane_format
 from .probe import VideoInfo, probe
@@ -210,10 +210,36 @@ AUTO_ENCODERS = {"hevc": "libx265"}
 
 
 def for_input(opts: EncodeOptions, info: VideoInfo) -> EncodeOptions:
-    """`opts` with `auto` replaced by the encoder that fits the input's codec."""
+    """`opts` with `auto` replaced by the encoder that fits the input's codec, or libx265
+    where that encoder cannot write the input's pixel format and libx265 can (12-bit)."""
     if opts.codec != "auto":
         return opts
-    return replace(opts, codec=AUTO_ENCODERS.get(info.codec, "libx264"))
+    codec = AUTO_ENCODERS.get(info.codec, "libx264")
+    fmt = plane_format(info.pix_fmt)
+    if fmt is not None and fmt.pix_fmt not in ENCODER_FORMATS[codec] and fmt.pix_fmt in ENCODER_FORMATS["libx265"]:
+        codec = "libx265"
+    return replace(opts, codec=codec)
+
+
+def check_format(info: VideoInfo, opts: EncodeOptions, suffix: str) -> None:
+    """InputError (exit 2, before any work) where the encoder the user named (`--codec`, or
+    `--lossless` into .mp4/.mov: libx264) cannot write the input's pixel format while another
+    can; `--codec auto` picks one that can, and only warns where none of them can."""
+    if opts.codec == "auto" and not opts.lossless:
+        return
+    encoder = _encoder(for_input(opts, info), suffix.lower() == ".mkv")
+    fmt = plane_format(info.pix_fmt)
+    if fmt is None or fmt.pix_fmt in ENCODER_FORMATS[encoder]:
+        return
+    if opts.lossless:
+        if fmt.pix_fmt in ENCODER_FORMATS["ffv1"]:
+            raise InputError(f"--lossless: {encoder} cannot write {info.pix_fmt} (the input's {fmt.depth}-bit "
+                             "format); a lossless .mkv (FFV1) can")
+        return
+    able = [e for e in ("libx264", "libx265", "ffv1") if fmt.pix_fmt in ENCODER_FORMATS[e]]
+    if able:
+        raise InputError(f"--codec {encoder} cannot write {info.pix_fmt} (the input's {fmt.depth}-bit format): "
+                         f"use --codec auto or {' or '.join(able)}")
 
 
 def _encoder(opts: EncodeOptions, mkv: bool) -> str:

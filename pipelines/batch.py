@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Sequence
 from demosaic.errors import DemosaicError, InputError
 from demosaic.mux import check_streams
 from demosaic.probe import VideoInfo, probe
+from demosaic.video import check_format
 
 from .segments import (SEGMENT_FRAMES, SegmentJob, Settings, done_marker, is_finished, join_video, parts_dir,
                        restore_segment, video_digest, video_jobs)
@@ -126,6 +127,7 @@ def run_batch(pairs: Sequence[tuple[Path, Path]], settings: Settings, executor, 
             if v.dst.exists() and not overwrite and not done_marker(v.dst).exists():
                 raise InputError(f"{v.dst} exists (not made by this batch); use --overwrite")
             check_streams(src, v.dst, v.info)  # a stream the container refuses fails now, not after the work
+            check_format(v.info, settings.encode, v.dst.suffix)
             done_marker(v.dst).unlink(missing_ok=True)
             if overwrite:
                 shutil.rmtree(parts_dir(v.dst), ignore_errors=True)

@@ -8,6 +8,7 @@ from typing import Callable
 
 from demosaic.errors import DemosaicError
 from demosaic.mux import check_streams
+from demosaic.video import check_format
 from demosaic.probe import probe
 from demosaic.config import FusionConfig
 from .batch import LocalExecutor, run_batch
@@ -38,7 +39,9 @@ def restore_one(src: Path, dst: Path, settings: Settings, *, ray_address: str | 
                              fusion=FusionConfig(radius=settings.fuse_radius), keyframes=settings.keyframes,
                              exclude_path=Path(settings.exclude_path) if settings.exclude_path else None,
                              warn=warn, strict=strict, progress=progress)
-    check_streams(src, dst, probe(src))  # before Ray starts: a stream the container refuses is bad input (exit 2)
+    info = probe(src)
+    check_streams(src, dst, info)  # before Ray starts: a stream the container refuses is bad input (exit 2)
+    check_format(info, settings.encode, dst.suffix)
     executor = make_executor(ray_address, workers, gpus_per_worker)
     try:
         result = run_batch([(src, dst)], settings, executor, overwrite=True, segment_frames=segment_frames,

@@ -30,7 +30,7 @@ from demosaic.temporal import MaskStabiliser
 from demosaic.video_fusion import Fuser
 from demosaic.mux import check_streams, mux, video_timing
 from demosaic.probe import probe
-from demosaic.video import EncodeOptions, FrameReader, FrameWriter, format_warnings
+from demosaic.video import EncodeOptions, FrameReader, FrameWriter, check_format, format_warnings
 
 from . import stages
 
@@ -172,6 +172,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     the report); with `strict` it is an error and nothing is written."""
     info = probe(src)
     check_streams(src, dst, info)  # a stream the container refuses fails now, not after the work
+    check_format(info, encode, dst.suffix)  # ... and a named encoder that cannot write the input's format
     mask_video = mask_path is not None and is_video_path(mask_path)
     static_mask = read_mask(mask_path, (info.height, info.width)) if mask_path and not mask_video else None
     exclude = read_mask(exclude_path, (info.height, info.width)) if exclude_path else None

@@ -111,6 +111,23 @@ def test_cause_line__ffmpegs_generic_closing_lines_skipped():
     assert cause_line("") == ""
 
 
+def test_video__12_bit__auto_keeps_it_with_libx265_a_named_encoder_that_cannot_is_exit_2(tmp_path):
+    """12-bit 4:2:0 (FFV1 in Matroska): `--codec auto` (H.264 for such input) falls back to
+    libx265, which writes 12-bit; `--codec libx264` cannot, and says so before any work."""
+    src = tmp_path / "in.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=0.4", "-c:v", "ffv1",
+           "-pix_fmt", "yuv420p12le", src)
+    result = run("video", src, tmp_path / "auto.mp4", "--passthrough")
+    assert result.exit_code == 0, result.output
+    out = probe(tmp_path / "auto.mp4")
+    assert (out.codec, out.pix_fmt) == ("hevc", "yuv420p12le") and "warning" not in result.output
+    result = run("video", src, tmp_path / "x264.mp4", "--passthrough", "--codec", "libx264")
+    assert result.exit_code == 2 and not (tmp_path / "x264.mp4").exists()
+    assert len(result.output.strip().splitlines()) == 1 and "libx264 cannot write yuv420p12le" in result.output
+    result = run("video", src, tmp_path / "lossless.mp4", "--passthrough", "--lossless")
+    assert result.exit_code == 2 and "a lossless .mkv (FFV1) can" in result.output
+
+
 @pytest.mark.parametrize("encoder, pix_fmt, codec", [("libx265", "yuv420p10le", "hevc"), ("libx264", "yuv422p", "h264")])
 def test_video__codec_auto__same_codec_depth_and_chroma(tmp_path, encoder, pix_fmt, codec):
     src = tmp_path / "in.mp4"
