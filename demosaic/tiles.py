@@ -11,7 +11,7 @@ context on every side.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 
 class Span(NamedTuple):
@@ -84,7 +84,26 @@ def group_boxes(boxes: Sequence[tuple[int, int, int, int]], reaches: Sequence[in
     height, width = shape
     grown = [(max(0, x0 - r), max(0, y0 - r), min(width, x1 + r), min(height, y1 + r))
              for (x0, y0, x1, y1), r in zip(boxes, reaches)]
-    parent = list(range(len(grown)))
+
+    def touching(i: int, j: int) -> bool:  # overlapping or touching
+        a, b = grown[i], grown[j]
+        return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+    members: dict[int, list[int]] = {}
+    for i, group in enumerate(join_groups(len(grown), touching)):
+        members.setdefault(group, []).append(i)
+    groups = []
+    for idx in sorted(members.values(), key=lambda m: m[0]):
+        x0, y0 = min(grown[i][0] for i in idx), min(grown[i][1] for i in idx)
+        x1, y1 = max(grown[i][2] for i in idx), max(grown[i][3] for i in idx)
+        groups.append(Group(slice(y0, y1), slice(x0, x1), tuple(idx)))
+    return groups
+
+
+def join_groups(n: int, joined: Callable[[int, int], bool]) -> list[int]:
+    """Each of `n` items' group, named by its smallest index: items i > j go together where
+    `joined(i, j)` (asked only while they are apart), and transitively."""
+    parent = list(range(n))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -92,17 +111,9 @@ def group_boxes(boxes: Sequence[tuple[int, int, int, int]], reaches: Sequence[in
             i = parent[i]
         return i
 
-    for i, a in enumerate(grown):
+    for i in range(n):
         for j in range(i):
-            b = grown[j]
-            if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:  # overlapping or touching
-                parent[root(i)] = root(j)
-    members: dict[int, list[int]] = {}
-    for i in range(len(grown)):
-        members.setdefault(root(i), []).append(i)
-    groups = []
-    for idx in sorted(members.values(), key=lambda m: m[0]):
-        x0, y0 = min(grown[i][0] for i in idx), min(grown[i][1] for i in idx)
-        x1, y1 = max(grown[i][2] for i in idx), max(grown[i][3] for i in idx)
-        groups.append(Group(slice(y0, y1), slice(x0, x1), tuple(idx)))
-    return groups
+            ri, rj = root(i), root(j)
+            if ri != rj and joined(i, j):
+                parent[max(ri, rj)] = min(ri, rj)
+    return [root(i) for i in range(n)]

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..config import TileConfig
-from ..tiles import Tile, plan_tiles
+from ..tiles import Tile, join_groups, plan_tiles
 from .combs import grid_line_error
 from .config import DetectorConfig
 from .refits import SAME_LINES_PX, TOUCH_PX  # pieces join as `refits.merge_lattices` merges regions
@@ -64,20 +64,8 @@ def tile_pieces(found: Detection, tile: int, corner: tuple[int, int]) -> list[Pi
 def same_mosaics(cfg: DetectorConfig, pieces: Sequence[Piece]) -> list[int]:
     """Each piece's group (the index of its first piece): pieces of different tiles that touch
     and whose lattices agree, transitively."""
-    parent = list(range(len(pieces)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, a in enumerate(pieces):
-        for j in range(i):
-            b = pieces[j]
-            if a.tile != b.tile and root(i) != root(j) and _one_mosaic(cfg, a, b):
-                parent[max(root(i), root(j))] = min(root(i), root(j))
-    return [root(i) for i in range(len(pieces))]
+    return join_groups(len(pieces), lambda i, j: pieces[i].tile != pieces[j].tile
+                       and _one_mosaic(cfg, pieces[i], pieces[j]))
 
 
 def _one_mosaic(cfg: DetectorConfig, a: Piece, b: Piece) -> bool:
