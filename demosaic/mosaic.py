@@ -14,7 +14,7 @@ the region. The consistency step uses exactly that relation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal, NamedTuple, Sequence
+from typing import Callable, Iterable, Literal, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -131,13 +131,13 @@ def area_pieces(crop: AreaCrop, side: int, reach: Callable[[Grid | None], int]) 
     for area in crop.areas:
         if not area.mask.any():
             continue
-        parts = [area.mask]
-        if large(area):
+        parts: Iterable[np.ndarray] = [area.mask]
+        if large(area):  # one block's mask at a time: each is the crop's size
             iy, ix = area.grid.cell_index(height, width)
             by = iy // max(1, int(side // area.grid.pitch[1]))
             bx = ix // max(1, int(side // area.grid.pitch[0]))
-            parts = [area.mask & (by == j)[:, None] & (bx == i)[None, :]
-                     for j in np.unique(by) for i in np.unique(bx)]
+            parts = (area.mask & (by == j)[:, None] & (bx == i)[None, :]
+                     for j in np.unique(by) for i in np.unique(bx))
         grow = reach(area.grid)
         for part in parts:
             if not part.any():
