@@ -15,7 +15,9 @@ the clean frame in any channel, over the true region grown by one cell, where bo
 show; counted against the region's own pixels), grid visibility (`metrics.grid_visibility`:
 steps across the true cells' borders over steps inside them, against the clean frame's; 1.0 is
 natural), the temporal error (mean |(out_t − out_t−1) − (clean_t − clean_t−1)| inside the true
-mask) and what changed outside the true region grown by one cell (PSNR against passthrough).
+mask), what changed outside the true region grown by one cell (PSNR against passthrough) and,
+given an LPIPS model, LPIPS over the true region's box on every third frame (restored,
+passthrough and bicubic of the true cells; lower is closer).
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from demosaic.ffmpeg import ffmpeg_binary, file_arg
 from demosaic.probe import probe
 from demosaic.video import FrameReader
 
+LPIPS_EVERY = 3  # frames: LPIPS (VGG16 on the region's box) on every third frame keeps a case near a minute
 OUTLIER_LEVELS = 80  # a pixel this far off the clean frame is a visible speck or streak
 WORSE_DB = 0.05  # a frame counts as worse than passthrough below this gain
 
@@ -100,6 +103,11 @@ def default_cases(split: str) -> list[FootageCase]:
             panned = (max(16, box[0] - 48), box[1] - 16, box[2], box[3])  # the window is 90 × 30 px smaller
             for cell in (8, 16):
                 cases.append(FootageCase(path, start, 60, cell, panned, pan=(1.5, 0.5), crf=crf, split=split))
+        # The ends of the coding range (the issue's CRF 18 and 28), on the still 8 px mosaic and
+        # the moving 16 px one: the core grid stays within its 45 minutes on 2 cores.
+        for crf in (18, 28):
+            cases.append(FootageCase(path, start, 60, 8, box, crf=crf, split=split))
+            cases.append(FootageCase(path, start, 60, 16, box, velocity=(-0.6, 0.4), crf=crf, split=split))
     if split == "tuning":  # motion no single shift explains (`write_layers_clip`), at CRF 20
         for seed in (0, 1):
             for cell in (8, 16):
@@ -219,8 +227,9 @@ def bicubic_of_cells(frame: np.ndarray, area: GridArea) -> np.ndarray:
 
 
 def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthrough: np.ndarray,
-               restored: np.ndarray) -> dict:
-    """The case's figures (see the module's docstring) from its decoded frames."""
+               restored: np.ndarray, lpips: Callable[[np.ndarray, np.ndarray], float] | None = None) -> dict:
+    """The case's figures (see the module's docstring) from its decoded frames; with `lpips`
+    (`metrics.LPIPS()`), also LPIPS."""
     n, h, w = clean.shape[:3]
     if not (len(mosaic) == len(passthrough) == len(restored) == n):
         raise ValueError(f"frame counts differ: clean {n}, mosaic {len(mosaic)}, passthrough {len(passthrough)}, "
@@ -228,6 +237,7 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
     gains, bicubic_gains, outliers, bicubic_outliers, outside = [], [], [], [], []
     temporal = {"restored": [], "passthrough": []}
     visibility = {"restored": [], "bicubic": [], "passthrough": []}
+    perceptual: dict[str, list[float]] = {"restored": [], "bicubic": [], "passthrough": []}
     region_px = 0
     for i in range(n):
         area = case.area(i, h, w)
@@ -243,6 +253,11 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
         for key, video in (("restored", restored[i]), ("bicubic", bicubic), ("passthrough", passthrough[i])):
             visibility[key].append(grid_visibility(video, clean[i], area.mask, area.grid.pitch, area.grid.origin))
         outside.append(psnr(restored[i], passthrough[i], ~ring))
+        if lpips is not None and i % LPIPS_EVERY == 0:
+            rows, cols = np.flatnonzero(area.mask.any(axis=1)), np.flatnonzero(area.mask.any(axis=0))
+            box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+            for key, video in (("restored", restored[i]), ("bicubic", bicubic), ("passthrough", passthrough[i])):
+                perceptual[key].append(lpips(video[box], clean[i][box]))
         both = area.mask & case.area(i - 1, h, w).mask if i else None
         if both is not None and both.any():
             truth = clean[i].astype(np.float64) - clean[i - 1]
@@ -268,6 +283,8 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
         "grid_visibility_bicubic": round(float(np.mean(visibility["bicubic"])), 3),
         "grid_visibility_passthrough": round(float(np.mean(visibility["passthrough"])), 3),
         "outside_psnr_min": round(min(finite_outside), 2) if finite_outside else None,
+        **({f"lpips{'' if key == 'restored' else '_' + key}": round(float(np.mean(v)), 4)
+            for key, v in perceptual.items()} if perceptual["restored"] else {}),
         "outside_frames_changed": int(sum(np.isfinite(v) for v in outside)),
         "gains_db": [round(float(g), 3) for g in gains],
     }
@@ -284,7 +301,8 @@ def _grow(mask: np.ndarray, px: int) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)).astype(bool)
 
 
-def run_case(case: FootageCase, restore: Callable[[Path, Path, bool], dict], work: Path) -> dict:
+def run_case(case: FootageCase, restore: Callable[[Path, Path, bool], dict], work: Path,
+             lpips: Callable[[np.ndarray, np.ndarray], float] | None = None) -> dict:
     """Make the case's clips, run `restore(src, dst, passthrough)` twice, score. `restore` is
     the product's own video path (`pipelines.video.restore_video` with its defaults)."""
     clean_path, mosaic_path = make_clips(case, work)
@@ -292,18 +310,19 @@ def run_case(case: FootageCase, restore: Callable[[Path, Path, bool], dict], wor
     report = restore(mosaic_path, out_path, False)
     restore(mosaic_path, pass_path, True)
     scores = score_case(case, frames_of(clean_path), frames_of(mosaic_path), frames_of(pass_path),
-                        frames_of(out_path))
+                        frames_of(out_path), lpips)
     scores["frames_restored"] = report.get("frames_restored")
     scores["fallbacks"] = report.get("fallbacks")
     return scores
 
 
 def evaluate_footage(cases: list[FootageCase], restore: Callable[[Path, Path, bool], dict],
-                     log: Callable[[str], None] = lambda m: None) -> list[dict]:
+                     log: Callable[[str], None] = lambda m: None,
+                     lpips: Callable[[np.ndarray, np.ndarray], float] | None = None) -> list[dict]:
     results = []
     for case in cases:
         with tempfile.TemporaryDirectory(prefix="demosaic-footage-") as tmp:
-            result = run_case(case, restore, Path(tmp))
+            result = run_case(case, restore, Path(tmp), lpips)
         log(summary_line(result))
         results.append(result)
     return results
@@ -315,19 +334,22 @@ def summary_line(r: dict) -> str:
             f"outliers {100 * r['outlier_share']:.3f} % (bicubic {100 * r['bicubic_outlier_share']:.3f})  "
             f"temporal {r['temporal_error']} (pass {r['temporal_error_passthrough']})  "
             f"grid {r['grid_visibility']} (bicubic {r['grid_visibility_bicubic']}, pass {r['grid_visibility_passthrough']})  "
-            f"outside min {r['outside_psnr_min']} dB")
+            f"outside min {r['outside_psnr_min']} dB"
+            + (f"  LPIPS {r['lpips']:.4f} (bicubic {r['lpips_bicubic']:.4f}, pass {r['lpips_passthrough']:.4f})"
+               if "lpips" in r else ""))
 
 
 def table(results: list[dict]) -> str:
     head = ("| case | split | gain dB | bicubic dB | frames worse | worst dB | frames < −0.5 dB | outliers % "
             "| bicubic outliers % | temporal (passthrough) | grid visibility (bicubic; passthrough) "
-            "| outside PSNR min |\n"
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+            "| outside PSNR min | LPIPS (bicubic; passthrough) |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
     rows = [f"| {r['case']} | {r['split']} | {r['gain_db_mean']:+.2f} | {r['bicubic_gain_db_mean']:+.2f} | "
             f"{100 * r['frames_worse_share']:.1f} % | {r['gain_db_worst']:+.2f} | {r['frames_worse_0_5db']} | "
             f"{100 * r['outlier_share']:.3f} | {100 * r['bicubic_outlier_share']:.3f} | "
             f"{r['temporal_error']} ({r['temporal_error_passthrough']}) | {r['grid_visibility']:.2f} "
-            f"({r['grid_visibility_bicubic']:.2f}; {r['grid_visibility_passthrough']:.1f}) | {r['outside_psnr_min']} |"
+            f"({r['grid_visibility_bicubic']:.2f}; {r['grid_visibility_passthrough']:.1f}) | {r['outside_psnr_min']} | "
+            + (f"{r['lpips']:.4f} ({r['lpips_bicubic']:.4f}; {r['lpips_passthrough']:.4f}) |" if "lpips" in r else "– |")
             for r in results]
     return head + "\n".join(rows) + "\n"
 

@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--fuse-radius", type=int, default=0, help="restore with multi-frame fusion (demosaic video --fuse-radius)")
     ap.add_argument("--fusion", default="", help="FusionConfig fields to change, e.g. tolerance=2,search=4")
     ap.add_argument("--safety", default="", help="SafetyConfig fields to change, e.g. bound_margin=20,flat_ratio=3")
+    ap.add_argument("--no-lpips", action="store_true", help="skip LPIPS (VGG16 on each third frame's region box)")
     args = ap.parse_args()
     cases = [c for c in default_cases(args.split) if args.only in c.name]
     if args.frames:
@@ -56,7 +57,12 @@ def main() -> None:
         return restore_video(src, dst, model_path=None, mode=mode, mask_path=None, encode=EncodeOptions(),
                              detector=DetectorConfig(learned="default"), engine=engines[mode], fusion=fusion)
 
-    results = evaluate_footage(cases, restore, log=lambda m: print(m, flush=True))
+    lpips = None
+    if not args.no_lpips:
+        from demosaic.metrics import LPIPS
+
+        lpips = LPIPS()
+    results = evaluate_footage(cases, restore, log=lambda m: print(m, flush=True), lpips=lpips)
     write_results(results, args.out)
     print(table(results), flush=True)
 

@@ -156,3 +156,21 @@ def test_batch__passthrough__nothing_restored(patch_clip, tmp_path):
     assert 10 * np.log10(255 ** 2 / np.mean((out - mosaic) ** 2)) > 40  # a re-encode at CRF 18, no more
 
 
+
+
+def test_score_case__lpips__zero_for_a_perfect_restore_more_for_the_mosaic():
+    """LPIPS in the footage figures, against known answers: a restore equal to the clean
+    frames scores 0; the mosaic (passthrough) scores above bicubic of its true cells, which
+    scores above 0."""
+    from conftest import smooth_image
+
+    from demosaic.metrics import LPIPS
+    from pipelines.evaluate_video import score_case
+
+    case = FootageCase("clip.avi", 0, 4, 8, (32, 24, 64, 48))
+    clean = np.stack([smooth_image(np.random.default_rng(k), 96, 128) for k in range(4)])
+    mosaic = np.stack([pixelate_areas(f, [case.area(i, 96, 128)])[0] for i, f in enumerate(clean)])
+    scores = score_case(case, clean, mosaic, mosaic, clean, LPIPS())
+    assert scores["lpips"] == 0.0
+    assert scores["lpips_passthrough"] > scores["lpips_bicubic"] > 0.0
+    assert "lpips" not in score_case(case, clean, mosaic, mosaic, clean)
