@@ -72,10 +72,13 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def bounding_box(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice]:
-    ys, xs = np.nonzero(mask)
+    """The rows and columns around `mask`'s pixels (H×W bool, not empty), grown by `pad` px
+    and cut to the frame. From its rows and columns that hold any: no index array per pixel
+    (a large picture's mosaic holds millions)."""
+    ys, xs = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     h, w = mask.shape
-    return (slice(max(0, ys.min() - pad), min(h, ys.max() + 1 + pad)),
-            slice(max(0, xs.min() - pad), min(w, xs.max() + 1 + pad)))
+    return (slice(max(0, int(ys[0]) - pad), min(h, int(ys[-1]) + 1 + pad)),
+            slice(max(0, int(xs[0]) - pad), min(w, int(xs[-1]) + 1 + pad)))
 
 
 LPIPS_TAPS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Literal, NamedTuple, Sequence
 import cv2
 import numpy as np
 
+from .metrics import bounding_box
 from .tiles import group_boxes
 
 Shape = Literal["rect", "ellipse", "polygon"]
@@ -117,13 +118,9 @@ def area_pieces(crop: AreaCrop, side: int, reach: Callable[[Grid | None], int]) 
     `reach` of the crop's edge, is not kept."""
     height, width = crop.rows.stop - crop.rows.start, crop.cols.stop - crop.cols.start
 
-    def box(mask: np.ndarray) -> tuple[int, int, int, int]:
-        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
     def large(area: GridArea) -> bool:
-        r0, r1, c0, c1 = box(area.mask)
-        return area.grid is not None and max(r1 - r0, c1 - c0) > side
+        rows, cols = bounding_box(area.mask)
+        return area.grid is not None and max(rows.stop - rows.start, cols.stop - cols.start) > side
 
     if not any(large(a) for a in crop.areas if a.mask.any()):
         return [crop]
@@ -142,8 +139,7 @@ def area_pieces(crop: AreaCrop, side: int, reach: Callable[[Grid | None], int]) 
         for part in parts:
             if not part.any():
                 continue
-            r0, r1, c0, c1 = box(part)
-            rows, cols = slice(max(0, r0 - grow), min(height, r1 + grow)), slice(max(0, c0 - grow), min(width, c1 + grow))
+            rows, cols = bounding_box(part, grow)
             piece = cropped(area, rows, cols)
             out.append(AreaCrop(slice(crop.rows.start + rows.start, crop.rows.start + rows.stop),
                                 slice(crop.cols.start + cols.start, crop.cols.start + cols.stop),

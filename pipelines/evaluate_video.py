@@ -31,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-from demosaic.metrics import grid_visibility, psnr
+from demosaic.metrics import bounding_box, grid_visibility, psnr
 from demosaic.mosaic import Grid, GridArea, cell_colour_guide
 from demosaic.ffmpeg import ffmpeg_binary, file_arg
 from demosaic.probe import probe
@@ -254,8 +254,7 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
             visibility[key].append(grid_visibility(video, clean[i], area.mask, area.grid.pitch, area.grid.origin))
         outside.append(psnr(restored[i], passthrough[i], ~ring))
         if lpips is not None and i % LPIPS_EVERY == 0:
-            rows, cols = np.flatnonzero(area.mask.any(axis=1)), np.flatnonzero(area.mask.any(axis=0))
-            box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+            box = bounding_box(area.mask)
             for key, video in (("restored", restored[i]), ("bicubic", bicubic), ("passthrough", passthrough[i])):
                 perceptual[key].append(lpips(video[box], clean[i][box]))
         both = area.mask & case.area(i - 1, h, w).mask if i else None

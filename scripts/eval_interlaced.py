@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from demosaic.detect import DetectorConfig  # noqa: E402
-from demosaic.ffmpeg import ffmpeg_binary, file_arg  # noqa: E402
+from demosaic.ffmpeg import ffmpeg_binary, file_arg, run_tool  # noqa: E402
+from demosaic.metrics import psnr  # noqa: E402
 from demosaic.probe import probe  # noqa: E402
 from demosaic.restore import PASSTHROUGH  # noqa: E402
 from demosaic.video import EncodeOptions  # noqa: E402
@@ -47,9 +47,7 @@ BOX = (160, 128)  # w, h
 
 
 def ffmpeg(*args: str) -> None:
-    proc = subprocess.run([ffmpeg_binary(), "-v", "error", "-y", "-nostdin", *args], capture_output=True)
-    if proc.returncode:
-        raise RuntimeError(proc.stderr.decode(errors="replace"))
+    run_tool([ffmpeg_binary(), "-v", "error", "-y", "-nostdin", *args])
 
 
 def make_clips(clip: str, start: int, frames: int, at: tuple[int, int], work: Path) -> dict[str, Path]:
@@ -78,11 +76,6 @@ def make_clips(clip: str, start: int, frames: int, at: tuple[int, int], work: Pa
             out[f"{kind}-crf{crf}"] = path
     return out
 
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255 ** 2 / max(mse, 1e-3))
 
 
 def score(clean: np.ndarray, restored: np.ndarray, passed: np.ndarray, at: tuple[int, int]) -> dict:
