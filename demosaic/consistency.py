@@ -12,7 +12,7 @@ from typing import NamedTuple, Sequence
 import cv2
 import numpy as np
 
-from .mosaic import CellTargets, CellWindow, Grid, GridArea, cell_sums, cell_targets, cell_window
+from .mosaic import CellTargets, CellWindow, Grid, GridArea, cell_targets, cell_window, window_counts, window_sums
 
 SMOOTH_TOLERANCE = 0.05  # levels: back-projection stops once no cell needs more than this
 
@@ -93,8 +93,8 @@ def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, ro
     if t is None:
         return
     share = np.where(2 * t.in_counts >= t.counts, t.counts / np.maximum(t.in_counts, 1), 0.0)[:, None]
-    sums, _ = cell_sums(t.block, t.win.labels, t.n)
-    fixed, _ = cell_sums(t.block, t.win.labels, t.n, weights=~t.inside)
+    sums = window_sums(t.block, t.win)
+    fixed = window_sums(t.block, t.win, ~t.inside)
     # (n, C) how far each cell's mean is from where the exact step will put it (with bounds, a
     # cut cell may follow ffmpeg's convention: `_target_sums`).
     gap = (_target_sums(t, fixed, bounds) - sums) / np.maximum(t.counts, 1)[:, None]
@@ -156,8 +156,8 @@ def _target_sums(t: CellTargets, fixed: np.ndarray, bounds: Bounds | None) -> np
     whole = t.colour * t.counts[:, None]
     if bounds is None:
         return whole
-    lo_sum, _ = cell_sums(bounds.lo[t.win.rows, t.win.cols], t.win.labels, t.n, weights=t.inside)
-    hi_sum, _ = cell_sums(bounds.hi[t.win.rows, t.win.cols], t.win.labels, t.n, weights=t.inside)
+    lo_sum = window_sums(bounds.lo[t.win.rows, t.win.cols], t.win, t.inside)
+    hi_sum = window_sums(bounds.hi[t.win.rows, t.win.cols], t.win, t.inside)
     fits = (whole - fixed >= lo_sum) & (whole - fixed <= hi_sum)  # (n, C): channel by channel
     return np.where(fits, whole, t.colour * t.in_counts[:, None] + fixed)
 
@@ -193,7 +193,7 @@ def enforce_cell_means(
         if t is None:
             continue
         win, n, block, inside, all_counts = t.win, t.n, t.block, t.inside, t.counts
-        fixed, _ = cell_sums(block, win.labels, n, weights=~inside)  # visible parts of cut cells
+        fixed = window_sums(block, win, ~inside)  # visible parts of cut cells
         target = _target_sums(t, fixed, bounds)  # the sum each cell must reach
         lab = win.labels[inside]
         weight = _remainder_weights(t, area.grid.pitch)[inside][:, None]
@@ -223,8 +223,7 @@ def cell_means(image: np.ndarray, area: GridArea) -> tuple[np.ndarray, np.ndarra
     win = cell_window(area.mask, area.grid)
     if win is None:
         return np.zeros((0, image.shape[-1])), np.zeros(0)
-    n = win.shape[0] * win.shape[1]
-    sums, counts = cell_sums(image[win.rows, win.cols].astype(np.float64), win.labels, n)
+    sums, counts = window_sums(image[win.rows, win.cols], win), window_counts(win)
     keep = counts > 0
     return sums[keep] / counts[keep][:, None], counts[keep]
 
@@ -239,9 +238,9 @@ def cell_errors(restored: np.ndarray, observed: np.ndarray, area: GridArea, boun
     t = cell_targets(restored.astype(np.float64), observed, area)
     if t is None:
         return np.zeros(0)
-    sums, _ = cell_sums(t.block, t.win.labels, t.n)
+    sums = window_sums(t.block, t.win)
     # Per masked pixel: the shift the cell's masked pixels would still need.
-    fixed, _ = cell_sums(t.block, t.win.labels, t.n, weights=~t.inside)
+    fixed = window_sums(t.block, t.win, ~t.inside)
     error = np.abs(sums - _target_sums(t, fixed, bounds)) / np.maximum(t.in_counts, 1)[:, None]
     return error[t.in_counts > 0].max(axis=1)
 
@@ -259,8 +258,8 @@ def cell_mean_error(restored: np.ndarray, observed: np.ndarray, areas: Sequence[
         t = cell_targets(restored.astype(np.float64), observed, area)
         if t is None:
             continue
-        sums, _ = cell_sums(t.block, t.win.labels, t.n)
-        fixed, _ = cell_sums(t.block, t.win.labels, t.n, weights=~t.inside)
+        sums = window_sums(t.block, t.win)
+        fixed = window_sums(t.block, t.win, ~t.inside)
         target = t.colour * t.counts[:, None]
         reachable = (t.in_counts[:, None] > 0) & (target >= fixed) & (target <= fixed + 255 * t.in_counts[:, None])
         error = np.abs(sums / np.maximum(t.counts, 1)[:, None] - t.colour)

@@ -246,6 +246,36 @@ def cell_window(area_mask: np.ndarray, grid: Grid, pad_cells: int = 0) -> CellWi
     return CellWindow(rows_s, cols_s, labels, (int(ncy), int(ncx)), (int(cy0), int(cx0)))
 
 
+def window_sums(values: np.ndarray, win: CellWindow, mask: np.ndarray | None = None) -> np.ndarray:
+    """(n, C) float64 per-cell sums of (h, w, C) `values` over a window's cells, counting only
+    the pixels of `mask` (h, w) bool where given. `cell_sums` for a lattice's window, whose
+    cells are runs of rows times runs of columns: two `np.add.reduceat`s, about a third of
+    `cell_sums`' time on a region's window. Exact alike for integer-valued pixels; float sums
+    may differ from `cell_sums`' in the last bits (another summation order)."""
+    ncy, ncx = win.shape
+    down, across = win.labels[:, 0] // ncx, win.labels[0] % ncx  # each pixel row's, column's cell
+    rows = np.flatnonzero(np.diff(down, prepend=-1))  # where each run of a cell's rows starts
+    cols = np.flatnonzero(np.diff(across, prepend=-1))
+    if mask is not None:  # zero outside the mask (OpenCV: a fifth of multiplying by it)
+        values = cv2.copyTo(np.ascontiguousarray(values), mask.view(np.uint8))
+    sums = np.add.reduceat(np.add.reduceat(values, cols, axis=1, dtype=np.float64), rows, axis=0)
+    if len(rows) == ncy and len(cols) == ncx:
+        return sums.reshape(ncy * ncx, -1)
+    out = np.zeros((ncy, ncx, values.shape[-1]))  # a sub-pixel pitch: some cells hold no pixel
+    out[np.ix_(down[rows], across[cols])] = sums
+    return out.reshape(ncy * ncx, -1)
+
+
+def window_counts(win: CellWindow, weights: np.ndarray | None = None) -> np.ndarray:
+    """(n,) pixels of each of a window's cells (the sum of `weights` (h, w) over it, where given)."""
+    if weights is None:
+        ncy, ncx = win.shape
+        down = np.bincount(win.labels[:, 0] // ncx, minlength=ncy)
+        across = np.bincount(win.labels[0] % ncx, minlength=ncx)
+        return np.outer(down, across).ravel().astype(np.float64)
+    return window_sums(weights[..., None], win)[:, 0]
+
+
 def cell_sums(values: np.ndarray, labels: np.ndarray, n: int, weights: np.ndarray | None = None):
     """Per-cell, per-channel sums and counts of (h, w, C) values over (h, w) labels."""
     flat = labels.ravel()
@@ -313,11 +343,10 @@ def pixelate_areas(image: np.ndarray, areas: Sequence[GridArea]) -> tuple[np.nda
 
 def observed_cell_colours(observed: np.ndarray, mask: np.ndarray, win: CellWindow):
     """(n, C) colour each cell shows: its masked pixels' mean, or the plain mean where unmasked."""
-    n = win.shape[0] * win.shape[1]
-    obs = observed[win.rows, win.cols].astype(np.float64)
+    obs = observed[win.rows, win.cols]
     inside = mask[win.rows, win.cols]
-    in_sums, in_counts = cell_sums(obs, win.labels, n, weights=inside)
-    all_sums, all_counts = cell_sums(obs, win.labels, n)
+    in_sums, in_counts = window_sums(obs, win, inside), window_counts(win, inside)
+    all_sums, all_counts = window_sums(obs, win), window_counts(win)
     colour = np.where(
         (in_counts > 0)[:, None],
         in_sums / np.maximum(in_counts, 1e-9)[:, None],
@@ -371,11 +400,11 @@ def cell_stats(observed: np.ndarray, area: GridArea, pad_cells: int = 1, texture
     colour, in_counts = observed_cell_colours(observed, area.mask, win)
     obs = observed[win.rows, win.cols].astype(np.float64)
     inside = area.mask[win.rows, win.cols]
-    sq, _ = cell_sums(obs * obs, win.labels, n, weights=inside)
+    sq = window_sums(obs * obs, win, inside)
     mean_in = np.where((in_counts > 0)[:, None], colour, 0.0)
     var = sq / np.maximum(in_counts, 1)[:, None] - mean_in ** 2
     spread = np.sqrt(np.maximum(var, 0.0)).max(axis=1)
-    counts = np.bincount(win.labels.ravel(), minlength=n).astype(np.float64)
+    counts = window_counts(win)
     # Texture, not level: a coded mosaic cell drifts smoothly (ringing), a picture is rough.
     rough, pairs = np.zeros(n), np.zeros(n)
     raw = observed[win.rows, win.cols]
@@ -446,5 +475,5 @@ def cell_targets(image: np.ndarray, observed: np.ndarray, area: GridArea, pad_ce
     n = win.shape[0] * win.shape[1]
     colour, in_counts = observed_cell_colours(observed, area.mask, win)
     block = image[win.rows, win.cols]
-    _, counts = cell_sums(block[..., :1], win.labels, n)
+    counts = window_counts(win)
     return CellTargets(win, n, colour, in_counts, counts, block, area.mask[win.rows, win.cols])

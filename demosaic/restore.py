@@ -16,6 +16,7 @@ import numpy as np
 from .config import FusionConfig, SafetyConfig, TileConfig
 from .errors import InputError, ModelError
 from .inpaint import fill_coarse_to_fine
+from .metrics import bounding_box
 from .consistency import Bounds, enforce_cell_means
 from .mosaic import AreaCrop, Grid, GridArea, area_pieces, cell_colour_guide
 from .safety import Guarded, guard_frame, passes_check
@@ -66,10 +67,20 @@ def plan_crops(mask: np.ndarray, multiple: int, margin: int) -> list[Box]:
     can; a frame smaller than the multiple is handled by padding at run time.
     """
     height, width = mask.shape
-    grown = cv2.dilate(mask.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+    if not mask.any():
+        return []
+    # The dilation reaches only the margin around the masked pixels' box: label there (the same
+    # boxes; labelling the whole frame cost about 1.4 ms a frame at 768×576).
+    # OpenCV labels in 2×2 blocks: a window starting on even rows and columns numbers the boxes
+    # in the same order as the whole frame.
+    rows, cols = bounding_box(mask, margin)
+    top, left = rows.start - rows.start % 2, cols.start - cols.start % 2
+    grown = cv2.dilate(mask[top:rows.stop, left:cols.stop].astype(np.uint8),
+                       np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
     count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
     boxes = []
     for x, y, w, h, _ in stats[1:count]:
+        x, y = x + left, y + top
         y0, y1 = _grow(y, y + h, height, multiple)
         x0, x1 = _grow(x, x + w, width, multiple)
         boxes.append(Box(y0, x0, y1, x1))

@@ -131,3 +131,34 @@ def test_without__excluded_pixels_leave_every_area_and_empty_areas_go():
     assert len(out) == 1 and out[0].grid == Grid((2, 2))
     np.testing.assert_array_equal(out[0].mask, a & ~excluded)
     assert without([GridArea(a, Grid((2, 2)))], None)[0].mask is a
+
+
+@pytest.mark.parametrize("pitch, origin, pad", [((16.0, 16.0), (3.0, 5.0), 1), ((8.0, 10.0), (0.0, 0.0), 0),
+                                                ((7.5, 6.25), (1.3, 2.2), 1), ((0.8, 0.6), (0.1, 0.2), 0)])
+def test_window_sums__equal_a_loop_over_each_cells_pixels(pitch, origin, pad):
+    # Independent answer: each cell's pixels found from the lattice's definition (floor of
+    # (x - ox) / pw), summed one cell at a time. A sub-pitch lattice has cells with no pixel.
+    from demosaic.mosaic import cell_window, window_counts, window_sums
+
+    rng = np.random.default_rng(7)
+    mask = np.zeros((90, 120), bool)
+    mask[10:70, 15:95] = True
+    grid = Grid(pitch, origin)
+    win = cell_window(mask, grid, pad)
+    values = rng.integers(0, 256, mask.shape + (3,)).astype(np.uint8)
+    weights = rng.random(mask.shape) > 0.4
+    ys, xs = np.arange(90), np.arange(120)
+    cy = np.floor((ys - origin[1]) / pitch[1] + 1e-6).astype(int)
+    cx = np.floor((xs - origin[0]) / pitch[0] + 1e-6).astype(int)
+    sums = window_sums(values[win.rows, win.cols], win, weights[win.rows, win.cols])
+    plain = window_sums(values[win.rows, win.cols], win)
+    counts = window_counts(win, weights[win.rows, win.cols])
+    for row in range(win.shape[0]):
+        for col in range(win.shape[1]):
+            cell = np.zeros(mask.shape, bool)
+            cell[win.rows, win.cols] = True
+            cell &= (cy == win.first[0] + row)[:, None] & (cx == win.first[1] + col)[None, :]
+            k = row * win.shape[1] + col
+            np.testing.assert_array_equal(plain[k], values[cell].sum(axis=0))
+            np.testing.assert_array_equal(sums[k], values[cell & weights].sum(axis=0))
+            assert counts[k] == (cell & weights).sum() and window_counts(win)[k] == cell.sum()

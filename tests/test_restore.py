@@ -108,6 +108,36 @@ def test_plan_crops__cover_the_mask_with_multiples():
     assert covered[mask].all() and len(boxes) == 2
 
 
+def test_plan_crops__labelled_near_the_mask__same_boxes_in_the_same_order_as_the_whole_frame():
+    # The reference labels the whole frame (what plan_crops did before it worked on the mask's
+    # box): the boxes and their order (which decides the network's batches) must not change.
+    import cv2
+    from demosaic.restore import Box
+
+    def whole_frame(mask, multiple, margin):
+        def grow(lo, hi, limit):
+            size = min(-(-(hi - lo) // multiple) * multiple, max(limit // multiple * multiple, multiple))
+            lo = max(0, min(lo - (size - (hi - lo)) // 2, limit - size))
+            return lo, min(lo + size, limit)
+        grown = cv2.dilate(mask.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+        count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+        out = []
+        for x, y, w, h, _ in stats[1:count]:
+            (y0, y1), (x0, x1) = grow(y, y + h, mask.shape[0]), grow(x, x + w, mask.shape[1])
+            out.append(Box(y0, x0, y1, x1))
+        return out
+
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        height, width = rng.integers(20, 300, 2)
+        mask = np.zeros((height, width), bool)
+        for _ in range(rng.integers(0, 8)):
+            y, x = rng.integers(0, height), rng.integers(0, width)
+            mask[y:y + rng.integers(1, 50), x:x + rng.integers(1, 50)] = True
+        for multiple, margin in ((16, 16), (8, 0), (32, 5), (8, 1)):
+            assert plan_crops(mask, multiple, margin) == whole_frame(mask, multiple, margin)
+
+
 def test_restore_frames__grid_half_a_cell_off__region_kept_as_it_came(model_path):
     frame = smooth_image(np.random.default_rng(5), 64, 96)
     frame = np.clip(frame + np.random.default_rng(6).normal(0, 12, frame.shape), 0, 255).astype(np.uint8)
