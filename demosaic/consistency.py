@@ -12,7 +12,8 @@ from typing import NamedTuple, Sequence
 import cv2
 import numpy as np
 
-from .mosaic import CellTargets, CellWindow, Grid, GridArea, cell_targets, cell_window, window_counts, window_sums
+from .mosaic import (CellTargets, CellWindow, Grid, GridArea, ObservedCells, cell_targets, cell_window, narrowed,
+                     observed_cells, window_counts, window_sums)
 
 SMOOTH_TOLERANCE = 0.05  # levels: back-projection stops once no cell needs more than this
 
@@ -71,8 +72,7 @@ def _apply_response(response: np.ndarray, values: np.ndarray, shape: tuple[int, 
     return out.reshape(values.shape)
 
 
-def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, rounds: int,
-                       bounds: Bounds | None = None) -> None:
+def _smooth_correction(out: np.ndarray, area: GridArea, rounds: int, ring: "_Held") -> None:
     """Move `out`'s masked pixels (in place) to the observed cell means with a smooth field
     rather than a constant per cell, so no cell edges are drawn in.
 
@@ -89,15 +89,13 @@ def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, ro
     scale its offset by its size over theirs and spread that to its neighbours (measured: one
     ellipse at 24 px cells lost 4.5 dB that way); the exact step after this one settles them.
     """
-    t = cell_targets(out, observed, area, pad_cells=1)
-    if t is None:
-        return
+    t = cell_targets(out, ring.cells)
     share = np.where(2 * t.in_counts >= t.counts, t.counts / np.maximum(t.in_counts, 1), 0.0)[:, None]
     sums = window_sums(t.block, t.win)
     fixed = window_sums(t.block, t.win, ~t.inside)
     # (n, C) how far each cell's mean is from where the exact step will put it (with bounds, a
     # cut cell may follow ffmpeg's convention: `_target_sums`).
-    gap = (_target_sums(t, fixed, bounds) - sums) / np.maximum(t.counts, 1)[:, None]
+    gap = (_target_sums(t, fixed, ring.sums) - sums) / np.maximum(t.counts, 1)[:, None]
     tent = _tent(area.grid, t.win)
     response = _tent_response(t, tent)
     values = np.zeros_like(gap)
@@ -108,8 +106,7 @@ def _smooth_correction(out: np.ndarray, observed: np.ndarray, area: GridArea, ro
             break
         values += need
     t.block[t.inside] += _tent_field(values, tent, t.win.shape)[t.inside]
-    lo, hi = _pixel_bounds(t, bounds)
-    t.block[t.inside] = np.clip(t.block[t.inside], lo, hi)  # what clipping takes, the exact step redistributes
+    t.block[t.inside] = np.clip(t.block[t.inside], *ring.pixels)  # what clipping takes, the exact step redistributes
 
 
 def _remainder_weights(t: CellTargets, pitch: tuple[float, float]) -> np.ndarray:
@@ -135,15 +132,43 @@ class Bounds(NamedTuple):
     hi: np.ndarray
 
 
-def _pixel_bounds(t: CellTargets, bounds: Bounds | None) -> tuple[np.ndarray | float, np.ndarray | float]:
-    """(lo, hi) of the area's pixels in the window, (k, C) arrays, or the 8-bit range."""
+class _Held(NamedTuple):
+    """An area's observed cells on one window, with what the bounds allow there."""
+
+    cells: ObservedCells
+    sums: tuple[np.ndarray, np.ndarray] | None  # (n, C) each cell's masked pixels' lo and hi summed
+    pixels: tuple[np.ndarray | float, np.ndarray | float]  # (k, C) each masked pixel's lo and hi, or the 8-bit range
+
+
+def _held(cells: ObservedCells, bounds: Bounds | None) -> _Held:
     if bounds is None:
-        return 0.0, 255.0
-    return bounds.lo[t.win.rows, t.win.cols][t.inside], bounds.hi[t.win.rows, t.win.cols][t.inside]
+        return _Held(cells, None, (0.0, 255.0))
+    win, inside = cells.win, cells.inside
+    lo, hi = bounds.lo[win.rows, win.cols], bounds.hi[win.rows, win.cols]
+    return _Held(cells, (window_sums(lo, win, inside), window_sums(hi, win, inside)), (lo[inside], hi[inside]))
 
 
-def _target_sums(t: CellTargets, fixed: np.ndarray, bounds: Bounds | None) -> np.ndarray:
-    """(n, C) the sum each cell's pixels must reach; `fixed` (n, C): each cell's unmasked sum.
+class Evidence(NamedTuple):
+    """What one area's observed cells ask of any result: its cells with a ring of cells around
+    them (the smooth step's window) and without (the exact step's and the last check's), and
+    what the bounds allow on each. The same for every candidate result of the area, so
+    `evidence` is taken once and handed to `enforce_cell_means` and `cell_errors`."""
+
+    ring: _Held
+    cells: _Held
+
+
+def evidence(observed: np.ndarray, area: GridArea, bounds: Bounds | None = None) -> Evidence | None:
+    """`area`'s evidence in `observed` (None: a mask with no pixel)."""
+    ring = observed_cells(observed, area, pad_cells=1)
+    if ring is None:
+        return None
+    return Evidence(_held(ring, bounds), _held(narrowed(ring, area, 0), bounds))
+
+
+def _target_sums(t: CellTargets, fixed: np.ndarray, limits: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """(n, C) the sum each cell's pixels must reach; `fixed` (n, C): each cell's unmasked sum;
+    `limits`: the sums of the bounds over each cell's masked pixels (None: no bounds).
 
     A whole cell: its observed colour times its size. A cut cell (part of it outside the
     area) has two conventions in the wild: the synthesiser and editors pixelate the whole
@@ -154,17 +179,16 @@ def _target_sums(t: CellTargets, fixed: np.ndarray, bounds: Bounds | None) -> np
     the second otherwise: a mask that reaches past a mosaic (detected, dilated) must not
     have its real pixels' colour forced into the masked ones as streaks."""
     whole = t.colour * t.counts[:, None]
-    if bounds is None:
+    if limits is None:
         return whole
-    lo_sum = window_sums(bounds.lo[t.win.rows, t.win.cols], t.win, t.inside)
-    hi_sum = window_sums(bounds.hi[t.win.rows, t.win.cols], t.win, t.inside)
+    lo_sum, hi_sum = limits
     fits = (whole - fixed >= lo_sum) & (whole - fixed <= hi_sum)  # (n, C): channel by channel
     return np.where(fits, whole, t.colour * t.in_counts[:, None] + fixed)
 
 
 def enforce_cell_means(
     restored: np.ndarray, observed: np.ndarray, areas: Sequence[GridArea], max_iter: int = 32,
-    smooth_rounds: int = 30, bounds: Bounds | None = None,
+    smooth_rounds: int = 30, bounds: Bounds | None = None, evidences: Sequence[Evidence | None] | None = None,
 ) -> np.ndarray:
     """Shift restored pixels so each mean-mode cell's mean equals the colour it was observed with.
 
@@ -182,22 +206,24 @@ def enforce_cell_means(
 
     With `bounds` no pixel leaves [lo, hi] (instead of [0, 255]): where an exact mean would
     need a pixel past them, the cell stays approximate (see `_target_sums` for cut cells).
+    `evidences` (one per area, from `evidence(observed, area, bounds)`) saves taking them again.
     """
     out = restored.astype(np.float64).copy()
-    for area in areas:
+    for k, area in enumerate(areas):
         if area.mode != "mean":
             continue
-        if smooth_rounds:
-            _smooth_correction(out, observed, area, smooth_rounds, bounds)
-        t = cell_targets(out, observed, area)
-        if t is None:
+        ev = evidences[k] if evidences is not None else evidence(observed, area, bounds)
+        if ev is None:
             continue
+        if smooth_rounds:
+            _smooth_correction(out, area, smooth_rounds, ev.ring)
+        t = cell_targets(out, ev.cells.cells)
         win, n, block, inside, all_counts = t.win, t.n, t.block, t.inside, t.counts
         fixed = window_sums(block, win, ~inside)  # visible parts of cut cells
-        target = _target_sums(t, fixed, bounds)  # the sum each cell must reach
+        target = _target_sums(t, fixed, ev.cells.sums)  # the sum each cell must reach
         lab = win.labels[inside]
         weight = _remainder_weights(t, area.grid.pitch)[inside][:, None]
-        lo, hi = _pixel_bounds(t, bounds)
+        lo, hi = ev.cells.pixels
         pix = np.clip(block[inside], lo, hi)  # (k, C) the pixels free to move
         for _ in range(max_iter):
             current = fixed + np.stack(
@@ -228,20 +254,23 @@ def cell_means(image: np.ndarray, area: GridArea) -> tuple[np.ndarray, np.ndarra
     return sums[keep] / counts[keep][:, None], counts[keep]
 
 
-def cell_errors(restored: np.ndarray, observed: np.ndarray, area: GridArea, bounds: Bounds | None = None) -> np.ndarray:
+def cell_errors(restored: np.ndarray, observed: np.ndarray, area: GridArea, bounds: Bounds | None = None,
+                ev: Evidence | None = None) -> np.ndarray:
     """|sum of each cell of `restored` − the sum it must have| (levels, largest channel),
     one value per masked cell, with `enforce_cell_means`' targets: the re-pixelated result
     against the observed cells, as the shift the cell's masked pixels would still need (a
-    cut cell's whole-cell error times its size over its masked part). Mean-mode areas only."""
+    cut cell's whole-cell error times its size over its masked part). Mean-mode areas only.
+    `ev`: `evidence(observed, area, bounds)`, taken already."""
     if area.mode != "mean":
         return np.zeros(0)
-    t = cell_targets(restored.astype(np.float64), observed, area)
-    if t is None:
+    ev = ev if ev is not None else evidence(observed, area, bounds)
+    if ev is None:
         return np.zeros(0)
+    t = cell_targets(restored, ev.cells.cells)
     sums = window_sums(t.block, t.win)
     # Per masked pixel: the shift the cell's masked pixels would still need.
     fixed = window_sums(t.block, t.win, ~t.inside)
-    error = np.abs(sums - _target_sums(t, fixed, bounds)) / np.maximum(t.in_counts, 1)[:, None]
+    error = np.abs(sums - _target_sums(t, fixed, ev.cells.sums)) / np.maximum(t.in_counts, 1)[:, None]
     return error[t.in_counts > 0].max(axis=1)
 
 
@@ -255,9 +284,10 @@ def cell_mean_error(restored: np.ndarray, observed: np.ndarray, areas: Sequence[
     for area in areas:
         if area.mode != "mean":
             continue
-        t = cell_targets(restored.astype(np.float64), observed, area)
-        if t is None:
+        cells = observed_cells(observed, area)
+        if cells is None:
             continue
+        t = cell_targets(restored, cells)
         sums = window_sums(t.block, t.win)
         fixed = window_sums(t.block, t.win, ~t.inside)
         target = t.colour * t.counts[:, None]

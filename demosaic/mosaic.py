@@ -456,6 +456,44 @@ def cell_colour_guide(observed: np.ndarray, areas: Sequence[GridArea], interpola
     return np.clip(guide, 0, 255)
 
 
+class ObservedCells(NamedTuple):
+    """One area's cells as the observed frame shows them, over a window (`cell_window`): what any
+    result restored there is held to. Computed once per area, for every candidate result."""
+
+    win: CellWindow
+    n: int  # cells in the window
+    colour: np.ndarray  # (n, C) the colour each cell shows in the observed image
+    in_counts: np.ndarray  # (n,) masked pixels per cell
+    counts: np.ndarray  # (n,) all pixels per cell (a cut cell's visible part included)
+    inside: np.ndarray  # (h, w) bool, the area's pixels in the window
+
+
+def observed_cells(observed: np.ndarray, area: GridArea, pad_cells: int = 0) -> ObservedCells | None:
+    win = cell_window(area.mask, area.grid, pad_cells)
+    if win is None:
+        return None
+    colour, in_counts = observed_cell_colours(observed, area.mask, win)
+    return ObservedCells(win, win.shape[0] * win.shape[1], colour, in_counts, window_counts(win),
+                         area.mask[win.rows, win.cols])
+
+
+def narrowed(cells: ObservedCells, area: GridArea, pad_cells: int = 0) -> ObservedCells | None:
+    """`cells` (taken with more rings of cells around `area`) on the window of `pad_cells` rings:
+    the same values, cut out rather than summed again (each window holds every pixel of its
+    cells that the frame holds)."""
+    win = cell_window(area.mask, area.grid, pad_cells)
+    if win is None:
+        return None
+    dy, dx = win.first[0] - cells.win.first[0], win.first[1] - cells.win.first[1]
+    (ny, nx), (wy, wx) = win.shape, cells.win.shape
+
+    def cut(values: np.ndarray) -> np.ndarray:
+        return values.reshape((wy, wx) + values.shape[1:])[dy:dy + ny, dx:dx + nx].reshape((ny * nx,) + values.shape[1:])
+
+    return ObservedCells(win, ny * nx, cut(cells.colour), cut(cells.in_counts), cut(cells.counts),
+                         area.mask[win.rows, win.cols])
+
+
 class CellTargets(NamedTuple):
     """One area's cells over an image: the window, each cell's observed colour, and the pixels."""
 
@@ -468,12 +506,8 @@ class CellTargets(NamedTuple):
     inside: np.ndarray  # (h, w) bool, the area's pixels in the window
 
 
-def cell_targets(image: np.ndarray, observed: np.ndarray, area: GridArea, pad_cells: int = 0) -> CellTargets | None:
-    win = cell_window(area.mask, area.grid, pad_cells)
-    if win is None:
-        return None
-    n = win.shape[0] * win.shape[1]
-    colour, in_counts = observed_cell_colours(observed, area.mask, win)
-    block = image[win.rows, win.cols]
-    counts = window_counts(win)
-    return CellTargets(win, n, colour, in_counts, counts, block, area.mask[win.rows, win.cols])
+def cell_targets(image: np.ndarray, cells: ObservedCells) -> CellTargets:
+    """`cells` over `image`: its window of pixels (a view) beside what the cells showed."""
+    win = cells.win
+    return CellTargets(win, cells.n, cells.colour, cells.in_counts, cells.counts, image[win.rows, win.cols],
+                       cells.inside)

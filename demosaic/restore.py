@@ -17,7 +17,7 @@ from .config import FusionConfig, SafetyConfig, TileConfig
 from .errors import InputError, ModelError
 from .inpaint import fill_coarse_to_fine
 from .metrics import bounding_box
-from .consistency import Bounds, enforce_cell_means
+from .consistency import Bounds, enforce_cell_means, evidence
 from .mosaic import AreaCrop, Grid, GridArea, area_pieces, cell_colour_guide
 from .safety import Guarded, guard_frame, passes_check
 from .tiles import plan_tiles
@@ -295,9 +295,10 @@ class Restorer:
             if fused is not None and fused.fused_cells:
                 candidates.insert(0, _pasted(composite[sl], sl, fused.picture, fused.slices))
             used = False
+            ev = evidence(frame[sl], local, bounds)  # what every candidate is held to
             for k, candidate in enumerate(candidates):
-                fixed = enforce_cell_means(candidate, frame[sl], [local], bounds=bounds)
-                if passes_check(fixed, frame[sl], local, bounds, self.safety):
+                fixed = enforce_cell_means(candidate, frame[sl], [local], bounds=bounds, evidences=[ev])
+                if passes_check(fixed, frame[sl], local, bounds, self.safety, ev):
                     result[sl][local.mask] = _to_uint8(fixed[local.mask])
                     role = k - (len(candidates) - 2)  # -1 fused, 0 the model, 1 the guide
                     restored += role <= 0

@@ -23,7 +23,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .config import SafetyConfig
-from .consistency import Bounds, cell_errors
+from .consistency import Bounds, Evidence, cell_errors
 from .mosaic import NEIGHBOURS, Grid, GridArea, cell_stats, channel_absdiff
 
 
@@ -190,8 +190,9 @@ def guard_frame(observed: np.ndarray, areas: Sequence[GridArea], cfg: SafetyConf
 
 
 def passes_check(result: np.ndarray, observed: np.ndarray, area: GridArea, bounds: Bounds,
-                 cfg: SafetyConfig) -> bool:
+                 cfg: SafetyConfig, ev: Evidence | None = None) -> bool:
     """The last check: re-pixelated on its grid, the result shows the observed cells (the
-    `check_quantile` of its cells' mean errors is within `check_levels`)."""
-    errors = cell_errors(result, observed, area, bounds)
+    `check_quantile` of its cells' mean errors is within `check_levels`). `ev`: the area's
+    `consistency.evidence`, where taken already."""
+    errors = cell_errors(result, observed, area, bounds, ev)
     return errors.size == 0 or float(np.quantile(errors, cfg.check_quantile)) <= cfg.check_levels
