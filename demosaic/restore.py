@@ -299,7 +299,7 @@ class Restorer:
             if fused is not None and fused.fused_cells:
                 candidates.insert(0, _pasted(composite[sl], sl, fused.picture, fused.slices))
             used = False
-            ev = evidence(frame[sl], local, bounds)  # what every candidate is held to
+            ev = evidence(frame[sl], local, bounds, self.safety.cut_slack)  # what every candidate is held to
             for k, candidate in enumerate(candidates):
                 fixed = enforce_cell_means(candidate, frame[sl], [local], bounds=bounds, evidences=[ev])
                 if passes_check(fixed, frame[sl], local, bounds, self.safety, ev):
