@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from demosaic import __version__, quiet
-from demosaic.config import KeyframeConfig
+from demosaic.config import PRECISION_DEFAULT, PRECISIONS, KeyframeConfig
 from demosaic.errors import DemosaicError
 
 from cli_train import train, train_detector, vgg_weights
@@ -215,6 +215,10 @@ def _video_options(command):
         click.option("--fuse-radius", type=click.IntRange(0, 15), default=0, show_default=True,
                      help="Solve each mosaic from this many frames either side, where the picture moves "
                           "against its cells (0: each frame alone). Slower; see BENCHMARKS.md."),
+        click.option("--precision", type=click.Choice(PRECISIONS), default=PRECISION_DEFAULT,
+                     show_default=True,
+                     help="The network's arithmetic. auto: bfloat16 where the CPU has bfloat16 arithmetic "
+                          "(AVX512-BF16 or AMX) and there is no GPU. Fixed once per job; the report says which."),
         click.option("--ray", "ray_address", metavar="ADDRESS",
                      help="Run on Ray: 'local' starts one on this machine (loopback) and stops it after; "
                           "'auto' or an address joins a running cluster."),
@@ -230,7 +234,8 @@ def _video_options(command):
 
 
 def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, keyframes, batch_frames,
-              temporal_radius, fuse_radius, exclude_path=None):
+              temporal_radius, fuse_radius, exclude_path=None, precision="float32"):
+    from demosaic.restore import PASSTHROUGH, resolve_precision
     from demosaic.video import EncodeOptions
     from pipelines.segments import Settings
 
@@ -238,7 +243,8 @@ def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detecto
                     mask_path=str(mask_path.absolute()) if mask_path else None,
                     encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
                     detector=detector, keyframes=keyframes, batch_frames=batch_frames, temporal_radius=temporal_radius,
-                    fuse_radius=fuse_radius, exclude_path=str(exclude_path.absolute()) if exclude_path else None)
+                    fuse_radius=fuse_radius, exclude_path=str(exclude_path.absolute()) if exclude_path else None,
+                    precision="float32" if mode == PASSTHROUGH else resolve_precision(precision))
 
 
 @main.command()
@@ -248,8 +254,8 @@ def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detecto
 @click.option("--quiet", is_flag=True, help="No progress line (there is none when stderr is not a terminal).")
 @_detection(every=True)
 def video(src, dst, mask_path, exclude_path, mode, model_path, codec, crf, preset, lossless, passthrough, report_path, batch_frames,
-          temporal_radius, fuse_radius, ray_address, workers, gpus_per_worker, segment_frames, strict, quiet, overwrite,
-          detector, keyframes):
+          temporal_radius, fuse_radius, precision, ray_address, workers, gpus_per_worker, segment_frames, strict, quiet,
+          overwrite, detector, keyframes):
     """Restore the mosaics in video IN and write OUT, audio and subtitles copied untouched."""
     from demosaic.images import check_output
     from demosaic.restore import PASSTHROUGH, check_model
@@ -278,7 +284,8 @@ def video(src, dst, mask_path, exclude_path, mode, model_path, codec, crf, prese
     warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
     terminal = not quiet and sys.stderr.isatty()
     report = restore_one(src, dst, _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector,
-                                             keyframes, batch_frames, temporal_radius, fuse_radius, exclude_path),
+                                             keyframes, batch_frames, temporal_radius, fuse_radius, exclude_path,
+                                             precision),
                          ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
                          segment_frames=segment_frames, strict=strict, warn=warn,
                          log=lambda m: None if quiet else click.echo(m, err=True),
@@ -309,8 +316,8 @@ def video(src, dst, mask_path, exclude_path, mode, model_path, codec, crf, prese
 @_video_options
 @_detection(every=True)
 def batch(inputs, out_dir, suffix, mask_path, exclude_path, mode, model_path, overwrite, codec, crf, preset, lossless,
-          passthrough, report_path, batch_frames, temporal_radius, fuse_radius, ray_address, workers, gpus_per_worker,
-          segment_frames, detector, keyframes):
+          passthrough, report_path, batch_frames, temporal_radius, fuse_radius, precision, ray_address, workers,
+          gpus_per_worker, segment_frames, detector, keyframes):
     """Restore many videos (files, folders, or manifest files listing one path per line).
 
     Re-running skips finished outputs and resumes unfinished ones segment by segment. Exit 0
@@ -340,7 +347,7 @@ def batch(inputs, out_dir, suffix, mask_path, exclude_path, mode, model_path, ov
     sizes = [v.stat().st_size for v in videos]
     check_writable(out_dir, needed=sum(sizes) + max(sizes))  # every output, and one video's muxed copy
     settings = _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, keyframes,
-                         batch_frames, temporal_radius, fuse_radius, exclude_path)
+                         batch_frames, temporal_radius, fuse_radius, exclude_path, precision)
     executor = make_executor(ray_address, workers, gpus_per_worker)
     try:
         result = run_batch([(v, output_for(v, out_dir, suffix)) for v in videos], settings, executor,
@@ -373,11 +380,13 @@ def batch(inputs, out_dir, suffix, mask_path, exclude_path, mode, model_path, ov
               help="Also the paper's irregular-hole protocol for the pure model.")
 @click.option("--crf", type=click.IntRange(0, 51),
               help="Code each mosaic with H.264 at this CRF before restoring, as video arrives.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=PRECISION_DEFAULT, show_default=True,
+              help="The guided network's arithmetic, as `demosaic video --precision`.")
 @_overwrite
-def evaluate(image_dirs, out_dir, cells, limit, seed, model_path, pure_model, paper, crf, overwrite):
+def evaluate(image_dirs, out_dir, cells, limit, seed, model_path, pure_model, paper, crf, precision, overwrite):
     """Restoration quality (PSNR, SSIM, LPIPS) of every method on photos with synthetic mosaics."""
     from demosaic.data import evaluation_photos, find_images
-    from demosaic.restore import check_model
+    from demosaic.restore import check_model, resolve_precision
     from pipelines.evaluate import EvalConfig, evaluate as run_evaluation
 
     try:
@@ -394,7 +403,8 @@ def evaluate(image_dirs, out_dir, cells, limit, seed, model_path, pure_model, pa
         raise click.UsageError("no photos: install plasma-workspace-wallpapers or pass --images DIR")
     for m, mode in ((model_path, "guided"), (pure_model, "inpaint")):
         check_model(mode, m)
-    result = run_evaluation(photos, out_dir, EvalConfig(cells=cell_sizes, seed=seed, paper_protocol=paper, crf=crf),
+    result = run_evaluation(photos, out_dir, EvalConfig(cells=cell_sizes, seed=seed, paper_protocol=paper, crf=crf,
+                                                         precision=resolve_precision(precision)),
                             model_path, pure_model,
                             progress=lambda m: click.echo(m, err=True) if sys.stderr.isatty() else None)
     s = result["summary"]
@@ -437,14 +447,17 @@ def benchmark_model(sizes, batch, repeats, out_path):
               help="Also the single-frame path against fusion at this radius, in turn (--repeats each): CPU a frame.")
 @click.option("--sizes", default="", help="Also end-to-end frames/s on IN scaled to these sizes, e.g. 768x576,1280x720.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=PRECISION_DEFAULT, show_default=True,
+              help="The network's arithmetic, as `demosaic video --precision`.")
 @_detection(every=True, dilate=False)
-def benchmark_video(src, ray_workers, repeats, fuse_radius, sizes, out_path, detector, keyframes):
+def benchmark_video(src, ray_workers, repeats, fuse_radius, sizes, out_path, precision, detector, keyframes):
     """Per-stage and end-to-end frames/s of `demosaic video` on IN, its wall time against a
     plain ffmpeg transcode with the same encoder settings (with start-up and without), and
     peak memory."""
     import tempfile
 
     from demosaic.probe import probe
+    from demosaic.restore import resolve_precision
     from pipelines.benchmark import video_benchmark, video_table, write_json
 
     probe(src)
@@ -461,7 +474,7 @@ def benchmark_video(src, ray_workers, repeats, fuse_radius, sizes, out_path, det
     with tempfile.TemporaryDirectory(prefix="demosaic-bench-") as work:
         result = video_benchmark(src, Path(work), ray_workers=workers, repeats=repeats,
                                  detector=detector, keyframes=keyframes, fuse_radius=fuse_radius,
-                                 sizes=size_list)
+                                 sizes=size_list, precision=resolve_precision(precision))
     if out_path is not None:
         write_json(result, out_path)
     click.echo(video_table(result))

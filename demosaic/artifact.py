@@ -121,12 +121,21 @@ def read_card(path: str | os.PathLike, fmt: str = FORMAT) -> dict:
     return card
 
 
-def load_model(path: str | os.PathLike):
-    """(keras model, card) after checking the SHA-256 and every variable's name and shape."""
+def load_model(path: str | os.PathLike, compute: str = "float32"):
+    """(keras model, card) after checking the SHA-256 and every variable's name and shape.
+    `compute` "bfloat16": the layers compute in bfloat16 (Keras' "mixed_bfloat16" policy),
+    their weights kept as float32."""
+    import keras
+
     from .unet import build_model
 
     card = read_card(path)
-    model = build_model(from_dict(UNetConfig, card["config"]))
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if compute == "bfloat16" else "float32")
+    try:
+        model = build_model(from_dict(UNetConfig, card["config"]))
+    finally:
+        keras.config.set_dtype_policy(policy)
     assign_weights(model, path, card)
     return model, card
 

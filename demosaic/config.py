@@ -106,6 +106,11 @@ class FusionConfig:
             raise ValueError(f"fusion radius must be >= 0, got {self.radius}")
 
 
+# The restoring network's arithmetic (`restore.resolve_precision`; `--precision`).
+PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISION_DEFAULT = "float32"
+
+
 @dataclass(frozen=True)
 class SafetyConfig:
     """The restore side's guards (demosaic.safety): which cells are restored, how far a pixel

@@ -13,7 +13,7 @@ from typing import NamedTuple, Sequence
 import cv2
 import numpy as np
 
-from .config import FusionConfig, SafetyConfig, TileConfig
+from .config import PRECISIONS, FusionConfig, SafetyConfig, TileConfig
 from .errors import InputError, ModelError
 from .inpaint import fill_coarse_to_fine
 from .metrics import bounding_box
@@ -35,6 +35,23 @@ def default_model_path(mode: str = "guided") -> Path:
     if mode == "guided" and os.environ.get("DEMOSAIC_MODEL"):
         return Path(os.environ["DEMOSAIC_MODEL"])
     return MODELS_DIR / f"{DEFAULT_MODELS[mode]}.json"
+
+
+def resolve_precision(precision: str) -> str:
+    """"float32" or "bfloat16" for a `--precision`: "auto" is bfloat16 where the CPU has
+    bfloat16 arithmetic (AVX512-BF16 or AMX) and TensorFlow sees no GPU. A job resolves it
+    once, so every segment and Ray node of it computes alike."""
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision != "auto":
+        return precision
+    from .detect_net import bfloat16_is_fast
+
+    if not bfloat16_is_fast():
+        return "float32"
+    import tensorflow as tf
+
+    return "float32" if tf.config.list_physical_devices("GPU") else "bfloat16"
 
 
 def check_model(mode: str, model_path: Path | str | None) -> None:
@@ -137,11 +154,12 @@ class Restorer:
     """Holds one model; `restore(frame, areas)` returns the restored frame (uint8 RGB)."""
 
     def __init__(self, model_path: str | os.PathLike | None = None, margin: int = 16, batch_size: int = 8,
-                 consistency: bool | None = None, threads: int = 0, safety: SafetyConfig | None = SafetyConfig()):
+                 consistency: bool | None = None, threads: int = 0, safety: SafetyConfig | None = SafetyConfig(),
+                 precision: str = "float32"):
         """`threads`: for each frame's guide and consistency step (0: the cores this process
         may run on, at most 8). `safety`: the guards of `demosaic.safety` (None: restore every
         masked pixel and force every cell mean, as the still-photo benchmark with true masks
-        did before them)."""
+        did before them). `precision`: the network's arithmetic (`resolve_precision`)."""
         from .artifact import load_model
 
         path = Path(model_path) if model_path else default_model_path()
@@ -149,15 +167,17 @@ class Restorer:
             raise ModelError(f"model not found: {path.with_suffix('.json')}")
         import tensorflow as tf
 
-        self.model, self.card = load_model(path)
-        # One traced graph (per crop shape, generalised) instead of ~700 eager ops a batch: 19 %
-        # less restore time a frame on the video benchmark, outputs bit for bit the same.
+        self.precision = resolve_precision(precision)
+        self.model, self.card = load_model(path, self.precision)
         self.guided = bool(self.card["config"]["guided"])
-        # Traced once, for any batch and crop size: shape by shape, a moving region's crops
-        # traced it three times in a clip's first frames, about 0.5 s each on 2 cores.
+        # One traced graph instead of ~700 eager ops a batch: 19 % less restore time a frame on
+        # the video benchmark, outputs bit for bit the same. Traced once, for any batch and crop
+        # size: shape by shape, a moving region's crops traced it three times in a clip's first
+        # frames, about 0.5 s each on 2 cores.
         channels = {"image": 3, "valid": 1, **({"guide": 3} if self.guided else {})}
         signature = {k: tf.TensorSpec([None, None, None, c], tf.float32, name=k) for k, c in channels.items()}
-        self._infer = tf.function(lambda batch: self.model(batch, training=False), input_signature=[signature])
+        self._infer = tf.function(lambda batch: tf.cast(self.model(batch, training=False), tf.float32),
+                                  input_signature=[signature])
         self.multiple = int(self.card["size_multiple"])
         self.margin, self.batch_size = margin, batch_size
         if not threads:
@@ -171,10 +191,10 @@ class Restorer:
 
     @classmethod
     def for_mode(cls, mode: str, model_path: str | os.PathLike | None = None, threads: int = 0,
-                 safety: SafetyConfig | None = SafetyConfig()) -> "Restorer":
+                 safety: SafetyConfig | None = SafetyConfig(), precision: str = "float32") -> "Restorer":
         """The given model (or the shipped one for `mode`), refused if it is not of that mode."""
         path = Path(model_path) if model_path else default_model_path(mode)
-        restorer = cls(path, threads=threads, safety=safety)
+        restorer = cls(path, threads=threads, safety=safety, precision=precision)
         if restorer.guided != (mode == "guided"):
             raise InputError(f"{path}: a {'guided' if restorer.guided else 'pure-inpainting'} model, "
                              f"but --mode {mode} was asked for")

@@ -72,10 +72,10 @@ class LocalExecutor:
 
         for job in jobs:
             s = job.settings
-            key = (s.model_path, s.mode, s.detector)
+            key = (s.model_path, s.mode, s.detector, s.precision)
             try:
                 if key not in self._engines:
-                    self._engines[key] = Engine(s.model_path, s.mode, s.detector)
+                    self._engines[key] = Engine(s.model_path, s.mode, s.detector, precision=s.precision)
                 result = restore_segment(self._engines[key], job)
             except DemosaicError as exc:
                 done(job, exc)

@@ -98,7 +98,7 @@ def peak_rss_mb() -> dict:
 
 def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, lossless: bool = False,
                     detector=None, keyframes=None, fuse_radius: int = 0,
-                    sizes: tuple[tuple[int, int], ...] = ()) -> dict:
+                    sizes: tuple[tuple[int, int], ...] = (), precision: str = "float32") -> dict:
     """In-process `restore_video` on `src` (per-stage figures); the same against a plain ffmpeg
     transcode with the same encoder settings, in turn, with start-up counted (a fresh
     `demosaic video` process) and without (the in-process runs), medians of `repeats`; for
@@ -107,7 +107,8 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
     `detector`, `keyframes`: a DetectorConfig and a KeyframeConfig (default: the default
     ones). With `fuse_radius`, the single-frame path and fusion at that radius run in turn,
     `repeats` times each: their CPU seconds a frame (this process's, every thread) and
-    restore-stage seconds a frame, medians, and the ratios."""
+    restore-stage seconds a frame, medians, and the ratios. `precision`: the network's
+    arithmetic, resolved ("float32" or "bfloat16"), in every run here and the fresh process."""
     from demosaic.config import KeyframeConfig
     from demosaic.detect import DetectorConfig
     from demosaic.probe import probe
@@ -120,7 +121,7 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
     opts = EncodeOptions(lossless=lossless)
     detector = detector or DetectorConfig()
     keyframes = keyframes or KeyframeConfig()
-    engine = Engine(None, "guided", detector)
+    engine = Engine(None, "guided", detector, precision=precision)
     runs = []
     for i in range(repeats):
         dst = work / f"bench-{i}.mkv"
@@ -132,13 +133,13 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
     stages = {k: round(frames / v, 2) if v else None for k, v in best["seconds"].items() if k != "wall"}
     result = {"input": str(src), "size": f"{info.width}x{info.height}", "frames": frames,
               "frames_restored": best["frames_restored"], "cores": os.cpu_count(),
-              "detect_every": keyframes.every, "frames_detected": best["frames_detected"],
+              "detect_every": keyframes.every, "frames_detected": best["frames_detected"], "precision": precision,
               "in_process": {"stage_frames_per_second": stages, "end_to_end_fps": best["frames_per_second"],
                              "wall_seconds": best["seconds"]["wall"]}}
     slowest = min(v for v in stages.values() if v)
     result["in_process"]["end_to_end_over_slowest_stage"] = round(slowest / best["frames_per_second"], 3)
     result["against_transcode"] = _against_transcode(src, work, opts, info, detector, keyframes, repeats,
-                                                     [r["seconds"]["wall"] for r in runs])
+                                                     [r["seconds"]["wall"] for r in runs], precision)
     for size in sizes:
         result.setdefault("sizes", []).append(_at_size(src, work, engine, opts, detector, keyframes, size))
     if fuse_radius:
@@ -159,7 +160,7 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
             try:
                 ray.get([a.where.remote() for a in executor.actors])  # started, TensorFlow imported
                 startup = time.perf_counter() - t0
-                settings = Settings(None, "guided", None, opts, detector, keyframes=keyframes)
+                settings = Settings(None, "guided", None, opts, detector, keyframes=keyframes, precision=precision)
                 dst = work / f"ray-{n}.mkv"
                 t0 = time.perf_counter()
                 report = run_batch([(src, dst)], settings, executor, overwrite=True,
@@ -182,7 +183,7 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
 
 
 def _against_transcode(src: Path, work: Path, opts, info, detector, keyframes, repeats: int,
-                       in_process: list[float]) -> dict:
+                       in_process: list[float], precision: str = "float32") -> dict:
     """Wall seconds of a plain transcode (`ffmpeg -i IN -c:v ENC -crf N -preset P -c:a copy OUT`,
     the encoder settings `demosaic video` uses) and of a fresh `demosaic video` process, in
     turn, `repeats` times each; medians, and the ratios with and without start-up."""
@@ -195,7 +196,8 @@ def _against_transcode(src: Path, work: Path, opts, info, detector, keyframes, r
                  "-preset", enc.preset, "-c:a", "copy", file_arg(work / "plain.mkv")]
     command = [sys.executable, "-c", "from cli import main; main()", "video", "--overwrite",
                "--detector", "learned" if detector.learned else "classical",
-               "--detect-every", str(keyframes.every), *(["--lossless"] if opts.lossless else []),
+               "--detect-every", str(keyframes.every), "--precision", precision,
+               *(["--lossless"] if opts.lossless else []),
                "--", str(src), str(work / "fresh.mkv")]
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
@@ -273,7 +275,8 @@ def video_table(result: dict) -> str:
     lines = [f"{result['input']} ({result['size']}, {result['frames']} frames, {result['frames_restored']} with "
              f"mosaics), {result['cores']} cores",
              f"detection: {'every frame' if every == 1 else f'keyframes every {every}'}, "
-             f"{result.get('frames_detected', result['frames'])} frames detected in full",
+             f"{result.get('frames_detected', result['frames'])} frames detected in full; "
+             f"the network in {result.get('precision', 'float32')}",
              "stage frames/s (busy time): " + ", ".join(f"{k} {v}" for k, v in ip["stage_frames_per_second"].items()),
              f"end to end: {ip['end_to_end_fps']} frames/s ({ip['end_to_end_over_slowest_stage']}x the slowest "
              f"stage's time)"]

@@ -44,6 +44,7 @@ class EvalConfig:
     crops: int = 4  # photos shown side by side in the report
     paper_protocol: bool = True
     crf: int | None = None  # H.264 CRF the mosaic is coded at before restoring (None: as it is)
+    precision: str = "float32"  # the guided network's arithmetic (restore.resolve_precision), resolved
 
 
 def fit(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -79,11 +80,11 @@ def holes_in_bin(rng: np.random.Generator, height: int, width: int, lo: float, h
 class Methods:
     """Each method: observed image, true areas → restored uint8 image."""
 
-    def __init__(self, guided_model: str | None, pure_model: str | None):
+    def __init__(self, guided_model: str | None, pure_model: str | None, precision: str = "float32"):
         from demosaic.detect import Detector, DetectorConfig
         from demosaic.restore import Restorer
 
-        self.guided = Restorer.for_mode("guided", guided_model)
+        self.guided = Restorer.for_mode("guided", guided_model, precision=precision)
         self.pure = Restorer.for_mode("inpaint", pure_model)
         self.detector = Detector(DetectorConfig())
 
@@ -104,7 +105,7 @@ class Methods:
 def evaluate(photos: Sequence[Path], out_dir: Path, cfg: EvalConfig = EvalConfig(), guided_model=None,
              pure_model=None, progress: Callable[[str], None] = lambda m: None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
-    methods = Methods(guided_model, pure_model)
+    methods = Methods(guided_model, pure_model, cfg.precision)
     lpips = LPIPS()
     rng = np.random.default_rng(cfg.seed)
     rows = []  # one per photo, cell, method

@@ -75,12 +75,13 @@ def _make_worker_class(ray):
             from .video import Engine
 
             s = job.settings
-            key = (s.model_path, s.mode, s.detector)
+            key = (s.model_path, s.mode, s.detector, s.precision)
             try:
                 if key not in self.engines:
                     self._start_tensorflow()
                     # A CPU actor keeps to its share of the node's cores (0 on GPU actors: the default).
-                    self.engines[key] = Engine(s.model_path, s.mode, s.detector, threads=self.threads)
+                    self.engines[key] = Engine(s.model_path, s.mode, s.detector, threads=self.threads,
+                                               precision=s.precision)
                 return restore_segment(self.engines[key], job)
             except DemosaicError as exc:  # an expected failure: reported, not retried
                 return {"error": str(exc)}

@@ -38,7 +38,7 @@ def restore_one(src: Path, dst: Path, settings: Settings, *, ray_address: str | 
                              batch_frames=settings.batch_frames, temporal_radius=settings.temporal_radius,
                              fusion=FusionConfig(radius=settings.fuse_radius), keyframes=settings.keyframes,
                              exclude_path=Path(settings.exclude_path) if settings.exclude_path else None,
-                             warn=warn, strict=strict, progress=progress)
+                             warn=warn, strict=strict, progress=progress, precision=settings.precision)
     info = probe(src)
     check_streams(src, dst, info)  # before Ray starts: a stream the container refuses is bad input (exit 2)
     check_format(info, settings.encode, dst.suffix)

@@ -52,6 +52,7 @@ class Settings:
     fuse_radius: int = 0  # multi-frame fusion (demosaic.video_fusion): frames either side
     exclude_path: str | None = None  # a mask of pixels never restored (--exclude)
     keyframes: KeyframeConfig = KeyframeConfig()  # how often detection runs in full (--detect-every)
+    precision: str = "float32"  # the network's arithmetic, resolved once per job (restore.resolve_precision)
 
     def digest(self) -> str:
         from demosaic.restore import PASSTHROUGH, default_model_path
@@ -66,6 +67,8 @@ class Settings:
             del data["exclude_path"]
         else:
             data["exclude_sha256"] = _file_sha256(Path(self.exclude_path))
+        if self.precision == "float32":  # likewise; bfloat16 computes other pixels
+            del data["precision"]
         if self.mode != PASSTHROUGH:  # a new shipped model: new outputs
             model = Path(self.model_path) if self.model_path else default_model_path(self.mode)
             data["model_card_sha256"] = _file_sha256(model.with_suffix(".json"))
@@ -225,7 +228,7 @@ def restore_segment(engine, job: SegmentJob) -> dict:
             tmp.unlink(missing_ok=True)
             path.unlink(missing_ok=True)
     result.update(index=job.index, start=job.start, pid=os.getpid(),
-                  model=engine.card.get("name"), model_sha256=engine.card.get("sha256"))
+                  model=engine.card.get("name"), model_sha256=engine.card.get("sha256"), precision=engine.precision)
     job.marker.write_text(json.dumps({"digest": job.digest, **result}))
     return result
 
@@ -261,7 +264,7 @@ def join_video(jobs: list[SegmentJob], info: VideoInfo, warn=lambda m: None) -> 
                # Track numbers restart in every segment: the totals only.
                "fusion": {"radius": max((r.get("fusion", {}).get("radius", 0) for r in results), default=0),
                           "regions_fused": sum(r.get("fusion", {}).get("regions_fused", 0) for r in results)},
-               "model": model, "model_sha256": sha,
+               "model": model, "model_sha256": sha, "precision": results[0].get("precision"),
                "damaged_input": any(r["decoder_messages"] for r in results)}
     marker = done_marker(dst)
     tmp_marker = marker.with_name(marker.name + ".tmp")

@@ -48,14 +48,21 @@ class Engine:
     (the re-encode's own loss) and a preview of what the encode costs."""
 
     def __init__(self, model_path: Path | str | None, mode: str, detector: DetectorConfig, threads: int = 0,
-                 safety: SafetyConfig | None = SafetyConfig()):
+                 safety: SafetyConfig | None = SafetyConfig(), precision: str = "float32"):
         """`threads`: the CPU threads the restorer's per-frame steps may use (0: its default);
-        `safety`: the restorer's guards (None: off, for comparisons only)."""
+        `safety`: the restorer's guards (None: off, for comparisons only); `precision`: the
+        network's arithmetic ("float32" or "bfloat16", resolved: `restore.resolve_precision`)."""
         from demosaic.restore import PASSTHROUGH, Restorer
 
         passthrough = mode == PASSTHROUGH
-        self.restorer = None if passthrough else Restorer.for_mode(mode, model_path, threads=threads, safety=safety)
+        self.restorer = None if passthrough else Restorer.for_mode(mode, model_path, threads=threads, safety=safety,
+                                                                   precision=precision)
         self.find = None if passthrough else Detector(detector)
+
+    @property
+    def precision(self) -> str | None:
+        """The network's arithmetic ("float32" or "bfloat16"; None: passthrough runs none)."""
+        return None if self.restorer is None else self.restorer.precision
 
     @property
     def card(self) -> dict:
@@ -165,7 +172,8 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
                   warn: Callable[[str], None] = lambda m: None,
                   progress: Callable[[int, int | None, float], None] | None = None,
                   engine: Engine | None = None, strict: bool = False, fusion: FusionConfig = FusionConfig(),
-                  exclude_path: Path | None = None, keyframes: KeyframeConfig = KeyframeConfig()) -> dict:
+                  exclude_path: Path | None = None, keyframes: KeyframeConfig = KeyframeConfig(),
+                  precision: str = "float32") -> dict:
     """Restore one video in this process; the output appears under `dst` only when complete.
 
     A damaged input is decoded as far as ffmpeg can (its errors are warned about and counted in
@@ -176,7 +184,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     mask_video = mask_path is not None and is_video_path(mask_path)
     static_mask = read_mask(mask_path, (info.height, info.width)) if mask_path and not mask_video else None
     exclude = read_mask(exclude_path, (info.height, info.width)) if exclude_path else None
-    engine = engine or Engine(model_path, mode, detector)
+    engine = engine or Engine(model_path, mode, detector, precision=precision)
     for message in format_warnings(info, encode, dst.suffix):
         warn(message)
     tmp = partial_path(dst)
@@ -211,7 +219,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     return {"input": str(src), "output": str(dst), "frames": frames, "frames_restored": result["frames_restored"],
             "regions": result["regions"], "fallbacks": result["fallbacks"], "frames_detected": result["frames_detected"],
             "temporal_radius": 0 if mask_path else temporal_radius, "fusion": result["fusion"],
-            "model": card.get("name"), "model_sha256": card.get("sha256"),
+            "model": card.get("name"), "model_sha256": card.get("sha256"), "precision": engine.precision,
             "seconds": result["seconds"] | {"wall": round(wall, 3)},
             "frames_per_second": round(frames / wall, 2) if wall else None,
             "damaged_input": bool(result["decoder_messages"]),

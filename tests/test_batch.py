@@ -139,6 +139,7 @@ def test_settings_digest__changes_with_anything_that_changes_pixels(tmp_path):
     assert a.digest() != Settings(**{**a.__dict__, "encode": EncodeOptions(crf=23)}).digest()
     assert a.digest() != Settings(**{**a.__dict__, "temporal_radius": 3}).digest()
     assert a.digest() != Settings(**{**a.__dict__, "fuse_radius": 2}).digest()
+    assert a.digest() != Settings(**{**a.__dict__, "precision": "bfloat16"}).digest()
     exclude = tmp_path / "exclude.png"
     exclude.write_bytes(b"one")
     with_exclude = Settings(**{**a.__dict__, "exclude_path": str(exclude)}).digest()

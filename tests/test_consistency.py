@@ -135,3 +135,65 @@ def test_smooth_step_alone__whole_cells_reach_their_colour(pitch, origin):
                 np.testing.assert_allclose(smooth[cell].mean(0), observed[cell][0], atol=0.1)
                 ok += 1
     assert ok > 20
+
+
+def test_coding_noise__numpy_reference__zero_for_a_mosaic_as_drawn(rng):
+    from conftest import smooth_image
+    from demosaic.consistency import coding_noise
+    from demosaic.mosaic import observed_cells
+
+    original = smooth_image(rng, 64, 80)
+    mask = np.zeros((64, 80), bool)
+    mask[8:56, 4:70] = True  # cells cut on the right
+    area = GridArea(mask, Grid((8, 8)))
+    drawn, _ = pixelate_areas(original, [area])
+    assert coding_noise(drawn, observed_cells(drawn, area, 1)) == 0.0
+    noisy = np.clip(drawn + rng.normal(0, 3, drawn.shape), 0, 255).astype(np.uint8)
+    # Reference: each whole masked cell's pixels' standard deviation (largest channel), median.
+    spreads = [noisy[y:y + 8, x:x + 8].reshape(-1, 3).std(axis=0).max()
+               for y in range(8, 56, 8) for x in range(0, 64, 8) if mask[y:y + 8, x:x + 8].all()]
+    assert len(spreads) == 6 * 7
+    assert coding_noise(noisy, observed_cells(noisy, area, 1)) == pytest.approx(np.median(spreads), abs=1e-9)
+
+
+def test_evidence__cut_cells_narrowed_from_the_ring__equal_their_own_window(rng):
+    from conftest import smooth_image
+    from demosaic.mosaic import narrowed, observed_cells
+
+    image = smooth_image(rng, 50, 70)
+    for mask_box, grid in (((slice(5, 40), slice(3, 60)), Grid((8, 8), (2, 3))),
+                           ((slice(0, 50), slice(50, 70)), Grid((7.5, 6.0), (1.0, 0.5)))):  # at the frame's edge
+        mask = np.zeros((50, 70), bool)
+        mask[mask_box] = True
+        area = GridArea(mask, grid)
+        direct, cut = observed_cells(image, area, 0), narrowed(observed_cells(image, area, 1), area, 0)
+        assert direct.win.shape == cut.win.shape and direct.n == cut.n
+        for a, b in zip(direct[2:], cut[2:]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_enforce_cell_means__cut_cells_coded__slack_keeps_the_sliver_near_the_truth(rng):
+    """A 16 px mosaic whose right-hand column of cells the area cuts to 3 px; coding noise of
+    σ 2 on every pixel and a 3-level error on each cut cell's colour. An exact mean has to move
+    the 3 px sliver by 3 × 16 / 3 = 16 levels; with slack (4 × the region's noise) it stays near
+    what it was given (the truth here), and the whole cells stay exact."""
+    from conftest import smooth_image
+    from demosaic.consistency import evidence
+
+    truth = smooth_image(rng, 64, 64).astype(np.float64)
+    mask = np.zeros((64, 64), bool)
+    mask[:, :51] = True  # three whole columns of cells and 3 px of the fourth
+    area = GridArea(mask, Grid((16, 16)))
+    drawn, _ = pixelate_areas(truth.astype(np.uint8), [area])
+    coded = drawn.astype(np.float64) + rng.normal(0, 2, drawn.shape)
+    coded[:, 48:51] += 3.0
+    coded = np.clip(np.rint(coded), 0, 255).astype(np.uint8)
+    exact = enforce_cell_means(truth, coded, [area], evidences=[evidence(coded, area)])
+    slack = enforce_cell_means(truth, coded, [area], evidences=[evidence(coded, area, cut_slack=4.0)])
+    sliver = (slice(None), slice(48, 51))
+    err_exact = np.abs(exact[sliver] - truth[sliver]).mean()
+    err_slack = np.abs(slack[sliver] - truth[sliver]).mean()
+    assert err_exact > 8 and err_slack < err_exact / 3
+    whole = GridArea(np.pad(np.ones((64, 48), bool), ((0, 0), (0, 16))), Grid((16, 16)))
+    for result in (exact, slack):  # the whole cells show their observed colours, slack or not
+        np.testing.assert_allclose(cell_means(result, whole)[0], cell_means(coded, whole)[0], atol=0.05)

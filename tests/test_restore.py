@@ -95,6 +95,26 @@ def test_restore_many__batched__equals_one_at_a_time(model_path):
         np.testing.assert_array_equal(got, alone)
 
 
+def test_restorer__bfloat16__close_to_float32_and_says_so(model_path, rng):
+    from demosaic.errors import InputError
+    from demosaic.restore import resolve_precision
+
+    frame = smooth_image(rng, 64, 96)
+    region = MosaicRegion("rect", ((16, 16), (80, 56)), (8, 8))
+    observed, mask = pixelate(frame, [region])
+    areas = [region.area(64, 96)]
+    wide, narrow = Restorer(model_path), Restorer(model_path, precision="bfloat16")
+    assert (wide.precision, narrow.precision) == ("float32", "bfloat16")
+    a, b = wide._run([(0, None, observed, mask, observed)])[0], narrow._run([(0, None, observed, mask, observed)])[0]
+    assert a.dtype == b.dtype == np.float32
+    # bfloat16 keeps 8 bits of mantissa: the network's output moves, by well under a level on average.
+    assert 0 < np.abs(a - b).mean() * 255 < 1.0
+    np.testing.assert_array_equal(wide.restore(observed, areas)[~mask], narrow.restore(observed, areas)[~mask])
+    with pytest.raises(InputError):
+        resolve_precision("float16")
+    assert resolve_precision("float32") == "float32"
+
+
 def test_plan_crops__cover_the_mask_with_multiples():
     mask = np.zeros((100, 150), bool)
     mask[10:20, 10:30] = True

@@ -66,14 +66,15 @@ def test_video__lossless_with_mask__frames_audio_and_outside_pixels_kept_mosaic_
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["frames"] == 10 and report["frames_restored"] == 10
     assert report["model"] == "demosaic-guided-small-v3" and len(report["model_sha256"]) == 64
+    assert report["precision"] == "float32"  # the default
 
 
 def test_video__detected_mosaic__restored_frames_counted(clips, tmp_path):
     out, rep = tmp_path / "out.mkv", tmp_path / "r.json"
-    result = run(clips / "mosaic.mkv", out, "--report", rep)
+    result = run(clips / "mosaic.mkv", out, "--report", rep, "--precision", "bfloat16")
     assert result.exit_code == 0, result.output
     report = json.loads(rep.read_text())
-    assert report["frames"] == 10 and report["frames_restored"] >= 8
+    assert report["frames"] == 10 and report["frames_restored"] >= 8 and report["precision"] == "bfloat16"
     tags = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format_tags=comment", "-of", "csv=p=0",
                            str(out)], capture_output=True, text=True, check=True).stdout
     assert report["model_sha256"] in tags
