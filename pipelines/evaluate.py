@@ -18,7 +18,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -27,7 +27,7 @@ from demosaic.images import read_image, write_image
 from demosaic.masks import random_strokes
 from demosaic.metrics import LPIPS, bounding_box, grid_visibility, psnr, ssim
 from demosaic.consistency import cell_mean_error
-from demosaic.mosaic import MosaicRegion, cell_colour_guide, pixelate
+from demosaic.mosaic import GridArea, MosaicRegion, cell_colour_guide, pixelate
 from demosaic.video import h264_roundtrip
 
 METHODS = ("mosaic", "bicubic", "lanczos", "telea", "pconv (pure)", "guided", "guided (detected)")
@@ -64,6 +64,34 @@ def random_region(rng: np.random.Generator, height: int, width: int, cell: int) 
     h = float(np.clip(share * height * width / w, 3 * cell, height))
     x0, y0 = rng.uniform(0, width - w), rng.uniform(0, height - h)
     return MosaicRegion(shape, ((x0, y0), (x0 + w, y0 + h)), (cell, cell))
+
+
+class TuningCase(NamedTuple):
+    """One tuning photo with one seeded mosaic (uncoded), its true mask and area (a user's)."""
+
+    cell: int
+    photo: np.ndarray
+    mosaic: np.ndarray
+    mask: np.ndarray
+    area: GridArea
+
+
+def tuning_cases(cells: Sequence[int] = (8, 16, 24), seed: int = 0, max_side: int = 768):
+    """The tuning photos (held-out training photos, never the evaluation wallpapers), each with
+    one region per cell size drawn as `evaluate` draws them: for choosing settings."""
+    from demosaic.data import default_training_sources, find_images, is_validation, read_rgb
+
+    photos = [p for p in find_images(default_training_sources()) if is_validation(p)]
+    images = [im for im in (read_rgb(p) for p in photos) if im is not None and min(im.shape[:2]) >= 256]
+    rng = np.random.default_rng(seed)
+    for image in images:
+        photo = fit(image, max_side)
+        photo = photo[:photo.shape[0] // 2 * 2, :photo.shape[1] // 2 * 2]
+        h, w = photo.shape[:2]
+        for cell in cells:
+            region = random_region(rng, h, w, cell)
+            mosaic, mask = pixelate(photo, [region])
+            yield TuningCase(cell, photo, mosaic, mask, region.area(h, w)._replace(trusted=True))
 
 
 def holes_in_bin(rng: np.random.Generator, height: int, width: int, lo: float, hi: float) -> np.ndarray:

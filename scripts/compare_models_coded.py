@@ -15,12 +15,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from demosaic.data import default_training_sources, find_images, is_validation, read_rgb  # noqa: E402
 from demosaic.metrics import psnr  # noqa: E402
-from demosaic.mosaic import cell_colour_guide, pixelate  # noqa: E402
+from demosaic.mosaic import cell_colour_guide  # noqa: E402
 from demosaic.restore import Restorer  # noqa: E402
 from demosaic.video import h264_roundtrip  # noqa: E402
-from pipelines.evaluate import fit, random_region  # noqa: E402
+from pipelines.evaluate import tuning_cases  # noqa: E402
 
 
 def main() -> None:
@@ -31,27 +30,19 @@ def main() -> None:
     args = ap.parse_args()
     crfs = [None if c == "none" else int(c) for c in args.crf.split(",")]
     cells = [int(c) for c in args.cells.split(",")]
-    photos = [p for p in find_images(default_training_sources()) if is_validation(p)]
-    images = [im for im in (read_rgb(p) for p in photos) if im is not None and min(im.shape[:2]) >= 256]
     restorers = {m.stem: Restorer(m) for m in args.models}
     scores: dict = {}
-    rng = np.random.default_rng(0)
-    for image in images:
-        photo = fit(image, 768)
-        photo = photo[:photo.shape[0] // 2 * 2, :photo.shape[1] // 2 * 2]
-        h, w = photo.shape[:2]
-        for cell in cells:
-            region = random_region(rng, h, w, cell)
-            mosaic, mask = pixelate(photo, [region])
-            areas = [region.area(h, w)._replace(trusted=True)]
-            for crf in crfs:
-                observed = mosaic if crf is None else h264_roundtrip(mosaic, crf)
-                bicubic = np.clip(np.rint(cell_colour_guide(observed, areas, cv2.INTER_CUBIC)), 0, 255).astype(np.uint8)
-                scores.setdefault((crf, cell, "bicubic"), []).append(psnr(bicubic, photo, mask))
-                for name, restorer in restorers.items():
-                    scores.setdefault((crf, cell, name), []).append(psnr(restorer.restore(observed, areas), photo, mask))
+    cases = 0
+    for cell, photo, mosaic, mask, area in tuning_cases(cells):
+        cases += 1
+        for crf in crfs:
+            observed = mosaic if crf is None else h264_roundtrip(mosaic, crf)
+            bicubic = np.clip(np.rint(cell_colour_guide(observed, [area], cv2.INTER_CUBIC)), 0, 255).astype(np.uint8)
+            scores.setdefault((crf, cell, "bicubic"), []).append(psnr(bicubic, photo, mask))
+            for name, restorer in restorers.items():
+                scores.setdefault((crf, cell, name), []).append(psnr(restorer.restore(observed, [area]), photo, mask))
     names = ["bicubic", *restorers]
-    print(f"{len(images)} tuning photos, one region per cell size; region PSNR dB (mean)")
+    print(f"{cases // len(cells)} tuning photos, one region per cell size; region PSNR dB (mean)")
     print("| CRF | cells | " + " | ".join(names) + " |\n|---|---|" + "---:|" * len(names))
     for crf in crfs:
         for cell in cells:

@@ -26,29 +26,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from demosaic.config import SafetyConfig  # noqa: E402
-from demosaic.data import default_training_sources, find_images, is_validation, read_rgb  # noqa: E402
 from demosaic.metrics import grid_visibility, psnr  # noqa: E402
-from demosaic.mosaic import cell_stats, cell_window, pixelate, window_counts  # noqa: E402
+from demosaic.mosaic import cell_stats, cell_window, window_counts  # noqa: E402
 from demosaic.video import h264_roundtrip  # noqa: E402
-from pipelines.evaluate import fit, random_region  # noqa: E402
+from pipelines.evaluate import tuning_cases  # noqa: E402
 
 CELLS = (8, 16, 24)
 
 
 def cases(crf: int | None):
     """(cell, photo, mosaic as observed, true mask, true area) for each tuning photo and cell size."""
-    photos = [p for p in find_images(default_training_sources()) if is_validation(p)]
-    images = [im for im in (read_rgb(p) for p in photos) if im is not None and min(im.shape[:2]) >= 256]
-    rng = np.random.default_rng(0)
-    for image in images:
-        photo = fit(image, 768)
-        photo = photo[:photo.shape[0] // 2 * 2, :photo.shape[1] // 2 * 2]
-        h, w = photo.shape[:2]
-        for cell in CELLS:
-            region = random_region(rng, h, w, cell)
-            mosaic, mask = pixelate(photo, [region])
-            observed = mosaic if crf is None else h264_roundtrip(mosaic, crf)
-            yield cell, photo, observed, mask, region.area(h, w)._replace(trusted=True)
+    for cell, photo, mosaic, mask, area in tuning_cases(CELLS):
+        yield cell, photo, mosaic if crf is None else h264_roundtrip(mosaic, crf), mask, area
 
 
 def split(area) -> tuple[np.ndarray, np.ndarray]:
