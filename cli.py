@@ -217,8 +217,9 @@ def _video_options(command):
                           "against its cells (0: each frame alone). Slower; see BENCHMARKS.md."),
         click.option("--precision", type=click.Choice(PRECISIONS), default=PRECISION_DEFAULT,
                      show_default=True,
-                     help="The network's arithmetic. auto: bfloat16 where the CPU has bfloat16 arithmetic "
-                          "(AVX512-BF16 or AMX) and there is no GPU. Fixed once per job; the report says which."),
+                     help="The network's arithmetic. auto: bfloat16 where this machine's CPU has bfloat16 "
+                          "arithmetic (AVX512-BF16 or AMX) and there is no GPU; float32 with --ray (its nodes "
+                          "may differ: name bfloat16 to use it there). Fixed once per job; the report says which."),
         click.option("--ray", "ray_address", metavar="ADDRESS",
                      help="Run on Ray: 'local' starts one on this machine (loopback) and stops it after; "
                           "'auto' or an address joins a running cluster."),
@@ -234,7 +235,7 @@ def _video_options(command):
 
 
 def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, keyframes, batch_frames,
-              temporal_radius, fuse_radius, exclude_path=None, precision="float32"):
+              temporal_radius, fuse_radius, exclude_path=None, precision="float32", ray=False):
     from demosaic.restore import PASSTHROUGH, resolve_precision
     from demosaic.video import EncodeOptions
     from pipelines.segments import Settings
@@ -244,7 +245,8 @@ def _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detecto
                     encode=EncodeOptions(codec=codec, crf=crf, preset=preset, lossless=lossless),
                     detector=detector, keyframes=keyframes, batch_frames=batch_frames, temporal_radius=temporal_radius,
                     fuse_radius=fuse_radius, exclude_path=str(exclude_path.absolute()) if exclude_path else None,
-                    precision="float32" if mode == PASSTHROUGH else resolve_precision(precision))
+                    precision="float32" if mode == PASSTHROUGH or (ray and precision == "auto")
+                    else resolve_precision(precision))
 
 
 @main.command()
@@ -285,7 +287,7 @@ def video(src, dst, mask_path, exclude_path, mode, model_path, codec, crf, prese
     terminal = not quiet and sys.stderr.isatty()
     report = restore_one(src, dst, _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector,
                                              keyframes, batch_frames, temporal_radius, fuse_radius, exclude_path,
-                                             precision),
+                                             precision, bool(ray_address)),
                          ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,
                          segment_frames=segment_frames, strict=strict, warn=warn,
                          log=lambda m: None if quiet else click.echo(m, err=True),
@@ -347,7 +349,7 @@ def batch(inputs, out_dir, suffix, mask_path, exclude_path, mode, model_path, ov
     sizes = [v.stat().st_size for v in videos]
     check_writable(out_dir, needed=sum(sizes) + max(sizes))  # every output, and one video's muxed copy
     settings = _settings(mode, model_path, mask_path, codec, crf, preset, lossless, detector, keyframes,
-                         batch_frames, temporal_radius, fuse_radius, exclude_path, precision)
+                         batch_frames, temporal_radius, fuse_radius, exclude_path, precision, bool(ray_address))
     executor = make_executor(ray_address, workers, gpus_per_worker)
     try:
         result = run_batch([(v, output_for(v, out_dir, suffix)) for v in videos], settings, executor,

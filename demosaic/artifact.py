@@ -129,8 +129,10 @@ def load_model(path: str | os.PathLike, compute: str = "float32"):
 
     from .unet import build_model
 
+    if compute not in ("float32", "bfloat16"):
+        raise ValueError(f"compute must be float32 or bfloat16, not {compute!r}")
     card = read_card(path)
-    policy = keras.config.dtype_policy()
+    policy = keras.config.dtype_policy()  # per thread in Keras 3: other threads' models are not touched
     keras.config.set_dtype_policy("mixed_bfloat16" if compute == "bfloat16" else "float32")
     try:
         model = build_model(from_dict(UNetConfig, card["config"]))

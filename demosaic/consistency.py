@@ -72,7 +72,7 @@ def _apply_response(response: np.ndarray, values: np.ndarray, shape: tuple[int, 
     return out.reshape(values.shape)
 
 
-def _smooth_correction(out: np.ndarray, area: GridArea, rounds: int, ring: "_Held") -> None:
+def _smooth_correction(out: np.ndarray, area: GridArea, rounds: int, ring: HeldCells) -> None:
     """Move `out`'s masked pixels (in place) to the observed cell means with a smooth field
     rather than a constant per cell, so no cell edges are drawn in.
 
@@ -132,7 +132,7 @@ class Bounds(NamedTuple):
     hi: np.ndarray
 
 
-class _Held(NamedTuple):
+class HeldCells(NamedTuple):
     """An area's observed cells on one window, with what the bounds allow there."""
 
     cells: ObservedCells
@@ -141,12 +141,13 @@ class _Held(NamedTuple):
     slack: np.ndarray | None  # (n,) how far each cell's sum may stay from its target (None: nowhere)
 
 
-def _held(cells: ObservedCells, bounds: Bounds | None, slack: np.ndarray | None) -> _Held:
+def _held_cells(cells: ObservedCells, bounds: Bounds | None, slack: np.ndarray | None) -> HeldCells:
     if bounds is None:
-        return _Held(cells, None, (0.0, 255.0), slack)
+        return HeldCells(cells, None, (0.0, 255.0), slack)
     win, inside = cells.win, cells.inside
     lo, hi = bounds.lo[win.rows, win.cols], bounds.hi[win.rows, win.cols]
-    return _Held(cells, (window_sums(lo, win, inside), window_sums(hi, win, inside)), (lo[inside], hi[inside]), slack)
+    sums = (window_sums(lo, win, inside), window_sums(hi, win, inside))
+    return HeldCells(cells, sums, (lo[inside], hi[inside]), slack)
 
 
 class Evidence(NamedTuple):
@@ -155,8 +156,8 @@ class Evidence(NamedTuple):
     what the bounds allow on each. The same for every candidate result of the area, so
     `evidence` is taken once and handed to `enforce_cell_means` and `cell_errors`."""
 
-    ring: _Held
-    cells: _Held
+    ring: HeldCells
+    cells: HeldCells
 
 
 def coding_noise(observed: np.ndarray, cells: ObservedCells) -> float:
@@ -196,7 +197,7 @@ def evidence(observed: np.ndarray, area: GridArea, bounds: Bounds | None = None,
         cut = (cells.in_counts > 0) & (cells.in_counts < cells.counts)
         return np.where(cut, cut_slack * noise * cells.counts, 0.0)
 
-    return Evidence(_held(ring, bounds, slack(ring)), _held(inner, bounds, slack(inner)))
+    return Evidence(_held_cells(ring, bounds, slack(ring)), _held_cells(inner, bounds, slack(inner)))
 
 
 def _aimed(target: np.ndarray, current: np.ndarray, slack: np.ndarray | None) -> np.ndarray:
@@ -246,7 +247,8 @@ def enforce_cell_means(
 
     With `bounds` no pixel leaves [lo, hi] (instead of [0, 255]): where an exact mean would
     need a pixel past them, the cell stays approximate (see `_target_sums` for cut cells).
-    `evidences` (one per area, from `evidence(observed, area, bounds)`) saves taking them again.
+    `evidences` (one per area, from `evidence(observed, area, bounds)`) saves taking them again;
+    given, they stand for `observed` and `bounds` (taken with them), which are not read again.
     """
     out = restored.astype(np.float64).copy()
     for k, area in enumerate(areas):
@@ -301,7 +303,7 @@ def cell_errors(restored: np.ndarray, observed: np.ndarray, area: GridArea, boun
     one value per masked cell, with `enforce_cell_means`' targets: the re-pixelated result
     against the observed cells, as the shift the cell's masked pixels would still need (a
     cut cell's whole-cell error times its size over its masked part). Mean-mode areas only.
-    `ev`: `evidence(observed, area, bounds)`, taken already."""
+    `ev`: `evidence(observed, area, bounds)`, taken already (then `observed` and `bounds` are not read)."""
     if area.mode != "mean":
         return np.zeros(0)
     ev = ev if ev is not None else evidence(observed, area, bounds)

@@ -257,7 +257,7 @@ def window_sums(values: np.ndarray, win: CellWindow, mask: np.ndarray | None = N
     rows = np.flatnonzero(np.diff(down, prepend=-1))  # where each run of a cell's rows starts
     cols = np.flatnonzero(np.diff(across, prepend=-1))
     if mask is not None:  # zero outside the mask (OpenCV: a fifth of multiplying by it)
-        values = cv2.copyTo(np.ascontiguousarray(values), mask.view(np.uint8))
+        values = cv2.copyTo(np.ascontiguousarray(values), mask.view(np.uint8)).reshape(values.shape)
     sums = np.add.reduceat(np.add.reduceat(values, cols, axis=1, dtype=np.float64), rows, axis=0)
     if len(rows) == ncy and len(cols) == ncx:
         return sums.reshape(ncy * ncx, -1)

@@ -54,6 +54,10 @@ class Settings:
     keyframes: KeyframeConfig = KeyframeConfig()  # how often detection runs in full (--detect-every)
     precision: str = "float32"  # the network's arithmetic, resolved once per job (restore.resolve_precision)
 
+    def __post_init__(self):
+        if self.precision not in ("float32", "bfloat16"):  # resolved once per job, never "auto" here
+            raise ValueError(f"precision must be float32 or bfloat16, not {self.precision!r}")
+
     def digest(self) -> str:
         from demosaic.restore import PASSTHROUGH, default_model_path
 
@@ -264,7 +268,8 @@ def join_video(jobs: list[SegmentJob], info: VideoInfo, warn=lambda m: None) -> 
                # Track numbers restart in every segment: the totals only.
                "fusion": {"radius": max((r.get("fusion", {}).get("radius", 0) for r in results), default=0),
                           "regions_fused": sum(r.get("fusion", {}).get("regions_fused", 0) for r in results)},
-               "model": model, "model_sha256": sha, "precision": results[0].get("precision"),
+               "model": model, "model_sha256": sha,
+               "precision": results[0].get("precision", jobs[0].settings.precision),
                "damaged_input": any(r["decoder_messages"] for r in results)}
     marker = done_marker(dst)
     tmp_marker = marker.with_name(marker.name + ".tmp")

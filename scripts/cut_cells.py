@@ -83,7 +83,7 @@ def parts(args) -> None:
 def loose(args) -> None:
     from demosaic.restore import Restorer
 
-    restorer = Restorer(None, safety=SafetyConfig(cut_slack=args.cut_slack))
+    restorer = Restorer(None, safety=SafetyConfig(cut_slack=args.cut_slack), precision=args.precision)
     rows: dict = {}
     for cell, photo, observed, mask, area in cases(args.crf):
         d = cell // 2

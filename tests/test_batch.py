@@ -136,6 +136,11 @@ def test_batch__bad_usage_exits_2(tmp_path):
 def test_settings_digest__changes_with_anything_that_changes_pixels(tmp_path):
     a = settings()
     assert a.digest() == settings().digest()
+    # The digest at c26f110, before `precision` joined Settings: float32 keeps it, so batches
+    # finished then stay finished.
+    assert a.digest() == "7d7f9ee55fed948c"
+    with pytest.raises(ValueError):
+        Settings(**{**a.__dict__, "precision": "auto"})  # resolved once per job, never stored unresolved
     assert a.digest() != Settings(**{**a.__dict__, "encode": EncodeOptions(crf=23)}).digest()
     assert a.digest() != Settings(**{**a.__dict__, "temporal_radius": 3}).digest()
     assert a.digest() != Settings(**{**a.__dict__, "fuse_radius": 2}).digest()

@@ -135,7 +135,8 @@ def test_without__excluded_pixels_leave_every_area_and_empty_areas_go():
 
 @pytest.mark.parametrize("pitch, origin, pad", [((16.0, 16.0), (3.0, 5.0), 1), ((8.0, 10.0), (0.0, 0.0), 0),
                                                 ((7.5, 6.25), (1.3, 2.2), 1), ((0.8, 0.6), (0.1, 0.2), 0)])
-def test_window_sums__equal_a_loop_over_each_cells_pixels(pitch, origin, pad):
+@pytest.mark.parametrize("channels", [1, 3])
+def test_window_sums__equal_a_loop_over_each_cells_pixels(pitch, origin, pad, channels):
     # Independent answer: each cell's pixels found from the lattice's definition (floor of
     # (x - ox) / pw), summed one cell at a time. A sub-pitch lattice has cells with no pixel.
     from demosaic.mosaic import cell_window, window_counts, window_sums
@@ -145,7 +146,7 @@ def test_window_sums__equal_a_loop_over_each_cells_pixels(pitch, origin, pad):
     mask[10:70, 15:95] = True
     grid = Grid(pitch, origin)
     win = cell_window(mask, grid, pad)
-    values = rng.integers(0, 256, mask.shape + (3,)).astype(np.uint8)
+    values = rng.integers(0, 256, mask.shape + (channels,)).astype(np.uint8)
     weights = rng.random(mask.shape) > 0.4
     ys, xs = np.arange(90), np.arange(120)
     cy = np.floor((ys - origin[1]) / pitch[1] + 1e-6).astype(int)

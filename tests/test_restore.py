@@ -110,6 +110,10 @@ def test_restorer__bfloat16__close_to_float32_and_says_so(model_path, rng):
     # bfloat16 keeps 8 bits of mantissa: the network's output moves, by well under a level on average.
     assert 0 < np.abs(a - b).mean() * 255 < 1.0
     np.testing.assert_array_equal(wide.restore(observed, areas)[~mask], narrow.restore(observed, areas)[~mask])
+    # One trace for any crop size and batch (an input signature), in either arithmetic.
+    other = smooth_image(rng, 96, 128)
+    wide.restore(other, [MosaicRegion("rect", ((8, 8), (120, 88)), (8, 8)).area(96, 128)])
+    assert wide._infer.experimental_get_tracing_count() == 1
     with pytest.raises(InputError):
         resolve_precision("float16")
     assert resolve_precision("float32") == "float32"
