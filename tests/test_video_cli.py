@@ -66,7 +66,8 @@ def test_video__lossless_with_mask__frames_audio_and_outside_pixels_kept_mosaic_
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["frames"] == 10 and report["frames_restored"] == 10
     assert report["model"] == "demosaic-guided-small-v3" and len(report["model_sha256"]) == 64
-    assert report["precision"] == "float32"  # the default
+    from demosaic.detect_net import bfloat16_is_fast
+    assert report["precision"] == ("bfloat16" if bfloat16_is_fast() else "float32")  # the default: auto, no GPU here
 
 
 def test_video__detected_mosaic__restored_frames_counted(clips, tmp_path):
