@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from demosaic.config import SafetyConfig  # noqa: E402
+from demosaic.config import PRECISION_DEFAULT, PRECISIONS, SafetyConfig  # noqa: E402
 from demosaic.detect import DetectorConfig  # noqa: E402
-from demosaic.restore import PASSTHROUGH  # noqa: E402
+from demosaic.restore import PASSTHROUGH, resolve_precision  # noqa: E402
 from demosaic.video import EncodeOptions  # noqa: E402
 from demosaic.config import FusionConfig  # noqa: E402
 from pipelines.evaluate_video import default_cases, evaluate_footage, table, write_results  # noqa: E402
@@ -41,7 +41,11 @@ def main() -> None:
     ap.add_argument("--fusion", default="", help="FusionConfig fields to change, e.g. tolerance=2,search=4")
     ap.add_argument("--safety", default="", help="SafetyConfig fields to change, e.g. bound_margin=20,flat_ratio=3")
     ap.add_argument("--no-lpips", action="store_true", help="skip LPIPS (VGG16 on each third frame's region box)")
+    ap.add_argument("--precision", choices=PRECISIONS, default=PRECISION_DEFAULT,
+                    help="the network's arithmetic, as demosaic video --precision (default: its default)")
     args = ap.parse_args()
+    precision = resolve_precision(args.precision)
+    print(f"the network in {precision}", flush=True)
     cases = [c for c in default_cases(args.split) if args.only in c.name]
     if args.frames:
         cases = [dataclasses.replace(c, frames=args.frames) for c in cases]
@@ -53,7 +57,7 @@ def main() -> None:
         mode = PASSTHROUGH if passthrough else "guided"
         if mode not in engines:
             engines[mode] = Engine(None, mode, DetectorConfig(learned="default"),
-                                   safety=None if args.no_safety else safety)
+                                   safety=None if args.no_safety else safety, precision=precision)
         return restore_video(src, dst, model_path=None, mode=mode, mask_path=None, encode=EncodeOptions(),
                              detector=DetectorConfig(learned="default"), engine=engines[mode], fusion=fusion)
 

@@ -31,11 +31,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from demosaic.config import PRECISION_DEFAULT, PRECISIONS  # noqa: E402
 from demosaic.detect import DetectorConfig  # noqa: E402
 from demosaic.ffmpeg import ffmpeg_binary, file_arg, run_tool  # noqa: E402
 from demosaic.metrics import psnr  # noqa: E402
 from demosaic.probe import probe  # noqa: E402
-from demosaic.restore import PASSTHROUGH  # noqa: E402
+from demosaic.restore import PASSTHROUGH, resolve_precision  # noqa: E402
 from demosaic.video import EncodeOptions  # noqa: E402
 from pipelines.evaluate_video import frames_of, opencv_clip  # noqa: E402
 from pipelines.video import Engine, restore_video  # noqa: E402
@@ -95,8 +96,11 @@ def main() -> None:
     ap.add_argument("--split", choices=sorted(CLIPS), default="tuning")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--frames", type=int, default=60, help="interlaced frames per clip (two source frames each)")
+    ap.add_argument("--precision", choices=PRECISIONS, default=PRECISION_DEFAULT,
+                    help="the network's arithmetic, as demosaic video --precision (default: its default)")
     args = ap.parse_args()
-    engines = {m: Engine(None, m, DetectorConfig()) for m in ("guided", PASSTHROUGH)}
+    precision = resolve_precision(args.precision)
+    engines = {m: Engine(None, m, DetectorConfig(), precision=precision) for m in ("guided", PASSTHROUGH)}
     rows = []
     with tempfile.TemporaryDirectory(prefix="demosaic-interlaced-") as tmp:
         work = Path(tmp)
