@@ -321,11 +321,12 @@ def cell_errors(restored: np.ndarray, observed: np.ndarray, area: GridArea, boun
 
 
 def cell_mean_error(restored: np.ndarray, observed: np.ndarray, areas: Sequence[GridArea],
-                    changed_only: bool = False) -> float:
+                    changed_only: bool = False, whole_only: bool = False) -> float:
     """Largest |whole-cell mean of `restored` − the cell's observed colour| (levels, any channel)
     over the mean-mode cells whose colour the masked pixels can reach in [0, 255] (with
     `changed_only`, over the cells with a masked pixel `restored` changed: a cell the
-    restorer kept as the mosaic is not its error)."""
+    restorer kept as the mosaic is not its error; with `whole_only`, over the cells wholly
+    inside an area: coded cut cells may keep their means within `SafetyConfig.cut_slack`)."""
     worst = 0.0
     for area in areas:
         if area.mode != "mean":
@@ -342,6 +343,8 @@ def cell_mean_error(restored: np.ndarray, observed: np.ndarray, areas: Sequence[
         if changed_only:
             moved = np.any(restored[t.win.rows, t.win.cols] != observed[t.win.rows, t.win.cols], axis=-1) & t.inside
             reachable &= (np.bincount(t.win.labels[moved], minlength=t.n) > 0)[:, None]
+        if whole_only:
+            reachable &= (t.in_counts == t.counts)[:, None]
         worst = max(worst, float(error[reachable].max(initial=0.0)))
     return worst
 

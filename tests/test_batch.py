@@ -75,8 +75,11 @@ def test_batch__corrupt_input_reported_others_written__rerun_does_nothing(inputs
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
 
     again = Counting()
+    from demosaic.config import PRECISION_DEFAULT
+    from demosaic.restore import resolve_precision
+
     cli_defaults = Settings(model_path=None, mode="guided", mask_path=None, encode=EncodeOptions(),
-                            detector=DetectorConfig())
+                            detector=DetectorConfig(), precision=resolve_precision(PRECISION_DEFAULT))
     rerun = run_batch([(inputs / n, out / n) for n in ("a.mp4", "b.mkv")], cli_defaults, again)
     assert again.ran == 0 and [e["status"] for e in rerun["videos"]] == ["skipped (already done)"] * 2
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
@@ -93,7 +96,8 @@ def test_batch__interrupted_video_resumes_at_segment_granularity(inputs, tmp_pat
     report = run_batch([(src, dst)], settings(), executor, segment_frames=8)
     assert executor.ran == 2 and report["videos"][0]["status"] == "done"
     whole = tmp_path / "whole.mkv"
-    assert CliRunner().invoke(main, ["video", str(src), str(whole), "--lossless"]).exit_code == 0
+    # The library's Settings default to float32; the CLI's default (auto) may be bfloat16.
+    assert CliRunner().invoke(main, ["video", str(src), str(whole), "--lossless", "--precision", "float32"]).exit_code == 0
     a = np.stack(list(read_frames(whole))).astype(int)
     b = np.stack(list(read_frames(dst))).astype(int)
     assert a.shape == b.shape and np.abs(a - b).max() <= 1
@@ -106,7 +110,8 @@ def test_batch__segments_not_on_keyframes__same_frames_as_the_whole_video(inputs
     report = run_batch([(inputs / "a.mp4", dst)], settings(every=4), LocalExecutor(), segment_frames=6)
     assert report["videos"][0]["status"] == "done"
     whole = tmp_path / "whole.mkv"
-    result = CliRunner().invoke(main, ["video", str(inputs / "a.mp4"), str(whole), "--lossless", "--detect-every", "4"])
+    result = CliRunner().invoke(main, ["video", str(inputs / "a.mp4"), str(whole), "--lossless", "--detect-every", "4",
+                                       "--precision", "float32"])
     assert result.exit_code == 0, result.output
     a = np.stack(list(read_frames(whole))).astype(int)
     b = np.stack(list(read_frames(dst))).astype(int)
@@ -223,7 +228,7 @@ def test_batch__fusion_over_segments__same_frames_as_one_piece(tmp_path):
     assert report["videos"][0]["status"] == "done"
     whole, log = tmp_path / "whole.mkv", tmp_path / "whole.json"
     result = CliRunner().invoke(main, ["video", str(src), str(whole), "--lossless", "--detect-every", "4",
-                                       "--fuse-radius", "2", "--report", str(log)])
+                                       "--fuse-radius", "2", "--report", str(log), "--precision", "float32"])
     assert result.exit_code == 0, result.output
     fusion = json.loads(log.read_text())["fusion"]
     assert fusion["radius"] == 2 and fusion["regions_fused"] > 0, fusion

@@ -102,7 +102,8 @@ def test_batch__interlaced_over_segments__same_frames_as_one_piece(interlaced, t
     restores every frame as the run in one piece does."""
     src = interlaced / "mosaic.mp4"
     whole = tmp_path / "whole.mkv"
-    result = CliRunner().invoke(main, ["video", str(src), str(whole), "--lossless", "--detect-every", "4"])
+    result = CliRunner().invoke(main, ["video", str(src), str(whole), "--lossless", "--detect-every", "4",
+                                       "--precision", "float32"])  # as the Settings below
     assert result.exit_code == 0, result.output
     settings = Settings(model_path=None, mode="guided", mask_path=None, encode=EncodeOptions(lossless=True),
                         detector=DetectorConfig(), keyframes=KeyframeConfig(every=4))

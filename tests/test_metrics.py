@@ -98,7 +98,9 @@ def test_evaluate__writes_report_metrics_charts_and_crops(photo_dir, tmp_path):
     after = json.loads((coded / "metrics.json").read_text())
     assert after["config"]["crf"] == 30 and "CRF 30" in (coded / "report.md").read_text()
     assert after["summary"]["mosaic"]["8"]["psnr"] != metrics["summary"]["mosaic"]["8"]["psnr"]
-    assert after["summary"]["guided"]["8"]["cell_mean_error_max"] < 1.0
+    # Whole cells exactly; a cut cell may keep its mean within the slack of a few times the
+    # coding noise (consistency.evidence), so over all cells only that bound holds.
+    assert after["summary"]["guided"]["8"]["whole_cell_mean_error_max"] < 1.0
 
 
 def test_evaluate__bad_cells_exit_2(tmp_path):
