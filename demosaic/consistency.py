@@ -262,8 +262,9 @@ def enforce_cell_means(
         t = cell_targets(out, ev.cells.cells)
         win, n, block, inside, all_counts = t.win, t.n, t.block, t.inside, t.counts
         fixed = window_sums(block, win, ~inside)  # visible parts of cut cells
-        # The sum each cell must reach (a cut cell: or near it, with slack).
-        target = _aimed(_target_sums(t, fixed, ev.cells.sums), window_sums(block, win), ev.cells.slack)
+        target = _target_sums(t, fixed, ev.cells.sums)  # the sum each cell must reach ...
+        if ev.cells.slack is not None:  # ... or, a coded cut cell, come near
+            target = _aimed(target, window_sums(block, win), ev.cells.slack)
         lab = win.labels[inside]
         weight = _remainder_weights(t, area.grid.pitch)[inside][:, None]
         lo, hi = ev.cells.pixels

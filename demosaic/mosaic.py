@@ -266,14 +266,14 @@ def window_sums(values: np.ndarray, win: CellWindow, mask: np.ndarray | None = N
     return out.reshape(ncy * ncx, -1)
 
 
-def window_counts(win: CellWindow, weights: np.ndarray | None = None) -> np.ndarray:
-    """(n,) pixels of each of a window's cells (the sum of `weights` (h, w) over it, where given)."""
-    if weights is None:
+def window_counts(win: CellWindow, mask: np.ndarray | None = None) -> np.ndarray:
+    """(n,) pixels of each of a window's cells (those of `mask` (h, w) bool, where given)."""
+    if mask is None:
         ncy, ncx = win.shape
         down = np.bincount(win.labels[:, 0] // ncx, minlength=ncy)
         across = np.bincount(win.labels[0] % ncx, minlength=ncx)
         return np.outer(down, across).ravel().astype(np.float64)
-    return window_sums(weights[..., None], win)[:, 0]
+    return window_sums(mask[..., None], win)[:, 0]
 
 
 def cell_sums(values: np.ndarray, labels: np.ndarray, n: int, weights: np.ndarray | None = None):
