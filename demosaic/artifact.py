@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import UNetConfig, from_dict, to_dict
+from .config import COMPUTE_PRECISIONS, UNetConfig, from_dict, to_dict
 from .errors import ModelError
 from .vgg import sha256_file
 
@@ -129,7 +129,7 @@ def load_model(path: str | os.PathLike, compute: str = "float32"):
 
     from .unet import build_model
 
-    if compute not in ("float32", "bfloat16"):
+    if compute not in COMPUTE_PRECISIONS:
         raise ValueError(f"compute must be float32 or bfloat16, not {compute!r}")
     card = read_card(path)
     policy = keras.config.dtype_policy()  # per thread in Keras 3: other threads' models are not touched

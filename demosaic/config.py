@@ -111,6 +111,7 @@ class FusionConfig:
 # evaluate` on the 30 evaluation photos read −0.03 / −0.02 / 0.00 dB against float32 at cells
 # 8 / 16 / 24 (−0.02 / −0.01 / 0.00 after H.264 at CRF 23), where #11 allows 0.05.
 PRECISIONS = ("auto", "float32", "bfloat16")
+COMPUTE_PRECISIONS = ("float32", "bfloat16")  # what "auto" resolves to: the only values a job stores
 PRECISION_DEFAULT = "auto"
 
 

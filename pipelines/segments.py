@@ -24,7 +24,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from demosaic.config import FusionConfig, KeyframeConfig
+from demosaic.config import COMPUTE_PRECISIONS, FusionConfig, KeyframeConfig
 from demosaic.detect import DetectorConfig
 from demosaic.errors import InputError
 from demosaic.images import read_mask
@@ -55,7 +55,7 @@ class Settings:
     precision: str = "float32"  # the network's arithmetic, resolved once per job (restore.resolve_precision)
 
     def __post_init__(self):
-        if self.precision not in ("float32", "bfloat16"):  # resolved once per job, never "auto" here
+        if self.precision not in COMPUTE_PRECISIONS:  # resolved once per job, never "auto" here
             raise ValueError(f"precision must be float32 or bfloat16, not {self.precision!r}")
 
     def digest(self) -> str:
