@@ -96,6 +96,9 @@ class FusionConfig:
     step_iterations: int = 3
     robust_iterations: int = 10
     search: int = 4  # px a frame's content may move beyond its neighbours' pace (3: −0.06 dB there)
+    # Frames that share one registration of a track's motion (from the frames within ±radius
+    # of the block): registering once per block, not once per frame, is what makes fusion cheap.
+    block: int = 8
     tolerance: float = 4.0  # a cell keeps the fused picture while its residuals are within this × the region's noise
     floor: float = 2.0  # levels: the least noise assumed (an uncompressed mosaic's cells spread 0)
     gain: float = 0.5  # ... or, on every frame, at most this share of the single-frame result's
@@ -104,6 +107,8 @@ class FusionConfig:
     def __post_init__(self):
         if self.radius < 0:
             raise ValueError(f"fusion radius must be >= 0, got {self.radius}")
+        if self.block < 1:
+            raise ValueError(f"fusion block must be >= 1 frame, got {self.block}")
 
 
 # The restoring network's arithmetic (`restore.resolve_precision`; `--precision`). auto is

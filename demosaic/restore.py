@@ -21,7 +21,7 @@ from .consistency import Bounds, enforce_cell_means, evidence
 from .mosaic import AreaCrop, Grid, GridArea, area_pieces, cell_colour_guide
 from .safety import Guarded, guard_frame, passes_check
 from .tiles import plan_tiles
-from .video_fusion import Window, fuse_region
+from .video_fusion import Block, Window, fuse_region, solve_block
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODELS = {"guided": "demosaic-guided-small-v3", "inpaint": "demosaic-pure-small-v0"}
@@ -283,6 +283,23 @@ class Restorer:
             sl = (slice(box.y0, box.y1), slice(box.x0, box.x1))
             composite[i][sl][crop_mask] = out[crop_mask] * 255.0
 
+        fusing = windows is not None and fusion is not None and fusion.radius > 0
+        if fusing:
+            # Each block's picture is solved once, with the model's output for the first of its
+            # frames restored as the prior (the earliest batch that holds one: the same frame
+            # whatever the threads do); the block's later frames, here or in later batches, read it.
+            first: dict[int, tuple[Block, int]] = {}
+            for i, window in enumerate(windows):
+                for block in window.blocks:
+                    if not block.solved and id(block) not in first:
+                        first[id(block)] = (block, i)
+
+            def solve(item):
+                block, i = item
+                block.settle(solve_block(block, windows[i].seen.index, composite[i], fusion))
+
+            list(self._pool.map(solve, first.values()))
+
         def consistent(i) -> tuple[Outcome, tuple[TrackFusion, ...]]:
             g = guarded[i]
             given, done = len(areas[i]), len(todo[i])
@@ -295,7 +312,7 @@ class Restorer:
                 kept = enforce_cell_means(composite[i], frames[i], todo[i])
                 results[i][masks[i]] = _to_uint8(kept[masks[i]])
                 return Outcome(given, done, 0, given - done), ()
-            window = windows[i] if windows is not None and fusion is not None and fusion.radius > 0 else None
+            window = windows[i] if fusing else None
             return self._checked(frames[i], composite[i], guides[i], g, results[i], window, fusion)
 
         done = list(self._pool.map(consistent, range(len(frames))))

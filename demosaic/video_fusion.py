@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 
 from .config import FusionConfig, SafetyConfig
-from .fusion import Observation, fuse, label_residuals, observe, sample, solve
-from .mosaic import Grid, GridArea
+from .fusion import Observation, label_residuals, observe, register_frames, sample, solve
+from .mosaic import Grid, GridArea, cell_colour_guide
 from .safety import Guarded, guard_frame
 from .temporal import CUT_THRESHOLD, is_cut, signature
 from .tracks import Box, Tracker
@@ -43,6 +43,29 @@ class Seen(NamedTuple):
     regions: tuple[GridArea, ...]  # the verified regions (`safety.guard_frame`'s areas)
     tracks: tuple[int, ...]  # the track of each region
     shot: int  # increases at every scene cut
+    index: int = 0  # the frame's number in the video (blocks of registration are counted from frame 0)
+
+
+Motion = dict  # frame number → (dy, dx): how far that frame shows a track's picture moved, against one frame of the block
+
+
+class Block:
+    """One track over one block of frames: the frames its registration read (those within
+    ±R of the block, in its shot, that show the track), the motion registered from them, and,
+    once the restorer has the model's output for the block's first frame, the picture solved
+    from all of them (`solve_block`). Made by the `Fuser`; shared by the windows of the
+    block's frames, so the solve runs once a block, not once a frame."""
+
+    def __init__(self, key: tuple[int, int], shows: tuple[tuple[Seen, GridArea], ...], motion: Motion | None):
+        self.key, self.shows, self.motion = key, shows, motion
+        self.solution: BlockSolution | None = None
+        self.solved = False
+
+    def settle(self, solution: BlockSolution | None) -> None:
+        """Set the block's solution, once (None: nothing to fuse); it never changes after."""
+        if self.solved:
+            raise RuntimeError(f"block {self.key} solved twice")
+        self.solution, self.solved = solution, True
 
 
 class Window(NamedTuple):
@@ -51,6 +74,7 @@ class Window(NamedTuple):
     frames: tuple[Seen, ...]
     centre: int  # this frame's index in `frames`
     guarded: Guarded | None  # this frame's guards, bounds included (kept for this frame only: they are frame-sized)
+    blocks: tuple[Block, ...] = ()  # per region of this frame: its track's block
 
     @property
     def seen(self) -> Seen:
@@ -58,17 +82,27 @@ class Window(NamedTuple):
 
 
 class Fuser:
-    """The stage: (frame, areas) in, in order → (frame, areas, Window) out, R frames later."""
+    """The stage: (frame, areas) in, in order → (frame, areas, Window) out.
 
-    def __init__(self, cfg: FusionConfig, safety: SafetyConfig | None, cut_threshold: float = CUT_THRESHOLD):
-        """`cut_threshold`: the temporal vote's, so both see the same shots."""
+    Motion is registered once per track and block of `cfg.block` frames (counted from the
+    video's frame 0, so a segment that starts elsewhere cuts the same blocks), from the cells
+    of every frame within ±R of the block in the same shot: each frame's window takes its
+    block's shifts. A frame is handed on once the frames R past the end of its block are in
+    (or a cut, or the end): `cfg.block` − 1 + R frames later at most."""
+
+    def __init__(self, cfg: FusionConfig, safety: SafetyConfig | None, cut_threshold: float = CUT_THRESHOLD,
+                 start: int = 0):
+        """`cut_threshold`: the temporal vote's, so both see the same shots; `start`: the
+        number of the first frame pushed (a segment's first decoded frame)."""
         self.cfg, self.safety, self.cut_threshold = cfg, safety, cut_threshold
         self._tracker = Tracker()
-        self._seen: list[Seen] = []  # the last 2R+1 frames
+        self._seen: list[Seen] = []  # the frames still needed: windows and blocks reach back R
         self._guards: list[Guarded | None] = []  # each waiting frame's guards, in step with `_seen`
         self._done = 0  # frames of `_seen` already handed on
         self._shot = 0
+        self._next = start
         self._signature: np.ndarray | None = None
+        self._blocks: dict[tuple[int, int], Block] = {}  # (track, block number)
 
     def push(self, frame: np.ndarray, areas: Sequence[GridArea]) -> list[tuple[np.ndarray, list[GridArea], Window]]:
         sig = signature(frame)
@@ -78,30 +112,73 @@ class Fuser:
         guarded = guard_frame(frame, areas, self.safety) if self.safety is not None and areas else None
         regions = tuple(guarded.areas) if guarded else ()
         tracked = self._tracker.push(list(regions), cut)
-        self._seen.append(Seen(frame, tuple(areas), regions, tuple(t.track for t in tracked), self._shot))
+        self._seen.append(Seen(frame, tuple(areas), regions, tuple(t.track for t in tracked), self._shot, self._next))
+        self._next += 1
         self._guards.append(guarded)
         return self._ready(final=False)
 
     def flush(self) -> list[tuple[np.ndarray, list[GridArea], Window]]:
         return self._ready(final=True)
 
+    def _block(self, index: int) -> tuple[int, int]:
+        """The block's number and the frame numbers its registration reads: [first, last]."""
+        b, r = self.cfg.block, self.cfg.radius
+        k = index // b
+        return k, k * b - r, k * b + b - 1 + r
+
     def _ready(self, final: bool) -> list[tuple[np.ndarray, list[GridArea], Window]]:
         r, out = self.cfg.radius, []
         while self._done < len(self._seen):
             t = self._done
-            later = self._seen[t + 1:t + r + 1]
-            if not final and len(later) < r and all(s.shot == self._seen[t].shot for s in later):
-                break  # wait for the frames after it (a cut ends the wait)
-            shot = self._seen[t].shot
-            lo = max(0, t - r)
-            ids = [i for i in range(lo, min(len(self._seen), t + r + 1)) if self._seen[i].shot == shot]
-            window = Window(tuple(self._seen[i] for i in ids), ids.index(t), self._guards[t])
-            out.append((self._seen[t].frame, list(self._seen[t].areas), window))
+            seen = self._seen[t]
+            _, _, last = self._block(seen.index)
+            later = self._seen[t + 1:]
+            if not final and self._seen[-1].index < last and all(s.shot == seen.shot for s in later):
+                break  # wait for the frames its block reads (a cut ends the wait)
+            ids = [i for i, s in enumerate(self._seen) if abs(s.index - seen.index) <= r and s.shot == seen.shot]
+            blocks = tuple(self._registered(track, seen) for track in seen.tracks)
+            window = Window(tuple(self._seen[i] for i in ids), ids.index(t), self._guards[t], blocks)
+            out.append((seen.frame, list(seen.areas), window))
             self._guards[t] = None  # handed on with its window
             self._done += 1
-        drop = max(0, self._done - r)
+        # Keep what the next frame's window and block read, and the motion of its block on.
+        k, keep, _ = self._block(self._seen[self._done].index if self._done < len(self._seen) else self._next)
+        drop = sum(1 for s in self._seen[:self._done] if s.index < keep)
         self._seen, self._guards, self._done = self._seen[drop:], self._guards[drop:], self._done - drop
+        self._blocks = {key: b for key, b in self._blocks.items() if key[1] >= k}
         return out
+
+    def _registered(self, track: int, seen: Seen) -> Block:
+        """The track's block for this frame, its motion registered on first use."""
+        k, first, last = self._block(seen.index)
+        if (track, k) not in self._blocks:
+            shows = tuple((s, s.regions[s.tracks.index(track)]) for s in self._seen
+                          if first <= s.index <= last and s.shot == seen.shot and track in s.tracks)
+            motion = register_track(shows, k * self.cfg.block + (self.cfg.block - 1) / 2, self.cfg)
+            self._blocks[(track, k)] = Block((track, k), shows, motion)
+        return self._blocks[(track, k)]
+
+
+def register_track(shows: Sequence[tuple[Seen, GridArea]], centre: float, cfg: FusionConfig) -> Motion | None:
+    """Frame number → the shift of the track's picture on that frame against the frame
+    nearest `centre` (`fusion.register_frames`, from the cells alone, on that frame's canvas
+    with a smoothed copy of it as the prior). None where under two frames show it, or its
+    area has no mean cells."""
+    if len(shows) < 2:
+        return None
+    ref = min(range(len(shows)), key=lambda i: (abs(shows[i][0].index - centre), i))
+    seen, area = shows[ref]
+    if area.grid is None or area.mode != "mean":
+        return None
+    pitch = max(area.grid.pitch)
+    sl = _canvas(area.mask, int(np.ceil(pitch)) + cfg.search)
+    obs = [_observation(s, a, sl) for s, a in shows]
+    if not obs[ref].cells:
+        return None
+    prior = cell_colour_guide(seen.frame[sl], [area._replace(mask=area.mask[sl], grid=Grid(
+        area.grid.pitch, (area.grid.origin[0] - sl[1].start, area.grid.origin[1] - sl[0].start)))])
+    shifts = register_frames(obs, ref, prior, cfg.mu, cfg.search, cfg.step_iterations, cfg.cap)
+    return {s.index: d for (s, _), d in zip(shows, shifts)}
 
 
 class FusedRegion(NamedTuple):
@@ -205,60 +282,106 @@ def residual_map(x: np.ndarray, obs: Observation, shift: tuple[float, float]) ->
     return sample(img, (-shift[0], -shift[1]))[..., 0]
 
 
-def fuse_region(window: Window, k: int, prior: np.ndarray, cfg: FusionConfig) -> FusedRegion | None:
-    """Guarded area `k` of the window's frame solved from every window frame that shows its
-    track; `prior` is the single-frame result over the whole frame (float). None where fewer
-    than two frames show it, or the area has no whole cell."""
-    seen = window.seen
-    area = seen.regions[k]
+class BlockSolution(NamedTuple):
+    """A block's picture, solved once from every frame its registration read."""
+
+    slices: tuple[slice, slice]  # the canvas, in the coordinates of the frame whose prior it took
+    picture: np.ndarray  # (h, w, C) float
+    fails: np.ndarray  # (h, w) bool: where the picture does not explain some frame's cells
+    frames: int  # frames fused
+    index: int  # the frame whose prior it took (the block's first frame restored)
+
+
+def _union_box(block: Block, d: dict[int, tuple[float, float]], first: int, last: int) -> Box:
+    """The box, in the reference's picture, of every block frame's region (frames `first` to `last`)."""
+    boxes = []
+    for s, a in block.shows:
+        if first <= s.index <= last and (b := Box.of(a.mask)) is not None:
+            dy, dx = d[s.index]
+            boxes.append(Box(int(np.floor(b.y0 + dy)), int(np.floor(b.x0 + dx)), int(np.ceil(b.y1 + dy)), int(np.ceil(b.x1 + dx))))
+    return Box(min(b.y0 for b in boxes), min(b.x0 for b in boxes), max(b.y1 for b in boxes), max(b.x1 for b in boxes))
+
+
+def solve_block(block: Block, index: int, prior: np.ndarray, cfg: FusionConfig) -> BlockSolution | None:
+    """The block's hidden picture in the coordinates of frame `index` (one of its frames),
+    solved from the cells of every frame it read and the clean pixels around them
+    (`demosaic.fusion.solve`, the block's registered motion), with `prior` (that frame's
+    single-frame result, float, whole frame) where the frames say nothing. None where the
+    frames bring nothing new (every frame shows the same cells of the same picture), or
+    disagree over most of the region (no motion of ours explains them).
+
+    The limit of what the data may leave unexplained is the region's coding noise (the spread
+    of its cells' own pixels on frame `index`); one robust re-solve lowers the weight of cells
+    beyond it (an occluder, a part that moves on its own); `fails` marks where the result
+    still leaves some frame's cells beyond it and beyond `gain` × the prior's residual."""
+    shows, motion = block.shows, block.motion
+    if motion is None or len(shows) < 2:
+        return None
+    ref = next(i for i, (s, _) in enumerate(shows) if s.index == index)
+    seen, area = shows[ref]
     if area.grid is None or area.mode != "mean":  # the box model is of mean cells
         return None
-    track = seen.tracks[k]
-    shows = [(s, s.regions[s.tracks.index(track)]) for s in window.frames if track in s.tracks]
-    if len(shows) < 2:
-        return None
+    d = {s.index: (motion[s.index][0] - motion[index][0], motion[s.index][1] - motion[index][1]) for s, _ in shows}
+    k, b = block.key[1], cfg.block
+    box = _union_box(block, d, k * b, k * b + b - 1)
     margin = int(np.ceil(max(area.grid.pitch))) + cfg.search
-    sl = _canvas(area.mask, margin)
-    centre = next(i for i, (s, _) in enumerate(shows) if s is seen)
-    own = _observation(seen, area, sl)
-    if not own.cells:
-        return None  # no whole cell on this frame: nothing to fuse into
-    obs = [own if i == centre else _observation(s, a, sl) for i, (s, a) in enumerate(shows)]
-    p = np.asarray(prior[sl], np.float32)
-    fused = fuse(obs, centre, p, cfg.mu, radius=cfg.search, iterations=cfg.iterations, cap=cfg.cap,
-                 step_iterations=cfg.step_iterations, grey=True)
-    x, shifts = fused.picture, fused.shifts
+    h, w = seen.frame.shape[:2]
+    sl = (slice(max(0, box.y0 - margin), min(h, box.y1 + margin)), slice(max(0, box.x0 - margin), min(w, box.x1 + margin)))
+    obs = [_observation(s, a, sl) for s, a in shows]
+    shifts = [d[s.index] for s, _ in shows]
+    if not obs[ref].cells:
+        return None
     # Only frames with cells of their own can bring new cell means.
-    if not new_phases(area, [a for (_, a), o in zip(shows, obs) if o.cells], [d for d, o in zip(shifts, obs) if o.cells]):
-        return None  # every frame shows the same cells of the same picture: nothing to gain
-    # The region's noise: how far a mosaic cell's own pixels spread around its colour on this
-    # frame (coding). A fused picture that is right explains every frame's cells within a few
-    # times that; one that mixes parts moving apart does not.
-    limit = cfg.tolerance * max(cfg.floor, cell_noise(seen.frame[sl], obs[centre]))
-    # One robust re-solve: a cell that disagrees with the rest (an occluder, a part that moves
-    # on its own) loses weight as (limit / residual)².
-    res = [label_residuals(x, o, s) for o, s in zip(obs, shifts)]
+    if not new_phases(area, [a for (_, a), o in zip(shows, obs) if o.cells], [v for v, o in zip(shifts, obs) if o.cells]):
+        return None
+    p = np.asarray(prior[sl], np.float32)
+    x = solve(obs, shifts, p, cfg.mu, cfg.iterations)
+    limit = cfg.tolerance * max(cfg.floor, cell_noise(seen.frame[sl], obs[ref]))
+    res = [label_residuals(x, o, v) for o, v in zip(obs, shifts)]
     weighted = [dataclasses.replace(o, weights=np.minimum(1.0, (limit / np.maximum(np.nan_to_num(r, nan=0.0), 1e-6)) ** 2)
                                     .astype(np.float32)) for o, r in zip(obs, res)]
-    x = solve(weighted, list(shifts), p, cfg.mu, cfg.robust_iterations, start=x)
-    res = [label_residuals(x, o, s) for o, s in zip(obs, shifts)]
+    x = solve(weighted, shifts, p, cfg.mu, cfg.robust_iterations, start=x)
+    res = [label_residuals(x, o, v) for o, v in zip(obs, shifts)]
     pooled = np.concatenate([r[:o.cells][np.isfinite(r[:o.cells])] for r, o in zip(res, obs)])
     if not pooled.size or float(np.median(pooled)) > limit:
-        return None  # the frames disagree over most of the region: no motion of ours explains them
-    # Per cell of this frame: the fused picture only where, on every fused frame, it explains
-    # the cells that cover the cell within the limit, or clearly better than the single-frame
-    # result does (`gain`× its residual: residuals grow with the picture's own contrast, from
-    # sub-pixel sampling and the prior's pull). A cell no other frame agrees on keeps the
-    # single-frame result.
+        return None
+    # Where, on some frame, the picture leaves the cells over a pixel beyond the limit and
+    # not clearly better explained than the prior does (`gain`× its residual: residuals grow
+    # with the picture's own contrast, from sub-pixel sampling and the prior's pull).
     fails = np.zeros(p.shape[:2], bool)
-    for o, shift in zip(obs, shifts):
-        fused_r, single_r = residual_map(x, o, shift), residual_map(p, o, shift)
+    for o, v in zip(obs, shifts):
+        fused_r, single_r = residual_map(x, o, v), residual_map(p, o, v)
         fails |= (fused_r > limit) & (fused_r > cfg.gain * single_r)
-    labels = obs[centre].labels
-    cell = (labels >= 0) & (labels < obs[centre].cells)
-    bad = np.bincount(labels[cell], weights=fails[cell], minlength=obs[centre].cells) > 0
-    take = cell & ~bad[np.clip(labels, 0, len(bad) - 1)]
-    picture = p.copy()
-    picture[take] = x[take]
-    fused_cells = len(np.unique(labels[take]))
-    return FusedRegion(sl, picture, len(shows), own.cells, fused_cells)
+    return BlockSolution(sl, x, fails, len(shows), index)
+
+
+def fuse_region(window: Window, k: int, prior: np.ndarray, cfg: FusionConfig) -> FusedRegion | None:
+    """Guarded area `k` of the window's frame, its cells taken from its block's solved
+    picture (moved to this frame by the block's motion) where that picture explains, on
+    every frame of the block, the cells covering them; `prior` (the single-frame result,
+    float, whole frame) elsewhere. None where the block has no solution or the area no whole
+    cell. The restorer then runs the same bounded step and last check on it."""
+    block = window.blocks[k] if window.blocks else None
+    sol = block.solution if block is not None else None
+    if sol is None:
+        return None
+    seen = window.seen
+    area = seen.regions[k]
+    motion = block.motion
+    d = (motion[seen.index][0] - motion[sol.index][0], motion[seen.index][1] - motion[sol.index][1])
+    sl = _canvas(area.mask, int(np.ceil(max(area.grid.pitch))) + cfg.search)
+    shape = (sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
+    at = (sl[0].start - sol.slices[0].start + d[0], sl[1].start - sol.slices[1].start + d[1])
+    picture = sample(sol.picture, at, shape)
+    inside = sample(np.ones(sol.fails.shape, np.float32), at, shape) > 0.999
+    fails = sample(sol.fails.astype(np.float32), at, shape) > 0
+    labels = whole_cells(area, sl)
+    cell = labels >= 0
+    if not cell.any():
+        return None  # no whole cell on this frame: nothing to fuse into
+    n = int(labels.max()) + 1
+    bad = np.bincount(labels[cell], weights=(fails | ~inside)[cell], minlength=n) > 0
+    take = cell & ~bad[np.maximum(labels, 0)]
+    out = np.asarray(prior[sl], np.float32).copy()
+    out[take] = picture[take]
+    return FusedRegion(sl, out, sol.frames, len(np.unique(labels[cell])), len(np.unique(labels[take])))

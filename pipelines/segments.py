@@ -195,9 +195,10 @@ def restore_segment(engine, job: SegmentJob) -> dict:
             pass
     src, info, s = Path(job.src), probe(job.src), job.settings
     radius = s.temporal_radius if s.mask_path is None else 0
-    # A written frame's fusion window reaches `fuse_radius` frames out, and each of those
+    # A written frame's fusion window reaches `fuse_radius` frames out, the registration of
+    # its block (`FusionConfig.block` frames) as far past the block's ends, and each of those
     # frames' masks the vote's radius further.
-    reach = radius + s.fuse_radius
+    reach = radius + (s.fuse_radius + FusionConfig().block - 1 if s.fuse_radius else 0)
     lo = max(0, job.start - reach)
     hi = None if job.stop is None else job.stop + reach
     if s.mask_path is None:
@@ -223,7 +224,7 @@ def restore_segment(engine, job: SegmentJob) -> dict:
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 batch_frames=s.batch_frames, temporal_radius=radius, skip=job.start - lo,
                                 fusion=FusionConfig(radius=s.fuse_radius), exclude=exclude, keyframes=s.keyframes,
-                                keep=None if job.stop is None else job.stop - job.start)
+                                keep=None if job.stop is None else job.stop - job.start, start=lo)
         if result["frames"]:
             writer.finish()
             tmp.replace(path)

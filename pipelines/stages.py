@@ -151,14 +151,17 @@ class Restoring:
     """The caller's stage: (frame, areas) in batches → restored frames, numbered, to the encoder.
 
     The first `skip` frames and any after `skip + keep` only fed the vote (a segment's
-    overlap): they are neither restored nor written."""
+    overlap): they are not written, and only those from frame `restore_from` on are restored
+    (fusion solves a block with its first frame's restored picture as the prior: a segment
+    restores the frames of its first block that lie in its overlap)."""
 
     def __init__(self, flow: Flow, restorer, out: queue.Queue, skip: int = 0, keep: int | None = None,
                  progress: Callable[[int, int | None, float], None] | None = None, total: int | None = None,
-                 fusion=None):
+                 fusion=None, restore_from: int | None = None):
         """`fusion`: the FusionConfig items with windows are restored with."""
         self.flow, self.restorer, self.out = flow, restorer, out
         self.skip, self.keep, self.progress, self.total = skip, keep, progress, total
+        self.restore_from = skip if restore_from is None else min(skip, restore_from)
         self.fusion = fusion
         self.seen = self.frames = self.restored = 0
         self.outcome = Outcome()
@@ -170,7 +173,7 @@ class Restoring:
         return n >= self.skip and (self.keep is None or n < self.skip + self.keep)
 
     def batch(self, items: list) -> None:
-        first = max(0, self.skip - self.seen)
+        first = max(0, self.restore_from - self.seen)
         last = len(items) if self.keep is None else max(first, min(len(items), self.skip + self.keep - self.seen))
         number = self.seen + first  # the first kept item's frame number in the reader
         self.seen += len(items)
@@ -189,6 +192,8 @@ class Restoring:
             out = self.restorer.restore_frames(frames, areas, windows, self.fusion)
         self.flow.timed("restore", t0)
         for k, r in enumerate(out):
+            if number + k < self.skip:
+                continue  # restored only as the prior of its block
             self.frames += 1
             self.restored += r.outcome.restored + r.outcome.guide > 0
             self.outcome += r.outcome

@@ -75,7 +75,7 @@ class Engine:
                 batch_frames: int = 8, temporal_radius: int = 2, skip: int = 0, keep: int | None = None,
                 progress: Callable[[int, int | None, float], None] | None = None, total: int | None = None,
                 fusion: FusionConfig = FusionConfig(), exclude: np.ndarray | None = None,
-                keyframes: KeyframeConfig = KeyframeConfig()) -> dict:
+                keyframes: KeyframeConfig = KeyframeConfig(), start: int = 0) -> dict:
         """Frames from `reader` → detect → stabilise → restore in batches → `writer`, with decoding
         and encoding on their own threads and bounded queues between the stages.
 
@@ -86,14 +86,18 @@ class Engine:
         `fusion` (radius > 0): each region is solved from the frames within ±radius of its own
         (`demosaic.video_fusion`; needs the restorer's guards). `exclude` (bool H×W): pixels
         no region may touch, taken out of every frame's areas before the vote. `keyframes`: how
-        often detection runs in full (`demosaic.keyframes`)."""
+        often detection runs in full (`demosaic.keyframes`). `start`: the video's number of the
+        reader's first frame (fusion registers motion in blocks counted from frame 0)."""
         flow = stages.Flow()
         decoded, detected, encoded = (queue.Queue(maxsize=2 * batch_frames) for _ in range(3))
         fusing = fusion.radius > 0 and self.restorer is not None and self.restorer.safety is not None
         by_field = reader.info.interlaced and self.restorer is not None
         restorer = fields.FieldRestorer(self.restorer) if by_field else self.restorer
+        # A fused block takes its first frame's restored picture as its prior: restore the
+        # overlap frames of the first written frame's block, so a segment solves it as one run does.
+        restore_from = (start + skip) // fusion.block * fusion.block - start if fusing else None
         restoring = stages.Restoring(flow, restorer, encoded, skip, keep, progress, total,
-                                     fusion if fusing else None)
+                                     fusion if fusing else None, restore_from)
         # On the planes path each frame's own planes wait here, by frame number, for the
         # encoder (only the RGB frame goes through detection and restoration); only frames
         # that will be written (not a segment's overlap) are kept.
@@ -115,7 +119,7 @@ class Engine:
                 flush = lambda: [(f, without(a, out)) for f, a in flushed()]  # noqa: E731
             vote = MaskStabiliser(temporal_radius) if voting else None
             if fusing:
-                vote = stages.Held(vote, Fuser(fusion, self.restorer.safety))
+                vote = stages.Held(vote, Fuser(fusion, self.restorer.safety, start=start))
             return find, flush, keyed, vote
 
         if by_field:

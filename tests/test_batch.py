@@ -216,11 +216,13 @@ def test_batch__variable_frame_rate__segments_joined_with_every_timestamp(tmp_pa
 
 
 def test_batch__fusion_over_segments__same_frames_as_one_piece(tmp_path):
-    """With --fuse-radius, each segment decodes the vote's radius plus the fusion radius of
-    overlap: a panning clip under a frame-fixed mosaic, cut into 6-frame segments, comes out
-    as the whole video's run does, and that run did fuse."""
+    """With --fuse-radius, each segment decodes the vote's radius plus the fusion radius and
+    a registration block of overlap, and restores the overlap frames of its first block (a
+    block's prior): a 40-frame panning clip under a frame-fixed mosaic, cut into 6-frame
+    segments (most starting mid-block), comes out as the whole video's run does, and that run
+    did fuse."""
     src = tmp_path / "pan.mp4"
-    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=256x128:rate=10:duration=2,crop=128:96:'floor(n*1.5)':16,{PIXELIZE}",
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=320x128:rate=10:duration=4,crop=128:96:'floor(n*1.5)':16,{PIXELIZE}",
            "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(src))
     dst = tmp_path / "a.mkv"
     fused = Settings(**{**settings(every=4).__dict__, "fuse_radius": 2})

@@ -7,7 +7,7 @@ import pytest
 from demosaic.config import SafetyConfig
 from demosaic.mosaic import Grid, GridArea, cell_colour_guide, pixelate_areas
 from demosaic.config import FusionConfig
-from demosaic.video_fusion import Fuser, fuse_region
+from demosaic.video_fusion import Fuser, fuse_region, solve_block
 
 H, W = 160, 224
 BOX = (40, 48, 80, 112)  # y, x, height, width of the mosaic on every frame
@@ -41,6 +41,15 @@ def run(frames, areas, cfg):
     for f, a in zip(frames, areas):
         out += fuser.push(f, a)
     return out + fuser.flush()
+
+
+def fused_region(window, k, prior, cfg):
+    """`fuse_region` as the restorer runs it: the region's block solved first (here with this
+    frame's prior; the restorer takes the block's first restored frame's)."""
+    block = window.blocks[k]
+    if not block.solved:
+        block.settle(solve_block(block, window.seen.index, prior, cfg))
+    return fuse_region(window, k, prior, cfg)
 
 
 def modulation(picture: np.ndarray, clean: np.ndarray) -> float:
@@ -83,13 +92,39 @@ def test_pan_under_a_frame_fixed_grid__lines_finer_than_a_cell_come_back():
     frame, _, window = out[6]
     guarded = window.guarded
     guide = cell_colour_guide(frame, guarded.areas).astype(np.float32)
-    fused = fuse_region(window, 0, guide, FusionConfig(radius=6))
+    fused = fused_region(window, 0, guide, FusionConfig(radius=6))
     assert fused is not None and fused.frames == 13
     picture = guide.copy()
     picture[fused.slices] = fused.picture
     assert abs(modulation(guide, clean[6])) < 0.1
     assert modulation(picture, clean[6]) >= 0.5
     assert fused.fused_cells >= 0.8 * fused.cells
+    # The motion its block registered from the cells: frame s shows the block's reference
+    # frame's picture moved by the pan between them (within 0.3 px; 0.25 on this clip when written).
+    motion = window.blocks[0].motion
+    ref = next(i for i, d in motion.items() if d == (0.0, 0.0))
+    for i, (dy, dx) in motion.items():
+        assert abs(dy) <= 0.3 and abs(dx - (steps[i] - steps[ref])) <= 0.3, (i, ref, dy, dx)
+
+
+def test_motion__registered_once_per_block_and_track(monkeypatch):
+    """Frames share their block's registration: 13 frames in blocks of 4 register one track
+    4 times (blocks 0-3, 4-7, 8-11, 12), each from the frames within ±R of its block."""
+    import demosaic.video_fusion as vf
+
+    calls = []
+    real = vf.register_track
+
+    def counting(shows, centre, cfg):
+        calls.append(([s.index for s, _ in shows], centre))
+        return real(shows, centre, cfg)
+
+    monkeypatch.setattr(vf, "register_track", counting)
+    frames, _, areas = panned([1.25 * t for t in range(13)])
+    out = run(frames, areas, FusionConfig(radius=2, block=4))
+    assert [o[2].seen.index for o in out] == list(range(13))
+    assert calls == [(list(range(0, 6)), 1.5), (list(range(2, 10)), 5.5), (list(range(6, 13)), 9.5), ([10, 11, 12], 13.5)]
+    assert out[4][2].blocks[0] is out[7][2].blocks[0] and out[4][2].blocks[0] is not out[8][2].blocks[0]
 
 
 def test_mosaic_moving_with_its_content__nothing_fused():
@@ -108,12 +143,12 @@ def test_mosaic_moving_with_its_content__nothing_fused():
     frame, _, window = out[2]
     guide = cell_colour_guide(frame, window.guarded.areas).astype(np.float32)
     assert len(window.frames) == 5 and len({s.tracks for s in window.frames}) == 1  # one track throughout
-    assert fuse_region(window, 0, guide, FusionConfig(radius=2)) is None
+    assert fused_region(window, 0, guide, FusionConfig(radius=2)) is None
     # The same frames with the mosaic held still while the picture moves: new phases, fused.
     still = [pixelate_areas(np.roll(wide, 3 * t, axis=1)[:, :W], [mosaic_area()])[0] for t in range(5)]
     frame, _, window = run(still, [[mosaic_area()]] * 5, FusionConfig(radius=2))[2]
     guide = cell_colour_guide(frame, window.guarded.areas).astype(np.float32)
-    assert fuse_region(window, 0, guide, FusionConfig(radius=2)) is not None
+    assert fused_region(window, 0, guide, FusionConfig(radius=2)) is not None
 
 
 def test_scene_cut__window_stops_at_it():
@@ -156,7 +191,7 @@ def test_occluder_in_other_frames__no_ghost():
     out = run(frames, areas, FusionConfig(radius=3))
     frame, _, window = out[3]
     guide = cell_colour_guide(frame, window.guarded.areas).astype(np.float32)
-    fused = fuse_region(window, 0, guide, FusionConfig(radius=3))
+    fused = fused_region(window, 0, guide, FusionConfig(radius=3))
     assert fused is not None
     picture = guide.copy()
     picture[fused.slices] = fused.picture
