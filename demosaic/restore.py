@@ -294,11 +294,11 @@ class Restorer:
                     if not block.solved and id(block) not in first:
                         first[id(block)] = (block, i)
 
-            def solve(item):
+            def settle(item):
                 block, i = item
                 block.settle(solve_block(block, windows[i].seen.index, composite[i], fusion))
 
-            list(self._pool.map(solve, first.values()))
+            list(self._pool.map(settle, first.values()))
 
         def consistent(i) -> tuple[Outcome, tuple[TrackFusion, ...]]:
             g = guarded[i]

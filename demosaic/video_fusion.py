@@ -46,7 +46,8 @@ class Seen(NamedTuple):
     index: int = 0  # the frame's number in the video (blocks of registration are counted from frame 0)
 
 
-Motion = dict  # frame number → (dy, dx): how far that frame shows a track's picture moved, against one frame of the block
+# Frame number → (dy, dx): how far that frame shows a track's picture moved, against one frame of the block.
+Motion = dict[int, tuple[float, float]]
 
 
 class Block:
@@ -120,7 +121,7 @@ class Fuser:
     def flush(self) -> list[tuple[np.ndarray, list[GridArea], Window]]:
         return self._ready(final=True)
 
-    def _block(self, index: int) -> tuple[int, int]:
+    def _block(self, index: int) -> tuple[int, int, int]:
         """The block's number and the frame numbers its registration reads: [first, last]."""
         b, r = self.cfg.block, self.cfg.radius
         k = index // b
@@ -162,8 +163,8 @@ class Fuser:
 def register_track(shows: Sequence[tuple[Seen, GridArea]], centre: float, cfg: FusionConfig) -> Motion | None:
     """Frame number → the shift of the track's picture on that frame against the frame
     nearest `centre` (`fusion.register_frames`, from the cells alone, on that frame's canvas
-    with a smoothed copy of it as the prior). None where under two frames show it, or its
-    area has no mean cells."""
+    with its cells' bicubic guide as the prior: registration runs before the model). None
+    where under two frames show it, or its area has no mean cells."""
     if len(shows) < 2:
         return None
     ref = min(range(len(shows)), key=lambda i: (abs(shows[i][0].index - centre), i))
