@@ -76,6 +76,7 @@ class Window(NamedTuple):
     centre: int  # this frame's index in `frames`
     guarded: Guarded | None  # this frame's guards, bounds included (kept for this frame only: they are frame-sized)
     blocks: tuple[Block, ...] = ()  # per region of this frame: its track's block
+    previous: tuple[Block | None, ...] = ()  # per region: its track's block before (None: none, a cut, a new track)
 
     @property
     def seen(self) -> Seen:
@@ -138,7 +139,9 @@ class Fuser:
                 break  # wait for the frames its block reads (a cut ends the wait)
             ids = [i for i, s in enumerate(self._seen) if abs(s.index - seen.index) <= r and s.shot == seen.shot]
             blocks = tuple(self._registered(track, seen) for track in seen.tracks)
-            window = Window(tuple(self._seen[i] for i in ids), ids.index(t), self._guards[t], blocks)
+            k = self._block(seen.index)[0]
+            previous = tuple(self._blocks.get((track, k - 1)) for track in seen.tracks)
+            window = Window(tuple(self._seen[i] for i in ids), ids.index(t), self._guards[t], blocks, previous)
             out.append((seen.frame, list(seen.areas), window))
             self._guards[t] = None  # handed on with its window
             self._done += 1
@@ -146,7 +149,7 @@ class Fuser:
         k, keep, _ = self._block(self._seen[self._done].index if self._done < len(self._seen) else self._next)
         drop = sum(1 for s in self._seen[:self._done] if s.index < keep)
         self._seen, self._guards, self._done = self._seen[drop:], self._guards[drop:], self._done - drop
-        self._blocks = {key: b for key, b in self._blocks.items() if key[1] >= k}
+        self._blocks = {key: b for key, b in self._blocks.items() if key[1] >= k - 1}
         return out
 
     def _registered(self, track: int, seen: Seen) -> Block:
@@ -356,33 +359,61 @@ def solve_block(block: Block, index: int, prior: np.ndarray, cfg: FusionConfig) 
     return BlockSolution(sl, x, fails, len(shows), index)
 
 
+def _read(block: Block, sol: BlockSolution, index: int, sl: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+    """The block's picture moved to frame `index` over its canvas `sl`, and where it may not be
+    used there (it reads outside the block's canvas, or fails some frame's cells)."""
+    motion = block.motion
+    d = (motion[index][0] - motion[sol.index][0], motion[index][1] - motion[sol.index][1])
+    shape = (sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
+    at = (sl[0].start - sol.slices[0].start + d[0], sl[1].start - sol.slices[1].start + d[1])
+    inside = sample(np.ones(sol.fails.shape, np.float32), at, shape) > 0.999
+    fails = sample(sol.fails.astype(np.float32), at, shape) > 0
+    return sample(sol.picture, at, shape), fails | ~inside
+
+
+def fade(block: int, radius: int, position: int) -> float:
+    """The previous block's share in the picture of a block's frame at `position` (0 first):
+    from R/(R+1) on the block's first frame down to 0 by its (R+1)-th, so no frame's picture
+    steps from one block's to the next (a frame within R of the previous block is in the
+    frames that block was solved from). 0 for blocks of one frame."""
+    ramp = min(block, radius + 1)
+    return max(0.0, 1.0 - (position + 1) / ramp) if ramp > 1 else 0.0
+
+
 def fuse_region(window: Window, k: int, prior: np.ndarray, cfg: FusionConfig) -> FusedRegion | None:
     """Guarded area `k` of the window's frame, its cells taken from its block's solved
     picture (moved to this frame by the block's motion) where that picture explains, on
     every frame of the block, the cells covering them; `prior` (the single-frame result,
-    float, whole frame) elsewhere. None where the block has no solution or the area no whole
-    cell. The restorer then runs the same bounded step and last check on it."""
+    float, whole frame) elsewhere. On a block's first frames the same made from the block
+    before is faded out (`fade`), cell by cell, so no cell steps between the two at a block's
+    start. None where the block has no solution or the area no whole cell. The restorer then
+    runs the same bounded step and last check on it."""
     block = window.blocks[k] if window.blocks else None
     sol = block.solution if block is not None else None
     if sol is None:
         return None
     seen = window.seen
     area = seen.regions[k]
-    motion = block.motion
-    d = (motion[seen.index][0] - motion[sol.index][0], motion[seen.index][1] - motion[sol.index][1])
     sl = _canvas(area.mask, int(np.ceil(max(area.grid.pitch))) + cfg.search)
-    shape = (sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
-    at = (sl[0].start - sol.slices[0].start + d[0], sl[1].start - sol.slices[1].start + d[1])
-    picture = sample(sol.picture, at, shape)
-    inside = sample(np.ones(sol.fails.shape, np.float32), at, shape) > 0.999
-    fails = sample(sol.fails.astype(np.float32), at, shape) > 0
     labels = whole_cells(area, sl)
     cell = labels >= 0
     if not cell.any():
         return None  # no whole cell on this frame: nothing to fuse into
-    n = int(labels.max()) + 1
-    bad = np.bincount(labels[cell], weights=(fails | ~inside)[cell], minlength=n) > 0
-    take = cell & ~bad[np.maximum(labels, 0)]
-    out = np.asarray(prior[sl], np.float32).copy()
-    out[take] = picture[take]
+    own = np.asarray(prior[sl], np.float32)
+
+    def taken(b: Block) -> tuple[np.ndarray, np.ndarray]:
+        """The block's picture where a whole cell may take it, the prior elsewhere; the cells taken."""
+        picture, bad_px = _read(b, b.solution, seen.index, sl)
+        n = int(labels.max()) + 1
+        bad = np.bincount(labels[cell], weights=bad_px[cell], minlength=n) > 0
+        take = cell & ~bad[np.maximum(labels, 0)]
+        return np.where(take[..., None], picture, own), take
+
+    out, take = taken(block)
+    before = window.previous[k] if window.previous else None
+    share = fade(cfg.block, cfg.radius, seen.index - block.key[1] * cfg.block)
+    if before is not None and before.solution is not None and share > 0 and seen.index in before.motion:
+        old, took = taken(before)
+        out = share * old + (1 - share) * out
+        take |= took
     return FusedRegion(sl, out, sol.frames, len(np.unique(labels[cell])), len(np.unique(labels[take])))

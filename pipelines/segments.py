@@ -196,9 +196,10 @@ def restore_segment(engine, job: SegmentJob) -> dict:
     src, info, s = Path(job.src), probe(job.src), job.settings
     radius = s.temporal_radius if s.mask_path is None else 0
     # A written frame's fusion window reaches `fuse_radius` frames out, the registration of
-    # its block (`FusionConfig.block` frames) as far past the block's ends, and each of those
-    # frames' masks the vote's radius further.
-    reach = radius + (s.fuse_radius + FusionConfig().block - 1 if s.fuse_radius else 0)
+    # its block (`FusionConfig.block` frames) and of the block before (its first frames fade
+    # from it) as far past those blocks' ends, and each of those frames' masks the vote's
+    # radius further.
+    reach = radius + (s.fuse_radius + 2 * FusionConfig().block - 1 if s.fuse_radius else 0)
     lo = max(0, job.start - reach)
     hi = None if job.stop is None else job.stop + reach
     if s.mask_path is None:

@@ -93,9 +93,10 @@ class Engine:
         fusing = fusion.radius > 0 and self.restorer is not None and self.restorer.safety is not None
         by_field = reader.info.interlaced and self.restorer is not None
         restorer = fields.FieldRestorer(self.restorer) if by_field else self.restorer
-        # A fused block takes its first frame's restored picture as its prior: restore the
-        # overlap frames of the first written frame's block, so a segment solves it as one run does.
-        restore_from = (start + skip) // fusion.block * fusion.block - start if fusing else None
+        # A fused block takes its first frame's restored picture as its prior, and a block's
+        # first frames fade from the block before: restore the overlap frames of the first
+        # written frame's block and the one before, so a segment solves both as one run does.
+        restore_from = ((start + skip) // fusion.block - 1) * fusion.block - start if fusing else None
         restoring = stages.Restoring(flow, restorer, encoded, skip, keep, progress, total,
                                      fusion if fusing else None, restore_from)
         # On the planes path each frame's own planes wait here, by frame number, for the

@@ -1,13 +1,14 @@
 """Multi-frame fusion in the video path (`demosaic.video_fusion`): windows, tracks, cuts, and
 what the fused picture recovers, each against an independent answer (the clean picture the
 synthetic clip was made from)."""
+import cv2
 import numpy as np
 import pytest
 
 from demosaic.config import SafetyConfig
 from demosaic.mosaic import Grid, GridArea, cell_colour_guide, pixelate_areas
 from demosaic.config import FusionConfig
-from demosaic.video_fusion import Fuser, fuse_region, solve_block
+from demosaic.video_fusion import Fuser, fade, fuse_region, solve_block
 
 H, W = 160, 224
 BOX = (40, 48, 80, 112)  # y, x, height, width of the mosaic on every frame
@@ -125,6 +126,42 @@ def test_motion__registered_once_per_block_and_track(monkeypatch):
     assert [o[2].seen.index for o in out] == list(range(13))
     assert calls == [(list(range(0, 6)), 1.5), (list(range(2, 10)), 5.5), (list(range(6, 13)), 9.5), ([10, 11, 12], 13.5)]
     assert out[4][2].blocks[0] is out[7][2].blocks[0] and out[4][2].blocks[0] is not out[8][2].blocks[0]
+
+
+def test_fade__previous_blocks_share_falls_to_zero_within_R_plus_one_frames():
+    """A block's first frame takes R/(R+1) of the block before, each next frame 1/(R+1) less;
+    the previous block was solved from frames up to R past its end, so it has those frames."""
+    assert [round(fade(8, 6, j), 4) for j in range(8)] == [round(x / 7, 4) for x in (6, 5, 4, 3, 2, 1, 0, 0)]
+    assert [fade(8, 2, j) for j in range(3)] == pytest.approx([2 / 3, 1 / 3, 0.0])
+    assert fade(4, 6, 0) == 0.75 and fade(4, 6, 3) == 0.0  # a short block fades over itself
+    assert fade(1, 6, 0) == 0.0  # blocks of one frame: nothing to fade
+
+
+def test_block_start__fades_from_the_block_before():
+    """Frames 0-15 of a pan in blocks of 8, R 4: frame 9 (the second block's second frame)
+    is 3/5 what the first block's picture alone gives it and 2/5 what its own block's alone
+    does, cell by cell (each: the block's picture where its cells may take it, the prior
+    elsewhere); frame 13 is its own block's alone."""
+    steps = [1.25 * t for t in range(16)]
+    frames, _, areas = panned(steps)
+    cfg = FusionConfig(radius=4, block=8)
+    out = run(frames, areas, cfg)
+    windows = {w.seen.index: w for _, _, w in out}
+    guides = {i: cell_colour_guide(w.seen.frame, w.guarded.areas).astype(np.float32) for i, w in windows.items()}
+    for first in (0, 8):  # as the restorer does: each block solved with its first frame's prior
+        windows[first].blocks[0].settle(solve_block(windows[first].blocks[0], first, guides[first], cfg))
+    w = windows[9]
+    assert w.previous[0] is windows[0].blocks[0] and w.blocks[0] is windows[8].blocks[0]
+    both = fuse_region(w, 0, guides[9], cfg)
+    own = fuse_region(w._replace(previous=(None,)), 0, guides[9], cfg)
+    before = fuse_region(w._replace(blocks=w.previous, previous=(None,)), 0, guides[9], cfg)
+    assert fade(8, 4, 1) == pytest.approx(0.6)
+    assert both.slices == own.slices == before.slices
+    np.testing.assert_allclose(both.picture, 0.6 * before.picture + 0.4 * own.picture, atol=1e-3)
+    assert np.abs(before.picture - own.picture).max() > 1  # the two blocks' pictures differ
+    late = windows[13]
+    np.testing.assert_array_equal(fuse_region(late, 0, guides[13], cfg).picture,
+                                  fuse_region(late._replace(previous=(None,)), 0, guides[13], cfg).picture)
 
 
 def test_mosaic_moving_with_its_content__nothing_fused():
