@@ -400,11 +400,11 @@ def fuse_region(window: Window, k: int, prior: np.ndarray, cfg: FusionConfig) ->
     if not cell.any():
         return None  # no whole cell on this frame: nothing to fuse into
     own = np.asarray(prior[sl], np.float32)
+    n = int(labels.max()) + 1
 
     def taken(b: Block) -> tuple[np.ndarray, np.ndarray]:
         """The block's picture where a whole cell may take it, the prior elsewhere; the cells taken."""
         picture, bad_px = _read(b, b.solution, seen.index, sl)
-        n = int(labels.max()) + 1
         bad = np.bincount(labels[cell], weights=bad_px[cell], minlength=n) > 0
         take = cell & ~bad[np.maximum(labels, 0)]
         return np.where(take[..., None], picture, own), take
