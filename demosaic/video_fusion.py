@@ -133,19 +133,18 @@ class Fuser:
         while self._done < len(self._seen):
             t = self._done
             seen = self._seen[t]
-            _, _, last = self._block(seen.index)
+            k, _, last = self._block(seen.index)
             later = self._seen[t + 1:]
             if not final and self._seen[-1].index < last and all(s.shot == seen.shot for s in later):
                 break  # wait for the frames its block reads (a cut ends the wait)
             ids = [i for i, s in enumerate(self._seen) if abs(s.index - seen.index) <= r and s.shot == seen.shot]
             blocks = tuple(self._registered(track, seen) for track in seen.tracks)
-            k = self._block(seen.index)[0]
             previous = tuple(self._blocks.get((track, k - 1)) for track in seen.tracks)
             window = Window(tuple(self._seen[i] for i in ids), ids.index(t), self._guards[t], blocks, previous)
             out.append((seen.frame, list(seen.areas), window))
             self._guards[t] = None  # handed on with its window
             self._done += 1
-        # Keep what the next frame's window and block read, and the motion of its block on.
+        # Keep what the next frame's window and block read, and its block and the one before on.
         k, keep, _ = self._block(self._seen[self._done].index if self._done < len(self._seen) else self._next)
         drop = sum(1 for s in self._seen[:self._done] if s.index < keep)
         self._seen, self._guards, self._done = self._seen[drop:], self._guards[drop:], self._done - drop
