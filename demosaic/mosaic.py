@@ -452,8 +452,10 @@ def cell_colour_guide(observed: np.ndarray, areas: Sequence[GridArea], interpola
         colour, _ = observed_cell_colours(observed, area.mask, win)
         interp = _interpolate_cells(colour, area.grid, win, interpolation, cv2.BORDER_REPLICATE)
         inside = area.mask[win.rows, win.cols]
-        guide[win.rows, win.cols][inside] = interp[inside]
-    return np.clip(guide, 0, 255)
+        # Only the interpolated values can leave 0–255 (the rest is `observed`): clipped here,
+        # not over the whole frame.
+        guide[win.rows, win.cols][inside] = np.clip(interp[inside], 0, 255)
+    return guide
 
 
 class ObservedCells(NamedTuple):

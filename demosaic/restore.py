@@ -17,7 +17,7 @@ from .config import PRECISIONS, FusionConfig, SafetyConfig, TileConfig
 from .errors import InputError, ModelError
 from .inpaint import fill_coarse_to_fine
 from .metrics import bounding_box
-from .consistency import Bounds, enforce_cell_means, evidence
+from .consistency import enforce_cell_means, evidence
 from .mosaic import AreaCrop, Grid, GridArea, area_pieces, cell_colour_guide
 from .safety import Guarded, guard_frame, passes_check
 from .tiles import plan_tiles
@@ -330,7 +330,7 @@ class Restorer:
             # On the region's box (two cells around it: every cell it touches and the ring the
             # smooth step reads), not the frame: the step and the check copy what they get.
             sl, local = _around(area)
-            bounds = Bounds(g.bounds.lo[sl], g.bounds.hi[sl])
+            bounds = g.bounds(sl, frame.shape)
             candidates = [composite[sl], guide[sl]]
             fused = fuse_region(window, n, composite, fusion) if window is not None else None
             if fused is not None and fused.fused_cells:

@@ -27,15 +27,28 @@ from .consistency import Bounds, Evidence, cell_errors
 from .mosaic import NEIGHBOURS, Grid, GridArea, cell_stats, channel_absdiff
 
 
+class RegionBounds(NamedTuple):
+    """What one verified region allows its restored pixels: per-pixel limits over its cells'
+    window of the frame (`rows`, `cols`), set where `held` (the verified cells' masked pixels)."""
+
+    rows: slice
+    cols: slice
+    held: np.ndarray  # bool (h, w)
+    lo: np.ndarray  # float32 (h, w, C); only `held` pixels mean anything
+    hi: np.ndarray
+
+
 class Verified(NamedTuple):
     """One region after verification: the mask cut to its verified cells (None: the region
-    is kept as it came) and how many of its cells were flat / restored."""
+    is kept as it came), how many of its cells were flat / restored, and the limits on its
+    restored pixels (None where nothing is restored)."""
 
     area: GridArea | None
     cells: int  # cells with masked pixels
     flat: int
     restored: int
     passed: bool = True  # False: kept whole (wrong grid, too little evidence, or flat graphics)
+    bounds: RegionBounds | None = None
 
 
 def neighbourhood_range(values: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -46,10 +59,9 @@ def neighbourhood_range(values: np.ndarray, shape: tuple[int, int]) -> tuple[np.
     return stack.min(axis=0).reshape(values.shape), stack.max(axis=0).reshape(values.shape)
 
 
-def verify_region(observed: np.ndarray, area: GridArea, cfg: SafetyConfig,
-                  bounds: Bounds | None = None) -> Verified:
-    """Cut `area` to its verified cells (see the module's docstring). With `bounds` (frame-sized,
-    written in place here only where this region's pixels are), each pixel's limits are set."""
+def verify_region(observed: np.ndarray, area: GridArea, cfg: SafetyConfig) -> Verified:
+    """Cut `area` to its verified cells (see the module's docstring), with each restored
+    pixel's limits (`Verified.bounds`)."""
     if area.grid is None:  # no grid, no evidence to restore from: the mosaic stays
         return Verified(None, 0, 0, 0, passed=not area.mask.any())
     stats = cell_stats(observed, area, pad_cells=1)
@@ -81,19 +93,19 @@ def verify_region(observed: np.ndarray, area: GridArea, cfg: SafetyConfig,
     inside = area.mask[stats.rows, stats.cols] & flat[stats.labels]
     mask = np.zeros_like(area.mask)
     mask[stats.rows, stats.cols] = inside
-    if bounds is not None:
-        lo, hi = neighbourhood_range(stats.colour, stats.shape)
-        lo_px = np.clip(lo[stats.labels] - cfg.bound_margin, 0, 255)
-        hi_px = np.clip(hi[stats.labels] + cfg.bound_margin, 0, 255)
-        if area.trusted:
-            # The user's (or the truth's) mask cuts cells where the mosaic's shape does: such a
-            # cut cell shows the whole cell's mean (the synthesiser's and editors' convention),
-            # whatever its masked part must then be. Only the 8-bit range bounds it.
-            cut = ((stats.in_counts > 0) & (stats.in_counts < stats.counts))[stats.labels]
-            lo_px[cut], hi_px[cut] = 0.0, 255.0
-        bounds.lo[stats.rows, stats.cols][inside] = lo_px[inside]
-        bounds.hi[stats.rows, stats.cols][inside] = hi_px[inside]
-    return Verified(area._replace(mask=mask) if inside.any() else None, cells, n_flat, int(flat.sum()))
+    if not inside.any():
+        return Verified(None, cells, n_flat, int(flat.sum()))
+    lo, hi = neighbourhood_range(stats.colour, stats.shape)
+    lo_px = np.clip(lo[stats.labels] - cfg.bound_margin, 0, 255)
+    hi_px = np.clip(hi[stats.labels] + cfg.bound_margin, 0, 255)
+    if area.trusted:
+        # The user's (or the truth's) mask cuts cells where the mosaic's shape does: such a
+        # cut cell shows the whole cell's mean (the synthesiser's and editors' convention),
+        # whatever its masked part must then be. Only the 8-bit range bounds it.
+        cut = ((stats.in_counts > 0) & (stats.in_counts < stats.counts))[stats.labels]
+        lo_px[cut], hi_px[cut] = 0.0, 255.0
+    held = RegionBounds(stats.rows, stats.cols, inside, lo_px.astype(np.float32), hi_px.astype(np.float32))
+    return Verified(area._replace(mask=mask), cells, n_flat, int(flat.sum()), bounds=held)
 
 
 def _grid_fits(observed: np.ndarray, area: GridArea, noise: float, cfg: SafetyConfig) -> bool:
@@ -178,22 +190,40 @@ class Guarded(NamedTuple):
     """One frame's regions ready to restore: verified masks, the per-pixel bounds, and counts."""
 
     areas: list[GridArea]  # the regions with verified cells, cut to them
-    bounds: Bounds
+    held: tuple[RegionBounds, ...]  # each restored region's limits, in the order of `areas`
     regions: int  # regions given
     kept: int  # regions kept as they came (too few flat cells: wrong grid or not a mosaic)
 
+    def bounds(self, window: tuple[slice, slice], shape: tuple[int, ...]) -> Bounds:
+        """The limits over `window` (rows, cols) of a frame of `shape` (H, W, C), as the frame's
+        own slice of them: each region's where it holds them (a later region's over an earlier
+        one's), the 8-bit range elsewhere. Only the regions' windows are held, not frame-sized
+        arrays: allocating and filling two of those a frame was most of the guards' time."""
+        rows, cols = (slice(*s.indices(n)[:2]) for s, n in zip(window, shape[:2]))
+        h, w = max(0, rows.stop - rows.start), max(0, cols.stop - cols.start)
+        lo, hi = np.zeros((h, w, shape[2]), np.float32), np.full((h, w, shape[2]), 255.0, np.float32)
+        for b in self.held:
+            y0, y1 = max(rows.start, b.rows.start), min(rows.stop, b.rows.stop)
+            x0, x1 = max(cols.start, b.cols.start), min(cols.stop, b.cols.stop)
+            if y0 >= y1 or x0 >= x1:
+                continue
+            src = (slice(y0 - b.rows.start, y1 - b.rows.start), slice(x0 - b.cols.start, x1 - b.cols.start))
+            dst = (slice(y0 - rows.start, y1 - rows.start), slice(x0 - cols.start, x1 - cols.start))
+            held = b.held[src]
+            lo[dst][held], hi[dst][held] = b.lo[src][held], b.hi[src][held]
+        return Bounds(lo, hi)
+
 
 def guard_frame(observed: np.ndarray, areas: Sequence[GridArea], cfg: SafetyConfig) -> Guarded:
-    h, w, c = observed.shape
-    bounds = Bounds(np.zeros((h, w, c), np.float32), np.full((h, w, c), 255.0, np.float32))
-    out, kept = [], 0
+    out, held, kept = [], [], 0
     for area in areas:
-        v = verify_region(observed, area, cfg, bounds)
+        v = verify_region(observed, area, cfg)
         if v.area is not None:
             out.append(v.area)
+            held.append(v.bounds)
         elif not v.passed:
             kept += 1
-    return Guarded(out, bounds, len(areas), kept)
+    return Guarded(out, tuple(held), len(areas), kept)
 
 
 def passes_check(result: np.ndarray, observed: np.ndarray, area: GridArea, bounds: Bounds,

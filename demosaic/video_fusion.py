@@ -74,7 +74,7 @@ class Window(NamedTuple):
 
     frames: tuple[Seen, ...]
     centre: int  # this frame's index in `frames`
-    guarded: Guarded | None  # this frame's guards, bounds included (kept for this frame only: they are frame-sized)
+    guarded: Guarded | None  # this frame's guards, bounds included
     blocks: tuple[Block, ...] = ()  # per region of this frame: its track's block
     previous: tuple[Block | None, ...] = ()  # per region: its track's block before (None: none, a cut, a new track)
 

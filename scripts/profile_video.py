@@ -73,14 +73,18 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "profile")
     ap.add_argument("--rate", type=int, default=100, help="samples a second")
     ap.add_argument("--gil", action="store_true", help="only the thread holding the GIL")
+    ap.add_argument("--busy", action="store_true",
+                    help="only threads on a CPU (idle and blocked samples left out): where the CPU time goes; "
+                         "TensorFlow's own worker threads are not Python threads and are not seen")
     args = ap.parse_args()
     if not args.clip.exists():
         make_clip(args.clip)
     args.out.mkdir(parents=True, exist_ok=True)
-    raw = args.out / ("py-spy-gil.txt" if args.gil else "py-spy.txt")
+    kind = "gil" if args.gil else "busy" if args.busy else ""
+    raw = args.out / f"py-spy{'-' + kind if kind else ''}.txt"
     out = args.out / "out.mkv"
     cmd = ["py-spy", "record", "--format", "raw", "--threads", "-r", str(args.rate), "-o", str(raw),
-           *(["--gil"] if args.gil else ["--idle"]), "--", sys.executable, "-c", "from cli import main; main()",
+           *(["--gil"] if args.gil else [] if args.busy else ["--idle"]), "--", sys.executable, "-c", "from cli import main; main()",
            "video", "--overwrite", "--quiet", "--", str(args.clip), str(out)]
     subprocess.run(cmd, check=True, cwd=ROOT)
     out.unlink(missing_ok=True)
@@ -91,14 +95,14 @@ def main() -> None:
         by_thread[thread][group_of(stack)] += int(count)
     total = sum(sum(c.values()) for c in by_thread.values())
     lines = [f"{args.clip.name}: {total} samples at {args.rate}/s over every thread"
-             + (" holding the GIL" if args.gil else ", idle included"), ""]
+             + {"gil": " holding the GIL", "busy": " on a CPU"}.get(kind, ", idle included"), ""]
     for thread, counts in sorted(by_thread.items(), key=lambda kv: -sum(kv[1].values())):
         n = sum(counts.values())
         lines.append(f"{thread}: {n} samples ({n / args.rate:.1f} s)")
         for name, c in counts.most_common():
             lines.append(f"  {name:28s} {c / n:6.1%}  ({c / args.rate:.1f} s)")
     text = "\n".join(lines) + "\n"
-    (args.out / ("profile-gil.txt" if args.gil else "profile.txt")).write_text(text)
+    (args.out / f"profile{'-' + kind if kind else ''}.txt").write_text(text)
     print(text)
 
 

@@ -92,5 +92,10 @@ def test_guard_frame__counts_and_bounds(mosaic):
     g = guard_frame(observed, [GridArea(mask, grid), wrong, GridArea(mask, None)], CFG)
     assert (g.regions, g.kept, len(g.areas)) == (3, 2, 1)
     inside = g.areas[0].mask
-    assert (g.bounds.lo[inside] <= observed[inside]).all() and (g.bounds.hi[inside] >= observed[inside]).all()
-    assert (g.bounds.lo[~mask] == 0).all() and (g.bounds.hi[~mask] == 255).all()
+    whole = g.bounds((slice(None), slice(None)), observed.shape)
+    assert (whole.lo[inside] <= observed[inside]).all() and (whole.hi[inside] >= observed[inside]).all()
+    assert (whole.lo[~mask] == 0).all() and (whole.hi[~mask] == 255).all()
+    # A window of the frame reads the same limits as the whole frame's, past the frame's edge too.
+    window = g.bounds((slice(30, 10_000), slice(20, 60)), observed.shape)
+    np.testing.assert_array_equal(window.lo, whole.lo[30:, 20:60])
+    np.testing.assert_array_equal(window.hi, whole.hi[30:, 20:60])
