@@ -103,6 +103,9 @@ class FusionConfig:
     floor: float = 2.0  # levels: the least noise assumed (an uncompressed mosaic's cells spread 0)
     gain: float = 0.5  # ... or, on every frame, at most this share of the single-frame result's
     cap: float = 12.0  # levels: the most one cell's difference counts in registration (a robust score)
+    # 1: a cell also keeps the single-frame result where a picture solved without every other
+    # frame predicts those frames' cells no better than the prior does (`video_fusion.unsupported`).
+    holdout: int = 1
 
     def __post_init__(self):
         if self.radius < 0:

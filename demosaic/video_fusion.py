@@ -16,8 +16,10 @@ Two parts, one on each side of the model:
   re-solve lowers the weight of cells beyond it (an occluder, a part that moves on its own);
   a region whose frames disagree over most of it is not fused. A cell of the frame takes the
   fused picture only where, on every fused frame, it explains the cells covering it within
-  the limit (or at most `gain` of the single-frame result's residual); elsewhere it keeps
-  the single-frame result. The restorer then runs the same bounded step and last check on it.
+  the limit (or at most `gain` of the single-frame result's residual), and where a picture
+  solved without every other frame predicts those frames' cells better than the prior does
+  (`unsupported`); elsewhere it keeps the single-frame result. The restorer then runs the
+  same bounded step and last check on it.
 """
 from __future__ import annotations
 
@@ -316,7 +318,9 @@ def solve_block(block: Block, index: int, prior: np.ndarray, cfg: FusionConfig) 
     The limit of what the data may leave unexplained is the region's coding noise (the spread
     of its cells' own pixels on frame `index`); one robust re-solve lowers the weight of cells
     beyond it (an occluder, a part that moves on its own); `fails` marks where the result
-    still leaves some frame's cells beyond it and beyond `gain` × the prior's residual."""
+    still leaves some frame's cells beyond it and beyond `gain` × the prior's residual, and,
+    with `cfg.holdout`, where a picture solved without every other frame predicts those frames
+    no better than the prior does (`unsupported`)."""
     shows, motion = block.shows, block.motion
     if motion is None or len(shows) < 2:
         return None
@@ -355,7 +359,37 @@ def solve_block(block: Block, index: int, prior: np.ndarray, cfg: FusionConfig) 
     for o, v in zip(obs, shifts):
         fused_r, single_r = residual_map(x, o, v), residual_map(p, o, v)
         fails |= (fused_r > limit) & (fused_r > cfg.gain * single_r)
+    if cfg.holdout:
+        fails |= unsupported(weighted, shifts, ref, p, cfg, max(area.grid.pitch))
     return BlockSolution(sl, x, fails, len(shows), index)
+
+
+def unsupported(obs: Sequence[Observation], shifts: Sequence[tuple[float, float]], ref: int, prior: np.ndarray,
+                cfg: FusionConfig, pitch: float) -> np.ndarray:
+    """(h, w) bool on the canvas: where a picture solved without every other frame (counted
+    from the reference, which it keeps) predicts those frames' cells no better than the prior
+    does. A fit is judged by frames it was not solved from: the picture explains the frames it
+    was solved from however wrong its motion (its detail fits each frame's cell means, not the
+    content), but frames it never saw it explains only where the motion, and so the detail
+    inside the cells, is right. Squared residuals summed over the held-out frames and averaged
+    over a cell's width; False where no held-out frame has a cell (no evidence either way)."""
+    fit = [i for i in range(len(obs)) if (i - ref) % 2 == 0]
+    held = [i for i in range(len(obs)) if (i - ref) % 2 and obs[i].cells]
+    out = np.zeros(prior.shape[:2], bool)
+    if not held or len(fit) < 2:
+        return out
+    x = solve([obs[i] for i in fit], [shifts[i] for i in fit], prior, cfg.mu, cfg.iterations)
+    fused, single, seen = (np.zeros(prior.shape[:2], np.float32) for _ in range(3))
+    for i in held:
+        o, v = obs[i], shifts[i]
+        fused += residual_map(x, o, v) ** 2
+        single += residual_map(prior, o, v) ** 2
+        cells = np.zeros((*o.shape, 1), np.float32)
+        cells[(o.labels >= 0) & (o.labels < o.cells), 0] = 1.0
+        seen += sample(cells, (-v[0], -v[1]))[..., 0]
+    k = max(1, int(round(pitch)))
+    fused, single = cv2.blur(fused, (k, k)), cv2.blur(single, (k, k))
+    return (seen > 0) & (fused > single)
 
 
 def _read(block: Block, sol: BlockSolution, index: int, sl: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
