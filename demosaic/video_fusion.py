@@ -356,23 +356,25 @@ def solve_block(block: Block, index: int, prior: np.ndarray, cfg: FusionConfig) 
     # not clearly better explained than the prior does (`gain`× its residual: residuals grow
     # with the picture's own contrast, from sub-pixel sampling and the prior's pull).
     fails = np.zeros(p.shape[:2], bool)
-    for o, v in zip(obs, shifts):
-        fused_r, single_r = residual_map(x, o, v), residual_map(p, o, v)
+    singles = [residual_map(p, o, v) for o, v in zip(obs, shifts)]  # the prior's, on each frame
+    for o, v, single_r in zip(obs, shifts, singles):
+        fused_r = residual_map(x, o, v)
         fails |= (fused_r > limit) & (fused_r > cfg.gain * single_r)
     if cfg.holdout:
-        fails |= unsupported(weighted, shifts, ref, p, cfg, max(area.grid.pitch))
+        fails |= unsupported(weighted, shifts, ref, p, singles, cfg, max(area.grid.pitch))
     return BlockSolution(sl, x, fails, len(shows), index)
 
 
 def unsupported(obs: Sequence[Observation], shifts: Sequence[tuple[float, float]], ref: int, prior: np.ndarray,
-                cfg: FusionConfig, pitch: float) -> np.ndarray:
+                singles: Sequence[np.ndarray], cfg: FusionConfig, pitch: float) -> np.ndarray:
     """(h, w) bool on the canvas: where a picture solved without every other frame (counted
     from the reference, which it keeps) predicts those frames' cells no better than the prior
-    does. A fit is judged by frames it was not solved from: the picture explains the frames it
-    was solved from however wrong its motion (its detail fits each frame's cell means, not the
-    content), but frames it never saw it explains only where the motion, and so the detail
-    inside the cells, is right. Squared residuals summed over the held-out frames and averaged
-    over a cell's width; False where no held-out frame has a cell (no evidence either way)."""
+    does (`singles`: the prior's `residual_map` on each frame). A fit is judged by frames it
+    was not solved from: the picture explains the frames it was solved from however wrong its
+    motion (its detail fits each frame's cell means, not the content), but frames it never saw
+    it explains only where the motion, and so the detail inside the cells, is right. Squared
+    residuals summed over the held-out frames and averaged over a cell's width; False where
+    no held-out frame has a cell (no evidence either way)."""
     fit = [i for i in range(len(obs)) if (i - ref) % 2 == 0]
     held = [i for i in range(len(obs)) if (i - ref) % 2 and obs[i].cells]
     out = np.zeros(prior.shape[:2], bool)
@@ -383,7 +385,7 @@ def unsupported(obs: Sequence[Observation], shifts: Sequence[tuple[float, float]
     for i in held:
         o, v = obs[i], shifts[i]
         fused += residual_map(x, o, v) ** 2
-        single += residual_map(prior, o, v) ** 2
+        single += singles[i] ** 2
         cells = np.zeros((*o.shape, 1), np.float32)
         cells[(o.labels >= 0) & (o.labels < o.cells), 0] = 1.0
         seen += sample(cells, (-v[0], -v[1]))[..., 0]
