@@ -83,8 +83,9 @@ def main() -> None:
     kind = "gil" if args.gil else "busy" if args.busy else ""
     raw = args.out / f"py-spy{'-' + kind if kind else ''}.txt"
     out = args.out / "out.mkv"
-    cmd = ["py-spy", "record", "--format", "raw", "--threads", "-r", str(args.rate), "-o", str(raw),
-           *(["--gil"] if args.gil else [] if args.busy else ["--idle"]), "--", sys.executable, "-c", "from cli import main; main()",
+    which = {"gil": ["--gil"], "busy": []}.get(kind, ["--idle"])
+    cmd = ["py-spy", "record", "--format", "raw", "--threads", "-r", str(args.rate), "-o", str(raw), *which,
+           "--", sys.executable, "-c", "from cli import main; main()",
            "video", "--overwrite", "--quiet", "--", str(args.clip), str(out)]
     subprocess.run(cmd, check=True, cwd=ROOT)
     out.unlink(missing_ok=True)

@@ -278,8 +278,6 @@ def test_video__still_picture_under_a_still_mosaic__fusion_changes_nothing(tmp_p
     assert np.array_equal(outs[0], outs[1])
 
 
-
-
 def test_frames_that_disagree_below_the_noise_limit__held_out_check_refuses_part_of_it():
     """A pan whose odd frames show the 6 px lines (±20 levels) in opposite phase, the coarse
     texture and so the registered motion the same: the picture solved from every frame fits
