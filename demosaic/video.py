@@ -129,18 +129,24 @@ class FrameReader:
     a second decoder gives each frame's own planes in that format, and iterating yields
     (rgb, `Planes`) pairs. Two processes, each read in step, rather than one ffmpeg with two
     outputs: that one can stop on the output nobody is reading while its other output
-    waits to be read (seen on a Cinepak clip), and decoding is the cheapest stage."""
+    waits to be read (seen on a Cinepak clip), and decoding is the cheapest stage. With
+    `rgb` False (needs `planes`: nothing will look at the pixels, as in a passthrough run)
+    only the planes are decoded, and the pairs are (None, `Planes`)."""
 
     def __init__(self, path: str | Path, info: VideoInfo, start: int = 0, stop: int | None = None,
-                 planes: PlaneFormat | None = None):
+                 planes: PlaneFormat | None = None, rgb: bool = True):
+        if not rgb and planes is None:
+            raise ValueError("a reader without rgb frames needs the planes")
         space, rng = _matrix(info)
         self.info, self.planes = info, planes
         self.frame_bytes = info.width * info.height * 3
         trim = ""
         if start or stop is not None:
             trim = f"trim=start_frame={start}" + (f":end_frame={stop}" if stop is not None else "") + ","
-        self.proc = self._decoder(path, info.video_index,
-                                  f"{trim}scale=in_color_matrix={space}:in_range={rng}:flags={SWS_FLAGS}", "rgb24")
+        self.proc = None
+        if rgb:
+            self.proc = self._decoder(path, info.video_index,
+                                      f"{trim}scale=in_color_matrix={space}:in_range={rng}:flags={SWS_FLAGS}", "rgb24")
         self.planes_proc = None
         if planes is not None:
             self.planes_proc = self._decoder(path, info.video_index, trim.rstrip(",") or "null", planes.pix_fmt)
@@ -156,10 +162,12 @@ class FrameReader:
         h, w = self.info.height, self.info.width
         size = None if self.planes is None else self.planes.frame_bytes(h, w)
         while True:
-            buf = self.proc.stdout.read(self.frame_bytes)
-            if len(buf) < self.frame_bytes:
-                return
-            frame = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+            frame = None
+            if self.proc is not None:
+                buf = self.proc.stdout.read(self.frame_bytes)
+                if len(buf) < self.frame_bytes:
+                    return
+                frame = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
             if self.planes is None:
                 yield frame
                 continue
@@ -364,13 +372,20 @@ class FrameWriter:
             stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self.count = 0
 
-    def write(self, frame: np.ndarray, original: np.ndarray | None = None, planes: Planes | None = None) -> None:
+    def write(self, frame: np.ndarray | None, original: np.ndarray | None = None, planes: Planes | None = None) -> None:
         """Write one RGB frame; on the planes path also the frame as decoded (`original`, RGB)
-        and its own `planes`: only the pixels that differ from `original` are converted."""
+        and its own `planes`: only the pixels that differ from `original` are converted. A
+        `frame` that is `original` itself (nothing restored; None for both where no rgb was
+        decoded) writes the planes as they are."""
         if self.planes is not None:
-            if planes is None or original is None:
+            if planes is None:
                 raise ValueError("this writer encodes the input's own planes: pass original and planes")
-            data = paste_changed(planes, frame, original, self.planes, self.matrix, self.full_range).tobytes()
+            if frame is original:
+                data = planes.tobytes()
+            elif original is None or frame is None:
+                raise ValueError("this writer encodes the input's own planes: pass original and planes")
+            else:
+                data = paste_changed(planes, frame, original, self.planes, self.matrix, self.full_range).tobytes()
         else:
             data = np.ascontiguousarray(frame).tobytes()
         try:

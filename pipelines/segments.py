@@ -221,7 +221,7 @@ def restore_segment(engine, job: SegmentJob) -> dict:
     tmp = path.with_name(path.stem + ".partial.mkv")
     writer = FrameWriter(tmp, info, EncodeOptions(**asdict(s.encode)), final_suffix=Path(job.dst).suffix)
     with encoding(writer, tmp, closing=mask_reader):
-        result = engine.process(FrameReader(src, info, lo, hi, planes=writer.planes), writer, static_mask=static_mask, first_frame=first,
+        result = engine.process(engine.reader(src, info, writer, lo, hi), writer, static_mask=static_mask, first_frame=first,
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 batch_frames=s.batch_frames, temporal_radius=radius, skip=job.start - lo,
                                 fusion=FusionConfig(radius=s.fuse_radius), exclude=exclude, keyframes=s.keyframes,

@@ -59,6 +59,13 @@ class Engine:
                                                                    precision=precision)
         self.find = None if passthrough else Detector(detector)
 
+    def reader(self, path: Path | str, info, writer: FrameWriter, start: int = 0,
+               stop: int | None = None) -> FrameReader:
+        """The reader `process` wants for `writer`: the input's own planes where the writer
+        encodes them, and rgb frames unless nothing will look at them (passthrough onto planes)."""
+        return FrameReader(path, info, start, stop, planes=writer.planes,
+                           rgb=self.restorer is not None or writer.planes is None)
+
     @property
     def precision(self) -> str | None:
         """The network's arithmetic ("float32" or "bfloat16"; None: passthrough runs none)."""
@@ -198,7 +205,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     writer = FrameWriter(video_only, info, encode, final_suffix=dst.suffix)
     started = time.perf_counter()
     with encoding(writer, tmp, video_only, closing=mask_reader):
-        reader = FrameReader(src, info, planes=writer.planes)
+        reader = engine.reader(src, info, writer)
         result = engine.process(reader, writer, static_mask=static_mask, batch_frames=batch_frames,
                                 mask_frames=mask_frame_iter(mask_reader) if mask_reader else None,
                                 temporal_radius=temporal_radius, progress=progress, total=info.frames,

@@ -174,3 +174,26 @@ def test_score_case__lpips__zero_for_a_perfect_restore_more_for_the_mosaic():
     assert scores["lpips"] == 0.0
     assert scores["lpips_passthrough"] > scores["lpips_bicubic"] > 0.0
     assert "lpips" not in score_case(case, clean, mosaic, mosaic, clean)
+
+
+def test_passthrough__decodes_only_the_planes(tmp_path, monkeypatch):
+    """Nothing looks at the pixels of a passthrough run: its reader starts one decoder (the
+    input's own planes), not the rgb24 one beside it, and the output is still the plain
+    re-encode's, bit for bit (the test above checks that; here, the same with the count)."""
+    from demosaic import video as dvideo
+
+    started = []
+    real = dvideo.FrameReader._decoder
+
+    def counting(path, stream, vf, pix_fmt):
+        started.append(pix_fmt)
+        return real(path, stream, vf, pix_fmt)
+
+    monkeypatch.setattr(dvideo.FrameReader, "_decoder", staticmethod(counting))
+    src = tmp_path / "in.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:rate=10:duration=0.5", "-c:v", "libx264", "-crf", "12",
+           "-pix_fmt", "yuv420p", src)
+    video(src, tmp_path / "pass.mp4", "--passthrough")
+    ffmpeg("-i", src, "-c:v", "libx264", "-crf", "18", "-preset", "medium", tmp_path / "plain.mp4")
+    assert started == ["yuv420p"]
+    assert decoded(tmp_path / "pass.mp4").tobytes() == decoded(tmp_path / "plain.mp4").tobytes()
