@@ -135,7 +135,7 @@ class TrackFusion(NamedTuple):
 
 
 class Restored(NamedTuple):
-    frame: np.ndarray  # uint8 RGB
+    frame: np.ndarray  # uint8 RGB; the frame given itself (not a copy) where nothing was to be restored
     outcome: Outcome
     fusion: tuple[TrackFusion, ...] = ()
 
@@ -253,13 +253,15 @@ class Restorer:
         todo = [[a for a in areas[i] if a.grid is not None or not self.guided] if g is None else g.areas
                 for i, g in enumerate(guarded)]
         jobs = []  # (frame index, box, image crop, valid crop, guide crop)
-        results = [f.copy() for f in frames]
         masks = []
         for frame, frame_areas in zip(frames, todo):
             mask = np.zeros(frame.shape[:2], bool)
             for a in frame_areas:
                 mask |= a.mask
             masks.append(mask)
+        # A frame with nothing to restore leaves as the very frame it came as: the encoder then
+        # writes its planes as decoded without comparing every pixel (`video.FrameWriter.write`).
+        results = [f.copy() if m.any() else f for f, m in zip(frames, masks)]
 
         if not self.guided:  # the paper's pure inpainting: no cells; coarse to fine across wide holes
             restored = [len(todo[i]) if masks[i].any() else 0 for i in range(len(frames))]
