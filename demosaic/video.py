@@ -378,14 +378,12 @@ class FrameWriter:
         `frame` that is `original` itself (nothing restored; None for both where no rgb was
         decoded) writes the planes as they are."""
         if self.planes is not None:
-            if planes is None:
+            unchanged = frame is original
+            if planes is None or (not unchanged and (frame is None or original is None)):
                 raise ValueError("this writer encodes the input's own planes: pass original and planes")
-            if frame is original:
-                data = planes.tobytes()
-            elif original is None or frame is None:
-                raise ValueError("this writer encodes the input's own planes: pass original and planes")
-            else:
-                data = paste_changed(planes, frame, original, self.planes, self.matrix, self.full_range).tobytes()
+            changed = planes if unchanged else paste_changed(planes, frame, original, self.planes, self.matrix,
+                                                             self.full_range)
+            data = changed.tobytes()
         else:
             data = np.ascontiguousarray(frame).tobytes()
         try:
