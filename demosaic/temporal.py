@@ -14,6 +14,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .metrics import bounding_box
 from .mosaic import GridArea
 
 
@@ -74,21 +75,30 @@ class MaskStabiliser:
 
     @staticmethod
     def vote(shape: tuple[int, int], detections: Sequence[Sequence[GridArea]]) -> list[GridArea]:
-        """Pixels detected in more than half of the frames, grouped into regions with a grid each."""
-        votes = np.zeros(shape, np.int32)
+        """Pixels detected in more than half of the frames, grouped into regions with a grid each.
+        Counted over the box that holds every detection (from even rows and columns, where
+        OpenCV numbers the regions as over the whole frame), not the whole frame."""
+        candidates = [a for areas in detections for a in areas]
+        held = [a.mask for a in candidates if a.mask.any()]
+        if not held:
+            return []
+        rows, cols = bounding_box(np.logical_or.reduce(held) if len(held) > 1 else held[0])
+        box = (slice(rows.start - rows.start % 2, rows.stop), slice(cols.start - cols.start % 2, cols.stop))
+        votes = np.zeros((box[0].stop - box[0].start, box[1].stop - box[1].start), np.int32)
         for areas in detections:
-            union = np.zeros(shape, bool)
+            union = np.zeros(votes.shape, bool)
             for a in areas:
-                union |= a.mask
+                union |= a.mask[box]
             votes += union
         stable = votes * 2 > len(detections)
         if not stable.any():
             return []
         count, labels = cv2.connectedComponents(stable.astype(np.uint8), connectivity=8)
-        candidates = [a for areas in detections for a in areas]
         regions = []
         for k in range(1, count):
             part = labels == k
-            best = max(candidates, key=lambda a: int((a.mask & part).sum()))
-            regions.append(GridArea(part, best.grid, best.mode))
+            best = max(candidates, key=lambda a: int((a.mask[box] & part).sum()))
+            whole = np.zeros(shape, bool)
+            whole[box] = part
+            regions.append(GridArea(whole, best.grid, best.mode))
         return regions

@@ -44,3 +44,22 @@ def test_stabiliser__scene_cut__frames_across_it_do_not_vote():
     detections = [[region]] * 3 + [[]] * 3  # the mosaic ends exactly at the cut
     out = run(dark + bright, detections)
     assert [bool(areas) for _, areas in out] == [True, True, True, False, False, False]
+
+
+def test_vote__regions_and_their_order_as_over_the_whole_frame():
+    """The vote counts over the detections' box only; its regions, their masks, grids and
+    order are those of a majority count over the whole frame, labelled by OpenCV there (the
+    reference below), for regions whose box starts on an odd row and column."""
+    import cv2
+
+    shapes = [[(3, 13, 5, 19, 4), (11, 17, 21, 33, 8), (21, 35, 1, 9, 6)] for _ in range(5)]
+    shapes[1] = shapes[1][:2]  # frame 1 misses the third region
+    shapes[4] = shapes[4][1:] + [(31, 39, 45, 59, 5)]  # frame 4 misses the first, has a ghost
+    detections = [[area(y0, y1, x0, x1, p) for y0, y1, x0, x1, p in frame] for frame in shapes]
+    got = MaskStabiliser.vote(SHAPE, detections)
+    votes = sum(np.logical_or.reduce([a.mask for a in d]) for d in detections)
+    count, labels = cv2.connectedComponents((votes * 2 > len(detections)).astype(np.uint8), connectivity=8)
+    assert len(got) == count - 1 == 3
+    for k, region in enumerate(got, 1):
+        np.testing.assert_array_equal(region.mask, labels == k)
+    assert [r.grid.pitch for r in got] == [(4, 4), (8, 8), (6, 6)]
