@@ -196,9 +196,9 @@ class FusedRegion(NamedTuple):
     fused_cells: int  # of them, those that took the fused picture
 
 
-def _canvas(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
-    """The mask's box grown by `margin` px, within the frame."""
-    box = Box.of(mask)
+def _canvas(mask: np.ndarray, margin: int, box: Box | None = None) -> tuple[slice, slice]:
+    """The mask's box (or `box`) grown by `margin` px, within the mask's frame."""
+    box = Box.of(mask) if box is None else box
     h, w = mask.shape
     return (slice(max(0, box.y0 - margin), min(h, box.y1 + margin)),
             slice(max(0, box.x0 - margin), min(w, box.x1 + margin)))
@@ -332,8 +332,7 @@ def solve_block(block: Block, index: int, prior: np.ndarray, cfg: FusionConfig) 
     k, b = block.key[1], cfg.block
     box = _union_box(block, d, k * b, k * b + b - 1)
     margin = int(np.ceil(max(area.grid.pitch))) + cfg.search
-    h, w = seen.frame.shape[:2]
-    sl = (slice(max(0, box.y0 - margin), min(h, box.y1 + margin)), slice(max(0, box.x0 - margin), min(w, box.x1 + margin)))
+    sl = _canvas(area.mask, margin, box)
     obs = [_observation(s, a, sl) for s, a in shows]
     shifts = [d[s.index] for s, _ in shows]
     if not obs[ref].cells:
