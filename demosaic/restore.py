@@ -243,6 +243,11 @@ class Restorer:
         With `windows` (from a `video_fusion.Fuser` given this restorer's `safety`) and
         `fusion`, each region is first tried as fused from its window's frames, with the
         model's output as the prior; the frames' guards come from the windows."""
+        if windows is None and not any(areas):
+            # Nothing to restore in the whole batch (most frames of most clips): every frame
+            # leaves as it came, without a trip through the pool or a float copy of it.
+            return [Restored(f, Outcome()) for f in frames]
+
         def guard(i) -> Guarded | None:
             if windows is not None:
                 return windows[i].guarded
@@ -280,7 +285,10 @@ class Restorer:
                 sl = (slice(box.y0, box.y1), slice(box.x0, box.x1))
                 jobs.append((i, box, frames[i][sl], masks[i][sl], None if frame_guide is None else frame_guide[sl]))
         outputs = self._run(jobs, tiles)
-        composite = [r.astype(np.float32) for r in results]
+        # Float copies only of the frames that are restored, or whose fused block is solved here.
+        solving = {i for i, w in enumerate(windows or ()) if w.blocks}
+        composite = [r.astype(np.float32) if m.any() or i in solving else None
+                     for i, (r, m) in enumerate(zip(results, masks))]
         for (i, box, _, crop_mask, _), out in zip(jobs, outputs):
             sl = (slice(box.y0, box.y1), slice(box.x0, box.x1))
             composite[i][sl][crop_mask] = out[crop_mask] * 255.0

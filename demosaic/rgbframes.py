@@ -1,0 +1,156 @@
+"""Frames decoded once, to their own planes, and converted to rgb24 only where looked at.
+
+Most frames of most videos hold no mosaic: the detector looks at one in eight (its
+keyframes) and nothing else looks at the rest, whose planes go to the encoder as they
+came. Decoding every frame to rgb24 as well cost a second decoder: 1.7 s of CPU over the
+400 frames of issue #11's clean clip, against 0.7 s for the planes alone. Here a frame
+is its planes (`LazyFrame`); `pixels` gives its rgb24, converted on first use by one
+ffmpeg process with the very scale filter the rgb decoder ran (`RgbConverter`), so
+every pixel is what that decoder gave.
+
+Frames likely to be looked at are sent to the converter as they are decoded
+(`LazyFrame.prefetch`: the detector's keyframes, every frame while it follows a region),
+so their rgb is ready when asked for, as the rgb decoder's was; any other is converted
+when asked for.
+
+ffmpeg hands out a converted frame only once a later frame has come in (its command line
+tool holds one frame back whatever the buffering options, and under load now and then
+two). A frame asked for that is the last one sent, or whose result is still held back
+after a while, is followed by a copy of itself whose result is thrown away. Frames are
+counted in and out, so each gets its own result whatever ffmpeg holds.
+"""
+from __future__ import annotations
+
+import subprocess
+import threading
+
+import numpy as np
+
+from .errors import ExternalToolError
+from .ffmpeg import ffmpeg_binary
+from .planes import PlaneFormat, Planes
+
+
+class RgbConverter:
+    """One ffmpeg process that turns a video's planes (format `fmt`, `width`×`height`) into
+    rgb24 with the scale filter `vf`; frames sent (`send`) from any thread, in any order."""
+
+    def __init__(self, fmt: PlaneFormat, width: int, height: int, vf: str):
+        self.shape = (height, width, 3)
+        self.proc = subprocess.Popen(
+            [ffmpeg_binary(), "-v", "error", "-nostdin", "-f", "rawvideo", "-pix_fmt", fmt.pix_fmt,
+             "-s", f"{width}x{height}", "-i", "pipe:", "-vf", vf, "-fps_mode", "passthrough",
+             "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._sending = threading.Lock()
+        self._sent = 0  # frames written to ffmpeg
+        self._owners: dict[int, LazyFrame] = {}  # by number sent: the frame whose result that is
+        self._done = threading.Condition()
+        self._ended = False
+        # How long to wait for a result before pushing ffmpeg on (0.05 s a megapixel; a
+        # frame converts in about 3 ms at 768×576 here): too short only costs a conversion
+        # thrown away.
+        self.patience = 0.05 * max(1.0, width * height / 1e6)
+        # A thread takes every result as it comes: ffmpeg, blocked writing a result nobody
+        # reads, would stop reading the frames sent to it (a deadlock).
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        size = int(np.prod(self.shape))
+        number = 0
+        while True:
+            buf = self.proc.stdout.read(size)
+            with self._done:
+                if len(buf) < size:
+                    self._ended = True
+                else:
+                    frame = self._owners.pop(number, None)
+                    if frame is not None:
+                        frame._rgb = np.frombuffer(buf, np.uint8).reshape(self.shape)
+                    number += 1
+                self._done.notify_all()
+            if self._ended:
+                return
+
+    def send(self, planes: Planes, owner: LazyFrame | None = None) -> int:
+        """Write one frame to ffmpeg; its result goes to `owner` (none: thrown away). Returns its number."""
+        with self._sending:
+            number = self._sent
+            if owner is not None:
+                if owner._number is not None:  # sent already (by another thread)
+                    return owner._number
+                owner._number = number
+                with self._done:
+                    self._owners[number] = owner
+            try:
+                self.proc.stdin.write(planes.tobytes())
+                self.proc.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                raise ExternalToolError("ffmpeg stopped while converting frames to RGB", self.stderr()) from None
+            self._sent += 1
+            return number
+
+    def wait(self, frame: LazyFrame, number: int) -> np.ndarray:
+        """The result of `frame`, sent as `number`."""
+        while True:
+            with self._done:
+                if frame._rgb is None and not self._ended and number < self._sent - 1:
+                    self._done.wait(self.patience)
+                if frame._rgb is not None:
+                    return frame._rgb
+                if self._ended:
+                    raise ExternalToolError("ffmpeg stopped while converting frames to RGB", self.stderr())
+            # Held back (the last frame sent, or ffmpeg two behind): one more frame moves it on.
+            # (Never written while holding `_done`: the reader needs it to take results.)
+            self.send(frame.planes)
+
+    @property
+    def sent(self) -> int:
+        """Frames sent to ffmpeg so far, copies that moved it on included."""
+        return self._sent
+
+    def stderr(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.stderr.read().decode(errors="replace")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._reader.join()
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                pipe.close()
+            except (BrokenPipeError, OSError):
+                pass
+
+
+class LazyFrame:
+    """A decoded frame as its own planes; its rgb24 is converted when asked for (`rgb`,
+    `pixels`), or sent ahead (`prefetch`), and kept. `shape` is the rgb frame's, known
+    without converting."""
+
+    __slots__ = ("planes", "shape", "_converter", "_rgb", "_number")
+
+    def __init__(self, planes: Planes, converter: RgbConverter):
+        self.planes, self.shape, self._converter = planes, converter.shape, converter
+        self._rgb: np.ndarray | None = None  # set by the converter's reader thread
+        self._number: int | None = None  # as sent to the converter
+
+    def prefetch(self) -> None:
+        """Send this frame to be converted now (it will likely be looked at)."""
+        if self._number is None:
+            self._converter.send(self.planes, self)
+
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            self.prefetch()
+            return self._converter.wait(self, self._number)
+        return self._rgb
+
+
+def pixels(frame):
+    """A frame's rgb24: a `LazyFrame` converted (once); anything else (an array) as it is."""
+    return frame.rgb() if isinstance(frame, LazyFrame) else frame

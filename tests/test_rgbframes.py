@@ -1,0 +1,82 @@
+"""Frames decoded to their planes and converted to rgb24 when looked at (`demosaic.rgbframes`),
+against ffmpeg's own rgb24 decoding of the same clips (`FrameReader` without `lazy`)."""
+import numpy as np
+import pytest
+
+from conftest import ffmpeg
+from demosaic.planes import plane_format
+from demosaic.probe import probe
+from demosaic.rgbframes import LazyFrame, pixels
+from demosaic.video import FrameReader
+
+
+@pytest.mark.parametrize("pix_fmt, extra", [("yuv420p", ["-colorspace", "bt709"]), ("yuv420p10le", []),
+                                            ("yuvj420p", []), ("yuv422p", [])])
+def test_lazy_frames__any_order_and_prefetched__are_the_rgb_decoders_frames(tmp_path, pix_fmt, extra):
+    clip = tmp_path / "clip.mkv"
+    codec = ["-c:v", "mjpeg"] if pix_fmt == "yuvj420p" else ["-c:v", "libx264", "-crf", "20"]
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10", "-frames:v", "24", *codec, "-pix_fmt", pix_fmt,
+           *extra, str(clip))
+    info = probe(clip)
+    fmt = plane_format(info.pix_fmt)
+    reader = FrameReader(clip, info, planes=fmt)
+    try:
+        decoded = [rgb for rgb, _ in reader]
+    finally:
+        reader.close()
+    reader = FrameReader(clip, info, planes=fmt, lazy=True)
+    try:
+        frames = []
+        for n, (frame, own) in enumerate(reader):
+            assert isinstance(frame, LazyFrame) and frame.planes is own and frame.shape == decoded[n].shape
+            if n % 3 == 0:
+                frame.prefetch()  # as the decoding thread does for frames that will be looked at
+            frames.append(frame)
+        # In order, then back and forth (the keyframe detector's bisection), some twice.
+        order = list(range(0, 12)) + [23, 17, 20, 13, 22, 14, 19, 15, 21, 16, 18, 17, 5]
+        for n in order:
+            np.testing.assert_array_equal(pixels(frames[n]), decoded[n], err_msg=f"frame {n}")
+        assert pixels(frames[5]) is pixels(frames[5])  # converted once, then kept
+    finally:
+        reader.close()
+    assert len(frames) == len(decoded) == 24
+
+
+def test_pixels__an_array_or_nothing__as_it_is():
+    a = np.zeros((2, 2, 3), np.uint8)
+    assert pixels(a) is a and pixels(None) is None
+
+
+def test_video__clip_without_a_mosaic__only_keyframes_converted_and_the_planes_written_as_decoded(tmp_path, rng):
+    import subprocess
+
+    from conftest import smooth_image
+    from demosaic.detect import DetectorConfig
+    from demosaic.video import EncodeOptions, FrameWriter
+    from pipelines.video import Engine
+
+    height, width, count = 96, 128, 40
+    still = smooth_image(rng, height + 40, width + 40)
+    frames = [np.ascontiguousarray(still[n // 2:n // 2 + height, n:n + width]) for n in range(count)]  # a slow pan
+    clip, out = tmp_path / "clean.mkv", tmp_path / "out.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+                    "-r", "25", "-i", "pipe:", "-c:v", "libx264", "-crf", "20", "-pix_fmt", "yuv420p", str(clip)],
+                   input=b"".join(f.tobytes() for f in frames), check=True)
+    info = probe(clip)
+    engine = Engine(None, "guided", DetectorConfig())
+    writer = FrameWriter(out, info, EncodeOptions(lossless=True), ".mkv")
+    reader = engine.reader(clip, info, writer)
+    result = engine.process(reader, writer)
+    writer.finish()
+    assert result["frames"] == count and result["frames_restored"] == 0
+    assert result["frames_detected"] == 6  # frames 0, 8, 16, 24, 32 and the last
+    # Each keyframe converted, and at most once more where it was the last frame sent
+    # (`rgbframes`: ffmpeg holds a frame back until the next comes in); the rest never.
+    assert result["frames_detected"] <= reader.converter.sent <= 2 * result["frames_detected"]
+
+    def planes_md5(path):
+        lines = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-pix_fmt", "yuv420p",
+                                "-f", "framemd5", "-"], capture_output=True, check=True, text=True).stdout.splitlines()
+        return [line.split(",")[-1].strip() for line in lines if not line.startswith("#")]
+
+    assert planes_md5(out) == planes_md5(clip)  # every frame written as decoded
