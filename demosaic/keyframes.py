@@ -35,6 +35,7 @@ from .detect import Detection, DetectorConfig, iou, window_cells
 from .detect.cellstats import cell_stats
 from .detect.combs import same_lattice
 from .mosaic import Grid, cell_sums
+from .rgbframes import pixels
 
 
 class _Cells(NamedTuple):
@@ -204,7 +205,8 @@ def moved(detection: Detection, moves: list[Move], fraction: float) -> Detection
 class KeyframeDetector:
     """Feeds frames in order; hands them back in order with a `Detection` each, up to
     `keyframes.every` frames late (the frames since the last keyframe wait for the next).
-    `cfg` is the detector's own (what counts as a flat cell)."""
+    `cfg` is the detector's own (what counts as a flat cell). Frames may be
+    `rgbframes.LazyFrame`s: only those it looks at are converted to rgb24."""
 
     def __init__(self, detect: Callable[[np.ndarray], Detection], cfg: DetectorConfig,
                  keyframes: KeyframeConfig = KeyframeConfig()):
@@ -231,9 +233,16 @@ class KeyframeDetector:
     def flush(self) -> list[tuple[np.ndarray, Detection]]:
         return self._close() if self._pending else []
 
+    def wants(self, n: int) -> bool:
+        """Whether the `n`-th frame pushed (from 0) will likely be looked at: a keyframe, or
+        any while the last keyframe held regions (they are followed between keyframes).
+        A hint, read ahead of the pushes (by the thread decoding them)."""
+        key = self._key
+        return n % self.every == 0 or (key is not None and bool(key[1].regions))
+
     def _detect(self, frame: np.ndarray) -> Detection:
         self.detected += 1
-        return self.detect(frame)
+        return self.detect(pixels(frame))
 
     def _close(self) -> list[tuple[np.ndarray, Detection]]:
         frames, self._pending = self._pending, []
@@ -250,7 +259,7 @@ class KeyframeDetector:
             span = len(between) + 1
             # The likelier move of every region, then the other where a region has two.
             tries = [[o[0] for o in options], [o[-1] for o in options]]
-            luma = _luma(lo[0])
+            luma = _luma(pixels(lo[0]))
             refs = [_reference(luma, lo[1], k, self.cfg) for k in range(len(lo[1].regions))]
             for moves in tries[:1 if tries[0] == tries[1] else 2]:
                 guesses = [(frame, moved(lo[1], moves, (i + 1) / span)) for i, frame in enumerate(between)]
@@ -267,7 +276,7 @@ class KeyframeDetector:
             return True
         cfg = self.cfg
         for other, guess in guesses:
-            luma = _luma(other)
+            luma = _luma(pixels(other))
             for k, (region, ref) in enumerate(zip(guess.regions, refs)):
                 cells = ref if guess is detection else _region_cells(luma, guess, k)
                 flat, like = _flat(luma, cells, region, cfg)

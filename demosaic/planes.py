@@ -2,10 +2,10 @@
 
 The detector and the restorer work on rgb24. Converting a whole YUV frame to RGB and back
 costs every pixel a rounding (and swscale's default rounding darkens by about a level), and
-8-bit RGB cannot hold 10-bit video. So the pipeline decodes each frame twice (two ffmpeg
-processes read in step, `video.FrameReader`): rgb24 for the detector and restorer, and the
-input's own planes (bit depth, chroma subsampling) for the output; a passthrough run, which
-looks at no pixel, decodes the planes alone. Only the pixels the restorer changed are
+8-bit RGB cannot hold 10-bit video. So the pipeline decodes each frame to the input's own
+planes (bit depth, chroma subsampling) for the output, and converts to rgb24 only the frames
+the detector and restorer look at (`rgbframes`; a passthrough run looks at none, and where
+the planes path does not apply a second decoder gives rgb24, `video.FrameReader`). Only the pixels the restorer changed are
 converted back, with the input's matrix and range: their luma, and the chroma of every chroma
 block that holds one of them. Everything else is the decoder's own samples, bit for bit.
 """

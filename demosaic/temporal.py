@@ -16,6 +16,7 @@ import numpy as np
 
 from .metrics import bounding_box
 from .mosaic import GridArea
+from .rgbframes import pixels
 
 
 # Mean |difference| of consecutive thumbnails (levels) that marks a new scene.
@@ -34,44 +35,65 @@ def is_cut(before: np.ndarray | None, after: np.ndarray, threshold: float = CUT_
 
 
 class MaskStabiliser:
+    """Frames with their detections in (`push`), the same frames with voted areas out, in
+    order and `radius` frames late. Where a window holds no detection its frames' pixels
+    are never looked at: the scene cuts (thumbnails of two frames in a row) are found only
+    inside windows that have something to vote on, so frames that are still their planes
+    (`rgbframes.LazyFrame`) stay so."""
+
     def __init__(self, radius: int = 2, cut_threshold: float = CUT_THRESHOLD):
         self.radius = radius  # the window is 2·radius + 1 frames
         self.cut_threshold = cut_threshold  # mean |Δ| of the thumbnails (levels) that marks a new scene
-        self._frames: deque = deque()  # (frame, areas, scene id)
-        self._scene = 0
-        self._last_signature = None
+        self._frames: deque = deque()  # (frame, areas)
+        self._signatures: dict[int, np.ndarray] = {}  # by buffer index, as needed
+        self._cuts: dict[int, bool] = {}  # by buffer index i: a cut between frames i − 1 and i
         self._emitted = 0  # index (in the buffer's numbering) of the next frame to emit
         self._first = 0  # buffer index of self._frames[0]
 
-    def push(self, frame: np.ndarray, areas: Sequence[GridArea]) -> list[tuple[np.ndarray, list[GridArea]]]:
+    def push(self, frame, areas: Sequence[GridArea]) -> list[tuple[object, list[GridArea]]]:
         """Add a frame and its detections; returns the frames now ready, with stable areas."""
-        sig = signature(frame)
-        if is_cut(self._last_signature, sig, self.cut_threshold):
-            self._scene += 1
-        self._last_signature = sig
-        self._frames.append((frame, list(areas), self._scene))
+        self._frames.append((frame, list(areas)))
         ready = []
         while self._emitted + self.radius < self._first + len(self._frames):
             ready.append(self._emit())
         return ready
 
-    def flush(self) -> list[tuple[np.ndarray, list[GridArea]]]:
+    def flush(self) -> list[tuple[object, list[GridArea]]]:
         ready = []
         while self._emitted < self._first + len(self._frames):
             ready.append(self._emit())
         return ready
 
-    def _emit(self) -> tuple[np.ndarray, list[GridArea]]:
-        centre = self._emitted - self._first
-        frame, own, scene = self._frames[centre]
-        window = [self._frames[i] for i in range(max(0, centre - self.radius),
-                                                  min(len(self._frames), centre + self.radius + 1))
-                  if self._frames[i][2] == scene]
+    def _signature(self, i: int) -> np.ndarray:
+        if i not in self._signatures:
+            self._signatures[i] = signature(pixels(self._frames[i - self._first][0]))
+        return self._signatures[i]
+
+    def _cut_before(self, i: int) -> bool:
+        if i not in self._cuts:
+            self._cuts[i] = is_cut(self._signature(i - 1), self._signature(i), self.cut_threshold)
+        return self._cuts[i]
+
+    def _emit(self) -> tuple[object, list[GridArea]]:
+        centre = self._emitted
+        lo = max(self._first, centre - self.radius)
+        hi = min(self._first + len(self._frames), centre + self.radius + 1)
+        frame = self._frames[centre - self._first][0]
+        areas: list[GridArea] = []
+        if any(self._frames[i - self._first][1] for i in range(lo, hi)):
+            # The window stops at a cut on either side of its centre.
+            start = next((i for i in range(centre, lo, -1) if self._cut_before(i)), lo)
+            stop = next((i for i in range(centre + 1, hi) if self._cut_before(i)), hi)
+            window = [self._frames[i - self._first][1] for i in range(start, stop)]
+            areas = self.vote(frame.shape[:2], window)
         self._emitted += 1
         while self._emitted - self._first > self.radius:  # older frames can no longer vote
             self._frames.popleft()
+            self._signatures.pop(self._first, None)
+            self._cuts.pop(self._first, None)
+            self._cuts.pop(self._first + 1, None)
             self._first += 1
-        return frame, self.vote(frame.shape[:2], [areas for _, areas, _ in window])
+        return frame, areas
 
     @staticmethod
     def vote(shape: tuple[int, int], detections: Sequence[Sequence[GridArea]]) -> list[GridArea]:

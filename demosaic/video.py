@@ -16,6 +16,7 @@ from .errors import ExternalToolError, InputError
 from .ffmpeg import ffmpeg_binary, file_arg, run_tool
 from .planes import PlaneFormat, Planes, paste_changed, plane_format
 from .probe import VideoInfo, probe
+from .rgbframes import LazyFrame, RgbConverter
 
 
 def write_gray_video(path: str | Path, frames, width: int, height: int, rate: str) -> int:
@@ -131,22 +132,26 @@ class FrameReader:
     outputs: that one can stop on the output nobody is reading while its other output
     waits to be read (seen on a Cinepak clip), and decoding is the cheapest stage. With
     `rgb` False (needs `planes`: nothing will look at the pixels, as in a passthrough run)
-    only the planes are decoded, and the pairs are (None, `Planes`)."""
+    only the planes are decoded, and the pairs are (None, `Planes`). With `lazy` (needs
+    `planes` too) only the planes are decoded, and each pair's frame is a
+    `rgbframes.LazyFrame`: converted to the same rgb24 where something looks at it."""
 
     def __init__(self, path: str | Path, info: VideoInfo, start: int = 0, stop: int | None = None,
-                 planes: PlaneFormat | None = None, rgb: bool = True):
-        if not rgb and planes is None:
-            raise ValueError("a reader without rgb frames needs the planes")
+                 planes: PlaneFormat | None = None, rgb: bool = True, lazy: bool = False):
+        if (lazy or not rgb) and planes is None:
+            raise ValueError("a reader without rgb frames, or with lazy ones, needs the planes")
         space, rng = _matrix(info)
         self.info, self.planes = info, planes
         self.frame_bytes = info.width * info.height * 3
         trim = ""
         if start or stop is not None:
             trim = f"trim=start_frame={start}" + (f":end_frame={stop}" if stop is not None else "") + ","
-        self.proc = None
-        if rgb:
-            self.proc = self._decoder(path, info.video_index,
-                                      f"{trim}scale=in_color_matrix={space}:in_range={rng}:flags={SWS_FLAGS}", "rgb24")
+        to_rgb = f"scale=in_color_matrix={space}:in_range={rng}:flags={SWS_FLAGS}"
+        self.proc = self.converter = None
+        if rgb and lazy:
+            self.converter = RgbConverter(planes, info.width, info.height, to_rgb)
+        elif rgb:
+            self.proc = self._decoder(path, info.video_index, trim + to_rgb, "rgb24")
         self.planes_proc = None
         if planes is not None:
             self.planes_proc = self._decoder(path, info.video_index, trim.rstrip(",") or "null", planes.pix_fmt)
@@ -161,6 +166,9 @@ class FrameReader:
     def __iter__(self) -> Iterator:
         h, w = self.info.height, self.info.width
         size = None if self.planes is None else self.planes.frame_bytes(h, w)
+        if self.converter is not None:
+            yield from self._lazy(size)
+            return
         while True:
             frame = None
             if self.proc is not None:
@@ -176,8 +184,18 @@ class FrameReader:
                 return
             yield frame, Planes.from_bytes(raw, self.planes, h, w)
 
+    def _lazy(self, size: int) -> Iterator[tuple[LazyFrame, Planes]]:
+        while True:
+            raw = self.planes_proc.stdout.read(size)
+            if len(raw) < size:
+                return
+            own = Planes.from_bytes(raw, self.planes, self.info.height, self.info.width)
+            yield LazyFrame(own, self.converter), own
+
     def close(self) -> str:
         """Stop ffmpeg; returns its stderr (damaged-frame reports)."""
+        if self.converter is not None:
+            self.converter.close()
         errors = [_stop(p) for p in (self.proc, self.planes_proc) if p is not None]
         return errors[0]
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from demosaic.restore import Outcome, Restored
+from demosaic.rgbframes import pixels
 
 END = object()
 
@@ -67,17 +68,22 @@ class Flow:
         return now
 
 
-def decode(flow: Flow, frames: Iterable, out: queue.Queue, planes: dict | None, kept: Callable[[int], bool]) -> None:
+def decode(flow: Flow, frames: Iterable, out: queue.Queue, planes: dict | None, kept: Callable[[int], bool],
+           prefetch: Callable[[int, object], None] | None = None) -> None:
     """Decoded frames into `out`. With `planes`, the reader yields (rgb, own planes): the rgb
-    frame goes on, and the planes of frames that will be written wait in `planes` by number."""
+    frame goes on, and the planes of frames that will be written wait in `planes` by number.
+    `prefetch(n, frame)` is told of each frame as it is decoded (`rgbframes`: converting
+    those that will be looked at, ahead of their turn)."""
     t0 = time.perf_counter()
     for n, item in enumerate(frames):
-        flow.timed("decode", t0)
         frame = item
         if planes is not None:
             frame, own = item
             if kept(n):
                 planes[n] = own
+        if prefetch is not None:
+            prefetch(n, frame)
+        flow.timed("decode", t0)
         flow.put(out, frame)
         if flow.stop.is_set():
             return
@@ -105,11 +111,13 @@ class Held:
         return items
 
 
-def detect(flow: Flow, inp: queue.Queue, out: queue.Queue, find: Callable, flush: Callable, vote) -> None:
+def detect(flow: Flow, inp: queue.Queue, out: queue.Queue, find: Callable, flush: Callable, vote,
+           every_frame: bool = False) -> None:
     """Frames from `inp` → (frame, areas[, window]) into `out`, in order. `find(frame)` gives
     the (frame, areas) pairs that are ready (a keyframe detector holds frames back until the
     next keyframe), `flush()` the rest at the end; `vote` (a MaskStabiliser, a `Held` chain,
-    or None) holds each frame until the frames around it have been seen."""
+    or None) holds each frame until the frames around it have been seen. With `every_frame`
+    each frame's rgb24 is taken first (`rgbframes.pixels`: for steps that look at every one)."""
 
     def send(found, end=False):
         ready = []
@@ -118,14 +126,16 @@ def detect(flow: Flow, inp: queue.Queue, out: queue.Queue, find: Callable, flush
         if end and vote:
             ready += vote.flush()
         for item in ready:
-            flow.put(out, item)
+            # The restorer reads the pixels of frames with areas: converted here, on this
+            # thread (a frame that is still its planes, `rgbframes.LazyFrame`, stays so otherwise).
+            flow.put(out, (pixels(item[0]),) + tuple(item[1:]) if item[1] else item)
 
     while not flow.stop.is_set():
         frame = flow.get(inp)
         if frame is END:
             break
         t0 = time.perf_counter()
-        send(find(frame))
+        send(find(pixels(frame) if every_frame else frame))
         flow.timed("detect", t0)
     if not flow.stop.is_set():
         send(flush(), end=True)

@@ -30,6 +30,7 @@ from demosaic.temporal import MaskStabiliser
 from demosaic.video_fusion import Fuser
 from demosaic.mux import check_streams, mux, video_timing
 from demosaic.probe import probe
+from demosaic.rgbframes import LazyFrame
 from demosaic.video import EncodeOptions, FrameReader, FrameWriter, check_format, format_warnings
 
 from . import stages
@@ -62,9 +63,11 @@ class Engine:
     def reader(self, path: Path | str, info, writer: FrameWriter, start: int = 0,
                stop: int | None = None) -> FrameReader:
         """The reader `process` wants for `writer`: the input's own planes where the writer
-        encodes them, and rgb frames unless nothing will look at them (passthrough onto planes)."""
-        return FrameReader(path, info, start, stop, planes=writer.planes,
-                           rgb=self.restorer is not None or writer.planes is None)
+        encodes them, and rgb frames unless nothing will look at them (passthrough onto planes);
+        on the planes path rgb frames converted only where looked at (`rgbframes`)."""
+        looks = self.restorer is not None or writer.planes is None
+        return FrameReader(path, info, start, stop, planes=writer.planes, rgb=looks,
+                           lazy=looks and writer.planes is not None)
 
     @property
     def precision(self) -> str | None:
@@ -145,11 +148,20 @@ class Engine:
         else:
             find, flush, one, vote = lane(static_mask, first_frame, mask_frames, exclude)
             keyed = [one] if one is not None else []
-        flow.start(lambda: stages.decode(flow, reader, decoded, planes, restoring.written),
+        # On the keyframe detector's path a frame stays its planes unless looked at
+        # (`rgbframes`): keyframes, and every frame while a region is followed, are
+        # converted as they are decoded. Fusion, fields and given masks look at every frame.
+        lazy = not fusing and not by_field and static_mask is None and mask_frames is None and len(keyed) == 1
+
+        def prefetch(n: int, frame) -> None:
+            if isinstance(frame, LazyFrame) and (not lazy or keyed[0].wants(n)):
+                frame.prefetch()
+
+        flow.start(lambda: stages.decode(flow, reader, decoded, planes, restoring.written, prefetch),
                    then=lambda: flow.put(decoded, stages.END))
         encoder = flow.start(lambda: stages.encode(flow, encoded, writer, planes))
         # Its own thread, so detection overlaps the model (OpenCV and NumPy release the GIL).
-        flow.start(lambda: stages.detect(flow, decoded, detected, find, flush, vote),
+        flow.start(lambda: stages.detect(flow, decoded, detected, find, flush, vote, every_frame=not lazy),
                    then=lambda: flow.put(detected, stages.END))
         try:
             restoring.run(detected, batch_frames)

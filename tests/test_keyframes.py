@@ -106,3 +106,17 @@ def test_keyframes__mosaic_moving_over_a_fixed_grid__moved_between_keyframes():
     for n, (d, truth) in enumerate(zip(found, truths)):
         assert iou(d.mask, truth) >= 0.95, n
         assert grid_line_error(d.regions[0].grid, regions[n][0].grid(), d.regions[0].bbox) <= 1.0, n
+
+
+def test_wants__keyframes__and_every_frame_while_the_last_keyframe_held_a_region():
+    """What the decoding thread converts to rgb24 ahead of its turn (`rgbframes`)."""
+    frames, _ = clip([[]] * 9 + [[BOX]] * 8)
+    keyed = KeyframeDetector(Detector(CFG).detect, CFG, KeyframeConfig(every=8))
+    wanted = []
+    for n, f in enumerate(frames):
+        wanted.append(keyed.wants(n))
+        keyed.push(f)
+    # Frames 0, 8 and 16 are keyframes; after clean frames 0 and 8 only they; frame 16 holds
+    # the mosaic, and from then on every frame is wanted.
+    assert [n for n, w in enumerate(wanted) if w] == [0, 8, 16]
+    assert all(keyed.wants(n) for n in range(17, 24))

@@ -63,3 +63,48 @@ def test_vote__regions_and_their_order_as_over_the_whole_frame():
     for k, region in enumerate(got, 1):
         np.testing.assert_array_equal(region.mask, labels == k)
     assert [r.grid.pitch for r in got] == [(4, 4), (8, 8), (6, 6)]
+
+
+def test_stabiliser__windows_without_detections__pixels_never_looked_at():
+    from demosaic.rgbframes import LazyFrame
+
+    class Unseen(LazyFrame):
+        """A frame still its planes (`rgbframes`), whose rgb must not be asked for."""
+
+        __slots__ = ()
+
+        def __init__(self):
+            self.shape, self._rgb, self._number = SHAPE + (3,), None, None
+
+        def rgb(self):
+            raise AssertionError("looked at a frame with nothing around it to vote on")
+
+    frames = [Unseen() for _ in range(9)]
+    out = run(frames, [[] for _ in frames])
+    assert [f for f, _ in out] == frames and all(areas == [] for _, areas in out)
+
+
+def test_stabiliser__cuts_found_only_where_needed__votes_as_scenes_counted_over_every_frame(rng):
+    """Reference: every frame's scene numbered from the cuts between each two in a row, then
+    each frame's vote over the frames of its window in its own scene."""
+    from demosaic.temporal import is_cut, signature
+
+    levels = [20] * 5 + [200] * 4 + [90] * 3 + [90] * 6 + [10] * 2  # cuts before frames 5, 9, 18
+    frames = [np.full(SHAPE + (3,), v, np.uint8) for v in levels]
+    boxes = [area(8, 24, 8, 32), area(4, 20, 30, 50, pitch=4), area(20, 36, 2, 26, pitch=6)]
+    detections = [[b for b in boxes if rng.random() < 0.5] for _ in frames]
+    detections[12:15] = [[], [], []]
+    scenes, last = [], None
+    for f in frames:
+        sig = signature(f)
+        scenes.append((scenes[-1] if scenes else 0) + is_cut(last, sig))
+        last = sig
+    out = run(frames, detections, radius=2)
+    for i, (frame, areas) in enumerate(out):
+        assert frame is frames[i]
+        window = [detections[j] for j in range(max(0, i - 2), min(len(frames), i + 3)) if scenes[j] == scenes[i]]
+        want = MaskStabiliser.vote(SHAPE, window)
+        assert len(areas) == len(want)
+        for a, b in zip(areas, want):
+            np.testing.assert_array_equal(a.mask, b.mask)
+            assert a.grid == b.grid
