@@ -73,29 +73,27 @@ class RgbConverter:
             if self._ended:
                 return
 
-    def send(self, planes: Planes, owner: LazyFrame | None = None) -> int:
-        """Write one frame to ffmpeg; its result goes to `owner` (none: thrown away). Returns its number."""
+    def send(self, planes: Planes, owner: LazyFrame | None = None) -> None:
+        """Write one frame to ffmpeg; its result goes to `owner` (none: thrown away)."""
         with self._sending:
-            number = self._sent
             if owner is not None:
                 if owner._number is not None:  # sent already (by another thread)
-                    return owner._number
-                owner._number = number
+                    return
+                owner._number = self._sent
                 with self._done:
-                    self._owners[number] = owner
+                    self._owners[self._sent] = owner
             try:
                 self.proc.stdin.write(planes.tobytes())
                 self.proc.stdin.flush()
             except (BrokenPipeError, ValueError):
                 raise ExternalToolError("ffmpeg stopped while converting frames to RGB", self.stderr()) from None
             self._sent += 1
-            return number
 
-    def wait(self, frame: LazyFrame, number: int) -> np.ndarray:
-        """The result of `frame`, sent as `number`."""
+    def wait(self, frame: LazyFrame) -> np.ndarray:
+        """The result of `frame`, once sent."""
         while True:
             with self._done:
-                if frame._rgb is None and not self._ended and number < self._sent - 1:
+                if frame._rgb is None and not self._ended and frame._number < self._sent - 1:
                     self._done.wait(self.patience)
                 if frame._rgb is not None:
                     return frame._rgb
@@ -147,7 +145,7 @@ class LazyFrame:
     def rgb(self) -> np.ndarray:
         if self._rgb is None:
             self.prefetch()
-            return self._converter.wait(self, self._number)
+            return self._converter.wait(self)
         return self._rgb
 
 
