@@ -34,6 +34,7 @@ GROUPS = [
     ("detection, full frame", ("detect (demosaic/detect/detector.py",)),
     ("keyframes: following", ("keyframes.py",)),
     ("temporal vote", ("temporal.py",)),
+    ("rgb24 on demand (converter pipes)", ("rgbframes.py",)),
     ("decode (pipe read)", ("FrameReader", "video.py:read", "_read_exact")),
     ("encode (pipe write)", ("FrameWriter", "write (demosaic/video.py")),
     ("planes (YUV ↔ RGB)", ("planes.py",)),
