@@ -80,3 +80,21 @@ def test_video__clip_without_a_mosaic__only_keyframes_converted_and_the_planes_w
         return [line.split(",")[-1].strip() for line in lines if not line.startswith("#")]
 
     assert planes_md5(out) == planes_md5(clip)  # every frame written as decoded
+
+
+def test_converter__ffmpeg_gone__an_error_not_a_hang(tmp_path):
+    from demosaic.errors import ExternalToolError
+
+    clip = tmp_path / "clip.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "4", "-c:v", "libx264", "-pix_fmt",
+           "yuv420p", str(clip))
+    info = probe(clip)
+    reader = FrameReader(clip, info, planes=plane_format(info.pix_fmt), lazy=True)
+    try:
+        frames = [f for f, _ in reader]
+        reader.converter.proc.kill()
+        reader.converter.proc.wait()
+        with pytest.raises(ExternalToolError):
+            pixels(frames[2])
+    finally:
+        reader.close()
