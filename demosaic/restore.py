@@ -270,7 +270,7 @@ class Restorer:
 
         if not self.guided:  # the paper's pure inpainting: no cells; coarse to fine across wide holes
             restored = [len(todo[i]) if masks[i].any() else 0 for i in range(len(frames))]
-            return [Restored(fill_coarse_to_fine(frames[i], masks[i], self.fill_once),
+            return [Restored(fill_coarse_to_fine(frames[i], masks[i], self.fill_once) if masks[i].any() else frames[i],
                              Outcome(len(areas[i]), restored[i], 0, len(areas[i]) - restored[i]))
                     for i in range(len(frames))]
 

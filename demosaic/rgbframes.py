@@ -22,7 +22,9 @@ counted in and out, so each gets its own result whatever ffmpeg holds.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import threading
+import time
 
 import numpy as np
 
@@ -37,11 +39,14 @@ class RgbConverter:
 
     def __init__(self, fmt: PlaneFormat, width: int, height: int, vf: str):
         self.shape = (height, width, 3)
+        # ffmpeg's messages go to a file: a pipe nobody reads until something fails could
+        # fill, and stop ffmpeg mid-run.
+        self._messages = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [ffmpeg_binary(), "-v", "error", "-nostdin", "-f", "rawvideo", "-pix_fmt", fmt.pix_fmt,
              "-s", f"{width}x{height}", "-i", "pipe:", "-vf", vf, "-fps_mode", "passthrough",
              "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._messages)
         self._sending = threading.Lock()
         self._sent = 0  # frames written to ffmpeg
         self._owners: dict[int, LazyFrame] = {}  # by number sent: the frame whose result that is
@@ -92,9 +97,14 @@ class RgbConverter:
     def wait(self, frame: LazyFrame) -> np.ndarray:
         """The result of `frame`, once sent."""
         while True:
+            deadline = time.monotonic() + self.patience
             with self._done:
-                if frame._rgb is None and not self._ended and frame._number < self._sent - 1:
-                    self._done.wait(self.patience)
+                # Other frames' results wake this too: wait out the whole patience for its own.
+                while frame._rgb is None and not self._ended and frame._number < self._sent - 1:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._done.wait(left)
                 if frame._rgb is not None:
                     return frame._rgb
                 if self._ended:
@@ -109,16 +119,21 @@ class RgbConverter:
         return self._sent
 
     def stderr(self) -> str:
+        """ffmpeg's messages (it is stopped first)."""
         if self.proc.poll() is None:
             self.proc.kill()
-        return self.proc.stderr.read().decode(errors="replace")
+        self.proc.wait()
+        if self._messages.closed:
+            return ""
+        self._messages.seek(0)
+        return self._messages.read().decode(errors="replace")
 
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
         self._reader.join()
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+        for pipe in (self.proc.stdin, self.proc.stdout, self._messages):
             try:
                 pipe.close()
             except (BrokenPipeError, OSError):

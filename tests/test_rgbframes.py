@@ -47,39 +47,74 @@ def test_pixels__an_array_or_nothing__as_it_is():
     assert pixels(a) is a and pixels(None) is None
 
 
-def test_video__clip_without_a_mosaic__only_keyframes_converted_and_the_planes_written_as_decoded(tmp_path, rng):
+def _clip(path, frames) -> None:
     import subprocess
 
-    from conftest import smooth_image
-    from demosaic.detect import DetectorConfig
-    from demosaic.video import EncodeOptions, FrameWriter
-    from pipelines.video import Engine
-
-    height, width, count = 96, 128, 40
-    still = smooth_image(rng, height + 40, width + 40)
-    frames = [np.ascontiguousarray(still[n // 2:n // 2 + height, n:n + width]) for n in range(count)]  # a slow pan
-    clip, out = tmp_path / "clean.mkv", tmp_path / "out.mkv"
+    height, width = frames[0].shape[:2]
     subprocess.run(["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-                    "-r", "25", "-i", "pipe:", "-c:v", "libx264", "-crf", "20", "-pix_fmt", "yuv420p", str(clip)],
+                    "-r", "25", "-i", "pipe:", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(path)],
                    input=b"".join(f.tobytes() for f in frames), check=True)
+
+
+def _pan(rng, count: int, height: int = 96, width: int = 128) -> list[np.ndarray]:
+    from conftest import smooth_image
+
+    still = smooth_image(rng, height + count, width + count)
+    return [np.ascontiguousarray(still[n // 2:n // 2 + height, n:n + width]) for n in range(count)]  # a slow pan
+
+
+def _planes_md5(path) -> list[str]:
+    import subprocess
+
+    lines = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-pix_fmt", "yuv420p",
+                            "-f", "framemd5", "-"], capture_output=True, check=True, text=True).stdout.splitlines()
+    return [line.split(",")[-1].strip() for line in lines if not line.startswith("#")]
+
+
+def _run(engine, clip, out):
+    from demosaic.video import EncodeOptions, FrameWriter
+
     info = probe(clip)
-    engine = Engine(None, "guided", DetectorConfig())
     writer = FrameWriter(out, info, EncodeOptions(lossless=True), ".mkv")
     reader = engine.reader(clip, info, writer)
     result = engine.process(reader, writer)
     writer.finish()
-    assert result["frames"] == count and result["frames_restored"] == 0
+    return result, reader
+
+
+def test_video__clip_without_a_mosaic__only_keyframes_converted_and_the_planes_written_as_decoded(tmp_path, rng):
+    from demosaic.detect import DetectorConfig
+    from pipelines.video import Engine
+
+    clip, out = tmp_path / "clean.mkv", tmp_path / "out.mkv"
+    _clip(clip, _pan(rng, 40))
+    result, reader = _run(Engine(None, "guided", DetectorConfig()), clip, out)
+    assert result["frames"] == 40 and result["frames_restored"] == 0
     assert result["frames_detected"] == 6  # frames 0, 8, 16, 24, 32 and the last
     # Each keyframe converted, and at most once more where it was the last frame sent
     # (`rgbframes`: ffmpeg holds a frame back until the next comes in); the rest never.
     assert result["frames_detected"] <= reader.converter.sent <= 2 * result["frames_detected"]
+    assert _planes_md5(out) == _planes_md5(clip)  # every frame written as decoded
 
-    def planes_md5(path):
-        lines = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-pix_fmt", "yuv420p",
-                                "-f", "framemd5", "-"], capture_output=True, check=True, text=True).stdout.splitlines()
-        return [line.split(",")[-1].strip() for line in lines if not line.startswith("#")]
 
-    assert planes_md5(out) == planes_md5(clip)  # every frame written as decoded
+@pytest.mark.parametrize("mode", ["guided", "inpaint"])
+def test_video__mosaic_from_mid_clip__restored_where_it_is_and_the_frames_before_written_as_decoded(tmp_path, rng,
+                                                                                                    mode):
+    """Batches that mix frames still their planes (nothing to restore) with converted ones."""
+    from demosaic.detect import DetectorConfig
+    from demosaic.mosaic import MosaicRegion, pixelate
+    from pipelines.video import Engine
+
+    frames = _pan(rng, 36)
+    box = MosaicRegion("rect", ((32, 16), (96, 80)), (16, 16), align="region")
+    frames[13:] = [pixelate(f, [box])[0] for f in frames[13:]]
+    clip, out = tmp_path / "clip.mkv", tmp_path / "out.mkv"
+    _clip(clip, frames)
+    result, _ = _run(Engine(None, mode, DetectorConfig()), clip, out)
+    assert result["frames"] == 36 and 0 < result["frames_restored"] <= 36 - 13
+    got, want = _planes_md5(out), _planes_md5(clip)
+    assert got[:11] == want[:11]  # before the mosaic (and the vote's reach): as decoded
+    assert got[20:] != want[20:]
 
 
 def test_converter__ffmpeg_gone__an_error_not_a_hang(tmp_path):
@@ -92,9 +127,13 @@ def test_converter__ffmpeg_gone__an_error_not_a_hang(tmp_path):
     reader = FrameReader(clip, info, planes=plane_format(info.pix_fmt), lazy=True)
     try:
         frames = [f for f, _ in reader]
+        for f in frames[:3]:
+            f.prefetch()  # sent: their results are waited for, not sent again
         reader.converter.proc.kill()
         reader.converter.proc.wait()
         with pytest.raises(ExternalToolError):
-            pixels(frames[2])
+            pixels(frames[0])
+        with pytest.raises(ExternalToolError):
+            pixels(frames[3])
     finally:
         reader.close()

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from demosaic.mosaic import Grid, GridArea
 from demosaic.temporal import MaskStabiliser
@@ -84,7 +85,8 @@ def test_stabiliser__windows_without_detections__pixels_never_looked_at():
     assert [f for f, _ in out] == frames and all(areas == [] for _, areas in out)
 
 
-def test_stabiliser__cuts_found_only_where_needed__votes_as_scenes_counted_over_every_frame(rng):
+@pytest.mark.parametrize("radius", [0, 1, 2, 3])
+def test_stabiliser__cuts_found_only_where_needed__votes_as_scenes_counted_over_every_frame(rng, radius):
     """Reference: every frame's scene numbered from the cuts between each two in a row, then
     each frame's vote over the frames of its window in its own scene."""
     from demosaic.temporal import is_cut, signature
@@ -99,10 +101,12 @@ def test_stabiliser__cuts_found_only_where_needed__votes_as_scenes_counted_over_
         sig = signature(f)
         scenes.append((scenes[-1] if scenes else 0) + is_cut(last, sig))
         last = sig
-    out = run(frames, detections, radius=2)
+    out = run(frames, detections, radius=radius)
+    assert len(out) == len(frames)
     for i, (frame, areas) in enumerate(out):
         assert frame is frames[i]
-        window = [detections[j] for j in range(max(0, i - 2), min(len(frames), i + 3)) if scenes[j] == scenes[i]]
+        window = [detections[j] for j in range(max(0, i - radius), min(len(frames), i + radius + 1))
+                  if scenes[j] == scenes[i]]
         want = MaskStabiliser.vote(SHAPE, window)
         assert len(areas) == len(want)
         for a, b in zip(areas, want):
