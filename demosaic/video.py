@@ -148,6 +148,7 @@ class FrameReader:
             trim = f"trim=start_frame={start}" + (f":end_frame={stop}" if stop is not None else "") + ","
         to_rgb = f"scale=in_color_matrix={space}:in_range={rng}:flags={SWS_FLAGS}"
         self.proc = self.converter = None
+        self._decoded_rgb = 0
         if rgb and lazy:
             self.converter = RgbConverter(planes, info.width, info.height, to_rgb)
         elif rgb:
@@ -176,6 +177,7 @@ class FrameReader:
                 if len(buf) < self.frame_bytes:
                     return
                 frame = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+                self._decoded_rgb += 1
             if self.planes is None:
                 yield frame
                 continue
@@ -191,6 +193,12 @@ class FrameReader:
                 return
             own = Planes.from_bytes(raw, self.planes, self.info.height, self.info.width)
             yield LazyFrame(own, self.converter), own
+
+    @property
+    def rgb_frames(self) -> int:
+        """Frames made rgb24 so far: every frame read from the rgb decoder, or those sent to
+        the converter (`rgbframes`; copies that moved ffmpeg on included)."""
+        return self.converter.sent if self.converter is not None else self._decoded_rgb
 
     def close(self) -> str:
         """Stop ffmpeg; returns its stderr (damaged-frame reports)."""

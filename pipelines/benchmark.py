@@ -133,7 +133,8 @@ def video_benchmark(src: Path, work: Path, *, ray_workers=(), repeats: int = 1, 
     stages = {k: round(frames / v, 2) if v else None for k, v in best["seconds"].items() if k != "wall"}
     result = {"input": str(src), "size": f"{info.width}x{info.height}", "frames": frames,
               "frames_restored": best["frames_restored"], "cores": os.cpu_count(),
-              "detect_every": keyframes.every, "frames_detected": best["frames_detected"], "precision": precision,
+              "detect_every": keyframes.every, "frames_detected": best["frames_detected"],
+              "frames_to_rgb": best["frames_to_rgb"], "precision": precision,
               "in_process": {"stage_frames_per_second": stages, "end_to_end_fps": best["frames_per_second"],
                              "wall_seconds": best["seconds"]["wall"]}}
     slowest = min(v for v in stages.values() if v)
@@ -275,7 +276,8 @@ def video_table(result: dict) -> str:
     lines = [f"{result['input']} ({result['size']}, {result['frames']} frames, {result['frames_restored']} with "
              f"mosaics), {result['cores']} cores",
              f"detection: {'every frame' if every == 1 else f'keyframes every {every}'}, "
-             f"{result.get('frames_detected', result['frames'])} frames detected in full; "
+             f"{result.get('frames_detected', result['frames'])} frames detected in full, "
+             f"{result.get('frames_to_rgb', result['frames'])} made rgb24; "
              f"the network in {result.get('precision', 'float32')}",
              "stage frames/s (busy time): " + ", ".join(f"{k} {v}" for k, v in ip["stage_frames_per_second"].items()),
              f"end to end: {ip['end_to_end_fps']} frames/s ({ip['end_to_end_over_slowest_stage']}x the slowest "

@@ -266,7 +266,8 @@ def join_video(jobs: list[SegmentJob], info: VideoInfo, warn=lambda m: None) -> 
                "frames_restored": sum(r["frames_restored"] for r in results),
                "regions": sum(r["regions"] for r in results),
                "fallbacks": {k: sum(r.get("fallbacks", {}).get(k, 0) for r in results) for k in ("guide", "kept")},
-               "frames_detected": sum(r.get("frames_detected", 0) for r in results), "worker_seconds": seconds,
+               "frames_detected": sum(r.get("frames_detected", 0) for r in results),
+               "frames_to_rgb": sum(r.get("frames_to_rgb", 0) for r in results), "worker_seconds": seconds,
                # Track numbers restart in every segment: the totals only.
                "fusion": {"radius": max((r.get("fusion", {}).get("radius", 0) for r in results), default=0),
                           "regions_fused": sum(r.get("fusion", {}).get("regions_fused", 0) for r in results)},

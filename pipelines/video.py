@@ -174,7 +174,7 @@ class Engine:
         return {"frames": restoring.frames, "frames_restored": restoring.restored, "regions": restoring.outcome.regions,
                 "fallbacks": {"guide": restoring.outcome.guide, "kept": restoring.outcome.kept},
                 # Per frame: a field lane's count (the lanes follow one keyframe schedule).
-                "frames_detected": max((k.detected for k in keyed), default=0),
+                "frames_detected": max((k.detected for k in keyed), default=0), "frames_to_rgb": reader.rgb_frames,
                 "fusion": fusion_report(fusion.radius if fusing else 0, restoring.outcome.fused, restoring.tracks),
                 "seconds": {k: round(v, 3) for k, v in flow.seconds.items()}, "decoder_messages": stderr.strip()}
 
@@ -242,6 +242,7 @@ def restore_video(src: Path, dst: Path, *, model_path: Path | None, mode: str, m
     frames = result["frames"]
     return {"input": str(src), "output": str(dst), "frames": frames, "frames_restored": result["frames_restored"],
             "regions": result["regions"], "fallbacks": result["fallbacks"], "frames_detected": result["frames_detected"],
+            "frames_to_rgb": result["frames_to_rgb"],
             "temporal_radius": 0 if mask_path else temporal_radius, "fusion": result["fusion"],
             "model": card.get("name"), "model_sha256": card.get("sha256"), "precision": engine.precision,
             "seconds": result["seconds"] | {"wall": round(wall, 3)},
