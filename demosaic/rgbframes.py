@@ -16,7 +16,8 @@ when asked for.
 ffmpeg hands out a converted frame only once a later frame has come in (its command line
 tool holds one frame back whatever the buffering options, and under load now and then
 two). A frame asked for that is the last one sent, or whose result is still held back
-after a while, is followed by a copy of itself whose result is thrown away. Frames are
+after a while, is followed by the frame decoded after it (if not sent yet), else by a copy
+of itself whose result is thrown away. Frames are
 counted in and out, so each gets its own result whatever ffmpeg holds.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import weakref
 
 import numpy as np
 
@@ -78,12 +80,13 @@ class RgbConverter:
             if self._ended:
                 return
 
-    def send(self, planes: Planes, owner: LazyFrame | None = None) -> None:
-        """Write one frame to ffmpeg; its result goes to `owner` (none: thrown away)."""
+    def send(self, planes: Planes, owner: LazyFrame | None = None) -> bool:
+        """Write one frame to ffmpeg; its result goes to `owner` (none: thrown away). False
+        where `owner` was sent already."""
         with self._sending:
             if owner is not None:
                 if owner._number is not None:  # sent already (by another thread)
-                    return
+                    return False
                 owner._number = self._sent
                 with self._done:
                     self._owners[self._sent] = owner
@@ -93,6 +96,7 @@ class RgbConverter:
             except (BrokenPipeError, ValueError):
                 raise ExternalToolError("ffmpeg stopped while converting frames to RGB", self.stderr()) from None
             self._sent += 1
+            return True
 
     def wait(self, frame: LazyFrame) -> np.ndarray:
         """The result of `frame`, once sent."""
@@ -109,9 +113,13 @@ class RgbConverter:
                     return frame._rgb
                 if self._ended:
                     raise ExternalToolError("ffmpeg stopped while converting frames to RGB", self.stderr())
-            # Held back (the last frame sent, or ffmpeg two behind): one more frame moves it on.
+            # Held back (the last frame sent, or ffmpeg two behind): one more frame moves it on,
+            # the one decoded after it where that is not sent yet (frames looked at on demand
+            # mostly are in order), else a copy of it whose result is thrown away.
             # (Never written while holding `_done`: the reader needs it to take results.)
-            self.send(frame.planes)
+            after = frame.following()
+            if after is None or not self.send(after.planes, after):
+                self.send(frame.planes)
 
     @property
     def sent(self) -> int:
@@ -145,12 +153,20 @@ class LazyFrame:
     `pixels`), or sent ahead (`prefetch`), and kept. `shape` is the rgb frame's, known
     without converting."""
 
-    __slots__ = ("planes", "shape", "_converter", "_rgb", "_number")
+    __slots__ = ("planes", "shape", "_converter", "_rgb", "_number", "_next", "__weakref__")
 
-    def __init__(self, planes: Planes, converter: RgbConverter):
+    def __init__(self, planes: Planes, converter: RgbConverter, before: "LazyFrame | None" = None):
+        """`before`: the frame decoded just before this one (it may push this one on, `RgbConverter.wait`)."""
         self.planes, self.shape, self._converter = planes, converter.shape, converter
         self._rgb: np.ndarray | None = None  # set by the converter's reader thread
         self._number: int | None = None  # as sent to the converter
+        self._next: weakref.ref | None = None  # the frame decoded after this one (weak: no chain kept alive)
+        if before is not None:
+            before._next = weakref.ref(self)
+
+    def following(self) -> "LazyFrame | None":
+        """The frame decoded after this one, if it is decoded and still held somewhere."""
+        return None if self._next is None else self._next()
 
     def prefetch(self) -> None:
         """Send this frame to be converted now (it will likely be looked at)."""

@@ -187,12 +187,14 @@ class FrameReader:
             yield frame, Planes.from_bytes(raw, self.planes, h, w)
 
     def _lazy(self, size: int) -> Iterator[tuple[LazyFrame, Planes]]:
+        before = None
         while True:
             raw = self.planes_proc.stdout.read(size)
             if len(raw) < size:
                 return
             own = Planes.from_bytes(raw, self.planes, self.info.height, self.info.width)
-            yield LazyFrame(own, self.converter), own
+            before = LazyFrame(own, self.converter, before)
+            yield before, own
 
     @property
     def rgb_frames(self) -> int:

@@ -138,3 +138,21 @@ def test_converter__ffmpeg_gone__an_error_not_a_hang(tmp_path):
             pixels(frames[3])
     finally:
         reader.close()
+
+
+def test_lazy_frames__asked_for_in_order__each_converted_once(tmp_path):
+    """The frame decoded next moves ffmpeg on (`RgbConverter.wait`), not a thrown-away copy."""
+    clip = tmp_path / "clip.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "12", "-c:v", "libx264", "-pix_fmt",
+           "yuv420p", str(clip))
+    info = probe(clip)
+    reader = FrameReader(clip, info, planes=plane_format(info.pix_fmt), lazy=True)
+    try:
+        frames = [f for f, _ in reader]
+        for f in frames[:10]:
+            pixels(f)
+        # Ten and the frame after the tenth, a few copies more where ffmpeg ran two behind
+        # under load; a copy after each would make 20.
+        assert 11 <= reader.rgb_frames <= 15
+    finally:
+        reader.close()
