@@ -94,7 +94,7 @@ class RgbConverter:
                 self.proc.stdin.write(planes.tobytes())
                 self.proc.stdin.flush()
             except (BrokenPipeError, ValueError):
-                raise ExternalToolError("ffmpeg stopped while converting frames to RGB", self.stderr()) from None
+                raise self._stopped() from None
             self._sent += 1
             return True
 
@@ -112,7 +112,7 @@ class RgbConverter:
                 if frame._rgb is not None:
                     return frame._rgb
                 if self._ended:
-                    raise ExternalToolError("ffmpeg stopped while converting frames to RGB", self.stderr())
+                    raise self._stopped()
             # Held back (the last frame sent, or ffmpeg two behind): one more frame moves it on,
             # the one decoded after it where that is not sent yet (frames looked at on demand
             # mostly are in order), else a copy of it whose result is thrown away.
@@ -125,6 +125,9 @@ class RgbConverter:
     def sent(self) -> int:
         """Frames sent to ffmpeg so far, copies that moved it on included."""
         return self._sent
+
+    def _stopped(self) -> ExternalToolError:
+        return ExternalToolError("ffmpeg stopped while converting frames to RGB", self.stderr())
 
     def stderr(self) -> str:
         """ffmpeg's messages (it is stopped first)."""

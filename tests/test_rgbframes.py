@@ -118,14 +118,19 @@ def test_video__mosaic_from_mid_clip__restored_where_it_is_and_the_frames_before
     assert got[20:] != want[20:]
 
 
+def _lazy_reader(tmp_path, count: int) -> FrameReader:
+    """A lazy reader of `count` frames of ffmpeg's testsrc2, coded by libx264."""
+    clip = tmp_path / "clip.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", str(count), "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", str(clip))
+    info = probe(clip)
+    return FrameReader(clip, info, planes=plane_format(info.pix_fmt), lazy=True)
+
+
 def test_converter__ffmpeg_gone__an_error_not_a_hang(tmp_path):
     from demosaic.errors import ExternalToolError
 
-    clip = tmp_path / "clip.mkv"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "4", "-c:v", "libx264", "-pix_fmt",
-           "yuv420p", str(clip))
-    info = probe(clip)
-    reader = FrameReader(clip, info, planes=plane_format(info.pix_fmt), lazy=True)
+    reader = _lazy_reader(tmp_path, 4)
     try:
         frames = [f for f, _ in reader]
         for f in frames[:3]:
@@ -142,11 +147,7 @@ def test_converter__ffmpeg_gone__an_error_not_a_hang(tmp_path):
 
 def test_lazy_frames__asked_for_in_order__each_converted_once(tmp_path):
     """The frame decoded next moves ffmpeg on (`RgbConverter.wait`), not a thrown-away copy."""
-    clip = tmp_path / "clip.mkv"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "12", "-c:v", "libx264", "-pix_fmt",
-           "yuv420p", str(clip))
-    info = probe(clip)
-    reader = FrameReader(clip, info, planes=plane_format(info.pix_fmt), lazy=True)
+    reader = _lazy_reader(tmp_path, 12)
     try:
         frames = [f for f, _ in reader]
         for f in frames[:10]:
