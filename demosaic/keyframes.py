@@ -259,7 +259,8 @@ class KeyframeDetector:
             span = len(between) + 1
             # The likelier move of every region, then the other where a region has two.
             tries = [[o[0] for o in options], [o[-1] for o in options]]
-            luma = _luma(pixels(lo[0]))
+            # The keyframe's own cells, where it has regions (a clean pair needs no look at it).
+            luma = _luma(pixels(lo[0])) if lo[1].regions else None
             refs = [_reference(luma, lo[1], k, self.cfg) for k in range(len(lo[1].regions))]
             for moves in tries[:1 if tries[0] == tries[1] else 2]:
                 guesses = [(frame, moved(lo[1], moves, (i + 1) / span)) for i, frame in enumerate(between)]
