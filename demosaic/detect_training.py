@@ -66,6 +66,67 @@ def _negative(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def flat_graphic(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Drawn graphics with no mosaic: flat colours from a small palette, edges on a lattice.
+
+    Slides, charts, captions, test cards and cartoons are flat cells on a lattice too, and the
+    photos hold none: rectangles (half snapped to a random lattice), bar charts, colour bars,
+    rows and grids of swatches, text, outlines, circles and lines on a flat or ramped ground,
+    drawn crisp or at twice the size and shrunk (anti-aliased edges). Unlike a mosaic's
+    cells, no cell here holds a mix of the colours around it."""
+    palette = rng.integers(0, 256, (int(rng.integers(2, 9)), 3))
+    if rng.random() < 0.3:  # test-card primaries
+        palette = np.concatenate([palette, 255 * rng.integers(0, 2, (4, 3)) * rng.uniform(0.75, 1.0)])
+    colour = lambda: tuple(int(c) for c in palette[rng.integers(len(palette))])  # noqa: E731
+    big = 2 if rng.random() < 0.3 else 1
+    s = size * big
+    img = np.empty((s, s, 3), np.uint8)
+    img[:] = colour()
+    if rng.random() < 0.15:  # a ramped ground
+        ramp = np.linspace(0.0, 1.0, s, dtype=np.float32)[:, None, None] if rng.random() < 0.5 else \
+            np.linspace(0.0, 1.0, s, dtype=np.float32)[None, :, None]
+        img = np.clip(img * (1 - ramp) + np.array(colour(), np.float32) * ramp, 0, 255).astype(np.uint8)
+    pitch = int(rng.integers(4, 65)) * big
+    off = int(rng.integers(pitch))
+    snap = lambda v: int(off + pitch * np.round((v - off) / pitch))  # noqa: E731
+    aa = cv2.LINE_AA if rng.random() < 0.5 else cv2.LINE_8
+    for _ in range(int(rng.integers(2, 16))):
+        kind = rng.integers(7)
+        x0, y0 = (int(v) for v in rng.integers(-s // 4, s, 2))
+        w, h = (int(v) for v in rng.integers(pitch, max(pitch + 1, s // 2), 2))
+        if kind == 0:  # a rectangle, snapped half the time
+            if rng.random() < 0.5:
+                x0, y0, w, h = snap(x0), snap(y0), max(pitch, snap(w)), max(pitch, snap(h))
+            cv2.rectangle(img, (x0, y0), (x0 + w - 1, y0 + h - 1), colour(), -1)
+        elif kind == 1:  # a bar chart on a baseline
+            bw, gap, base = max(2, snap(w // 4) or pitch), int(rng.integers(0, 2)) * pitch, y0 + h
+            for k in range(int(rng.integers(2, 8))):
+                top = base - int(rng.integers(1, 8)) * max(pitch // 2, 2)
+                cv2.rectangle(img, (x0 + k * (bw + gap), top), (x0 + k * (bw + gap) + bw - 1, base), colour(), -1)
+        elif kind == 2:  # colour bars across a band
+            n = int(rng.integers(3, 9))
+            for k in range(n):
+                cv2.rectangle(img, (k * s // n, y0), ((k + 1) * s // n - 1, y0 + h), colour(), -1)
+        elif kind == 3:  # a row or grid of swatches
+            q = max(2, int(rng.integers(2, 25)) * big)
+            for i in range(int(rng.integers(1, 4))):
+                for j in range(int(rng.integers(2, 12))):
+                    cv2.rectangle(img, (x0 + j * q, y0 + i * q), (x0 + (j + 1) * q - 1, y0 + (i + 1) * q - 1), colour(), -1)
+        elif kind == 4:  # text
+            text = "".join(chr(int(c)) for c in rng.integers(33, 123, int(rng.integers(2, 16))))
+            cv2.putText(img, text, (x0, y0 + h // 4), int(rng.choice([0, 1, 2, 3, 4, 6, 7])),
+                        rng.uniform(0.4, 2.5) * big, colour(), int(rng.integers(1, 4)) * big, aa)
+        elif kind == 5:  # a circle or ellipse, filled or outlined
+            cv2.ellipse(img, (x0, y0), (w // 2, h // 2), 0, 0, 360, colour(),
+                        -1 if rng.random() < 0.6 else int(rng.integers(1, 5)) * big, aa)
+        else:  # a line or an outline
+            if rng.random() < 0.5:
+                cv2.line(img, (x0, y0), (x0 + w, y0 + h if rng.random() < 0.3 else y0), colour(), int(rng.integers(1, 5)) * big, aa)
+            else:
+                cv2.rectangle(img, (x0, y0), (x0 + w, y0 + h), colour(), int(rng.integers(1, 5)) * big, aa)
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA) if big > 1 else img
+
+
 def mosaic_sample(rng: np.random.Generator, photo: np.ndarray, size: int, max_cell: int = 64):
     """One training sample from `photo`: a `size`² crop with synthesised mosaics, and its targets."""
     scale = rng.uniform(0.7, 1.3) if rng.random() < 0.1 else 1.0  # scaled after pixelation: fractional pitch
@@ -108,7 +169,8 @@ OLD_CODECS, OLD_QSCALES = ("mjpeg", "mpeg2video"), (4, 31)  # the focus's clean 
 
 
 def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,
-                 mosaic_share: float = 0.7, crfs: tuple[int, int] = (15, 36), focus: float = 0.0):
+                 mosaic_share: float = 0.7, crfs: tuple[int, int] = (15, 36), focus: float = 0.0,
+                 graphics: float = 0.0):
     """`count` (frame, label) pairs, uint8 (N, size, size, 3) and uint8 (N, size, size): the
     class (0 clean, MOSAIC or IGNORE) and the cell-border bits (see the module's doc).
 
@@ -122,7 +184,12 @@ def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,
     `focus` (0 by default: the recipe above, draw for draw) is the share of samples made
     instead where the detector is weakest: three in four a mosaic of small cells (4 to
     FOCUS_CELL px) through H.264 at a CRF in FOCUS_CRFS, one in four a clean crop through
-    an older DCT codec at a low rate (MPEG-2 or Motion JPEG, OLD_CODECS: flat 8×8 blocks)."""
+    an older DCT codec at a low rate (MPEG-2 or Motion JPEG, OLD_CODECS: flat 8×8 blocks).
+
+    `graphics` (0 by default, likewise) is the share of the recipe's samples drawn instead
+    as flat graphics (`flat_graphic`), half of them clean and half under the synthesiser's
+    mosaics, coded as the rest: what tells a mosaic from drawn flat cells is its cells'
+    mixed colours, not the lattice."""
     frames = np.zeros((count, size, size, 3), np.uint8)
     masks = np.zeros((count, size, size), np.uint8)
     coding = []
@@ -137,7 +204,12 @@ def make_samples(rng: np.random.Generator, photos, count: int, size: int = 256,
                 frames[i] = random_crop(rng, photo, size)
                 coding.append((str(rng.choice(OLD_CODECS)), int(rng.integers(OLD_QSCALES[0], OLD_QSCALES[1] + 1)), "", 1.0))
             continue
-        if rng.random() < mosaic_share:
+        if graphics > 0 and rng.random() < graphics:
+            if rng.random() < 0.5:
+                frames[i] = flat_graphic(rng, size)
+            else:  # drawn large enough for the sample's crop after any scaling
+                frames[i], masks[i] = mosaic_sample(rng, flat_graphic(rng, size * 3 // 2), size)
+        elif rng.random() < mosaic_share:
             frames[i], masks[i] = mosaic_sample(rng, photos[int(rng.integers(len(photos)))], size)
         elif rng.random() < 0.15:
             frames[i] = _negative(rng, size)
@@ -195,11 +267,12 @@ def chunk_paths(out: Path, name: str, k: int) -> tuple[Path, Path]:
     return out / f"{name}-{k:04d}-frames.npy", out / f"{name}-{k:04d}-targets.npy"
 
 
-def make_chunk(out: Path, name: str, k: int, photos, count: int, seed: int, crop: int, focus: float = 0.0) -> None:
+def make_chunk(out: Path, name: str, k: int, photos, count: int, seed: int, crop: int, focus: float = 0.0,
+               graphics: float = 0.0) -> None:
     """Synthesise chunk `k` of `count` samples (seeded by `seed`, `k` and the split) into
     `chunk_paths`; the frames file is written last, so its presence marks the chunk done."""
     rng = np.random.default_rng([seed, k, 0 if name == "train" else 1])
-    frames, labels = make_samples(rng, photos, count, crop, focus=focus)
+    frames, labels = make_samples(rng, photos, count, crop, focus=focus, graphics=graphics)
     for path, array in zip(chunk_paths(out, name, k)[::-1], (labels, frames)):  # frames last: they mark it done
         tmp = path.with_name(path.name + ".tmp.npy")
         np.save(tmp, array)

@@ -51,7 +51,8 @@ def make_samples(args, deadline: float) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(os.cpu_count()) as pool:
         val_job = pool.submit(make_chunk, out, "val", 0, val, args.val_samples, args.seed, args.crop)
-        jobs = [pool.submit(make_chunk, out, "train", k, train, CHUNK, args.seed, args.crop, args.focus)
+        jobs = [pool.submit(make_chunk, out, "train", k, train, CHUNK, args.seed, args.crop, args.focus,
+                              args.graphics)
                 for k in range(args.samples // CHUNK)]
         wait(jobs, timeout=max(deadline - time.time(), 1))
         for job in jobs:
@@ -132,7 +133,7 @@ def train_one(args) -> None:
             "recipe": "scripts/train_detector_timed.py (cosine learning rate over wall-clock time)",
             "command": " ".join(sys.argv), "backend": keras.backend.backend(), "net": to_dict(net),
             "samples": args.chunks * CHUNK, "batch": args.batch, "lr": args.lr, "border_weight": args.border_weight,
-            "seed": args.seed, "steps": step, "wall_seconds": round(time.time() - started, 1), "final": final,
+            "seed": args.seed, "focus": args.focus, "graphics": args.graphics, "steps": step, "wall_seconds": round(time.time() - started, 1), "final": final,
             "history": history}}
         save_detector(model, net, Path(args.export_to) / name, card)
 
@@ -171,6 +172,9 @@ def main() -> None:
     p.add_argument("--focus", type=float, default=0.0,
                    help="share of training samples made where the detector is weakest "
                         "(demosaic.detect_training.make_samples; validation keeps the plain recipe)")
+    p.add_argument("--graphics", type=float, default=0.0,
+                   help="share of training samples drawn as flat graphics, half clean, half under mosaics "
+                        "(demosaic.detect_training.flat_graphic; validation keeps the plain recipe)")
     p.add_argument("--init", help="a detector card of the (single) --net shape to start from")
     p.add_argument("--export-every", type=float, default=60)
     p.add_argument("--chunks", type=int, help=argparse.SUPPRESS)  # set for the per-shape processes

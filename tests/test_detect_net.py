@@ -15,7 +15,7 @@ from demosaic.detect.lattice import edge_lattice, edge_support
 from demosaic.detect.learned import add_learned
 from demosaic.detect.refits import split_lattices
 from demosaic.detect_training import (CLASS, COLUMN_EDGE, FOCUS_CELL, IGNORE, MOSAIC, ROW_EDGE, coded_clip,
-                                      mosaic_sample, make_samples, masked_bce, scores, swap_edges)
+                                      flat_graphic, mosaic_sample, make_samples, masked_bce, scores, swap_edges)
 from demosaic.errors import ModelError
 from demosaic.mosaic import MosaicRegion, cell_edges, pixelate
 from demosaic.video import h264_roundtrip
@@ -168,6 +168,17 @@ def test_make_samples__focus__small_coded_cells_and_clean_old_codec_crops():
     # The plain recipe at this size draws cells up to 32 px.
     _, plain = make_samples(np.random.default_rng(4), photos, 24, 128)
     assert max(_widest_cell(l) for l in plain) > FOCUS_CELL / 0.7 + 1
+
+
+def test_make_samples__graphics__drawn_frames_half_clean_half_under_mosaics():
+    grey = [np.full((200, 200, 3), 128, np.uint8)]  # a photo no drawn sample can be mistaken for
+    frames, labels = make_samples(np.random.default_rng(5), grey, 24, 128, graphics=1.0)
+    assert all(len(np.unique(f.reshape(-1, 3), axis=0)) > 1 for f in frames)
+    under_mosaic = (labels > 0).any(axis=(1, 2))
+    assert 4 <= under_mosaic.sum() <= 20  # half by design
+    crisp = flat_graphic(np.random.default_rng(7), 96)
+    assert crisp.shape == (96, 96, 3) and crisp.dtype == np.uint8
+    assert (flat_graphic(np.random.default_rng(7), 96) == crisp).all()  # seeded
 
 
 @pytest.mark.parametrize("codec", ["mpeg2video", "mjpeg"])
