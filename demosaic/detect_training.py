@@ -77,7 +77,10 @@ def flat_graphic(rng: np.random.Generator, size: int) -> np.ndarray:
     palette = rng.integers(0, 256, (int(rng.integers(2, 9)), 3))
     if rng.random() < 0.3:  # test-card primaries
         palette = np.concatenate([palette, 255 * rng.integers(0, 2, (4, 3)) * rng.uniform(0.75, 1.0)])
-    colour = lambda: tuple(int(c) for c in palette[rng.integers(len(palette))])  # noqa: E731
+
+    def colour() -> tuple[int, ...]:
+        return tuple(int(c) for c in palette[rng.integers(len(palette))])
+
     big = 2 if rng.random() < 0.3 else 1
     s = size * big
     img = np.empty((s, s, 3), np.uint8)
@@ -88,7 +91,10 @@ def flat_graphic(rng: np.random.Generator, size: int) -> np.ndarray:
         img = np.clip(img * (1 - ramp) + np.array(colour(), np.float32) * ramp, 0, 255).astype(np.uint8)
     pitch = int(rng.integers(4, 65)) * big
     off = int(rng.integers(pitch))
-    snap = lambda v: int(off + pitch * np.round((v - off) / pitch))  # noqa: E731
+
+    def snap(v: int) -> int:  # onto the drawing's lattice
+        return int(off + pitch * np.round((v - off) / pitch))
+
     aa = cv2.LINE_AA if rng.random() < 0.5 else cv2.LINE_8
     for _ in range(int(rng.integers(2, 16))):
         kind = rng.integers(7)
