@@ -11,7 +11,7 @@ For each segmenter card (or "default"), the whole detector (`--detector learned`
   found and the share of pixels marked. testsrc2, smptehdbars and the slide and cartoon
   clips of `scripts/make_graphics_clips.py` are the evaluation's and are not here.
 
-    python scripts/compare_segmenters.py default runs/g6/models/demosaic-detect-g6-w48c64.json --out DIR
+    python scripts/compare_segmenters.py default benchmarks/segmenter-graphics/demosaic-detect-g6-w48c64.json --out DIR
 """
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ LAVFI = ["testsrc", "rgbtestsrc", "smptebars", "pal75bars", "yuvtestsrc", "mptes
 
 
 def photos() -> list[Path]:
-    found = [next(DATA.glob(f"{n}.*")) for n in PHOTOS]
+    found = [next(iter(sorted(DATA.glob(f"{n}.*"))), None) for n in PHOTOS]
+    if None in found:
+        raise SystemExit(f"missing in {DATA}: {PHOTOS[found.index(None)]} (apt-get install opencv-doc)")
     return found + sorted(Path("/usr/share/backgrounds/mate/nature").glob("*.jpg"))
 
 
@@ -85,7 +87,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("segmenters", nargs="+", help='model cards, or "default"')
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--skip-set-a", action="store_true")
+    ap.add_argument("--skip-set-a", action="store_true", help="only the graphics (a minute, not five)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     clips = graphics_clips(args.out / "clips")

@@ -173,8 +173,9 @@ def main() -> None:
                    help="share of training samples made where the detector is weakest "
                         "(demosaic.detect_training.make_samples; validation keeps the plain recipe)")
     p.add_argument("--graphics", type=float, default=0.0,
-                   help="share of training samples drawn as flat graphics, half clean, half under mosaics "
-                        "(demosaic.detect_training.flat_graphic; validation keeps the plain recipe)")
+                   help="share of the recipe's training samples (those --focus leaves) drawn as flat graphics, "
+                        "half clean, half under mosaics (demosaic.detect_training.flat_graphic; validation keeps "
+                        "the plain recipe)")
     p.add_argument("--init", help="a detector card of the (single) --net shape to start from")
     p.add_argument("--export-every", type=float, default=60)
     p.add_argument("--chunks", type=int, help=argparse.SUPPRESS)  # set for the per-shape processes
