@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -70,6 +71,8 @@ def main() -> None:
         lpips = LPIPS()
     results = evaluate_footage(cases, restore, log=lambda m: print(m, flush=True), lpips=lpips)
     write_results(results, args.out)
+    # What made these figures: the options (the segmenter, the precision) beside them.
+    (args.out / "settings.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=1) + "\n")
     print(table(results), flush=True)
 
 
