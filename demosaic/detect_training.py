@@ -2,7 +2,8 @@
 
 Samples: the synthesiser's mosaics (shapes, cell sizes 4-64 px, every mode, frame- and
 region-aligned grids, some scaled after pixelation) on random crops of the training photos,
-plus clean crops and hard clean content, each left uncompressed or coded as video would
+plus clean crops, hard clean content and, where asked (`graphics`), drawn flat graphics, clean
+or under mosaics; each left uncompressed or coded as video would
 be (see `make_samples`). They are made once, seeded, in chunks under OUT/samples (a killed run keeps the chunks
 it finished). Batch `step` draws its samples and flips from `default_rng([seed, step])`,
 so a resumed run sees exactly the batches an uninterrupted one would have.

@@ -133,7 +133,8 @@ def train_one(args) -> None:
             "recipe": "scripts/train_detector_timed.py (cosine learning rate over wall-clock time)",
             "command": " ".join(sys.argv), "backend": keras.backend.backend(), "net": to_dict(net),
             "samples": args.chunks * CHUNK, "batch": args.batch, "lr": args.lr, "border_weight": args.border_weight,
-            "seed": args.seed, "focus": args.focus, "graphics": args.graphics, "steps": step, "wall_seconds": round(time.time() - started, 1), "final": final,
+            "seed": args.seed, "focus": args.focus, "graphics": args.graphics,
+            "steps": step, "wall_seconds": round(time.time() - started, 1), "final": final,
             "history": history}}
         save_detector(model, net, Path(args.export_to) / name, card)
 
