@@ -277,10 +277,10 @@ def cell_noise(patch: np.ndarray, obs: Observation) -> float:
     return float(np.median(np.max(spread, axis=0)[n > 0]))
 
 
-def residual_map(x: np.ndarray, obs: Observation, shift: tuple[float, float]) -> np.ndarray:
-    """(h, w) on the canvas: each of the observation's cells' residual (`label_residuals`)
-    on the canvas pixels it covers at `shift`; 0 where it has no cell."""
-    r = np.nan_to_num(label_residuals(x, obs, shift), nan=0.0)
+def residual_map(residuals: np.ndarray, obs: Observation, shift: tuple[float, float]) -> np.ndarray:
+    """(h, w) on the canvas: each of the observation's cells' residual (`label_residuals`
+    at `shift`) on the canvas pixels it covers at `shift`; 0 where it has no cell."""
+    r = np.nan_to_num(residuals, nan=0.0)
     cells = (obs.labels >= 0) & (obs.labels < obs.cells)
     img = np.zeros((*obs.shape, 1), np.float32)
     img[cells, 0] = r[obs.labels[cells]]
@@ -343,11 +343,11 @@ def solve_block(block: Block, index: int, prior: np.ndarray, cfg: FusionConfig) 
     p = np.asarray(prior[sl], np.float32)
     x = solve(obs, shifts, p, cfg.mu, cfg.iterations)
     limit = cfg.tolerance * max(cfg.floor, cell_noise(seen.frame[sl], obs[ref]))
-    res = [label_residuals(x, o, v) for o, v in zip(obs, shifts)]
+    res = label_residuals(x, obs, shifts)
     weighted = [dataclasses.replace(o, weights=np.minimum(1.0, (limit / np.maximum(np.nan_to_num(r, nan=0.0), 1e-6)) ** 2)
                                     .astype(np.float32)) for o, r in zip(obs, res)]
     x = solve(weighted, shifts, p, cfg.mu, cfg.robust_iterations, start=x)
-    res = [label_residuals(x, o, v) for o, v in zip(obs, shifts)]
+    res = label_residuals(x, obs, shifts)
     pooled = np.concatenate([r[:o.cells][np.isfinite(r[:o.cells])] for r, o in zip(res, obs)])
     if not pooled.size or float(np.median(pooled)) > limit:
         return None
@@ -355,9 +355,9 @@ def solve_block(block: Block, index: int, prior: np.ndarray, cfg: FusionConfig) 
     # not clearly better explained than the prior does (`gain`× its residual: residuals grow
     # with the picture's own contrast, from sub-pixel sampling and the prior's pull).
     fails = np.zeros(p.shape[:2], bool)
-    singles = [residual_map(p, o, v) for o, v in zip(obs, shifts)]  # the prior's, on each frame
-    for o, v, single_r in zip(obs, shifts, singles):
-        fused_r = residual_map(x, o, v)
+    singles = [residual_map(r, o, v) for r, o, v in zip(label_residuals(p, obs, shifts), obs, shifts)]  # the prior's
+    for r, o, v, single_r in zip(res, obs, shifts, singles):
+        fused_r = residual_map(r, o, v)
         fails |= (fused_r > limit) & (fused_r > cfg.gain * single_r)
     if cfg.holdout:
         fails |= unsupported(weighted, shifts, ref, p, singles, cfg, max(area.grid.pitch))
@@ -381,9 +381,9 @@ def unsupported(obs: Sequence[Observation], shifts: Sequence[tuple[float, float]
         return out
     x = solve([obs[i] for i in fit], [shifts[i] for i in fit], prior, cfg.mu, cfg.iterations)
     fused, single, seen = (np.zeros(prior.shape[:2], np.float32) for _ in range(3))
-    for i in held:
+    for i, r in zip(held, label_residuals(x, [obs[i] for i in held], [shifts[i] for i in held])):
         o, v = obs[i], shifts[i]
-        fused += residual_map(x, o, v) ** 2
+        fused += residual_map(r, o, v) ** 2
         single += singles[i] ** 2
         cells = np.zeros((*o.shape, 1), np.float32)
         cells[(o.labels >= 0) & (o.labels < o.cells), 0] = 1.0
