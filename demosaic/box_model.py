@@ -344,11 +344,16 @@ class FrameModel:
         values[at] = self.obs.means[self.pixel_ids] * weight[at][:, None]
         stencil.add(self.taps, weight, values)
 
-    def residuals(self, sums: PictureSums) -> np.ndarray:
+    def residuals(self, sums: PictureSums, cells_only: bool = False) -> np.ndarray:
         """(n,) the largest channel's |the picture's mean − the observed mean| per label; NaN
-        where the label does not read wholly inside the canvas."""
-        r = np.abs(self.means(sums) - self.obs.means).max(axis=1)
-        return np.where(self.valid, r, np.nan)
+        where the label does not read wholly inside the canvas (and, with `cells_only`, for
+        the clean pixels, not read)."""
+        r = np.full(len(self.obs.counts), np.nan, np.float32)
+        for (size, g, _, _), s in zip(self.groups, self.cell_sums(sums)):
+            r[g] = np.abs(s / (size[0] * size[1]) - self.obs.means[g]).max(axis=1)
+        if len(self.pixel_ids) and not cells_only:
+            r[self.pixel_ids] = np.abs(self._pixel_values(sums) - self.obs.means[self.pixel_ids]).max(axis=1)
+        return r
 
 
 class NormalEquations:

@@ -115,13 +115,13 @@ def register(x: np.ndarray, obs: Observation, around: tuple[float, float], radiu
 LEAST = 0.5
 
 
-def label_residuals(x: np.ndarray, observations: list[Observation],
-                    shifts: list[tuple[float, float]]) -> list[np.ndarray]:
+def label_residuals(x: np.ndarray, observations: list[Observation], shifts: list[tuple[float, float]],
+                    cells_only: bool = False) -> list[np.ndarray]:
     """Per observation, (n,) per label: how far X's mean over it at that observation's shift
     is from the observed mean (the largest channel's difference); NaN for labels that read
-    outside the canvas."""
+    outside the canvas (and, with `cells_only`, for the clean pixels, not read)."""
     sums = PictureSums(x)
-    return [FrameModel(o, s).residuals(sums) for o, s in zip(observations, shifts)]
+    return [FrameModel(o, s).residuals(sums, cells_only) for o, s in zip(observations, shifts)]
 
 
 def _grey(x: np.ndarray) -> np.ndarray:

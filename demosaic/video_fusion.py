@@ -355,7 +355,7 @@ def solve_block(block: Block, index: int, prior: np.ndarray, cfg: FusionConfig) 
     # not clearly better explained than the prior does (`gain`× its residual: residuals grow
     # with the picture's own contrast, from sub-pixel sampling and the prior's pull).
     fails = np.zeros(p.shape[:2], bool)
-    singles = [residual_map(r, o, v) for r, o, v in zip(label_residuals(p, obs, shifts), obs, shifts)]  # the prior's
+    singles = [residual_map(r, o, v) for r, o, v in zip(label_residuals(p, obs, shifts, cells_only=True), obs, shifts)]  # the prior's
     for r, o, v, single_r in zip(res, obs, shifts, singles):
         fused_r = residual_map(r, o, v)
         fails |= (fused_r > limit) & (fused_r > cfg.gain * single_r)
@@ -381,7 +381,7 @@ def unsupported(obs: Sequence[Observation], shifts: Sequence[tuple[float, float]
         return out
     x = solve([obs[i] for i in fit], [shifts[i] for i in fit], prior, cfg.mu, cfg.iterations)
     fused, single, seen = (np.zeros(prior.shape[:2], np.float32) for _ in range(3))
-    for i, r in zip(held, label_residuals(x, [obs[i] for i in held], [shifts[i] for i in held])):
+    for i, r in zip(held, label_residuals(x, [obs[i] for i in held], [shifts[i] for i in held], cells_only=True)):
         o, v = obs[i], shifts[i]
         fused += residual_map(r, o, v) ** 2
         single += singles[i] ** 2
