@@ -12,8 +12,8 @@ The model is read without warping the canvas once per frame:
   only ever couple a pixel with its eight neighbours.
 The same sums as reading the picture bilinearly and averaging each label's pixels
 (`tests/test_box_model.py` holds that reference, built pixel by pixel), without the 1/32 px
-rounding of the bilinear weights in OpenCV's warps (`sample`), which the model read through
-before: solved pictures differ from those by under 0.01 levels.
+rounding of the bilinear weights in OpenCV's warps, which the model read through before:
+solved pictures differ from those by under 0.01 levels.
 """
 from __future__ import annotations
 
@@ -27,6 +27,24 @@ import numpy as np
 
 # Shifts within this of a whole pixel read as that whole pixel.
 EPS = 1e-6
+
+
+def _taps(dy: float, dx: float) -> tuple[int, int, tuple[tuple[int, int, float], ...]]:
+    """(whole rows, whole columns, taps) of a shift: the bilinear reading at v + shift takes
+    pixel v + whole + (oy, ox) by each tap's weight (taps of weight 0 left out)."""
+    fy, fx = int(np.floor(dy + EPS)), int(np.floor(dx + EPS))
+    ay, ax = float(np.clip(dy - fy, 0.0, 1.0)), float(np.clip(dx - fx, 0.0, 1.0))
+    taps = ((0, 0, (1 - ay) * (1 - ax)), (0, 1, (1 - ay) * ax), (1, 0, ay * (1 - ax)), (1, 1, ay * ax))
+    return fy, fx, tuple(t for t in taps if t[2] > 0)
+
+
+def _inside(tops, lefts, size: tuple[int, int], shape: tuple[int, int], dy, dx):
+    """Whether boxes of `size` at (tops, lefts) read wholly inside a canvas of `shape` at the
+    shift (dy, dx) (scalars, or columns of an array of shifts): a pixel reads inside where
+    both axes' bilinear taps do, rows −dy to h − 1 − dy."""
+    h, w = shape
+    return ((tops >= -dy - EPS) & (tops + (size[0] - 1) <= h - 1 - dy + EPS)
+            & (lefts >= -dx - EPS) & (lefts + (size[1] - 1) <= w - 1 - dx + EPS))
 
 
 @dataclass(frozen=True)
@@ -98,10 +116,14 @@ def observe(patch: np.ndarray, cells: np.ndarray, known: np.ndarray) -> Observat
     patch = np.asarray(patch, np.float32).reshape(*cells.shape, -1)
     labels = np.full(cells.shape, -1, np.int32)
     inside = cells >= 0
-    present = np.bincount(cells[inside]) > 0 if inside.any() else np.zeros(0, bool)
-    number = np.cumsum(present) - 1  # each cell id's label: ids in order, as they come
-    labels[inside] = number[cells[inside]]
-    n_cells = int(present.sum())
+    ids = cells[inside]
+    if ids.size and ids.max() < 4 * cells.size:  # small ids (a grid's): counted, not sorted
+        present = np.bincount(ids) > 0
+        labels[inside] = (np.cumsum(present) - 1)[ids]  # ids in order, as np.unique numbers them
+        n_cells = int(present.sum())
+    else:
+        uniq, labels[inside] = np.unique(ids, return_inverse=True)
+        n_cells = len(uniq)
     clean = known & ~inside
     n_clean = int(clean.sum())
     labels[clean] = n_cells + np.arange(n_clean)
@@ -115,22 +137,6 @@ def observe(patch: np.ndarray, cells: np.ndarray, known: np.ndarray) -> Observat
     rects = np.concatenate([label_rects(np.where(inside, labels, -1), n_cells),
                             np.stack([ys, xs, np.ones_like(ys), np.ones_like(xs)], axis=1)]).astype(np.int64)
     return Observation(labels, means, counts, n_cells, rects=rects)
-
-
-def sample(x: np.ndarray, shift: tuple[float, float], shape: tuple[int, int] | None = None) -> np.ndarray:
-    """X read at every patch position v + shift (dy, dx), bilinear; zero where outside. The
-    patch is X's size, or (h, w) `shape`."""
-    dy, dx = shift
-    m = np.float32([[1, 0, dx], [0, 1, dy]])
-    h, w = x.shape[:2] if shape is None else shape
-    out = cv2.warpAffine(x, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return out.reshape((h, w) + x.shape[2:])
-
-
-def spread_back(g: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
-    """The transpose of `sample`: for a translation, bilinear reading at −shift."""
-    return sample(g, (-shift[0], -shift[1]))
 
 
 def box_sums(a: np.ndarray, size: tuple[int, int], anchor: tuple[int, int]) -> np.ndarray:
@@ -254,28 +260,17 @@ class FrameModel:
     clean pixel with the canvas pixel its first bilinear tap reads."""
 
     def __init__(self, obs: Observation, shift: tuple[float, float]):
-        self.obs, self.shift = obs, shift
-        h, w = obs.shape
-        fy, fx = int(np.floor(shift[0] + EPS)), int(np.floor(shift[1] + EPS))
-        ay = float(np.clip(shift[0] - fy, 0.0, 1.0))
-        ax = float(np.clip(shift[1] - fx, 0.0, 1.0))
-        self.taps = tuple((oy, ox, wt) for oy, ox, wt in
-                          ((0, 0, (1 - ay) * (1 - ax)), (0, 1, (1 - ay) * ax), (1, 0, ay * (1 - ax)), (1, 1, ay * ax))
-                          if wt > 0)
-        # A pixel reads inside where both axes' bilinear taps do, as `sample` reads it: whole
-        # rows from -shift to h - 1 - shift.
-        lo_y, hi_y = -shift[0] - EPS, h - 1 - shift[0] + EPS
-        lo_x, hi_x = -shift[1] - EPS, w - 1 - shift[1] + EPS
+        self.obs = obs
+        fy, fx, self.taps = _taps(*shift)
         self.groups = []  # (size, cell labels, corner rows, corner columns)
         for size, ids, tops, lefts in obs.cell_groups:
-            ok = (tops >= lo_y) & (tops + (size[0] - 1) <= hi_y) & (lefts >= lo_x) & (lefts + (size[1] - 1) <= hi_x)
+            ok = _inside(tops, lefts, size, obs.shape, *shift)
             if ok.any():
                 self.groups.append((size, ids[ok], tops[ok] + fy, lefts[ok] + fx))
         rows, cols = obs.pixel_places
-        ok = (rows >= lo_y) & (rows <= hi_y) & (cols >= lo_x) & (cols <= hi_x)
+        ok = _inside(rows, cols, (1, 1), obs.shape, *shift)
         self.pixel_ids = obs.cells + np.flatnonzero(ok)
         self.pixel_rows, self.pixel_cols = rows[ok] + fy, cols[ok] + fx
-        self.pixels = float(sum(len(g) * size[0] * size[1] for size, g, _, _ in self.groups) + len(self.pixel_ids))
 
     @functools.cached_property
     def valid(self) -> np.ndarray:
@@ -285,9 +280,6 @@ class FrameModel:
             out[g] = True
         out[self.pixel_ids] = True
         return out
-
-    def _weights(self, ids: np.ndarray) -> np.ndarray | None:
-        return None if self.obs.weights is None else self.obs.weights[ids]
 
     def cell_sums(self, sums: PictureSums) -> list[np.ndarray]:
         """Per size group, (k, C): the picture's sum over each valid cell at this shift."""
@@ -336,7 +328,7 @@ class FrameModel:
         """Adds its clean pixels' (reading)ᵀ·weight·(reading), and (reading)ᵀ·weight·(value)."""
         if not len(self.pixel_ids):
             return
-        wts = self._weights(self.pixel_ids)
+        wts = None if self.obs.weights is None else self.obs.weights[self.pixel_ids]
         weight = np.zeros(self.obs.shape, np.float32)
         values = np.zeros((*self.obs.shape, self.obs.means.shape[1]), np.float32)
         at = (self.pixel_rows, self.pixel_cols)
@@ -370,6 +362,8 @@ class NormalEquations:
             self.add(f)
 
     def add(self, frame: FrameModel) -> None:
+        if frame.obs.shape != self.shape:
+            raise ValueError(f"an observation of {frame.obs.shape} on a canvas of {self.shape}")
         frame.couple_pixels(self.stencil)
         for size, *reading in frame.cell_readings():
             if size not in self.cells:
@@ -396,18 +390,16 @@ def shift_errors(sums: PictureSums, obs: Observation, shifts: list[tuple[float, 
     means over the labels that read wholly inside the canvas and the observed ones, each
     difference counted at most `cap` levels (a part of the picture that moves on its own, a
     person crossing a still scene, then cannot outvote the rest); inf where under `least` of
-    the observed pixels' labels read inside. Every shift's readings are one gather of four
-    corners (one at whole-pixel shifts)."""
-    h, w = obs.shape
+    the observed pixels' labels read inside. The shifts' readings are one gather per corner
+    (a batch of whole-pixel shifts needs only the first)."""
     d = np.asarray(shifts, np.float64).reshape(-1, 2)
-    f = np.floor(d + EPS)
-    a = np.clip(d - f, 0.0, 1.0)
-    fy, fx = f[:, 0].astype(np.int64)[:, None], f[:, 1].astype(np.int64)[:, None]
-    taps = [(oy, ox, ((a[:, 0] if oy else 1 - a[:, 0]) * (a[:, 1] if ox else 1 - a[:, 1]))[:, None])
-            for oy in (0, 1) for ox in (0, 1)]
-    taps = [t for t in taps if np.any(t[2] > 0)]
-    lo_y, hi_y = -d[:, :1] - EPS, h - 1 - d[:, :1] + EPS
-    lo_x, hi_x = -d[:, 1:] - EPS, w - 1 - d[:, 1:] + EPS
+    each = [_taps(dy, dx) for dy, dx in d]
+    fy, fx = (np.array([t[i] for t in each])[:, None] for i in (0, 1))
+    weight = np.zeros((len(d), 2, 2))
+    for i, (_, _, taps) in enumerate(each):
+        for oy, ox, wt in taps:
+            weight[i, oy, ox] = wt
+    taps = [(oy, ox, weight[:, oy, ox, None]) for oy in (0, 1) for ox in (0, 1) if weight[:, oy, ox].any()]
     total = np.zeros(len(d))
     pixels = np.zeros(len(d))
     rows, cols = obs.pixel_places
@@ -416,7 +408,7 @@ def shift_errors(sums: PictureSums, obs: Observation, shifts: list[tuple[float, 
     for size, ids, tops, lefts, table in parts:
         if not len(ids):
             continue
-        ok = ((tops >= lo_y) & (tops + (size[0] - 1) <= hi_y) & (lefts >= lo_x) & (lefts + (size[1] - 1) <= hi_x))
+        ok = _inside(tops[None, :], lefts[None, :], size, obs.shape, d[:, :1], d[:, 1:])
         flat = table.reshape(-1, table.shape[2])
         y, x = tops[None, :] + fy, lefts[None, :] + fx
         read = 0.0

@@ -23,13 +23,28 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
-from .box_model import (FrameModel, NormalEquations, Observation, PictureSums, observe, sample, spread_back,
-                        shift_errors)
+from .box_model import FrameModel, NormalEquations, Observation, PictureSums, observe, shift_errors
 
 __all__ = ["Fused", "Observation", "fuse", "label_residuals", "observe", "register", "register_frames", "sample",
-           "solve", "spread_back"]
+           "solve"]
+
+# Registration judges a shift only where at least this share of the observed pixels' labels
+# read wholly inside the canvas (less of the frame is too little to judge by).
+LEAST = 0.5
+
+
+def sample(x: np.ndarray, shift: tuple[float, float], shape: tuple[int, int] | None = None) -> np.ndarray:
+    """X read at every patch position v + shift (dy, dx), bilinear (OpenCV's warp, its
+    weights in 1/32 px); zero where outside. The patch is X's size, or (h, w) `shape`."""
+    dy, dx = shift
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    h, w = x.shape[:2] if shape is None else shape
+    out = cv2.warpAffine(x, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.reshape((h, w) + x.shape[2:])
 
 
 def solve(observations: list[Observation], shifts: list[tuple[float, float]], prior: np.ndarray, mu: float,
@@ -44,6 +59,8 @@ def solve(observations: list[Observation], shifts: list[tuple[float, float]], pr
 
 def _conjugate_gradients(equations: NormalEquations, prior: np.ndarray, iterations: int,
                          start: np.ndarray) -> np.ndarray:
+    """`iterations` conjugate-gradient steps on the equations (with `prior` in their
+    right-hand side) from `start`; float32."""
     normal = equations.apply
     b = equations.rhs(prior)
     x = np.array(start, np.float32)
@@ -69,6 +86,8 @@ def register(x: np.ndarray, obs: Observation, around: tuple[float, float], radiu
     `obs`: whole-pixel shifts two apart, then every whole shift around the best of them (the
     error varies over a cell's width: box averages are smooth), then sub-pixel (a parabola
     through each axis's neighbours, then a quarter-pixel check around it)."""
+    if x.shape[:2] != obs.shape:
+        raise ValueError(f"a picture of {x.shape[:2]} against an observation of {obs.shape}")
     cy, cx = round(around[0]), round(around[1])
     errors: dict[tuple[int, int], float] = {}
     sums = PictureSums(x)
@@ -108,11 +127,6 @@ def register(x: np.ndarray, obs: Observation, around: tuple[float, float], radiu
     scored = [(e, c) for e, c in zip(shift_errors(sums, obs, candidates, cap, LEAST).tolist(), candidates)
               if np.isfinite(e)]
     return min(scored)[1] if scored else (float(by), float(bx))
-
-
-# Registration judges a shift only where at least this share of the observed pixels' labels
-# read wholly inside the canvas (less of the frame is too little to judge by).
-LEAST = 0.5
 
 
 def label_residuals(x: np.ndarray, observations: list[Observation], shifts: list[tuple[float, float]],

@@ -355,7 +355,8 @@ def solve_block(block: Block, index: int, prior: np.ndarray, cfg: FusionConfig) 
     # not clearly better explained than the prior does (`gain`× its residual: residuals grow
     # with the picture's own contrast, from sub-pixel sampling and the prior's pull).
     fails = np.zeros(p.shape[:2], bool)
-    singles = [residual_map(r, o, v) for r, o, v in zip(label_residuals(p, obs, shifts, cells_only=True), obs, shifts)]  # the prior's
+    prior_res = label_residuals(p, obs, shifts, cells_only=True)
+    singles = [residual_map(r, o, v) for r, o, v in zip(prior_res, obs, shifts)]  # the prior's, on each frame
     for r, o, v, single_r in zip(res, obs, shifts, singles):
         fused_r = residual_map(r, o, v)
         fails |= (fused_r > limit) & (fused_r > cfg.gain * single_r)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from demosaic.fusion import fuse, observe, register, sample, solve, spread_back
+from demosaic.fusion import fuse, observe, register, solve
 
 PITCH = 8
 
@@ -44,17 +44,6 @@ def test_observe__means_and_counts_match_numpy(rng):
     for k in range(n_cells):
         np.testing.assert_allclose(obs.means[k], patch[cells == k].mean(axis=0), rtol=1e-5)
     assert np.all(obs.counts[n_cells:] == 1)
-
-
-def test_sample_and_spread_back__are_each_others_transpose(rng):
-    x = np.zeros((40, 40, 1), np.float32)
-    x[8:32, 8:32] = rng.normal(size=(24, 24, 1))
-    y = np.zeros((40, 40, 1), np.float32)
-    y[8:32, 8:32] = rng.normal(size=(24, 24, 1))
-    for shift in [(0.25, -1.5), (2.0, 3.0), (-0.6, 0.4)]:
-        lhs = float((sample(x, shift) * y).sum())
-        rhs = float((x * spread_back(y, shift)).sum())
-        assert lhs == pytest.approx(rhs, rel=2e-3, abs=1e-3)  # OpenCV's 1/32 px fixed-point weights
 
 
 def test_fuse__lines_finer_than_a_cell__come_back_from_moving_frames():
@@ -111,6 +100,16 @@ def test_register__truth_past_the_radius__stays_within_it(rng):
     other = shifted(scene, 40 - 1.0, 40 + 2.5, size)
     found = register(x, observe(pixelated(other, cells), cells, cells < 0), (0.0, 0.0), radius=1)
     assert max(abs(found[0]), abs(found[1])) <= 1
+
+
+def test_register__no_shift_within_the_radius_reads_enough__stays_where_it_was_asked(rng):
+    """A search around a shift where every candidate leaves the canvas has nothing to judge
+    by: it answers the shift it was asked about."""
+    scene = smooth_image(rng, 60, 60).astype(np.float32)
+    cells = cells_over((30, 30), (6, 6, 22, 22))
+    x = solve([observe(scene[:30, :30], cells, cells < 0)], [(0.0, 0.0)], scene[:30, :30], mu=1.0)
+    other = observe(pixelated(scene[:30, :30], cells), cells, cells < 0)
+    assert register(x, other, (40.0, 40.0), radius=2) == (40.0, 40.0)
 
 
 def test_fuse__no_relative_motion__many_frames_give_what_one_frame_gives(rng):
