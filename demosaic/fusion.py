@@ -14,6 +14,9 @@ constrain X, and the prior holds the rest (for example the vertical detail under
 horizontal pan). A cell's mean counts as many pixel samples as it covers: its noise is that
 much lower. Solved by conjugate gradients on the normal equations.
 
+The model's readings and normal equations are `demosaic.box_model`'s; this module solves
+and registers with them.
+
 Registration is against the running estimate, never a chain of frame pairs (a chain drifts):
 a candidate shift is scored by re-pixelating the estimate on that frame's labels and comparing
 with what the frame shows.
