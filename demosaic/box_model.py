@@ -217,11 +217,12 @@ class CellReadings:
 class PixelStencil:
     """The clean pixels' part of the normal equations, summed over frames: each frame reads a
     clean pixel bilinearly at its shift, so (reading)ᵀ·weight·(reading) couples each canvas
-    pixel only with its eight neighbours: `apply(x)` is nine products with x moved a pixel.
-    `rhs` holds (reading)ᵀ·weight·(observed value)."""
+    pixel only with its eight neighbours: `apply(x)` is nine products with x moved a pixel,
+    plus `diagonal`·x (the prior's weight, folded into the centre's coefficient). `rhs` holds
+    (reading)ᵀ·weight·(observed value)."""
 
-    def __init__(self, shape: tuple[int, int], channels: int):
-        self.shape, self.channels = shape, channels
+    def __init__(self, shape: tuple[int, int], channels: int, diagonal: float = 0.0):
+        self.shape, self.channels, self.diagonal = shape, channels, diagonal
         self.coefficients: dict[tuple[int, int], np.ndarray] = {}  # (oy, ox) → (h, w) float32
         self.rhs = np.zeros((*shape, channels), np.float32)
         self._planes: list[tuple[tuple[int, int], np.ndarray]] | None = None
@@ -245,12 +246,14 @@ class PixelStencil:
         """(h, w, C) float32: the stencil applied to x (float32)."""
         h, w = self.shape
         if self._planes is None:  # each coefficient once per channel, for OpenCV's products
-            self._planes = [(o, np.ascontiguousarray(np.repeat(c[..., None], self.channels, axis=2),
-                                                     dtype=np.float32)) for o, c in self.coefficients.items()]
+            centre = self.coefficients.get((0, 0), np.zeros(self.shape, np.float32)) + np.float32(self.diagonal)
+            self._planes = [(o, np.ascontiguousarray(np.repeat(c[..., None], self.channels, axis=2), dtype=np.float32))
+                            for o, c in {**self.coefficients, (0, 0): centre}.items()]
         xp = cv2.copyMakeBorder(x, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0).reshape(h + 2, w + 2, self.channels)
         out = np.zeros((h, w, self.channels), np.float32)
         for (oy, ox), c in self._planes:
-            out += cv2.multiply(c, np.ascontiguousarray(xp[1 + oy:1 + oy + h, 1 + ox:1 + ox + w])).reshape(out.shape)
+            cv2.accumulateProduct(c, np.ascontiguousarray(xp[1 + oy:1 + oy + h, 1 + ox:1 + ox + w]),
+                                  out.reshape(c.shape))
         return out
 
 
@@ -356,7 +359,7 @@ class NormalEquations:
 
     def __init__(self, frames: Iterable[FrameModel], shape: tuple[int, int], channels: int, mu: float):
         self.shape, self.channels, self.mu = shape, channels, mu
-        self.stencil = PixelStencil(shape, channels)
+        self.stencil = PixelStencil(shape, channels, diagonal=mu)
         self.cells: dict[tuple[int, int], CellReadings] = {}
         for f in frames:
             self.add(f)
@@ -372,7 +375,7 @@ class NormalEquations:
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         sums = PictureSums(x)
-        out = self.mu * x + self.stencil.apply(x)
+        out = self.stencil.apply(x)  # with mu·x
         for size, cells in self.cells.items():
             out += cells.spread(cells.read(sums.table(size)) / (size[0] * size[1]))
         return out
@@ -393,13 +396,20 @@ def shift_errors(sums: PictureSums, obs: Observation, shifts: list[tuple[float, 
     the observed pixels' labels read inside. The shifts' readings are one gather per corner
     (a batch of whole-pixel shifts needs only the first)."""
     d = np.asarray(shifts, np.float64).reshape(-1, 2)
-    each = [_taps(dy, dx) for dy, dx in d]
-    fy, fx = (np.array([t[i] for t in each])[:, None] for i in (0, 1))
-    weight = np.zeros((len(d), 2, 2))
-    for i, (_, _, taps) in enumerate(each):
-        for oy, ox, wt in taps:
-            weight[i, oy, ox] = wt
-    taps = [(oy, ox, weight[:, oy, ox, None]) for oy in (0, 1) for ox in (0, 1) if weight[:, oy, ox].any()]
+    # Each shift reads whole-pixel offsets (its floor plus its taps) by bilinear weights:
+    # every offset the batch needs is gathered once (sub-pixel candidates about one centre
+    # share most of theirs), and each shift's reading is its weights over them.
+    offsets: dict[tuple[int, int], int] = {}
+    weights: list[list[tuple[int, float]]] = []
+    for dy, dx in d:
+        fy, fx, taps = _taps(dy, dx)
+        weights.append([(offsets.setdefault((fy + oy, fx + ox), len(offsets)), wt) for oy, ox, wt in taps])
+    mix = np.zeros((len(d), len(offsets)))
+    for i, row in enumerate(weights):
+        for j, wt in row:
+            mix[i, j] += wt
+    whole = np.array(list(offsets))  # (m, 2)
+    identity = len(offsets) == len(d) and np.array_equal(mix, np.eye(len(d)))
     total = np.zeros(len(d))
     pixels = np.zeros(len(d))
     rows, cols = obs.pixel_places
@@ -410,11 +420,9 @@ def shift_errors(sums: PictureSums, obs: Observation, shifts: list[tuple[float, 
             continue
         ok = _inside(tops[None, :], lefts[None, :], size, obs.shape, d[:, :1], d[:, 1:])
         flat = table.reshape(-1, table.shape[2])
-        y, x = tops[None, :] + fy, lefts[None, :] + fx
-        read = 0.0
-        for oy, ox, wt in taps:
-            at = np.where(ok, (y + oy) * table.shape[1] + (x + ox), 0)
-            read = read + wt[..., None] * np.take(flat, at, axis=0)  # (shifts, k, C)
+        at = (tops[None, :] + whole[:, :1]) * table.shape[1] + (lefts[None, :] + whole[:, 1:])  # (m, k)
+        got = np.take(flat, np.clip(at, 0, len(flat) - 1), axis=0)  # (m, k, C); out of range only where not ok
+        read = got if identity else np.einsum("sm,mkc->skc", mix, got)
         diff = read / (size[0] * size[1]) - obs.means[ids][None]
         if cap is not None:
             diff = np.minimum(np.abs(diff), cap)

@@ -107,6 +107,9 @@ class Fuser:
         self._next = start
         self._signature: np.ndarray | None = None
         self._blocks: dict[tuple[int, int], Block] = {}  # (track, block number)
+        # Per track, (frame number, canvas) → the frame's observation there: a frame is in the
+        # registration of up to 2R/block + 1 blocks, mostly on the same canvas.
+        self._observed: dict[int, dict[tuple, Observation]] = {}
 
     def push(self, frame: np.ndarray, areas: Sequence[GridArea]) -> list[tuple[np.ndarray, list[GridArea], Window]]:
         sig = signature(frame)
@@ -151,6 +154,8 @@ class Fuser:
         drop = sum(1 for s in self._seen[:self._done] if s.index < keep)
         self._seen, self._guards, self._done = self._seen[drop:], self._guards[drop:], self._done - drop
         self._blocks = {key: b for key, b in self._blocks.items() if key[1] >= k - 1}
+        gone = min((s.index for s in self._seen), default=self._next)
+        self._observed = {t: {key: o for key, o in seen.items() if key[0] >= gone} for t, seen in self._observed.items()}
         return out
 
     def _registered(self, track: int, seen: Seen) -> Block:
@@ -159,16 +164,19 @@ class Fuser:
         if (track, k) not in self._blocks:
             shows = tuple((s, s.regions[s.tracks.index(track)]) for s in self._seen
                           if first <= s.index <= last and s.shot == seen.shot and track in s.tracks)
-            motion = register_track(shows, k * self.cfg.block + (self.cfg.block - 1) / 2, self.cfg)
+            motion = register_track(shows, k * self.cfg.block + (self.cfg.block - 1) / 2, self.cfg,
+                                    self._observed.setdefault(track, {}))
             self._blocks[(track, k)] = Block((track, k), shows, motion)
         return self._blocks[(track, k)]
 
 
-def register_track(shows: Sequence[tuple[Seen, GridArea]], centre: float, cfg: FusionConfig) -> Motion | None:
+def register_track(shows: Sequence[tuple[Seen, GridArea]], centre: float, cfg: FusionConfig,
+                   observed: dict[tuple, Observation] | None = None) -> Motion | None:
     """Frame number → the shift of the track's picture on that frame against the frame
     nearest `centre` (`fusion.register_frames`, from the cells alone, on that frame's canvas
     with its cells' bicubic guide as the prior: registration runs before the model). None
-    where under two frames show it, or its area has no mean cells."""
+    where under two frames show it, or its area has no mean cells. `observed`: the track's
+    observations made before, by (frame number, canvas), kept and added to."""
     if len(shows) < 2:
         return None
     ref = min(range(len(shows)), key=lambda i: (abs(shows[i][0].index - centre), i))
@@ -177,7 +185,10 @@ def register_track(shows: Sequence[tuple[Seen, GridArea]], centre: float, cfg: F
         return None
     pitch = max(area.grid.pitch)
     sl = _canvas(area.mask, int(np.ceil(pitch)) + cfg.search)
-    obs = [_observation(s, a, sl) for s, a in shows]
+    observed = {} if observed is None else observed
+    canvas = (sl[0].start, sl[0].stop, sl[1].start, sl[1].stop)
+    obs = [observed.get((s.index, canvas)) or observed.setdefault((s.index, canvas), _observation(s, a, sl))
+           for s, a in shows]
     if not obs[ref].cells:
         return None
     prior = cell_colour_guide(seen.frame[sl], [area._replace(mask=area.mask[sl], grid=Grid(

@@ -50,8 +50,8 @@ def main() -> None:
     pan = next(iter(pans), (0.0, 0.0))
     register, solve_block = video_fusion.register_track, video_fusion.solve_block
 
-    def true_track(shows, centre, cfg):
-        found = register(shows, centre, cfg)
+    def true_track(shows, centre, cfg, observed=None):
+        found = register(shows, centre, cfg, observed)
         if found is None:
             return None
         ref = min(range(len(shows)), key=lambda i: (abs(shows[i][0].index - centre), i))

@@ -116,9 +116,9 @@ def test_motion__registered_once_per_block_and_track(monkeypatch):
     calls = []
     real = vf.register_track
 
-    def counting(shows, centre, cfg):
+    def counting(shows, centre, cfg, observed=None):
         calls.append(([s.index for s, _ in shows], centre))
-        return real(shows, centre, cfg)
+        return real(shows, centre, cfg, observed)
 
     monkeypatch.setattr(vf, "register_track", counting)
     frames, _, areas = panned([1.25 * t for t in range(13)])
