@@ -393,8 +393,8 @@ def shift_errors(sums: PictureSums, obs: Observation, shifts: list[tuple[float, 
     means over the labels that read wholly inside the canvas and the observed ones, each
     difference counted at most `cap` levels (a part of the picture that moves on its own, a
     person crossing a still scene, then cannot outvote the rest); inf where under `least` of
-    the observed pixels' labels read inside. The shifts' readings are one gather per corner
-    (a batch of whole-pixel shifts needs only the first)."""
+    the observed pixels' labels read inside. Every whole-pixel offset the batch reads is
+    gathered once for all its shifts."""
     d = np.asarray(shifts, np.float64).reshape(-1, 2)
     # Each shift reads whole-pixel offsets (its floor plus its taps) by bilinear weights:
     # every offset the batch needs is gathered once (sub-pixel candidates about one centre

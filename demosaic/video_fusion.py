@@ -155,7 +155,8 @@ class Fuser:
         self._seen, self._guards, self._done = self._seen[drop:], self._guards[drop:], self._done - drop
         self._blocks = {key: b for key, b in self._blocks.items() if key[1] >= k - 1}
         gone = min((s.index for s in self._seen), default=self._next)
-        self._observed = {t: {key: o for key, o in seen.items() if key[0] >= gone} for t, seen in self._observed.items()}
+        kept = ((t, {key: o for key, o in seen.items() if key[0] >= gone}) for t, seen in self._observed.items())
+        self._observed = {t: seen for t, seen in kept if seen}  # an ended track's go with its frames
         return out
 
     def _registered(self, track: int, seen: Seen) -> Block:
