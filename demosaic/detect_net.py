@@ -180,7 +180,10 @@ def _inference(model, cfg: DetectNetConfig, compute):
         y = tf.nn.conv2d(x, k, stride, padding, dilations=dilation)
         return y if b is None else tf.nn.bias_add(y, b)
 
-    @tf.function(reduce_retracing=True)
+    # autograph=False: the body has no control flow on tensors (the loop over `context` is
+    # Python's, unrolled as it traces), and autograph would leave its generated source in
+    # the temporary directory on every run.
+    @tf.function(reduce_retracing=True, autograph=False)
     def run(frames):
         x = tf.cast(frames, f32)
         luma = x[..., 0:1] * 0.299 + x[..., 1:2] * 0.587 + x[..., 2:3] * 0.114

@@ -118,7 +118,10 @@ class Trainer:
 
         through_consistency = self.cfg.consistency_loss and "guide" in inputs
 
-        @tf.function(reduce_retracing=True)
+        # autograph=False: the step's branches are Python's (on the config and the terms'
+        # names), settled as it traces; autograph would leave its generated source in the
+        # temporary directory on every run.
+        @tf.function(reduce_retracing=True, autograph=False)
         def step(batch):
             with tf.GradientTape() as tape:
                 out = model({k: batch[k] for k in inputs}, training=True)

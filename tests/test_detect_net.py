@@ -51,6 +51,21 @@ def test_segmenter__odd_frame_size__logits_per_pixel(tiny_detector, tmp_path):
     assert Segmenter.load(plain)(frame).shape == (37, 53, 1)
 
 
+def test_segmenter__a_run__leaves_no_generated_source_in_the_temporary_directory(tiny_detector, tmp_path,
+                                                                                 monkeypatch):
+    """Each process traces the segmenter once; autograph would write its converted source to
+    the temporary directory then, and leave it there: a studio's thousands of runs, as many
+    files."""
+    import tempfile
+
+    from demosaic.detect_net import Segmenter
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    frame = np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    assert Segmenter.load(tiny_detector)(frame).shape[:2] == (32, 48)  # a new function, traced here
+    assert not list(tmp_path.glob("__autograph_generated_file*"))
+
+
 @pytest.mark.parametrize("borders", [True, False])
 def test_segmenter__inference_graph__matches_the_keras_model(borders):
     """The rearranged inference graph (`_inference`) computes the Keras model's function: to
