@@ -176,8 +176,10 @@ class Restorer:
         # frames, about 0.5 s each on 2 cores.
         channels = {"image": 3, "valid": 1, **({"guide": 3} if self.guided else {})}
         signature = {k: tf.TensorSpec([None, None, None, c], tf.float32, name=k) for k, c in channels.items()}
+        # autograph=False: nothing to convert (the model's branches are on its config), and
+        # autograph would leave the converted source in the temporary directory every run.
         self._infer = tf.function(lambda batch: tf.cast(self.model(batch, training=False), tf.float32),
-                                  input_signature=[signature])
+                                  input_signature=[signature], autograph=False)
         self.multiple = int(self.card["size_multiple"])
         self.margin, self.batch_size = margin, batch_size
         if not threads:

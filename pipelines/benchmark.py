@@ -59,7 +59,7 @@ def model_benchmark(sizes=(128, 256, 512), batch: int = 4, repeats: int = 5, arc
     for name, kw in (archs or ARCHS).items():
         cfg = UNetConfig(**kw)
         model = build_model(cfg)
-        infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True, autograph=False)
         for size in sizes:
             if size % cfg.size_multiple:
                 continue

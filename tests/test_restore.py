@@ -64,6 +64,19 @@ def test_restore__outside_the_mask__bit_identical(model_path, size):
     np.testing.assert_array_equal(out[~mask], observed[~mask])
 
 
+def test_restore__a_run__leaves_no_generated_source_in_the_temporary_directory(model_path, tmp_path, monkeypatch):
+    """A new restorer traces its network on first use; autograph would write the converted
+    source to the temporary directory then, and leave it there, on every run."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    frame = smooth_image(np.random.default_rng(4), 48, 64)
+    region = MosaicRegion("rect", ((8, 8), (56, 40)), (8, 8))
+    observed, _ = pixelate(frame, [region])
+    Restorer(model_path).restore(observed, [region.area(48, 64)])
+    assert not list(tmp_path.glob("__autograph_generated_file*"))
+
+
 def test_restore__mean_cells__keep_the_observed_colour(model_path):
     frame = smooth_image(np.random.default_rng(3), 96, 128)
     region = MosaicRegion("rect", ((16, 16), (112, 80)), (8, 8))
