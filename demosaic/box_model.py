@@ -149,6 +149,13 @@ def box_sums(a: np.ndarray, size: tuple[int, int], anchor: tuple[int, int]) -> n
     return out.reshape(a.shape)
 
 
+def table_shape(shape: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """(rows, columns) of a box-sum table of `size` over a canvas of `shape`: every box
+    corner inside the canvas, and one more row and column, where a whole-pixel shift's
+    second bilinear tap (of weight 0) reads."""
+    return shape[0] - size[0] + 2, shape[1] - size[1] + 2
+
+
 class PictureSums:
     """A picture (h, w, C) and its box sums, one table per cell size: `table(size)[y, x]` is
     the sum over the box of that size whose top-left pixel is (y, x), for y up to h − bh + 1
@@ -163,8 +170,8 @@ class PictureSums:
 
     def table(self, size: tuple[int, int]) -> np.ndarray:
         if size not in self._tables:
-            h, w = self.x.shape[:2]
-            self._tables[size] = box_sums(self.x, size, (0, 0))[:h - size[0] + 1, :w - size[1] + 1]
+            th, tw = table_shape((self.x.shape[0] - 1, self.x.shape[1] - 1), size)
+            self._tables[size] = box_sums(self.x, size, (0, 0))[:th, :tw]
         return self._tables[size]
 
 
@@ -176,7 +183,6 @@ class CellReadings:
 
     def __init__(self, size: tuple[int, int], shape: tuple[int, int]):
         self.size, self.shape = size, shape
-        self.width = shape[1] - size[1] + 2  # the table's row length
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._stacked: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -203,14 +209,14 @@ class CellReadings:
         corners, weights, trust, _ = self.stacked
         h, w = self.shape
         bh, bw = self.size
-        th = h - bh + 2
+        th, tw = table_shape(self.shape, self.size)
         channels = values.shape[1]
         at = corners.ravel()
         per = (weights * trust[:, None]).ravel()
         v = np.repeat(values, 4, axis=0)
-        z = np.zeros((max(h, th), max(w, self.width), channels), np.float32)
-        z[:th, :self.width] = np.stack([np.bincount(at, per * v[:, c], minlength=th * self.width)
-                                        for c in range(channels)], axis=1).reshape(th, self.width, channels)
+        z = np.zeros((max(h, th), max(w, tw), channels), np.float32)
+        z[:th, :tw] = np.stack([np.bincount(at, per * v[:, c], minlength=th * tw)
+                                for c in range(channels)], axis=1).reshape(th, tw, channels)
         return box_sums(z, (bh, bw), (bh - 1, bw - 1))[:h, :w]
 
 
@@ -259,8 +265,8 @@ class PixelStencil:
 
 class FrameModel:
     """One observation at one shift (dy, dx): the labels whose every pixel reads inside the
-    canvas (`valid`), each cell with the corner it reads its size's box-sum table at, each
-    clean pixel with the canvas pixel its first bilinear tap reads."""
+    canvas, each cell with the corner it reads its size's box-sum table at, each clean pixel
+    with the canvas pixel its first bilinear tap reads."""
 
     def __init__(self, obs: Observation, shift: tuple[float, float]):
         self.obs = obs
@@ -274,15 +280,6 @@ class FrameModel:
         ok = _inside(rows, cols, (1, 1), obs.shape, *shift)
         self.pixel_ids = obs.cells + np.flatnonzero(ok)
         self.pixel_rows, self.pixel_cols = rows[ok] + fy, cols[ok] + fx
-
-    @functools.cached_property
-    def valid(self) -> np.ndarray:
-        """(n,) bool: the labels that read wholly inside the canvas."""
-        out = np.zeros(len(self.obs.counts), bool)
-        for _, g, _, _ in self.groups:
-            out[g] = True
-        out[self.pixel_ids] = True
-        return out
 
     def cell_sums(self, sums: PictureSums) -> list[np.ndarray]:
         """Per size group, (k, C): the picture's sum over each valid cell at this shift."""
@@ -317,11 +314,10 @@ class FrameModel:
     def cell_readings(self) -> Iterable[tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """Per size group: (size, corners (k, 4) flat in the size's table, their bilinear
         weights (k, 4), trust (k,), observed means (k, C)): what `CellReadings.add` takes."""
-        h, w = self.obs.shape
         weight = dict(((oy, ox), wt) for oy, ox, wt in self.taps)
         taps = ((0, 0), (0, 1), (1, 0), (1, 1))
         for size, g, cy, cx in self.groups:
-            width = w - size[1] + 2
+            width = table_shape(self.obs.shape, size)[1]
             corners = np.stack([(cy + oy) * width + (cx + ox) for oy, ox in taps], axis=1)
             weights = np.broadcast_to(np.float32([weight.get(t, 0.0) for t in taps]), corners.shape)
             trust = np.ones(len(g), np.float32) if self.obs.weights is None else self.obs.weights[g]
