@@ -62,14 +62,15 @@ VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov")
 
 def _detector_config(detector: str = "learned", dilate: int = 0):
     """The DetectorConfig the command's --detector and --dilate ask for; the learned
-    segmenter's model card is checked here, before anything loads TensorFlow."""
+    segmenters' model cards are checked here, before anything loads TensorFlow."""
     from demosaic.artifact import DETECTOR_FORMAT, read_card
-    from demosaic.detect import DEFAULT_SEGMENTER, DetectorConfig
+    from demosaic.detect import DEFAULT_SECOND_OPINION, DEFAULT_SEGMENTER, DetectorConfig
 
     learned = detector == "learned"
     if learned:
         try:
-            read_card(DEFAULT_SEGMENTER, DETECTOR_FORMAT)
+            for card in (DEFAULT_SEGMENTER, DEFAULT_SECOND_OPINION):
+                read_card(card, DETECTOR_FORMAT)
         except DemosaicError as exc:
             raise click.UsageError(f"{exc} (or use --detector classical)")
     return DetectorConfig(dilate=dilate, learned="default" if learned else "")

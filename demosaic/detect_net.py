@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import DetectNetConfig
+from .config import DetectNetConfig, from_dict
 
 BLOCK = 4  # space-to-depth factor of the input
 MULTIPLE = 2 * BLOCK  # frame sides are padded to this (one stride-2 layer below the blocks)
@@ -92,6 +92,14 @@ def pad_to_multiple(frame: np.ndarray) -> np.ndarray:
     h, w = frame.shape[:2]
     ph, pw = -h % MULTIPLE, -w % MULTIPLE
     return np.pad(frame, ((0, ph), (0, pw), (0, 0)), mode="edge") if ph or pw else frame
+
+
+def reach(cfg: DetectNetConfig) -> int:
+    """px: how far from a pixel the network looks for its logits. In 4 px blocks: one each
+    for the fine layer, the stride-2 layer and the 2×2 spread back, two per unit of each
+    dilation at 1/8 resolution; and the block's own width. A crop grown by this much
+    around a box gives the box the logits the whole frame gives it (a test checks this)."""
+    return BLOCK * (3 + 2 * sum(cfg.dilations)) + BLOCK
 
 
 BFLOAT16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})  # /proc/cpuinfo: bfloat16 arithmetic in hardware
@@ -217,14 +225,14 @@ class Segmenter:
     def __init__(self, model, card: dict, precision: str = "auto"):
         import tensorflow as tf
 
-        from .config import from_dict
         if precision not in self.PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(self.PRECISIONS)}, not {precision!r}")
         if precision == "auto":
             fast = bfloat16_is_fast() and not tf.config.list_physical_devices("GPU")
             precision = "bfloat16" if fast else "float32"
         self.model, self.card, self.precision = model, card, precision
-        self._run = _inference(model, from_dict(DetectNetConfig, card["config"]), getattr(tf, precision))
+        self.net = from_dict(DetectNetConfig, card["config"])
+        self._run = _inference(model, self.net, getattr(tf, precision))
 
     @classmethod
     def load(cls, path, precision: str = "auto") -> "Segmenter":
@@ -235,3 +243,16 @@ class Segmenter:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
         return self._run(pad_to_multiple(frame)[None]).numpy()[0, :h, :w]
+
+    def over(self, frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The logits over `box` (x0, y0, x1, y1) of `frame`, as `self(frame)` gives them
+        there, from a crop grown by the network's `reach` (its corner on the blocks' own
+        lattice of `MULTIPLE` px): a region's worth of network time, not a frame's."""
+        x0, y0, x1, y1 = box
+        grow = reach(self.net)
+        h, w = frame.shape[:2]
+        cx0, cy0 = max(0, x0 - grow) // MULTIPLE * MULTIPLE, max(0, y0 - grow) // MULTIPLE * MULTIPLE
+        cx1, cy1 = min(w, x1 + grow), min(h, y1 + grow)
+        # At the frame's far edges the crop is padded as the frame is (its corner is on the lattice).
+        out = self(frame[cy0:cy1, cx0:cx1])
+        return out[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0]

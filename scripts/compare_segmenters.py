@@ -11,7 +11,7 @@ For each segmenter card (or "default"), the whole detector (`--detector learned`
   found and the share of pixels marked. testsrc2, smptehdbars and the slide and cartoon
   clips of `scripts/make_graphics_clips.py` are the evaluation's and are not here.
 
-    python scripts/compare_segmenters.py default benchmarks/segmenter-graphics/demosaic-detect-g6-w48c64.json --out DIR
+    python scripts/compare_segmenters.py default models/demosaic-detect-g6-w48c64.json --out DIR
 """
 from __future__ import annotations
 

@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--safety", default="", help="SafetyConfig fields to change, e.g. bound_margin=20,flat_ratio=3")
     ap.add_argument("--segmenter", default="default",
                     help="the detector's segmenter: a model card, or default (the shipped one)")
+    ap.add_argument("--second-opinion", default="default",
+                    help="the detector's second segmenter: a model card, default (the shipped one), or '' (none)")
     ap.add_argument("--no-lpips", action="store_true", help="skip LPIPS (VGG16 on each third frame's region box)")
     ap.add_argument("--precision", choices=PRECISIONS, default=PRECISION_DEFAULT,
                     help="the network's arithmetic, as demosaic video --precision (default: its default)")
@@ -56,13 +58,14 @@ def main() -> None:
     safety = with_fields(SafetyConfig, args.safety)
     fusion = with_fields(FusionConfig, args.fusion, radius=args.fuse_radius)
 
+    detector = DetectorConfig(learned=args.segmenter, second_opinion=args.second_opinion)
+
     def restore(src, dst, passthrough):
         mode = PASSTHROUGH if passthrough else "guided"
         if mode not in engines:
-            engines[mode] = Engine(None, mode, DetectorConfig(learned=args.segmenter),
-                                   safety=None if args.no_safety else safety, precision=precision)
+            engines[mode] = Engine(None, mode, detector, safety=None if args.no_safety else safety, precision=precision)
         return restore_video(src, dst, model_path=None, mode=mode, mask_path=None, encode=EncodeOptions(),
-                             detector=DetectorConfig(learned=args.segmenter), engine=engines[mode], fusion=fusion)
+                             detector=detector, engine=engines[mode], fusion=fusion)
 
     lpips = None
     if not args.no_lpips:

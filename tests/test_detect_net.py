@@ -66,6 +66,23 @@ def test_segmenter__a_run__leaves_no_generated_source_in_the_temporary_directory
     assert not list(tmp_path.glob("__autograph_generated_file*"))
 
 
+def test_segmenter__over_a_box__the_whole_frames_logits_there(tiny_detector):
+    """`over` runs the network on a crop grown by its `reach`: the box gets the logits the
+    whole frame gives it, at the frame's edges too; a crop grown by one block lattice step
+    less does not (the reach is no larger than it must be)."""
+    from demosaic.detect_net import MULTIPLE, Segmenter, reach
+
+    seg = Segmenter.load(tiny_detector, "float32")
+    assert reach(seg.net) == 40  # 4 px blocks: fine, stride-2 and spread layers, 2·(1 + 2) at 1/8, the block
+    frame = np.random.default_rng(4).integers(0, 256, (203, 261, 3), dtype=np.uint8)
+    whole = seg(frame)
+    for x0, y0, x1, y1 in [(100, 90, 150, 130), (0, 0, 30, 20), (230, 170, 261, 203), (41, 3, 260, 202), (77, 77, 78, 78)]:
+        np.testing.assert_array_equal(seg.over(frame, (x0, y0, x1, y1)), whole[y0:y1, x0:x1])
+    short = reach(seg.net) - MULTIPLE
+    crop = seg(frame[88 - short:130 + short, 96 - short:150 + short])
+    assert not np.array_equal(crop[short + 2:short + 42, short + 4:short + 54], whole[90:130, 100:150])
+
+
 @pytest.mark.parametrize("borders", [True, False])
 def test_segmenter__inference_graph__matches_the_keras_model(borders):
     """The rearranged inference graph (`_inference`) computes the Keras model's function: to
@@ -300,6 +317,18 @@ def test_learned__clean_frames__no_mask(learned, crf):
     for frame in (photo, tiles, np.full((288, 384, 3), 40, np.uint8)):
         frame = frame if crf is None else h264_roundtrip(frame, crf)
         assert learned.detect(frame).mask.mean() < 0.005
+
+
+@needs_model
+def test_learned__drawn_flat_graphics__the_second_opinion_leaves_them_alone(learned):
+    """Drawings (flat colours, edges on a lattice; no mosaic) after H.264: the first segmenter
+    alone marks a tenth to half of each of these frames, and the detector with the shipped
+    second opinion marks nothing."""
+    alone = Detector(DetectorConfig(second_opinion=""))
+    for seed in (0, 1, 2, 3):
+        frame = h264_roundtrip(flat_graphic(np.random.default_rng(seed), 384)[:288], 18)
+        assert alone.detect(frame).mask.mean() > 0.1
+        assert not learned.detect(frame).mask.any()
 
 
 # --- fitting a lattice to border maps (no trained model needed) -----------------------------

@@ -119,7 +119,7 @@ def test_video__mask_over_flat_content__equals_passthrough(tmp_path):
     assert report["frames_restored"] == 0 and report["fallbacks"]["kept"] == 5
 
 
-@pytest.mark.parametrize("source", ["smptehdbars", "testsrc"])
+@pytest.mark.parametrize("source", ["smptehdbars", "testsrc", "testsrc2"])
 def test_video__clean_flat_graphics__nothing_restored_output_is_passthrough(tmp_path, source):
     ffmpeg("-f", "lavfi", "-i", f"{source}=size=640x480:rate=25:duration=0.6", "-c:v", "libx264", "-crf", "18",
            "-pix_fmt", "yuv420p", tmp_path / "in.mp4")

@@ -7,7 +7,7 @@ import pytest
 from conftest import smooth_image
 
 from demosaic.artifact import DETECTOR_FORMAT, load_detector, load_model
-from demosaic.detect import DEFAULT_SEGMENTER
+from demosaic.detect import DEFAULT_SECOND_OPINION, DEFAULT_SEGMENTER
 from demosaic.mosaic import MosaicRegion, pixelate
 from demosaic.restore import MODELS_DIR, Restorer, default_model_path
 
@@ -34,6 +34,13 @@ def test_shipped__segmenter__loads_with_checksum_and_was_trained():
     assert meta["training"]["steps"] > 0 and all("command" in stage for stage in meta["training"]["stages"])
     assert model.count_params() == meta["parameters"]
     assert meta["config"]["borders"] and model.output_shape[-1] == 3  # mask, column and row borders
+
+
+def test_shipped__second_opinion__loads_with_checksum_and_was_trained_on_drawn_graphics():
+    model, meta = load_detector(DEFAULT_SECOND_OPINION)
+    assert meta["training"]["steps"] > 0 and meta["training"]["graphics"] > 0
+    assert "--init models/demosaic-detect-v5.json" in meta["training"]["command"]  # fine-tuned from the first
+    assert model.count_params() == meta["parameters"]
 
 
 def test_shipped__guided_model__beats_the_mosaic_inside_it():

@@ -9,10 +9,10 @@ from .cellstats import window_cells
 from .combs import grid_line_error
 from .config import (CellConfig, DetectorConfig, EvidenceConfig, ExactConfig, LatticeConfig, NetConfig,
                      PieceConfig, RefitConfig)
-from .detector import DEFAULT_SEGMENTER, Detector, detect
+from .detector import DEFAULT_SECOND_OPINION, DEFAULT_SEGMENTER, Detector, detect
 from .evidence import border_evidence
 from .regions import Detection, Region, iou
 
-__all__ = ["DEFAULT_SEGMENTER", "CellConfig", "Detection", "Detector", "DetectorConfig", "EvidenceConfig", "ExactConfig",
+__all__ = ["DEFAULT_SECOND_OPINION", "DEFAULT_SEGMENTER", "CellConfig", "Detection", "Detector", "DetectorConfig", "EvidenceConfig", "ExactConfig",
            "LatticeConfig", "NetConfig", "PieceConfig", "RefitConfig", "Region", "border_evidence",
            "detect", "grid_line_error", "iou", "window_cells"]

@@ -133,6 +133,11 @@ class DetectorConfig:
     # segmenter's own (the shipped one has them: one network pass a frame), or another
     # segmenter's model card path.
     net_borders: str = ""
+    # A second segmenter that must also call each coded region mosaic (its mean probability
+    # over the region at least `net.region_score`), or the region goes: a model card path,
+    # "default" for the shipped one (demosaic-detect-g6-w48c64: trained on drawn flat
+    # graphics as well, which the first proposes as mosaics), "" for none.
+    second_opinion: str = "default"
     dilate: int = 0  # px to grow the final mask by, for feathered borders
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     lattice: LatticeConfig = field(default_factory=LatticeConfig)
