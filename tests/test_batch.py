@@ -141,9 +141,10 @@ def test_batch__bad_usage_exits_2(tmp_path):
 def test_settings_digest__changes_with_anything_that_changes_pixels(tmp_path):
     a = settings()
     assert a.digest() == settings().digest()
-    # The digest at c26f110, before `precision` joined Settings: float32 keeps it, so batches
-    # finished then stay finished.
-    assert a.digest() == "7d7f9ee55fed948c"
+    # The digest since the detector's second opinion (4fd5d8c), which changes what is detected
+    # (flat graphics, a few coded mosaics): batches finished before it are done again.
+    # Before it, "7d7f9ee55fed948c" (from c26f110: float32 kept it when `precision` joined).
+    assert a.digest() == "f3685e46e46f5b3a"
     with pytest.raises(ValueError):
         Settings(**{**a.__dict__, "precision": "auto"})  # resolved once per job, never stored unresolved
     assert a.digest() != Settings(**{**a.__dict__, "encode": EncodeOptions(crf=23)}).digest()
@@ -219,12 +220,14 @@ def test_batch__fusion_over_segments__same_frames_as_one_piece(tmp_path):
     """With --fuse-radius, each segment decodes the vote's radius plus the fusion radius and
     two registration blocks of overlap, and restores the overlap frames of its first block
     and the one before (their priors; a block's first frames fade from the block before): a
-    40-frame panning clip under a frame-fixed mosaic, cut into 6-frame
+    40-frame panning clip (vtest.avi) under a frame-fixed mosaic, cut into 6-frame
     segments (most starting mid-block), comes out as the whole video's run does, and that run
     did fuse."""
+    from pipelines.evaluate_video import opencv_clip
+
     src = tmp_path / "pan.mp4"
-    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=320x128:rate=10:duration=4,crop=128:96:'floor(n*1.5)':16,{PIXELIZE}",
-           "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(src))
+    ffmpeg("-i", opencv_clip("vtest.avi"), "-vf", f"scale=320:240,crop=128:96:'floor(n*1.5)':16,{PIXELIZE}",
+           "-frames:v", "40", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(src))
     dst = tmp_path / "a.mkv"
     fused = Settings(**{**settings(every=4).__dict__, "fuse_radius": 2})
     report = run_batch([(src, dst)], fused, LocalExecutor(), segment_frames=6)

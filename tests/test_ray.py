@@ -59,10 +59,15 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    """30 frames with a frame-aligned 16 px mosaic and a FLAC audio track."""
+    """30 frames of vtest.avi with a frame-aligned mosaic (restored on every frame) and a FLAC
+    audio track. (A mosaic over lavfi testsrc2's flat bars is one the detector's second
+    opinion doubts: most of its cells are flat drawing.)"""
+    from pipelines.evaluate_video import opencv_clip
+
     d = tmp_path_factory.mktemp("rayclips")
-    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=192x128:rate=10:duration=3,{PIXELIZE}", "-f", "lavfi",
-           "-i", "sine=frequency=330:duration=3", "-c:v", "libx264", "-crf", "16", "-c:a", "flac", str(d / "in.mkv"))
+    ffmpeg("-i", opencv_clip("vtest.avi"), "-f", "lavfi", "-i", "sine=frequency=330:duration=3",
+           "-vf", f"scale=192:128,{PIXELIZE}", "-frames:v", "30", "-c:v", "libx264", "-crf", "16", "-c:a", "flac",
+           "-shortest", str(d / "in.mkv"))
     return d / "in.mkv"
 
 

@@ -261,11 +261,10 @@ def _second_opinion_kept(cfg: DetectorConfig, second, frame: np.ndarray, found: 
     0.81–0.90 on lavfi `testsrc2`); the second, trained on such drawings too, does not
     (tuning set: under 0.7 on all 36 regions found in lavfi `testsrc` and 39 of 40 in
     drawings, 0.94–1.0 on every region found over the tuning footage's mosaics)."""
-    boxes = np.array([r.bbox for r, exact in zip(found.regions, found.uncompressed) if not exact])
-    x0, y0 = boxes[:, :2].min(0)
-    x1, y1 = boxes[:, 2:].max(0)
+    coded = np.array([False, *(not exact for exact in found.uncompressed)])[found.labels]
+    x, y, w, h = cv2.boundingRect(coded.astype(np.uint8))
     logits = np.full(found.labels.shape, np.inf, np.float32)  # elsewhere only uncompressed regions: not its say
-    logits[y0:y1, x0:x1] = second.over(frame, (int(x0), int(y0), int(x1), int(y1)))[..., 0]
+    logits[y:y + h, x:x + w] = second.over(frame, (x, y, x + w, y + h))[..., 0]
     labels, regions, closed = drop_unsure(cfg, logits, found.labels, found.regions, found.closed)
     return RegionSet.of(labels, regions, closed)
 
