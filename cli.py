@@ -92,7 +92,9 @@ def _detection(every: bool = False, dilate: bool = True):
         options = [click.option("--detector", "detector_name", type=click.Choice(["learned", "classical"]),
                                 default="learned", show_default=True,
                                 help="learned: the trained segmenter, its regions checked for a cell lattice, with "
-                                     "the classical detector; classical: the classical detector alone (faster).")]
+                                     "the classical detector, and each region of coded video confirmed by a second "
+                                     "segmenter trained on flat graphics too; classical: the classical detector alone "
+                                     "(faster).")]
         if dilate:
             options.append(click.option("--dilate", type=click.IntRange(0, 64), default=0, show_default=True,
                                         help="Grow the mask by this many px (feathered mosaic borders)."))

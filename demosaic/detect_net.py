@@ -98,7 +98,8 @@ def reach(cfg: DetectNetConfig) -> int:
     """px: how far from a pixel the network looks for its logits. In 4 px blocks: one each
     for the fine layer, the stride-2 layer and the 2×2 spread back, two per unit of each
     dilation at 1/8 resolution; and the block's own width. A crop grown by this much
-    around a box gives the box the logits the whole frame gives it (a test checks this)."""
+    around a box gives the box the logits the whole frame gives it: exactly in float32, to
+    bfloat16's rounding in bfloat16 (a test checks both)."""
     return BLOCK * (3 + 2 * sum(cfg.dilations)) + BLOCK
 
 
@@ -246,8 +247,9 @@ class Segmenter:
 
     def over(self, frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         """The logits over `box` (x0, y0, x1, y1) of `frame`, as `self(frame)` gives them
-        there, from a crop grown by the network's `reach` (its corner on the blocks' own
-        lattice of `MULTIPLE` px): a region's worth of network time, not a frame's."""
+        there (in bfloat16 to its rounding: 0.06–0.13 on logits up to 17, measured), from a
+        crop grown by the network's `reach` (its corner on the blocks' own lattice of
+        `MULTIPLE` px): a region's worth of network time, not a frame's."""
         x0, y0, x1, y1 = box
         grow = reach(self.net)
         h, w = frame.shape[:2]

@@ -71,6 +71,8 @@ class Settings:
             del data["exclude_path"]
         else:
             data["exclude_sha256"] = _file_sha256(Path(self.exclude_path))
+        if not self.detector.learned or self.mode == PASSTHROUGH:  # no second segmenter runs: pixels as before it
+            del data["detector"]["second_opinion"], data["detector"]["net"]["second_score"]
         if self.precision == "float32":  # likewise; bfloat16 computes other pixels
             del data["precision"]
         if self.mode != PASSTHROUGH:  # a new shipped model: new outputs

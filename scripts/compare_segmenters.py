@@ -11,7 +11,7 @@ For each segmenter card (or "default"), the whole detector (`--detector learned`
   found and the share of pixels marked. testsrc2, smptehdbars and the slide and cartoon
   clips of `scripts/make_graphics_clips.py` are the evaluation's and are not here.
 
-    python scripts/compare_segmenters.py default models/demosaic-detect-g6-w48c64.json --out DIR
+    python scripts/compare_segmenters.py default models/demosaic-detect-g6-w48c64.json --second-opinion '' --out DIR
 """
 from __future__ import annotations
 
@@ -88,12 +88,15 @@ def main() -> None:
     ap.add_argument("segmenters", nargs="+", help='model cards, or "default"')
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--skip-set-a", action="store_true", help="only the graphics (a minute, not five)")
+    ap.add_argument("--second-opinion", default="default",
+                    help="the detector's second segmenter: a model card, default (the shipped one), or '' (none: "
+                         "each segmenter alone, as the runs before it was shipped)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     clips = graphics_clips(args.out / "clips")
     results = {}
     for card in args.segmenters:
-        det_cfg = DetectorConfig(learned=card)
+        det_cfg = DetectorConfig(learned=card, second_opinion=args.second_opinion)
         row = {"graphics": graphics_scores(Detector(det_cfg), clips)}
         print(card, json.dumps(row["graphics"]), flush=True)
         if not args.skip_set_a:

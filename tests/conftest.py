@@ -39,6 +39,16 @@ def smooth_image(rng: np.random.Generator, height: int, width: int) -> np.ndarra
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+def photo_png(path, height: int, width: int, seed: int):
+    """A photo-like PNG (`smooth_image`) for ffmpeg to pan over and pixelate: a mosaic over it
+    is one both of the detector's segmenters call a mosaic (one over lavfi testsrc2's flat
+    bars, mostly flat drawing under the cells, the second one doubts)."""
+    import cv2
+
+    cv2.imwrite(str(path), smooth_image(np.random.default_rng(seed), height, width))
+    return path
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import audio_md5, ffmpeg, pixelize
+from conftest import audio_md5, ffmpeg, photo_png, pixelize
 from cli import main
 from demosaic.video import read_frames
 
@@ -59,15 +59,13 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    """30 frames of vtest.avi with a frame-aligned mosaic (restored on every frame) and a FLAC
-    audio track. (A mosaic over lavfi testsrc2's flat bars is one the detector's second
-    opinion doubts: most of its cells are flat drawing.)"""
-    from pipelines.evaluate_video import opencv_clip
-
+    """30 frames panning over a photo-like picture, with a frame-aligned mosaic (restored on
+    every frame), and a FLAC audio track."""
     d = tmp_path_factory.mktemp("rayclips")
-    ffmpeg("-i", opencv_clip("vtest.avi"), "-f", "lavfi", "-i", "sine=frequency=330:duration=3",
-           "-vf", f"scale=192:128,{PIXELIZE}", "-frames:v", "30", "-c:v", "libx264", "-crf", "16", "-c:a", "flac",
-           "-shortest", str(d / "in.mkv"))
+    ffmpeg("-loop", "1", "-framerate", "10", "-i", photo_png(d / "photo.png", 160, 240, 11), "-f", "lavfi",
+           "-i", "sine=frequency=330:duration=3", "-vf", f"crop=192:128:'floor(n*1.5)':'floor(n)',{PIXELIZE}",
+           "-frames:v", "30", "-c:v", "libx264", "-crf", "16", "-pix_fmt", "yuv420p", "-c:a", "flac", "-shortest",
+           str(d / "in.mkv"))
     return d / "in.mkv"
 
 

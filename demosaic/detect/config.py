@@ -96,6 +96,7 @@ class NetConfig:
     reopen: float = 1.0  # cells; exact regions the network's mosaic outgrows by this many are coded ones unless every cell is exact (0: never)
     trim: bool = True  # coded regions lose the pixels the network does not call mosaic
     region_score: float = 0.7  # ... and go where its mean probability over them is under this (old codecs' blocks; 0: never)
+    second_score: float = 0.7  # the second opinion's mean probability a coded region needs (`DetectorConfig.second_opinion`; v5's region_score, not tuned apart)
     soft_lattice: bool = True  # network-only regions: also a mean-step comb, and the flattest candidate grid
     flat_share: float = 0.3  # a network-only region needs this share of its whole cells flat inside ...
     cell_std: float = 6.0  # ... within this inner standard deviation (levels; coding noise included)
@@ -134,7 +135,7 @@ class DetectorConfig:
     # segmenter's model card path.
     net_borders: str = ""
     # A second segmenter that must also call each coded region mosaic (its mean probability
-    # over the region at least `net.region_score`), or the region goes: a model card path,
+    # over the region at least `net.second_score`), or the region goes: a model card path,
     # "default" for the shipped one (demosaic-detect-g6-w48c64: trained on drawn flat
     # graphics as well, which the first proposes as mosaics), "" for none.
     second_opinion: str = "default"

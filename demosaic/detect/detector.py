@@ -254,9 +254,10 @@ def _remnants_dropped(cfg: DetectorConfig, found: RegionSet) -> RegionSet:
 
 
 def _second_opinion_kept(cfg: DetectorConfig, second, frame: np.ndarray, found: RegionSet) -> RegionSet:
-    """The regions the second segmenter also calls mosaic (`drop_unsure` with its logits),
-    which it sees only over the box around the coded regions (`Segmenter.over`): the same
-    logits there as over the whole frame. Drawn flat graphics fall on a lattice of flat
+    """The regions the second segmenter also calls mosaic (`drop_unsure` with its logits and
+    `net.second_score`), which it sees only over the box around the coded regions
+    (`Segmenter.over`: the logits the whole frame gives there, to bfloat16's rounding; on a
+    tiled frame, the tile's). Drawn flat graphics fall on a lattice of flat
     cells, as a mosaic does, and the first segmenter proposes them (its mean probability
     0.81–0.90 on lavfi `testsrc2`); the second, trained on such drawings too, does not
     (tuning set: under 0.7 on all 36 regions found in lavfi `testsrc` and 39 of 40 in
@@ -265,7 +266,8 @@ def _second_opinion_kept(cfg: DetectorConfig, second, frame: np.ndarray, found: 
     x, y, w, h = cv2.boundingRect(coded.astype(np.uint8))
     logits = np.full(found.labels.shape, np.inf, np.float32)  # elsewhere only uncompressed regions: not its say
     logits[y:y + h, x:x + w] = second.over(frame, (x, y, x + w, y + h))[..., 0]
-    labels, regions, closed = drop_unsure(cfg, logits, found.labels, found.regions, found.closed)
+    labels, regions, closed = drop_unsure(cfg, logits, found.labels, found.regions, found.closed,
+                                          least=cfg.net.second_score)
     return RegionSet.of(labels, regions, closed)
 
 

@@ -264,10 +264,10 @@ def steps_needed(cfg: DetectorConfig, grid: Grid) -> float:
 
 
 def drop_unsure(cfg: DetectorConfig, logits: np.ndarray, labels: np.ndarray, regions: Sequence[Region],
-                closed: Sequence[bool]) -> tuple[np.ndarray, list[Region], list[bool]]:
+                closed: Sequence[bool], least: float | None = None) -> tuple[np.ndarray, list[Region], list[bool]]:
     """Coded regions (not `closed`) over whose pixels the network's mean probability of
-    mosaic is under `net.region_score` go: returns the labels, regions and `closed` left
-    (new values; those given are left as they are).
+    mosaic is under `least` (default `net.region_score`) go: returns the labels, regions and
+    `closed` left (new values; those given are left as they are).
 
     An old codec without a deblocking filter (MPEG-4 Part 2, MPEG-2, MJPEG) leaves flat
     8×8 blocks over smooth content: a lattice of flat cells, which the classical paths
@@ -279,8 +279,8 @@ def drop_unsure(cfg: DetectorConfig, logits: np.ndarray, labels: np.ndarray, reg
     prob = sigmoid(logits)
     sums = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=len(regions) + 1)
     counts = np.bincount(labels.ravel(), minlength=len(regions) + 1)
-    keep = [closed[k] or counts[k] == 0 or sums[k] / counts[k] >= cfg.net.region_score
-            for k in range(1, len(regions) + 1)]
+    least = cfg.net.region_score if least is None else least
+    keep = [closed[k] or counts[k] == 0 or sums[k] / counts[k] >= least for k in range(1, len(regions) + 1)]
     if all(keep):
         return labels.copy(), list(regions), list(closed)
     labels, regions = keep_regions(labels, list(regions), keep)
