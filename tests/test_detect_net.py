@@ -338,6 +338,21 @@ def test_learned__drawn_flat_graphics__the_second_opinion_leaves_them_alone(lear
         assert not learned.detect(frame).mask.any()
 
 
+@needs_model
+def test_learned__uncompressed_mosaic_over_a_drawing__kept_though_the_second_opinion_doubts_it(learned):
+    """Uncompressed regions are exact (every cell one colour, exact borders): evidence enough,
+    so the second segmenter is not asked about them, even where it doubts them (a mosaic over
+    a drawing shows mostly flat cells, as the drawing does)."""
+    from demosaic.detect.evidence import sigmoid
+
+    drawing = flat_graphic(np.random.default_rng(211), 512)[:384]
+    mosaic, truth = pixelate(drawing, [MosaicRegion("rect", ((96, 64), (352, 288)), (16, 16))])
+    assert sigmoid(learned.second_opinion(mosaic)[..., 0])[truth].mean() < learned.cfg.net.second_score
+    found = learned.detect(mosaic, coded=False)
+    assert iou(found.mask, truth) > 0.8
+    np.testing.assert_array_equal(found.mask, Detector(DetectorConfig(second_opinion="")).detect(mosaic, coded=False).mask)
+
+
 # --- fitting a lattice to border maps (no trained model needed) -----------------------------
 
 def _border_logits(height, width, grid, part, rng, noise=1.0):
