@@ -77,8 +77,10 @@ def frames(path):
 def reference(clip, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "ref.mkv"
     # float32, as --ray takes auto to be (its nodes may differ): the Ray runs below name none.
-    result = CliRunner().invoke(main, ["video", str(clip), str(out), "--lossless", "--precision", "float32"])
+    result = CliRunner().invoke(main, ["video", str(clip), str(out), "--lossless", "--precision", "float32",
+                                       "--report", str(out.with_suffix(".json"))])
     assert result.exit_code == 0, result.output
+    assert json.loads(out.with_suffix(".json").read_text())["frames_restored"] == 30  # the comparisons see restoring
     return out
 
 
