@@ -67,14 +67,20 @@ def test_segmenter__a_run__leaves_no_generated_source_in_the_temporary_directory
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_segmenter__over_a_box__the_whole_frames_logits_there(tiny_detector, precision):
+def test_segmenter__over_a_box__the_whole_frames_logits_there(precision):
     """`over` runs the network on a crop grown by its `reach`: the box gets the logits the
     whole frame gives it, at the frame's edges too (exactly in float32; in bfloat16 to its
     rounding, which depends on the kernels chosen for each size); a crop grown by one block
-    lattice step less does not (the reach is no larger than it must be)."""
-    from demosaic.detect_net import MULTIPLE, Segmenter, reach
+    lattice step less does not (the reach is no larger than it must be). Seeded weights,
+    every one of them drawn, so that the widest dilation's taps carry signal."""
+    from demosaic.config import to_dict
+    from demosaic.detect_net import MULTIPLE, Segmenter, build, reach
 
-    seg = Segmenter.load(tiny_detector, precision)
+    cfg = DetectNetConfig(width=4, context_width=4, dilations=(1, 2), borders=True)
+    model = build(cfg)
+    rng = np.random.default_rng(5)
+    model.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in model.get_weights()])
+    seg = Segmenter(model, {"config": to_dict(cfg)}, precision)
     assert reach(seg.net) == 40  # 4 px blocks: fine, stride-2 and spread layers, 2·(1 + 2) at 1/8, the block
     frame = np.random.default_rng(4).integers(0, 256, (203, 261, 3), dtype=np.uint8)
     whole = seg(frame)
