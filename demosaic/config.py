@@ -124,6 +124,21 @@ PRECISION_DEFAULT = "auto"
 
 
 @dataclass(frozen=True)
+class FitConfig:
+    """A detected region fitted, frame by frame, to the mosaic under it (demosaic.fitting)."""
+
+    phase_search: int = 2  # px each way the grid may move (the vote's and detector's errors measured: 1–2)
+    # An end of the mosaic is a step above this many times the region's noise (the median step
+    # off its lattice lines; 0.5–0.9 levels on the tuning footage's moving mosaics at CRF 20)
+    # and `edge_levels` above it, where the picture beyond steps `edge_levels` more on average
+    # than the mosaic's cells inside (the picture beside them steps 3–20).
+    edge_ratio: float = 3.0
+    edge_levels: float = 2.0
+    straight: float = 0.8  # share of a side's lines ending within a few px of one another for it to be fitted
+    min_cells: int = 3  # cells across (down) a region needs for its sides to be fitted
+
+
+@dataclass(frozen=True)
 class SafetyConfig:
     """The restore side's guards (demosaic.safety): which cells are restored, how far a pixel
     may move, and when a region stays as it came."""
@@ -157,6 +172,7 @@ class SafetyConfig:
     # and spares the picture under a user's mask drawn half a cell past the mosaic: at CRF 23
     # 0.0–0.5 dB less lost there (`python scripts/cut_cells.py loose --crf 23 [--cut-slack 0]`).
     cut_slack: float = 4.0
+    fit: FitConfig = FitConfig()  # detected regions are first fitted to their mosaic (not the user's masks)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import numpy as np
 
 from .config import SafetyConfig
 from .consistency import Bounds, Evidence, cell_errors
+from .fitting import fit_region
 from .mosaic import NEIGHBOURS, Grid, GridArea, cell_stats, channel_absdiff
 
 
@@ -215,8 +216,12 @@ class Guarded(NamedTuple):
 
 
 def guard_frame(observed: np.ndarray, areas: Sequence[GridArea], cfg: SafetyConfig) -> Guarded:
+    """Each area fitted to its mosaic (a detected one: `fitting.fit_region`; the user's own
+    masks are taken as drawn) and verified."""
     out, held, kept = [], [], 0
     for area in areas:
+        if not area.trusted:
+            area = fit_region(observed, area, cfg.fit)
         v = verify_region(observed, area, cfg)
         if v.area is not None:
             out.append(v.area)

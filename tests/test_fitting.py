@@ -1,0 +1,134 @@
+"""A detected region fitted to the mosaic under it (demosaic.fitting), against mosaics whose
+truth the test made: ffmpeg's own crop + pixelize + overlay, and the synthesiser."""
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ffmpeg, smooth_image
+from demosaic.config import FitConfig, SafetyConfig
+from demosaic.fitting import edge_gap, fit_region, phase_shift
+from demosaic.mosaic import Grid, GridArea, MosaicRegion, pixelate
+from demosaic.safety import guard_frame
+
+# A 154 × 118 px box at (37, 29) in 12 px cells: its last column and row of cells are cut to 10 px.
+BOX, CELL = (37, 29, 154, 118), 12
+
+
+def textured(rng, h, w):
+    """A picture whose own cells are never flat (σ 12 noise over smooth fields)."""
+    image = smooth_image(rng, h, w).astype(float) + rng.normal(0, 12, (h, w, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def box_mask(shape, x, y, w, h):
+    mask = np.zeros(shape[:2], bool)
+    mask[y:y + h, x:x + w] = True
+    return mask
+
+
+@pytest.fixture(scope="module")
+def ffmpeg_mosaics(tmp_path_factory):
+    """The box pixelated by ffmpeg (in RGB, so odd cells stay whole), as a PNG and after
+    H.264 at CRF 20."""
+    folder = tmp_path_factory.mktemp("fitting")
+    cv2.imwrite(str(folder / "photo.png"), textured(np.random.default_rng(5), 240, 320))
+    x, y, w, h = BOX
+    graph = (f"format=gbrp,split[a][b];[b]crop={w}:{h}:{x}:{y},pixelize=w={CELL}:h={CELL}[p];"
+             f"[a][p]overlay={x}:{y}:format=gbrp")
+    ffmpeg("-i", folder / "photo.png", "-vf", graph + ",format=rgb24", folder / "mosaic.png")
+    ffmpeg("-i", folder / "mosaic.png", "-vf", "format=yuv420p", "-c:v", "libx264", "-crf", "20", folder / "coded.mp4")
+    ffmpeg("-i", folder / "coded.mp4", folder / "coded.png")
+    return {name: cv2.cvtColor(cv2.imread(str(folder / f"{name}.png")), cv2.COLOR_BGR2RGB)
+            for name in ("mosaic", "coded")}
+
+
+def detected_like(frame):
+    """The box as a detector might give it: reaching 3 px past its left and 5 px past its
+    right side, 4 px short of its bottom, 2 px past its top, the grid 1 px off across and
+    down."""
+    x, y, w, h = BOX
+    mask = box_mask(frame.shape, x - 3, y - 2, w + 8, h - 2)
+    return GridArea(mask, Grid((CELL, CELL), (x + 1, y - 1)))
+
+
+def on_same_lattice(a: Grid, b: Grid) -> bool:
+    return all(abs(((p - q + c / 2) % c) - c / 2) < 1e-6 for p, q, c in zip(a.origin, b.origin, a.pitch))
+
+
+@pytest.mark.parametrize("name", ["mosaic", "coded"])
+def test_fit_region__ffmpeg_box_with_cut_cells__fitted_to_the_box(ffmpeg_mosaics, name):
+    frame = ffmpeg_mosaics[name]
+    x, y, w, h = BOX
+    fitted = fit_region(frame, detected_like(frame))
+    assert on_same_lattice(fitted.grid, Grid((CELL, CELL), (x, y)))
+    truth = box_mask(frame.shape, *BOX)
+    assert (fitted.mask ^ truth).sum() == 0
+
+
+def test_fit_region__fitted_box__the_guards_restore_every_cell_of_it(ffmpeg_mosaics):
+    frame = ffmpeg_mosaics["coded"]
+    truth = box_mask(frame.shape, *BOX)
+    guarded = guard_frame(frame, [detected_like(frame)], SafetyConfig())
+    restored = np.zeros_like(truth)
+    for area in guarded.areas:
+        restored |= area.mask
+    assert not (restored & ~truth).any()  # nothing of the picture around it
+    x, y, w, h = BOX
+    whole = box_mask(frame.shape, x, y, w - w % CELL, h - h % CELL)
+    assert restored[whole].all()  # every whole cell (the cut ones, a mean of their part only, stay)
+    # Unfitted, cells a px off the mosaic's are restored: the picture beside it is restored too,
+    # or mosaic cells are left as they came.
+    unfitted = guard_frame(frame, [detected_like(frame)], SafetyConfig(fit=FitConfig(phase_search=0, min_cells=10**6)))
+    touched = np.zeros_like(truth)
+    for area in unfitted.areas:
+        touched |= area.mask
+    assert (touched & ~truth).sum() + (whole & ~touched).sum() > 0.05 * whole.sum()
+
+
+def test_fit_region__the_true_area__the_same_area(ffmpeg_mosaics):
+    frame = ffmpeg_mosaics["mosaic"]
+    x, y, w, h = BOX
+    area = GridArea(box_mask(frame.shape, *BOX), Grid((CELL, CELL), (x, y)))
+    assert fit_region(frame, area) is area
+
+
+def test_fit_region__ellipse__its_outline_kept_its_grid_fitted(rng):
+    region = MosaicRegion("ellipse", ((40, 32), (200, 160)), (10, 10))
+    observed, mask = pixelate(textured(rng, 192, 240), [region])
+    grid = region.grid()
+    off = GridArea(mask, Grid(grid.pitch, (grid.origin[0] + 2, grid.origin[1] - 1)))
+    fitted = fit_region(observed, off)
+    assert (fitted.mask == mask).all()  # no straight side to fit
+    assert on_same_lattice(fitted.grid, grid)
+
+
+def test_fit_region__no_mosaic_under_the_mask__the_mask_kept(rng):
+    picture = textured(rng, 160, 200)
+    area = GridArea(box_mask(picture.shape, 40, 30, 120, 96), Grid((8, 8), (40, 30)))
+    assert (fit_region(picture, area).mask == area.mask).all()
+
+
+def test_fit_region__user_mask__taken_as_drawn(ffmpeg_mosaics):
+    frame = ffmpeg_mosaics["mosaic"]
+    drawn = detected_like(frame)._replace(trusted=True)
+    guarded = guard_frame(frame, [drawn], SafetyConfig())
+    assert all(not (a.mask & ~drawn.mask).any() for a in guarded.areas)
+    assert all(a.grid == drawn.grid for a in guarded.areas)
+
+
+def test_phase_shift__steps_on_every_fifth_gap__lattice_moved_onto_them():
+    profile = np.full(49, 0.5)
+    profile[3::5] = 9.0  # lines between pixels 3 and 4, 8 and 9, ...: cells start at 4 (mod 5)
+    count = np.ones(49, int)
+    assert phase_shift(profile, count, 5.0, 3.0, 2) == 1
+    assert phase_shift(profile, count, 5.0, 4.0, 2) == 0
+
+
+def test_edge_gap__flat_run_then_picture__the_line_before_the_picture():
+    # gaps 0..19 outward; lattice lines in gaps 4, 9, 14; the mosaic ends on the line in gap 9
+    steps = np.array([0.5, 0.4, 0.6, 2.0, 12, 2.5, 0.5, 0.3, 0.4, 9.0, 6, 5, 7, 6, 8, 5, 6, 7, 5, 6])
+    border = np.zeros(20, bool)
+    border[[4, 9, 14]] = True
+    assert edge_gap(steps, border, np.arange(20), 2.5, 2.0) == 9
+    # All flat (a mosaic running on past the walk): no end found
+    assert edge_gap(np.where(border, 9.0, 0.5), border, np.arange(20), 2.5, 2.0) is None
