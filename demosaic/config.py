@@ -172,7 +172,7 @@ class SafetyConfig:
     # and spares the picture under a user's mask drawn half a cell past the mosaic: at CRF 23
     # 0.0–0.5 dB less lost there (`python scripts/cut_cells.py loose --crf 23 [--cut-slack 0]`).
     cut_slack: float = 4.0
-    fit: FitConfig = FitConfig()  # detected regions are first fitted to their mosaic (not the user's masks)
+    fit: FitConfig | None = FitConfig()  # detected regions are first fitted to their mosaic (None: not)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The restore side's guards: restore only what is verifiably mosaic, never push a pixel past
 what its neighbourhood supports, and keep a region as it came when the result fails the check.
 
-A region arrives with a mask and a cell grid (detected, voted, dilated or given). Before the
-model runs, the region must fit its grid (its cells flatter on it than half a cell off) and,
+A region arrives with a mask and a cell grid (detected, voted, dilated or given). A detected
+one is first fitted to the mosaic in the frame (`fitting.fit_region`: the grid's phase, its
+straight sides' ends); the user's is taken as drawn. Before the model runs, the region must fit its grid (its cells flatter on it than half a cell off) and,
 unless the user gave the mask, must not look like flat graphics. Then each cell on the
 region's edge is *verified*: its masked pixels are smooth within the region's own noise (a
 mosaic cell holds one colour; coding adds a little) and, where the mask cuts it, they step
@@ -220,7 +221,7 @@ def guard_frame(observed: np.ndarray, areas: Sequence[GridArea], cfg: SafetyConf
     masks are taken as drawn) and verified."""
     out, held, kept = [], [], 0
     for area in areas:
-        if not area.trusted:
+        if cfg.fit is not None and not area.trusted:
             area = fit_region(observed, area, cfg.fit)
         v = verify_region(observed, area, cfg)
         if v.area is not None:

@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--no-safety", action="store_true", help="the restorer without its guards (for comparison)")
     ap.add_argument("--fuse-radius", type=int, default=0, help="restore with multi-frame fusion (demosaic video --fuse-radius)")
     ap.add_argument("--fusion", default="", help="FusionConfig fields to change, e.g. tolerance=2,search=4")
+    ap.add_argument("--no-fit", action="store_true", help="detected regions not fitted to their mosaic (for comparison)")
     ap.add_argument("--safety", default="", help="SafetyConfig fields to change, e.g. bound_margin=20,flat_ratio=3")
     ap.add_argument("--segmenter", default="default",
                     help="the detector's segmenter: a model card, or default (the shipped one)")
@@ -56,6 +57,8 @@ def main() -> None:
         cases = [dataclasses.replace(c, frames=args.frames) for c in cases]
     engines: dict = {}
     safety = with_fields(SafetyConfig, args.safety)
+    if args.no_fit:
+        safety = dataclasses.replace(safety, fit=None)
     fusion = with_fields(FusionConfig, args.fusion, radius=args.fuse_radius)
 
     detector = DetectorConfig(learned=args.segmenter, second_opinion=args.second_opinion)

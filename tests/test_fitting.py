@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import ffmpeg, smooth_image
-from demosaic.config import FitConfig, SafetyConfig
+from demosaic.config import SafetyConfig
 from demosaic.fitting import edge_gap, fit_region, phase_shift
 from demosaic.mosaic import Grid, GridArea, MosaicRegion, pixelate
 from demosaic.safety import guard_frame
@@ -78,7 +78,7 @@ def test_fit_region__fitted_box__the_guards_restore_every_cell_of_it(ffmpeg_mosa
     assert restored[whole].all()  # every whole cell (the cut ones, a mean of their part only, stay)
     # Unfitted, cells a px off the mosaic's are restored: the picture beside it is restored too,
     # or mosaic cells are left as they came.
-    unfitted = guard_frame(frame, [detected_like(frame)], SafetyConfig(fit=FitConfig(phase_search=0, min_cells=10**6)))
+    unfitted = guard_frame(frame, [detected_like(frame)], SafetyConfig(fit=None))
     touched = np.zeros_like(truth)
     for area in unfitted.areas:
         touched |= area.mask

@@ -1,0 +1,97 @@
+"""What fitting a detected region to its mosaic can buy, on footage cases: `demosaic video`'s
+own path with each detected region, before the guards, left as detected (`off`), fitted
+(`fitted`, the product), given the true grid's phase (`true grid`), or the true grid and the
+true mask (`truth`, where the region overlaps the true mosaic by half). Tuning footage only.
+
+    python scripts/fit_bound.py --work DIR [--only moving-crf20] [--modes off,fitted,grid,truth]
+
+Each region's frame is known by wrapping `Restorer.restore_frames` (the frames of one run come
+in order), and the truth is put in place of `safety.fit_region`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import demosaic.safety as safety  # noqa: E402
+from demosaic.mosaic import Grid  # noqa: E402
+from demosaic.restore import Restorer  # noqa: E402
+from pipelines.evaluate_video import default_cases, frames_of, make_clips, score_case, summary_line  # noqa: E402
+
+MODES = ("off", "fitted", "grid", "truth")
+
+
+class Truth:
+    """Stands in for `safety.fit_region`: the region as `mode` has it on the current frame."""
+
+    def __init__(self, fit):
+        self.fit, self.mode, self.case, self.seen, self.frame_of = fit, "fitted", None, 0, {}
+
+    def frames(self, restore_frames):
+        def wrapped(restorer, frames, areas, *args, **kwargs):
+            self.frame_of = {id(f): self.seen + i for i, f in enumerate(frames)}
+            self.seen += len(frames)
+            return restore_frames(restorer, frames, areas, *args, **kwargs)
+        return wrapped
+
+    def __call__(self, observed, area, cfg):
+        if self.mode == "off":
+            return area
+        if self.mode == "fitted":
+            return self.fit(observed, area, cfg)
+        t, cell = self.frame_of.get(id(observed)), self.case.cell
+        if t is None or area.grid is None or area.grid.pitch != (cell, cell):
+            return area
+        true = self.case.area(t, *area.mask.shape)
+        snapped = []
+        for o, p in zip(area.grid.origin, true.grid.origin):
+            d = (p - o + cell / 2) % cell - cell / 2  # to the true phase, where within 2 px
+            snapped.append(o + d if abs(d) <= 2.01 else o)
+        area = area._replace(grid=Grid(area.grid.pitch, tuple(snapped)))
+        if self.mode == "truth" and (area.mask & true.mask).sum() > 0.5 * true.mask.sum():
+            area = area._replace(mask=true.mask.copy())
+        return area
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, required=True, help="where each case's clips are made (kept for reruns)")
+    ap.add_argument("--only", default="moving-crf20", help="tuning cases whose name contains this")
+    ap.add_argument("--modes", default=",".join(MODES))
+    args = ap.parse_args()
+    from cli import main
+
+    def cli(argv):
+        try:
+            main(argv)
+        except SystemExit as e:
+            if e.code:
+                raise
+
+    truth = Truth(safety.fit_region)
+    safety.fit_region = truth
+    Restorer.restore_frames = truth.frames(Restorer.restore_frames)
+    for case in (c for c in default_cases("tuning") if args.only in c.name):
+        work = args.work / case.name
+        work.mkdir(parents=True, exist_ok=True)
+        clean, mosaic = work / "clean.mp4", work / "mosaic.mp4"
+        if not mosaic.exists():
+            make_clips(case, work)
+        passthrough = work / "passthrough.mp4"
+        if not passthrough.exists():
+            cli(["video", "--quiet", "--passthrough", str(mosaic), str(passthrough)])
+        for mode in args.modes.split(","):
+            truth.mode, truth.case, truth.seen = mode, case, 0
+            out = work / f"restored-{mode}.mp4"
+            cli(["video", "--quiet", "--overwrite", "--precision", "float32", str(mosaic), str(out)])
+            r = score_case(case, frames_of(clean), frames_of(mosaic), frames_of(passthrough), frames_of(out))
+            print(f"{mode:7s} {summary_line(r)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
