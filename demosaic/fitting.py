@@ -1,27 +1,35 @@
 """A detected region fitted, frame by frame, to the mosaic under it: its lattice's phase and
-its straight edges.
+its straight sides.
 
 Regions reach the restore side from a keyframe's detection, moved to the frames between by
 the vote, or from a detector whose masks reach a few px past the mosaic. On the tuning
-footage's moving mosaics, 40–45 % of frames had the grid one px off the cells (the vote
-moves a region in proportion between keyframes; the mosaic moves by whole px), and the mask
-lagged or over-reached by 1–7 px on each side. A grid one px off puts a strip of each
-neighbour into every cell, and a mask cut short of the mosaic leaves its edge cells as
-they came (`safety.verify_region` keeps a cut cell that runs on unmasked): measured there
-with the true grid and mask put in, region PSNR +0.2 to +0.45 dB, grid visibility 1.9–2.2
-to 1.1–1.5 and the temporal error 5–20 % lower.
+footage's moving mosaics (`scripts/fit_bound.py`), 38–47 % of frames had the grid a px or
+more off the cells (the vote moves a region in proportion between keyframes; the mosaic
+moves by whole px) and 38–62 % of the regions' sides were more than a px off the mosaic's
+(median 1–2, up to 15). A grid a px off puts a strip of each neighbour into every cell; a
+side short of the mosaic leaves its edge cells as they came (`safety.verify_region` keeps a
+cut cell that runs on unmasked). Fitted, those cases gained 0.07–0.40 dB, within 0.02–0.07
+dB of the true grid and mask put in, and their grid visibility fell from 1.9–2.2 to 1.2–1.6.
 
-Both fits read the steps between neighbouring pixels' luma inside the region. Across a lattice line a mosaic steps from one cell's colour to the next; inside a
-cell it does not (within the coding noise); in the picture beyond its edge it steps as the
-picture does.
+Both fits read the steps between neighbouring pixels' luma. Across a lattice line a mosaic
+steps from one cell's colour to the next; inside a cell it does not (within the coding
+noise); in the picture beyond its edge it steps as the picture does.
 
 - **Phase**: the grid is moved by whole px (at most `FitConfig.phase_search`) to where its
-  lines carry the largest mean step, each axis on its own.
-- **Edges**: each side of the mask that runs straight (a rectangle's: ffmpeg's crop and
-  pixelize, editors' boxes) is moved to where the mosaic ends: walking outward from a cell
-  inside, the first step off a lattice line above the noise is the picture. A partial cell
-  (a crop that is not a whole number of cells) ends there too. A side with no such step
-  within a cell of where it was, or no flat run before it, stays.
+  lines carry the largest mean step inside the region's core (the mask less a cell each
+  way), each axis on its own.
+- **Sides**: each side of the mask that runs straight (a rectangle's: ffmpeg's crop and
+  pixelize, editors' boxes) is moved to where the mosaic ends. Walking outward from two cells
+  inside to one past the side, the end is the step that best splits the walk into the flat
+  cells (their steps off the lattice lines) and the picture beyond (`edge_gap`). Moving in
+  only takes pixels out. Moving out is held to more (`_fit_side`): the side's straight lines
+  only, up to where most of them end, and past that only onto pixels that step on the other
+  axis' lattice lines as the cells inside do, and never for an area a user's `--exclude` cut
+  (`GridArea.grows`). A side whose walk finds no end, or one more than a cell away, stays;
+  so does a side that is not straight (an ellipse's; a union's with more than a few px
+  between its parts), and every side of a scaled mosaic (a pitch that is not whole px).
+- What it does not do: a cut cell whose flat part meets a rough picture is still kept by
+  the guards (`safety`), and the images' alpha and reported grids are the detected ones.
 """
 from __future__ import annotations
 
@@ -55,8 +63,9 @@ def _luma(observed: np.ndarray) -> np.ndarray:
     odd position after H.264: a lattice line stepping in two neighbouring gaps)."""
     if observed.ndim == 2 or observed.shape[2] == 1:
         return observed.reshape(observed.shape[:2]).astype(np.float32)
-    return cv2.cvtColor(np.ascontiguousarray(observed[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32) \
-        if observed.dtype == np.uint8 else (observed[..., :3].astype(np.float32) @ np.float32([0.299, 0.587, 0.114]))
+    if observed.dtype == np.uint8:
+        return cv2.cvtColor(np.ascontiguousarray(observed[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return observed[..., :3].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])  # 0–255 floats
 
 
 def _axis(luma: np.ndarray, mask: np.ndarray, pitch: float, origin: float) -> _Axis:
@@ -78,15 +87,15 @@ def phase_shift(profile: np.ndarray, count: np.ndarray, pitch: float, origin: fl
     best, best_score = 0, -1.0
     for d in sorted(range(-reach, reach + 1), key=abs):  # ties keep the smaller move
         on = _borders(len(profile) + 1, pitch, origin + d) & used
-        if not on.any():
-            return 0
+        if not on.any():  # no line of this lattice inside the core: no evidence for it
+            continue
         score = float(profile[on].mean())
         if score > best_score + 1e-9:
             best, best_score = d, score
     return best
 
 
-def noise(profile: np.ndarray, count: np.ndarray, border: np.ndarray) -> float:
+def off_line_noise(profile: np.ndarray, count: np.ndarray, border: np.ndarray) -> float:
     """The region's noise: the median mean step off its lattice lines."""
     off = ~border & (count > 0)
     return float(np.median(profile[off])) if off.any() else 0.0
@@ -95,25 +104,24 @@ def noise(profile: np.ndarray, count: np.ndarray, border: np.ndarray) -> float:
 def edge_gap(steps: np.ndarray, border: np.ndarray, gaps: np.ndarray, threshold: float,
              contrast: float) -> int | None:
     """Walking the gaps `gaps` outward (the first inside the mosaic), the gap where it ends:
-    a step above `threshold` that best splits the walk into a flat run (its steps off the
-    lattice lines) and the picture beyond, as a change in the mean step (least squares; the
-    lattice lines themselves not counted inside). None where the picture's mean step is not
-    `contrast` above the run's."""
+    a step above `threshold` that best splits the walk into a flat run and the picture beyond,
+    as a change in the mean step off the lattice lines (least squares, on log steps). None
+    where the picture's mean step is not `contrast` above the run's."""
     v = np.log1p(steps[gaps].astype(np.float64))  # a strong edge is one step, not a weight
     on = border[gaps]
-    near = on | np.r_[on[1:], False] | np.r_[False, on[:-1]]
+    after = np.r_[False, on[:-1]]  # the gap just outward of a line
     w_in = (~on).astype(np.float64)
     n_in, s_in, q_in = np.cumsum(w_in), np.cumsum(w_in * v), np.cumsum(w_in * v * v)  # over gaps[0..i]
     rev = lambda a: np.cumsum(a[::-1])[::-1]  # noqa: E731  over gaps[i..]
-    n_out, s_out, q_out = rev(np.ones_like(v)), rev(v), rev(v * v)
+    n_out, s_out, q_out = rev(w_in), rev(w_in * v), rev(w_in * v * v)
     raw = steps[gaps].astype(np.float64)
-    lin_in, lin_out = np.cumsum(w_in * raw), rev(raw)
+    lin_in, lin_out = np.cumsum(w_in * raw), rev(w_in * raw)
     m = len(gaps)
     best, best_cost = None, np.inf
     ok = np.zeros(m, bool)
     for i in range(1, m - 1):  # the end: gaps[i]; inside gaps[:i], outside gaps[i + 1:]
-        if steps[gaps[i]] <= threshold or n_in[i - 1] == 0 or (near[i] and not on[i]):
-            continue  # ends a px beside a lattice line are taken as the line (coding rings there)
+        if steps[gaps[i]] <= threshold or n_in[i - 1] == 0 or n_out[i + 1] == 0 or (after[i] and not on[i]):
+            continue  # the px just past a line is the line's (coding rings there)
         mean_in, mean_out = s_in[i - 1] / n_in[i - 1], s_out[i + 1] / n_out[i + 1]
         if lin_out[i + 1] / n_out[i + 1] < lin_in[i - 1] / n_in[i - 1] + contrast:
             continue
@@ -129,10 +137,31 @@ def edge_gap(steps: np.ndarray, border: np.ndarray, gaps: np.ndarray, threshold:
     return int(gaps[best])
 
 
-def _fit_side(mask: np.ndarray, steps: np.ndarray, border: np.ndarray, pitch: float, threshold: float,
-              cfg: FitConfig, last: bool) -> np.ndarray | None:
-    """`mask` (lines, pixels) with its `last` (else first) straight end along the pixels moved
-    to where the mosaic ends (a copy), or None where it stays."""
+def lattice_steps(luma: np.ndarray, lines: np.ndarray, pixels: slice, other: np.ndarray) -> tuple[float, float]:
+    """Over `pixels` of the `lines` (luma: lines × pixels), the mean step between neighbouring
+    lines on the other axis' lattice lines (`other`: per gap between lines) and off them."""
+    chosen = np.zeros(luma.shape[0], bool)
+    chosen[lines] = True
+    pairs = np.flatnonzero(chosen[:-1] & chosen[1:])
+    if pairs.size == 0 or pixels.stop <= pixels.start:
+        return 0.0, 0.0
+    step = np.abs(luma[pairs + 1, pixels] - luma[pairs, pixels]).mean(axis=1)
+    on = other[pairs]
+    return (float(step[on].mean()) if on.any() else 0.0), (float(step[~on].mean()) if (~on).any() else 0.0)
+
+
+def _fit_side(mask: np.ndarray, luma: np.ndarray, steps: np.ndarray, border: np.ndarray, other: np.ndarray,
+              pitch: float, threshold: float, cfg: FitConfig, last: bool, grow: bool) -> np.ndarray | None:
+    """`mask` (lines × pixels) with its `last` (else first) straight end along the pixels moved
+    to where the mosaic ends (a copy), or None where it stays.
+
+    Moving in only takes pixels out. Moving out adds pixels, so it is held to more: only the
+    straight lines move out (a notch or a second region's side stays), up to where most of
+    them end (the outline's own raggedness) and past that only with `grow` and only where
+    the pixels it adds show the mosaic's cells across the other axis: stepping on
+    its lattice lines at least half as much as the cells inside the end do, and half as much
+    or less between them (a flat wall or sky beside a mosaic steps on neither, a picture as
+    much between the lines as on them)."""
     lines = np.flatnonzero(mask.any(axis=1))
     if lines.size == 0:
         return None
@@ -145,8 +174,6 @@ def _fit_side(mask: np.ndarray, steps: np.ndarray, border: np.ndarray, pitch: fl
     if straight.sum() < cfg.straight * len(lines):
         return None
     profile = steps[lines[straight]].mean(axis=0)
-    near = np.abs(ends - end) <= reach  # the lines the fitted end applies to
-    lines, ends = lines[near], ends[near]
     if last:  # gaps from two cells inside to one cell past the end
         gaps = np.arange(max(0, end - 2 * reach), min(n - 1, end + reach + 1))
     else:
@@ -155,17 +182,29 @@ def _fit_side(mask: np.ndarray, steps: np.ndarray, border: np.ndarray, pitch: fl
     if b is None:
         return None
     new_end = b if last else b + 1  # the last (first) masked pixel
-    if abs(new_end - end) > reach or (ends == new_end).all():
+    if abs(new_end - end) > reach:
         return None
-    out = mask.copy()
+    sign = 1 if last else -1
     px = np.arange(n)[None, :]
-    side = out[lines]
-    inward = ends[:, None]  # each line keeps what lies inward of its own end
-    if last:
-        side = np.where(px <= new_end, side | (px > inward - 1), False)
-    else:
-        side = np.where(px >= new_end, side | (px < inward + 1), False)
-    out[lines] = side
+    out = mask.copy()
+    # In: every line within a cell of the side gives up what lies past the new end.
+    near = lines[np.abs(ends - end) <= reach]
+    out[near] &= (px <= new_end) if last else (px >= new_end)
+    # Out, on the straight lines only: up to the side where most lines end (an outline's
+    # raggedness), and past it only where the pixels added show the cells.
+    reached = min(new_end, end) if last else max(new_end, end)
+    if grow and sign * (new_end - end) > 0:
+        added = slice(end + 1, new_end + 1) if last else slice(new_end, end)
+        inside = slice(max(0, end - reach + 1), end + 1) if last else slice(end, min(n, end + reach))
+        on_added, off_added = lattice_steps(luma, lines[straight], added, other)
+        on_inside, _ = lattice_steps(luma, lines[straight], inside, other)
+        if on_added >= max(threshold, 0.5 * on_inside) and off_added <= 0.5 * on_added:
+            reached = new_end
+    for line, own in zip(lines[straight], ends[straight]) if grow else ():
+        lo, hi = (own + 1, reached + 1) if last else (reached, own)
+        out[line, lo:hi] = True
+    if (out == mask).all():
+        return None
     return out
 
 
@@ -174,6 +213,8 @@ def fit_region(observed: np.ndarray, area: GridArea, cfg: FitConfig = FitConfig(
     edges (a new area; the same one where nothing moved, or without a grid)."""
     if area.grid is None or not area.mask.any():
         return area
+    if any(abs(p - round(p)) > 1e-6 for p in area.grid.pitch):
+        return area  # a scaled mosaic's lines fall between px: whole-px moves cannot follow them
     rows, cols = np.flatnonzero(area.mask.any(axis=1)), np.flatnonzero(area.mask.any(axis=0))
     (pw, ph), (ox, oy) = area.grid.pitch, area.grid.origin
     # The region's box grown by a cell and a half each way: room for the edges to move into.
@@ -200,13 +241,14 @@ def fit_region(observed: np.ndarray, area: GridArea, cfg: FitConfig = FitConfig(
     border_d = _borders(obs.shape[0], ph, grid.origin[1] - y0)
     fitted, moved = mask, False
     if len(cols) >= cfg.min_cells * pw and len(rows) >= cfg.min_cells * ph:
-        sigma = max(noise(pa, ca, border_a), noise(pd, cd, border_d))
+        sigma = max(off_line_noise(pa, ca, border_a), off_line_noise(pd, cd, border_d))
         threshold = max(cfg.edge_ratio * sigma, sigma + cfg.edge_levels)
         for transposed in (False, True):
             for last in (True, False):
                 lines = fitted.T if transposed else fitted
-                side = _fit_side(lines, (down if transposed else across).steps,
-                                 border_d if transposed else border_a, ph if transposed else pw, threshold, cfg, last)
+                side = _fit_side(lines, luma.T if transposed else luma, (down if transposed else across).steps,
+                                 border_d if transposed else border_a, border_a if transposed else border_d,
+                                 ph if transposed else pw, threshold, cfg, last, area.grows)
                 if side is not None:
                     fitted, moved = (side.T if transposed else side), True
     if not moved and grid is area.grid:

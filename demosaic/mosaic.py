@@ -72,6 +72,9 @@ class GridArea(NamedTuple):
     grid: Grid | None
     mode: str = "mean"
     trusted: bool = False  # the user's own mask (or the truth): a mosaic for sure, not doubted as graphics
+    # A detected area's mask may be grown onto the mosaic's cells past it (`fitting.fit_region`);
+    # False after a user's --exclude, whose pixels it must never reach again.
+    grows: bool = True
 
 
 class AreaCrop(NamedTuple):
@@ -156,11 +159,12 @@ def cropped(area: GridArea, rows: slice, cols: slice) -> GridArea:
 
 def without(areas: Sequence[GridArea], excluded: np.ndarray | None) -> list[GridArea]:
     """`areas` with the `excluded` pixels (bool H×W: a user's --exclude) taken out of their
-    masks; an area left empty is dropped. The grids stay: cells the exclusion cuts are cut
-    cells, whose excluded part is kept as it came."""
+    masks, and no longer grown past them (`GridArea.grows`); an area left empty is dropped.
+    The grids stay: cells the exclusion cuts are cut cells, whose excluded part is kept as it
+    came."""
     if excluded is None:
         return list(areas)
-    out = [a._replace(mask=a.mask & ~excluded) for a in areas]
+    out = [a._replace(mask=a.mask & ~excluded, grows=False) for a in areas]
     return [a for a in out if a.mask.any()]
 
 

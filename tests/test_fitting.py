@@ -7,7 +7,7 @@ import pytest
 from conftest import ffmpeg, smooth_image
 from demosaic.config import SafetyConfig
 from demosaic.fitting import edge_gap, fit_region, phase_shift
-from demosaic.mosaic import Grid, GridArea, MosaicRegion, pixelate
+from demosaic.mosaic import Grid, GridArea, MosaicRegion, pixelate, without
 from demosaic.safety import guard_frame
 
 # A 154 × 118 px box at (37, 29) in 12 px cells: its last column and row of cells are cut to 10 px.
@@ -132,3 +132,84 @@ def test_edge_gap__flat_run_then_picture__the_line_before_the_picture():
     assert edge_gap(steps, border, np.arange(20), 2.5, 2.0) == 9
     # All flat (a mosaic running on past the walk): no end found
     assert edge_gap(np.where(border, 9.0, 0.5), border, np.arange(20), 2.5, 2.0) is None
+
+
+def crop_pixelize(image, x, y, w, h, cell):
+    """ffmpeg's crop + pixelize, cell by cell: cells from the box's corner, a cut cell the mean
+    of its part inside the box (as the ffmpeg fixture above shows)."""
+    out = image.copy()
+    for yy in range(y, y + h, cell):
+        for xx in range(x, x + w, cell):
+            block = image[yy:min(yy + cell, y + h), xx:min(xx + cell, x + w)]
+            out[yy:yy + block.shape[0], xx:xx + block.shape[1]] = np.round(block.reshape(-1, 3).mean(axis=0))
+    return out
+
+
+def restored_pixels(frame, areas, cfg=SafetyConfig()):
+    """Every pixel the guards hand on to be restored."""
+    out = np.zeros(frame.shape[:2], bool)
+    for area in guard_frame(frame, areas, cfg).areas:
+        out |= area.mask
+    return out
+
+
+@pytest.mark.parametrize("past", [0, 3])
+def test_fit_region__flat_wall_beside_the_mosaic__never_restored(rng, past):
+    # A 6 px flat strip (a wall) right of the mosaic, then texture: it ends like a cut cell
+    # along the walk, but does not step on the lattice's lines down the side.
+    x, y, w, h = 36, 24, 144, 96
+    picture = textured(rng, 180, 260)
+    picture[:, x + w:x + w + 6] = (90, 120, 150)
+    frame = crop_pixelize(picture, x, y, w, h, CELL)
+    truth = box_mask(frame.shape, x, y, w, h)
+    area = GridArea(box_mask(frame.shape, x, y, w + past, h), Grid((CELL, CELL), (x, y)))
+    assert not (restored_pixels(frame, [area]) & ~truth).any()
+
+
+def test_fit_region__a_notch_in_the_mosaic__not_filled(rng):
+    x, y, w, h = 36, 24, 144, 96
+    picture = cv2.GaussianBlur(smooth_image(rng, 180, 260), (0, 0), 4)  # smooth: flat as a cell
+    frame = crop_pixelize(picture, x, y, w, h, CELL)
+    truth = box_mask(frame.shape, x, y, w, h)
+    truth[y + 36:y + 48, x + w - CELL:x + w] = False  # one edge cell is not pixelated
+    frame[truth != box_mask(frame.shape, x, y, w, h)] = picture[truth != box_mask(frame.shape, x, y, w, h)]
+    fitted = fit_region(frame, GridArea(truth, Grid((CELL, CELL), (x, y))))
+    assert not (fitted.mask & ~truth).any()
+
+
+def test_fit_region__excluded_pixels__never_grown_back(rng):
+    x, y, w, h = 36, 24, 144, 96  # whole cells
+    frame = crop_pixelize(textured(rng, 180, 260), x, y, w, h, CELL)
+    area = GridArea(box_mask(frame.shape, x, y, w - 5, h), Grid((CELL, CELL), (x, y)))  # 5 px short of its side
+    excluded = box_mask(frame.shape, x + w - 5, y, 5, h)  # those 5 px of mosaic: the user's call
+    assert restored_pixels(frame, [area])[excluded].all()  # the side grows onto the mosaic ...
+    assert not (restored_pixels(frame, without([area], excluded)) & excluded).any()  # ... not into what is excluded
+
+
+@pytest.mark.parametrize("cut", [1, 2, CELL - 1])
+def test_fit_region__exact_mask_with_cut_cells__not_moved_into_the_picture(rng, cut):
+    x, y, w, h = 36, 24, 8 * CELL + cut, 96
+    frame = crop_pixelize(textured(rng, 180, 260), x, y, w, h, CELL)
+    truth = box_mask(frame.shape, x, y, w, h)
+    fitted = fit_region(frame, GridArea(truth, Grid((CELL, CELL), (x, y))))
+    assert not (fitted.mask & ~truth).any()
+
+
+def test_fit_region__fractional_pitch__left_as_detected(rng):
+    region = MosaicRegion("rect", ((40, 30), (166, 135)), (10.5, 10.5))
+    observed, mask = pixelate(textured(rng, 180, 220), [region])
+    area = GridArea(mask, Grid((10.5, 10.5), (1.0, 0.5)))
+    assert fit_region(observed, area) is area
+
+
+def test_fit_region__mirrored_frame__mirrored_fit_and_the_input_untouched(ffmpeg_mosaics):
+    frame = ffmpeg_mosaics["coded"]
+    area = detected_like(frame)
+    before = area.mask.copy()
+    fitted = fit_region(frame, area)
+    assert (area.mask == before).all()
+    width = frame.shape[1]
+    (pw, ph), (ox, oy) = area.grid.pitch, area.grid.origin
+    flipped = GridArea(area.mask[:, ::-1].copy(), Grid((pw, ph), (width - ox, oy)))
+    mirrored = fit_region(np.ascontiguousarray(frame[:, ::-1]), flipped)
+    assert (mirrored.mask[:, ::-1] == fitted.mask).all()
