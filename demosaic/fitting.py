@@ -74,7 +74,7 @@ def _axis(luma: np.ndarray, mask: np.ndarray, pitch: float, origin: float) -> _A
 
 
 def _profile(axis: _Axis) -> tuple[np.ndarray, np.ndarray]:
-    """Per gap, the mean step over the lines where both its pixels are masked, and their count."""
+    """Per gap, the mean step over the lines where both its pixels are in the core, and their count."""
     count = axis.inside.sum(axis=0)
     total = np.where(axis.inside, axis.steps, 0.0).sum(axis=0)
     return total / np.maximum(count, 1), count

@@ -147,7 +147,7 @@ class RestoredCrop(NamedTuple):
     cols: slice
     pixels: np.ndarray  # uint8 RGB over (rows, cols): the input there, its areas restored
     outcome: Outcome
-    areas: tuple[GridArea, ...] = ()  # what was asked for (before the guards fit and cut it), in the crop's coordinates
+    areas: tuple[GridArea, ...] = ()  # what was asked for, before the guards fit and cut it (crop coordinates)
 
 
 class Restorer:

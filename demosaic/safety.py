@@ -5,12 +5,12 @@ A region arrives with a mask and a cell grid (detected, voted, dilated or given)
 one is first fitted to the mosaic in the frame (`fitting.fit_region`: the grid's phase, its
 straight sides' ends); the user's is taken as drawn. Before the model runs, the region must
 fit its grid (its cells flatter on it than half a cell off) and, unless the user gave the
-mask, must not look like flat graphics. Then each cell on the
-region's edge is *verified*: its masked pixels are smooth within the region's own noise (a
-mosaic cell holds one colour; coding adds a little) and, where the mask cuts it, they step
-from the picture beside them. Only verified cells (and every whole inner cell) are
-restored; masked pixels outside them (a mask that reaches past the mosaic, a vote that lags
-a moving one) keep their input pixels.
+mask, must not look like flat graphics. Then each cell on the region's edge is *verified*:
+its masked pixels are smooth within the region's own noise (a mosaic cell holds one colour;
+coding adds a little) and, where the mask cuts it, they step from the picture beside them.
+Only verified cells (and every whole inner cell) are restored; masked pixels outside them
+(a mask that reaches past the mosaic, a vote that lags a moving one) keep their input
+pixels.
 
 After the model, the consistency step moves each restored cell's mean to its observed
 colour within per-pixel bounds (the 3×3 neighbouring cells' colour range and a margin), and

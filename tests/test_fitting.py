@@ -102,10 +102,13 @@ def test_fit_region__ellipse__its_outline_kept_its_grid_fitted(rng):
     assert on_same_lattice(fitted.grid, grid)
 
 
-def test_fit_region__no_mosaic_under_the_mask__the_mask_kept(rng):
+def test_fit_region__no_mosaic_under_the_mask__never_grown(rng):
+    # Smooth picture under the mask and 3 px past it, rough beyond: the walk finds an end, but
+    # nothing there steps on a lattice's lines, so the mask may shrink and never grows.
     picture = textured(rng, 160, 200)
+    picture[26:130, 36:164] = cv2.GaussianBlur(smooth_image(rng, 160, 200), (0, 0), 6)[26:130, 36:164]
     area = GridArea(box_mask(picture.shape, 40, 30, 120, 96), Grid((8, 8), (40, 30)))
-    assert (fit_region(picture, area).mask == area.mask).all()
+    assert not (fit_region(picture, area).mask & ~area.mask).any()
 
 
 def test_fit_region__user_mask__taken_as_drawn(ffmpeg_mosaics):
