@@ -19,7 +19,7 @@ from .inpaint import fill_coarse_to_fine
 from .metrics import bounding_box
 from .consistency import enforce_cell_means, evidence
 from .mosaic import AreaCrop, Grid, GridArea, area_pieces, cell_colour_guide
-from .safety import Guarded, guard_frame, passes_check
+from .safety import Guarded, fitted_areas, guard_frame, passes_check
 from .tiles import plan_tiles
 from .video_fusion import Block, Window, fuse_region, solve_block
 
@@ -204,6 +204,12 @@ class Restorer:
 
     def restore(self, frame: np.ndarray, areas: Sequence[GridArea]) -> np.ndarray:
         return self.restore_many([frame], [areas])[0]
+
+    def fitted(self, frame: np.ndarray, areas: Sequence[GridArea]) -> list[GridArea]:
+        """`areas` as this restorer's guards take them in `frame`: the detected ones fitted to
+        their mosaic (`safety.fitted_areas`); what an alpha restored with the colour, and a
+        report of the grids restored, follow."""
+        return fitted_areas(frame, areas, self.safety)
 
     def reach(self, grid: Grid | None) -> int:
         """px around an area that restoring it reads: two cells (the guards' and the guide's ring

@@ -217,13 +217,19 @@ class Guarded(NamedTuple):
         return Bounds(lo, hi)
 
 
+def fitted_areas(observed: np.ndarray, areas: Sequence[GridArea], cfg: SafetyConfig | None) -> list[GridArea]:
+    """Each detected area fitted to its mosaic in `observed` (`fitting.fit_region`), as the
+    guards take it; the user's own masks as drawn, and every area as given without guards
+    (`cfg` None) or fitting (`cfg.fit` None)."""
+    if cfg is None or cfg.fit is None:
+        return list(areas)
+    return [a if a.trusted else fit_region(observed, a, cfg.fit) for a in areas]
+
+
 def guard_frame(observed: np.ndarray, areas: Sequence[GridArea], cfg: SafetyConfig) -> Guarded:
-    """Each area fitted to its mosaic (a detected one: `fitting.fit_region`; the user's own
-    masks are taken as drawn) and verified."""
+    """Each area fitted to its mosaic (`fitted_areas`) and verified."""
     out, held, kept = [], [], 0
-    for area in areas:
-        if cfg.fit is not None and not area.trusted:
-            area = fit_region(observed, area, cfg.fit)
+    for area in fitted_areas(observed, areas, cfg):
         v = verify_region(observed, area, cfg)
         if v.area is not None:
             out.append(v.area)

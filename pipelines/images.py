@@ -129,11 +129,12 @@ def restore_image(src: Path, dst: Path, mask_path: Path | None, model_path: Path
     restored = restorer.restore(image, areas)
     changed = np.any(restored != image, axis=2)
     out = picture.with_rgb(restored)
+    fitted = restorer.fitted(image, areas)  # as the guards took them: the grids the colour was restored on
     if picture.alpha is not None:  # pixelated with its colour: restored where the colour was
-        out = out.with_alpha(restore_alpha(picture.alpha, areas, changed))
+        out = out.with_alpha(restore_alpha(picture.alpha, fitted, changed))
     write_picture(dst, out)
     return {"restored_pixels": int(changed.sum()), "mode": mode,
-            "model": restorer.card.get("name"), "grids": [None if a.grid is None else asdict(a.grid) for a in areas]}
+            "model": restorer.card.get("name"), "grids": [None if a.grid is None else asdict(a.grid) for a in fitted]}
 
 
 def _restore_large(src: Path, dst: Path, picture: Picture, image: np.ndarray, detector: Detector,
@@ -152,10 +153,12 @@ def _restore_large(src: Path, dst: Path, picture: Picture, image: np.ndarray, de
     if picture.alpha is not None:  # as `restore_image`, crop by crop
         alpha = picture.alpha.copy()
         for r, changed in zip(restored, changes):
-            alpha[r.rows, r.cols] = restore_alpha(alpha[r.rows, r.cols], r.areas, changed)
+            fitted = restorer.fitted(image[r.rows, r.cols], r.areas)
+            alpha[r.rows, r.cols] = restore_alpha(alpha[r.rows, r.cols], fitted, changed)
     write_picture(dst, picture.with_rgb_in([(r.rows, r.cols, r.pixels) for r in restored], alpha))
     changed = sum(int(c.sum()) for c in changes)
-    grids = [None if a.grid is None else asdict(a.grid.moved(c.cols.start, c.rows.start)) for c in crops for a in c.areas]
+    grids = [None if a.grid is None else asdict(a.grid.moved(c.cols.start, c.rows.start))
+             for c in crops for a in restorer.fitted(image[c.rows, c.cols], c.areas)]
     return {"restored_pixels": changed, "mode": mode, "model": restorer.card.get("name"), "grids": grids}
 
 

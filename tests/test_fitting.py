@@ -216,3 +216,18 @@ def test_fit_region__mirrored_frame__mirrored_fit_and_the_input_untouched(ffmpeg
     flipped = GridArea(area.mask[:, ::-1].copy(), Grid((pw, ph), (width - ox, oy)))
     mirrored = fit_region(np.ascontiguousarray(frame[:, ::-1]), flipped)
     assert (mirrored.mask[:, ::-1] == fitted.mask).all()
+
+
+def test_fitted_areas__as_the_guards_take_them(ffmpeg_mosaics):
+    """What `demosaic image` restores an alpha on and reports: the detected area fitted, the
+    user's as drawn, every area as given without fitting."""
+    from demosaic.safety import fitted_areas
+
+    frame = ffmpeg_mosaics["coded"]
+    detected = detected_like(frame)
+    drawn = detected._replace(trusted=True)
+    fitted, kept = fitted_areas(frame, [detected, drawn], SafetyConfig())
+    assert on_same_lattice(fitted.grid, Grid((CELL, CELL), BOX[:2])) and (fitted.mask == box_mask(frame.shape, *BOX)).all()
+    assert kept is drawn
+    assert fitted_areas(frame, [detected], SafetyConfig(fit=None))[0] is detected
+    assert fitted_areas(frame, [detected], None)[0] is detected
