@@ -48,12 +48,12 @@ class _Axis(NamedTuple):
 
     steps: np.ndarray  # (lines, gaps) float: the step across each gap, per line across the axis
     inside: np.ndarray  # (lines, gaps) bool: both pixels in the region's core
-    border: np.ndarray  # (gaps,) bool: a lattice line lies in the gap
 
 
-def _borders(n: int, pitch: float, origin: float) -> np.ndarray:
-    """(n - 1,) bool: gap g (pixels g, g + 1) lies on a line of the lattice (pitch, origin)."""
-    cell = np.floor((np.arange(n) - origin) / pitch + 1e-6)
+def lattice_gaps(n: int, pitch: float, origin: float) -> np.ndarray:
+    """(n - 1,) bool: gap g (pixels g, g + 1) lies on a line of the lattice (pitch, origin)
+    along an axis of n px, as `Grid.cell_index` draws the lines."""
+    cell = Grid((pitch, pitch), (origin, 0.0)).cell_index(1, n)[1]
     return cell[1:] != cell[:-1]
 
 
@@ -68,9 +68,8 @@ def _luma(observed: np.ndarray) -> np.ndarray:
     return observed[..., :3].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])  # 0–255 floats
 
 
-def _axis(luma: np.ndarray, mask: np.ndarray, pitch: float, origin: float) -> _Axis:
-    steps = np.abs(luma[:, 1:] - luma[:, :-1])
-    return _Axis(steps, mask[:, 1:] & mask[:, :-1], _borders(luma.shape[1], pitch, origin))
+def _axis(luma: np.ndarray, core: np.ndarray) -> _Axis:
+    return _Axis(np.abs(luma[:, 1:] - luma[:, :-1]), core[:, 1:] & core[:, :-1])
 
 
 def _profile(axis: _Axis) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +85,7 @@ def phase_shift(profile: np.ndarray, count: np.ndarray, pitch: float, origin: fl
     used = count > 0
     best, best_score = 0, -1.0
     for d in sorted(range(-reach, reach + 1), key=abs):  # ties keep the smaller move
-        on = _borders(len(profile) + 1, pitch, origin + d) & used
+        on = lattice_gaps(len(profile) + 1, pitch, origin + d) & used
         if not on.any():  # no line of this lattice inside the core: no evidence for it
             continue
         score = float(profile[on].mean())
@@ -230,15 +229,14 @@ def fit_region(observed: np.ndarray, area: GridArea, cfg: FitConfig = FitConfig(
     if not core.any():
         core = mask
     luma = _luma(obs)
-    across = _axis(luma, core, pw, ox - x0)
-    down = _axis(luma.T, core.T, ph, oy - y0)
+    across, down = _axis(luma, core), _axis(luma.T, core.T)
     pa, ca = _profile(across)
     pd, cd = _profile(down)
     dx = phase_shift(pa, ca, pw, ox - x0, cfg.phase_search)
     dy = phase_shift(pd, cd, ph, oy - y0, cfg.phase_search)
     grid = Grid((pw, ph), (ox + dx, oy + dy)) if dx or dy else area.grid
-    border_a = _borders(obs.shape[1], pw, grid.origin[0] - x0)
-    border_d = _borders(obs.shape[0], ph, grid.origin[1] - y0)
+    border_a = lattice_gaps(obs.shape[1], pw, grid.origin[0] - x0)
+    border_d = lattice_gaps(obs.shape[0], ph, grid.origin[1] - y0)
     fitted, moved = mask, False
     if len(cols) >= cfg.min_cells * pw and len(rows) >= cfg.min_cells * ph:
         sigma = max(off_line_noise(pa, ca, border_a), off_line_noise(pd, cd, border_d))

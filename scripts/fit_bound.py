@@ -21,6 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import demosaic.safety as safety  # noqa: E402
+from demosaic.fitting import lattice_gaps  # noqa: E402
 from demosaic.mosaic import Grid  # noqa: E402
 from demosaic.restore import Restorer  # noqa: E402
 from pipelines.evaluate_video import default_cases, frames_of, make_clips, score_case, summary_line  # noqa: E402
@@ -64,8 +65,7 @@ class Truth:
 
 def _start(origin: float, pitch: float) -> int:
     """The first px of a cell at or after 0 on an axis (as `Grid.cell_index` draws the lines)."""
-    cell = np.floor((np.arange(int(2 * pitch) + 2) - origin) / pitch + 1e-6)
-    return int(np.flatnonzero(np.diff(cell))[0] + 1) % int(pitch)
+    return int(np.flatnonzero(lattice_gaps(int(2 * pitch) + 2, pitch, origin))[0] + 1) % int(pitch)
 
 
 def _geometry(area, true) -> tuple:
