@@ -26,10 +26,17 @@ noise); in the picture beyond its edge it steps as the picture does.
   only, up to where most of them end, and past that only onto pixels that step on the other
   axis' lattice lines as the cells inside do, and never for an area a user's `--exclude` cut
   (`GridArea.grows`). A side whose walk finds no end, or one more than a cell away, stays;
-  so does a side that is not straight (an ellipse's; a union's with more than a few px
-  between its parts), and every side of a scaled mosaic (a pitch that is not whole px).
-- What it does not do: a cut cell whose flat part meets a rough picture is still kept by
-  the guards (`safety`), and the images' alpha and reported grids are the detected ones.
+  so does every side of a scaled mosaic (a pitch that is not whole px).
+- **Ragged sides**: a detected mask's outline may wander by more than a few px along a
+  mosaic's straight side. Its lines within a cell of their median are fitted together where
+  the mosaic under them ends at one px: each of three runs of them steps most there
+  (`_one_end`; all but one run, as a smooth picture may meet one run's cells without a step).
+  An ellipse's side, or a union's with px between its parts, ends elsewhere run by run, and
+  stays.
+- **Ends**: where a side was fitted to the mosaic's end, `Fit.ends` holds its pixels. The
+  guards do not doubt the cells that side cuts as picture running on (`safety`): one cut
+  cell's part may step from a smooth or rough picture beside it by no more than the picture
+  steps itself, where the whole side's walk showed the end.
 """
 from __future__ import annotations
 
@@ -149,10 +156,38 @@ def lattice_steps(luma: np.ndarray, lines: np.ndarray, pixels: slice, other: np.
     return (float(step[on].mean()) if on.any() else 0.0), (float(step[~on].mean()) if (~on).any() else 0.0)
 
 
+def _one_end(steps: np.ndarray, border: np.ndarray, gaps: np.ndarray, threshold: float, end: int, near: int,
+             parts: int = 3) -> bool:
+    """Whether the mosaic ends at gap `end` along each of `parts` runs of the lines (`steps`:
+    lines × gaps) taken in order: all but one run (a smooth picture may meet one run's cells
+    without a step) step there by more than `threshold` and by more than at any gap off the
+    lattice lines within `near` px (coding rings beside an edge, more weakly). An ellipse's
+    end, or a second region's side, moves from run to run."""
+    if len(steps) < parts:
+        return False
+    around = [g for g in gaps if g != end and not border[g] and abs(g - end) <= near]
+    agree = 0
+    for run in np.array_split(steps, parts):
+        profile = run.mean(axis=0)
+        agree += profile[end] > threshold and all(profile[end] > profile[g] for g in around)
+    return agree >= parts - 1
+
+
+class _Side(NamedTuple):
+    """One side's fit: the mask with the side moved (None: it stays as it was) and the px its
+    straight lines now end at where that is the mosaic's end (None: no end found there, or the
+    mask stops short of it)."""
+
+    mask: np.ndarray | None
+    lines: np.ndarray | None  # the straight lines' indices, which end at `end`
+    end: int | None
+
+
 def _fit_side(mask: np.ndarray, luma: np.ndarray, steps: np.ndarray, border: np.ndarray, other: np.ndarray,
-              pitch: float, threshold: float, cfg: FitConfig, last: bool, grow: bool) -> np.ndarray | None:
+              pitch: float, threshold: float, cfg: FitConfig, last: bool, grow: bool) -> _Side:
     """`mask` (lines × pixels) with its `last` (else first) straight end along the pixels moved
-    to where the mosaic ends (a copy), or None where it stays.
+    to where the mosaic ends (a copy, or None where it stays), and that end where the mask's
+    straight lines reach it.
 
     Moving in only takes pixels out. Moving out adds pixels, so it is held to more: only the
     straight lines move out (a notch or a second region's side stays), up to where most of
@@ -160,34 +195,46 @@ def _fit_side(mask: np.ndarray, luma: np.ndarray, steps: np.ndarray, border: np.
     the pixels it adds show the mosaic's cells across the other axis: stepping on
     its lattice lines at least half as much as the cells inside the end do, and half as much
     or less between them (a flat wall or sky beside a mosaic steps on neither, a picture as
-    much between the lines as on them)."""
+    much between the lines as on them). A ragged side's lines (see the module's docstring)
+    move together, and grow past their own ends only on that evidence."""
+    stays = _Side(None, None, None)
     lines = np.flatnonzero(mask.any(axis=1))
     if lines.size == 0:
-        return None
+        return stays
     n = mask.shape[1]
     ends = (n - 1 - np.argmax(mask[lines, ::-1], axis=1)) if last else np.argmax(mask[lines], axis=1)
     values, counts = np.unique(ends, return_counts=True)
     end = int(values[np.argmax(counts)])
     reach = int(np.ceil(pitch))
+    sign = 1 if last else -1
     straight = np.abs(ends - end) <= max(2, reach // 4)  # an outline's own px of raggedness
-    if straight.sum() < cfg.straight * len(lines):
-        return None
+    ragged = straight.sum() < cfg.straight * len(lines)
+    if ragged:
+        # A detected mask's outline may wander by more than that along a mosaic's straight
+        # side (on the tuning footage's moving 10 px mosaic, its ends spread over 9 px on most
+        # frames). The lines within a cell of their median are fitted together only where the
+        # mosaic under them ends at one px (`_one_end`); and none of them grows without the
+        # cells' evidence, as if the side ended at its innermost line.
+        straight = np.abs(ends - np.median(ends)) <= reach
+        if straight.sum() < cfg.straight * len(lines):
+            return stays
+        end = int(sign * np.min(sign * ends[straight]))
+    outer = int(sign * np.max(sign * ends[straight])) if ragged else end  # the band's outermost end
     profile = steps[lines[straight]].mean(axis=0)
     if last:  # gaps from two cells inside to one cell past the end
-        gaps = np.arange(max(0, end - 2 * reach), min(n - 1, end + reach + 1))
+        gaps = np.arange(max(0, end - 2 * reach), min(n - 1, outer + reach + 1))
     else:
-        gaps = np.arange(min(n - 2, end + 2 * reach - 1), max(-1, end - reach - 2), -1)
+        gaps = np.arange(min(n - 2, end + 2 * reach - 1), max(-1, outer - reach - 2), -1)
     b = edge_gap(profile, border, gaps, threshold, cfg.edge_levels)
-    if b is None:
-        return None
+    if b is None or (ragged and not _one_end(steps[lines[straight]], border, gaps, threshold, b, max(2, reach // 4))):
+        return stays
     new_end = b if last else b + 1  # the last (first) masked pixel
-    if abs(new_end - end) > reach:
-        return None
-    sign = 1 if last else -1
+    if sign * (new_end - outer) > reach or sign * (end - new_end) > reach:
+        return stays
     px = np.arange(n)[None, :]
     out = mask.copy()
     # In: every line within a cell of the side gives up what lies past the new end.
-    near = lines[np.abs(ends - end) <= reach]
+    near = lines[straight] if ragged else lines[np.abs(ends - end) <= reach]
     out[near] &= (px <= new_end) if last else (px >= new_end)
     # Out, on the straight lines only: up to the side where most lines end (an outline's
     # raggedness), and past it only where the pixels added show the cells.
@@ -202,18 +249,30 @@ def _fit_side(mask: np.ndarray, luma: np.ndarray, steps: np.ndarray, border: np.
     for line, own in zip(lines[straight], ends[straight]) if grow else ():
         lo, hi = (own + 1, reached + 1) if last else (reached, own)
         out[line, lo:hi] = True
-    if (out == mask).all():
-        return None
-    return out
+    found = _Side(None, lines[straight], new_end) if reached == new_end or sign * (new_end - end) <= 0 else stays
+    return found if (out == mask).all() else found._replace(mask=out)
+
+
+class Fit(NamedTuple):
+    """A region fitted to its mosaic (`fit`): the area, and the pixels of its sides where the
+    fit found the mosaic's own end (bool H×W, on the area's mask; None where it found none)."""
+
+    area: GridArea
+    ends: np.ndarray | None
 
 
 def fit_region(observed: np.ndarray, area: GridArea, cfg: FitConfig = FitConfig()) -> GridArea:
     """`area` with its grid moved onto the cells and its straight sides onto the mosaic's
     edges (a new area; the same one where nothing moved, or without a grid)."""
+    return fit(observed, area, cfg).area
+
+
+def fit(observed: np.ndarray, area: GridArea, cfg: FitConfig = FitConfig()) -> Fit:
+    """`fit_region`, and where the fitted sides end the mosaic (`Fit.ends`)."""
     if area.grid is None or not area.mask.any():
-        return area
+        return Fit(area, None)
     if any(abs(p - round(p)) > 1e-6 for p in area.grid.pitch):
-        return area  # a scaled mosaic's lines fall between px: whole-px moves cannot follow them
+        return Fit(area, None)  # a scaled mosaic's lines fall between px: whole-px moves cannot follow them
     rows, cols = np.flatnonzero(area.mask.any(axis=1)), np.flatnonzero(area.mask.any(axis=0))
     (pw, ph), (ox, oy) = area.grid.pitch, area.grid.origin
     # The region's box grown by a cell and a half each way: room for the edges to move into.
@@ -237,7 +296,7 @@ def fit_region(observed: np.ndarray, area: GridArea, cfg: FitConfig = FitConfig(
     grid = Grid((pw, ph), (ox + dx, oy + dy)) if dx or dy else area.grid
     border_a = lattice_gaps(obs.shape[1], pw, grid.origin[0] - x0)
     border_d = lattice_gaps(obs.shape[0], ph, grid.origin[1] - y0)
-    fitted, moved = mask, False
+    fitted, moved, found = mask, False, []
     if len(cols) >= cfg.min_cells * pw and len(rows) >= cfg.min_cells * ph:
         sigma = max(off_line_noise(pa, ca, border_a), off_line_noise(pd, cd, border_d))
         threshold = max(cfg.edge_ratio * sigma, sigma + cfg.edge_levels)
@@ -247,12 +306,25 @@ def fit_region(observed: np.ndarray, area: GridArea, cfg: FitConfig = FitConfig(
                 side = _fit_side(lines, luma.T if transposed else luma, (down if transposed else across).steps,
                                  border_d if transposed else border_a, border_a if transposed else border_d,
                                  ph if transposed else pw, threshold, cfg, last, area.grows)
-                if side is not None:
-                    fitted, moved = (side.T if transposed else side), True
+                if side.mask is not None:
+                    fitted, moved = (side.mask.T if transposed else side.mask), True
+                if side.end is not None:
+                    found.append((transposed, side.lines, side.end))
+    ends = None
+    if found:  # on the final mask: a later side may have cut an earlier one's lines short
+        local = np.zeros_like(fitted)
+        for transposed, lines, end in found:
+            if transposed:
+                local[end, lines] = fitted[end, lines]
+            else:
+                local[lines, end] = fitted[lines, end]
+        if local.any():
+            ends = np.zeros_like(area.mask)
+            ends[y0:y1, x0:x1] = local
     if not moved and grid is area.grid:
-        return area
+        return Fit(area, ends)
     out = area.mask
     if moved:
         out = area.mask.copy()
         out[y0:y1, x0:x1] = fitted
-    return area._replace(mask=out, grid=grid)
+    return Fit(area._replace(mask=out, grid=grid), ends)

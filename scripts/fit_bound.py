@@ -8,7 +8,7 @@ of frames whose grid lines are a px or more off the cells', and the sides' error
     python scripts/fit_bound.py --work DIR [--only moving-crf20] [--modes off,fitted,grid,truth]
 
 Each region's frame is known by wrapping `Restorer.restore_frames` (the frames of one run come
-in order), and the truth is put in place of `safety.fit_region`.
+in order), and the truth is put in place of `safety.fit`.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import demosaic.safety as safety  # noqa: E402
-from demosaic.fitting import lattice_gaps  # noqa: E402
+from demosaic.fitting import Fit, lattice_gaps  # noqa: E402
 from demosaic.mosaic import Grid  # noqa: E402
 from demosaic.restore import Restorer  # noqa: E402
 from pipelines.evaluate_video import default_cases, frames_of, make_clips, score_case, summary_line  # noqa: E402
@@ -30,7 +30,8 @@ MODES = ("off", "fitted", "grid", "truth")
 
 
 class Truth:
-    """Stands in for `safety.fit_region`: the region as `mode` has it on the current frame."""
+    """Stands in for `safety.fit`: the region as `mode` has it on the current frame (with the
+    mosaic's ends the fit found, for `fitted` only)."""
 
     def __init__(self, fit):
         self.fit, self.mode, self.case, self.seen, self.frame_of = fit, "fitted", None, 0, {}
@@ -46,12 +47,12 @@ class Truth:
     def __call__(self, observed, area, cfg):
         t, cell = self.frame_of.get(id(observed)), self.case.cell
         if t is None or area.grid is None or area.grid.pitch != (cell, cell):
-            return area if self.mode != "fitted" else self.fit(observed, area, cfg)
+            return Fit(area, None) if self.mode != "fitted" else self.fit(observed, area, cfg)
         true = self.case.area(t, *area.mask.shape)
         if self.mode in ("off", "fitted"):
-            seen = area if self.mode == "off" else self.fit(observed, area, cfg)
-            if (seen.mask & true.mask).sum() > 0.5 * true.mask.sum():
-                self.geometry[t] = _geometry(seen, true)
+            seen = Fit(area, None) if self.mode == "off" else self.fit(observed, area, cfg)
+            if (seen.area.mask & true.mask).sum() > 0.5 * true.mask.sum():
+                self.geometry[t] = _geometry(seen.area, true)
             return seen
         snapped = []
         for o, p in zip(area.grid.origin, true.grid.origin):
@@ -60,7 +61,7 @@ class Truth:
         area = area._replace(grid=Grid(area.grid.pitch, tuple(snapped)))
         if self.mode == "truth" and (area.mask & true.mask).sum() > 0.5 * true.mask.sum():
             area = area._replace(mask=true.mask.copy())
-        return area
+        return Fit(area, None)
 
 
 def _start(origin: float, pitch: float) -> int:
@@ -103,8 +104,8 @@ def main() -> None:
             if e.code:
                 raise
 
-    truth = Truth(safety.fit_region)
-    safety.fit_region = truth
+    truth = Truth(safety.fit)
+    safety.fit = truth
     Restorer.restore_frames = truth.frames(Restorer.restore_frames)
     for case in (c for c in default_cases("tuning") if args.only in c.name):
         work = args.work / case.name

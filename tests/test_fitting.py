@@ -6,9 +6,10 @@ import pytest
 
 from conftest import ffmpeg, smooth_image
 from demosaic.config import SafetyConfig
-from demosaic.fitting import edge_gap, fit_region, phase_shift
+from demosaic.fitting import edge_gap, fit, fit_region, phase_shift
+from demosaic.metrics import psnr
 from demosaic.mosaic import Grid, GridArea, MosaicRegion, pixelate, without
-from demosaic.safety import guard_frame
+from demosaic.safety import guard_frame, verify_region
 
 # A 154 × 118 px box at (37, 29) in 12 px cells: its last column and row of cells are cut to 10 px.
 BOX, CELL = (37, 29, 154, 118), 12
@@ -39,7 +40,7 @@ def ffmpeg_mosaics(tmp_path_factory):
     ffmpeg("-i", folder / "mosaic.png", "-vf", "format=yuv420p", "-c:v", "libx264", "-crf", "20", folder / "coded.mp4")
     ffmpeg("-i", folder / "coded.mp4", folder / "coded.png")
     return {name: cv2.cvtColor(cv2.imread(str(folder / f"{name}.png")), cv2.COLOR_BGR2RGB)
-            for name in ("mosaic", "coded")}
+            for name in ("photo", "mosaic", "coded")}
 
 
 def detected_like(frame):
@@ -49,6 +50,22 @@ def detected_like(frame):
     x, y, w, h = BOX
     mask = box_mask(frame.shape, x - 3, y - 2, w + 8, h - 2)
     return GridArea(mask, Grid((CELL, CELL), (x + 1, y - 1)))
+
+
+def ragged(mask: np.ndarray, rng: np.random.Generator, px: int) -> np.ndarray:
+    """`mask` with each row's left and right end, and each column's top and bottom end, moved
+    by up to `px` either way: a segmenter's outline wandering along a box's sides."""
+    out = mask.copy()
+    ys, xs = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    for r in ys:
+        out[r] = False
+        out[r, xs[0] + rng.integers(-px, px + 1):xs[-1] + rng.integers(-px, px + 1) + 1] = True
+    for c in xs:
+        out[:ys[0] + px + 1, c] = False
+        out[ys[0] + rng.integers(-px, px + 1):ys[0] + px + 1, c] = True
+        out[ys[-1] - px:, c] = False
+        out[ys[-1] - px:ys[-1] + rng.integers(-px, px + 1) + 1, c] = True
+    return out
 
 
 def on_same_lattice(a: Grid, b: Grid) -> bool:
@@ -75,7 +92,9 @@ def test_fit_region__fitted_box__the_guards_restore_every_cell_of_it(ffmpeg_mosa
     assert not (restored & ~truth).any()  # nothing of the picture around it
     x, y, w, h = BOX
     whole = box_mask(frame.shape, x, y, w - w % CELL, h - h % CELL)
-    assert restored[whole].all()  # every whole cell (the cut ones, a mean of their part only, stay)
+    assert restored[whole].all()  # every whole cell
+    # and the cut ones (the mean of their part only, ffmpeg's): the fit found the mosaic's end there
+    assert restored[truth & ~whole].mean() > 0.9
     # Unfitted, cells a px off the mosaic's are restored: the picture beside it is restored too,
     # or mosaic cells are left as they came.
     unfitted = guard_frame(frame, [detected_like(frame)], SafetyConfig(fit=None))
@@ -83,6 +102,58 @@ def test_fit_region__fitted_box__the_guards_restore_every_cell_of_it(ffmpeg_mosa
     for area in unfitted.areas:
         touched |= area.mask
     assert (touched & ~truth).sum() + (whole & ~touched).sum() > 0.05 * whole.sum()
+
+
+def test_verify_region__cut_cells_on_the_ends_the_fit_found__restored_not_doubted(ffmpeg_mosaics):
+    # Cut cells beside a rough picture step from it by less than its own roughness: measured
+    # cell by cell they look like the picture running on. The fit found the mosaic's end over
+    # the whole side, so they are restored; without that, most stay as they came.
+    frame = ffmpeg_mosaics["coded"]
+    x, y, w, h = BOX
+    cut = box_mask(frame.shape, *BOX) & ~box_mask(frame.shape, x, y, w - w % CELL, h - h % CELL)
+    fitted = fit(frame, detected_like(frame))
+    assert fitted.ends is not None
+    found = verify_region(frame, fitted.area, SafetyConfig(), fitted.ends).area.mask
+    doubted = verify_region(frame, fitted.area, SafetyConfig()).area.mask
+    assert found[cut].mean() > 0.9 > 0.5 > doubted[cut].mean()
+
+
+def test_restore__cut_cells_of_a_fitted_box__above_the_mosaic(ffmpeg_mosaics):
+    from demosaic.restore import Restorer
+
+    photo, frame = ffmpeg_mosaics["photo"], ffmpeg_mosaics["coded"]
+    x, y, w, h = BOX
+    cut = box_mask(frame.shape, *BOX) & ~box_mask(frame.shape, x, y, w - w % CELL, h - h % CELL)
+    out = Restorer().restore(frame, [detected_like(frame)])
+    assert psnr(out, photo, cut) > psnr(frame, photo, cut) + 0.3
+    assert (out[~box_mask(frame.shape, *BOX)] == frame[~box_mask(frame.shape, *BOX)]).all()
+
+
+@pytest.mark.parametrize("name", ["mosaic", "coded"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fit_region__ragged_outline_over_a_box__fitted_to_the_box(ffmpeg_mosaics, name, seed):
+    # A segmenter's outline wandering 4 px either way along the box's sides: the mosaic under
+    # it ends at one px on each, and every side is moved there.
+    frame = ffmpeg_mosaics[name]
+    detected = detected_like(frame)
+    wandering = detected._replace(mask=ragged(detected.mask, np.random.default_rng(seed), 4))
+    truth = box_mask(frame.shape, *BOX)
+    assert (wandering.mask ^ truth).sum() > 1500
+    assert (fit_region(frame, wandering).mask ^ truth).sum() <= 3  # a corner's px or so
+
+
+def test_fit_region__ragged_outline_over_an_ellipse__left_as_it_is(rng):
+    # Along an ellipse the mosaic's end moves from run to run of lines: no side is moved.
+    region = MosaicRegion("ellipse", ((40, 32), (200, 160)), (10, 10))
+    observed, mask = pixelate(textured(rng, 192, 240), [region])
+    wandering = mask.copy()
+    for r in np.flatnonzero(mask.any(axis=1)):
+        xs = np.flatnonzero(mask[r])
+        wandering[r] = False
+        wandering[r, max(0, xs[0] + rng.integers(-4, 5)):xs[-1] + rng.integers(-4, 5) + 1] = True
+    fitted = fit(observed, GridArea(wandering, region.grid()))
+    assert (fitted.area.mask == wandering).all()
+    assert fitted.ends is None
 
 
 def test_fit_region__the_true_area__the_same_area(ffmpeg_mosaics):
