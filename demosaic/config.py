@@ -135,7 +135,7 @@ class FitConfig:
     edge_ratio: float = 3.0
     edge_levels: float = 2.0
     # Share of a side's lines ending within a few px of one another for it to be fitted as one
-    # straight side; or, for a ragged outline, within a cell of their median (`fitting._one_end`).
+    # straight side; or, for a ragged outline, within a cell of their median (demosaic.fitting).
     straight: float = 0.8
     min_cells: int = 3  # cells across (down) a region needs for its sides to be fitted
 

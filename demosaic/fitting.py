@@ -28,15 +28,19 @@ noise); in the picture beyond its edge it steps as the picture does.
   (`GridArea.grows`). A side whose walk finds no end, or one more than a cell away, stays;
   so does every side of a scaled mosaic (a pitch that is not whole px).
 - **Ragged sides**: a detected mask's outline may wander by more than a few px along a
-  mosaic's straight side. Its lines within a cell of their median are fitted together where
-  the mosaic under them ends at one px: each of three runs of them steps most there
-  (`_one_end`; all but one run, as a smooth picture may meet one run's cells without a step).
-  An ellipse's side, or a union's with px between its parts, ends elsewhere run by run, and
-  stays.
-- **Ends**: where a side was fitted to the mosaic's end, `Fit.ends` holds its pixels. The
-  guards do not doubt the cells that side cuts as picture running on (`safety`): one cut
-  cell's part may step from a smooth or rough picture beside it by no more than the picture
-  steps itself, where the whole side's walk showed the end.
+  mosaic's straight side. Where 80 % of a side's lines end within a cell of their median,
+  they are fitted together to the end their mean steps show, but only where each of three
+  runs of them agrees (`_one_end`): no run's cells go on past that end (an ellipse's cut
+  cells beyond a lattice line do, `_cells_go_on`), no run has the mosaic's edge just inside
+  it, and all but one step there (a smooth picture may meet one run's cells without a step).
+  A run grows past its own lines' ends only on its own cells' evidence.
+- **Ends**: where a side was fitted, `Fit.ends` holds its pixels, but only where its end is
+  clean (`_clean_end`: the gap just inside steps within the noise or by at most half the end's
+  step; a side a px into the picture has the mosaic's edge there) and not within a cell of a
+  side whose end was not found. The guards do not doubt the cells such a side cuts as
+  picture running on (`safety`).
+- The fit can still move a side a px into a rough picture where coding rings beside it (as
+  before ends); the guards keep those cells, since that end is not clean.
 """
 from __future__ import annotations
 
@@ -156,21 +160,58 @@ def lattice_steps(luma: np.ndarray, lines: np.ndarray, pixels: slice, other: np.
     return (float(step[on].mean()) if on.any() else 0.0), (float(step[~on].mean()) if (~on).any() else 0.0)
 
 
-def _one_end(steps: np.ndarray, border: np.ndarray, gaps: np.ndarray, threshold: float, end: int, near: int,
-             parts: int = 3) -> bool:
-    """Whether the mosaic ends at gap `end` along each of `parts` runs of the lines (`steps`:
-    lines × gaps) taken in order: all but one run (a smooth picture may meet one run's cells
-    without a step) step there by more than `threshold` and by more than at any gap off the
-    lattice lines within `near` px (coding rings beside an edge, more weakly). An ellipse's
-    end, or a second region's side, moves from run to run."""
-    if len(steps) < parts:
+def _clean_end(profile: np.ndarray, border: np.ndarray, end: int, inside: int, threshold: float) -> bool:
+    """Whether gap `end` of a side's mean `profile` is the mosaic's end itself and not a px past
+    it: the gap just `inside` it is off the lattice's lines and steps within the noise
+    `threshold`, or by at most half the end's step (coding rings beside an edge, more weakly).
+    A side fitted a px into the picture has the mosaic's edge there instead."""
+    if not 0 <= inside < len(profile):
         return False
-    around = [g for g in gaps if g != end and not border[g] and abs(g - end) <= near]
-    agree = 0
-    for run in np.array_split(steps, parts):
-        profile = run.mean(axis=0)
-        agree += profile[end] > threshold and all(profile[end] > profile[g] for g in around)
-    return agree >= parts - 1
+    return not border[inside] and profile[inside] <= max(threshold, 0.5 * profile[end])
+
+
+def _shows_cells(luma: np.ndarray, lines: np.ndarray, pixels: slice, other: np.ndarray, threshold: float,
+                 reference: float) -> bool:
+    """Whether `pixels` of `lines` show a mosaic's cells across the other axis: stepping on its
+    lattice lines (`other`) by more than `threshold` and half the `reference` step (the cells
+    inside a side), and between them by at most half that (`lattice_steps`). A flat wall or sky
+    steps on neither, a picture as much between the lines as on them."""
+    on, off = lattice_steps(luma, lines, pixels, other)
+    return on >= max(threshold, 0.5 * reference) and off <= 0.5 * on
+
+
+def _cells_go_on(luma: np.ndarray, lines: np.ndarray, past: slice, inside: slice, other: np.ndarray,
+                 threshold: float) -> bool:
+    """Whether the mosaic's cells go on into the px `past` a side's end, on `lines`: they step
+    on the other axis' lattice lines (`other`) at least half as much as the cells `inside`
+    the end do (and above the noise `threshold`), and between those lines at most twice as
+    much as inside (or the noise). Past a mosaic's end the picture steps between the lines as
+    it does on them, or (smooth) on neither; H.264 carries the cells' steps a px or two into
+    it, but not their flatness."""
+    on_past, off_past = lattice_steps(luma, lines, past, other)
+    on_in, off_in = lattice_steps(luma, lines, inside, other)
+    return on_past >= max(threshold, 0.5 * on_in) and off_past <= max(threshold, 2.0 * off_in)
+
+
+def _one_end(luma: np.ndarray, lines: np.ndarray, profile_of, border: np.ndarray, other: np.ndarray,
+             threshold: float, end: int, inside_gap: int, past: slice, inside: slice, parts: int = 3) -> bool:
+    """Whether the mosaic ends at gap `end` along each of `parts` runs of the `lines` taken in
+    order (`profile_of(run)`: a run's mean step per gap): in no run do its cells go on into
+    the px just `past` the end (`_cells_go_on`, against the px `inside` it: an ellipse's cut
+    cells beyond a lattice line do), every run's end is clean (`_clean_end`, with the gap
+    `inside_gap`), and all but one run (a smooth picture may meet one run's cells without a
+    step) step there by more than `threshold`. An ellipse's side, or a union's with px
+    between its parts, ends elsewhere run by run."""
+    if len(lines) < parts:
+        return False
+    stepping = 0
+    for run in np.array_split(lines, parts):
+        profile = profile_of(run)
+        if (not _clean_end(profile, border, end, inside_gap, threshold)
+                or _cells_go_on(luma, run, past, inside, other, threshold)):
+            return False
+        stepping += profile[end] > threshold
+    return stepping >= parts - 1
 
 
 class _Side(NamedTuple):
@@ -226,10 +267,16 @@ def _fit_side(mask: np.ndarray, luma: np.ndarray, steps: np.ndarray, border: np.
     else:
         gaps = np.arange(min(n - 2, end + 2 * reach - 1), max(-1, outer - reach - 2), -1)
     b = edge_gap(profile, border, gaps, threshold, cfg.edge_levels)
-    if b is None or (ragged and not _one_end(steps[lines[straight]], border, gaps, threshold, b, max(2, reach // 4))):
+    if b is None:
         return stays
     new_end = b if last else b + 1  # the last (first) masked pixel
     if sign * (new_end - outer) > reach or sign * (end - new_end) > reach:
+        return stays
+    near_px = max(2, reach // 4)
+    past = slice(new_end + 1, new_end + 1 + near_px) if last else slice(max(0, new_end - near_px), new_end)
+    within = slice(max(0, new_end - reach + 1), new_end + 1) if last else slice(new_end, new_end + reach)
+    if ragged and not _one_end(luma, lines[straight], lambda run: steps[run].mean(axis=0), border, other, threshold,
+                               b, b - sign, past, within):
         return stays
     px = np.arange(n)[None, :]
     out = mask.copy()
@@ -237,19 +284,26 @@ def _fit_side(mask: np.ndarray, luma: np.ndarray, steps: np.ndarray, border: np.
     near = lines[straight] if ragged else lines[np.abs(ends - end) <= reach]
     out[near] &= (px <= new_end) if last else (px >= new_end)
     # Out, on the straight lines only: up to the side where most lines end (an outline's
-    # raggedness), and past it only where the pixels added show the cells.
-    reached = min(new_end, end) if last else max(new_end, end)
-    if grow and sign * (new_end - end) > 0:
-        added = slice(end + 1, new_end + 1) if last else slice(new_end, end)
-        inside = slice(max(0, end - reach + 1), end + 1) if last else slice(end, min(n, end + reach))
-        on_added, off_added = lattice_steps(luma, lines[straight], added, other)
-        on_inside, _ = lattice_steps(luma, lines[straight], inside, other)
-        if on_added >= max(threshold, 0.5 * on_inside) and off_added <= 0.5 * on_added:
-            reached = new_end
-    for line, own in zip(lines[straight], ends[straight]) if grow else ():
-        lo, hi = (own + 1, reached + 1) if last else (reached, own)
-        out[line, lo:hi] = True
-    found = _Side(None, lines[straight], new_end) if reached == new_end or sign * (new_end - end) <= 0 else stays
+    # raggedness), and past it only where the pixels added show the cells. A ragged side's
+    # lines are judged run by run (`_one_end`'s runs): one run's cells must not carry another's.
+    which = np.flatnonzero(straight)
+    reaching = []
+    for run in np.array_split(which, 3) if ragged else [which]:
+        reached = min(new_end, end) if last else max(new_end, end)
+        if grow and sign * (new_end - end) > 0:
+            added = slice(end + 1, new_end + 1) if last else slice(new_end, end)
+            inside = slice(max(0, end - reach + 1), end + 1) if last else slice(end, min(n, end + reach))
+            if _shows_cells(luma, lines[run], added, other, threshold, lattice_steps(luma, lines[run], inside, other)[0]):
+                reached = new_end
+        for line, own in zip(lines[run], ends[run]) if grow else ():
+            lo, hi = (own + 1, reached + 1) if last else (reached, own)
+            out[line, lo:hi] = True
+        if reached == new_end:
+            reaching.append(lines[run])
+    # Where the lines now end is the mosaic's end only where that end is clean.
+    found = stays
+    if reaching and _clean_end(profile, border, b, b - sign, threshold):
+        found = _Side(None, np.concatenate(reaching), new_end)
     return found if (out == mask).all() else found._replace(mask=out)
 
 
@@ -309,11 +363,19 @@ def fit(observed: np.ndarray, area: GridArea, cfg: FitConfig = FitConfig()) -> F
                 if side.mask is not None:
                     fitted, moved = (side.mask.T if transposed else side.mask), True
                 if side.end is not None:
-                    found.append((transposed, side.lines, side.end))
+                    found.append((transposed, last, side.lines, side.end))
     ends = None
     if found:  # on the final mask: a later side may have cut an earlier one's lines short
         local = np.zeros_like(fitted)
-        for transposed, lines, end in found:
+        sides = {(t, last) for t, last, _, _ in found}
+        rows, cols = np.flatnonzero(fitted.any(axis=1)), np.flatnonzero(fitted.any(axis=0))
+        for transposed, last, lines, end in found:
+            # Within a cell of a side whose end was not found, where the mosaic stops along
+            # this side is not known: its lines there may run on into the picture.
+            span, pitch = (cols, pw) if transposed else (rows, ph)
+            lo = span[0] + (0 if (not transposed, False) in sides else pitch)
+            hi = span[-1] - (0 if (not transposed, True) in sides else pitch)
+            lines = lines[(lines >= lo) & (lines <= hi)]
             if transposed:
                 local[end, lines] = fitted[end, lines]
             else:

@@ -2,7 +2,7 @@
 what its neighbourhood supports, and keep a region as it came when the result fails the check.
 
 A region arrives with a mask and a cell grid (detected, voted, dilated or given). A detected
-one is first fitted to the mosaic in the frame (`fitting.fit_region`: the grid's phase, its
+one is first fitted to the mosaic in the frame (`fitting.fit`: the grid's phase, its
 straight sides' ends); the user's is taken as drawn. Before the model runs, the region must
 fit its grid (its cells flatter on it than half a cell off) and, unless the user gave the
 mask, must not look like flat graphics. Then each cell on the region's edge is *verified*:
@@ -95,11 +95,11 @@ def verify_region(observed: np.ndarray, area: GridArea, cfg: SafetyConfig, ends:
     # visibility from 1.17 / 1.30 / 1.40 to 1.08 / 1.09 / 1.26 (8 / 16 / 24 px, uncompressed)
     # and region PSNR up by 0.1–0.4 dB at CRF 23: the flat blocks along the edge of a tight mask
     # are the cut cells kept here.
-    # A side the fit found ending the mosaic showed its step over the whole side (`fitting`):
-    # a cut cell there is the mosaic's, however little its own part steps from a smooth
-    # picture beside it. Measured on the tuning footage's moving 10 px mosaic (ffmpeg's cut
-    # cells along two sides): 67 % of its cut cells were kept by the per-cell test below,
-    # leaving their blocks along the edge.
+    # A side the fit found ending the mosaic, cleanly, showed that end on its lines' mean
+    # steps (`fitting.Fit.ends`): a cut cell there is the mosaic's, however little its own
+    # part steps from a smooth picture beside it. Measured on the tuning footage's moving
+    # 10 px mosaic (ffmpeg's cut cells along two sides): 67 % of its cut cells were kept by
+    # the per-cell test below, leaving their blocks along the edge.
     flat &= ~_continues_outside(observed, area.mask, stats, ends)
     inside = area.mask[stats.rows, stats.cols] & flat[stats.labels]
     mask = np.zeros_like(area.mask)
@@ -228,7 +228,7 @@ class Guarded(NamedTuple):
 
 
 def fitted_areas(observed: np.ndarray, areas: Sequence[GridArea], cfg: SafetyConfig | None) -> list[GridArea]:
-    """Each detected area fitted to its mosaic in `observed` (`fitting.fit_region`), as the
+    """Each detected area fitted to its mosaic in `observed` (`fitting.fit`), as the
     guards take it; the user's own masks as drawn, and every area as given without guards
     (`cfg` None) or fitting (`cfg.fit` None)."""
     return [f.area for f in _fits(observed, areas, cfg)]
