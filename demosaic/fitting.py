@@ -193,10 +193,10 @@ def _cells_go_on(luma: np.ndarray, lines: np.ndarray, past: slice, inside: slice
     return on_past >= max(threshold, 0.5 * on_in) and off_past <= max(threshold, 2.0 * off_in)
 
 
-def _one_end(luma: np.ndarray, lines: np.ndarray, profile_of, border: np.ndarray, other: np.ndarray,
+def _one_end(luma: np.ndarray, steps: np.ndarray, lines: np.ndarray, border: np.ndarray, other: np.ndarray,
              threshold: float, end: int, inside_gap: int, past: slice, inside: slice, parts: int = 3) -> bool:
     """Whether the mosaic ends at gap `end` along each of `parts` runs of the `lines` taken in
-    order (`profile_of(run)`: a run's mean step per gap): in no run do its cells go on into
+    order (`steps`: the step across each gap, line by line): in no run do its cells go on into
     the px just `past` the end (`_cells_go_on`, against the px `inside` it: an ellipse's cut
     cells beyond a lattice line do), every run's end is clean (`_clean_end`, with the gap
     `inside_gap`), and all but one run (a smooth picture may meet one run's cells without a
@@ -206,7 +206,7 @@ def _one_end(luma: np.ndarray, lines: np.ndarray, profile_of, border: np.ndarray
         return False
     stepping = 0
     for run in np.array_split(lines, parts):
-        profile = profile_of(run)
+        profile = steps[run].mean(axis=0)
         if (not _clean_end(profile, border, end, inside_gap, threshold)
                 or _cells_go_on(luma, run, past, inside, other, threshold)):
             return False
@@ -220,7 +220,7 @@ class _Side(NamedTuple):
     mask stops short of it)."""
 
     mask: np.ndarray | None
-    lines: np.ndarray | None  # the straight lines' indices, which end at `end`
+    lines: np.ndarray | None  # the lines that end at `end` (the straight ones that reached it)
     end: int | None
 
 
@@ -275,8 +275,7 @@ def _fit_side(mask: np.ndarray, luma: np.ndarray, steps: np.ndarray, border: np.
     near_px = max(2, reach // 4)
     past = slice(new_end + 1, new_end + 1 + near_px) if last else slice(max(0, new_end - near_px), new_end)
     within = slice(max(0, new_end - reach + 1), new_end + 1) if last else slice(new_end, new_end + reach)
-    if ragged and not _one_end(luma, lines[straight], lambda run: steps[run].mean(axis=0), border, other, threshold,
-                               b, b - sign, past, within):
+    if ragged and not _one_end(luma, steps, lines[straight], border, other, threshold, b, b - sign, past, within):
         return stays
     px = np.arange(n)[None, :]
     out = mask.copy()
@@ -287,13 +286,14 @@ def _fit_side(mask: np.ndarray, luma: np.ndarray, steps: np.ndarray, border: np.
     # raggedness), and past it only where the pixels added show the cells. A ragged side's
     # lines are judged run by run (`_one_end`'s runs): one run's cells must not carry another's.
     which = np.flatnonzero(straight)
+    added = slice(end + 1, new_end + 1) if last else slice(new_end, end)
+    inside = slice(max(0, end - reach + 1), end + 1) if last else slice(end, min(n, end + reach))
     reaching = []
     for run in np.array_split(which, 3) if ragged else [which]:
         reached = min(new_end, end) if last else max(new_end, end)
         if grow and sign * (new_end - end) > 0:
-            added = slice(end + 1, new_end + 1) if last else slice(new_end, end)
-            inside = slice(max(0, end - reach + 1), end + 1) if last else slice(end, min(n, end + reach))
-            if _shows_cells(luma, lines[run], added, other, threshold, lattice_steps(luma, lines[run], inside, other)[0]):
+            reference = lattice_steps(luma, lines[run], inside, other)[0]
+            if _shows_cells(luma, lines[run], added, other, threshold, reference):
                 reached = new_end
         for line, own in zip(lines[run], ends[run]) if grow else ():
             lo, hi = (own + 1, reached + 1) if last else (reached, own)
@@ -368,18 +368,18 @@ def fit(observed: np.ndarray, area: GridArea, cfg: FitConfig = FitConfig()) -> F
     if found:  # on the final mask: a later side may have cut an earlier one's lines short
         local = np.zeros_like(fitted)
         sides = {(t, last) for t, last, _, _ in found}
-        rows, cols = np.flatnonzero(fitted.any(axis=1)), np.flatnonzero(fitted.any(axis=0))
-        for transposed, last, lines, end in found:
+        fitted_rows, fitted_cols = np.flatnonzero(fitted.any(axis=1)), np.flatnonzero(fitted.any(axis=0))
+        for transposed, last, on, end in found:
             # Within a cell of a side whose end was not found, where the mosaic stops along
             # this side is not known: its lines there may run on into the picture.
-            span, pitch = (cols, pw) if transposed else (rows, ph)
+            span, pitch = (fitted_cols, pw) if transposed else (fitted_rows, ph)
             lo = span[0] + (0 if (not transposed, False) in sides else pitch)
             hi = span[-1] - (0 if (not transposed, True) in sides else pitch)
-            lines = lines[(lines >= lo) & (lines <= hi)]
+            on = on[(on >= lo) & (on <= hi)]
             if transposed:
-                local[end, lines] = fitted[end, lines]
+                local[end, on] = fitted[end, on]
             else:
-                local[lines, end] = fitted[lines, end]
+                local[on, end] = fitted[on, end]
         if local.any():
             ends = np.zeros_like(area.mask)
             ends[y0:y1, x0:x1] = local
