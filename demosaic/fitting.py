@@ -170,14 +170,14 @@ def _clean_end(profile: np.ndarray, border: np.ndarray, end: int, inside: int, t
     return not border[inside] and profile[inside] <= max(threshold, 0.5 * profile[end])
 
 
-def _shows_cells(luma: np.ndarray, lines: np.ndarray, pixels: slice, other: np.ndarray, threshold: float,
-                 reference: float) -> bool:
+def _shows_cells(luma: np.ndarray, lines: np.ndarray, pixels: slice, inside: slice, other: np.ndarray,
+                 threshold: float) -> bool:
     """Whether `pixels` of `lines` show a mosaic's cells across the other axis: stepping on its
-    lattice lines (`other`) by more than `threshold` and half the `reference` step (the cells
-    inside a side), and between them by at most half that (`lattice_steps`). A flat wall or sky
+    lattice lines (`other`) by more than `threshold` and half as much as the cells `inside` a
+    side do, and between them by at most half that (`lattice_steps`). A flat wall or sky
     steps on neither, a picture as much between the lines as on them."""
     on, off = lattice_steps(luma, lines, pixels, other)
-    return on >= max(threshold, 0.5 * reference) and off <= 0.5 * on
+    return on >= max(threshold, 0.5 * lattice_steps(luma, lines, inside, other)[0]) and off <= 0.5 * on
 
 
 def _cells_go_on(luma: np.ndarray, lines: np.ndarray, past: slice, inside: slice, other: np.ndarray,
@@ -292,8 +292,7 @@ def _fit_side(mask: np.ndarray, luma: np.ndarray, steps: np.ndarray, border: np.
     for run in np.array_split(which, 3) if ragged else [which]:
         reached = min(new_end, end) if last else max(new_end, end)
         if grow and sign * (new_end - end) > 0:
-            reference = lattice_steps(luma, lines[run], inside, other)[0]
-            if _shows_cells(luma, lines[run], added, other, threshold, reference):
+            if _shows_cells(luma, lines[run], added, inside, other, threshold):
                 reached = new_end
         for line, own in zip(lines[run], ends[run]) if grow else ():
             lo, hi = (own + 1, reached + 1) if last else (reached, own)
