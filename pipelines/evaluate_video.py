@@ -15,7 +15,10 @@ the clean frame in any channel, over the true region grown by one cell, where bo
 show; counted against the region's own pixels), grid visibility (`metrics.grid_visibility`:
 steps across the true cells' borders over steps inside them, against the clean frame's; 1.0 is
 natural), the temporal error (mean |(out_t − out_t−1) − (clean_t − clean_t−1)| inside the true
-mask), what changed outside the true region grown by one cell (PSNR against passthrough) and,
+mask), the flicker (the same with each frame's error e = out − clean compared where the case
+moved the content to, mean |e_t(x) − e_t−1(x + motion)|: under a camera's motion the temporal
+error also counts the error moving with the picture, which is no flicker; equal to it where
+the case moves nothing), what changed outside the true region grown by one cell (PSNR against passthrough) and,
 given an LPIPS model, LPIPS over the true region's box on every third frame (restored,
 passthrough and bicubic of the true cells; lower is closer).
 """
@@ -27,14 +30,17 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
+from demosaic.data import evaluation_photos
+from demosaic.images import read_image
 from demosaic.metrics import bounding_box, grid_visibility, psnr
 from demosaic.mosaic import Grid, GridArea, cell_colour_guide
 from demosaic.ffmpeg import ffmpeg_binary, file_arg
 from demosaic.probe import probe
+from demosaic.scenes import KINDS, camera_frames, camera_path
 from demosaic.video import FrameReader
 
 LPIPS_EVERY = 3  # frames: LPIPS (VGG16 on the region's box) on every third frame keeps a case near a minute
@@ -55,17 +61,31 @@ class FootageCase:
     crf: int = 20
     split: str = "tuning"  # "tuning" or "evaluation": never tune on the second
     # px per frame (x, y) of a camera pan: the clean clip is a window moving across the source
-    # (whole px a frame, ffmpeg's floor), under a mosaic fixed in the frame.
+    # (whole px a frame, ffmpeg's floor; `exact`, or crop on yuv420p would round it down to
+    # even and show the grid half the phases), under a mosaic fixed in the frame.
     pan: tuple[float, float] = (0.0, 0.0)
 
     @property
     def name(self) -> str:
         moving = "pan" if any(self.pan) else "moving" if any(self.velocity) else "still"
-        return f"{Path(self.clip.replace(':', '')).stem}@{self.start}-c{self.cell}-{moving}-crf{self.crf}"
+        clip = Path(self.clip.replace(':', '')).stem
+        if self.clip.startswith(PHOTO):  # the camera moves over a photo, under a frame-fixed mosaic
+            moving, index = self.clip[len(PHOTO):].split(":")
+            clip = f"photo{index}"
+        return f"{clip}@{self.start}-c{self.cell}-{moving}-crf{self.crf}"
 
     def position(self, n: int) -> tuple[int, int]:
         """The region's top-left corner on frame n (ffmpeg evaluates the same floor())."""
         return (int(math.floor(self.box[0] + self.velocity[0] * n)), int(math.floor(self.box[1] + self.velocity[1] * n)))
+
+    def content_offsets(self) -> np.ndarray:
+        """(frames, 2) where each frame's view of the scene sits (dy, dx), as far as the case
+        moved it: the camera's path of a photo clip, the window of a pan (whole px), else none.
+        Motion of the clip's own (people walking, a film's camera) is not in it."""
+        if self.clip.startswith(PHOTO):
+            kind, index = self.clip[len(PHOTO):].split(":")
+            return camera_path(kind, self.frames, np.random.default_rng(int(index)))
+        return np.floor(np.array(self.pan[::-1]) * np.arange(self.frames)[:, None])
 
     def area(self, n: int, height: int, width: int) -> GridArea:
         x, y = self.position(n)
@@ -112,11 +132,23 @@ def default_cases(split: str) -> list[FootageCase]:
         for seed in (0, 1):
             for cell in (8, 16):
                 cases.append(FootageCase(f"{LAYERS}{seed}", 0, 60, cell, (224, 160, 192, 160), crf=20, split=split))
+    # A camera panning or held by hand over the split's photos (`write_photo_clip`), sub-pixel,
+    # under a frame-fixed mosaic: the rigid motion #9's bound was measured on, through the
+    # whole path. Two photos per motion, the pans' first two and the jitters' next two.
+    for k, kind in enumerate(KINDS):
+        for index in (2 * k, 2 * k + 1):
+            for crf in (20, 23):
+                for cell in (8, 16):
+                    cases.append(FootageCase(f"{PHOTO}{kind}:{index}", 0, 60, cell, (224, 160, 192, 160), crf=crf,
+                                             split=split))
     return cases
 
 
 # A clip made by `write_layers_clip` (with the seed after it), not a file.
 LAYERS = "layers:"
+# A clip made by `write_photo_clip`: "photo:KIND:INDEX", the camera's motion (`scenes.KINDS`)
+# over the INDEX-th photo of the case's split, the path seeded by INDEX.
+PHOTO = "photo:"
 LAYER_PHOTOS = ("/usr/share/backgrounds/mate/nature/Garden.jpg", "/usr/share/backgrounds/mate/nature/LadyBird.jpg",
                 "/usr/share/backgrounds/mate/nature/Dune.jpg", "/usr/share/backgrounds/mate/nature/FreshFlower.jpg")
 
@@ -141,20 +173,51 @@ def write_layers_clip(out: Path, seed: int = 0, frames: int = 60, size: tuple[in
     patch = front[:150, :200]
     pan = rng.uniform(0.7, 1.4) * np.array([np.cos(a := rng.uniform(0, 2 * np.pi)), np.sin(a)])
     move = rng.uniform(1.5, 2.5) * np.array([np.cos(b := a + rng.uniform(2.0, 4.3)), np.sin(b)])
+
+    def pictures():
+        for n in range(frames):
+            ox, oy = 80 + pan[0] * n - 40, 40 + pan[1] * n - 20
+            m = np.float32([[1, 0, -ox], [0, 1, -oy]])
+            frame = cv2.warpAffine(back, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+            cx, cy = w / 2 - 60 + move[0] * n, h / 2 - 20 + move[1] * n
+            rot = cv2.getRotationMatrix2D((100, 75), 0.4 * n, 1.0)
+            rot[:, 2] += (cx - 100, cy - 75)
+            layer = cv2.warpAffine(patch, rot, (w, h), flags=cv2.INTER_CUBIC)
+            inside = cv2.warpAffine(np.ones(patch.shape[:2], np.float32), rot, (w, h)) > 0.5
+            frame[inside] = layer[inside]
+            yield frame
+
+    return _write_lossless(pictures(), out, size)
+
+
+def write_photo_clip(out: Path, kind: str, index: int, split: str, frames: int = 60,
+                     size: tuple[int, int] = (640, 480)) -> Path:
+    """A 25 fps lossless clip (FFV1) of a camera moving over the `index`-th photo of `split`
+    (tuning: mate-backgrounds; evaluation: the Plasma wallpapers), `kind` a pan or hand-held
+    jitter (`scenes.camera_path`, seeded by `index`), sub-pixel. The photo is scaled to cover
+    the frame with 100 px to spare on each side, about as far as a 60-frame pan travels."""
+    import cv2
+
+    photos = sorted(Path(LAYER_PHOTOS[0]).parent.glob("*.jpg")) if split == "tuning" else evaluation_photos()
+    if len(photos) <= index:
+        source = "mate-backgrounds" if split == "tuning" else "plasma-workspace-wallpapers"
+        raise FileNotFoundError(f"photo {index} of the {split} split not found (apt-get install {source})")
+    photo = read_image(photos[index])
+    w, h = size
+    scale = max((w + 200) / photo.shape[1], (h + 200) / photo.shape[0])
+    scene = cv2.resize(photo, (round(photo.shape[1] * scale), round(photo.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    path = camera_path(kind, frames, np.random.default_rng(index))
+    return _write_lossless(camera_frames(scene, path, (h, w)), out, size)
+
+
+def _write_lossless(pictures: Iterable[np.ndarray], out: Path, size: tuple[int, int]) -> Path:
+    """RGB uint8 pictures of `size` (width, height) to a 25 fps FFV1 clip at `out`."""
+    w, h = size
     proc = subprocess.Popen([ffmpeg_binary(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
                              "-r", "25", "-i", "-", "-c:v", "ffv1", file_arg(out)], stdin=subprocess.PIPE)
-    for n in range(frames):
-        ox, oy = 80 + pan[0] * n - 40, 40 + pan[1] * n - 20
-        m = np.float32([[1, 0, -ox], [0, 1, -oy]])
-        frame = cv2.warpAffine(back, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-        cx, cy = w / 2 - 60 + move[0] * n, h / 2 - 20 + move[1] * n
-        rot = cv2.getRotationMatrix2D((100, 75), 0.4 * n, 1.0)
-        rot[:, 2] += (cx - 100, cy - 75)
-        layer = cv2.warpAffine(patch, rot, (w, h), flags=cv2.INTER_CUBIC)
-        inside = cv2.warpAffine(np.ones(patch.shape[:2], np.float32), rot, (w, h)) > 0.5
-        frame[inside] = layer[inside]
+    for picture in pictures:
         try:
-            proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+            proc.stdin.write(np.ascontiguousarray(picture).tobytes())
         except BrokenPipeError:
             break  # ffmpeg stopped: its exit status says why
     try:
@@ -171,12 +234,15 @@ def make_clips(case: FootageCase, work: Path) -> tuple[Path, Path]:
     clean, mosaic = work / "clean.mp4", work / "mosaic.mp4"
     if case.clip.startswith(LAYERS):
         case = replace(case, clip=str(write_layers_clip(work / "layers.mkv", int(case.clip[len(LAYERS):]), case.frames)))
+    elif case.clip.startswith(PHOTO):
+        kind, index = case.clip[len(PHOTO):].split(":")
+        case = replace(case, clip=str(write_photo_clip(work / "photo.mkv", kind, int(index), case.split, case.frames)))
     info = probe(case.clip)
     reach = [math.floor(p * (case.frames - 1)) for p in case.pan]  # how far the window travels
     w, h = (info.width - reach[0]) // 2 * 2, (info.height - reach[1]) // 2 * 2
     _ffmpeg(["-i", file_arg(case.clip), "-vf",
              f"trim=start_frame={case.start}:end_frame={case.start + case.frames},settb=AVTB,setpts=N/FRAME_RATE/TB,"
-             f"crop={w}:{h}:'floor({case.pan[0]}*n)':'floor({case.pan[1]}*n)'", "-fps_mode", "passthrough", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", file_arg(clean)])
+             f"crop={w}:{h}:'floor({case.pan[0]}*n)':'floor({case.pan[1]}*n)':exact=1", "-fps_mode", "passthrough", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", file_arg(clean)])
     # The clean clip's timestamps are renumbered n / rate above, so a source with gaps in its
     # timestamps (tree.avi has them) cannot shift the moving mosaic's frame count.
     graph = moving_pixelize_graph(case.box, case.velocity, case.cell, probe(clean).rate)
@@ -236,6 +302,8 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
                          f"restored {len(restored)}")
     gains, bicubic_gains, outliers, bicubic_outliers, outside = [], [], [], [], []
     temporal = {"restored": [], "passthrough": []}
+    flicker = {"restored": [], "passthrough": []}
+    offsets = case.content_offsets()
     visibility = {"restored": [], "bicubic": [], "passthrough": []}
     perceptual: dict[str, list[float]] = {"restored": [], "bicubic": [], "passthrough": []}
     region_px = 0
@@ -263,6 +331,9 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
             for key, video in (("restored", restored), ("passthrough", passthrough)):
                 change = video[i].astype(np.float64) - video[i - 1]
                 temporal[key].append(float(np.abs(change - truth)[both].mean()))
+                error, before = (video[k].astype(np.float32) - clean[k] for k in (i, i - 1))
+                moved = _sampled_at(before, offsets[i] - offsets[i - 1])
+                flicker[key].append(float(np.abs(error - moved)[both].mean()))
     gains_a = np.array(gains)
     finite_outside = [v for v in outside if np.isfinite(v)]
     return {
@@ -278,6 +349,8 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
         "bicubic_outlier_share": round(sum(bicubic_outliers) / max(region_px, 1), 5),
         "temporal_error": round(float(np.mean(temporal["restored"])), 3) if temporal["restored"] else None,
         "temporal_error_passthrough": round(float(np.mean(temporal["passthrough"])), 3) if temporal["passthrough"] else None,
+        "flicker": round(float(np.mean(flicker["restored"])), 3) if flicker["restored"] else None,
+        "flicker_passthrough": round(float(np.mean(flicker["passthrough"])), 3) if flicker["passthrough"] else None,
         "grid_visibility": round(float(np.mean(visibility["restored"])), 3),
         "grid_visibility_bicubic": round(float(np.mean(visibility["bicubic"])), 3),
         "grid_visibility_passthrough": round(float(np.mean(visibility["passthrough"])), 3),
@@ -287,6 +360,17 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
         "outside_frames_changed": int(sum(np.isfinite(v) for v in outside)),
         "gains_db": [round(float(g), 3) for g in gains],
     }
+
+
+def _sampled_at(image: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """`image` read at x + `shift` (dy, dx; bilinear, sub-pixel), edges repeated."""
+    import cv2
+
+    if not np.any(shift):
+        return image
+    m = np.float32([[1, 0, shift[1]], [0, 1, shift[0]]])
+    return cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def _capped_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
@@ -332,6 +416,7 @@ def summary_line(r: dict) -> str:
             f"worse {100 * r['frames_worse_share']:5.1f} %  worst {r['gain_db_worst']:+6.2f}  "
             f"outliers {100 * r['outlier_share']:.3f} % (bicubic {100 * r['bicubic_outlier_share']:.3f})  "
             f"temporal {r['temporal_error']} (pass {r['temporal_error_passthrough']})  "
+            f"flicker {r.get('flicker')} (pass {r.get('flicker_passthrough')})  "
             f"grid {r['grid_visibility']} (bicubic {r['grid_visibility_bicubic']}, pass {r['grid_visibility_passthrough']})  "
             f"outside min {r['outside_psnr_min']} dB"
             + (f"  LPIPS {r['lpips']:.4f} (bicubic {r['lpips_bicubic']:.4f}, pass {r['lpips_passthrough']:.4f})"
@@ -340,13 +425,14 @@ def summary_line(r: dict) -> str:
 
 def table(results: list[dict]) -> str:
     head = ("| case | split | gain dB | bicubic dB | frames worse | worst dB | frames < −0.5 dB | outliers % "
-            "| bicubic outliers % | temporal (passthrough) | grid visibility (bicubic; passthrough) "
-            "| outside PSNR min | LPIPS (bicubic; passthrough) |\n"
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+            "| bicubic outliers % | temporal (passthrough) | flicker (passthrough) "
+            "| grid visibility (bicubic; passthrough) | outside PSNR min | LPIPS (bicubic; passthrough) |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
     rows = [f"| {r['case']} | {r['split']} | {r['gain_db_mean']:+.2f} | {r['bicubic_gain_db_mean']:+.2f} | "
             f"{100 * r['frames_worse_share']:.1f} % | {r['gain_db_worst']:+.2f} | {r['frames_worse_0_5db']} | "
             f"{100 * r['outlier_share']:.3f} | {100 * r['bicubic_outlier_share']:.3f} | "
-            f"{r['temporal_error']} ({r['temporal_error_passthrough']}) | {r['grid_visibility']:.2f} "
+            f"{r['temporal_error']} ({r['temporal_error_passthrough']}) | "
+            f"{r.get('flicker')} ({r.get('flicker_passthrough')}) | {r['grid_visibility']:.2f} "
             f"({r['grid_visibility_bicubic']:.2f}; {r['grid_visibility_passthrough']:.1f}) | {r['outside_psnr_min']} | "
             + (f"{r['lpips']:.4f} ({r['lpips_bicubic']:.4f}; {r['lpips_passthrough']:.4f}) |" if "lpips" in r else "– |")
             for r in results]

@@ -42,7 +42,8 @@ fi
 if [ "$what" = all ] || [ "$what" = footage ]; then
   # `demosaic video` on real footage with ffmpeg's own mosaics, against the clean frames and
   # --passthrough: the evaluation clips (vtest.avi frames 400+, Megamind.avi; never tuned on),
-  # then the tuning clips (tree.avi, vtest.avi frames 0-399). About 20 min on 2 cores.
+  # then the tuning clips (tree.avi, vtest.avi frames 0-399); each split also has a camera
+  # panning or jittering over its photos (Plasma wallpapers; mate-backgrounds). About 35 min on 2 cores.
   .venv/bin/python scripts/eval_footage.py --split evaluation --out "$OUT/footage-evaluation"
   .venv/bin/python scripts/eval_footage.py --split tuning --out "$OUT/footage-tuning"
 fi

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from demosaic.data import evaluation_photos  # noqa: E402
 from demosaic.fusion import fuse, observe  # noqa: E402
 from demosaic.images import read_image  # noqa: E402
+from demosaic.scenes import camera_frames, camera_path  # noqa: E402
 from demosaic.video import h264_roundtrip_clip  # noqa: E402
 
 WINDOW = (160, 192)  # rows, cols of the mosaic
@@ -37,33 +38,6 @@ ITERATIONS = 30  # CG iterations for every solve (100 gave the same figures to 0
 
 def tuning_photos() -> list[Path]:
     return sorted(Path("/usr/share/backgrounds/mate/nature").glob("*.jpg"))
-
-
-def camera_path(kind: str, frames: int, rng: np.random.Generator) -> np.ndarray:
-    """(frames, 2) camera positions (dy, dx): a steady pan with a little shake, or hand-held jitter."""
-    if kind == "pan":
-        angle = rng.uniform(0, 2 * np.pi)
-        speed = rng.uniform(1.0, 2.5)
-        steps = speed * np.array([np.sin(angle), np.cos(angle)]) + rng.normal(0, 0.15, (frames, 2))
-    else:
-        steps = rng.normal(0, 1.2, (frames, 2))
-    path = np.cumsum(steps, axis=0)
-    path -= path[frames // 2]
-    if kind == "jitter":  # a hand holds its aim: keep within ±5 px of it
-        path = np.clip(path, -5, 5)
-    return path
-
-
-def render(scene: np.ndarray, path: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Frames (N, H, W, 3) uint8 of the scene seen from each camera position (bicubic)."""
-    h, w = size
-    cy, cx = (scene.shape[0] - h) / 2, (scene.shape[1] - w) / 2
-    out = []
-    for dy, dx in path:
-        m = np.float32([[1, 0, cx + dx], [0, 1, cy + dy]])
-        out.append(cv2.warpAffine(scene, m, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
-                                  borderMode=cv2.BORDER_REFLECT))
-    return np.stack(out)
 
 
 def cell_map(size: tuple[int, int], box: tuple[int, int, int, int], pitch: int) -> np.ndarray:
@@ -107,7 +81,7 @@ def run_case(scene: np.ndarray, kind: str, pitch: int, crf: int | None, radius: 
     n = 2 * radius + 1
     size = (WINDOW[0] + 2 * MARGIN, WINDOW[1] + 2 * MARGIN)
     path = camera_path(kind, n, rng)
-    clean = render(scene, path, size)
+    clean = camera_frames(scene, path, size)
     box = (MARGIN, MARGIN, MARGIN + WINDOW[0], MARGIN + WINDOW[1])
     cells = cell_map(size, box, pitch)
     mosaic = pixelate(clean, cells)

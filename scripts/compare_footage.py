@@ -1,6 +1,6 @@
 """Two runs of scripts/eval_footage.py side by side (the single-frame path against
---fuse-radius R, say): per case the gain over passthrough, frames worse, the worst frame and
-the temporal error of each, as a markdown table.
+--fuse-radius R, say): per case the gain over passthrough, frames worse, the worst frame, the
+temporal error and the flicker of each, as a markdown table.
 
     python scripts/compare_footage.py SINGLE_DIR [SINGLE_DIR ...] --against FUSED_DIR [FUSED_DIR ...] [--out T.md]
 
@@ -22,8 +22,9 @@ def load(dirs: list[Path]) -> dict[str, dict]:
 
 
 def table(single: dict[str, dict], fused: dict[str, dict]) -> str:
-    rows = ["| case | gain dB, single → fused | Δ dB | frames worse % | worst frame dB | temporal (passthrough) |",
-            "|---|---|---:|---|---|---|"]
+    rows = ["| case | gain dB, single → fused | Δ dB | frames worse % | worst frame dB | temporal (passthrough) "
+            "| flicker (passthrough) |",
+            "|---|---|---:|---|---|---|---|"]
     for name, f in fused.items():
         s = single.get(name)
         if s is None:
@@ -32,8 +33,16 @@ def table(single: dict[str, dict], fused: dict[str, dict]) -> str:
                     f"| {f['gain_db_mean'] - s['gain_db_mean']:+.2f} "
                     f"| {100 * s['frames_worse_share']:.1f} → {100 * f['frames_worse_share']:.1f} "
                     f"| {s['gain_db_worst']:+.2f} → {f['gain_db_worst']:+.2f} "
-                    f"| {s['temporal_error']:.2f} → {f['temporal_error']:.2f} ({f['temporal_error_passthrough']:.2f}) |")
+                    f"| {s['temporal_error']:.2f} → {f['temporal_error']:.2f} ({f['temporal_error_passthrough']:.2f}) "
+                    f"| {_flicker(s, f)} |")
     return "\n".join(rows) + "\n"
+
+
+def _flicker(single: dict, fused: dict) -> str:
+    """The flicker of each run (runs made before it was measured have none: –)."""
+    if single.get("flicker") is None or fused.get("flicker") is None:
+        return "–"
+    return f"{single['flicker']:.2f} → {fused['flicker']:.2f} ({fused['flicker_passthrough']:.2f})"
 
 
 def main() -> None:

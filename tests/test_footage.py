@@ -176,6 +176,48 @@ def test_score_case__lpips__zero_for_a_perfect_restore_more_for_the_mosaic():
     assert "lpips" not in score_case(case, clean, mosaic, mosaic, clean)
 
 
+def test_score_case__error_moving_with_a_pan__no_flicker_but_temporal_error():
+    """The flicker compares each frame's error where the case moved the picture to: an error
+    painted on the scene and panned with it is no flicker (the temporal error counts it), an
+    error drawn afresh each frame is; with the camera still the two figures are one."""
+    from conftest import smooth_image
+
+    from pipelines.evaluate_video import score_case
+
+    rng = np.random.default_rng(3)
+    scene, stain = smooth_image(rng, 96, 200), rng.normal(0, 6, (96, 200, 3))
+    case = FootageCase("clip.avi", 0, 6, 8, (32, 24, 64, 48), pan=(2.0, 0.0))
+    offsets = case.content_offsets()
+    assert offsets[:, 1].tolist() == [0, 2, 4, 6, 8, 10] and not offsets[:, 0].any()
+    clean = np.stack([scene[:, 2 * n:2 * n + 128] for n in range(6)])
+    mosaic = np.stack([pixelate_areas(f, [case.area(i, 96, 128)])[0] for i, f in enumerate(clean)])
+    stained = np.stack([np.clip(scene + stain, 0, 255).astype(np.uint8)[:, 2 * n:2 * n + 128] for n in range(6)])
+    painted = score_case(case, clean, mosaic, mosaic, stained)
+    fresh = score_case(case, clean, mosaic, mosaic,
+                       np.clip(clean + rng.normal(0, 6, clean.shape), 0, 255).astype(np.uint8))
+    assert painted["flicker"] == 0.0 and painted["temporal_error"] > 3.0
+    assert fresh["flicker"] > 3.0
+    still = score_case(FootageCase("clip.avi", 0, 6, 8, (32, 24, 64, 48)), clean, mosaic, mosaic, stained)
+    assert still["flicker"] == still["temporal_error"] > 0
+
+
+def test_make_clips__photo_pan__the_clean_frames_move_as_content_offsets_says(tmp_path):
+    """A photo clip's camera path (sub-pixel) is what `content_offsets` gives: each clean
+    frame matches the one before read at that motion, far better than not moved."""
+    case = FootageCase("photo:pan:0", 0, 6, 8, (224, 160, 192, 160), crf=20, split="tuning")
+    clean, mosaic = make_clips(case, tmp_path)
+    c = frames_rgb(clean, 480, 640).astype(np.float32)
+    offsets = case.content_offsets()
+    assert np.abs(np.diff(offsets, axis=0)).max() > 0.9  # 1–2.5 px a frame
+    inner = (slice(20, -20), slice(20, -20))
+    for n in range(1, 6):
+        d = offsets[n] - offsets[n - 1]
+        m = np.float32([[1, 0, d[1]], [0, 1, d[0]]])
+        moved = cv2.warpAffine(c[n - 1], m, (640, 480), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        compensated, still = (np.abs(c[n] - x)[inner].mean() for x in (moved, c[n - 1]))
+        assert compensated < 0.4 * still, (n, compensated, still)
+
+
 def test_passthrough__decodes_only_the_planes(tmp_path, monkeypatch):
     """Nothing looks at the pixels of a passthrough run: its reader starts one decoder (the
     input's own planes), not the rgb24 one beside it, and the output is still the plain
