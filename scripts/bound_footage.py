@@ -1,4 +1,4 @@
-"""Multi-frame least squares on a footage pan case with its window's true motion, as the
+"""Multi-frame least squares on a footage pan or photo clip with its true motion, as the
 bound (`scripts/bound_multiframe.py`) solves its rendered pans: the true box and cells, the
 reference frame's bicubic as the prior, no robust re-solve, no per-cell gate. It shows what
 the footage's frames hold for the plain box model.
@@ -6,8 +6,8 @@ the footage's frames hold for the plain box model.
     python scripts/bound_footage.py vtest@0-c8-pan-crf20 [--radii 0,1,2,6] [--split tuning]
 
 The clips are the real-footage evaluation's own (`pipelines.evaluate_video.make_clips`); the
-window's motion is `scripts/diagnose_fusion.pan_offset` (crop on yuv420p moves it in even
-steps). Region PSNR against the clean clip, averaged over references every 4 frames.
+motion is `FootageCase.content_offsets` (a pan's window, a photo clip's camera path). Region
+PSNR against the clean clip, averaged over references every 4 frames.
 """
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bound_multiframe import PATCH, bicubic_of_cells, cell_map  # noqa: E402
-from diagnose_fusion import pan_offset  # noqa: E402
 
 from demosaic.fusion import observe, solve  # noqa: E402
 from demosaic.metrics import psnr  # noqa: E402
@@ -46,8 +45,9 @@ def main() -> None:
     ap.add_argument("--mu", type=float, default=0.25)
     args = ap.parse_args()
     case = next(c for c in default_cases(args.split) if c.name == args.case)
-    if not any(case.pan):
-        raise SystemExit(f"{case.name} is not a pan case")
+    offsets = case.content_offsets()
+    if not offsets.any():
+        raise SystemExit(f"{case.name}: the case does not move the picture (a pan or photo clip does)")
     with tempfile.TemporaryDirectory() as tmp:
         clean, mosaic = make_clips(case, Path(tmp))
         truth_frames, coded = frames(clean), frames(mosaic)
@@ -65,13 +65,13 @@ def main() -> None:
         truth = truth_frames[ref, box[0]:box[2], box[1]:box[3]]
         prior = coded[ref, py0:py1, px0:px1].copy()
         prior[PATCH:-PATCH, PATCH:-PATCH] = bicubic_of_cells(coded[ref], box, case.cell)
-        oy, ox = pan_offset(case.pan, ref)
+        oy, ox = offsets[ref]
         row = [psnr(coded[ref, box[0]:box[2], box[1]:box[3]], truth),
                psnr(np.clip(prior[PATCH:-PATCH, PATCH:-PATCH], 0, 255), truth)]
         for r in radii:
             ids = range(ref - r, ref + r + 1)
             obs = [observe(coded[t, py0:py1, px0:px1], patch_cells, patch_cells < 0) for t in ids]
-            shifts = [(pan_offset(case.pan, t)[0] - oy, pan_offset(case.pan, t)[1] - ox) for t in ids]
+            shifts = [(float(offsets[t][0] - oy), float(offsets[t][1] - ox)) for t in ids]
             x = solve(obs, shifts, prior, args.mu, 30)
             row.append(psnr(np.clip(x[PATCH:-PATCH, PATCH:-PATCH], 0, 255), truth))
         rows.append(row)

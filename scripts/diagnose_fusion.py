@@ -1,15 +1,15 @@
-"""Where fusion's gain on the footage pans goes: `scripts/eval_footage.py` with the product's
-registration replaced by the pan's true motion, and/or without the per-cell gate.
+"""Where fusion's gain on the footage pans and photo clips goes: `scripts/eval_footage.py` with
+the product's registration replaced by the true motion, and/or without the per-cell gate.
 
-    python scripts/diagnose_fusion.py [--true-motion] [--no-gate] -- --split tuning --only pan-crf20 \\
+    python scripts/diagnose_fusion.py [--true-motion] [--no-gate] -- --split tuning --only photo1@0-c8-pan \\
         --fuse-radius 6 --precision float32 --no-lpips --out DIR
 
---true-motion: each pan case's clean clip is a window cropped at floor(pan × n), and ffmpeg's
-crop on yuv420p rounds the corner down to even: frame n shows the source moved by that, so
-the hidden picture on frame t sits at offset(t) − offset(reference) (logged against what
-registration found). Only the window's motion: content that moves on its own (vtest's
-walkers, tree.avi's own camera) is not in it. --no-gate: every whole cell takes the block's
-fused picture (`BlockSolution.fails` emptied; the held-out check included). A diagnostic: it
+--true-motion: the motion the case gave the picture (`FootageCase.content_offsets`: a pan's
+window, cropped at floor(pan × n), or a photo clip's camera path, sub-pixel): the hidden
+picture on frame t sits at offset(t) − offset(reference) (logged against what registration
+found). Only that motion: content that moves on its own (vtest's walkers, tree.avi's own
+camera) is not in it. --no-gate: every whole cell takes the block's fused picture
+(`BlockSolution.fails` emptied; the held-out check included). A diagnostic: it
 replaces two functions of `demosaic.video_fusion` in this process.
 """
 from __future__ import annotations
@@ -31,11 +31,6 @@ import eval_footage  # noqa: E402
 from pipelines.evaluate_video import default_cases  # noqa: E402
 
 
-def pan_offset(pan: tuple[float, float], n: int) -> tuple[float, float]:
-    """(dy, dx) of frame n's window: floor(pan × n), rounded down to even (crop on yuv420p)."""
-    return float(math.floor(pan[1] * n) // 2 * 2), float(math.floor(pan[0] * n) // 2 * 2)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--true-motion", action="store_true")
@@ -44,10 +39,10 @@ def main() -> None:
     rest = [a for a in rest if a != "--"]
     only = rest[rest.index("--only") + 1] if "--only" in rest else ""
     split = rest[rest.index("--split") + 1] if "--split" in rest else "tuning"
-    pans = {c.pan for c in default_cases(split) if only in c.name and any(c.pan)}
-    if args.true_motion and len(pans) != 1:
-        raise SystemExit(f"--true-motion needs cases with one pan (--only), got {sorted(pans)}")
-    pan = next(iter(pans), (0.0, 0.0))
+    motions = {c.content_offsets().tobytes(): c.content_offsets() for c in default_cases(split) if only in c.name}
+    if args.true_motion and len(motions) != 1:
+        raise SystemExit(f"--true-motion needs cases that share one motion (--only), got {len(motions)}")
+    offsets = next(iter(motions.values()), None)
     register, solve_block = video_fusion.register_track, video_fusion.solve_block
 
     def true_track(shows, centre, cfg, observed=None):
@@ -55,8 +50,8 @@ def main() -> None:
         if found is None:
             return None
         ref = min(range(len(shows)), key=lambda i: (abs(shows[i][0].index - centre), i))
-        oy, ox = pan_offset(pan, shows[ref][0].index)
-        truth = {s.index: (pan_offset(pan, s.index)[0] - oy, pan_offset(pan, s.index)[1] - ox) for s, _ in shows}
+        oy, ox = offsets[shows[ref][0].index]
+        truth = {s.index: (float(offsets[s.index][0] - oy), float(offsets[s.index][1] - ox)) for s, _ in shows}
         off = [math.hypot(found[k][0] - v[0], found[k][1] - v[1]) for k, v in truth.items()]
         print(f"  block at {centre:.1f}: registered against true motion {np.mean(off):.2f} px mean, "
               f"{np.max(off):.2f} max", flush=True)
