@@ -1,6 +1,7 @@
 """Choose `demosaic.inpaint.REACH` on tuning photos only (the held-out training photos; never
 the evaluation wallpapers): region PSNR of pure inpainting, coarse to fine at each reach,
-against one pass of the network (the old path) and Telea, over `demosaic evaluate`'s mosaic
+against one pass of the network (the old path) and Telea, and with Telea's fill where the
+hole is deeper than the reach and the network in the ring, over `demosaic evaluate`'s mosaic
 regions (5-25 % of the photo, rectangles and ellipses).
 
     python scripts/tune_inpaint_reach.py [--photos 12] [--reach 8,16,32,64]
@@ -17,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from demosaic.data import default_training_sources, find_images, is_validation, read_rgb  # noqa: E402
-from demosaic.inpaint import fill_coarse_to_fine  # noqa: E402
+from demosaic.inpaint import fill_coarse_to_fine, hole_depth  # noqa: E402
 from demosaic.metrics import psnr  # noqa: E402
 from demosaic.mosaic import pixelate  # noqa: E402
 from demosaic.restore import Restorer  # noqa: E402
@@ -43,8 +44,13 @@ def main() -> None:
         observed, hole = pixelate(photo, [region])
         results = {"telea": cv2.inpaint(observed, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA),
                    "one pass": pure.fill_once(observed, hole)}
+        depth = hole_depth(hole)
         for reach in reaches:
             results[f"reach {reach}"] = fill_coarse_to_fine(observed, hole, pure.fill_once, reach=reach)
+            # Telea where the hole is deeper than `reach`, the network in the ring it reaches.
+            given, deep = observed.copy(), hole & (depth > reach)
+            given[deep] = results["telea"][deep]
+            results[f"Telea deep, network {reach} px ring"] = pure.fill_once(given, hole & ~deep)
         for name, out in results.items():
             scores.setdefault(name, []).append(psnr(out, photo, hole))
     print(f"{len(images)} tuning photos, one region each (cells 16), region PSNR dB:")
