@@ -46,6 +46,12 @@ def default_training_sources() -> list[str]:
     return sources
 
 
+def tuning_photos() -> list[Path]:
+    """The mate-backgrounds nature photos (trained on; motion and fusion settings are tuned
+    on clips made from them, never on `evaluation_photos`)."""
+    return sorted(Path("/usr/share/backgrounds/mate/nature").glob("*.jpg"))
+
+
 def evaluation_photos() -> list[Path]:
     """One landscape photo per KDE Plasma wallpaper (never trained or tuned on): the
     smallest rendition at least 1920 px wide, else the largest."""

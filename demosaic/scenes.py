@@ -14,8 +14,8 @@ KINDS = ("pan", "jitter")
 
 def camera_path(kind: str, frames: int, rng: np.random.Generator) -> np.ndarray:
     """(frames, 2) camera positions (dy, dx), the middle frame at (0, 0): a steady `pan` (1.0–2.5
-    px a frame in a random direction, with ±0.15 px of shake) or hand-held `jitter` (±1.2 px
-    steps, held within ±5 px of its aim)."""
+    px a frame in a random direction, with shake of σ 0.15 px a frame) or hand-held `jitter`
+    (steps of σ 1.2 px, held within ±5 px of its aim)."""
     if kind == "pan":
         angle = rng.uniform(0, 2 * np.pi)
         speed = rng.uniform(1.0, 2.5)

@@ -34,7 +34,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from demosaic.data import evaluation_photos
+from demosaic.data import evaluation_photos, tuning_photos
 from demosaic.images import read_image
 from demosaic.metrics import bounding_box, grid_visibility, psnr
 from demosaic.mosaic import Grid, GridArea, cell_colour_guide
@@ -61,8 +61,9 @@ class FootageCase:
     crf: int = 20
     split: str = "tuning"  # "tuning" or "evaluation": never tune on the second
     # px per frame (x, y) of a camera pan: the clean clip is a window moving across the source
-    # (whole px a frame, ffmpeg's floor; `exact`, or crop on yuv420p would round it down to
-    # even and show the grid half the phases), under a mosaic fixed in the frame.
+    # (whole px a frame, ffmpeg's floor; cropped in RGB with `exact`: on yuv420p crop rounds the
+    # corner down to even, or with `exact` moves the chroma by half, showing the grid half the
+    # phases), under a mosaic fixed in the frame.
     pan: tuple[float, float] = (0.0, 0.0)
 
     @property
@@ -104,10 +105,12 @@ def opencv_clip(name: str) -> str:
 
 
 def default_cases(split: str) -> list[FootageCase]:
-    """The tuning footage (tree.avi, vtest.avi frames 0–399) or the evaluation footage
-    (vtest.avi frames 400–794, Megamind.avi), each with a frame-aligned still 8 px mosaic, a
-    10/16 px region-aligned moving one, and an 8/16 px frame-fixed one under a camera pan
-    (1.5 px a frame across, 0.5 down), at CRF 20 and 23."""
+    """The tuning footage (tree.avi, vtest.avi frames 0–399, the layers clips) or the
+    evaluation footage (vtest.avi frames 400–794, Megamind.avi), each with a frame-aligned
+    still 8 px mosaic, a 10/16 px region-aligned moving one, and an 8/16 px frame-fixed one
+    under a camera pan (1.5 px a frame across, 0.5 down), at CRF 20 and 23; and the split's
+    photo clips (a camera panning or held by hand over a photo, `write_photo_clip`) under a
+    frame-fixed 8/16 px mosaic at CRF 20 and 23."""
     cases = []
     if split == "tuning":
         clips = [("vtest.avi", 0, (240, 160, 160, 128)), ("tree.avi", 0, (48, 40, 96, 80))]
@@ -198,7 +201,7 @@ def write_photo_clip(out: Path, kind: str, index: int, split: str, frames: int =
     the frame with 100 px to spare on each side, about as far as a 60-frame pan travels."""
     import cv2
 
-    photos = sorted(Path(LAYER_PHOTOS[0]).parent.glob("*.jpg")) if split == "tuning" else evaluation_photos()
+    photos = tuning_photos() if split == "tuning" else evaluation_photos()
     if len(photos) <= index:
         source = "mate-backgrounds" if split == "tuning" else "plasma-workspace-wallpapers"
         raise FileNotFoundError(f"photo {index} of the {split} split not found (apt-get install {source})")
@@ -235,6 +238,8 @@ def make_clips(case: FootageCase, work: Path) -> tuple[Path, Path]:
     if case.clip.startswith(LAYERS):
         case = replace(case, clip=str(write_layers_clip(work / "layers.mkv", int(case.clip[len(LAYERS):]), case.frames)))
     elif case.clip.startswith(PHOTO):
+        if case.start:
+            raise ValueError(f"{case.name}: a photo clip starts at frame 0 (its camera path does)")
         kind, index = case.clip[len(PHOTO):].split(":")
         case = replace(case, clip=str(write_photo_clip(work / "photo.mkv", kind, int(index), case.split, case.frames)))
     info = probe(case.clip)
@@ -242,7 +247,7 @@ def make_clips(case: FootageCase, work: Path) -> tuple[Path, Path]:
     w, h = (info.width - reach[0]) // 2 * 2, (info.height - reach[1]) // 2 * 2
     _ffmpeg(["-i", file_arg(case.clip), "-vf",
              f"trim=start_frame={case.start}:end_frame={case.start + case.frames},settb=AVTB,setpts=N/FRAME_RATE/TB,"
-             f"crop={w}:{h}:'floor({case.pan[0]}*n)':'floor({case.pan[1]}*n)':exact=1", "-fps_mode", "passthrough", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", file_arg(clean)])
+             f"{'format=gbrp,' if any(case.pan) else ''}crop={w}:{h}:'floor({case.pan[0]}*n)':'floor({case.pan[1]}*n)':exact=1", "-fps_mode", "passthrough", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", file_arg(clean)])
     # The clean clip's timestamps are renumbered n / rate above, so a source with gaps in its
     # timestamps (tree.avi has them) cannot shift the moving mosaic's frame count.
     graph = moving_pixelize_graph(case.box, case.velocity, case.cell, probe(clean).rate)
@@ -300,6 +305,8 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
     if not (len(mosaic) == len(passthrough) == len(restored) == n):
         raise ValueError(f"frame counts differ: clean {n}, mosaic {len(mosaic)}, passthrough {len(passthrough)}, "
                          f"restored {len(restored)}")
+    if n > case.frames:
+        raise ValueError(f"{case.name}: {n} frames decoded, the case has {case.frames}")
     gains, bicubic_gains, outliers, bicubic_outliers, outside = [], [], [], [], []
     temporal = {"restored": [], "passthrough": []}
     flicker = {"restored": [], "passthrough": []}
@@ -331,7 +338,7 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
             for key, video in (("restored", restored), ("passthrough", passthrough)):
                 change = video[i].astype(np.float64) - video[i - 1]
                 temporal[key].append(float(np.abs(change - truth)[both].mean()))
-                error, before = (video[k].astype(np.float32) - clean[k] for k in (i, i - 1))
+                error, before = (video[k].astype(np.float64) - clean[k] for k in (i, i - 1))
                 moved = _sampled_at(before, offsets[i] - offsets[i - 1])
                 flicker[key].append(float(np.abs(error - moved)[both].mean()))
     gains_a = np.array(gains)

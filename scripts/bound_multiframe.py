@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from demosaic.data import evaluation_photos  # noqa: E402
+from demosaic.data import evaluation_photos, tuning_photos  # noqa: E402
 from demosaic.fusion import fuse, observe  # noqa: E402
 from demosaic.images import read_image  # noqa: E402
 from demosaic.scenes import camera_frames, camera_path  # noqa: E402
@@ -34,10 +34,6 @@ WINDOW = (160, 192)  # rows, cols of the mosaic
 MARGIN = 48  # frame = window + this on each side
 PATCH = 24  # clean pixels used around the window (the canvas's margin)
 ITERATIONS = 30  # CG iterations for every solve (100 gave the same figures to 0.01 dB on the tuning split)
-
-
-def tuning_photos() -> list[Path]:
-    return sorted(Path("/usr/share/backgrounds/mate/nature").glob("*.jpg"))
 
 
 def cell_map(size: tuple[int, int], box: tuple[int, int, int, int], pitch: int) -> np.ndarray:

@@ -4,7 +4,7 @@ temporal error and the flicker of each, as a markdown table.
 
     python scripts/compare_footage.py SINGLE_DIR [SINGLE_DIR ...] --against FUSED_DIR [FUSED_DIR ...] [--out T.md]
 
-Each DIR holds a footage.json; cases are matched by name (the first directory holding one wins).
+Each DIR holds a footage.json; cases are matched by split and name (the first directory holding one wins).
 """
 from __future__ import annotations
 
@@ -13,23 +13,24 @@ import json
 from pathlib import Path
 
 
-def load(dirs: list[Path]) -> dict[str, dict]:
-    cases: dict[str, dict] = {}
+def load(dirs: list[Path]) -> dict[tuple[str, str], dict]:
+    """Each run's cases by (split, name): the photo clips' names repeat across the splits."""
+    cases: dict[tuple[str, str], dict] = {}
     for d in dirs:
         for r in json.loads((d / "footage.json").read_text()):
-            cases.setdefault(r["case"], r)
+            cases.setdefault((r["split"], r["case"]), r)
     return cases
 
 
-def table(single: dict[str, dict], fused: dict[str, dict]) -> str:
+def table(single: dict[tuple[str, str], dict], fused: dict[tuple[str, str], dict]) -> str:
     rows = ["| case | gain dB, single → fused | Δ dB | frames worse % | worst frame dB | temporal (passthrough) "
             "| flicker (passthrough) |",
             "|---|---|---:|---|---|---|---|"]
-    for name, f in fused.items():
-        s = single.get(name)
+    for key, f in fused.items():
+        s = single.get(key)
         if s is None:
             continue
-        rows.append(f"| {name} | {s['gain_db_mean']:+.2f} → {f['gain_db_mean']:+.2f} "
+        rows.append(f"| {key[1]} | {s['gain_db_mean']:+.2f} → {f['gain_db_mean']:+.2f} "
                     f"| {f['gain_db_mean'] - s['gain_db_mean']:+.2f} "
                     f"| {100 * s['frames_worse_share']:.1f} → {100 * f['frames_worse_share']:.1f} "
                     f"| {s['gain_db_worst']:+.2f} → {f['gain_db_worst']:+.2f} "

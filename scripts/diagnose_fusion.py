@@ -15,6 +15,7 @@ replaces two functions of `demosaic.video_fusion` in this process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -39,7 +40,11 @@ def main() -> None:
     rest = [a for a in rest if a != "--"]
     only = rest[rest.index("--only") + 1] if "--only" in rest else ""
     split = rest[rest.index("--split") + 1] if "--split" in rest else "tuning"
-    motions = {c.content_offsets().tobytes(): c.content_offsets() for c in default_cases(split) if only in c.name}
+    frames = int(rest[rest.index("--frames") + 1]) if "--frames" in rest else 0
+    cases = [c for c in default_cases(split) if any(part in c.name for part in only.split(","))]
+    if frames:  # as eval_footage has them: a jitter's path depends on the clip's length
+        cases = [dataclasses.replace(c, frames=frames) for c in cases]
+    motions = {c.content_offsets().tobytes(): c.content_offsets() for c in cases}
     if args.true_motion and len(motions) != 1:
         raise SystemExit(f"--true-motion needs cases that share one motion (--only), got {len(motions)}")
     offsets = next(iter(motions.values()), None)

@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--split", choices=["tuning", "evaluation"], default="tuning")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--frames", type=int, default=0, help="frames per case (0: the cases' own)")
-    ap.add_argument("--only", default="", help="run only cases whose name contains this")
+    ap.add_argument("--only", default="", help="run only cases whose name contains this (or any of A,B,...)")
     ap.add_argument("--no-safety", action="store_true", help="the restorer without its guards (for comparison)")
     ap.add_argument("--fuse-radius", type=int, default=0, help="restore with multi-frame fusion (demosaic video --fuse-radius)")
     ap.add_argument("--fusion", default="", help="FusionConfig fields to change, e.g. tolerance=2,search=4")
@@ -52,7 +52,7 @@ def main() -> None:
     args = ap.parse_args()
     precision = resolve_precision(args.precision)
     print(f"the network in {precision}", flush=True)
-    cases = [c for c in default_cases(args.split) if args.only in c.name]
+    cases = [c for c in default_cases(args.split) if any(part in c.name for part in args.only.split(","))]
     if args.frames:
         cases = [dataclasses.replace(c, frames=args.frames) for c in cases]
     engines: dict = {}
