@@ -70,10 +70,17 @@ class FootageCase:
     def name(self) -> str:
         moving = "pan" if any(self.pan) else "moving" if any(self.velocity) else "still"
         clip = Path(self.clip.replace(':', '')).stem
-        if self.clip.startswith(PHOTO):  # the camera moves over a photo, under a frame-fixed mosaic
-            moving, index = self.clip[len(PHOTO):].split(":")
-            clip = f"photo{index}"
+        if self.photo is not None:  # the camera moves over a photo, under a frame-fixed mosaic
+            moving, clip = self.photo[0], f"photo{self.photo[1]}"
         return f"{clip}@{self.start}-c{self.cell}-{moving}-crf{self.crf}"
+
+    @property
+    def photo(self) -> tuple[str, int] | None:
+        """(the camera's motion, the photo's index) of a photo clip (`PHOTO`), else None."""
+        if not self.clip.startswith(PHOTO):
+            return None
+        kind, index = self.clip[len(PHOTO):].split(":")
+        return kind, int(index)
 
     def position(self, n: int) -> tuple[int, int]:
         """The region's top-left corner on frame n (ffmpeg evaluates the same floor())."""
@@ -83,9 +90,9 @@ class FootageCase:
         """(frames, 2) where each frame's view of the scene sits (dy, dx), as far as the case
         moved it: the camera's path of a photo clip, the window of a pan (whole px), else none.
         Motion of the clip's own (people walking, a film's camera) is not in it."""
-        if self.clip.startswith(PHOTO):
-            kind, index = self.clip[len(PHOTO):].split(":")
-            return camera_path(kind, self.frames, np.random.default_rng(int(index)))
+        if self.photo is not None:
+            kind, index = self.photo
+            return camera_path(kind, self.frames, np.random.default_rng(index))
         return np.floor(np.array(self.pan[::-1]) * np.arange(self.frames)[:, None])
 
     def area(self, n: int, height: int, width: int) -> GridArea:
@@ -237,11 +244,11 @@ def make_clips(case: FootageCase, work: Path) -> tuple[Path, Path]:
     clean, mosaic = work / "clean.mp4", work / "mosaic.mp4"
     if case.clip.startswith(LAYERS):
         case = replace(case, clip=str(write_layers_clip(work / "layers.mkv", int(case.clip[len(LAYERS):]), case.frames)))
-    elif case.clip.startswith(PHOTO):
+    elif case.photo is not None:
         if case.start:
             raise ValueError(f"{case.name}: a photo clip starts at frame 0 (its camera path does)")
-        kind, index = case.clip[len(PHOTO):].split(":")
-        case = replace(case, clip=str(write_photo_clip(work / "photo.mkv", kind, int(index), case.split, case.frames)))
+        kind, index = case.photo
+        case = replace(case, clip=str(write_photo_clip(work / "photo.mkv", kind, index, case.split, case.frames)))
     info = probe(case.clip)
     reach = [math.floor(p * (case.frames - 1)) for p in case.pan]  # how far the window travels
     w, h = (info.width - reach[0]) // 2 * 2, (info.height - reach[1]) // 2 * 2
