@@ -39,6 +39,7 @@ from demosaic.images import read_image
 from demosaic.metrics import bounding_box, grid_visibility, psnr
 from demosaic.mosaic import Grid, GridArea, cell_colour_guide
 from demosaic.ffmpeg import ffmpeg_binary, file_arg
+from demosaic.fusion import sample
 from demosaic.probe import probe
 from demosaic.scenes import KINDS, camera_frames, camera_path
 from demosaic.video import FrameReader
@@ -341,12 +342,11 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
                 perceptual[key].append(lpips(video[box], clean[i][box]))
         both = area.mask & case.area(i - 1, h, w).mask if i else None
         if both is not None and both.any():
-            truth = clean[i].astype(np.float64) - clean[i - 1]
             for key, video in (("restored", restored), ("passthrough", passthrough)):
-                change = video[i].astype(np.float64) - video[i - 1]
-                temporal[key].append(float(np.abs(change - truth)[both].mean()))
+                # (out_t − out_t−1) − (clean_t − clean_t−1) is e_t − e_t−1, exactly (integers).
                 error, before = (video[k].astype(np.float64) - clean[k] for k in (i, i - 1))
-                moved = _sampled_at(before, offsets[i] - offsets[i - 1])
+                temporal[key].append(float(np.abs(error - before)[both].mean()))
+                moved = sample(before, offsets[i] - offsets[i - 1])  # the mask lies far from the frame's edge
                 flicker[key].append(float(np.abs(error - moved)[both].mean()))
     gains_a = np.array(gains)
     finite_outside = [v for v in outside if np.isfinite(v)]
@@ -374,17 +374,6 @@ def score_case(case: FootageCase, clean: np.ndarray, mosaic: np.ndarray, passthr
         "outside_frames_changed": int(sum(np.isfinite(v) for v in outside)),
         "gains_db": [round(float(g), 3) for g in gains],
     }
-
-
-def _sampled_at(image: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """`image` read at x + `shift` (dy, dx; bilinear, sub-pixel), edges repeated."""
-    import cv2
-
-    if not np.any(shift):
-        return image
-    m = np.float32([[1, 0, shift[1]], [0, 1, shift[0]]])
-    return cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def _capped_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
