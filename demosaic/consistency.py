@@ -105,8 +105,10 @@ def _smooth_correction(out: np.ndarray, area: GridArea, rounds: int, ring: HeldC
         if np.abs(need).max() <= SMOOTH_TOLERANCE:
             break
         values += need
-    t.block[t.inside] += _tent_field(values, tent, t.win.shape)[t.inside]
-    t.block[t.inside] = np.clip(t.block[t.inside], *ring.pixels)  # what clipping takes, the exact step redistributes
+    # In place where masked (no gathered copies of the window's pixels).
+    inside = t.inside[..., None]
+    np.add(t.block, _tent_field(values, tent, t.win.shape), out=t.block, where=inside)
+    np.clip(t.block, *ring.window, out=t.block, where=inside)  # what clipping takes, the exact step redistributes
 
 
 def _remainder_weights(t: CellTargets, pitch: tuple[float, float]) -> np.ndarray:
@@ -137,8 +139,15 @@ class HeldCells(NamedTuple):
 
     cells: ObservedCells
     sums: tuple[np.ndarray, np.ndarray] | None  # (n, C) each cell's masked pixels' lo and hi summed
-    pixels: tuple[np.ndarray | float, np.ndarray | float]  # (k, C) each masked pixel's lo and hi, or the 8-bit range
+    window: tuple[np.ndarray | float, np.ndarray | float]  # (h, w, C) lo and hi over the window, or the 8-bit range
     slack: np.ndarray | None  # (n,) how far each cell's sum may stay from its target (None: nowhere)
+
+    def pixels(self) -> tuple[np.ndarray | float, np.ndarray | float]:
+        """(k, C) each masked pixel's lo and hi, or the 8-bit range."""
+        lo, hi = self.window
+        if self.sums is None:
+            return lo, hi
+        return lo[self.cells.inside], hi[self.cells.inside]
 
 
 def _held_cells(cells: ObservedCells, bounds: Bounds | None, slack: np.ndarray | None) -> HeldCells:
@@ -147,7 +156,7 @@ def _held_cells(cells: ObservedCells, bounds: Bounds | None, slack: np.ndarray |
     win, inside = cells.win, cells.inside
     lo, hi = bounds.lo[win.rows, win.cols], bounds.hi[win.rows, win.cols]
     sums = (window_sums(lo, win, inside), window_sums(hi, win, inside))
-    return HeldCells(cells, sums, (lo[inside], hi[inside]), slack)
+    return HeldCells(cells, sums, (lo, hi), slack)
 
 
 class Evidence(NamedTuple):
@@ -250,7 +259,7 @@ def enforce_cell_means(
     `evidences` (one per area, from `evidence(observed, area, bounds)`) saves taking them again;
     given, they stand for `observed` and `bounds` (taken with them), which are not read again.
     """
-    out = restored.astype(np.float64).copy()
+    out = restored.astype(np.float64)  # a copy
     for k, area in enumerate(areas):
         if area.mode != "mean":
             continue
@@ -267,18 +276,18 @@ def enforce_cell_means(
             target = _aimed(target, window_sums(block, win), ev.cells.slack)
         lab = win.labels[inside]
         weight = _remainder_weights(t, area.grid.pitch)[inside][:, None]
-        lo, hi = ev.cells.pixels
+        lo, hi = ev.cells.pixels()
         pix = np.clip(block[inside], lo, hi)  # (k, C) the pixels free to move
+        channels = pix.shape[1]
+        # One bincount for every channel: each (cell, channel) a bin, summed in the same order.
+        bins = (lab[:, None] * channels + np.arange(channels)).ravel()
         for _ in range(max_iter):
-            current = fixed + np.stack(
-                [np.bincount(lab, weights=pix[:, ch], minlength=n) for ch in range(pix.shape[1])],
-                axis=-1)
+            current = fixed + np.bincount(bins, weights=pix.ravel(), minlength=n * channels).reshape(n, channels)
             deficit = target - current  # (n, C)
             # Pixels that can still move in the needed direction share the deficit by their weight.
             d = deficit[lab]
             free = np.where(d > 0, pix < hi, pix > lo) * weight
-            w_free = np.stack([np.bincount(lab, weights=free[:, ch], minlength=n)
-                               for ch in range(pix.shape[1])], axis=-1)
+            w_free = np.bincount(bins, weights=free.ravel(), minlength=n * channels).reshape(n, channels)
             # Done when every cell is on target or has no pixel left that can move (clipped).
             if np.all((np.abs(deficit) <= 1e-6 * np.maximum(all_counts, 1)[:, None]) | (w_free == 0)):
                 break

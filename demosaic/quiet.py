@@ -6,6 +6,12 @@ feature notice), whatever TF_CPP_MIN_LOG_LEVEL says: they come before its loggin
 `install()` adds an import hook that runs TensorFlow's own import with descriptor 2 going
 through a filter that passes on every line that is not one of those notices. Only the CLI
 installs it; the library never touches a process's descriptors on import.
+
+The same hook keeps matplotlib out of that import: Keras imports `matplotlib.pyplot` for
+its plotting helpers when it is installed (it is, for training's plots), about 0.4 s of
+every command's start-up on 2 cores (3.0–3.2 s against 3.2–3.7 s for `import tensorflow,
+keras`). Keras takes a missing matplotlib as no plots; the project's own plots import it
+themselves later, when the hook no longer refuses it.
 """
 from __future__ import annotations
 
@@ -66,11 +72,25 @@ class _QuietLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
-        with filtered_stderr():
-            self._loader.exec_module(module)
+        refuse = _NoMatplotlib()
+        sys.meta_path.insert(0, refuse)
+        try:
+            with filtered_stderr():
+                self._loader.exec_module(module)
+        finally:
+            sys.meta_path.remove(refuse)
 
     def __getattr__(self, name):  # is_package, get_resource_reader, ...: the real loader's
         return getattr(self._loader, name)
+
+
+class _NoMatplotlib(importlib.abc.MetaPathFinder):
+    """Refuses matplotlib (not yet imported) while TensorFlow loads."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname.partition(".")[0] == "matplotlib":
+            raise ModuleNotFoundError(f"No module named {fullname!r} (while TensorFlow loads)", name=fullname)
+        return None
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):

@@ -107,15 +107,16 @@ def verify_region(observed: np.ndarray, area: GridArea, cfg: SafetyConfig, ends:
     if not inside.any():
         return Verified(None, cells, n_flat, int(flat.sum()))
     lo, hi = neighbourhood_range(stats.colour, stats.shape)
-    lo_px = np.clip(lo[stats.labels] - cfg.bound_margin, 0, 255)
-    hi_px = np.clip(hi[stats.labels] + cfg.bound_margin, 0, 255)
+    # Per cell, then spread to its pixels (the same values as per pixel, without float64 copies of them).
+    lo_px = np.clip(lo - cfg.bound_margin, 0, 255).astype(np.float32)[stats.labels]
+    hi_px = np.clip(hi + cfg.bound_margin, 0, 255).astype(np.float32)[stats.labels]
     if area.trusted:
         # The user's (or the truth's) mask cuts cells where the mosaic's shape does: such a
         # cut cell shows the whole cell's mean (the synthesiser's and editors' convention),
         # whatever its masked part must then be. Only the 8-bit range bounds it.
         cut = ((stats.in_counts > 0) & (stats.in_counts < stats.counts))[stats.labels]
         lo_px[cut], hi_px[cut] = 0.0, 255.0
-    held = RegionBounds(stats.rows, stats.cols, inside, lo_px.astype(np.float32), hi_px.astype(np.float32))
+    held = RegionBounds(stats.rows, stats.cols, inside, lo_px, hi_px)
     return Verified(area._replace(mask=mask), cells, n_flat, int(flat.sum()), bounds=held)
 
 
@@ -222,8 +223,9 @@ class Guarded(NamedTuple):
                 continue
             src = (slice(y0 - b.rows.start, y1 - b.rows.start), slice(x0 - b.cols.start, x1 - b.cols.start))
             dst = (slice(y0 - rows.start, y1 - rows.start), slice(x0 - cols.start, x1 - cols.start))
-            held = b.held[src]
-            lo[dst][held], hi[dst][held] = b.lo[src][held], b.hi[src][held]
+            held = b.held[src][..., None]  # copied where held: no gathered copies of the pixels
+            np.copyto(lo[dst], b.lo[src], where=held)
+            np.copyto(hi[dst], b.hi[src], where=held)
         return Bounds(lo, hi)
 
 

@@ -8,9 +8,11 @@ function of its queues, testable with lists in and out.
 """
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -157,6 +159,28 @@ def encode(flow: Flow, inp: queue.Queue, writer, planes: dict | None) -> None:
         flow.timed("encode", t0)
 
 
+class _Busy:
+    """A stage's busy seconds where several of its calls may overlap: the time while at least
+    one is running (`with busy:` around each)."""
+
+    def __init__(self, flow: Flow, stage: str):
+        self.flow, self.stage = flow, stage
+        self.lock = threading.Lock()
+        self.running, self.since = 0, 0.0
+
+    def __enter__(self) -> None:
+        with self.lock:
+            if not self.running:
+                self.since = time.perf_counter()
+            self.running += 1
+
+    def __exit__(self, *exc) -> None:
+        with self.lock:
+            self.running -= 1
+            if not self.running:
+                self.flow.timed(self.stage, self.since)
+
+
 class Restoring:
     """The caller's stage: (frame, areas) in batches → restored frames, numbered, to the encoder.
 
@@ -177,30 +201,43 @@ class Restoring:
         self.outcome = Outcome()
         self.tracks: dict[int, dict] = {}  # per fused track: regions, frames fused, cells, cells fused, used
         self.started = time.perf_counter()
+        self._busy = _Busy(flow, "restore")
 
     def written(self, n: int) -> bool:
         """Whether frame `n` of the reader is written (not overlap)."""
         return n >= self.skip and (self.keep is None or n < self.skip + self.keep)
 
     def batch(self, items: list) -> None:
+        """Restore and hand on one batch (the caller's thread, nothing else in flight)."""
+        self._emit(*self._restore(self._taken(items)))
+
+    def _taken(self, items: list) -> tuple[int, list]:
+        """(the first kept item's frame number in the reader, the items to restore)."""
         first = max(0, self.restore_from - self.seen)
         last = len(items) if self.keep is None else max(first, min(len(items), self.skip + self.keep - self.seen))
-        number = self.seen + first  # the first kept item's frame number in the reader
+        number = self.seen + first
         self.seen += len(items)
-        items = items[first:last]
+        return number, items[first:last]
+
+    def _restore(self, taken: tuple[int, list]) -> tuple[int, list, list]:
+        number, items = taken
         if not items:
-            return
-        t0 = time.perf_counter()
+            return number, [], []
         frames = [item[0] for item in items]
         windows = [item[2] for item in items] if all(len(item) > 2 for item in items) else None
         areas = [item[1] for item in items]
-        if self.restorer is None:
-            out = [Restored(f, Outcome()) for f in frames]
-        elif windows is None:
-            out = self.restorer.restore_frames(frames, areas)
-        else:
-            out = self.restorer.restore_frames(frames, areas, windows, self.fusion)
-        self.flow.timed("restore", t0)
+        with self._busy:
+            if self.restorer is None:
+                out = [Restored(f, Outcome()) for f in frames]
+            elif windows is None:
+                out = self.restorer.restore_frames(frames, areas)
+            else:
+                out = self.restorer.restore_frames(frames, areas, windows, self.fusion)
+        return number, frames, out
+
+    def _emit(self, number: int, frames: list, out: list) -> None:
+        if not out:
+            return
         for k, r in enumerate(out):
             if number + k < self.skip:
                 continue  # restored only as the prior of its block
@@ -219,17 +256,38 @@ class Restoring:
         if self.progress is not None:
             self.progress(self.frames, self.total, time.perf_counter() - self.started)
 
-    def run(self, inp: queue.Queue, batch_frames: int) -> None:
-        """Every (frame, areas) from `inp`, `batch_frames` at a time, then END to the encoder."""
-        pending: list = []
-        while True:
-            item = self.flow.get(inp)
-            if item is END:
-                break
-            pending.append(item)
-            if len(pending) >= batch_frames:
-                self.batch(pending)
-                pending = []
-        if pending and not self.flow.errors:
-            self.batch(pending)
+    def run(self, inp: queue.Queue, batch_frames: int, ahead: int = 1) -> None:
+        """Every (frame, areas) from `inp`, `batch_frames` at a time, then END to the encoder.
+        `ahead`: batches restored at once beyond the one handed on next (0: one at a time;
+        fusion, whose blocks carry from batch to batch, is always one at a time)."""
+        ahead = 0 if self.fusion is not None else ahead
+        pool = ThreadPoolExecutor(ahead + 1, thread_name_prefix="batch") if ahead else None
+        flight: collections.deque = collections.deque()
+
+        def send(items: list) -> None:
+            taken = self._taken(items)
+            if pool is None:
+                self._emit(*self._restore(taken))
+                return
+            flight.append(pool.submit(self._restore, taken))
+            if len(flight) > ahead:
+                self._emit(*flight.popleft().result())
+
+        try:
+            pending: list = []
+            while True:
+                item = self.flow.get(inp)
+                if item is END:
+                    break
+                pending.append(item)
+                if len(pending) >= batch_frames:
+                    send(pending)
+                    pending = []
+            if pending and not self.flow.errors:
+                send(pending)
+            while flight and not self.flow.errors:
+                self._emit(*flight.popleft().result())
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         self.flow.put(self.out, END)

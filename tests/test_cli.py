@@ -1,6 +1,8 @@
 """The command line, in-process (click's CliRunner): bad input is one line, a non-zero exit, nothing written."""
 import json
 import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -271,8 +273,6 @@ def test_image__fresh_process__no_tensorflow_banner_on_the_output(tmp_path):
     """TensorFlow prints its start-up notices from C++ whatever TF_CPP_MIN_LOG_LEVEL says; a
     command's output has none of them (a new interpreter: this one has TensorFlow loaded)."""
     import os
-    import sys
-    from pathlib import Path
 
     photo = smooth_image(np.random.default_rng(3), 48, 64)
     cv2.imwrite(str(tmp_path / "in.png"), photo)
@@ -297,6 +297,24 @@ def test_filtered_stderr__notices_dropped_other_lines_kept(capfd):
                      b"I0000 00:00:1796546303.558843   24804 port.cc:153] oneDNN custom operations are on.\n"
                      b"a real problem\n")
     assert capfd.readouterr().err == "a real problem\n"
+
+
+def test_quiet_import__tensorflow_loads_without_matplotlib_which_still_imports_after():
+    """The CLI's hook keeps Keras from importing matplotlib.pyplot while TensorFlow loads (start-up);
+    the project's own plots import it afterwards as usual."""
+    code = ("import sys\n"
+            "from demosaic import quiet\n"
+            "quiet.install()\n"
+            "import tensorflow, keras\n"
+            "assert 'matplotlib' not in sys.modules, 'matplotlib imported with TensorFlow'\n"
+            "import matplotlib\n"
+            "matplotlib.use('Agg')\n"
+            "import matplotlib.pyplot as plt\n"
+            "plt.figure()\n"
+            "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).parent.parent)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
 
 
 def test_image__one_mask_over_two_mosaics_of_other_lattices__each_part_its_own_grid(runner, tmp_path):

@@ -1,5 +1,6 @@
 """The video pipeline's stages one at a time, with plain queues and lists."""
 import queue
+import threading
 
 import numpy as np
 
@@ -82,3 +83,45 @@ def test_flow__a_failing_stage_stops_the_others_and_keeps_its_error():
     assert not thread.is_alive() and flow.stop.is_set()
     assert [type(e) for e in flow.errors] == [OSError]
     assert flow.get(queue.Queue()) is stages.END  # a stage waiting on a queue is released
+
+
+class Overlapping:
+    """A restorer whose first batch is the slowest: the next one starts and ends while it runs."""
+
+    def __init__(self, wait: float = 5.0):
+        self.wait, self.first_done = wait, threading.Event()
+        self.overlapped = False
+
+    def restore_frames(self, frames, areas):
+        first = int(frames[0][0, 0, 0])
+        if first == 0:
+            # Held until the second batch has run beside it (or a while, when run one at a time).
+            self.overlapped = self.first_done.wait(timeout=self.wait)
+        else:
+            self.first_done.set()
+        return [Restored(f * 2, Outcome(regions=1, restored=1)) for f in frames]
+
+
+def test_restoring__two_batches_in_flight_are_handed_on_in_order():
+    flow, inp, out = stages.Flow(), queue.Queue(), queue.Queue()
+    for f in frames(7):
+        inp.put((f, []))
+    inp.put(stages.END)
+    restorer = Overlapping()
+    restoring = stages.Restoring(flow, restorer, out)
+    restoring.run(inp, batch_frames=2, ahead=1)
+    sent = drain(out)
+    assert restorer.overlapped  # the second batch ran while the first was still running
+    assert [n for n, _, _ in sent] == list(range(7))
+    assert all(int(r[0, 0, 0]) == 2 * n for n, r, _ in sent)
+    assert restoring.frames == 7 and flow.seconds["restore"] > 0
+
+
+def test_restoring__one_at_a_time_without_ahead():
+    flow, inp, out = stages.Flow(), queue.Queue(), queue.Queue()
+    for f in frames(4):
+        inp.put((f, []))
+    inp.put(stages.END)
+    restorer = Overlapping(wait=0.3)
+    stages.Restoring(flow, restorer, out).run(inp, batch_frames=2, ahead=0)
+    assert not restorer.overlapped and [n for n, _, _ in drain(out)] == [0, 1, 2, 3]
