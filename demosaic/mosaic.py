@@ -230,6 +230,10 @@ class CellWindow(NamedTuple):
     labels: np.ndarray  # (h, w) int64, row-major cell number inside the window
     shape: tuple[int, int]  # (cells down, cells across)
     first: tuple[int, int]  # cell index (row, col) of the window's first cell
+    down: np.ndarray  # (h,) each pixel row's cell row
+    across: np.ndarray  # (w,) each pixel column's cell column
+    row_runs: np.ndarray  # where each run of one cell row's pixel rows starts (`np.add.reduceat`'s indices)
+    col_runs: np.ndarray
 
 
 def cell_window(area_mask: np.ndarray, grid: Grid, pad_cells: int = 0) -> CellWindow | None:
@@ -246,8 +250,10 @@ def cell_window(area_mask: np.ndarray, grid: Grid, pad_cells: int = 0) -> CellWi
     rows_s, cols_s = slice(r[0], r[-1] + 1), slice(c[0], c[-1] + 1)
     cy0, cx0 = iy[r[0]], ix[c[0]]  # padding may have been cut by the frame edge
     ncy, ncx = iy[r[-1]] - cy0 + 1, ix[c[-1]] - cx0 + 1
-    labels = (iy[rows_s] - cy0)[:, None] * ncx + (ix[cols_s] - cx0)[None, :]
-    return CellWindow(rows_s, cols_s, labels, (int(ncy), int(ncx)), (int(cy0), int(cx0)))
+    down, across = iy[rows_s] - cy0, ix[cols_s] - cx0
+    labels = down[:, None] * ncx + across[None, :]
+    return CellWindow(rows_s, cols_s, labels, (int(ncy), int(ncx)), (int(cy0), int(cx0)), down, across,
+                      np.flatnonzero(np.diff(down, prepend=-1)), np.flatnonzero(np.diff(across, prepend=-1)))
 
 
 def window_sums(values: np.ndarray, win: CellWindow, mask: np.ndarray | None = None) -> np.ndarray:
@@ -257,16 +263,14 @@ def window_sums(values: np.ndarray, win: CellWindow, mask: np.ndarray | None = N
     `cell_sums`' time on a region's window. Exact alike for integer-valued pixels; float sums
     may differ from `cell_sums`' in the last bits (another summation order)."""
     ncy, ncx = win.shape
-    down, across = win.labels[:, 0] // ncx, win.labels[0] % ncx  # each pixel row's, column's cell
-    rows = np.flatnonzero(np.diff(down, prepend=-1))  # where each run of a cell's rows starts
-    cols = np.flatnonzero(np.diff(across, prepend=-1))
+    rows, cols = win.row_runs, win.col_runs
     if mask is not None:  # zero outside the mask (OpenCV: a fifth of multiplying by it)
         values = cv2.copyTo(np.ascontiguousarray(values), mask.view(np.uint8)).reshape(values.shape)
     sums = np.add.reduceat(np.add.reduceat(values, cols, axis=1, dtype=np.float64), rows, axis=0)
     if len(rows) == ncy and len(cols) == ncx:
         return sums.reshape(ncy * ncx, -1)
     out = np.zeros((ncy, ncx, values.shape[-1]))  # a sub-pixel pitch: some cells hold no pixel
-    out[np.ix_(down[rows], across[cols])] = sums
+    out[np.ix_(win.down[rows], win.across[cols])] = sums
     return out.reshape(ncy * ncx, -1)
 
 
@@ -274,8 +278,8 @@ def window_counts(win: CellWindow, mask: np.ndarray | None = None) -> np.ndarray
     """(n,) pixels of each of a window's cells (those of `mask` (h, w) bool, where given)."""
     if mask is None:
         ncy, ncx = win.shape
-        down = np.bincount(win.labels[:, 0] // ncx, minlength=ncy)
-        across = np.bincount(win.labels[0] % ncx, minlength=ncx)
+        down = np.bincount(win.down, minlength=ncy)
+        across = np.bincount(win.across, minlength=ncx)
         return np.outer(down, across).ravel().astype(np.float64)
     return window_sums(mask[..., None], win)[:, 0]
 
@@ -457,8 +461,8 @@ def cell_colour_guide(observed: np.ndarray, areas: Sequence[GridArea], interpola
         interp = _interpolate_cells(colour, area.grid, win, interpolation, cv2.BORDER_REPLICATE)
         inside = area.mask[win.rows, win.cols]
         # Only the interpolated values can leave 0–255 (the rest is `observed`): clipped here,
-        # not over the whole frame.
-        guide[win.rows, win.cols][inside] = np.clip(interp[inside], 0, 255)
+        # not over the whole frame; copied where masked (no gathered copies).
+        np.copyto(guide[win.rows, win.cols], np.clip(interp, 0, 255), where=inside[..., None])
     return guide
 
 
