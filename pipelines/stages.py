@@ -1,5 +1,5 @@
 """The stages of `demosaic video`, joined by bounded queues: decode → detect and vote →
-restore (in the caller's thread, a batch of frames at a time) → encode.
+restore (batches of frames, two in flight, handed on in order by the caller's thread) → encode.
 
 Each stage reads its input until `END`, passes `END` on, and counts its busy seconds. A stage
 that fails records its error and sets the shared stop flag; every other stage then ends

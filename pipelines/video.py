@@ -1,9 +1,10 @@
 """`demosaic video`: decode → detect → restore → encode, in-process, with bounded queues.
 
 Decoding, detection (with the vote) and encoding run in their own threads (ffmpeg does its
-work in its own processes); the model runs in the caller's thread on batches of frames
-(`stages.py`), so the slowest stage sets the pace and at most a few batches of frames are
-held in memory. The video is encoded alone under a temporary name, muxed with the input's
+work in its own processes); the caller's thread takes batches of frames and restores them
+two at a time (`stages.Restoring`: the network on one while the NumPy steps of the other
+run), so the slowest stage sets the pace and at most a few batches of frames are held in
+memory. The video is encoded alone under a temporary name, muxed with the input's
 other streams (`demosaic.mux`), and renamed on success; on any failure or interrupt the
 temporary files are removed.
 """
