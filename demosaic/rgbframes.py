@@ -60,7 +60,7 @@ class RgbConverter:
         self.patience = 0.05 * max(1.0, width * height / 1e6)
         # A thread takes every result as it comes: ffmpeg, blocked writing a result nobody
         # reads, would stop reading the frames sent to it (a deadlock).
-        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader = threading.Thread(target=self._read, daemon=True, name="rgb24")
         self._reader.start()
 
     def _read(self) -> None:

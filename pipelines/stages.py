@@ -48,8 +48,10 @@ class Flow:
                 if self.stop.is_set():
                     return END
 
-    def start(self, body: Callable[[], None], then: Callable[[], None] = lambda: None) -> threading.Thread:
-        """Run `body` on a daemon thread; a failure is recorded and stops the pipeline; `then` always runs."""
+    def start(self, body: Callable[[], None], then: Callable[[], None] = lambda: None,
+              name: str | None = None) -> threading.Thread:
+        """Run `body` on a daemon thread (`name`: the stage's, as profiles show it); a failure is
+        recorded and stops the pipeline; `then` always runs."""
 
         def run():
             try:
@@ -60,7 +62,7 @@ class Flow:
             finally:
                 then()
 
-        thread = threading.Thread(target=run, daemon=True)
+        thread = threading.Thread(target=run, daemon=True, name=name)
         thread.start()
         return thread
 

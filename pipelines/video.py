@@ -159,11 +159,11 @@ class Engine:
                 frame.prefetch()
 
         flow.start(lambda: stages.decode(flow, reader, decoded, planes, restoring.written, prefetch),
-                   then=lambda: flow.put(decoded, stages.END))
-        encoder = flow.start(lambda: stages.encode(flow, encoded, writer, planes))
+                   then=lambda: flow.put(decoded, stages.END), name="decode")
+        encoder = flow.start(lambda: stages.encode(flow, encoded, writer, planes), name="encode")
         # Its own thread, so detection overlaps the model (OpenCV and NumPy release the GIL).
         flow.start(lambda: stages.detect(flow, decoded, detected, find, flush, vote, every_frame=not lazy),
-                   then=lambda: flow.put(detected, stages.END))
+                   then=lambda: flow.put(detected, stages.END), name="detect")
         try:
             restoring.run(detected, batch_frames)
             encoder.join()
