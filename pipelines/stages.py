@@ -184,7 +184,8 @@ class _Busy:
 
 
 class Restoring:
-    """The caller's stage: (frame, areas) in batches → restored frames, numbered, to the encoder.
+    """The caller's stage: (frame, areas) in batches → restored frames, numbered, to the encoder,
+    in order, with two batches restored at once (`run`).
 
     The first `skip` frames and any after `skip + keep` only fed the vote (a segment's
     overlap): they are not written, and only those from frame `restore_from` on are restored
@@ -208,10 +209,6 @@ class Restoring:
     def written(self, n: int) -> bool:
         """Whether frame `n` of the reader is written (not overlap)."""
         return n >= self.skip and (self.keep is None or n < self.skip + self.keep)
-
-    def batch(self, items: list) -> None:
-        """Restore and hand on one batch (the caller's thread, nothing else in flight)."""
-        self._emit(*self._restore(self._taken(items)))
 
     def _taken(self, items: list) -> tuple[int, list]:
         """(the first kept item's frame number in the reader, the items to restore)."""
