@@ -140,23 +140,20 @@ class HeldCells(NamedTuple):
     cells: ObservedCells
     sums: tuple[np.ndarray, np.ndarray] | None  # (n, C) each cell's masked pixels' lo and hi summed
     window: tuple[np.ndarray | float, np.ndarray | float]  # (h, w, C) lo and hi over the window, or the 8-bit range
+    # (k, C) each masked pixel's lo and hi, or the 8-bit range; None where not taken (the smooth
+    # step's ring reads `window`)
+    pixels: tuple[np.ndarray | float, np.ndarray | float] | None
     slack: np.ndarray | None  # (n,) how far each cell's sum may stay from its target (None: nowhere)
 
-    def pixels(self) -> tuple[np.ndarray | float, np.ndarray | float]:
-        """(k, C) each masked pixel's lo and hi, or the 8-bit range."""
-        lo, hi = self.window
-        if self.sums is None:
-            return lo, hi
-        return lo[self.cells.inside], hi[self.cells.inside]
 
-
-def _held_cells(cells: ObservedCells, bounds: Bounds | None, slack: np.ndarray | None) -> HeldCells:
+def _held_cells(cells: ObservedCells, bounds: Bounds | None, slack: np.ndarray | None,
+                pixels: bool = True) -> HeldCells:
     if bounds is None:
-        return HeldCells(cells, None, (0.0, 255.0), slack)
+        return HeldCells(cells, None, (0.0, 255.0), (0.0, 255.0), slack)
     win, inside = cells.win, cells.inside
     lo, hi = bounds.lo[win.rows, win.cols], bounds.hi[win.rows, win.cols]
     sums = (window_sums(lo, win, inside), window_sums(hi, win, inside))
-    return HeldCells(cells, sums, (lo, hi), slack)
+    return HeldCells(cells, sums, (lo, hi), (lo[inside], hi[inside]) if pixels else None, slack)
 
 
 class Evidence(NamedTuple):
@@ -206,7 +203,7 @@ def evidence(observed: np.ndarray, area: GridArea, bounds: Bounds | None = None,
         cut = (cells.in_counts > 0) & (cells.in_counts < cells.counts)
         return np.where(cut, cut_slack * noise * cells.counts, 0.0)
 
-    return Evidence(_held_cells(ring, bounds, slack(ring)), _held_cells(inner, bounds, slack(inner)))
+    return Evidence(_held_cells(ring, bounds, slack(ring), pixels=False), _held_cells(inner, bounds, slack(inner)))
 
 
 def _aimed(target: np.ndarray, current: np.ndarray, slack: np.ndarray | None) -> np.ndarray:
@@ -276,7 +273,7 @@ def enforce_cell_means(
             target = _aimed(target, window_sums(block, win), ev.cells.slack)
         lab = win.labels[inside]
         weight = _remainder_weights(t, area.grid.pitch)[inside][:, None]
-        lo, hi = ev.cells.pixels()
+        lo, hi = ev.cells.pixels
         pix = np.clip(block[inside], lo, hi)  # (k, C) the pixels free to move
         channels = pix.shape[1]
         # One bincount for every channel: each (cell, channel) a bin, summed in the same order.

@@ -85,7 +85,7 @@ class _QuietLoader(importlib.abc.Loader):
 
 
 class _NoMatplotlib(importlib.abc.MetaPathFinder):
-    """Refuses matplotlib (not yet imported) while TensorFlow loads."""
+    """Refuses matplotlib and its modules not yet imported, while TensorFlow loads."""
 
     def find_spec(self, fullname, path, target=None):
         if fullname.partition(".")[0] == "matplotlib":

@@ -20,6 +20,9 @@ from demosaic.restore import Outcome, Restored
 from demosaic.rgbframes import pixels
 
 END = object()
+# Batches `Restoring.run` restores beside the one it hands on next (0: one at a time, as a tool
+# that follows frames through `Restorer.restore_frames` in call order needs).
+BATCHES_AHEAD = 1
 
 
 @dataclass
@@ -255,11 +258,13 @@ class Restoring:
         if self.progress is not None:
             self.progress(self.frames, self.total, time.perf_counter() - self.started)
 
-    def run(self, inp: queue.Queue, batch_frames: int, ahead: int = 1) -> None:
+    def run(self, inp: queue.Queue, batch_frames: int, ahead: int | None = None) -> None:
         """Every (frame, areas) from `inp`, `batch_frames` at a time, then END to the encoder.
-        `ahead`: batches restored at once beyond the one handed on next (0: one at a time;
-        fusion, whose blocks carry from batch to batch, is always one at a time)."""
-        ahead = 0 if self.fusion is not None else ahead
+        `ahead`: batches restored at once beyond the one handed on next (None: `BATCHES_AHEAD`;
+        0: one at a time; fusion, whose blocks carry from batch to batch, is always one at a
+        time). A batch that fails raises here once it is seen to (the newest is looked at before
+        more frames are read, the oldest when it is due); batches already running finish first."""
+        ahead = 0 if self.fusion is not None else BATCHES_AHEAD if ahead is None else ahead
         pool = ThreadPoolExecutor(ahead + 1, thread_name_prefix="batch") if ahead else None
         flight: collections.deque = collections.deque()
 
@@ -271,6 +276,8 @@ class Restoring:
             flight.append(pool.submit(self._restore, taken))
             if len(flight) > ahead:
                 self._emit(*flight.popleft().result())
+            if flight and flight[-1].done() and flight[-1].exception() is not None:
+                flight[-1].result()  # raises: no more frames are read for a run that has failed
 
         try:
             pending: list = []

@@ -8,7 +8,8 @@ of frames whose grid lines are a px or more off the cells', and the sides' error
     python scripts/fit_bound.py --work DIR [--only moving-crf20] [--modes off,fitted,grid,truth]
 
 Each region's frame is known by wrapping `Restorer.restore_frames` (the frames of one run come
-in order), and the truth is put in place of `safety.fit`.
+in order: the pipeline restores one batch at a time here, `stages.BATCHES_AHEAD`), and the
+truth is put in place of `safety.fit`.
 """
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ import demosaic.safety as safety  # noqa: E402
 from demosaic.fitting import Fit, lattice_gaps  # noqa: E402
 from demosaic.mosaic import Grid  # noqa: E402
 from demosaic.restore import Restorer  # noqa: E402
+from pipelines import stages  # noqa: E402
 from pipelines.evaluate_video import default_cases, frames_of, make_clips, score_case, summary_line  # noqa: E402
+
+stages.BATCHES_AHEAD = 0  # batches in call order, for `Truth.frames`
 
 MODES = ("off", "fitted", "grid", "truth")
 

@@ -8,8 +8,9 @@ the kernel has it waiting for a core; this counts what each thread and process w
 - each Python thread by name (`detect`, `decode`, `encode`, `rgb24`, the restore pool's
   `restore_N`, the batches in flight `batch_N`, `MainThread`: start-up and the hand-offs),
   from `time.thread_time()` when it ends (a `sitecustomize` put on the child's path);
-- what the interpreter's own threads do not account for: TensorFlow's thread pools, which run
-  both networks (the restorer's and the detector's segmenter);
+- what the Python threads do not account for: TensorFlow's thread pools, which run both
+  networks (the restorer's and the detector's segmenter), and any Python thread still running
+  when the process exits (none in a run that ends normally: every stage has ended);
 - the ffmpeg processes (decode, rgb24 conversion, encode), polled from /proc every 0.2 s (a
   process's last reading may miss its last 0.2 s);
 - and, after it, a plain transcode of the clip with `demosaic video`'s encoder settings.
@@ -85,8 +86,9 @@ def measure(clip: Path, more: list[str]) -> dict:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([tmp, str(ROOT)]), DEMOSAIC_THREAD_CPU=str(report))
         out = Path(tmp) / "out.mkv"
         start = time.perf_counter()
+        errors = open(Path(tmp) / "stderr.txt", "w+")  # a file: a pipe nobody reads could fill and stop it
         proc = subprocess.Popen([sys.executable, "-m", "cli", "video", str(clip), str(out), "--quiet", *more],
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
         seen: dict[int, tuple[str, float]] = {}
         while proc.poll() is None:
             todo = _children(proc.pid)
@@ -105,13 +107,16 @@ def measure(clip: Path, more: list[str]) -> dict:
                 todo += _children(pid)
             time.sleep(0.2)
         wall = time.perf_counter() - start
+        errors.seek(0)
+        message = errors.read().strip()
+        errors.close()
         if proc.returncode:
-            raise SystemExit(f"demosaic video failed: {proc.stderr.read().strip()}")
+            raise SystemExit(f"demosaic video failed: {message}")
         inside = json.loads(report.read_text())
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-crf", "18",
-                        "-preset", "medium", str(Path(tmp) / "plain.mkv")], check=True)
+                        "-preset", "medium", "-c:a", "copy", str(Path(tmp) / "plain.mkv")], check=True)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         plain = {"wall": time.perf_counter() - t0,
                  "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime}
@@ -137,7 +142,7 @@ def main() -> None:
     lines = [f"{args.clip.name}: {r['wall']:.1f} s wall, {total:.1f} s of CPU "
              f"(a plain transcode: {r['transcode']['wall']:.2f} s wall, {r['transcode']['cpu']:.2f} s of CPU)"]
     rows = [(f"thread {k}", v) for k, v in r["threads"].items()]
-    rows += [("TensorFlow's pools (the networks)", r["not_python_threads"])]
+    rows += [("not Python threads: TensorFlow's pools", r["not_python_threads"])]
     rows += [(k, v) for k, v in r["children"].items()]
     lines += [f"  {name:36s} {sec:6.2f} s  {100 * sec / total:5.1f} %" for name, sec in sorted(rows, key=lambda x: -x[1])]
     print("\n".join(lines))
