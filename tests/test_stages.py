@@ -22,6 +22,15 @@ def frames(n: int) -> list[np.ndarray]:
     return [np.full((2, 2, 3), k, np.uint8) for k in range(n)]
 
 
+def queued(items) -> queue.Queue:
+    """A stage's input: `items`, then END."""
+    q = queue.Queue()
+    for item in items:
+        q.put(item)
+    q.put(stages.END)
+    return q
+
+
 def test_decode__planes_kept_only_for_written_frames():
     flow, out, planes = stages.Flow(), queue.Queue(), {}
     items = [(f, f"planes {k}") for k, f in enumerate(frames(5))]
@@ -32,7 +41,7 @@ def test_decode__planes_kept_only_for_written_frames():
 
 
 def test_detect__held_back_frames_and_the_flush_come_out_in_order():
-    flow, inp, out = stages.Flow(), queue.Queue(), queue.Queue()
+    flow, inp, out = stages.Flow(), queued(frames(5)), queue.Queue()
     held = []
 
     def find(frame):  # a keyframe detector: answers two frames at a time
@@ -43,9 +52,6 @@ def test_detect__held_back_frames_and_the_flush_come_out_in_order():
             return ready
         return []
 
-    for f in frames(5):
-        inp.put(f)
-    inp.put(stages.END)
     stages.detect(flow, inp, out, find, flush=lambda: [(f, ["flushed"]) for f in held], vote=None)
     out.put(stages.END)
     assert [a for _, a in drain(out)] == [[0], [1], [2], [3], ["flushed"]]
@@ -59,10 +65,7 @@ class Doubler:
 
 
 def test_restoring__overlap_frames_feed_nothing_kept_frames_numbered_in_order():
-    flow, inp, out = stages.Flow(), queue.Queue(), queue.Queue()
-    for f in frames(7):
-        inp.put((f, []))
-    inp.put(stages.END)
+    flow, inp, out = stages.Flow(), queued((f, []) for f in frames(7)), queue.Queue()
     restoring = stages.Restoring(flow, Doubler(), out, skip=2, keep=3)
     restoring.run(inp, batch_frames=2)
     sent = drain(out)
@@ -104,10 +107,7 @@ class Overlapping:
 
 
 def test_restoring__two_batches_in_flight_are_handed_on_in_order():
-    flow, inp, out = stages.Flow(), queue.Queue(), queue.Queue()
-    for f in frames(7):
-        inp.put((f, []))
-    inp.put(stages.END)
+    flow, inp, out = stages.Flow(), queued((f, []) for f in frames(7)), queue.Queue()
     restorer = Overlapping()
     restoring = stages.Restoring(flow, restorer, out)
     restoring.run(inp, batch_frames=2, ahead=1)
@@ -126,10 +126,7 @@ def test_restoring__busy_time_is_the_union_of_batches_that_overlap():
             time.sleep(0.2)
             return [Restored(f, Outcome()) for f in frames]
 
-    flow, inp, out = stages.Flow(), queue.Queue(), queue.Queue()
-    for f in frames(4):
-        inp.put((f, []))
-    inp.put(stages.END)
+    flow, inp, out = stages.Flow(), queued((f, []) for f in frames(4)), queue.Queue()
     t0 = time.perf_counter()
     stages.Restoring(flow, Sleeper(), out).run(inp, batch_frames=2, ahead=1)
     wall = time.perf_counter() - t0
@@ -153,10 +150,7 @@ class Failing:
 
 @pytest.mark.parametrize("bad", [0, 2, 4])
 def test_restoring__a_failing_batch_raises_and_nothing_after_it_is_handed_on(bad):
-    flow, inp, out = stages.Flow(), queue.Queue(), queue.Queue()
-    for f in frames(8):
-        inp.put((f, []))
-    inp.put(stages.END)
+    flow, inp, out = stages.Flow(), queued((f, []) for f in frames(8)), queue.Queue()
     with pytest.raises(RuntimeError, match="restore failed"):
         stages.Restoring(flow, Failing(bad), out).run(inp, batch_frames=2, ahead=1)
     sent = []
@@ -166,10 +160,7 @@ def test_restoring__a_failing_batch_raises_and_nothing_after_it_is_handed_on(bad
 
 
 def test_restoring__fusion_restores_one_batch_at_a_time():
-    flow, inp, out = stages.Flow(), queue.Queue(), queue.Queue()
-    for f in frames(4):
-        inp.put((f, [], "window"))
-    inp.put(stages.END)
+    flow, inp, out = stages.Flow(), queued((f, [], "window") for f in frames(4)), queue.Queue()
 
     class Fused(Overlapping):
         def restore_frames(self, frames, areas, windows=None, fusion=None):
@@ -181,10 +172,7 @@ def test_restoring__fusion_restores_one_batch_at_a_time():
 
 
 def test_restoring__one_at_a_time_without_ahead():
-    flow, inp, out = stages.Flow(), queue.Queue(), queue.Queue()
-    for f in frames(4):
-        inp.put((f, []))
-    inp.put(stages.END)
+    flow, inp, out = stages.Flow(), queued((f, []) for f in frames(4)), queue.Queue()
     restorer = Overlapping(wait=0.3)
     stages.Restoring(flow, restorer, out).run(inp, batch_frames=2, ahead=0)
     assert not restorer.overlapped and [n for n, _, _ in drain(out)] == [0, 1, 2, 3]
