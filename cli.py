@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from demosaic import __version__, quiet
+from demosaic import __version__, quiet, teardown
 from demosaic.config import PRECISION_DEFAULT, PRECISIONS, KeyframeConfig
 from demosaic.errors import DemosaicError
 
@@ -20,6 +20,7 @@ from cli_train import train, train_detector, vgg_weights
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ logging: errors only
 quiet.install()  # and its start-up banner, which that setting does not reach, off the output
+teardown.install()  # and no garbage collection over TensorFlow's objects on the way out
 
 
 class DemosaicGroup(click.Group):

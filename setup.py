@@ -20,6 +20,9 @@ setup(
         "ray[default]==2.60.0",
         "matplotlib==3.11.2",
         "tensorboard==2.21.0",  # tensorflow-cpu does not bring it; training logs need it
+        # TensorFlow's own (>=0.5.1,<1.0), held at 0.6.0: 0.7.0's extension takes 0.7-0.9 s to
+        # initialise on import (0.6.0: 5 ms), a fifth of every command's start-up (BENCHMARKS.md).
+        "ml_dtypes==0.6.0",
     ],
     extras_require={
         "cpu": ["tensorflow-cpu==2.21.0"],

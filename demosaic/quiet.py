@@ -7,11 +7,17 @@ feature notice), whatever TF_CPP_MIN_LOG_LEVEL says: they come before its loggin
 through a filter that passes on every line that is not one of those notices. Only the CLI
 installs it; the library never touches a process's descriptors on import.
 
-The same hook keeps matplotlib out of that import: Keras imports `matplotlib.pyplot` for
-its plotting helpers when it is installed (it is, for training's plots), about 0.4 s of
-every command's start-up on 2 cores (3.0–3.2 s against 3.2–3.7 s for `import tensorflow,
-keras`). Keras takes a missing matplotlib as no plots; the project's own plots import it
-themselves later, when the hook no longer refuses it.
+The same hook keeps two optional packages out of that import (`REFUSED`), each of which
+TensorFlow or Keras takes as absent when it is missing, and which the project's own code
+imports later, when the hook no longer refuses them:
+
+- matplotlib: Keras imports `matplotlib.pyplot` for its plotting helpers when it is installed
+  (it is, for training's plots), about 0.4 s of every command's start-up on 2 cores (3.0–3.2 s
+  against 3.2–3.7 s for `import tensorflow, keras`);
+- scipy (installed for the tests and scikit-image): TensorFlow's legacy tf.keras v1 engine,
+  which Keras 3 never runs, imports `scipy.sparse` for `issparse` (guarded: `None` without
+  it), which pulls in scipy's array-API layer and through it `numpy.f2py` and
+  `numpy.testing`: 2.64 against 3.20 s (medians of 8 in turn, wall; CPU 2.80 against 3.37 s).
 """
 from __future__ import annotations
 
@@ -62,6 +68,10 @@ def filtered_stderr():
         os.close(saved)
 
 
+# Top-level packages refused while TensorFlow loads (see the module's doc for why each).
+REFUSED = ("matplotlib", "scipy")
+
+
 class _QuietLoader(importlib.abc.Loader):
     """The package's own loader, its module executed inside `filtered_stderr`."""
 
@@ -72,7 +82,7 @@ class _QuietLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
-        refuse = _NoMatplotlib()
+        refuse = _Refused()
         sys.meta_path.insert(0, refuse)
         try:
             with filtered_stderr():
@@ -84,11 +94,11 @@ class _QuietLoader(importlib.abc.Loader):
         return getattr(self._loader, name)
 
 
-class _NoMatplotlib(importlib.abc.MetaPathFinder):
-    """Refuses matplotlib and its modules not yet imported, while TensorFlow loads."""
+class _Refused(importlib.abc.MetaPathFinder):
+    """Refuses the `REFUSED` packages and their modules not yet imported, while TensorFlow loads."""
 
     def find_spec(self, fullname, path, target=None):
-        if fullname.partition(".")[0] == "matplotlib":
+        if fullname.partition(".")[0] in REFUSED:
             raise ModuleNotFoundError(f"No module named {fullname!r} (while TensorFlow loads)", name=fullname)
         return None
 

@@ -299,22 +299,44 @@ def test_filtered_stderr__notices_dropped_other_lines_kept(capfd):
     assert capfd.readouterr().err == "a real problem\n"
 
 
-def test_quiet_import__tensorflow_loads_without_matplotlib_which_still_imports_after():
-    """The CLI's hook keeps Keras from importing matplotlib.pyplot while TensorFlow loads (start-up);
-    the project's own plots import it afterwards as usual."""
+def test_quiet_import__tensorflow_loads_without_matplotlib_or_scipy_which_still_import_after():
+    """The CLI's hook keeps Keras from importing matplotlib.pyplot, and TensorFlow's legacy engine
+    scipy.sparse, while TensorFlow loads (start-up); both import afterwards as usual, and
+    work."""
     code = ("import sys\n"
             "from demosaic import quiet\n"
             "quiet.install()\n"
             "import tensorflow, keras\n"
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported with TensorFlow'\n"
+            "assert 'scipy' not in sys.modules, 'scipy imported with TensorFlow'\n"
             "import matplotlib\n"
             "matplotlib.use('Agg')\n"
             "import matplotlib.pyplot as plt\n"
             "plt.figure()\n"
+            "import numpy as np, scipy.sparse, scipy.ndimage\n"
+            "assert scipy.sparse.issparse(scipy.sparse.eye(3))\n"
+            "assert scipy.ndimage.uniform_filter(np.ones((4, 4)), 3).sum() == 16\n"
             "print('ok')\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).parent.parent)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_teardown__collector_frozen_at_exit_after_the_other_exit_handlers(tmp_path):
+    """The CLI freezes the garbage collector at exit (a TensorFlow process's shutdown ran it for
+    about 0.9 s): it runs after the exit handlers registered later, so a temporary folder left
+    open is still removed, and before those registered earlier."""
+    code = ("import atexit, gc, sys, tempfile\n"
+            "atexit.register(lambda: print('earlier handler, collector on:', gc.isenabled(), flush=True))\n"
+            "import cli\n"
+            f"left = tempfile.TemporaryDirectory(dir={str(tmp_path)!r})\n"
+            "print(left.name, flush=True)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).parent.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder, line = proc.stdout.splitlines()
+    assert Path(folder).parent == tmp_path and not Path(folder).exists()
+    assert line == "earlier handler, collector on: False"
 
 
 def test_image__one_mask_over_two_mosaics_of_other_lattices__each_part_its_own_grid(runner, tmp_path):
