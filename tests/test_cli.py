@@ -302,11 +302,16 @@ def test_filtered_stderr__notices_dropped_other_lines_kept(capfd):
 def test_quiet_import__tensorflow_loads_without_matplotlib_or_scipy_which_still_import_after():
     """The CLI's hook keeps Keras from importing matplotlib.pyplot, and TensorFlow's legacy engine
     scipy.sparse, while TensorFlow loads (start-up); both import afterwards as usual, and
-    work."""
-    code = ("import sys\n"
+    work. The import runs without the garbage collector: what was garbage before it is
+    collected (not frozen), what it made is frozen, and the collector is on again after."""
+    code = ("import gc, sys, weakref\n"
             "from demosaic import quiet\n"
             "quiet.install()\n"
+            "class Cycle: pass\n"
+            "c = Cycle(); c.me = c; gone = weakref.ref(c); del c\n"
             "import tensorflow, keras\n"
+            "assert gone() is None, 'garbage from before the import frozen'\n"
+            "assert gc.isenabled() and gc.get_freeze_count() > 100000, gc.get_freeze_count()\n"
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported with TensorFlow'\n"
             "assert 'scipy' not in sys.modules, 'scipy imported with TensorFlow'\n"
             "import matplotlib\n"
