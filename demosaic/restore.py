@@ -400,10 +400,16 @@ class Restorer:
                 if tiles is not None and ph * pw > tiles.model_size ** 2:
                     out = self._tiled(batch, tiles)[None]
                 else:
-                    out = np.asarray(self._infer(batch))
+                    out = self.infer(batch)
                 for k, j in enumerate(chunk):
                     outputs[j] = out[k, :shape[0], :shape[1]]
         return outputs
+
+    def infer(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """The network's output (N, H, W, 3) float32 for a batch of its inputs (`image`, `valid`,
+        and `guide` for a guided model: float32 N×H×W×C, H and W multiples of `multiple`), in
+        the one traced graph every batch runs through."""
+        return np.asarray(self._infer(batch))
 
     def _batch(self, jobs, height: int, width: int) -> dict[str, np.ndarray]:
         """The network's inputs for jobs of one crop shape, padded to (height, width)."""
@@ -425,7 +431,7 @@ class Restorer:
         out = np.empty((height, width, 3), np.float32)
         for tile in plan_tiles((height, width), tiles.model_size, tiles.model_overlap, self.multiple):
             rows, cols = tile.box
-            part = np.asarray(self._infer({k: np.ascontiguousarray(v[:, rows, cols]) for k, v in batch.items()}))
+            part = self.infer({k: np.ascontiguousarray(v[:, rows, cols]) for k, v in batch.items()})
             out[tile.core] = part[0][tile.core_in_tile]
         return out
 

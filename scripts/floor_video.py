@@ -12,9 +12,11 @@ libx264, CRF 18, preset medium, audio copied), so each ratio compares figures of
 - `true masks`: the clip's own masks given as a mask video (`--mask`), so detection costs only
   the grid estimate inside each given mask (`Detector.areas_in`) instead of keyframes, following
   and the vote;
-- `true masks, network only`: that, with the restorer's guards, consistency step and last check
-  off (its `consistency` off): the network's output pasted into the mask. Not a product setting:
-  it shows what is left when every NumPy step around the network is free;
+- `true masks, no guards or consistency`: that, with the restorer's guards, consistency step and
+  last check off (its `consistency` off): the network's output pasted into the mask. Not a
+  product setting. An upper bound on what is left with those steps free: the given masks have
+  their own costs (the mask video decoded, every frame converted to rgb24 and its grid estimated
+  inside the moved mask), and the guide, the crops and the composite still run;
 - `passthrough`: `--passthrough`, the same decode and encode with nothing looked at;
 - `network alone`: a process that imports TensorFlow, loads the restorer and runs its network on
   the clip's 400 crops (50 batches of 8 at 192², zeros): start-up and the network, no video.
@@ -52,8 +54,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 CLIP = ROOT / "benchmarks" / "speed-clip.mkv"
 CLEAN = ROOT / "benchmarks" / "clean-clip.mkv"
 MASKS = ROOT / "benchmarks" / "speed-clip-masks.mkv"
-# The box of `profile_video.make_clip`: corner (40, 100) at frame 0, 1.32 and 0.54 px a frame, 160 px.
-BOX, VELOCITY, FRAMES, SIZE = (40, 100, 160, 160), (1.32, 0.54), 400, (576, 768)
+FRAMES, SIZE = 400, (576, 768)
 
 NETWORK_ONLY = """
 from demosaic import restore
@@ -71,13 +72,15 @@ r = Restorer.for_mode("guided", precision=resolve_precision("auto"))
 z = np.zeros((8, 192, 192, 3), np.float32)
 batch = {"image": z, "valid": np.ones((8, 192, 192, 1), np.float32), "guide": z}
 for _ in range(50):
-    np.asarray(r._infer(batch))
+    r.infer(batch)
 """
 
 
 def make_masks() -> None:
+    """The clip's true masks: `profile_video`'s box at each frame's place (the graph's floor)."""
     import numpy as np
     from demosaic.video import write_gray_video
+    from profile_video import BOX, VELOCITY
 
     x0, y0, w, h = BOX
 
@@ -105,7 +108,7 @@ def rungs(clip: Path, out: Path) -> dict[str, list[str]]:
         "transcode": transcode,
         "shipped": video,
         "true masks": [*video, "--mask", str(MASKS)],
-        "true masks, network only": [*patched, "--mask", str(MASKS)],
+        "true masks, no guards or consistency": [*patched, "--mask", str(MASKS)],
         "passthrough": [*video, "--passthrough"],
         "network alone": [sys.executable, "-c", NETWORK_ALONE],
     }
@@ -125,7 +128,7 @@ def network(rounds: int, precision: str) -> None:
         return {"image": image, "valid": (rng.random((n, 192, 192, 1)) > 0.5).astype(np.float32), "guide": image}
 
     xla = tf.function(lambda b: tf.cast(r.model(b, training=False), tf.float32), jit_compile=True)
-    runs = {f"batch {n}": (r._infer, batch(n)) for n in (1, 4, 8, 16)}
+    runs = {f"batch {n}": (r.infer, batch(n)) for n in (1, 4, 8, 16)}
     runs["batch 8, XLA"] = (xla, runs["batch 8"][1])
     for f, b in runs.values():  # traced (and compiled) before timing
         np.asarray(f(b))
@@ -147,8 +150,10 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     """(wall s, CPU s of the process and its children)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd[:6])} ... failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-800:]}")
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -183,14 +188,20 @@ def main() -> None:
                 base = wall if name == "transcode" else base
                 results.setdefault(name, []).append({"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
                                                      "ratio": round(wall / base, 2)})
-    cores = os.cpu_count()
-    print(f"{clip.name}: {FRAMES} frames 768x576, {cores} cores; each rung a fresh process, rounds in turn")
-    print(f"{'':28s} {'wall s':>14s} {'CPU s':>14s} {'x transcode':>14s}")
-    for name, rows in results.items():
-        cols = ["/".join(f"{r[k]:.2f}" for r in rows) for k in ("wall_s", "cpu_s", "ratio")]
-        print(f"{name:28s} {cols[0]:>14s} {cols[1]:>14s} {cols[2]:>14s}")
+    figures = {"clip": clip.name, "cores": os.cpu_count(), "rungs": results}
+    print(report(figures))
     if args.out:
-        args.out.write_text(json.dumps({"clip": clip.name, "cores": cores, "rungs": results}, indent=1) + "\n")
+        args.out.write_text(json.dumps(figures, indent=1) + "\n")
+
+
+def report(figures: dict) -> str:
+    """The ladder as a table (what `--out` wrote, or a run's figures)."""
+    lines = [f"{figures['clip']}: {FRAMES} frames 768x576, {figures['cores']} cores; each rung a fresh process, "
+             "rounds in turn", f"{'':38s} {'wall s':>14s} {'CPU s':>14s} {'x transcode':>14s}"]
+    for name, rows in figures["rungs"].items():
+        cols = ["/".join(f"{r[k]:.2f}" for r in rows) for k in ("wall_s", "cpu_s", "ratio")]
+        lines.append(f"{name:38s} {cols[0]:>14s} {cols[1]:>14s} {cols[2]:>14s}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

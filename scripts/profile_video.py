@@ -46,13 +46,17 @@ GROUPS = [
 ]
 
 
+# The clip's region: x, y, width, height at frame 0, moving by VELOCITY px a frame (its corner
+# from (40, 100) to (568, 316) over 400 frames; vtest.avi: 10 frames/s), CELL px cells.
+BOX, VELOCITY, CELL, RATE = (40, 100, 160, 160), (1.32, 0.54), 16, "10"
+
+
 def make_clip(path: Path) -> None:
     vtest = subprocess.run(["dpkg", "-L", "opencv-doc"], capture_output=True, text=True).stdout.split()
     src = next(p for p in vtest if p.endswith("vtest.avi"))
     from pipelines.evaluate_video import moving_pixelize_graph
 
-    # The region's corner moves from (40, 100) to (568, 316) over 400 frames (vtest.avi: 10 frames/s).
-    graph = moving_pixelize_graph((40, 100, 160, 160), (1.32, 0.54), 16, "10")
+    graph = moving_pixelize_graph(BOX, VELOCITY, CELL, RATE)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", src, "-frames:v", "400", "-filter_complex", graph,
                     "-c:v", "libx264", "-crf", "18", str(path)], check=True)
 

@@ -329,19 +329,22 @@ def test_quiet_import__tensorflow_loads_without_matplotlib_or_scipy_which_still_
 
 def test_teardown__collector_frozen_at_exit_after_the_other_exit_handlers(tmp_path):
     """The CLI freezes the garbage collector at exit (a TensorFlow process's shutdown ran it for
-    about 0.9 s): it runs after the exit handlers registered later, so a temporary folder left
-    open is still removed, and before those registered earlier."""
+    about 0.9 s), not before: exit handlers registered after its import still run with the
+    collector on, a temporary folder left open is still removed, and only handlers registered
+    before its import see it frozen."""
     code = ("import atexit, gc, sys, tempfile\n"
             "atexit.register(lambda: print('earlier handler, collector on:', gc.isenabled(), flush=True))\n"
             "import cli\n"
+            "atexit.register(lambda: print('later handler, collector on:', gc.isenabled(), flush=True))\n"
             f"left = tempfile.TemporaryDirectory(dir={str(tmp_path)!r})\n"
             "print(left.name, flush=True)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).parent.parent)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    folder, line = proc.stdout.splitlines()
+    folder, later, earlier = proc.stdout.splitlines()
     assert Path(folder).parent == tmp_path and not Path(folder).exists()
-    assert line == "earlier handler, collector on: False"
+    assert later == "later handler, collector on: True"
+    assert earlier == "earlier handler, collector on: False"
 
 
 def test_image__one_mask_over_two_mosaics_of_other_lattices__each_part_its_own_grid(runner, tmp_path):
