@@ -11,8 +11,9 @@ one before it (in the `demosaic` command: all of them, such as temporary folders
 and Ray), flushes the standard streams and frees what reference counting frees. What it
 skips is finding objects caught in reference cycles: their `__del__` methods and weakref
 callbacks do not run, and the operating system takes their memory back with the process.
-The project closes its files, writers and child processes itself and writes its outputs
-atomically before a command returns, on its error paths too.
+The project closes its files, writers and child processes itself, and a command has written
+its outputs atomically, or removed what a failure left, before it returns (the CLI tests'
+`nothing_written` cases check this in-process, where no exit comes into it).
 """
 from __future__ import annotations
 
