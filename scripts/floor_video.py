@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,7 +55,7 @@ CLEAN = ROOT / "benchmarks" / "clean-clip.mkv"
 MASKS = ROOT / "benchmarks" / "speed-clip-masks.mkv"
 FRAMES, SIZE = 400, (576, 768)
 
-NETWORK_ONLY = """
+NO_GUARDS = """
 from demosaic import restore
 _init = restore.Restorer.__init__
 def __init__(self, *a, **k):
@@ -66,7 +65,7 @@ restore.Restorer.__init__ = __init__
 """
 
 NETWORK_ALONE = """
-import time, numpy as np
+import numpy as np
 from demosaic.restore import Restorer, resolve_precision
 r = Restorer.for_mode("guided", precision=resolve_precision("auto"))
 z = np.zeros((8, 192, 192, 3), np.float32)
@@ -77,7 +76,8 @@ for _ in range(50):
 
 
 def make_masks() -> None:
-    """The clip's true masks: `profile_video`'s box at each frame's place (the graph's floor)."""
+    """The clip's true masks: `profile_video`'s box at each frame's place, floored
+    as its filter graph floors it."""
     import numpy as np
     from demosaic.video import write_gray_video
     from profile_video import BOX, VELOCITY
@@ -97,7 +97,7 @@ def make_masks() -> None:
 def rungs(clip: Path, out: Path) -> dict[str, list[str]]:
     video = [sys.executable, "-c", "import sys; from cli import main; sys.argv[0] = 'demosaic'; main()",
              "video", str(clip), str(out), "--overwrite", "--quiet"]
-    patched = [sys.executable, "-c", NETWORK_ONLY + "import sys; from cli import main; sys.argv[0] = 'demosaic'; main()",
+    patched = [sys.executable, "-c", NO_GUARDS + "import sys; from cli import main; sys.argv[0] = 'demosaic'; main()",
                *video[3:]]
     transcode = ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(clip), "-c:v", "libx264", "-crf", "18",
                  "-preset", "medium", "-c:a", "copy", str(out)]
